@@ -1,0 +1,714 @@
+//! Folding observations into contests, and contests into a summary.
+
+use super::sentiment::SentimentStats;
+use super::table::{BuildKeyHasher, ChunkedVec};
+use crate::budget::{
+    evaluate, BudgetResult, BudgetSet, Metric, DEFAULT_ARMING_P95_MS, DEFAULT_RESOLUTION_P95_MS,
+};
+use crate::event::EventKind;
+use crate::num::Num;
+use crate::quantile::{sort_samples, Distribution};
+use crate::reject::{RejectCounts, RejectKind};
+use crate::scan::{BatchOptions, Key, Observation, ObservationBatch, Span};
+use crate::summary::{
+    DurationStats, Durations, GroupDim, GroupEntry, Groups, Participants, Raw, RawContest,
+    RawExpired, RawFailure, RejectsSummary, Summary, Timeouts, Totals,
+};
+use hashbrown::HashTable;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What the summary should contain beyond the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorrelatorOptions {
+    /// Keep per-contest records for `raw` (costs memory per contest id).
+    pub include_raw: bool,
+    /// Report budgets per group of these dimensions.
+    pub group_by: Vec<GroupDim>,
+}
+
+/// Marks "no value" in compact `u32` and `f64` slots.
+const NONE: u32 = u32::MAX;
+
+/// Where a timestamp came from; a field (`createdAt`) outranks an event's own time.
+const FROM_TIME: u8 = 1;
+const FROM_FIELD: u8 = 2;
+
+const RESOLVED: u8 = 1;
+const FAILED: u8 = 2;
+
+/// One contest, 64 bytes. Durations are the explicit ones; derived durations are computed in
+/// [`Correlator::finish`] from [`Timing`].
+struct ContestRecord {
+    key: [u64; 2],
+    arming_ms: f64,
+    resolution_ms: f64,
+    participants: u32,
+    capacity: u32,
+    /// Interned hub, room, move, type (only those the options need).
+    group: [u32; 4],
+    flags: u8,
+}
+
+/// Endpoints for deriving durations, kept only for contests that still lack an explicit one.
+#[derive(Default, Clone, Copy)]
+struct Timing {
+    created: f64,
+    started: f64,
+    resolved: f64,
+    created_src: u8,
+    started_src: u8,
+    resolved_src: u8,
+}
+
+/// An armed contest waiting for its launch (or expiry), keyed by `hubId:roomId:contestKey`.
+#[derive(Clone, Copy)]
+struct Pending {
+    created: f64,
+    created_src: u8,
+    participants: u32,
+    capacity: u32,
+    group: [u32; 4],
+}
+
+struct ExpiredSample {
+    arming_ms: f64,
+    participants: u32,
+    group: [u32; 4],
+}
+
+/// Strings kept for `raw`.
+struct RawInfo {
+    contest_id: String,
+    outcomes: Vec<String>,
+}
+
+/// Correlates contest lifecycle events into per-contest records.
+pub struct Correlator {
+    options: CorrelatorOptions,
+    index: HashTable<u32>,
+    records: ChunkedVec<ContestRecord>,
+    raw: Vec<RawInfo>,
+    timings: HashMap<u32, Timing, BuildKeyHasher>,
+    pending: HashMap<Key, Pending, BuildKeyHasher>,
+    failed_before_seen: HashSet<Key, BuildKeyHasher>,
+    workflow_failures: u64,
+    raw_failures: Vec<RawFailure>,
+    expired: Vec<ExpiredSample>,
+    sentiment: SentimentStats,
+    strings: Interner,
+    events: u64,
+}
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    strings: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        self.strings.get(id as usize).map(|s| &**s)
+    }
+}
+
+fn split(key: Key) -> [u64; 2] {
+    [key as u64, (key >> 64) as u64]
+}
+
+fn value(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// Replaces a timestamp when the new one is at least as authoritative (later events win among
+/// equals; a field beats an event time whatever the order).
+fn update(slot: &mut f64, src: &mut u8, new: Option<f64>, new_src: u8) {
+    if let Some(v) = new {
+        if new_src >= *src {
+            *slot = v;
+            *src = new_src;
+        }
+    }
+}
+
+/// A field's value if present, else the event time, with its source rank.
+fn endpoint(field: Option<f64>, time: Option<f64>) -> Option<(f64, u8)> {
+    field
+        .map(|v| (v, FROM_FIELD))
+        .or(time.map(|v| (v, FROM_TIME)))
+}
+
+fn derive(from: f64, to: f64) -> Option<f64> {
+    (!from.is_nan() && !to.is_nan()).then(|| (to - from).max(0.0))
+}
+
+impl Correlator {
+    /// A correlator producing what `options` ask for.
+    pub fn new(options: CorrelatorOptions) -> Self {
+        Correlator {
+            options,
+            index: HashTable::new(),
+            records: ChunkedVec::default(),
+            raw: Vec::new(),
+            timings: HashMap::default(),
+            pending: HashMap::default(),
+            failed_before_seen: HashSet::default(),
+            workflow_failures: 0,
+            raw_failures: Vec::new(),
+            expired: Vec::new(),
+            sentiment: SentimentStats::default(),
+            strings: Interner::default(),
+            events: 0,
+        }
+    }
+
+    /// The batch options that keep exactly the strings this correlator needs.
+    pub fn batch_options(&self) -> BatchOptions {
+        let by = |d| self.options.group_by.contains(&d);
+        BatchOptions {
+            keep_raw: self.options.include_raw,
+            keep_hub_room: by(GroupDim::Hub) || by(GroupDim::Room),
+            keep_move_type: by(GroupDim::Move) || by(GroupDim::Type),
+        }
+    }
+
+    /// Events read so far (contest or not).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Folds one batch; batches must come in input order ("a later event wins").
+    pub fn apply(&mut self, batch: &ObservationBatch) {
+        self.events += batch.events;
+        for obs in &batch.observations {
+            match obs.kind {
+                EventKind::Armed => self.armed(batch, obs),
+                EventKind::Launched => self.launched(batch, obs),
+                EventKind::Resolved => self.resolved(batch, obs),
+                EventKind::WorkflowFailed => self.failed(batch, obs),
+                EventKind::Expired => self.expired(batch, obs),
+                EventKind::Sentiment => {
+                    if let Some(sample) =
+                        obs.sentiment.and_then(|i| batch.sentiments.get(i as usize))
+                    {
+                        self.sentiment.add(batch, sample);
+                    }
+                }
+                EventKind::WorkflowStarted
+                | EventKind::TimingFallback
+                | EventKind::OtherContest => {
+                    if let Some(key) = obs.contest {
+                        self.record(batch, obs, key);
+                    }
+                }
+                EventKind::RematchCooling | EventKind::RematchBlocked | EventKind::Other => {}
+            }
+        }
+    }
+
+    fn intern(&mut self, batch: &ObservationBatch, span: Span) -> u32 {
+        match batch.text(span) {
+            Some(s) => self.strings.intern(s),
+            None => NONE,
+        }
+    }
+
+    fn group_of(&mut self, batch: &ObservationBatch, obs: &Observation) -> [u32; 4] {
+        [
+            self.intern(batch, obs.hub),
+            self.intern(batch, obs.room),
+            self.intern(batch, obs.move_),
+            self.intern(batch, obs.type_),
+        ]
+    }
+
+    /// Finds or creates the record of contest `key`, filling group fields it still lacks.
+    fn record(&mut self, batch: &ObservationBatch, obs: &Observation, key: Key) -> usize {
+        let hash = key as u64;
+        let wanted = split(key);
+        let group = self.group_of(batch, obs);
+        let records = &self.records;
+        if let Some(&idx) = self
+            .index
+            .find(hash, |&i| records.get(i as usize).key == wanted)
+        {
+            let rec = self.records.get_mut(idx as usize);
+            for (slot, new) in rec.group.iter_mut().zip(group) {
+                if *slot == NONE {
+                    *slot = new;
+                }
+            }
+            return idx as usize;
+        }
+        let flags = if self.failed_before_seen.remove(&key) {
+            FAILED
+        } else {
+            0
+        };
+        let idx = self.records.push(ContestRecord {
+            key: wanted,
+            arming_ms: f64::NAN,
+            resolution_ms: f64::NAN,
+            participants: NONE,
+            capacity: NONE,
+            group,
+            flags,
+        });
+        let records = &self.records;
+        self.index
+            .insert_unique(hash, idx as u32, |&i| records.get(i as usize).key[0]);
+        if self.options.include_raw {
+            let contest_id = batch.text(obs.contest_id).unwrap_or_default().to_string();
+            self.raw.push(RawInfo {
+                contest_id,
+                outcomes: Vec::new(),
+            });
+        }
+        idx
+    }
+
+    fn armed(&mut self, batch: &ObservationBatch, obs: &Observation) {
+        let Some(key) = obs.arming_key else { return };
+        let (created, created_src) = endpoint(obs.created_at, obs.time_ms).unwrap_or((f64::NAN, 0));
+        let group = self.group_of(batch, obs);
+        // A re-armed key replaces the earlier arming: the later event wins.
+        self.pending.insert(
+            key,
+            Pending {
+                created,
+                created_src,
+                participants: obs.participants.unwrap_or(NONE),
+                capacity: obs.capacity.unwrap_or(NONE),
+                group,
+            },
+        );
+    }
+
+    fn launched(&mut self, batch: &ObservationBatch, obs: &Observation) {
+        let Some(key) = obs.contest else { return };
+        let idx = self.record(batch, obs, key);
+        let pending = obs.arming_key.and_then(|k| self.pending.remove(&k));
+        let rec = self.records.get_mut(idx);
+        if let Some(p) = &pending {
+            if rec.participants == NONE {
+                rec.participants = p.participants;
+            }
+            if rec.capacity == NONE {
+                rec.capacity = p.capacity;
+            }
+            for (slot, new) in rec.group.iter_mut().zip(p.group) {
+                if *slot == NONE {
+                    *slot = new;
+                }
+            }
+        }
+        Self::apply_values(rec, obs);
+        let created = pending.and_then(|p| value(p.created).map(|c| (c, p.created_src)));
+        self.touch_timing(idx, created, endpoint(obs.started_at, obs.time_ms), None);
+    }
+
+    fn resolved(&mut self, batch: &ObservationBatch, obs: &Observation) {
+        let Some(key) = obs.contest else { return };
+        let idx = self.record(batch, obs, key);
+        let rec = self.records.get_mut(idx);
+        rec.flags |= RESOLVED;
+        Self::apply_values(rec, obs);
+        if self.options.include_raw {
+            if let (Some(outcome), Some(raw)) = (batch.text(obs.outcome), self.raw.get_mut(idx)) {
+                raw.outcomes.push(outcome.to_string());
+            }
+        }
+        self.touch_timing(
+            idx,
+            None,
+            obs.started_at.map(|v| (v, FROM_FIELD)),
+            endpoint(obs.resolved_at, obs.time_ms),
+        );
+    }
+
+    /// Explicit values on launched/resolved events: a later non-null value wins.
+    fn apply_values(rec: &mut ContestRecord, obs: &Observation) {
+        if let Some(v) = obs.arming_ms {
+            rec.arming_ms = v;
+        }
+        if let Some(v) = obs.resolution_ms {
+            rec.resolution_ms = v;
+        }
+        if let Some(v) = obs.participants {
+            rec.participants = v;
+        }
+        if let Some(v) = obs.capacity {
+            rec.capacity = v;
+        }
+    }
+
+    /// Keeps derivation endpoints while the record lacks an explicit duration; forgets them once
+    /// both are explicit (explicit values always win over derived ones).
+    fn touch_timing(
+        &mut self,
+        idx: usize,
+        created: Option<(f64, u8)>,
+        started: Option<(f64, u8)>,
+        resolved: Option<(f64, u8)>,
+    ) {
+        let rec = self.records.get(idx);
+        let idx = idx as u32;
+        if !rec.arming_ms.is_nan() && !rec.resolution_ms.is_nan() {
+            self.timings.remove(&idx);
+            return;
+        }
+        if created.is_none() && started.is_none() && resolved.is_none() {
+            return;
+        }
+        let t = self.timings.entry(idx).or_insert(Timing {
+            created: f64::NAN,
+            started: f64::NAN,
+            resolved: f64::NAN,
+            ..Timing::default()
+        });
+        update(
+            &mut t.created,
+            &mut t.created_src,
+            created.map(|c| c.0),
+            created.map_or(0, |c| c.1),
+        );
+        update(
+            &mut t.started,
+            &mut t.started_src,
+            started.map(|c| c.0),
+            started.map_or(0, |c| c.1),
+        );
+        update(
+            &mut t.resolved,
+            &mut t.resolved_src,
+            resolved.map(|c| c.0),
+            resolved.map_or(0, |c| c.1),
+        );
+    }
+
+    fn failed(&mut self, batch: &ObservationBatch, obs: &Observation) {
+        self.workflow_failures += 1;
+        if self.options.include_raw {
+            let text = |span| batch.text(span).map(str::to_owned);
+            self.raw_failures.push(RawFailure {
+                message: "telemetry.contest.workflowFailed",
+                hub_id: text(obs.hub),
+                room_id: text(obs.room),
+                contest_id: text(obs.contest_id),
+                contest_key: text(obs.contest_key),
+                error: text(obs.error).unwrap_or_else(|| "workflow_failed".to_string()),
+            });
+        }
+        let Some(key) = obs.contest else { return };
+        let records = &self.records;
+        let wanted = split(key);
+        match self
+            .index
+            .find(key as u64, |&i| records.get(i as usize).key == wanted)
+        {
+            Some(&idx) => self.records.get_mut(idx as usize).flags |= FAILED,
+            None => {
+                self.failed_before_seen.insert(key);
+            }
+        }
+    }
+
+    fn expired(&mut self, batch: &ObservationBatch, obs: &Observation) {
+        let pending = obs.arming_key.and_then(|k| self.pending.remove(&k));
+        let arming_ms = obs.arming_ms.or_else(|| {
+            let end = obs.expired_at.or(obs.time_ms)?;
+            let p = pending.as_ref()?;
+            derive(p.created, end)
+        });
+        let mut group = self.group_of(batch, obs);
+        if let Some(p) = &pending {
+            for (slot, new) in group.iter_mut().zip(p.group) {
+                if *slot == NONE {
+                    *slot = new;
+                }
+            }
+        }
+        self.expired.push(ExpiredSample {
+            arming_ms: arming_ms.unwrap_or(f64::NAN),
+            participants: obs
+                .participants
+                .or(pending.map(|p| p.participants))
+                .unwrap_or(NONE),
+            group,
+        });
+    }
+
+    /// The durations of a record: explicit, else derived from its timing.
+    fn durations(&self, idx: usize, rec: &ContestRecord) -> (Option<f64>, Option<f64>) {
+        let timing = self.timings.get(&(idx as u32));
+        let arming =
+            value(rec.arming_ms).or_else(|| timing.and_then(|t| derive(t.created, t.started)));
+        let resolution = value(rec.resolution_ms).or_else(|| {
+            if rec.flags & RESOLVED == 0 {
+                return None;
+            }
+            timing.and_then(|t| derive(t.started, t.resolved))
+        });
+        (arming, resolution)
+    }
+
+    /// Produces the summary: distributions, budgets (overall and per group), participants,
+    /// sentiment, and `raw` when asked for.
+    pub fn finish(self, budgets: &BudgetSet, rejects: RejectCounts) -> Summary {
+        let mut arming = Vec::new();
+        let mut resolution = Vec::new();
+        let mut participants = Vec::new();
+        let (mut missing_arming, mut missing_resolution) = (0, 0);
+        let (mut resolved, mut unresolved, mut capacity_over_two) = (0, 0, 0);
+        let grouping = !self.options.group_by.is_empty();
+        let mut groups: HashMap<[u32; 4], GroupSamples> = HashMap::new();
+        let mut raw_contests = Vec::new();
+
+        for (idx, rec) in self.records.iter().enumerate() {
+            let (a, r) = self.durations(idx, rec);
+            match a {
+                Some(v) => arming.push(v),
+                None => missing_arming += 1,
+            }
+            let is_resolved = rec.flags & RESOLVED != 0;
+            match r {
+                Some(v) => resolution.push(v),
+                None if is_resolved => missing_resolution += 1,
+                None => {}
+            }
+            if is_resolved {
+                resolved += 1;
+            } else if rec.flags & FAILED == 0 {
+                unresolved += 1;
+            }
+            if rec.participants != NONE {
+                participants.push(f64::from(rec.participants));
+            }
+            if rec.capacity != NONE && rec.capacity > 2 {
+                capacity_over_two += 1;
+            }
+            if grouping {
+                let g = groups.entry(self.group_key(rec.group)).or_default();
+                g.contests += 1;
+                g.samples[0].extend(a);
+                g.samples[1].extend(r);
+            }
+            if let Some(info) = self.raw.get(idx).filter(|_| self.options.include_raw) {
+                let text = |id: u32| self.strings.get(id).map(str::to_owned);
+                raw_contests.push(RawContest {
+                    contest_id: info.contest_id.clone(),
+                    hub_id: text(rec.group[0]),
+                    room_id: text(rec.group[1]),
+                    arming_duration_ms: a.map(Num),
+                    resolution_duration_ms: r.map(Num),
+                    participant_count: (rec.participants != NONE).then_some(rec.participants),
+                    participant_capacity: (rec.capacity != NONE).then_some(rec.capacity),
+                    outcomes: info.outcomes.clone(),
+                    resolved: is_resolved,
+                });
+            }
+        }
+
+        let mut expired_arming = Vec::new();
+        let mut expired_participants = Vec::new();
+        let mut missing_expired = 0;
+        for e in &self.expired {
+            match value(e.arming_ms) {
+                Some(v) => expired_arming.push(v),
+                None => missing_expired += 1,
+            }
+            if e.participants != NONE {
+                expired_participants.push(f64::from(e.participants));
+            }
+            if grouping {
+                let g = groups.entry(self.group_key(e.group)).or_default();
+                g.expired += 1;
+                g.samples[2].extend(value(e.arming_ms));
+            }
+        }
+
+        for samples in [
+            &mut arming,
+            &mut resolution,
+            &mut participants,
+            &mut expired_arming,
+            &mut expired_participants,
+        ] {
+            sort_samples(samples);
+        }
+        let arming_limit = budgets
+            .p95_limit(Metric::Arming)
+            .unwrap_or(DEFAULT_ARMING_P95_MS);
+        let legacy = |sorted: &[f64], missing: u64, budget: f64| {
+            let d = Distribution::of_sorted(sorted);
+            DurationStats {
+                samples: d.samples,
+                missing,
+                p50: d.p50.map(Num),
+                p95: d.p95.map(Num),
+                p99: d.p99.map(Num),
+                max: d.max.map(Num),
+                budget: Num(budget),
+                breached: d.p95.is_some_and(|p| p > budget),
+            }
+        };
+        let durations = Durations {
+            arming: legacy(&arming, missing_arming, arming_limit),
+            resolution: legacy(
+                &resolution,
+                missing_resolution,
+                budgets
+                    .p95_limit(Metric::Resolution)
+                    .unwrap_or(DEFAULT_RESOLUTION_P95_MS),
+            ),
+            expired_arming: legacy(
+                &expired_arming,
+                missing_expired,
+                budgets
+                    .p95_limit(Metric::ExpiredArming)
+                    .unwrap_or(arming_limit),
+            ),
+        };
+        let check = |samples: [&[f64]; 3]| -> Vec<BudgetResult> {
+            budgets
+                .budgets
+                .iter()
+                .map(|b| {
+                    let s = match b.metric {
+                        Metric::Arming => samples[0],
+                        Metric::Resolution => samples[1],
+                        Metric::ExpiredArming => samples[2],
+                    };
+                    evaluate(b, s)
+                })
+                .collect()
+        };
+        let overall = check([&arming, &resolution, &expired_arming]);
+
+        let groups = grouping.then(|| {
+            let mut entries: Vec<GroupEntry> = groups
+                .into_iter()
+                .map(|(key, mut g)| {
+                    for s in &mut g.samples {
+                        sort_samples(s);
+                    }
+                    GroupEntry {
+                        key: self.group_label(key),
+                        contests: g.contests,
+                        expired: g.expired,
+                        budgets: check([&g.samples[0], &g.samples[1], &g.samples[2]]),
+                    }
+                })
+                .collect();
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            Groups {
+                by: self.options.group_by.clone(),
+                entries,
+            }
+        });
+
+        let totals = Totals {
+            contests_observed: self.records.len() as u64,
+            resolved_contests: resolved,
+            workflow_failures: self.workflow_failures,
+            expired_contests: self.expired.len() as u64,
+            unresolved_contests: unresolved,
+        };
+        let raw = self.options.include_raw.then(|| Raw {
+            contests: raw_contests,
+            workflow_failures: self.raw_failures,
+            expired: (!expired_arming.is_empty() || !expired_participants.is_empty()).then(|| {
+                RawExpired {
+                    arming_durations: expired_arming.iter().copied().map(Num).collect(),
+                    participant_counts: expired_participants.iter().copied().map(Num).collect(),
+                }
+            }),
+        });
+        let mut by_kind = BTreeMap::new();
+        for kind in RejectKind::ALL {
+            by_kind.insert(kind.as_str(), rejects.get(kind));
+        }
+        Summary {
+            totals,
+            sentiment: self.sentiment.finish(),
+            durations,
+            participants: Participants {
+                samples: participants.len() as u64,
+                average: mean(&participants),
+                max: participants.last().copied().map(Num),
+                multi_actor_contests: participants.iter().filter(|&&p| p > 2.0).count() as u64,
+                capacity_over_two,
+                timeouts: Timeouts {
+                    samples: expired_participants.len() as u64,
+                    average: mean(&expired_participants),
+                    max: expired_participants.last().copied().map(Num),
+                    multi_actor_contests: expired_participants.iter().filter(|&&p| p > 2.0).count()
+                        as u64,
+                },
+            },
+            rejects: RejectsSummary {
+                total: rejects.total(),
+                by_kind,
+            },
+            budgets: overall,
+            groups,
+            raw,
+        }
+    }
+
+    /// The group a record falls in: its interned values for the chosen dimensions only.
+    fn group_key(&self, group: [u32; 4]) -> [u32; 4] {
+        let mut key = [NONE; 4];
+        for dim in &self.options.group_by {
+            let i = dim_index(*dim);
+            key[i] = group[i];
+        }
+        key
+    }
+
+    fn group_label(&self, key: [u32; 4]) -> BTreeMap<GroupDim, Option<String>> {
+        self.options
+            .group_by
+            .iter()
+            .map(|&dim| {
+                (
+                    dim,
+                    self.strings.get(key[dim_index(dim)]).map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+}
+
+fn dim_index(dim: GroupDim) -> usize {
+    match dim {
+        GroupDim::Hub => 0,
+        GroupDim::Room => 1,
+        GroupDim::Move => 2,
+        GroupDim::Type => 3,
+    }
+}
+
+#[derive(Default)]
+struct GroupSamples {
+    contests: u64,
+    expired: u64,
+    /// Arming, resolution, expired arming.
+    samples: [Vec<f64>; 3],
+}
+
+fn mean(values: &[f64]) -> Option<Num> {
+    (!values.is_empty()).then(|| Num(values.iter().sum::<f64>() / values.len() as f64))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,797 @@
+//! Reading NDJSON lines fast, and the compact observations the correlator consumes.
+//!
+//! [`scan_line`] reads one line of either event dialect straight from the text with a serde
+//! visitor: it validates the whole line as JSON, keeps only the keys PlayTrace reads, and borrows
+//! strings from the line unless they contain escapes. It applies the same validation as the
+//! generic [`Event`] path (a property test holds them equal). Lines that are whole documents
+//! (a one-line timeline, an array of events) fall back to [`crate::dialect`].
+//!
+//! [`ObservationBatch`] turns a block of lines into owned, compact [`Observation`]s (strings
+//! copied into one arena, contest ids hashed), so batches can be built on worker threads and
+//! folded in input order by [`crate::contest::Correlator`].
+
+use crate::dialect::read_document;
+use crate::event::{check_envelope, check_name, missing_name, EnvelopeKey, Event, EventKind};
+use crate::fields::{key_name, ContestFields, Field, Scalar};
+use crate::reject::{raw_text, LineError, RejectKind};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// One event read from a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedEvent<'a> {
+    /// Event name (hub topics mapped).
+    pub name: Cow<'a, str>,
+    /// Event time, epoch ms.
+    pub time_ms: Option<f64>,
+    /// Contest fields (native `attrs`, or the structured line's own keys).
+    pub fields: ContestFields<'a>,
+}
+
+/// What a line turned out to be.
+// Returned by value once per line; boxing the large variant would allocate per line.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineScan<'a> {
+    /// A single event.
+    Event(ScannedEvent<'a>),
+    /// Valid JSON that is a whole document (array of events, timeline, summary): re-read it with
+    /// [`crate::dialect::read_document`].
+    Document,
+}
+
+/// Reads one NDJSON line (without its newline).
+pub fn scan_line(line: &str) -> Result<LineScan<'_>, LineError> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut top = Top::default();
+    let shape = (&mut de)
+        .deserialize_any(TopVisitor { top: &mut top })
+        .map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    match shape {
+        Shape::Object => top.finish(),
+        Shape::Array => Ok(LineScan::Document),
+        Shape::Scalar(type_name) => Err(LineError::schema(format!(
+            "must be a JSON object (an event), got {type_name}"
+        ))),
+    }
+}
+
+/// A JSON syntax error as a `parse` reject, with the column (the line is reported separately).
+pub fn json_error(e: serde_json::Error) -> LineError {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let bare = text.strip_suffix(&suffix).unwrap_or(&text);
+    if e.line() > 1 {
+        LineError::parse(format!(
+            "invalid JSON: {bare} (line {} column {} of the document)",
+            e.line(),
+            e.column()
+        ))
+    } else {
+        LineError::parse(format!("invalid JSON: {bare} at column {}", e.column()))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Object,
+    Array,
+    Scalar(&'static str),
+}
+
+#[derive(Clone, Copy)]
+enum TopKey {
+    Event,
+    Message,
+    Level,
+    Timestamp,
+    Ts,
+    Id,
+    Game,
+    Env,
+    Session,
+    Attrs,
+    DocumentHint,
+    Field(Field),
+    Other,
+}
+
+fn top_key(key: &str) -> TopKey {
+    match key {
+        "event" => TopKey::Event,
+        "message" => TopKey::Message,
+        "level" => TopKey::Level,
+        "timestamp" => TopKey::Timestamp,
+        "ts" => TopKey::Ts,
+        "id" => TopKey::Id,
+        "game" => TopKey::Game,
+        "env" => TopKey::Env,
+        "session" => TopKey::Session,
+        "attrs" => TopKey::Attrs,
+        "timeline" | "totals" | "durations" | "raw" => TopKey::DocumentHint,
+        other => Field::from_key(other).map_or(TopKey::Other, TopKey::Field),
+    }
+}
+
+/// Contest fields plus the first validation error (alphabetically smallest key, matching
+/// [`ContestFields::from_attrs`]). Parsing continues after an error so a line that is also
+/// malformed further on is reported as `parse`, as every JSON reader would.
+#[derive(Default)]
+struct FieldAcc<'de> {
+    fields: ContestFields<'de>,
+    error: Option<(&'static str, LineError)>,
+}
+
+impl<'de> FieldAcc<'de> {
+    fn set(&mut self, field: Field, value: Scalar<'de>) {
+        let key = key_name(field);
+        match self.fields.set(field, value) {
+            Ok(()) => {
+                // A later duplicate key that is valid replaces the earlier bad one.
+                if self.error.as_ref().is_some_and(|(k, _)| *k == key) {
+                    self.error = None;
+                }
+            }
+            Err(e) => {
+                if self.error.as_ref().is_none_or(|(k, _)| key < *k) {
+                    self.error = Some((key, e));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Top<'de> {
+    event: Option<Scalar<'de>>,
+    message: Option<Scalar<'de>>,
+    level: Option<Scalar<'de>>,
+    timestamp: Option<Scalar<'de>>,
+    ts: Option<Scalar<'de>>,
+    scope: [Option<Scalar<'de>>; 4],
+    attrs_type: Option<&'static str>,
+    attrs: FieldAcc<'de>,
+    own: FieldAcc<'de>,
+    document_hint: bool,
+}
+
+impl<'de> Top<'de> {
+    fn finish(self) -> Result<LineScan<'de>, LineError> {
+        if let Some(name) = self.event {
+            // Native envelope: same order of checks as `Event::from_object`.
+            let name = check_name("event", name)?;
+            for (value, key) in self.scope.iter().zip([
+                EnvelopeKey::Id,
+                EnvelopeKey::Scope("game"),
+                EnvelopeKey::Scope("env"),
+                EnvelopeKey::Scope("session"),
+            ]) {
+                if let Some(v) = value {
+                    check_envelope(key, v)?;
+                }
+            }
+            let time_ms = match &self.ts {
+                Some(v) => check_envelope(EnvelopeKey::Ts, v)?,
+                None => None,
+            };
+            match self.attrs_type {
+                None | Some("null") | Some("an object") => {}
+                Some(other) => {
+                    return Err(LineError::schema(format!(
+                        "field `attrs` must be an object, got {other}"
+                    )))
+                }
+            }
+            if let Some((_, e)) = self.attrs.error {
+                return Err(e);
+            }
+            Ok(LineScan::Event(ScannedEvent {
+                name,
+                time_ms,
+                fields: self.attrs.fields,
+            }))
+        } else if let Some(name) = self.message {
+            let name = check_name("message", name)?;
+            if let Some(v) = &self.level {
+                check_envelope(EnvelopeKey::Level, v)?;
+            }
+            let time_ms = match &self.timestamp {
+                Some(v) => check_envelope(EnvelopeKey::Timestamp, v)?,
+                None => None,
+            };
+            if let Some((_, e)) = self.own.error {
+                return Err(e);
+            }
+            Ok(LineScan::Event(ScannedEvent {
+                name,
+                time_ms,
+                fields: self.own.fields,
+            }))
+        } else if self.document_hint {
+            Ok(LineScan::Document)
+        } else {
+            Err(missing_name())
+        }
+    }
+}
+
+struct TopVisitor<'a, 'de> {
+    top: &'a mut Top<'de>,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let top = self.top;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                TopKey::Event => top.event = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Message => top.message = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Level => top.level = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Timestamp => top.timestamp = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Ts => top.ts = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Id => top.scope[0] = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Game => top.scope[1] = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Env => top.scope[2] = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Session => top.scope[3] = Some(map.next_value_seed(ScalarSeed)?),
+                TopKey::Attrs => {
+                    // A repeated `attrs` key replaces the earlier one, as in a parsed object.
+                    top.attrs = FieldAcc::default();
+                    top.attrs_type = Some(map.next_value_seed(AttrsSeed {
+                        acc: &mut top.attrs,
+                    })?);
+                }
+                TopKey::DocumentHint => {
+                    top.document_hint = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                TopKey::Field(field) => {
+                    let value = map.next_value_seed(ScalarSeed)?;
+                    top.own.set(field, value);
+                }
+                TopKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Shape::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Shape::Array)
+    }
+
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Scalar("null"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Scalar("a boolean"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Scalar("a number"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Scalar("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Scalar("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Scalar("a string"))
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = TopKey;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<TopKey, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = TopKey;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<TopKey, E> {
+        Ok(top_key(key))
+    }
+}
+
+struct FieldKeyVisitor;
+
+impl Visitor<'_> for FieldKeyVisitor {
+    type Value = Option<Field>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Option<Field>, E> {
+        Ok(Field::from_key(key))
+    }
+}
+
+struct FieldKeySeed;
+
+impl<'de> DeserializeSeed<'de> for FieldKeySeed {
+    type Value = Option<Field>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Field>, D::Error> {
+        d.deserialize_str(FieldKeyVisitor)
+    }
+}
+
+struct ScalarSeed;
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(v as f64))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Number(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Object)
+    }
+}
+
+/// Reads a native `attrs` value: an object's known keys go into the accumulator; any other
+/// value is consumed and its type returned for the error message.
+struct AttrsSeed<'a, 'de> {
+    acc: &'a mut FieldAcc<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for AttrsSeed<'_, 'de> {
+    type Value = &'static str;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AttrsSeed<'_, 'de> {
+    type Value = &'static str;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an attrs object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<&'static str, A::Error> {
+        while let Some(field) = map.next_key_seed(FieldKeySeed)? {
+            match field {
+                Some(field) => {
+                    let value = map.next_value_seed(ScalarSeed)?;
+                    self.acc.set(field, value);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok("an object")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<&'static str, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok("an array")
+    }
+    fn visit_unit<E>(self) -> Result<&'static str, E> {
+        Ok("null")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<&'static str, E> {
+        Ok("a boolean")
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<&'static str, E> {
+        Ok("a number")
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<&'static str, E> {
+        Ok("a number")
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<&'static str, E> {
+        Ok("a number")
+    }
+    fn visit_str<E>(self, _: &str) -> Result<&'static str, E> {
+        Ok("a string")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observations
+
+/// A string stored in a batch's arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// No string.
+    pub const NONE: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
+
+    /// Whether a string is present.
+    pub fn is_some(self) -> bool {
+        self.len != u32::MAX
+    }
+}
+
+/// 128-bit identity of a contest or arming key. Collisions are not a practical concern
+/// (probability below 10⁻²⁰ for a billion distinct ids), and a hash is a quarter of a UUID's size.
+pub type Key = u128;
+
+/// Hashes a contest id.
+pub fn contest_key(contest_id: &str) -> Key {
+    xxhash_rust::xxh3::xxh3_128(contest_id.as_bytes())
+}
+
+/// Hashes the pre-launch identity `hubId:roomId:contestKey` (missing parts as `unknown`).
+fn arming_key(scratch: &mut Vec<u8>, f: &ContestFields<'_>) -> Key {
+    scratch.clear();
+    for part in [&f.hub_id, &f.room_id, &f.contest_key] {
+        scratch.extend_from_slice(part.as_deref().unwrap_or("unknown").as_bytes());
+        // 0xFF never occurs in UTF-8, so the joined parts cannot be confused.
+        scratch.push(0xFF);
+    }
+    xxhash_rust::xxh3::xxh3_128(scratch)
+}
+
+/// What a batch keeps besides durations and counts; fewer strings copied means faster batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Keep contest ids, outcomes, contest keys and errors (for `--include-raw`).
+    pub keep_raw: bool,
+    /// Keep hub and room ids (grouping by hub or room, or raw output).
+    pub keep_hub_room: bool,
+    /// Keep move and type (grouping by them).
+    pub keep_move_type: bool,
+}
+
+/// One contest-relevant event, owned and compact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// 0-based line offset within the batch.
+    pub line: u32,
+    /// Lifecycle kind.
+    pub kind: EventKind,
+    /// Event time, epoch ms.
+    pub time_ms: Option<f64>,
+    /// Hash of `contestId`.
+    pub contest: Option<Key>,
+    /// Hash of `hubId:roomId:contestKey` (armed, launched and expired events).
+    pub arming_key: Option<Key>,
+    /// Hub id (kept per [`BatchOptions`]).
+    pub hub: Span,
+    /// Room id.
+    pub room: Span,
+    /// Move.
+    pub move_: Span,
+    /// Contest type.
+    pub type_: Span,
+    /// Contest id text (raw only).
+    pub contest_id: Span,
+    /// Contest key text (raw only).
+    pub contest_key: Span,
+    /// Outcome tier (raw only).
+    pub outcome: Span,
+    /// Workflow error (raw only).
+    pub error: Span,
+    /// Explicit arming duration.
+    pub arming_ms: Option<f64>,
+    /// Explicit resolution duration.
+    pub resolution_ms: Option<f64>,
+    /// `createdAt`.
+    pub created_at: Option<f64>,
+    /// `startedAt`.
+    pub started_at: Option<f64>,
+    /// `resolvedAt`.
+    pub resolved_at: Option<f64>,
+    /// `expiredAt`.
+    pub expired_at: Option<f64>,
+    /// Participants.
+    pub participants: Option<u32>,
+    /// Capacity.
+    pub capacity: Option<u32>,
+    /// Index into [`ObservationBatch::sentiments`] for sentiment events.
+    pub sentiment: Option<u32>,
+}
+
+/// The sentiment sample of a `telemetry.contest.sentiment` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentimentObservation {
+    /// Hub id.
+    pub hub: Span,
+    /// Room id.
+    pub room: Span,
+    /// Contest id.
+    pub contest_id: Span,
+    /// Contest key.
+    pub contest_key: Span,
+    /// Actor.
+    pub actor: Span,
+    /// Label as sent.
+    pub sentiment: Span,
+    /// Tone.
+    pub tone: Span,
+    /// Phase.
+    pub phase: Span,
+    /// Cooldown left.
+    pub remaining_cooldown_ms: Option<f64>,
+    /// Cooldown length.
+    pub cooldown_ms: Option<f64>,
+    /// Message length.
+    pub message_length: Option<f64>,
+    /// `issuedAt`, else the event time.
+    pub issued_at: Option<f64>,
+}
+
+/// A rejected line of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchReject {
+    /// 0-based line offset within the batch.
+    pub line: u32,
+    /// Reject kind.
+    pub kind: RejectKind,
+    /// What is wrong.
+    pub message: String,
+    /// Raw text, bounded.
+    pub raw: String,
+}
+
+/// Observations, sentiment samples and rejects read from a run of consecutive lines.
+#[derive(Debug, Default)]
+pub struct ObservationBatch {
+    /// Strings referenced by [`Span`]s.
+    arena: String,
+    /// Contest-relevant events in line order.
+    pub observations: Vec<Observation>,
+    /// Sentiment samples referenced by observations.
+    pub sentiments: Vec<SentimentObservation>,
+    /// Rejected lines in line order.
+    pub rejects: Vec<BatchReject>,
+    /// Lines consumed (including blank and rejected ones).
+    pub lines: u32,
+    /// Events read (every dialect, contest or not).
+    pub events: u64,
+    scratch: Vec<u8>,
+}
+
+impl ObservationBatch {
+    /// Empties the batch, keeping its allocations for reuse.
+    pub fn clear(&mut self) {
+        self.arena.clear();
+        self.observations.clear();
+        self.sentiments.clear();
+        self.rejects.clear();
+        self.lines = 0;
+        self.events = 0;
+    }
+
+    /// The string a span refers to.
+    pub fn text(&self, span: Span) -> Option<&str> {
+        if !span.is_some() {
+            return None;
+        }
+        let start = span.start as usize;
+        self.arena.get(start..start + span.len as usize)
+    }
+
+    fn keep(&mut self, value: Option<&Cow<'_, str>>, wanted: bool) -> Span {
+        match value {
+            Some(s)
+                if wanted
+                    && s.len() < u32::MAX as usize
+                    && self.arena.len() + s.len() < u32::MAX as usize =>
+            {
+                let start = self.arena.len() as u32;
+                self.arena.push_str(s);
+                Span {
+                    start,
+                    len: s.len() as u32,
+                }
+            }
+            _ => Span::NONE,
+        }
+    }
+
+    /// Reads a block of complete lines (each ending in `\n`, the last one may not). Blank lines
+    /// are counted but produce nothing.
+    pub fn push_lines(&mut self, block: &[u8], opts: BatchOptions) {
+        let mut rest = block;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            let offset = self.lines;
+            self.lines += 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.push_line_bytes(offset, line, opts);
+        }
+    }
+
+    fn push_line_bytes(&mut self, offset: u32, line: &[u8], opts: BatchOptions) {
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                let message = format!(
+                    "not UTF-8: invalid byte at column {}; PlayTrace reads UTF-8 text (re-encode the file, or find what wrote binary data into the log)",
+                    e.valid_up_to() + 1
+                );
+                self.reject(offset, LineError::encoding(message), line);
+                return;
+            }
+        };
+        if text.bytes().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        self.push_line(offset, text, opts);
+    }
+
+    /// Reads one line of text.
+    pub fn push_line(&mut self, offset: u32, text: &str, opts: BatchOptions) {
+        match scan_line(text) {
+            Ok(LineScan::Event(event)) => {
+                self.events += 1;
+                self.observe(offset, &event.name, event.time_ms, &event.fields, opts);
+            }
+            Ok(LineScan::Document) => match serde_json::from_str(text) {
+                Ok(value) => self.push_document(offset, value, text.as_bytes(), opts),
+                Err(e) => self.reject(offset, json_error(e), text.as_bytes()),
+            },
+            Err(e) => self.reject(offset, e, text.as_bytes()),
+        }
+    }
+
+    /// Reads a parsed document (whole file, or one line) whose rejects all belong to `offset`.
+    pub fn push_document(
+        &mut self,
+        offset: u32,
+        value: serde_json::Value,
+        raw: &[u8],
+        opts: BatchOptions,
+    ) {
+        for item in read_document(value) {
+            match item {
+                Ok(event) => self.push_event(offset, &event, opts),
+                Err(e) => self.reject(offset, e, raw),
+            }
+        }
+    }
+
+    /// Adds an already normalised event.
+    pub fn push_event(&mut self, offset: u32, event: &Event, opts: BatchOptions) {
+        match event.contest_fields() {
+            Ok(fields) => {
+                self.events += 1;
+                self.observe(offset, &event.name, event.time_ms, &fields, opts);
+            }
+            Err(e) => {
+                let raw = serde_json::to_vec(&event.attrs).unwrap_or_default();
+                self.reject(offset, e, &raw);
+            }
+        }
+    }
+
+    /// Records a rejected line.
+    pub fn reject(&mut self, offset: u32, error: LineError, raw: &[u8]) {
+        self.rejects.push(BatchReject {
+            line: offset,
+            kind: error.kind,
+            message: error.message,
+            raw: raw_text(raw),
+        });
+    }
+
+    fn observe(
+        &mut self,
+        line: u32,
+        name: &str,
+        time_ms: Option<f64>,
+        f: &ContestFields<'_>,
+        opts: BatchOptions,
+    ) {
+        let kind = EventKind::of(name);
+        if matches!(
+            kind,
+            EventKind::Other | EventKind::RematchCooling | EventKind::RematchBlocked
+        ) {
+            return;
+        }
+        let arming_key = matches!(
+            kind,
+            EventKind::Armed | EventKind::Launched | EventKind::Expired
+        )
+        .then(|| arming_key(&mut self.scratch, f));
+        let sentiment = if kind == EventKind::Sentiment {
+            let sample = SentimentObservation {
+                hub: self.keep(f.hub_id.as_ref(), true),
+                room: self.keep(f.room_id.as_ref(), true),
+                contest_id: self.keep(f.contest_id.as_ref(), true),
+                contest_key: self.keep(f.contest_key.as_ref(), true),
+                actor: self.keep(f.actor_id.as_ref(), true),
+                sentiment: self.keep(f.sentiment.as_ref(), true),
+                tone: self.keep(f.tone.as_ref(), true),
+                phase: self.keep(f.phase.as_ref(), true),
+                remaining_cooldown_ms: f.remaining_cooldown_ms,
+                cooldown_ms: f.cooldown_ms,
+                message_length: f.message_length,
+                issued_at: f.issued_at.or(time_ms),
+            };
+            self.sentiments.push(sample);
+            Some(self.sentiments.len() as u32 - 1)
+        } else {
+            None
+        };
+        let observation = Observation {
+            line,
+            kind,
+            time_ms,
+            contest: f.contest_id.as_deref().map(contest_key),
+            arming_key,
+            hub: self.keep(f.hub_id.as_ref(), opts.keep_hub_room || opts.keep_raw),
+            room: self.keep(f.room_id.as_ref(), opts.keep_hub_room || opts.keep_raw),
+            move_: self.keep(f.move_.as_ref(), opts.keep_move_type),
+            type_: self.keep(f.type_.as_ref(), opts.keep_move_type),
+            contest_id: self.keep(f.contest_id.as_ref(), opts.keep_raw),
+            contest_key: self.keep(f.contest_key.as_ref(), opts.keep_raw),
+            outcome: self.keep(f.outcome_tier.as_ref(), opts.keep_raw),
+            error: self.keep(f.error.as_ref(), opts.keep_raw),
+            arming_ms: f.arming_ms,
+            resolution_ms: f.resolution_ms,
+            created_at: f.created_at,
+            started_at: f.started_at,
+            resolved_at: f.resolved_at,
+            expired_at: f.expired_at,
+            participants: f.participant_count,
+            capacity: f.participant_capacity,
+            sentiment,
+        };
+        self.observations.push(observation);
+    }
+}
+
+#[cfg(test)]
+mod tests;

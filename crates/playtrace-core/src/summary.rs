@@ -1,0 +1,359 @@
+//! The monitor summary: the old monitor's JSON shape, key for key, plus PlayTrace's additions.
+//!
+//! Kept keys and meanings (never renamed): `totals`, `sentiment`, `durations`, `participants`
+//! and, with `--include-raw`, `raw`. Added: `durations.*.p99`, `totals.unresolvedContests`,
+//! `rejects`, `budgets` and, with `--group-by`, `groups`.
+
+use crate::budget::{BudgetResult, BudgetStatus};
+use crate::num::Num;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Everything `playtrace monitor` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Contest counts.
+    pub totals: Totals,
+    /// Player sentiment around contests.
+    pub sentiment: SentimentSummary,
+    /// Duration distributions with the legacy p95 budget check.
+    pub durations: Durations,
+    /// Participant demand.
+    pub participants: Participants,
+    /// Unreadable lines by kind.
+    pub rejects: RejectsSummary,
+    /// Every budget checked over all contests.
+    pub budgets: Vec<BudgetResult>,
+    /// Budgets per group (`--group-by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Groups>,
+    /// Per-contest records (`--include-raw`); enough to re-read the summary later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Raw>,
+}
+
+impl Summary {
+    /// Whether any budget, overall or in any group, is breached (exit code 1).
+    pub fn breached(&self) -> bool {
+        let breach = |b: &BudgetResult| b.status == BudgetStatus::Breach;
+        self.budgets.iter().any(breach)
+            || self
+                .groups
+                .as_ref()
+                .is_some_and(|g| g.entries.iter().any(|e| e.budgets.iter().any(breach)))
+    }
+}
+
+/// Contest counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// Distinct contest ids seen on lifecycle events.
+    pub contests_observed: u64,
+    /// Contests with a resolved event.
+    pub resolved_contests: u64,
+    /// `workflowFailed` events.
+    pub workflow_failures: u64,
+    /// `expired` events (arming timeouts).
+    pub expired_contests: u64,
+    /// Contests observed that neither resolved nor failed.
+    pub unresolved_contests: u64,
+}
+
+/// Sentiment counts by label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SentimentTotals {
+    /// `positive` samples.
+    pub positive: u64,
+    /// `neutral` samples.
+    pub neutral: u64,
+    /// `negative` samples.
+    pub negative: u64,
+    /// Any other label.
+    pub other: u64,
+    /// All samples.
+    pub total: u64,
+}
+
+/// Sentiment section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentimentSummary {
+    /// Sentiment events read.
+    pub samples: u64,
+    /// Counts by label.
+    pub totals: SentimentTotals,
+    /// Counts by phase (lower-cased), samples without a phase not counted.
+    pub phase_counts: BTreeMap<String, u64>,
+    /// Frustration during rematch cooldowns.
+    pub cooldown: CooldownSummary,
+    /// The ten hub/room pairs with the most negative (then most) samples.
+    pub hotspots: Vec<Hotspot>,
+    /// The 25 newest samples by `issuedAt` (else event time).
+    pub latest: Vec<SentimentSample>,
+}
+
+/// Sentiment during cooldowns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CooldownSummary {
+    /// Samples with cooldown remaining.
+    pub active_samples: u64,
+    /// Of those, negative ones.
+    pub negative_during_cooldown: u64,
+    /// Longest cooldown remaining seen.
+    pub max_remaining_cooldown_ms: Option<Num>,
+}
+
+/// Sentiment of one hub/room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hotspot {
+    /// Hub.
+    pub hub_id: Option<String>,
+    /// Room.
+    pub room_id: Option<String>,
+    /// Counts by label.
+    pub totals: SentimentTotals,
+}
+
+/// One sentiment sample as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentimentSample {
+    /// Hub.
+    pub hub_id: Option<String>,
+    /// Room.
+    pub room_id: Option<String>,
+    /// Contest.
+    pub contest_id: Option<String>,
+    /// Contest key.
+    pub contest_key: Option<String>,
+    /// Actor.
+    pub actor_id: Option<String>,
+    /// Label, lower-cased.
+    pub sentiment: Option<String>,
+    /// Tone.
+    pub tone: Option<String>,
+    /// Phase, lower-cased.
+    pub phase: Option<String>,
+    /// Cooldown left.
+    pub remaining_cooldown_ms: Option<Num>,
+    /// Cooldown length.
+    pub cooldown_ms: Option<Num>,
+    /// Message length.
+    pub message_length: Option<Num>,
+    /// Epoch ms.
+    pub issued_at: Option<Num>,
+    /// RFC 3339.
+    pub issued_at_iso: Option<String>,
+}
+
+/// The three duration distributions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Durations {
+    /// Armed → launched.
+    pub arming: DurationStats,
+    /// Launched → resolved.
+    pub resolution: DurationStats,
+    /// Armed → expired.
+    pub expired_arming: DurationStats,
+}
+
+/// One distribution and its legacy p95 check.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DurationStats {
+    /// Samples.
+    pub samples: u64,
+    /// Contests (or timeouts) whose duration could not be determined.
+    pub missing: u64,
+    /// Median.
+    pub p50: Option<Num>,
+    /// 95th percentile.
+    pub p95: Option<Num>,
+    /// 99th percentile.
+    pub p99: Option<Num>,
+    /// Largest.
+    pub max: Option<Num>,
+    /// p95 limit, ms.
+    pub budget: Num,
+    /// p95 strictly above `budget`.
+    pub breached: bool,
+}
+
+/// Participant demand.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participants {
+    /// Contests with a participant count.
+    pub samples: u64,
+    /// Mean participants.
+    pub average: Option<Num>,
+    /// Most participants.
+    pub max: Option<Num>,
+    /// Contests with more than two participants.
+    pub multi_actor_contests: u64,
+    /// Contests that asked for more than two.
+    pub capacity_over_two: u64,
+    /// The same for contests that timed out.
+    pub timeouts: Timeouts,
+}
+
+/// Participants of contests that timed out while arming.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeouts {
+    /// Timeouts with a participant count.
+    pub samples: u64,
+    /// Mean participants.
+    pub average: Option<Num>,
+    /// Most participants.
+    pub max: Option<Num>,
+    /// Timeouts with more than two participants.
+    pub multi_actor_contests: u64,
+}
+
+/// Unreadable lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectsSummary {
+    /// All rejects.
+    pub total: u64,
+    /// By kind: `parse`, `schema`, `size`, `encoding` (always all four).
+    pub by_kind: BTreeMap<&'static str, u64>,
+}
+
+/// A dimension contests can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupDim {
+    /// `hubId`.
+    Hub,
+    /// `roomId`.
+    Room,
+    /// `move`.
+    Move,
+    /// `type`.
+    Type,
+}
+
+impl GroupDim {
+    /// Name as in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupDim::Hub => "hub",
+            GroupDim::Room => "room",
+            GroupDim::Move => "move",
+            GroupDim::Type => "type",
+        }
+    }
+
+    /// Parses `hub|room|move|type`.
+    pub fn parse(text: &str) -> Option<GroupDim> {
+        match text.trim() {
+            "hub" => Some(GroupDim::Hub),
+            "room" => Some(GroupDim::Room),
+            "move" => Some(GroupDim::Move),
+            "type" => Some(GroupDim::Type),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for GroupDim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Budgets per group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Groups {
+    /// The dimensions, in the order given.
+    pub by: Vec<GroupDim>,
+    /// One entry per distinct combination, sorted by key.
+    pub entries: Vec<GroupEntry>,
+}
+
+/// One group's budgets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupEntry {
+    /// The group's value per dimension (`null` when contests did not say).
+    pub key: BTreeMap<GroupDim, Option<String>>,
+    /// Contests in the group.
+    pub contests: u64,
+    /// Timeouts in the group.
+    pub expired: u64,
+    /// Every budget, computed over the group's samples only.
+    pub budgets: Vec<BudgetResult>,
+}
+
+/// Per-contest records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Raw {
+    /// Contests in order of first appearance.
+    pub contests: Vec<RawContest>,
+    /// Workflow failures in input order.
+    pub workflow_failures: Vec<RawFailure>,
+    /// Timeout samples (each list ascending), `null` when there were none.
+    pub expired: Option<RawExpired>,
+}
+
+/// One contest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawContest {
+    /// Contest id.
+    pub contest_id: String,
+    /// Hub.
+    pub hub_id: Option<String>,
+    /// Room.
+    pub room_id: Option<String>,
+    /// Arming duration (explicit or derived).
+    pub arming_duration_ms: Option<Num>,
+    /// Resolution duration (explicit or derived).
+    pub resolution_duration_ms: Option<Num>,
+    /// Participants.
+    pub participant_count: Option<u32>,
+    /// Capacity.
+    pub participant_capacity: Option<u32>,
+    /// Outcome tiers of its resolved events.
+    pub outcomes: Vec<String>,
+    /// Whether it resolved.
+    pub resolved: bool,
+}
+
+/// One workflow failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawFailure {
+    /// Always `telemetry.contest.workflowFailed`.
+    pub message: &'static str,
+    /// Hub.
+    pub hub_id: Option<String>,
+    /// Room.
+    pub room_id: Option<String>,
+    /// Contest.
+    pub contest_id: Option<String>,
+    /// Contest key.
+    pub contest_key: Option<String>,
+    /// Error (`workflow_failed` when the event had none).
+    pub error: String,
+}
+
+/// Timeout samples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawExpired {
+    /// Arming durations of timed-out contests, ascending.
+    pub arming_durations: Vec<Num>,
+    /// Their participant counts, ascending.
+    pub participant_counts: Vec<Num>,
+}

@@ -1,0 +1,98 @@
+//! `playtrace`: telemetry and live-ops monitoring for online games.
+//!
+//! This crate is the command-line edge: argument parsing, files, threads, terminals and exit
+//! codes. Every rule about telemetry lives in `playtrace-core`.
+
+mod atomic_file;
+mod monitor;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+use tracing_subscriber::filter::LevelFilter;
+
+const AFTER_HELP: &str = "\
+Exit codes (every command):
+  0  success
+  1  the check the command exists for failed (for monitor: a budget was breached)
+  2  usage, configuration, connection or unreadable-input error
+
+Logging: -v, -vv, -vvv or PLAYTRACE_LOG=error|warn|info|debug|trace (to stderr).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "playtrace",
+    version,
+    about = "Telemetry and live-ops monitoring for online games",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// More diagnostic logging on stderr (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check contest latency budgets in telemetry logs (a CI gate).
+    Monitor(monitor::MonitorArgs),
+}
+
+/// How a command ended, as documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: success.
+    Success,
+    /// 1: the command's check failed.
+    CheckFailed,
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends output quietly rather than as an error.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match std::env::var("PLAYTRACE_LOG")
+        .ok()
+        .and_then(|v| v.parse::<LevelFilter>().ok())
+    {
+        Some(level) => level,
+        None => match verbose {
+            0 => LevelFilter::WARN,
+            1 => LevelFilter::INFO,
+            2 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Monitor(args) => monitor::run(args),
+    };
+    match result {
+        Ok(ExitStatus::Success) => ExitCode::SUCCESS,
+        Ok(ExitStatus::CheckFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `playtrace monitor`: contest latency budgets from telemetry logs, as a CI gate.
+
+mod input;
+mod pipeline;
+mod reader;
+
+use crate::atomic_file::AtomicFile;
+use crate::progress::Progress;
+use crate::ExitStatus;
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use playtrace_core::budget::{BudgetSet, Metric};
+use playtrace_core::contest::{Correlator, CorrelatorOptions};
+use playtrace_core::duration::parse_duration_ms;
+use playtrace_core::reject::Reject;
+use playtrace_core::report::{render_markdown, render_text, InputStats};
+use playtrace_core::size::parse_size_bytes;
+use playtrace_core::summary::GroupDim;
+use std::io::{IsTerminal, Write};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const ABOUT: &str = "Check contest latency budgets in telemetry logs (a CI gate)";
+
+const LONG_ABOUT: &str = "\
+Check contest latency budgets in telemetry logs (a CI gate).
+
+Reads telemetry logs, correlates PvP contest lifecycles (armed → launched → resolved, failed or
+expired) and reports the p50/p95/p99/max of arming and resolution latency against budgets,
+participant demand, timeouts and player sentiment.
+
+Inputs are NDJSON in any PlayTrace dialect (structured log lines {level, timestamp, message, ...},
+native envelopes {event, ts, attrs}), timeline artefacts {\"timeline\": [...]}, or a previous
+`monitor --format json --include-raw` summary. Files may be gzip-compressed; `-` is standard input
+(also read when no file is given and stdin is not a terminal). Lines that cannot be read are
+counted as rejects (parse, schema, size, encoding) and never stop the run.
+
+Durations come from armingDurationMs / resolutionDurationMs when present, else from
+createdAt / startedAt / resolvedAt / expiredAt fields, else from the events' own timestamps.
+Percentiles are exact nearest-rank. A budget is breached when its percentile is strictly above
+the limit; with fewer samples than its min_samples it is insufficient_data, which passes.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  playtrace monitor logs/contests.ndjson
+  playtrace monitor --format json logs/*.ndjson.gz > summary.json
+  playtrace monitor --group-by room --budgets budgets.toml --format markdown staging.ndjson
+  kubectl logs deploy/hub | playtrace monitor --rejects rejects.ndjson
+
+Budgets file (TOML):
+  [[budget]]
+  metric = \"arming\"        # arming | resolution | expiredArming
+  percentile = 95          # default 95
+  limit_ms = 8000          # or a duration such as \"8s\"
+  min_samples = 20         # default 1
+
+Exit codes:
+  0  no budget breached (insufficient data counts as not breached)
+  1  a budget breached, overall or in any --group-by group
+  2  usage error, bad budgets file, or an input that cannot be opened or read";
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A report for a terminal.
+    Text,
+    /// The summary object (the old monitor's shape plus PlayTrace's additions).
+    Json,
+    /// A report for a pull request or CI job summary.
+    Markdown,
+}
+
+/// Arguments of `playtrace monitor`.
+#[derive(Debug, Args)]
+#[command(about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct MonitorArgs {
+    /// Telemetry logs to read (`-` for standard input; .gz read transparently).
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+
+    /// Also a log to read; repeatable (the old monitor script's flag).
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    input: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Same as --format json (the old monitor script's flag).
+    #[arg(long, hide = true, conflicts_with = "format")]
+    json: bool,
+
+    /// Add the `raw` block (every contest, workflow failure and timeout) to JSON output, so the
+    /// summary can be re-read by `playtrace monitor` later. Keeps every contest id in memory.
+    #[arg(long)]
+    include_raw: bool,
+
+    /// Arming p95 budget in ms (or a duration like 8s); default 8000.
+    #[arg(long, value_name = "MS", value_parser = positive_ms)]
+    arming_threshold: Option<f64>,
+
+    /// Resolution p95 budget in ms (or a duration like 800ms); default 800.
+    #[arg(long, value_name = "MS", value_parser = positive_ms)]
+    resolution_threshold: Option<f64>,
+
+    /// TOML file of [[budget]] entries replacing the default budgets (see below).
+    #[arg(long, value_name = "FILE")]
+    budgets: Option<PathBuf>,
+
+    /// Also check every budget per hub, room, move or type (comma-separate for combinations,
+    /// e.g. hub,room). A breach in any group fails the run.
+    #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
+    group_by: Vec<GroupDim>,
+
+    /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+
+    /// Longest line read; longer lines become `size` rejects.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = size)]
+    max_line_bytes: u64,
+
+    /// Largest multi-line JSON document (timeline, summary) read whole.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = size)]
+    max_document_bytes: u64,
+
+    /// Scanning threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
+
+    /// No progress bar and no warnings on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn positive_ms(text: &str) -> Result<f64, String> {
+    match parse_duration_ms(text) {
+        Ok(ms) if ms > 0.0 => Ok(ms),
+        Ok(_) => Err("the threshold must be more than 0 ms".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn group_dim(text: &str) -> Result<GroupDim, String> {
+    GroupDim::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    match parse_size_bytes(text) {
+        Ok(0) => Err("the size must be more than 0".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs `playtrace monitor`.
+pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
+    let format = if args.json { Format::Json } else { args.format };
+    let mut names: Vec<String> = args.files.iter().chain(&args.input).cloned().collect();
+    if names.is_empty() {
+        if std::io::stdin().is_terminal() {
+            bail!("no input: pass log files (or `-` for standard input); see `playtrace monitor --help`");
+        }
+        names.push("-".to_string());
+    }
+
+    let mut budgets = match &args.budgets {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the budgets file `{}`", path.display()))?;
+            BudgetSet::from_toml(&text)
+                .with_context(|| format!("invalid budgets file `{}`", path.display()))?
+        }
+        None => BudgetSet::default(),
+    };
+    if let Some(ms) = args.arming_threshold {
+        budgets.set_p95_limit(Metric::Arming, ms);
+    }
+    if let Some(ms) = args.resolution_threshold {
+        budgets.set_p95_limit(Metric::Resolution, ms);
+    }
+
+    let counter = Arc::default();
+    let (inputs, total_bytes) = input::open_all(&names, &counter)?;
+    let mut rejects_file = match &args.rejects {
+        Some(path) => Some(
+            AtomicFile::create(path)
+                .with_context(|| format!("cannot create the rejects file `{}`", path.display()))?,
+        ),
+        None => None,
+    };
+
+    let mut group_by = Vec::new();
+    for dim in args.group_by {
+        if !group_by.contains(&dim) {
+            group_by.push(dim);
+        }
+    }
+    let mut correlator = Correlator::new(CorrelatorOptions {
+        include_raw: args.include_raw,
+        group_by,
+    });
+    let limits = reader::ReadLimits {
+        max_line: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
+        max_document: usize::try_from(args.max_document_bytes).unwrap_or(usize::MAX),
+    };
+    let workers = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+
+    let progress = Progress::start(!args.quiet, total_bytes, Arc::clone(&counter));
+    let mut first_rejects: Vec<Reject> = Vec::new();
+    let result = pipeline::run(inputs, workers, limits, &mut correlator, |reject| {
+        if let Some(file) = rejects_file.as_mut() {
+            serde_json::to_writer(&mut *file, &reject)?;
+            file.write_all(b"\n")?;
+        }
+        if first_rejects.len() < 3 {
+            first_rejects.push(reject);
+        }
+        Ok(())
+    });
+    progress.finish();
+    let stats = result?;
+    if let (Some(file), Some(path)) = (rejects_file, &args.rejects) {
+        file.commit()
+            .with_context(|| format!("cannot write the rejects file `{}`", path.display()))?;
+    }
+
+    let input_stats = InputStats {
+        inputs: names.len(),
+        lines: stats.lines,
+        events: correlator.events(),
+    };
+    let summary = correlator.finish(&budgets, stats.rejects);
+    let output = match format {
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(&summary)?;
+            text.push('\n');
+            text
+        }
+        Format::Text => render_text(&summary, &input_stats),
+        Format::Markdown => render_markdown(&summary, &input_stats),
+    };
+    crate::write_stdout(output.as_bytes())?;
+
+    let total = stats.rejects.total();
+    if total > 0 && !args.quiet {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "warning: {total} {} rejected",
+            if total == 1 { "line was" } else { "lines were" }
+        );
+        for r in &first_rejects {
+            let _ = writeln!(err, "  {}:{}: {}: {}", r.file, r.line, r.kind, r.message);
+        }
+        match &args.rejects {
+            Some(path) => {
+                let _ = writeln!(err, "  all rejected lines are in `{}`", path.display());
+            }
+            None => {
+                let _ = writeln!(err, "  write them all with --rejects FILE");
+            }
+        }
+    }
+    Ok(if summary.breached() {
+        ExitStatus::CheckFailed
+    } else {
+        ExitStatus::Success
+    })
+}
