@@ -48,20 +48,20 @@ pub trait ChunkSink {
 }
 
 /// Reads `input` into chunks for `sink`.
+///
+/// One buffer is filled at a time; it is handed over when it holds whole lines, and a line that
+/// is still incomplete keeps growing the same buffer (so the pool never runs dry on long lines).
 pub fn read_input(
     input: &mut Input,
     limits: ReadLimits,
     sink: &mut impl ChunkSink,
 ) -> io::Result<()> {
-    let mut carry: Vec<u8> = Vec::new();
+    let Some(mut buf) = sink.buffer() else {
+        return Ok(());
+    };
+    buf.clear();
     let mut first = true;
     loop {
-        let Some(mut buf) = sink.buffer() else {
-            return Ok(());
-        };
-        buf.clear();
-        buf.extend_from_slice(&carry);
-        carry.clear();
         let want = BLOCK_BYTES.saturating_sub(buf.len()).max(64 * 1024);
         let eof = match fill(&mut input.reader, &mut buf, want) {
             Ok(eof) => eof,
@@ -79,11 +79,9 @@ pub fn read_input(
             if buf.starts_with(b"\xEF\xBB\xBF") {
                 buf.drain(..3);
             }
-            if !eof || !buf.is_empty() {
-                if let Some(document) = try_document(input, &mut buf, limits, eof)? {
-                    sink.emit(document);
-                    return Ok(());
-                }
+            if let Some(document) = try_document(input, &mut buf, limits, eof)? {
+                sink.emit(document);
+                return Ok(());
             }
         }
         if eof {
@@ -94,9 +92,14 @@ pub fn read_input(
         }
         match memchr::memrchr(b'\n', &buf) {
             Some(i) => {
-                carry.extend_from_slice(&buf[i + 1..]);
+                // Hand over the whole lines; the incomplete tail starts the next buffer.
+                let Some(mut next) = sink.buffer() else {
+                    return Ok(());
+                };
+                next.clear();
+                next.extend_from_slice(&buf[i + 1..]);
                 buf.truncate(i + 1);
-                if !sink.emit(Chunk::Lines(buf)) {
+                if !sink.emit(Chunk::Lines(std::mem::replace(&mut buf, next))) {
                     return Ok(());
                 }
             }
@@ -112,12 +115,13 @@ pub fn read_input(
                 }) {
                     return Ok(());
                 }
+                buf.clear();
                 match rest {
-                    Some(rest) => carry = rest,
+                    Some(rest) => buf.extend_from_slice(&rest),
                     None => return Ok(()),
                 }
             }
-            None => carry = buf, // a long line still within the limit: keep reading it
+            None => {} // a long line still within the limit: keep reading into the same buffer
         }
     }
 }
