@@ -18,6 +18,7 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A fixture's path as a string argument.
 pub fn fixture_str(name: &str) -> String {
     fixture(name).to_string_lossy().into_owned()
 }
@@ -32,10 +33,12 @@ pub fn json(output: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// Stderr as text.
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Stdout as text.
 pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
