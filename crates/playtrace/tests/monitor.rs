@@ -1,4 +1,5 @@
 //! `playtrace monitor` end to end: fixtures, dialects, inputs, rejects, budgets, exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
 mod common;
 

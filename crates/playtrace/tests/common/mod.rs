@@ -1,5 +1,5 @@
 //! Helpers shared by the CLI tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
