@@ -124,35 +124,75 @@ pub enum Field {
 impl Field {
     /// The field read from `key`, if PlayTrace reads that key.
     pub fn from_key(key: &str) -> Option<Field> {
-        Some(match key {
-            "hubId" => Field::HubId,
-            "roomId" => Field::RoomId,
-            "contestId" => Field::ContestId,
-            "contestKey" => Field::ContestKey,
-            "label" => Field::Label,
-            "move" => Field::Move,
-            "type" => Field::Type,
-            "outcomeTier" => Field::OutcomeTier,
-            "error" => Field::Error,
-            "actorId" => Field::ActorId,
-            "sentiment" => Field::Sentiment,
-            "tone" => Field::Tone,
-            "phase" => Field::Phase,
-            "participantCount" => Field::ParticipantCount,
-            "participantCapacity" => Field::ParticipantCapacity,
-            "armingDurationMs" => Field::ArmingDurationMs,
-            "resolutionDurationMs" => Field::ResolutionDurationMs,
-            "windowMs" => Field::WindowMs,
-            "remainingCooldownMs" => Field::RemainingCooldownMs,
-            "cooldownMs" => Field::CooldownMs,
-            "messageLength" => Field::MessageLength,
-            "createdAt" => Field::CreatedAt,
-            "startedAt" => Field::StartedAt,
-            "resolvedAt" => Field::ResolvedAt,
-            "expiredAt" => Field::ExpiredAt,
-            "issuedAt" => Field::IssuedAt,
-            _ => return None,
-        })
+        match classify_key(key) {
+            KeyClass::Field(field) => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// What a top-level key of an event line is. One match for every key the line scanner meets
+/// (envelope keys and attribute keys alike), so each key is compared once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyClass {
+    Field(Field),
+    Event,
+    Message,
+    Level,
+    Timestamp,
+    Ts,
+    Id,
+    Game,
+    Env,
+    Session,
+    Attrs,
+    /// A key of a whole-document dialect (timeline, summary).
+    DocumentHint,
+    Other,
+}
+
+pub(crate) fn classify_key(key: &str) -> KeyClass {
+    use Field as F;
+    use KeyClass as K;
+    match key {
+        "hubId" => K::Field(F::HubId),
+        "roomId" => K::Field(F::RoomId),
+        "contestId" => K::Field(F::ContestId),
+        "contestKey" => K::Field(F::ContestKey),
+        "label" => K::Field(F::Label),
+        "move" => K::Field(F::Move),
+        "type" => K::Field(F::Type),
+        "outcomeTier" => K::Field(F::OutcomeTier),
+        "error" => K::Field(F::Error),
+        "actorId" => K::Field(F::ActorId),
+        "sentiment" => K::Field(F::Sentiment),
+        "tone" => K::Field(F::Tone),
+        "phase" => K::Field(F::Phase),
+        "participantCount" => K::Field(F::ParticipantCount),
+        "participantCapacity" => K::Field(F::ParticipantCapacity),
+        "armingDurationMs" => K::Field(F::ArmingDurationMs),
+        "resolutionDurationMs" => K::Field(F::ResolutionDurationMs),
+        "windowMs" => K::Field(F::WindowMs),
+        "remainingCooldownMs" => K::Field(F::RemainingCooldownMs),
+        "cooldownMs" => K::Field(F::CooldownMs),
+        "messageLength" => K::Field(F::MessageLength),
+        "createdAt" => K::Field(F::CreatedAt),
+        "startedAt" => K::Field(F::StartedAt),
+        "resolvedAt" => K::Field(F::ResolvedAt),
+        "expiredAt" => K::Field(F::ExpiredAt),
+        "issuedAt" => K::Field(F::IssuedAt),
+        "event" => K::Event,
+        "message" => K::Message,
+        "level" => K::Level,
+        "timestamp" => K::Timestamp,
+        "ts" => K::Ts,
+        "id" => K::Id,
+        "game" => K::Game,
+        "env" => K::Env,
+        "session" => K::Session,
+        "attrs" => K::Attrs,
+        "timeline" | "totals" | "durations" | "raw" => K::DocumentHint,
+        _ => K::Other,
     }
 }
 

@@ -12,37 +12,50 @@
 
 use crate::dialect::read_document;
 use crate::event::{check_envelope, check_name, missing_name, EnvelopeKey, Event, EventKind};
-use crate::fields::{key_name, ContestFields, Field, Scalar};
+use crate::fields::{classify_key, key_name, ContestFields, Field, KeyClass as TopKey, Scalar};
 use crate::reject::{raw_text, LineError, RejectKind};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
-/// One event read from a line.
+/// One event read from a line, borrowing the scanner's state (handed to a callback so the
+/// large field set is never moved).
+#[derive(Debug)]
+pub struct EventRef<'s, 'a> {
+    /// Event name (hub topics mapped).
+    pub name: Cow<'a, str>,
+    /// Event time, epoch ms.
+    pub time_ms: Option<f64>,
+    /// Contest fields (native `attrs`, or the structured line's own keys).
+    pub fields: &'s ContestFields<'a>,
+}
+
+/// One event read from a line, owned (for callers off the hot path).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScannedEvent<'a> {
     /// Event name (hub topics mapped).
     pub name: Cow<'a, str>,
     /// Event time, epoch ms.
     pub time_ms: Option<f64>,
-    /// Contest fields (native `attrs`, or the structured line's own keys).
+    /// Contest fields.
     pub fields: ContestFields<'a>,
 }
 
 /// What a line turned out to be.
-// Returned by value once per line; boxing the large variant would allocate per line.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-pub enum LineScan<'a> {
-    /// A single event.
-    Event(ScannedEvent<'a>),
+pub enum LineScan<R> {
+    /// A single event (what the callback returned for it).
+    Event(R),
     /// Valid JSON that is a whole document (array of events, timeline, summary): re-read it with
     /// [`crate::dialect::read_document`].
     Document,
 }
 
-/// Reads one NDJSON line (without its newline).
-pub fn scan_line(line: &str) -> Result<LineScan<'_>, LineError> {
+/// Reads one NDJSON line (without its newline) and, if it is an event, calls `on_event` with it.
+pub fn scan_line_with<'a, R>(
+    line: &'a str,
+    on_event: impl FnOnce(EventRef<'_, 'a>) -> R,
+) -> Result<LineScan<R>, LineError> {
     let mut de = serde_json::Deserializer::from_str(line);
     let mut top = Top::default();
     let shape = (&mut de)
@@ -50,12 +63,21 @@ pub fn scan_line(line: &str) -> Result<LineScan<'_>, LineError> {
         .map_err(json_error)?;
     de.end().map_err(json_error)?;
     match shape {
-        Shape::Object => top.finish(),
+        Shape::Object => top.finish(on_event),
         Shape::Array => Ok(LineScan::Document),
         Shape::Scalar(type_name) => Err(LineError::schema(format!(
             "must be a JSON object (an event), got {type_name}"
         ))),
     }
+}
+
+/// Reads one NDJSON line into an owned event.
+pub fn scan_line(line: &str) -> Result<LineScan<ScannedEvent<'_>>, LineError> {
+    scan_line_with(line, |e| ScannedEvent {
+        name: e.name,
+        time_ms: e.time_ms,
+        fields: e.fields.clone(),
+    })
 }
 
 /// A JSON syntax error as a `parse` reject, with the column (the line is reported separately).
@@ -79,40 +101,6 @@ enum Shape {
     Object,
     Array,
     Scalar(&'static str),
-}
-
-#[derive(Clone, Copy)]
-enum TopKey {
-    Event,
-    Message,
-    Level,
-    Timestamp,
-    Ts,
-    Id,
-    Game,
-    Env,
-    Session,
-    Attrs,
-    DocumentHint,
-    Field(Field),
-    Other,
-}
-
-fn top_key(key: &str) -> TopKey {
-    match key {
-        "event" => TopKey::Event,
-        "message" => TopKey::Message,
-        "level" => TopKey::Level,
-        "timestamp" => TopKey::Timestamp,
-        "ts" => TopKey::Ts,
-        "id" => TopKey::Id,
-        "game" => TopKey::Game,
-        "env" => TopKey::Env,
-        "session" => TopKey::Session,
-        "attrs" => TopKey::Attrs,
-        "timeline" | "totals" | "durations" | "raw" => TopKey::DocumentHint,
-        other => Field::from_key(other).map_or(TopKey::Other, TopKey::Field),
-    }
 }
 
 /// Contest fields plus the first validation error (alphabetically smallest key, matching
@@ -152,14 +140,18 @@ struct Top<'de> {
     ts: Option<Scalar<'de>>,
     scope: [Option<Scalar<'de>>; 4],
     attrs_type: Option<&'static str>,
-    attrs: FieldAcc<'de>,
+    /// Native `attrs`, allocated only when the line has them.
+    attrs: Option<Box<FieldAcc<'de>>>,
     own: FieldAcc<'de>,
     document_hint: bool,
 }
 
 impl<'de> Top<'de> {
-    fn finish(self) -> Result<LineScan<'de>, LineError> {
-        if let Some(name) = self.event {
+    fn finish<R>(
+        &mut self,
+        on_event: impl FnOnce(EventRef<'_, 'de>) -> R,
+    ) -> Result<LineScan<R>, LineError> {
+        if let Some(name) = self.event.take() {
             // Native envelope: same order of checks as `Event::from_object`.
             let name = check_name("event", name)?;
             for (value, key) in self.scope.iter().zip([
@@ -184,15 +176,22 @@ impl<'de> Top<'de> {
                     )))
                 }
             }
-            if let Some((_, e)) = self.attrs.error {
-                return Err(e);
-            }
-            Ok(LineScan::Event(ScannedEvent {
+            let empty = ContestFields::default();
+            let fields = match &mut self.attrs {
+                Some(acc) => {
+                    if let Some((_, e)) = acc.error.take() {
+                        return Err(e);
+                    }
+                    &acc.fields
+                }
+                None => &empty,
+            };
+            Ok(LineScan::Event(on_event(EventRef {
                 name,
                 time_ms,
-                fields: self.attrs.fields,
-            }))
-        } else if let Some(name) = self.message {
+                fields,
+            })))
+        } else if let Some(name) = self.message.take() {
             let name = check_name("message", name)?;
             if let Some(v) = &self.level {
                 check_envelope(EnvelopeKey::Level, v)?;
@@ -201,14 +200,14 @@ impl<'de> Top<'de> {
                 Some(v) => check_envelope(EnvelopeKey::Timestamp, v)?,
                 None => None,
             };
-            if let Some((_, e)) = self.own.error {
+            if let Some((_, e)) = self.own.error.take() {
                 return Err(e);
             }
-            Ok(LineScan::Event(ScannedEvent {
+            Ok(LineScan::Event(on_event(EventRef {
                 name,
                 time_ms,
-                fields: self.own.fields,
-            }))
+                fields: &self.own.fields,
+            })))
         } else if self.document_hint {
             Ok(LineScan::Document)
         } else {
@@ -243,10 +242,8 @@ impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
                 TopKey::Session => top.scope[3] = Some(map.next_value_seed(ScalarSeed)?),
                 TopKey::Attrs => {
                     // A repeated `attrs` key replaces the earlier one, as in a parsed object.
-                    top.attrs = FieldAcc::default();
-                    top.attrs_type = Some(map.next_value_seed(AttrsSeed {
-                        acc: &mut top.attrs,
-                    })?);
+                    let acc = top.attrs.insert(Box::default());
+                    top.attrs_type = Some(map.next_value_seed(AttrsSeed { acc })?);
                 }
                 TopKey::DocumentHint => {
                     top.document_hint = true;
@@ -306,7 +303,7 @@ impl Visitor<'_> for KeyVisitor {
         f.write_str("a key")
     }
     fn visit_str<E>(self, key: &str) -> Result<TopKey, E> {
-        Ok(top_key(key))
+        Ok(classify_key(key))
     }
 }
 
@@ -488,19 +485,28 @@ pub struct BatchOptions {
     pub keep_move_type: bool,
 }
 
-/// One contest-relevant event, owned and compact.
+/// One contest-relevant event, owned and compact (about 180 bytes, built for every contest
+/// line: absent values are sentinels rather than `Option`s, which would double the size).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     /// 0-based line offset within the batch.
     pub line: u32,
     /// Lifecycle kind.
     pub kind: EventKind,
-    /// Event time, epoch ms.
-    pub time_ms: Option<f64>,
-    /// Hash of `contestId`.
-    pub contest: Option<Key>,
-    /// Hash of `hubId:roomId:contestKey` (armed, launched and expired events).
-    pub arming_key: Option<Key>,
+    has_contest: bool,
+    has_arming_key: bool,
+    contest: [u64; 2],
+    arming_key: [u64; 2],
+    participants: u32,
+    capacity: u32,
+    sentiment: u32,
+    time_ms: f64,
+    arming_ms: f64,
+    resolution_ms: f64,
+    created_at: f64,
+    started_at: f64,
+    resolved_at: f64,
+    expired_at: f64,
     /// Hub id (kept per [`BatchOptions`]).
     pub hub: Span,
     /// Room id.
@@ -517,24 +523,73 @@ pub struct Observation {
     pub outcome: Span,
     /// Workflow error (raw only).
     pub error: Span,
+}
+
+fn join(k: [u64; 2]) -> Key {
+    u128::from(k[0]) | (u128::from(k[1]) << 64)
+}
+
+fn split(k: Key) -> [u64; 2] {
+    [k as u64, (k >> 64) as u64]
+}
+
+fn some(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+fn count(v: u32) -> Option<u32> {
+    (v != u32::MAX).then_some(v)
+}
+
+impl Observation {
+    /// Hash of `contestId`.
+    pub fn contest(&self) -> Option<Key> {
+        self.has_contest.then(|| join(self.contest))
+    }
+    /// Hash of `hubId:roomId:contestKey` (armed, launched and expired events).
+    pub fn arming_key(&self) -> Option<Key> {
+        self.has_arming_key.then(|| join(self.arming_key))
+    }
+    /// Event time, epoch ms.
+    pub fn time_ms(&self) -> Option<f64> {
+        some(self.time_ms)
+    }
     /// Explicit arming duration.
-    pub arming_ms: Option<f64>,
+    pub fn arming_ms(&self) -> Option<f64> {
+        some(self.arming_ms)
+    }
     /// Explicit resolution duration.
-    pub resolution_ms: Option<f64>,
+    pub fn resolution_ms(&self) -> Option<f64> {
+        some(self.resolution_ms)
+    }
     /// `createdAt`.
-    pub created_at: Option<f64>,
+    pub fn created_at(&self) -> Option<f64> {
+        some(self.created_at)
+    }
     /// `startedAt`.
-    pub started_at: Option<f64>,
+    pub fn started_at(&self) -> Option<f64> {
+        some(self.started_at)
+    }
     /// `resolvedAt`.
-    pub resolved_at: Option<f64>,
+    pub fn resolved_at(&self) -> Option<f64> {
+        some(self.resolved_at)
+    }
     /// `expiredAt`.
-    pub expired_at: Option<f64>,
+    pub fn expired_at(&self) -> Option<f64> {
+        some(self.expired_at)
+    }
     /// Participants.
-    pub participants: Option<u32>,
+    pub fn participants(&self) -> Option<u32> {
+        count(self.participants)
+    }
     /// Capacity.
-    pub capacity: Option<u32>,
+    pub fn capacity(&self) -> Option<u32> {
+        count(self.capacity)
+    }
     /// Index into [`ObservationBatch::sentiments`] for sentiment events.
-    pub sentiment: Option<u32>,
+    pub fn sentiment(&self) -> Option<u32> {
+        count(self.sentiment)
+    }
 }
 
 /// The sentiment sample of a `telemetry.contest.sentiment` event.
@@ -638,6 +693,24 @@ impl ObservationBatch {
     /// Reads a block of complete lines (each ending in `\n`, the last one may not). Blank lines
     /// are counted but produce nothing.
     pub fn push_lines(&mut self, block: &[u8], opts: BatchOptions) {
+        // Valid UTF-8 is the rule: check the block once, and every line of it is valid too.
+        if let Ok(text) = std::str::from_utf8(block) {
+            let mut rest = text;
+            while !rest.is_empty() {
+                let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+                    Some(i) => (&rest[..i], &rest[i + 1..]),
+                    None => (rest, ""),
+                };
+                rest = next;
+                let offset = self.lines;
+                self.lines += 1;
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if !line.bytes().all(|b| b.is_ascii_whitespace()) {
+                    self.push_line(offset, line, opts);
+                }
+            }
+            return;
+        }
         let mut rest = block;
         while !rest.is_empty() {
             let (line, next) = match memchr::memchr(b'\n', rest) {
@@ -672,11 +745,12 @@ impl ObservationBatch {
 
     /// Reads one line of text.
     pub fn push_line(&mut self, offset: u32, text: &str, opts: BatchOptions) {
-        match scan_line(text) {
-            Ok(LineScan::Event(event)) => {
-                self.events += 1;
-                self.observe(offset, &event.name, event.time_ms, &event.fields, opts);
-            }
+        let scanned = scan_line_with(text, |event| {
+            self.events += 1;
+            self.observe(offset, &event.name, event.time_ms, event.fields, opts);
+        });
+        match scanned {
+            Ok(LineScan::Event(())) => {}
             Ok(LineScan::Document) => match serde_json::from_str(text) {
                 Ok(value) => self.push_document(offset, value, text.as_bytes(), opts),
                 Err(e) => self.reject(offset, json_error(e), text.as_bytes()),
@@ -765,12 +839,25 @@ impl ObservationBatch {
         } else {
             None
         };
+        let nan = f64::NAN;
+        let contest = f.contest_id.as_deref().map(contest_key);
         let observation = Observation {
             line,
             kind,
-            time_ms,
-            contest: f.contest_id.as_deref().map(contest_key),
-            arming_key,
+            has_contest: contest.is_some(),
+            has_arming_key: arming_key.is_some(),
+            contest: split(contest.unwrap_or(0)),
+            arming_key: split(arming_key.unwrap_or(0)),
+            participants: f.participant_count.unwrap_or(u32::MAX),
+            capacity: f.participant_capacity.unwrap_or(u32::MAX),
+            sentiment: sentiment.unwrap_or(u32::MAX),
+            time_ms: time_ms.unwrap_or(nan),
+            arming_ms: f.arming_ms.unwrap_or(nan),
+            resolution_ms: f.resolution_ms.unwrap_or(nan),
+            created_at: f.created_at.unwrap_or(nan),
+            started_at: f.started_at.unwrap_or(nan),
+            resolved_at: f.resolved_at.unwrap_or(nan),
+            expired_at: f.expired_at.unwrap_or(nan),
             hub: self.keep(f.hub_id.as_ref(), opts.keep_hub_room || opts.keep_raw),
             room: self.keep(f.room_id.as_ref(), opts.keep_hub_room || opts.keep_raw),
             move_: self.keep(f.move_.as_ref(), opts.keep_move_type),
@@ -779,15 +866,6 @@ impl ObservationBatch {
             contest_key: self.keep(f.contest_key.as_ref(), opts.keep_raw),
             outcome: self.keep(f.outcome_tier.as_ref(), opts.keep_raw),
             error: self.keep(f.error.as_ref(), opts.keep_raw),
-            arming_ms: f.arming_ms,
-            resolution_ms: f.resolution_ms,
-            created_at: f.created_at,
-            started_at: f.started_at,
-            resolved_at: f.resolved_at,
-            expired_at: f.expired_at,
-            participants: f.participant_count,
-            capacity: f.participant_capacity,
-            sentiment,
         };
         self.observations.push(observation);
     }

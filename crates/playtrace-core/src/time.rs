@@ -132,14 +132,20 @@ impl Cursor<'_> {
     /// Reads at least one fractional-second digit and returns the fraction in milliseconds.
     fn fraction_ms(&mut self) -> Option<f64> {
         let start = self.i;
-        let mut value = 0.0;
-        let mut scale = 100.0;
+        let mut value: u64 = 0;
+        let mut digits = 0u32;
         while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
-            value += f64::from(c - b'0') * scale;
-            scale /= 10.0;
+            // Digits past nanoseconds cannot change an f64 millisecond value; skip them.
+            if digits < 9 {
+                value = value * 10 + u64::from(c - b'0');
+                digits += 1;
+            }
             self.i += 1;
         }
-        (self.i > start).then_some(value)
+        if self.i == start {
+            return None;
+        }
+        Some(value as f64 * 1000.0 / 10f64.powi(digits as i32))
     }
 }
 

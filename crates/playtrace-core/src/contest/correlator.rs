@@ -1,7 +1,7 @@
 //! Folding observations into contests, and contests into a summary.
 
 use super::sentiment::SentimentStats;
-use super::table::{BuildKeyHasher, ChunkedVec};
+use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
 use crate::budget::{
     evaluate, BudgetResult, BudgetSet, Metric, DEFAULT_ARMING_P95_MS, DEFAULT_RESOLUTION_P95_MS,
 };
@@ -14,7 +14,6 @@ use crate::summary::{
     DurationStats, Durations, GroupDim, GroupEntry, Groups, Participants, Raw, RawContest,
     RawExpired, RawFailure, RejectsSummary, Summary, Timeouts, Totals,
 };
-use hashbrown::HashTable;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What the summary should contain beyond the defaults.
@@ -36,27 +35,30 @@ const FROM_FIELD: u8 = 2;
 const RESOLVED: u8 = 1;
 const FAILED: u8 = 2;
 
-/// One contest, 64 bytes. Durations are the explicit ones; derived durations are computed in
-/// [`Correlator::finish`] from [`Timing`].
+/// One contest, 72 bytes. Durations are the explicit ones; derived durations are computed in
+/// [`Correlator::finish`] from `started` and [`Timing`].
 struct ContestRecord {
     key: [u64; 2],
     arming_ms: f64,
     resolution_ms: f64,
+    /// Launch time (startedAt, else the launched event's time): every open contest may need it
+    /// to derive its resolution, so it lives here rather than in `timings`.
+    started: f64,
     participants: u32,
     capacity: u32,
     /// Interned hub, room, move, type (only those the options need).
     group: [u32; 4],
     flags: u8,
+    started_src: u8,
 }
 
-/// Endpoints for deriving durations, kept only for contests that still lack an explicit one.
-#[derive(Default, Clone, Copy)]
+/// Arming-start and resolution-end times, kept only for the few contests whose launched or
+/// resolved event came without an explicit duration.
+#[derive(Clone, Copy)]
 struct Timing {
     created: f64,
-    started: f64,
     resolved: f64,
     created_src: u8,
-    started_src: u8,
     resolved_src: u8,
 }
 
@@ -85,7 +87,9 @@ struct RawInfo {
 /// Correlates contest lifecycle events into per-contest records.
 pub struct Correlator {
     options: CorrelatorOptions,
-    index: HashTable<u32>,
+    /// Whether any hub/room/move/type string is kept (grouping or raw output).
+    keeps_strings: bool,
+    index: ContestIndex,
     records: ChunkedVec<ContestRecord>,
     raw: Vec<RawInfo>,
     timings: HashMap<u32, Timing, BuildKeyHasher>,
@@ -155,8 +159,9 @@ impl Correlator {
     /// A correlator producing what `options` ask for.
     pub fn new(options: CorrelatorOptions) -> Self {
         Correlator {
+            keeps_strings: options.include_raw || !options.group_by.is_empty(),
             options,
-            index: HashTable::new(),
+            index: ContestIndex::default(),
             records: ChunkedVec::default(),
             raw: Vec::new(),
             timings: HashMap::default(),
@@ -197,8 +202,9 @@ impl Correlator {
                 EventKind::WorkflowFailed => self.failed(batch, obs),
                 EventKind::Expired => self.expired(batch, obs),
                 EventKind::Sentiment => {
-                    if let Some(sample) =
-                        obs.sentiment.and_then(|i| batch.sentiments.get(i as usize))
+                    if let Some(sample) = obs
+                        .sentiment()
+                        .and_then(|i| batch.sentiments.get(i as usize))
                     {
                         self.sentiment.add(batch, sample);
                     }
@@ -206,7 +212,7 @@ impl Correlator {
                 EventKind::WorkflowStarted
                 | EventKind::TimingFallback
                 | EventKind::OtherContest => {
-                    if let Some(key) = obs.contest {
+                    if let Some(key) = obs.contest() {
                         self.record(batch, obs, key);
                     }
                 }
@@ -223,6 +229,9 @@ impl Correlator {
     }
 
     fn group_of(&mut self, batch: &ObservationBatch, obs: &Observation) -> [u32; 4] {
+        if !self.keeps_strings {
+            return [NONE; 4];
+        }
         [
             self.intern(batch, obs.hub),
             self.intern(batch, obs.room),
@@ -233,14 +242,10 @@ impl Correlator {
 
     /// Finds or creates the record of contest `key`, filling group fields it still lacks.
     fn record(&mut self, batch: &ObservationBatch, obs: &Observation, key: Key) -> usize {
-        let hash = key as u64;
         let wanted = split(key);
         let group = self.group_of(batch, obs);
         let records = &self.records;
-        if let Some(&idx) = self
-            .index
-            .find(hash, |&i| records.get(i as usize).key == wanted)
-        {
+        if let Some(idx) = self.index.find(wanted, |i| records.get(i as usize).key) {
             let rec = self.records.get_mut(idx as usize);
             for (slot, new) in rec.group.iter_mut().zip(group) {
                 if *slot == NONE {
@@ -258,14 +263,16 @@ impl Correlator {
             key: wanted,
             arming_ms: f64::NAN,
             resolution_ms: f64::NAN,
+            started: f64::NAN,
             participants: NONE,
             capacity: NONE,
             group,
             flags,
+            started_src: 0,
         });
         let records = &self.records;
         self.index
-            .insert_unique(hash, idx as u32, |&i| records.get(i as usize).key[0]);
+            .insert(wanted, idx as u32, |i| records.get(i as usize).key);
         if self.options.include_raw {
             let contest_id = batch.text(obs.contest_id).unwrap_or_default().to_string();
             self.raw.push(RawInfo {
@@ -277,8 +284,9 @@ impl Correlator {
     }
 
     fn armed(&mut self, batch: &ObservationBatch, obs: &Observation) {
-        let Some(key) = obs.arming_key else { return };
-        let (created, created_src) = endpoint(obs.created_at, obs.time_ms).unwrap_or((f64::NAN, 0));
+        let Some(key) = obs.arming_key() else { return };
+        let (created, created_src) =
+            endpoint(obs.created_at(), obs.time_ms()).unwrap_or((f64::NAN, 0));
         let group = self.group_of(batch, obs);
         // A re-armed key replaces the earlier arming: the later event wins.
         self.pending.insert(
@@ -286,17 +294,17 @@ impl Correlator {
             Pending {
                 created,
                 created_src,
-                participants: obs.participants.unwrap_or(NONE),
-                capacity: obs.capacity.unwrap_or(NONE),
+                participants: obs.participants().unwrap_or(NONE),
+                capacity: obs.capacity().unwrap_or(NONE),
                 group,
             },
         );
     }
 
     fn launched(&mut self, batch: &ObservationBatch, obs: &Observation) {
-        let Some(key) = obs.contest else { return };
+        let Some(key) = obs.contest() else { return };
         let idx = self.record(batch, obs, key);
-        let pending = obs.arming_key.and_then(|k| self.pending.remove(&k));
+        let pending = obs.arming_key().and_then(|k| self.pending.remove(&k));
         let rec = self.records.get_mut(idx);
         if let Some(p) = &pending {
             if rec.participants == NONE {
@@ -312,12 +320,18 @@ impl Correlator {
             }
         }
         Self::apply_values(rec, obs);
-        let created = pending.and_then(|p| value(p.created).map(|c| (c, p.created_src)));
-        self.touch_timing(idx, created, endpoint(obs.started_at, obs.time_ms), None);
+        if let Some((v, src)) = endpoint(obs.started_at(), obs.time_ms()) {
+            update(&mut rec.started, &mut rec.started_src, Some(v), src);
+        }
+        if rec.arming_ms.is_nan() {
+            if let Some(p) = pending.filter(|p| !p.created.is_nan()) {
+                self.timing(idx, Some((p.created, p.created_src)), None);
+            }
+        }
     }
 
     fn resolved(&mut self, batch: &ObservationBatch, obs: &Observation) {
-        let Some(key) = obs.contest else { return };
+        let Some(key) = obs.contest() else { return };
         let idx = self.record(batch, obs, key);
         let rec = self.records.get_mut(idx);
         rec.flags |= RESOLVED;
@@ -327,72 +341,48 @@ impl Correlator {
                 raw.outcomes.push(outcome.to_string());
             }
         }
-        self.touch_timing(
-            idx,
-            None,
-            obs.started_at.map(|v| (v, FROM_FIELD)),
-            endpoint(obs.resolved_at, obs.time_ms),
-        );
+        if let Some(v) = obs.started_at() {
+            let rec = self.records.get_mut(idx);
+            update(&mut rec.started, &mut rec.started_src, Some(v), FROM_FIELD);
+        }
+        if self.records.get(idx).resolution_ms.is_nan() {
+            self.timing(idx, None, endpoint(obs.resolved_at(), obs.time_ms()));
+        }
     }
 
     /// Explicit values on launched/resolved events: a later non-null value wins.
     fn apply_values(rec: &mut ContestRecord, obs: &Observation) {
-        if let Some(v) = obs.arming_ms {
+        if let Some(v) = obs.arming_ms() {
             rec.arming_ms = v;
         }
-        if let Some(v) = obs.resolution_ms {
+        if let Some(v) = obs.resolution_ms() {
             rec.resolution_ms = v;
         }
-        if let Some(v) = obs.participants {
+        if let Some(v) = obs.participants() {
             rec.participants = v;
         }
-        if let Some(v) = obs.capacity {
+        if let Some(v) = obs.capacity() {
             rec.capacity = v;
         }
     }
 
-    /// Keeps derivation endpoints while the record lacks an explicit duration; forgets them once
-    /// both are explicit (explicit values always win over derived ones).
-    fn touch_timing(
-        &mut self,
-        idx: usize,
-        created: Option<(f64, u8)>,
-        started: Option<(f64, u8)>,
-        resolved: Option<(f64, u8)>,
-    ) {
-        let rec = self.records.get(idx);
-        let idx = idx as u32;
-        if !rec.arming_ms.is_nan() && !rec.resolution_ms.is_nan() {
-            self.timings.remove(&idx);
+    /// Records arming-start or resolution-end times of a contest lacking an explicit duration.
+    fn timing(&mut self, idx: usize, created: Option<(f64, u8)>, resolved: Option<(f64, u8)>) {
+        if created.is_none() && resolved.is_none() {
             return;
         }
-        if created.is_none() && started.is_none() && resolved.is_none() {
-            return;
-        }
-        let t = self.timings.entry(idx).or_insert(Timing {
+        let t = self.timings.entry(idx as u32).or_insert(Timing {
             created: f64::NAN,
-            started: f64::NAN,
             resolved: f64::NAN,
-            ..Timing::default()
+            created_src: 0,
+            resolved_src: 0,
         });
-        update(
-            &mut t.created,
-            &mut t.created_src,
-            created.map(|c| c.0),
-            created.map_or(0, |c| c.1),
-        );
-        update(
-            &mut t.started,
-            &mut t.started_src,
-            started.map(|c| c.0),
-            started.map_or(0, |c| c.1),
-        );
-        update(
-            &mut t.resolved,
-            &mut t.resolved_src,
-            resolved.map(|c| c.0),
-            resolved.map_or(0, |c| c.1),
-        );
+        if let Some((v, src)) = created {
+            update(&mut t.created, &mut t.created_src, Some(v), src);
+        }
+        if let Some((v, src)) = resolved {
+            update(&mut t.resolved, &mut t.resolved_src, Some(v), src);
+        }
     }
 
     fn failed(&mut self, batch: &ObservationBatch, obs: &Observation) {
@@ -408,14 +398,11 @@ impl Correlator {
                 error: text(obs.error).unwrap_or_else(|| "workflow_failed".to_string()),
             });
         }
-        let Some(key) = obs.contest else { return };
+        let Some(key) = obs.contest() else { return };
         let records = &self.records;
         let wanted = split(key);
-        match self
-            .index
-            .find(key as u64, |&i| records.get(i as usize).key == wanted)
-        {
-            Some(&idx) => self.records.get_mut(idx as usize).flags |= FAILED,
+        match self.index.find(wanted, |i| records.get(i as usize).key) {
+            Some(idx) => self.records.get_mut(idx as usize).flags |= FAILED,
             None => {
                 self.failed_before_seen.insert(key);
             }
@@ -423,9 +410,9 @@ impl Correlator {
     }
 
     fn expired(&mut self, batch: &ObservationBatch, obs: &Observation) {
-        let pending = obs.arming_key.and_then(|k| self.pending.remove(&k));
-        let arming_ms = obs.arming_ms.or_else(|| {
-            let end = obs.expired_at.or(obs.time_ms)?;
+        let pending = obs.arming_key().and_then(|k| self.pending.remove(&k));
+        let arming_ms = obs.arming_ms().or_else(|| {
+            let end = obs.expired_at().or(obs.time_ms())?;
             let p = pending.as_ref()?;
             derive(p.created, end)
         });
@@ -440,7 +427,7 @@ impl Correlator {
         self.expired.push(ExpiredSample {
             arming_ms: arming_ms.unwrap_or(f64::NAN),
             participants: obs
-                .participants
+                .participants()
                 .or(pending.map(|p| p.participants))
                 .unwrap_or(NONE),
             group,
@@ -451,12 +438,12 @@ impl Correlator {
     fn durations(&self, idx: usize, rec: &ContestRecord) -> (Option<f64>, Option<f64>) {
         let timing = self.timings.get(&(idx as u32));
         let arming =
-            value(rec.arming_ms).or_else(|| timing.and_then(|t| derive(t.created, t.started)));
+            value(rec.arming_ms).or_else(|| timing.and_then(|t| derive(t.created, rec.started)));
         let resolution = value(rec.resolution_ms).or_else(|| {
             if rec.flags & RESOLVED == 0 {
                 return None;
             }
-            timing.and_then(|t| derive(t.started, t.resolved))
+            timing.and_then(|t| derive(rec.started, t.resolved))
         });
         (arming, resolution)
     }

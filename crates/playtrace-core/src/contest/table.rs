@@ -1,6 +1,7 @@
 //! Compact storage for per-contest state: records in fixed-size chunks (no doubling copies at
 //! a million contests) and hashers for keys that are already hashes.
 
+use hashbrown::HashTable;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Records per chunk.
@@ -75,6 +76,52 @@ impl Hasher for KeyHasher {
 }
 
 pub(crate) type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
+
+/// Slots in the recent-contest cache (16 bytes each: 256 KiB, which stays in L2).
+const RECENT: usize = 1 << 14;
+
+/// Contest key → record index. A contest's events arrive close together (armed, launched,
+/// resolved within seconds), so a small direct-mapped cache of recently used keys answers most
+/// lookups from L2 cache; the full table behind it, spread over the whole heap, is consulted on
+/// a miss. Both verify the full key against the record.
+pub(crate) struct ContestIndex {
+    table: HashTable<u32>,
+    recent: Vec<(u64, u32)>,
+}
+
+impl Default for ContestIndex {
+    fn default() -> Self {
+        ContestIndex {
+            table: HashTable::new(),
+            recent: vec![(0, u32::MAX); RECENT],
+        }
+    }
+}
+
+impl ContestIndex {
+    fn slot(key: [u64; 2]) -> usize {
+        // The table hashes with the low word; the cache uses bits of the high word.
+        (key[1] as usize) & (RECENT - 1)
+    }
+
+    /// The record index of `key`; `key_of` reads a record's key.
+    pub(crate) fn find(&mut self, key: [u64; 2], key_of: impl Fn(u32) -> [u64; 2]) -> Option<u32> {
+        let slot = Self::slot(key);
+        let (cached_key, cached) = self.recent[slot];
+        if cached != u32::MAX && cached_key == key[0] && key_of(cached) == key {
+            return Some(cached);
+        }
+        let found = *self.table.find(key[0], |&i| key_of(i) == key)?;
+        self.recent[slot] = (key[0], found);
+        Some(found)
+    }
+
+    /// Adds a key known to be absent.
+    pub(crate) fn insert(&mut self, key: [u64; 2], index: u32, key_of: impl Fn(u32) -> [u64; 2]) {
+        self.table.insert_unique(key[0], index, |&i| key_of(i)[0]);
+        self.recent[Self::slot(key)] = (key[0], index);
+    }
+}
 
 #[cfg(test)]
 mod tests {

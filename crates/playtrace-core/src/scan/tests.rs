@@ -80,7 +80,7 @@ fn batches_number_lines_and_keep_rejects() {
         1,
         "chat events are counted, not observed"
     );
-    assert_eq!(batch.observations[0].contest, Some(contest_key("a")));
+    assert_eq!(batch.observations[0].contest(), Some(contest_key("a")));
     let rejects: Vec<_> = batch
         .rejects
         .iter()
@@ -137,7 +137,7 @@ fn arming_keys_match_across_armed_and_launched() {
     );
     batch.push_line(1, r#"{"message":"telemetry.contest.launched","hubId":"h","roomId":"r","contestKey":"k","contestId":"c"}"#, BatchOptions::default());
     batch.push_line(2, r#"{"message":"telemetry.contest.launched","hubId":"h","roomId":"r2","contestKey":"k","contestId":"d"}"#, BatchOptions::default());
-    let keys: Vec<_> = batch.observations.iter().map(|o| o.arming_key).collect();
+    let keys: Vec<_> = batch.observations.iter().map(|o| o.arming_key()).collect();
     assert_eq!(keys[0], keys[1]);
     assert_ne!(keys[0], keys[2]);
 }

@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use flate2::bufread::MultiGzDecoder;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,8 +59,7 @@ fn open(name: &str, counter: &ByteCounter) -> Result<(Input, Option<u64>)> {
             inner: io::stdin(),
             counter: counter.clone(),
         };
-        let (reader, gzip) = decompress(BufReader::with_capacity(1 << 20, raw))
-            .context("cannot read standard input")?;
+        let (reader, gzip) = decompress(raw).context("cannot read standard input")?;
         return Ok((
             Input {
                 name: name.to_string(),
@@ -83,8 +82,7 @@ fn open(name: &str, counter: &ByteCounter) -> Result<(Input, Option<u64>)> {
         inner: file,
         counter: counter.clone(),
     };
-    let (reader, gzip) =
-        decompress(BufReader::with_capacity(1 << 20, raw)).map_err(|e| open_error(name, &e))?;
+    let (reader, gzip) = decompress(raw).map_err(|e| open_error(name, &e))?;
     let size = metadata.is_file().then_some(metadata.len());
     Ok((
         Input {
@@ -111,14 +109,17 @@ fn open_error(name: &str, e: &io::Error) -> anyhow::Error {
 }
 
 /// Wraps gzip data (magic bytes `1f 8b`, whatever the file is called) in a decoder that also
-/// reads concatenated members, as `cat a.gz b.gz` produces.
-fn decompress<R: BufRead + Send + 'static>(
-    mut reader: R,
-) -> io::Result<(Box<dyn Read + Send>, bool)> {
-    let head = reader.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok((Box::new(MultiGzDecoder::new(reader)), true))
+/// reads concatenated members, as `cat a.gz b.gz` produces. Plain data is read without an
+/// intermediate buffer, straight into the caller's blocks.
+fn decompress<R: Read + Send + 'static>(mut raw: R) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let mut head = Vec::with_capacity(2);
+    (&mut raw).take(2).read_to_end(&mut head)?;
+    let gzip = head == [0x1f, 0x8b];
+    let stream = io::Cursor::new(head).chain(raw);
+    if gzip {
+        let buffered = BufReader::with_capacity(256 * 1024, stream);
+        Ok((Box::new(MultiGzDecoder::new(buffered)), true))
     } else {
-        Ok((Box::new(reader), false))
+        Ok((Box::new(stream), false))
     }
 }

@@ -70,11 +70,19 @@ pub fn run(
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = channel::<Done>();
 
-        let reader = scope.spawn(move || read_all(inputs, limits, free_rx, work_tx));
-        for _ in 0..workers {
+        let reader = std::thread::Builder::new()
+            .name("read".into())
+            .spawn_scoped(scope, move || read_all(inputs, limits, free_rx, work_tx))
+            .context("cannot start the reader thread")?;
+        for i in 0..workers {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
-            scope.spawn(move || scan_chunks(&work_rx, &done_tx, options, limits));
+            std::thread::Builder::new()
+                .name(format!("scan-{i}"))
+                .spawn_scoped(scope, move || {
+                    scan_chunks(&work_rx, &done_tx, options, limits)
+                })
+                .context("cannot start a scanning thread")?;
         }
         drop(done_tx);
 
@@ -200,8 +208,8 @@ fn scan_chunk(
     limits: ReadLimits,
 ) -> Vec<u8> {
     match chunk {
-        Chunk::Lines(buffer) => {
-            batch.push_lines(&buffer, options);
+        Chunk::Lines { buffer, len } => {
+            batch.push_lines(&buffer[..len], options);
             buffer
         }
         Chunk::Document(buffer) => {

@@ -24,8 +24,9 @@ pub struct ReadLimits {
 
 /// A unit of work, in input order.
 pub enum Chunk {
-    /// Whole lines (the last may lack its newline at the end of the input).
-    Lines(Vec<u8>),
+    /// Whole lines in `buffer[..len]` (the last may lack its newline at the end of the input).
+    /// Bytes past `len` are stale: buffers stay initialised so refilling them is not a memset.
+    Lines { buffer: Vec<u8>, len: usize },
     /// The whole input, to be parsed as one JSON document (or as lines if it is not one).
     Document(Vec<u8>),
     /// A line (or whole-file document) over its limit: its first bytes and its full length.
@@ -59,14 +60,19 @@ pub fn read_input(
     let Some(mut buf) = sink.buffer() else {
         return Ok(());
     };
-    buf.clear();
+    let mut filled = 0;
     let mut first = true;
     loop {
-        let want = BLOCK_BYTES.saturating_sub(buf.len()).max(64 * 1024);
-        let eof = match fill(&mut input.reader, &mut buf, want) {
+        let target = (filled + BLOCK_BYTES / 2).max(BLOCK_BYTES);
+        let eof = match fill(&mut input.reader, &mut buf, &mut filled, target) {
             Ok(eof) => eof,
             Err(e) if input.gzip && is_corrupt(&e) => {
-                if !buf.is_empty() && !sink.emit(Chunk::Lines(buf)) {
+                if filled > 0
+                    && !sink.emit(Chunk::Lines {
+                        buffer: buf,
+                        len: filled,
+                    })
+                {
                     return Ok(());
                 }
                 sink.emit(corrupt(&e));
@@ -76,37 +82,51 @@ pub fn read_input(
         };
         if first {
             first = false;
-            if buf.starts_with(b"\xEF\xBB\xBF") {
-                buf.drain(..3);
+            if buf[..filled].starts_with(b"\xEF\xBB\xBF") {
+                buf.copy_within(3..filled, 0);
+                filled -= 3;
             }
+            buf.truncate(filled);
             if let Some(document) = try_document(input, &mut buf, limits, eof)? {
                 sink.emit(document);
                 return Ok(());
             }
+            filled = buf.len();
         }
         if eof {
-            if !buf.is_empty() {
-                sink.emit(Chunk::Lines(buf));
+            if filled > 0 {
+                sink.emit(Chunk::Lines {
+                    buffer: buf,
+                    len: filled,
+                });
             }
             return Ok(());
         }
-        match memchr::memrchr(b'\n', &buf) {
+        match memchr::memrchr(b'\n', &buf[..filled]) {
             Some(i) => {
                 // Hand over the whole lines; the incomplete tail starts the next buffer.
                 let Some(mut next) = sink.buffer() else {
                     return Ok(());
                 };
-                next.clear();
-                next.extend_from_slice(&buf[i + 1..]);
-                buf.truncate(i + 1);
-                if !sink.emit(Chunk::Lines(std::mem::replace(&mut buf, next))) {
+                let tail = &buf[i + 1..filled];
+                if next.len() < tail.len() {
+                    next.resize(tail.len(), 0);
+                }
+                next[..tail.len()].copy_from_slice(tail);
+                let next_filled = tail.len();
+                let full = std::mem::replace(&mut buf, next);
+                if !sink.emit(Chunk::Lines {
+                    buffer: full,
+                    len: i + 1,
+                }) {
                     return Ok(());
                 }
+                filled = next_filled;
             }
-            None if buf.len() > limits.max_line => {
+            None if filled > limits.max_line => {
                 // One line longer than the limit: keep its start, skip to its end.
-                let mut len = buf.len() as u64;
-                let prefix = buf[..buf.len().min(RAW_LIMIT)].to_vec();
+                let mut len = filled as u64;
+                let prefix = buf[..filled.min(RAW_LIMIT)].to_vec();
                 let rest = skip_line(&mut input.reader, &mut len)?;
                 if !sink.emit(Chunk::Oversize {
                     prefix,
@@ -115,9 +135,14 @@ pub fn read_input(
                 }) {
                     return Ok(());
                 }
-                buf.clear();
                 match rest {
-                    Some(rest) => buf.extend_from_slice(&rest),
+                    Some(rest) => {
+                        if buf.len() < rest.len() {
+                            buf.resize(rest.len(), 0);
+                        }
+                        buf[..rest.len()].copy_from_slice(&rest);
+                        filled = rest.len();
+                    }
                     None => return Ok(()),
                 }
             }
@@ -126,11 +151,26 @@ pub fn read_input(
     }
 }
 
-/// Reads until `buf` grew by `want` bytes or the input ended; returns whether it ended.
-fn fill(reader: &mut (dyn Read + Send), buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let before = buf.len();
-    reader.take(want as u64).read_to_end(buf)?;
-    Ok(buf.len() - before < want)
+/// Reads into `buf[*filled..target]` until it is full or the input ends (returns whether it
+/// ended). Grows `buf` (zero-filled, once) only when it is shorter than `target`.
+fn fill(
+    reader: &mut (dyn Read + Send),
+    buf: &mut Vec<u8>,
+    filled: &mut usize,
+    target: usize,
+) -> io::Result<bool> {
+    if buf.len() < target {
+        buf.resize(target, 0);
+    }
+    while *filled < target {
+        match reader.read(&mut buf[*filled..target]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 fn corrupt(e: &io::Error) -> Chunk {
