@@ -213,7 +213,7 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
 
     let progress = Progress::start(!args.quiet, total_bytes, Arc::clone(&counter));
     let mut first_rejects: Vec<Reject> = Vec::new();
-    let result = pipeline::run(inputs, workers, limits, &mut correlator, |reject| {
+    let mut on_reject = |reject: Reject| -> Result<()> {
         if let Some(file) = rejects_file.as_mut() {
             serde_json::to_writer(&mut *file, &reject)?;
             file.write_all(b"\n")?;
@@ -222,7 +222,8 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
             first_rejects.push(reject);
         }
         Ok(())
-    });
+    };
+    let result = pipeline::run(inputs, workers, limits, &mut correlator, &mut on_reject);
     progress.finish();
     let stats = result?;
     if let (Some(file), Some(path)) = (rejects_file, &args.rejects) {

@@ -1,13 +1,16 @@
 //! Reading inputs on both cores while folding results in input order.
 //!
 //! ```text
-//!  reader thread ──chunks──▶ N worker threads ──batches──▶ this thread (in sequence order)
-//!       ▲  (scan lines into ObservationBatch)              │ rejects → sink, batch → Correlator
-//!       └──────────── recycled buffers (bounded pool) ◀────┘
+//!  reader thread ──chunks──▶ N worker threads: scan a chunk into an ObservationBatch, then
+//!       ▲                    fold every batch that is next in input order (one at a time)
+//!       └──── recycled buffers (bounded pool) ◀──┘
 //! ```
 //!
-//! The pool of buffers bounds memory: at most `POOL` chunks and batches exist at once, whatever
-//! the input size, and a slow consumer slows the reader instead of filling memory.
+//! There is no separate folding thread: a worker that finishes a batch folds whatever is ready
+//! in sequence (rejects to the sink, observations into the `Correlator`), and if another worker
+//! is already folding it leaves its batch for that one. On two cores this keeps two threads
+//! busy instead of three competing. The pool of buffers bounds memory: at most `POOL` chunks
+//! and batches exist at once, whatever the input size; a slow fold slows the reader.
 
 use super::input::Input;
 use super::reader::{read_input, Chunk, ChunkSink, ReadLimits, BLOCK_BYTES};
@@ -16,7 +19,9 @@ use playtrace_core::contest::Correlator;
 use playtrace_core::reject::{LineError, Reject, RejectCounts};
 use playtrace_core::scan::{BatchOptions, ObservationBatch};
 use std::collections::BTreeMap;
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::TryLockError;
 use std::sync::{Arc, Mutex};
 
 /// What the pipeline read.
@@ -36,13 +41,15 @@ struct Work {
 }
 
 struct Done {
-    seq: u64,
     input: usize,
     buffer: Vec<u8>,
     batch: ObservationBatch,
 }
 
 type Token = (Vec<u8>, ObservationBatch);
+
+/// Where a reject goes: the caller's sink.
+pub type RejectSink<'a> = dyn FnMut(Reject) -> Result<()> + Send + 'a;
 
 /// Reads every input with `workers` scanning threads, folds batches into `correlator` in input
 /// order, and hands every reject (with its input and line) to `on_reject`.
@@ -51,51 +58,162 @@ pub fn run(
     workers: usize,
     limits: ReadLimits,
     correlator: &mut Correlator,
-    mut on_reject: impl FnMut(Reject) -> Result<()>,
+    on_reject: &mut RejectSink<'_>,
 ) -> Result<ReadStats> {
     let options = correlator.batch_options();
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let workers = workers.max(1);
     let pool_size = workers * 3;
+    let fold = Fold {
+        state: Mutex::new(FoldState {
+            correlator,
+            on_reject,
+            names: &names,
+            stats: ReadStats::default(),
+            next: 0,
+            current_input: usize::MAX,
+            line_base: 0,
+            error: None,
+        }),
+        ready: Mutex::new(BTreeMap::new()),
+        failed: AtomicBool::new(false),
+    };
 
-    std::thread::scope(|scope| {
+    let read = std::thread::scope(|scope| -> Result<Result<()>> {
         let (free_tx, free_rx) = sync_channel::<Token>(pool_size);
         for _ in 0..pool_size {
-            let _ = free_tx.send((
-                Vec::with_capacity(BLOCK_BYTES + 64 * 1024),
-                ObservationBatch::default(),
-            ));
+            let _ = free_tx.send((Vec::new(), ObservationBatch::default()));
         }
         let (work_tx, work_rx) = sync_channel::<Work>(pool_size);
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, done_rx) = channel::<Done>();
-
         let reader = std::thread::Builder::new()
             .name("read".into())
             .spawn_scoped(scope, move || read_all(inputs, limits, free_rx, work_tx))
             .context("cannot start the reader thread")?;
+        let mut scanners = Vec::with_capacity(workers);
         for i in 0..workers {
-            let work_rx = Arc::clone(&work_rx);
-            let done_tx = done_tx.clone();
-            std::thread::Builder::new()
+            let (work_rx, fold, free_tx) = (Arc::clone(&work_rx), &fold, free_tx.clone());
+            let handle = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
                 .spawn_scoped(scope, move || {
-                    scan_chunks(&work_rx, &done_tx, options, limits)
+                    scan_and_fold(&work_rx, fold, &free_tx, options, limits)
                 })
                 .context("cannot start a scanning thread")?;
+            scanners.push(handle);
         }
-        drop(done_tx);
-
-        let folded = fold_in_order(done_rx, &free_tx, &names, correlator, &mut on_reject);
-        // Stop the reader if folding failed, then report the first error.
+        // Only the workers hold these now: when they stop, the reader stops too.
         drop(free_tx);
-        let read = reader
+        drop(work_rx);
+        for handle in scanners {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a scanning thread panicked"))?;
+        }
+        // The workers are gone, so both channels are closed and the reader cannot block.
+        reader
             .join()
-            .map_err(|_| anyhow::anyhow!("the input reader thread panicked"))?;
-        let stats = folded?;
-        read?;
-        Ok(stats)
-    })
+            .map_err(|_| anyhow::anyhow!("the input reader thread panicked"))
+    })?;
+
+    let state = fold
+        .state
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("folding failed"))?;
+    if let Some(e) = state.error {
+        return Err(e);
+    }
+    read?;
+    Ok(state.stats)
+}
+
+/// Batches waiting for their turn, and the fold itself.
+struct Fold<'a> {
+    state: Mutex<FoldState<'a>>,
+    ready: Mutex<BTreeMap<u64, Done>>,
+    failed: AtomicBool,
+}
+
+struct FoldState<'a> {
+    correlator: &'a mut Correlator,
+    on_reject: &'a mut RejectSink<'a>,
+    names: &'a [String],
+    stats: ReadStats,
+    next: u64,
+    current_input: usize,
+    line_base: u64,
+    error: Option<anyhow::Error>,
+}
+
+impl Fold<'_> {
+    /// Offers a scanned batch; folds every batch that is next in order unless another worker
+    /// is folding already (that worker then folds this one too).
+    fn offer(&self, seq: u64, done: Done, free: &SyncSender<Token>) {
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.insert(seq, done);
+        }
+        loop {
+            let mut state = match self.state.try_lock() {
+                Ok(state) => state,
+                Err(TryLockError::WouldBlock) => return,
+                Err(TryLockError::Poisoned(_)) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return;
+                }
+            };
+            loop {
+                let next = state.next;
+                let item = self.ready.lock().ok().and_then(|mut r| r.remove(&next));
+                let Some(item) = item else { break };
+                state.next += 1;
+                if let Err(e) = state.fold(item, free) {
+                    state.error = Some(e);
+                    self.failed.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+            let next = state.next;
+            drop(state);
+            // A batch may have arrived after the last look but before the fold lock was
+            // released; its worker found the lock taken and left the batch to us.
+            let more = self
+                .ready
+                .lock()
+                .map(|r| r.contains_key(&next))
+                .unwrap_or(false);
+            if !more {
+                return;
+            }
+        }
+    }
+}
+
+impl FoldState<'_> {
+    fn fold(&mut self, item: Done, free: &SyncSender<Token>) -> Result<()> {
+        if item.input != self.current_input {
+            self.current_input = item.input;
+            self.line_base = 0;
+        }
+        for r in &item.batch.rejects {
+            self.stats.rejects.add(r.kind);
+            (self.on_reject)(Reject {
+                file: self.names[item.input].clone(),
+                line: self.line_base + u64::from(r.line) + 1,
+                kind: r.kind,
+                message: r.message.clone(),
+                raw: r.raw.clone(),
+            })?;
+        }
+        self.correlator.apply(&item.batch);
+        self.line_base += u64::from(item.batch.lines);
+        self.stats.lines += u64::from(item.batch.lines);
+        let mut buffer = item.buffer;
+        if buffer.capacity() > 4 * BLOCK_BYTES {
+            buffer = Vec::new();
+        }
+        // The reader may have finished; a closed pool is fine.
+        let _ = free.try_send((buffer, item.batch));
+        Ok(())
+    }
 }
 
 /// Feeds the workers, taking a recycled buffer and batch from the pool for every chunk.
@@ -164,13 +282,17 @@ fn read_all(
     Ok(())
 }
 
-fn scan_chunks(
+fn scan_and_fold(
     work: &Mutex<Receiver<Work>>,
-    done: &std::sync::mpsc::Sender<Done>,
+    fold: &Fold<'_>,
+    free: &SyncSender<Token>,
     options: BatchOptions,
     limits: ReadLimits,
 ) {
     loop {
+        if fold.failed.load(Ordering::Relaxed) {
+            return;
+        }
         let next = match work.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
@@ -186,17 +308,15 @@ fn scan_chunks(
         };
         batch.clear();
         let buffer = scan_chunk(chunk, &mut batch, options, limits);
-        if done
-            .send(Done {
-                seq,
+        fold.offer(
+            seq,
+            Done {
                 input,
                 buffer,
                 batch,
-            })
-            .is_err()
-        {
-            return;
-        }
+            },
+            free,
+        );
     }
 }
 
@@ -254,48 +374,4 @@ fn line_count(buffer: &[u8]) -> u32 {
     let newlines = memchr::memchr_iter(b'\n', buffer).count();
     let unterminated = usize::from(!buffer.is_empty() && !buffer.ends_with(b"\n"));
     (newlines + unterminated) as u32
-}
-
-fn fold_in_order(
-    done: Receiver<Done>,
-    free: &SyncSender<Token>,
-    names: &[String],
-    correlator: &mut Correlator,
-    on_reject: &mut impl FnMut(Reject) -> Result<()>,
-) -> Result<ReadStats> {
-    let mut stats = ReadStats::default();
-    let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut current_input = usize::MAX;
-    let mut line_base = 0u64;
-    for item in done {
-        waiting.insert(item.seq, item);
-        while let Some(item) = waiting.remove(&next) {
-            next += 1;
-            if item.input != current_input {
-                current_input = item.input;
-                line_base = 0;
-            }
-            for r in &item.batch.rejects {
-                stats.rejects.add(r.kind);
-                on_reject(Reject {
-                    file: names[item.input].clone(),
-                    line: line_base + u64::from(r.line) + 1,
-                    kind: r.kind,
-                    message: r.message.clone(),
-                    raw: r.raw.clone(),
-                })?;
-            }
-            correlator.apply(&item.batch);
-            line_base += u64::from(item.batch.lines);
-            stats.lines += u64::from(item.batch.lines);
-            let mut buffer = item.buffer;
-            if buffer.capacity() > 4 * BLOCK_BYTES {
-                buffer = Vec::with_capacity(BLOCK_BYTES + 64 * 1024);
-            }
-            // The reader may have finished; a closed pool is fine.
-            let _ = free.try_send((buffer, item.batch));
-        }
-    }
-    Ok(stats)
 }
