@@ -64,64 +64,99 @@ pub fn scalar_of(value: &serde_json::Value) -> Scalar<'_> {
     }
 }
 
-/// Every attribute PlayTrace reads from contest lifecycle events (SPEC §3), by key.
+/// Every attribute PlayTrace reads from contest lifecycle events (SPEC §3), by key. Declared in
+/// alphabetical order of the keys: validating fields in this order reports the alphabetically
+/// first bad key, whichever path read the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
-    /// `hubId`
-    HubId,
-    /// `roomId`
-    RoomId,
+    /// `actorId`
+    ActorId,
+    /// `armingDurationMs`
+    ArmingDurationMs,
     /// `contestId`
     ContestId,
     /// `contestKey`
     ContestKey,
-    /// `label`
-    Label,
-    /// `move`
-    Move,
-    /// `type`
-    Type,
-    /// `outcomeTier`
-    OutcomeTier,
-    /// `error`
-    Error,
-    /// `actorId`
-    ActorId,
-    /// `sentiment`
-    Sentiment,
-    /// `tone`
-    Tone,
-    /// `phase`
-    Phase,
-    /// `participantCount`
-    ParticipantCount,
-    /// `participantCapacity`
-    ParticipantCapacity,
-    /// `armingDurationMs`
-    ArmingDurationMs,
-    /// `resolutionDurationMs`
-    ResolutionDurationMs,
-    /// `windowMs`
-    WindowMs,
-    /// `remainingCooldownMs`
-    RemainingCooldownMs,
     /// `cooldownMs`
     CooldownMs,
-    /// `messageLength`
-    MessageLength,
     /// `createdAt`
     CreatedAt,
-    /// `startedAt`
-    StartedAt,
-    /// `resolvedAt`
-    ResolvedAt,
+    /// `error`
+    Error,
     /// `expiredAt`
     ExpiredAt,
+    /// `hubId`
+    HubId,
     /// `issuedAt`
     IssuedAt,
+    /// `label`
+    Label,
+    /// `messageLength`
+    MessageLength,
+    /// `move`
+    Move,
+    /// `outcomeTier`
+    OutcomeTier,
+    /// `participantCapacity`
+    ParticipantCapacity,
+    /// `participantCount`
+    ParticipantCount,
+    /// `phase`
+    Phase,
+    /// `remainingCooldownMs`
+    RemainingCooldownMs,
+    /// `resolutionDurationMs`
+    ResolutionDurationMs,
+    /// `resolvedAt`
+    ResolvedAt,
+    /// `roomId`
+    RoomId,
+    /// `sentiment`
+    Sentiment,
+    /// `startedAt`
+    StartedAt,
+    /// `tone`
+    Tone,
+    /// `type`
+    Type,
+    /// `windowMs`
+    WindowMs,
 }
 
 impl Field {
+    /// Number of fields.
+    pub const COUNT: usize = 26;
+
+    /// Every field, in declaration (alphabetical) order.
+    pub const ALL: [Field; Field::COUNT] = [
+        Field::ActorId,
+        Field::ArmingDurationMs,
+        Field::ContestId,
+        Field::ContestKey,
+        Field::CooldownMs,
+        Field::CreatedAt,
+        Field::Error,
+        Field::ExpiredAt,
+        Field::HubId,
+        Field::IssuedAt,
+        Field::Label,
+        Field::MessageLength,
+        Field::Move,
+        Field::OutcomeTier,
+        Field::ParticipantCapacity,
+        Field::ParticipantCount,
+        Field::Phase,
+        Field::RemainingCooldownMs,
+        Field::ResolutionDurationMs,
+        Field::ResolvedAt,
+        Field::RoomId,
+        Field::Sentiment,
+        Field::StartedAt,
+        Field::Tone,
+        Field::Type,
+        Field::WindowMs,
+    ];
+
     /// The field read from `key`, if PlayTrace reads that key.
     pub fn from_key(key: &str) -> Option<Field> {
         match classify_key(key) {
@@ -131,8 +166,8 @@ impl Field {
     }
 }
 
-/// What a top-level key of an event line is. One match for every key the line scanner meets
-/// (envelope keys and attribute keys alike), so each key is compared once.
+/// What a top-level key of an event line is: one lookup for every key the line scanner meets
+/// (envelope keys and attribute keys alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyClass {
     Field(Field),
@@ -151,48 +186,130 @@ pub(crate) enum KeyClass {
     Other,
 }
 
+/// Every key the line scanner recognises.
+const KEYS: [(&str, KeyClass); 40] = [
+    ("actorId", KeyClass::Field(Field::ActorId)),
+    ("armingDurationMs", KeyClass::Field(Field::ArmingDurationMs)),
+    ("contestId", KeyClass::Field(Field::ContestId)),
+    ("contestKey", KeyClass::Field(Field::ContestKey)),
+    ("cooldownMs", KeyClass::Field(Field::CooldownMs)),
+    ("createdAt", KeyClass::Field(Field::CreatedAt)),
+    ("error", KeyClass::Field(Field::Error)),
+    ("expiredAt", KeyClass::Field(Field::ExpiredAt)),
+    ("hubId", KeyClass::Field(Field::HubId)),
+    ("issuedAt", KeyClass::Field(Field::IssuedAt)),
+    ("label", KeyClass::Field(Field::Label)),
+    ("messageLength", KeyClass::Field(Field::MessageLength)),
+    ("move", KeyClass::Field(Field::Move)),
+    ("outcomeTier", KeyClass::Field(Field::OutcomeTier)),
+    (
+        "participantCapacity",
+        KeyClass::Field(Field::ParticipantCapacity),
+    ),
+    ("participantCount", KeyClass::Field(Field::ParticipantCount)),
+    ("phase", KeyClass::Field(Field::Phase)),
+    (
+        "remainingCooldownMs",
+        KeyClass::Field(Field::RemainingCooldownMs),
+    ),
+    (
+        "resolutionDurationMs",
+        KeyClass::Field(Field::ResolutionDurationMs),
+    ),
+    ("resolvedAt", KeyClass::Field(Field::ResolvedAt)),
+    ("roomId", KeyClass::Field(Field::RoomId)),
+    ("sentiment", KeyClass::Field(Field::Sentiment)),
+    ("startedAt", KeyClass::Field(Field::StartedAt)),
+    ("tone", KeyClass::Field(Field::Tone)),
+    ("type", KeyClass::Field(Field::Type)),
+    ("windowMs", KeyClass::Field(Field::WindowMs)),
+    ("event", KeyClass::Event),
+    ("message", KeyClass::Message),
+    ("level", KeyClass::Level),
+    ("timestamp", KeyClass::Timestamp),
+    ("ts", KeyClass::Ts),
+    ("id", KeyClass::Id),
+    ("game", KeyClass::Game),
+    ("env", KeyClass::Env),
+    ("session", KeyClass::Session),
+    ("attrs", KeyClass::Attrs),
+    ("timeline", KeyClass::DocumentHint),
+    ("totals", KeyClass::DocumentHint),
+    ("durations", KeyClass::DocumentHint),
+    ("raw", KeyClass::DocumentHint),
+];
+
+/// Multiplier of the key hash. Chosen (by trying random odd numbers) so that the 40 keys above
+/// land in 40 different slots of 128; [`key_table`] fails the build if a change breaks that.
+const KEY_HASH_MULTIPLIER: u64 = 0xf343_5d96_3dce_743f;
+
+/// Slot of a key (at least 2 bytes long): hashes its first two bytes, last two bytes and length.
+const fn key_slot(key: &[u8]) -> usize {
+    let n = key.len();
+    let x = key[0] as u64
+        | (key[1] as u64) << 8
+        | (key[n - 2] as u64) << 16
+        | (key[n - 1] as u64) << 24
+        | (n as u64) << 32;
+    (x.wrapping_mul(KEY_HASH_MULTIPLIER) >> 57) as usize
+}
+
+const fn key_table() -> [Option<(&'static [u8], KeyClass)>; 128] {
+    let mut table: [Option<(&'static [u8], KeyClass)>; 128] = [None; 128];
+    let mut i = 0;
+    while i < KEYS.len() {
+        let key = KEYS[i].0.as_bytes();
+        let slot = key_slot(key);
+        if table[slot].is_some() {
+            panic!("two scanner keys hash to one slot: choose another KEY_HASH_MULTIPLIER");
+        }
+        table[slot] = Some((key, KEYS[i].1));
+        i += 1;
+    }
+    table
+}
+
+/// Key lookup table, built at compile time.
+static KEY_TABLE: [Option<(&[u8], KeyClass)>; 128] = key_table();
+
+/// Classifies a key with one hash and one comparison: this runs for every key of every line,
+/// and a `match` on strings compiles to an indirect jump that mispredicts on mixed key orders.
+#[inline]
 pub(crate) fn classify_key(key: &str) -> KeyClass {
-    use Field as F;
-    use KeyClass as K;
-    match key {
-        "hubId" => K::Field(F::HubId),
-        "roomId" => K::Field(F::RoomId),
-        "contestId" => K::Field(F::ContestId),
-        "contestKey" => K::Field(F::ContestKey),
-        "label" => K::Field(F::Label),
-        "move" => K::Field(F::Move),
-        "type" => K::Field(F::Type),
-        "outcomeTier" => K::Field(F::OutcomeTier),
-        "error" => K::Field(F::Error),
-        "actorId" => K::Field(F::ActorId),
-        "sentiment" => K::Field(F::Sentiment),
-        "tone" => K::Field(F::Tone),
-        "phase" => K::Field(F::Phase),
-        "participantCount" => K::Field(F::ParticipantCount),
-        "participantCapacity" => K::Field(F::ParticipantCapacity),
-        "armingDurationMs" => K::Field(F::ArmingDurationMs),
-        "resolutionDurationMs" => K::Field(F::ResolutionDurationMs),
-        "windowMs" => K::Field(F::WindowMs),
-        "remainingCooldownMs" => K::Field(F::RemainingCooldownMs),
-        "cooldownMs" => K::Field(F::CooldownMs),
-        "messageLength" => K::Field(F::MessageLength),
-        "createdAt" => K::Field(F::CreatedAt),
-        "startedAt" => K::Field(F::StartedAt),
-        "resolvedAt" => K::Field(F::ResolvedAt),
-        "expiredAt" => K::Field(F::ExpiredAt),
-        "issuedAt" => K::Field(F::IssuedAt),
-        "event" => K::Event,
-        "message" => K::Message,
-        "level" => K::Level,
-        "timestamp" => K::Timestamp,
-        "ts" => K::Ts,
-        "id" => K::Id,
-        "game" => K::Game,
-        "env" => K::Env,
-        "session" => K::Session,
-        "attrs" => K::Attrs,
-        "timeline" | "totals" | "durations" | "raw" => K::DocumentHint,
-        _ => K::Other,
+    let key = key.as_bytes();
+    if key.len() < 2 {
+        return KeyClass::Other;
+    }
+    match KEY_TABLE[key_slot(key)] {
+        Some((known, class)) if same_short_key(known, key) => class,
+        _ => KeyClass::Other,
+    }
+}
+
+/// `a == b` for keys of at most 24 bytes, with a few overlapping word loads instead of a call to
+/// `memcmp` (which a slice comparison of unknown length becomes).
+#[inline]
+fn same_short_key(a: &[u8], b: &[u8]) -> bool {
+    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+        let mut w = [0u8; N];
+        w.copy_from_slice(&s[at..at + N]);
+        w
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0..=1 => a == b,
+        2..=3 => word::<2>(a, 0) == word::<2>(b, 0) && word::<2>(a, n - 2) == word::<2>(b, n - 2),
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        17..=24 => {
+            word::<8>(a, 0) == word::<8>(b, 0)
+                && word::<8>(a, 8) == word::<8>(b, 8)
+                && word::<8>(a, n - 8) == word::<8>(b, n - 8)
+        }
+        _ => a == b,
     }
 }
 
@@ -315,35 +432,8 @@ impl<'a> ContestFields<'a> {
 }
 
 pub(crate) fn key_name(field: Field) -> &'static str {
-    use Field as F;
-    match field {
-        F::HubId => "hubId",
-        F::RoomId => "roomId",
-        F::ContestId => "contestId",
-        F::ContestKey => "contestKey",
-        F::Label => "label",
-        F::Move => "move",
-        F::Type => "type",
-        F::OutcomeTier => "outcomeTier",
-        F::Error => "error",
-        F::ActorId => "actorId",
-        F::Sentiment => "sentiment",
-        F::Tone => "tone",
-        F::Phase => "phase",
-        F::ParticipantCount => "participantCount",
-        F::ParticipantCapacity => "participantCapacity",
-        F::ArmingDurationMs => "armingDurationMs",
-        F::ResolutionDurationMs => "resolutionDurationMs",
-        F::WindowMs => "windowMs",
-        F::RemainingCooldownMs => "remainingCooldownMs",
-        F::CooldownMs => "cooldownMs",
-        F::MessageLength => "messageLength",
-        F::CreatedAt => "createdAt",
-        F::StartedAt => "startedAt",
-        F::ResolvedAt => "resolvedAt",
-        F::ExpiredAt => "expiredAt",
-        F::IssuedAt => "issuedAt",
-    }
+    // `KEYS` starts with the fields, in declaration order.
+    KEYS[field as usize].0
 }
 
 fn wrong(field: Field, want: &str, got: &Scalar<'_>) -> LineError {
@@ -497,5 +587,28 @@ mod tests {
             assert_eq!(key_name(field), key);
         }
         assert_eq!(Field::from_key("contestid"), None);
+        for (i, field) in Field::ALL.iter().enumerate() {
+            assert_eq!(*field as usize, i);
+        }
+        for (key, class) in KEYS {
+            assert_eq!(classify_key(key), class, "{key}");
+        }
+        for other in [
+            "",
+            "x",
+            "ev",
+            "events",
+            "hubid",
+            "hub_id",
+            "messages",
+            "contestIdx",
+            "tS",
+            "hubIe",
+            "participantCapacitY",
+            "resolutionDurationMS",
+            "armingDurationMz",
+        ] {
+            assert_eq!(classify_key(other), KeyClass::Other, "{other}");
+        }
     }
 }

@@ -12,7 +12,7 @@
 
 use crate::dialect::read_document;
 use crate::event::{check_envelope, check_name, missing_name, EnvelopeKey, Event, EventKind};
-use crate::fields::{classify_key, key_name, ContestFields, Field, KeyClass as TopKey, Scalar};
+use crate::fields::{classify_key, ContestFields, Field, KeyClass as TopKey, Scalar};
 use crate::reject::{raw_text, LineError, RejectKind};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -103,31 +103,41 @@ enum Shape {
     Scalar(&'static str),
 }
 
-/// Contest fields plus the first validation error (alphabetically smallest key, matching
-/// [`ContestFields::from_attrs`]). Parsing continues after an error so a line that is also
-/// malformed further on is reported as `parse`, as every JSON reader would.
-#[derive(Default)]
-struct FieldAcc<'de> {
-    fields: ContestFields<'de>,
-    error: Option<(&'static str, LineError)>,
+/// Field values as parsed, by [`Field`] index, validated only once the line is complete: storing
+/// a value is an array write (no per-key dispatch), a repeated key overwrites its slot (the last
+/// value wins, as in a parsed object), and validating in [`Field`] order reports the
+/// alphabetically first bad key, as [`ContestFields::from_attrs`] does.
+struct FieldSlots<'de> {
+    values: [Scalar<'de>; Field::COUNT],
+    seen: u32,
 }
 
-impl<'de> FieldAcc<'de> {
-    fn set(&mut self, field: Field, value: Scalar<'de>) {
-        let key = key_name(field);
-        match self.fields.set(field, value) {
-            Ok(()) => {
-                // A later duplicate key that is valid replaces the earlier bad one.
-                if self.error.as_ref().is_some_and(|(k, _)| *k == key) {
-                    self.error = None;
-                }
-            }
-            Err(e) => {
-                if self.error.as_ref().is_none_or(|(k, _)| key < *k) {
-                    self.error = Some((key, e));
-                }
-            }
+impl Default for FieldSlots<'_> {
+    fn default() -> Self {
+        FieldSlots {
+            values: std::array::from_fn(|_| Scalar::Null),
+            seen: 0,
         }
+    }
+}
+
+impl<'de> FieldSlots<'de> {
+    #[inline]
+    fn set(&mut self, field: Field, value: Scalar<'de>) {
+        self.values[field as usize] = value;
+        self.seen |= 1 << field as u32;
+    }
+
+    /// Validates the values into `fields`.
+    fn validate(&mut self, fields: &mut ContestFields<'de>) -> Result<(), LineError> {
+        let mut seen = self.seen;
+        while seen != 0 {
+            let i = seen.trailing_zeros() as usize;
+            seen &= seen - 1;
+            let value = std::mem::replace(&mut self.values[i], Scalar::Null);
+            fields.set(Field::ALL[i], value)?;
+        }
+        Ok(())
     }
 }
 
@@ -141,8 +151,10 @@ struct Top<'de> {
     scope: [Option<Scalar<'de>>; 4],
     attrs_type: Option<&'static str>,
     /// Native `attrs`, allocated only when the line has them.
-    attrs: Option<Box<FieldAcc<'de>>>,
-    own: FieldAcc<'de>,
+    attrs: Option<Box<FieldSlots<'de>>>,
+    own: FieldSlots<'de>,
+    /// The validated fields handed to the caller.
+    fields: ContestFields<'de>,
     document_hint: bool,
 }
 
@@ -176,20 +188,13 @@ impl<'de> Top<'de> {
                     )))
                 }
             }
-            let empty = ContestFields::default();
-            let fields = match &mut self.attrs {
-                Some(acc) => {
-                    if let Some((_, e)) = acc.error.take() {
-                        return Err(e);
-                    }
-                    &acc.fields
-                }
-                None => &empty,
-            };
+            if let Some(attrs) = &mut self.attrs {
+                attrs.validate(&mut self.fields)?;
+            }
             Ok(LineScan::Event(on_event(EventRef {
                 name,
                 time_ms,
-                fields,
+                fields: &self.fields,
             })))
         } else if let Some(name) = self.message.take() {
             let name = check_name("message", name)?;
@@ -200,13 +205,11 @@ impl<'de> Top<'de> {
                 Some(v) => check_envelope(EnvelopeKey::Timestamp, v)?,
                 None => None,
             };
-            if let Some((_, e)) = self.own.error.take() {
-                return Err(e);
-            }
+            self.own.validate(&mut self.fields)?;
             Ok(LineScan::Event(on_event(EventRef {
                 name,
                 time_ms,
-                fields: &self.own.fields,
+                fields: &self.fields,
             })))
         } else if self.document_hint {
             Ok(LineScan::Document)
@@ -378,7 +381,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 /// Reads a native `attrs` value: an object's known keys go into the accumulator; any other
 /// value is consumed and its type returned for the error message.
 struct AttrsSeed<'a, 'de> {
-    acc: &'a mut FieldAcc<'de>,
+    acc: &'a mut FieldSlots<'de>,
 }
 
 impl<'de> DeserializeSeed<'de> for AttrsSeed<'_, 'de> {

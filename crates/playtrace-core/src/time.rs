@@ -14,6 +14,9 @@ const MS_PER_DAY: f64 = 86_400_000.0;
 /// milliseconds. Returns `None` when the text is not such a timestamp.
 pub fn parse_rfc3339_ms(text: &str) -> Option<f64> {
     let b = text.as_bytes();
+    if let Some(ms) = parse_common(b) {
+        return Some(ms);
+    }
     let mut p = Cursor { b, i: 0 };
     let year = p.digits(4)? as i64;
     p.expect(b'-')?;
@@ -96,6 +99,45 @@ pub fn format_rfc3339_ms(ms: f64) -> Option<String> {
     Some(format!(
         "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z"
     ))
+}
+
+/// The form almost every log line uses, `YYYY-MM-DDTHH:MM:SS.mmmZ`, read at fixed offsets.
+/// Anything else (or anything out of range) goes through the general parser.
+#[inline]
+fn parse_common(b: &[u8]) -> Option<f64> {
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second, milli) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    let year = i64::from(year);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let secs = days_from_civil(year, month, day) * 86_400
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60
+        + i64::from(second);
+    Some(secs as f64 * 1000.0 + f64::from(milli))
 }
 
 struct Cursor<'a> {

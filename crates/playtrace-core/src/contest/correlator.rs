@@ -176,6 +176,14 @@ impl Correlator {
         }
     }
 
+    /// Makes room for about `contests` contests up front (avoids rehashing a large index while
+    /// reading; a guess from the input size is fine).
+    pub fn reserve(&mut self, contests: usize) {
+        let records = &self.records;
+        self.index
+            .reserve(contests, |i| records.get(i as usize).key);
+    }
+
     /// The batch options that keep exactly the strings this correlator needs.
     pub fn batch_options(&self) -> BatchOptions {
         let by = |d| self.options.group_by.contains(&d);
@@ -336,6 +344,7 @@ impl Correlator {
         let rec = self.records.get_mut(idx);
         rec.flags |= RESOLVED;
         Self::apply_values(rec, obs);
+        self.index.close(split(key));
         if self.options.include_raw {
             if let (Some(outcome), Some(raw)) = (batch.text(obs.outcome), self.raw.get_mut(idx)) {
                 raw.outcomes.push(outcome.to_string());
@@ -402,7 +411,10 @@ impl Correlator {
         let records = &self.records;
         let wanted = split(key);
         match self.index.find(wanted, |i| records.get(i as usize).key) {
-            Some(idx) => self.records.get_mut(idx as usize).flags |= FAILED,
+            Some(idx) => {
+                self.records.get_mut(idx as usize).flags |= FAILED;
+                self.index.close(wanted);
+            }
             None => {
                 self.failed_before_seen.insert(key);
             }

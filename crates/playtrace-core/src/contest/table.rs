@@ -77,49 +77,42 @@ impl Hasher for KeyHasher {
 
 pub(crate) type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
 
-/// Slots in the recent-contest cache (16 bytes each: 256 KiB, which stays in L2).
-const RECENT: usize = 1 << 14;
-
-/// Contest key → record index. A contest's events arrive close together (armed, launched,
-/// resolved within seconds), so a small direct-mapped cache of recently used keys answers most
-/// lookups from L2 cache; the full table behind it, spread over the whole heap, is consulted on
-/// a miss. Both verify the full key against the record.
+/// Contest key → record index, in two tables. Nearly every event is about an *open* contest
+/// (armed, launched, not yet resolved), and a game has few of those at once, so they also live
+/// in a small table holding the full key (no record access to compare; a few hundred KiB, so
+/// it stays in L2). The full table, spread over the heap, is consulted when the small one
+/// misses: for new contests and for late events about closed ones.
+#[derive(Default)]
 pub(crate) struct ContestIndex {
-    table: HashTable<u32>,
-    recent: Vec<(u64, u32)>,
-}
-
-impl Default for ContestIndex {
-    fn default() -> Self {
-        ContestIndex {
-            table: HashTable::new(),
-            recent: vec![(0, u32::MAX); RECENT],
-        }
-    }
+    all: HashTable<u32>,
+    open: HashTable<([u64; 2], u32)>,
 }
 
 impl ContestIndex {
-    fn slot(key: [u64; 2]) -> usize {
-        // The table hashes with the low word; the cache uses bits of the high word.
-        (key[1] as usize) & (RECENT - 1)
-    }
-
     /// The record index of `key`; `key_of` reads a record's key.
-    pub(crate) fn find(&mut self, key: [u64; 2], key_of: impl Fn(u32) -> [u64; 2]) -> Option<u32> {
-        let slot = Self::slot(key);
-        let (cached_key, cached) = self.recent[slot];
-        if cached != u32::MAX && cached_key == key[0] && key_of(cached) == key {
-            return Some(cached);
+    pub(crate) fn find(&self, key: [u64; 2], key_of: impl Fn(u32) -> [u64; 2]) -> Option<u32> {
+        if let Some(&(_, index)) = self.open.find(key[0], |(k, _)| *k == key) {
+            return Some(index);
         }
-        let found = *self.table.find(key[0], |&i| key_of(i) == key)?;
-        self.recent[slot] = (key[0], found);
-        Some(found)
+        self.all.find(key[0], |&i| key_of(i) == key).copied()
     }
 
-    /// Adds a key known to be absent.
+    /// Adds a key known to be absent, as an open contest.
     pub(crate) fn insert(&mut self, key: [u64; 2], index: u32, key_of: impl Fn(u32) -> [u64; 2]) {
-        self.table.insert_unique(key[0], index, |&i| key_of(i)[0]);
-        self.recent[Self::slot(key)] = (key[0], index);
+        self.all.insert_unique(key[0], index, |&i| key_of(i)[0]);
+        self.open.insert_unique(key[0], (key, index), |(k, _)| k[0]);
+    }
+
+    /// Marks a contest closed (resolved or failed): later events about it still find it.
+    pub(crate) fn close(&mut self, key: [u64; 2]) {
+        if let Ok(entry) = self.open.find_entry(key[0], |(k, _)| *k == key) {
+            entry.remove();
+        }
+    }
+
+    /// Makes room for `additional` more contests without rehashing.
+    pub(crate) fn reserve(&mut self, additional: usize, key_of: impl Fn(u32) -> [u64; 2]) {
+        self.all.reserve(additional, |&i| key_of(i)[0]);
     }
 }
 

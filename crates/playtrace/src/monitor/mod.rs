@@ -202,6 +202,15 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         include_raw: args.include_raw,
         group_by,
     });
+    if let Some(bytes) = total_bytes {
+        // About one contest per kilobyte of log is typical; cap the guess so a huge input of
+        // other events cannot reserve much memory up front.
+        correlator.reserve(
+            usize::try_from(bytes / 1024)
+                .unwrap_or(usize::MAX)
+                .min(4 << 20),
+        );
+    }
     let limits = reader::ReadLimits {
         max_line: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
         max_document: usize::try_from(args.max_document_bytes).unwrap_or(usize::MAX),
