@@ -159,84 +159,84 @@ impl Field {
 
     /// The field read from `key`, if PlayTrace reads that key.
     pub fn from_key(key: &str) -> Option<Field> {
-        match classify_key(key) {
-            KeyClass::Field(field) => Some(field),
-            _ => None,
-        }
+        Field::ALL.get(usize::from(classify_key(key))).copied()
     }
 }
 
-/// What a top-level key of an event line is: one lookup for every key the line scanner meets
-/// (envelope keys and attribute keys alike).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyClass {
-    Field(Field),
-    Event,
-    Message,
-    Level,
-    Timestamp,
-    Ts,
-    Id,
-    Game,
-    Env,
-    Session,
-    Attrs,
-    /// A key of a whole-document dialect (timeline, summary).
-    DocumentHint,
-    Other,
+/// Slot numbers of the keys the line scanner recognises: the fields first (slot = `Field`
+/// number), then the envelope keys, then a slot for every other key. `attrs` and the keys of
+/// whole-document dialects come after and are handled apart.
+pub(crate) mod slot {
+    /// `event`
+    pub const EVENT: u8 = 26;
+    /// `message`
+    pub const MESSAGE: u8 = 27;
+    /// `level`
+    pub const LEVEL: u8 = 28;
+    /// `timestamp`
+    pub const TIMESTAMP: u8 = 29;
+    /// `ts`
+    pub const TS: u8 = 30;
+    /// `id`
+    pub const ID: u8 = 31;
+    /// `game`
+    pub const GAME: u8 = 32;
+    /// `env`
+    pub const ENV: u8 = 33;
+    /// `session`
+    pub const SESSION: u8 = 34;
+    /// Any key PlayTrace does not read (its value is still parsed, then dropped).
+    pub const OTHER: u8 = 35;
+    /// Number of slots a line's values are stored in.
+    pub const COUNT: usize = 36;
+    /// `attrs`
+    pub const ATTRS: u8 = 36;
+    /// `timeline`, `totals`, `durations`, `raw`: a whole document, not an event.
+    pub const DOCUMENT: u8 = 37;
 }
 
-/// Every key the line scanner recognises.
-const KEYS: [(&str, KeyClass); 40] = [
-    ("actorId", KeyClass::Field(Field::ActorId)),
-    ("armingDurationMs", KeyClass::Field(Field::ArmingDurationMs)),
-    ("contestId", KeyClass::Field(Field::ContestId)),
-    ("contestKey", KeyClass::Field(Field::ContestKey)),
-    ("cooldownMs", KeyClass::Field(Field::CooldownMs)),
-    ("createdAt", KeyClass::Field(Field::CreatedAt)),
-    ("error", KeyClass::Field(Field::Error)),
-    ("expiredAt", KeyClass::Field(Field::ExpiredAt)),
-    ("hubId", KeyClass::Field(Field::HubId)),
-    ("issuedAt", KeyClass::Field(Field::IssuedAt)),
-    ("label", KeyClass::Field(Field::Label)),
-    ("messageLength", KeyClass::Field(Field::MessageLength)),
-    ("move", KeyClass::Field(Field::Move)),
-    ("outcomeTier", KeyClass::Field(Field::OutcomeTier)),
-    (
-        "participantCapacity",
-        KeyClass::Field(Field::ParticipantCapacity),
-    ),
-    ("participantCount", KeyClass::Field(Field::ParticipantCount)),
-    ("phase", KeyClass::Field(Field::Phase)),
-    (
-        "remainingCooldownMs",
-        KeyClass::Field(Field::RemainingCooldownMs),
-    ),
-    (
-        "resolutionDurationMs",
-        KeyClass::Field(Field::ResolutionDurationMs),
-    ),
-    ("resolvedAt", KeyClass::Field(Field::ResolvedAt)),
-    ("roomId", KeyClass::Field(Field::RoomId)),
-    ("sentiment", KeyClass::Field(Field::Sentiment)),
-    ("startedAt", KeyClass::Field(Field::StartedAt)),
-    ("tone", KeyClass::Field(Field::Tone)),
-    ("type", KeyClass::Field(Field::Type)),
-    ("windowMs", KeyClass::Field(Field::WindowMs)),
-    ("event", KeyClass::Event),
-    ("message", KeyClass::Message),
-    ("level", KeyClass::Level),
-    ("timestamp", KeyClass::Timestamp),
-    ("ts", KeyClass::Ts),
-    ("id", KeyClass::Id),
-    ("game", KeyClass::Game),
-    ("env", KeyClass::Env),
-    ("session", KeyClass::Session),
-    ("attrs", KeyClass::Attrs),
-    ("timeline", KeyClass::DocumentHint),
-    ("totals", KeyClass::DocumentHint),
-    ("durations", KeyClass::DocumentHint),
-    ("raw", KeyClass::DocumentHint),
+/// Every key the line scanner recognises, with its slot.
+const KEYS: [(&str, u8); 40] = [
+    ("actorId", 0),
+    ("armingDurationMs", 1),
+    ("contestId", 2),
+    ("contestKey", 3),
+    ("cooldownMs", 4),
+    ("createdAt", 5),
+    ("error", 6),
+    ("expiredAt", 7),
+    ("hubId", 8),
+    ("issuedAt", 9),
+    ("label", 10),
+    ("messageLength", 11),
+    ("move", 12),
+    ("outcomeTier", 13),
+    ("participantCapacity", 14),
+    ("participantCount", 15),
+    ("phase", 16),
+    ("remainingCooldownMs", 17),
+    ("resolutionDurationMs", 18),
+    ("resolvedAt", 19),
+    ("roomId", 20),
+    ("sentiment", 21),
+    ("startedAt", 22),
+    ("tone", 23),
+    ("type", 24),
+    ("windowMs", 25),
+    ("event", slot::EVENT),
+    ("message", slot::MESSAGE),
+    ("level", slot::LEVEL),
+    ("timestamp", slot::TIMESTAMP),
+    ("ts", slot::TS),
+    ("id", slot::ID),
+    ("game", slot::GAME),
+    ("env", slot::ENV),
+    ("session", slot::SESSION),
+    ("attrs", slot::ATTRS),
+    ("timeline", slot::DOCUMENT),
+    ("totals", slot::DOCUMENT),
+    ("durations", slot::DOCUMENT),
+    ("raw", slot::DOCUMENT),
 ];
 
 /// Multiplier of the key hash. Chosen (by trying random odd numbers) so that the 40 keys above
@@ -254,35 +254,37 @@ const fn key_slot(key: &[u8]) -> usize {
     (x.wrapping_mul(KEY_HASH_MULTIPLIER) >> 57) as usize
 }
 
-const fn key_table() -> [Option<(&'static [u8], KeyClass)>; 128] {
-    let mut table: [Option<(&'static [u8], KeyClass)>; 128] = [None; 128];
+const fn key_table() -> [(&'static [u8], u8); 128] {
+    let mut table: [(&'static [u8], u8); 128] = [(b"", slot::OTHER); 128];
     let mut i = 0;
     while i < KEYS.len() {
         let key = KEYS[i].0.as_bytes();
-        let slot = key_slot(key);
-        if table[slot].is_some() {
+        let at = key_slot(key);
+        if !table[at].0.is_empty() {
             panic!("two scanner keys hash to one slot: choose another KEY_HASH_MULTIPLIER");
         }
-        table[slot] = Some((key, KEYS[i].1));
+        table[at] = (key, KEYS[i].1);
         i += 1;
     }
     table
 }
 
 /// Key lookup table, built at compile time.
-static KEY_TABLE: [Option<(&[u8], KeyClass)>; 128] = key_table();
+static KEY_TABLE: [(&[u8], u8); 128] = key_table();
 
-/// Classifies a key with one hash and one comparison: this runs for every key of every line,
-/// and a `match` on strings compiles to an indirect jump that mispredicts on mixed key orders.
+/// The slot of a key ([`slot`]), with one hash and one comparison: this runs for every key of
+/// every line, where a `match` on strings would become a mispredicted indirect jump.
 #[inline]
-pub(crate) fn classify_key(key: &str) -> KeyClass {
+pub(crate) fn classify_key(key: &str) -> u8 {
     let key = key.as_bytes();
     if key.len() < 2 {
-        return KeyClass::Other;
+        return slot::OTHER;
     }
-    match KEY_TABLE[key_slot(key)] {
-        Some((known, class)) if same_short_key(known, key) => class,
-        _ => KeyClass::Other,
+    let (known, code) = KEY_TABLE[key_slot(key)];
+    if same_short_key(known, key) {
+        code
+    } else {
+        slot::OTHER
     }
 }
 
@@ -608,7 +610,7 @@ mod tests {
             "resolutionDurationMS",
             "armingDurationMz",
         ] {
-            assert_eq!(classify_key(other), KeyClass::Other, "{other}");
+            assert_eq!(classify_key(other), slot::OTHER, "{other}");
         }
     }
 }

@@ -12,7 +12,7 @@
 
 use crate::dialect::read_document;
 use crate::event::{check_envelope, check_name, missing_name, EnvelopeKey, Event, EventKind};
-use crate::fields::{classify_key, ContestFields, Field, KeyClass as TopKey, Scalar};
+use crate::fields::{classify_key, slot, ContestFields, Field, Scalar};
 use crate::reject::{raw_text, LineError, RejectKind};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -53,6 +53,19 @@ pub enum LineScan<R> {
 
 /// Reads one NDJSON line (without its newline) and, if it is an event, calls `on_event` with it.
 pub fn scan_line_with<'a, R>(
+    line: &'a str,
+    on_event: impl FnOnce(EventRef<'_, 'a>) -> R,
+) -> Result<LineScan<R>, LineError> {
+    let mut top = Top::default();
+    if fast::read_line(line, &mut top).is_some() {
+        return top.finish(on_event);
+    }
+    // Not a line the fast reader vouches for (often: not valid JSON): serde_json decides.
+    scan_line_serde(line, on_event)
+}
+
+/// [`scan_line_with`] through serde_json only: the reference the fast reader is tested against.
+fn scan_line_serde<'a, R>(
     line: &'a str,
     on_event: impl FnOnce(EventRef<'_, 'a>) -> R,
 ) -> Result<LineScan<R>, LineError> {
@@ -103,38 +116,89 @@ enum Shape {
     Scalar(&'static str),
 }
 
-/// Field values as parsed, by [`Field`] index, validated only once the line is complete: storing
-/// a value is an array write (no per-key dispatch), a repeated key overwrites its slot (the last
-/// value wins, as in a parsed object), and validating in [`Field`] order reports the
-/// alphabetically first bad key, as [`ContestFields::from_attrs`] does.
-struct FieldSlots<'de> {
-    values: [Scalar<'de>; Field::COUNT],
-    seen: u32,
+/// A slot value: a [`Scalar`] whose unescaped strings live in [`Slots::escaped`], so that slots
+/// are `Copy` and a line's state is dropped without visiting every slot.
+#[derive(Clone, Copy)]
+enum Raw<'de> {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Str(&'de str),
+    /// Index into [`Slots::escaped`].
+    Escaped(usize),
+    Array,
+    Object,
 }
 
-impl Default for FieldSlots<'_> {
+/// A line's values by key slot ([`slot`]), interpreted only once the line is complete. Storing
+/// a value is an array write whatever the key (no per-key branching on what the key means), a
+/// repeated key overwrites its slot (the last value wins, as in a parsed object), and fields are
+/// validated in [`Field`] order, so the alphabetically first bad key is reported, as
+/// [`ContestFields::from_attrs`] does.
+struct Slots<'de> {
+    values: [Raw<'de>; slot::COUNT],
+    seen: u64,
+    /// Strings that had escapes (owned once unescaped); empty, unallocated, on most lines.
+    escaped: Vec<String>,
+}
+
+impl Default for Slots<'_> {
     fn default() -> Self {
-        FieldSlots {
-            values: std::array::from_fn(|_| Scalar::Null),
+        Slots {
+            values: [Raw::Null; slot::COUNT],
             seen: 0,
+            escaped: Vec::new(),
         }
     }
 }
 
-impl<'de> FieldSlots<'de> {
+/// Bits of the field slots in `Slots::seen`.
+const FIELD_BITS: u64 = (1 << Field::COUNT) - 1;
+
+impl<'de> Slots<'de> {
     #[inline]
-    fn set(&mut self, field: Field, value: Scalar<'de>) {
-        self.values[field as usize] = value;
-        self.seen |= 1 << field as u32;
+    fn set(&mut self, code: u8, value: Scalar<'de>) {
+        let raw = match value {
+            Scalar::Null => Raw::Null,
+            Scalar::Bool(b) => Raw::Bool(b),
+            Scalar::Number(n) => Raw::Number(n),
+            Scalar::Str(Cow::Borrowed(s)) => Raw::Str(s),
+            Scalar::Str(Cow::Owned(s)) => {
+                self.escaped.push(s);
+                Raw::Escaped(self.escaped.len() - 1)
+            }
+            Scalar::Array => Raw::Array,
+            Scalar::Object => Raw::Object,
+        };
+        let at = usize::from(code).min(slot::COUNT - 1);
+        self.values[at] = raw;
+        self.seen |= 1 << at;
     }
 
-    /// Validates the values into `fields`.
-    fn validate(&mut self, fields: &mut ContestFields<'de>) -> Result<(), LineError> {
-        let mut seen = self.seen;
+    fn scalar(&mut self, at: usize) -> Scalar<'de> {
+        match self.values[at] {
+            Raw::Null => Scalar::Null,
+            Raw::Bool(b) => Scalar::Bool(b),
+            Raw::Number(n) => Scalar::Number(n),
+            Raw::Str(s) => Scalar::Str(Cow::Borrowed(s)),
+            Raw::Escaped(i) => Scalar::Str(Cow::Owned(std::mem::take(&mut self.escaped[i]))),
+            Raw::Array => Scalar::Array,
+            Raw::Object => Scalar::Object,
+        }
+    }
+
+    fn take(&mut self, code: u8) -> Option<Scalar<'de>> {
+        let at = usize::from(code);
+        (self.seen & (1 << at) != 0).then(|| self.scalar(at))
+    }
+
+    /// Validates the field values into `fields`.
+    fn validate_fields(&mut self, fields: &mut ContestFields<'de>) -> Result<(), LineError> {
+        let mut seen = self.seen & FIELD_BITS;
         while seen != 0 {
             let i = seen.trailing_zeros() as usize;
             seen &= seen - 1;
-            let value = std::mem::replace(&mut self.values[i], Scalar::Null);
+            let value = self.scalar(i);
             fields.set(Field::ALL[i], value)?;
         }
         Ok(())
@@ -143,19 +207,13 @@ impl<'de> FieldSlots<'de> {
 
 #[derive(Default)]
 struct Top<'de> {
-    event: Option<Scalar<'de>>,
-    message: Option<Scalar<'de>>,
-    level: Option<Scalar<'de>>,
-    timestamp: Option<Scalar<'de>>,
-    ts: Option<Scalar<'de>>,
-    scope: [Option<Scalar<'de>>; 4],
-    attrs_type: Option<&'static str>,
+    own: Slots<'de>,
     /// Native `attrs`, allocated only when the line has them.
-    attrs: Option<Box<FieldSlots<'de>>>,
-    own: FieldSlots<'de>,
+    attrs: Option<Box<Slots<'de>>>,
+    attrs_type: Option<&'static str>,
+    document_hint: bool,
     /// The validated fields handed to the caller.
     fields: ContestFields<'de>,
-    document_hint: bool,
 }
 
 impl<'de> Top<'de> {
@@ -163,21 +221,21 @@ impl<'de> Top<'de> {
         &mut self,
         on_event: impl FnOnce(EventRef<'_, 'de>) -> R,
     ) -> Result<LineScan<R>, LineError> {
-        if let Some(name) = self.event.take() {
+        if let Some(name) = self.own.take(slot::EVENT) {
             // Native envelope: same order of checks as `Event::from_object`.
             let name = check_name("event", name)?;
-            for (value, key) in self.scope.iter().zip([
-                EnvelopeKey::Id,
-                EnvelopeKey::Scope("game"),
-                EnvelopeKey::Scope("env"),
-                EnvelopeKey::Scope("session"),
-            ]) {
-                if let Some(v) = value {
-                    check_envelope(key, v)?;
+            for (code, key) in [
+                (slot::ID, EnvelopeKey::Id),
+                (slot::GAME, EnvelopeKey::Scope("game")),
+                (slot::ENV, EnvelopeKey::Scope("env")),
+                (slot::SESSION, EnvelopeKey::Scope("session")),
+            ] {
+                if let Some(v) = self.own.take(code) {
+                    check_envelope(key, &v)?;
                 }
             }
-            let time_ms = match &self.ts {
-                Some(v) => check_envelope(EnvelopeKey::Ts, v)?,
+            let time_ms = match self.own.take(slot::TS) {
+                Some(v) => check_envelope(EnvelopeKey::Ts, &v)?,
                 None => None,
             };
             match self.attrs_type {
@@ -189,23 +247,23 @@ impl<'de> Top<'de> {
                 }
             }
             if let Some(attrs) = &mut self.attrs {
-                attrs.validate(&mut self.fields)?;
+                attrs.validate_fields(&mut self.fields)?;
             }
             Ok(LineScan::Event(on_event(EventRef {
                 name,
                 time_ms,
                 fields: &self.fields,
             })))
-        } else if let Some(name) = self.message.take() {
+        } else if let Some(name) = self.own.take(slot::MESSAGE) {
             let name = check_name("message", name)?;
-            if let Some(v) = &self.level {
-                check_envelope(EnvelopeKey::Level, v)?;
+            if let Some(v) = self.own.take(slot::LEVEL) {
+                check_envelope(EnvelopeKey::Level, &v)?;
             }
-            let time_ms = match &self.timestamp {
-                Some(v) => check_envelope(EnvelopeKey::Timestamp, v)?,
+            let time_ms = match self.own.take(slot::TIMESTAMP) {
+                Some(v) => check_envelope(EnvelopeKey::Timestamp, &v)?,
                 None => None,
             };
-            self.own.validate(&mut self.fields)?;
+            self.own.validate_fields(&mut self.fields)?;
             Ok(LineScan::Event(on_event(EventRef {
                 name,
                 time_ms,
@@ -232,33 +290,18 @@ impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
         let top = self.top;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            match key {
-                TopKey::Event => top.event = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Message => top.message = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Level => top.level = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Timestamp => top.timestamp = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Ts => top.ts = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Id => top.scope[0] = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Game => top.scope[1] = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Env => top.scope[2] = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Session => top.scope[3] = Some(map.next_value_seed(ScalarSeed)?),
-                TopKey::Attrs => {
-                    // A repeated `attrs` key replaces the earlier one, as in a parsed object.
-                    let acc = top.attrs.insert(Box::default());
-                    top.attrs_type = Some(map.next_value_seed(AttrsSeed { acc })?);
-                }
-                TopKey::DocumentHint => {
-                    top.document_hint = true;
-                    map.next_value::<IgnoredAny>()?;
-                }
-                TopKey::Field(field) => {
-                    let value = map.next_value_seed(ScalarSeed)?;
-                    top.own.set(field, value);
-                }
-                TopKey::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+        while let Some(code) = map.next_key_seed(KeySeed)? {
+            if usize::from(code) < slot::COUNT {
+                // Every ordinary key takes this one path, whatever it means.
+                let value = map.next_value_seed(ScalarSeed)?;
+                top.own.set(code, value);
+            } else if code == slot::ATTRS {
+                // A repeated `attrs` key replaces the earlier one, as in a parsed object.
+                let acc = top.attrs.insert(Box::default());
+                top.attrs_type = Some(map.next_value_seed(AttrsSeed { acc })?);
+            } else {
+                top.document_hint = true;
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(Shape::Object)
@@ -292,8 +335,8 @@ impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
 struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = TopKey;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<TopKey, D::Error> {
+    type Value = u8;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<u8, D::Error> {
         d.deserialize_str(KeyVisitor)
     }
 }
@@ -301,33 +344,12 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
 struct KeyVisitor;
 
 impl Visitor<'_> for KeyVisitor {
-    type Value = TopKey;
+    type Value = u8;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E>(self, key: &str) -> Result<TopKey, E> {
+    fn visit_str<E>(self, key: &str) -> Result<u8, E> {
         Ok(classify_key(key))
-    }
-}
-
-struct FieldKeyVisitor;
-
-impl Visitor<'_> for FieldKeyVisitor {
-    type Value = Option<Field>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_str<E>(self, key: &str) -> Result<Option<Field>, E> {
-        Ok(Field::from_key(key))
-    }
-}
-
-struct FieldKeySeed;
-
-impl<'de> DeserializeSeed<'de> for FieldKeySeed {
-    type Value = Option<Field>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Field>, D::Error> {
-        d.deserialize_str(FieldKeyVisitor)
     }
 }
 
@@ -381,7 +403,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 /// Reads a native `attrs` value: an object's known keys go into the accumulator; any other
 /// value is consumed and its type returned for the error message.
 struct AttrsSeed<'a, 'de> {
-    acc: &'a mut FieldSlots<'de>,
+    acc: &'a mut Slots<'de>,
 }
 
 impl<'de> DeserializeSeed<'de> for AttrsSeed<'_, 'de> {
@@ -397,16 +419,15 @@ impl<'de> Visitor<'de> for AttrsSeed<'_, 'de> {
         f.write_str("an attrs object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<&'static str, A::Error> {
-        while let Some(field) = map.next_key_seed(FieldKeySeed)? {
-            match field {
-                Some(field) => {
-                    let value = map.next_value_seed(ScalarSeed)?;
-                    self.acc.set(field, value);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+        while let Some(code) = map.next_key_seed(KeySeed)? {
+            // Only fields count inside `attrs`; envelope-like keys there are plain attributes.
+            let code = if usize::from(code) < Field::COUNT {
+                code
+            } else {
+                slot::OTHER
+            };
+            let value = map.next_value_seed(ScalarSeed)?;
+            self.acc.set(code, value);
         }
         Ok("an object")
     }
@@ -874,5 +895,6 @@ impl ObservationBatch {
     }
 }
 
+mod fast;
 #[cfg(test)]
 mod tests;

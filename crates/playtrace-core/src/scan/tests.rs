@@ -273,3 +273,147 @@ proptest! {
         let _ = scan_line(&text);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fast reader against serde_json: it may step aside on any line, but when it accepts one,
+// serde_json must accept it too and read the same values.
+
+fn serde_only(line: &str) -> Result<LineScan<ScannedEvent<'_>>, LineError> {
+    scan_line_serde(line, |e| ScannedEvent {
+        name: e.name,
+        time_ms: e.time_ms,
+        fields: e.fields.clone(),
+    })
+}
+
+fn fast_accepts(line: &str) -> bool {
+    let mut top = Top::default();
+    fast::read_line(line, &mut top).is_some()
+}
+
+fn check_against_serde(line: &str) -> Result<(), TestCaseError> {
+    if fast_accepts(line) {
+        prop_assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "fast reader accepted what serde_json rejects: {:?}",
+            line
+        );
+    }
+    prop_assert_eq!(scan_line(line), serde_only(line), "line: {:?}", line);
+    Ok(())
+}
+
+fn any_json() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        Just("123456789012345678901234567890".to_string()),
+        Just("-0".to_string()),
+        Just("-0.0".to_string()),
+        Just("1e308".to_string()),
+        Just("1e309".to_string()),
+        Just("2.5e-3".to_string()),
+        Just("0.1".to_string()),
+        Just("9007199254740993".to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:e}")),
+        "[a-zA-Z0-9 ]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        Just(r#""\ud83d\ude00 pair""#.to_string()),
+        Just(r#""\ud83d lone""#.to_string()),
+        Just(r#""\u00e9\t\n\\\/\"\b\f\r""#.to_string()),
+        Just("\"é ü 日本\"".to_string()),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec(("[a-z]{1,6}", inner), 0..4).prop_map(|kv| {
+                let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", body.join(","))
+            }),
+        ]
+    })
+}
+
+/// Byte-level damage to a valid line: what truncated writes and binary noise look like.
+fn mutated(line: String, edits: Vec<(usize, u8, u8)>) -> String {
+    const NOISE: &[u8] = b"{}[]\":,\\ 0123456789eE+-.tfnu\t\n\x01xZ";
+    let mut bytes = line.into_bytes();
+    for (at, op, pick) in edits {
+        if bytes.is_empty() {
+            break;
+        }
+        let at = at % bytes.len();
+        let c = NOISE[usize::from(pick) % NOISE.len()];
+        match op % 3 {
+            0 => {
+                bytes.remove(at);
+            }
+            1 => bytes.insert(at, c),
+            _ => bytes[at] = c,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn fast_reader_agrees_with_serde_on_events(line in line()) {
+        check_against_serde(&line)?;
+    }
+
+    #[test]
+    fn fast_reader_agrees_with_serde_on_any_json(
+        value in any_json(),
+        ws in prop::sample::select(vec!["", " ", "\t", "\r", "  \n "]),
+    ) {
+        let line = format!("{{\"message\":\"telemetry.contest.armed\",{ws}\"x\"{ws}:{ws}{value}{ws},\"hubId\":\"h\"}}");
+        check_against_serde(&line)?;
+        check_against_serde(&value)?;
+        let native = format!("{{\"event\":\"e\",\"attrs\":{value}}}");
+        check_against_serde(&native)?;
+    }
+
+    #[test]
+    fn fast_reader_agrees_with_serde_on_damaged_lines(
+        line in line(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
+    ) {
+        check_against_serde(&mutated(line, edits))?;
+    }
+}
+
+#[test]
+fn fast_reader_steps_aside_on_what_it_does_not_vouch_for() {
+    for line in [
+        "{\"message\":\"x\",\"s\":\"raw\u{1}control\"}",
+        "{\"message\":\"x\",\"s\":\"tab\tinside\"}",
+        r#"{"message":"x","s":"\ud800"}"#,
+        r#"{"message":"x","n":01}"#,
+        r#"{"message":"x","n":1.}"#,
+        r#"{"message":"x","n":123456789012345678901}"#,
+        r#"{"message":"x","n":1e999}"#,
+        r#"{"message":"x",}"#,
+        r#"{"message":"x"} {}"#,
+        r#"[{"message":"x"}]"#,
+    ] {
+        assert!(!fast_accepts(line), "{line}");
+    }
+    let deep = format!(
+        "{{\"message\":\"x\",\"d\":{}{}}}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert!(!fast_accepts(&deep));
+    assert!(fast_accepts(
+        r#" { "message" : "x" , "a" : [ 1 , { "b" : null } ] , "n" : -0 } "#
+    ));
+    assert!(fast_accepts(
+        r#"{"message":"x","s":"escaped \u0001 control"}"#
+    ));
+}
