@@ -379,28 +379,50 @@ impl<'a> ContestFields<'a> {
     /// Stores `value` as `field`, validating its type. `key` names the field in errors.
     pub fn set(&mut self, field: Field, value: Scalar<'a>) -> Result<(), LineError> {
         use Field as F;
+        // Every line sets a dozen fields, so the happy path stays inline and allocation-free;
+        // errors are built on the cold path only.
+        macro_rules! text {
+            ($slot:expr) => {
+                match value {
+                    Scalar::Null => $slot = None,
+                    Scalar::Str(s) => $slot = (!s.is_empty()).then_some(s),
+                    other => return Err(wrong(field, "a string", &other)),
+                }
+            };
+        }
+        macro_rules! checked {
+            ($slot:expr, $convert:expr, $want:expr) => {
+                match value {
+                    Scalar::Null => $slot = None,
+                    other => match $convert(&other) {
+                        Some(v) => $slot = Some(v),
+                        None => return Err(wrong(field, $want, &other)),
+                    },
+                }
+            };
+        }
         match field {
-            F::HubId => self.hub_id = string(field, value)?,
-            F::RoomId => self.room_id = string(field, value)?,
-            F::ContestId => self.contest_id = string(field, value)?,
-            F::ContestKey => self.contest_key = string(field, value)?,
-            F::Label => self.label = string(field, value)?,
-            F::Move => self.move_ = string(field, value)?,
-            F::Type => self.type_ = string(field, value)?,
-            F::OutcomeTier => self.outcome_tier = string(field, value)?,
-            F::Error => self.error = string(field, value)?,
-            F::ActorId => self.actor_id = string(field, value)?,
-            F::Sentiment => self.sentiment = string(field, value)?,
-            F::Tone => self.tone = string(field, value)?,
-            F::Phase => self.phase = string(field, value)?,
-            F::ParticipantCount => self.participant_count = count(field, value)?,
-            F::ParticipantCapacity => self.participant_capacity = count(field, value)?,
-            F::ArmingDurationMs => self.arming_ms = duration(field, value)?,
-            F::ResolutionDurationMs => self.resolution_ms = duration(field, value)?,
-            F::WindowMs => self.window_ms = number(field, value)?,
-            F::RemainingCooldownMs => self.remaining_cooldown_ms = number(field, value)?,
-            F::CooldownMs => self.cooldown_ms = number(field, value)?,
-            F::MessageLength => self.message_length = number(field, value)?,
+            F::HubId => text!(self.hub_id),
+            F::RoomId => text!(self.room_id),
+            F::ContestId => text!(self.contest_id),
+            F::ContestKey => text!(self.contest_key),
+            F::Label => text!(self.label),
+            F::Move => text!(self.move_),
+            F::Type => text!(self.type_),
+            F::OutcomeTier => text!(self.outcome_tier),
+            F::Error => text!(self.error),
+            F::ActorId => text!(self.actor_id),
+            F::Sentiment => text!(self.sentiment),
+            F::Tone => text!(self.tone),
+            F::Phase => text!(self.phase),
+            F::ParticipantCount => checked!(self.participant_count, count, COUNT_WANTED),
+            F::ParticipantCapacity => checked!(self.participant_capacity, count, COUNT_WANTED),
+            F::ArmingDurationMs => checked!(self.arming_ms, duration, DURATION_WANTED),
+            F::ResolutionDurationMs => checked!(self.resolution_ms, duration, DURATION_WANTED),
+            F::WindowMs => checked!(self.window_ms, number, "a number"),
+            F::RemainingCooldownMs => checked!(self.remaining_cooldown_ms, number, "a number"),
+            F::CooldownMs => checked!(self.cooldown_ms, number, "a number"),
+            F::MessageLength => checked!(self.message_length, number, "a number"),
             F::CreatedAt => self.created_at = time(field, value)?,
             F::StartedAt => self.started_at = time(field, value)?,
             F::ResolvedAt => self.resolved_at = time(field, value)?,
@@ -438,6 +460,7 @@ pub(crate) fn key_name(field: Field) -> &'static str {
     KEYS[field as usize].0
 }
 
+#[cold]
 fn wrong(field: Field, want: &str, got: &Scalar<'_>) -> LineError {
     LineError::schema(format!(
         "field `{}` must be {want}, got {}",
@@ -446,36 +469,30 @@ fn wrong(field: Field, want: &str, got: &Scalar<'_>) -> LineError {
     ))
 }
 
-fn string<'a>(field: Field, value: Scalar<'a>) -> Result<Option<Cow<'a, str>>, LineError> {
-    match value {
-        Scalar::Null => Ok(None),
-        Scalar::Str(s) if s.is_empty() => Ok(None),
-        Scalar::Str(s) => Ok(Some(s)),
-        other => Err(wrong(field, "a string", &other)),
+const COUNT_WANTED: &str = "a whole number from 0 to 1000000";
+const DURATION_WANTED: &str = "a number of milliseconds, 0 or more";
+
+#[inline]
+fn count(value: &Scalar<'_>) -> Option<u32> {
+    match *value {
+        Scalar::Number(n) if n >= 0.0 && n.fract() == 0.0 && n <= MAX_COUNT => Some(n as u32),
+        _ => None,
     }
 }
 
-fn count(field: Field, value: Scalar<'_>) -> Result<Option<u32>, LineError> {
-    match value {
-        Scalar::Null => Ok(None),
-        Scalar::Number(n) if n >= 0.0 && n.fract() == 0.0 && n <= MAX_COUNT => Ok(Some(n as u32)),
-        other => Err(wrong(field, "a whole number from 0 to 1000000", &other)),
+#[inline]
+fn duration(value: &Scalar<'_>) -> Option<f64> {
+    match *value {
+        Scalar::Number(n) if n.is_finite() && n >= 0.0 => Some(n),
+        _ => None,
     }
 }
 
-fn duration(field: Field, value: Scalar<'_>) -> Result<Option<f64>, LineError> {
-    match value {
-        Scalar::Null => Ok(None),
-        Scalar::Number(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
-        other => Err(wrong(field, "a number of milliseconds, 0 or more", &other)),
-    }
-}
-
-fn number(field: Field, value: Scalar<'_>) -> Result<Option<f64>, LineError> {
-    match value {
-        Scalar::Null => Ok(None),
-        Scalar::Number(n) if n.is_finite() => Ok(Some(n)),
-        other => Err(wrong(field, "a number", &other)),
+#[inline]
+fn number(value: &Scalar<'_>) -> Option<f64> {
+    match *value {
+        Scalar::Number(n) if n.is_finite() => Some(n),
+        _ => None,
     }
 }
 
