@@ -1,6 +1,6 @@
 //! The Markdown report, for a pull request comment or a CI job summary.
 
-use super::{breaches, budget_name, ms, plural, InputStats};
+use super::{budget_name, ms, plural, verdict, InputStats};
 use crate::budget::{BudgetResult, BudgetStatus};
 use crate::num::human;
 use crate::summary::{DurationStats, Summary};
@@ -46,19 +46,10 @@ fn short_mark(b: &BudgetResult) -> String {
 /// Renders a summary as Markdown.
 pub fn render_markdown(s: &Summary, input: &InputStats) -> String {
     let mut out = String::new();
-    let breached = breaches(&s.budgets)
-        + s.groups
-            .as_ref()
-            .map_or(0, |g| g.entries.iter().map(|e| breaches(&e.budgets)).sum());
     let _ = writeln!(out, "## Contest latency budgets\n");
-    let verdict = if breached == 0 {
-        "✅ **No budget breached**".to_string()
-    } else {
-        format!(
-            "❌ **{} breached**",
-            plural(breached as u64, "budget", "budgets")
-        )
-    };
+    let (failed, text) = verdict(s);
+    let icon = if failed { "❌" } else { "✅" };
+    let verdict = format!("{icon} **{}{}**", text[..1].to_uppercase(), &text[1..]);
     let _ = writeln!(
         out,
         "{verdict} · {} · {} · {} · {} rejected\n",
@@ -112,7 +103,7 @@ pub fn render_markdown(s: &Summary, input: &InputStats) -> String {
     let to = &p.timeouts;
     let _ = writeln!(
         out,
-        "\n### Participants\n\n| | Contests | Average | Max | More than 2 | Capacity over 2 |\n|---|---:|---:|---:|---:|---:|\n| Launched | {} | {} | {} | {} | {} |\n| Timed out | {} | {} | {} | {} | – |",
+        "\n### Participants\n\n| | Contests | Average | Max | More than 2 | Capacity over 2 |\n|---|---:|---:|---:|---:|---:|\n| Launched | {} | {} | {} | {} | {} |\n| Timed out | {} | {} | {} | {} | - |",
         p.samples,
         ms(p.average),
         ms(p.max),
@@ -175,8 +166,8 @@ pub fn render_markdown(s: &Summary, input: &InputStats) -> String {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} |",
-                    escape_cell(h.hub_id.as_deref().unwrap_or("–")),
-                    escape_cell(h.room_id.as_deref().unwrap_or("–")),
+                    escape_cell(h.hub_id.as_deref().unwrap_or("-")),
+                    escape_cell(h.room_id.as_deref().unwrap_or("-")),
                     h.totals.negative,
                     h.totals.total
                 );

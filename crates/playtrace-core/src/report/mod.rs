@@ -35,6 +35,29 @@ fn breaches(budgets: &[BudgetResult]) -> usize {
         .count()
 }
 
+/// The one-line verdict: how many budgets breached overall and in groups.
+fn verdict(s: &crate::summary::Summary) -> (bool, String) {
+    let overall = breaches(&s.budgets) as u64;
+    let grouped: u64 = s.groups.as_ref().map_or(0, |g| {
+        g.entries.iter().map(|e| breaches(&e.budgets) as u64).sum()
+    });
+    let text = match (overall, grouped, &s.groups) {
+        (0, 0, _) => "no budget breached".to_string(),
+        (o, 0, _) => format!("{} breached", plural(o, "budget", "budgets")),
+        (o, g, Some(groups)) => {
+            let dims: Vec<&str> = groups.by.iter().map(|d| d.as_str()).collect();
+            format!(
+                "{} breached overall, {} in groups by {}",
+                plural(o, "budget", "budgets"),
+                plural(g, "breach", "breaches"),
+                dims.join(", ")
+            )
+        }
+        (o, g, None) => format!("{} breached", plural(o + g, "budget", "budgets")),
+    };
+    (overall + grouped > 0, text)
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

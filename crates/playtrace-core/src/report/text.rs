@@ -1,6 +1,6 @@
 //! The terminal report: the verdict first, then the numbers behind it.
 
-use super::{breaches, budget_name, ms, plural, InputStats};
+use super::{budget_name, ms, plural, verdict, InputStats};
 use crate::budget::BudgetStatus;
 use crate::num::human;
 use crate::summary::{DurationStats, Summary};
@@ -27,10 +27,16 @@ pub fn render_text(s: &Summary, input: &InputStats) -> String {
         .map(|b| budget_name(b).len())
         .max()
         .unwrap_or(0);
+    let limit_width = s
+        .budgets
+        .iter()
+        .map(|b| human(b.budget.0).len())
+        .max()
+        .unwrap_or(0);
     for b in &s.budgets {
         let (mark, relation) = match b.status {
             BudgetStatus::Pass => ("ok    ", "<="),
-            BudgetStatus::Breach => ("BREACH", "> "),
+            BudgetStatus::Breach => ("BREACH", " >"),
             BudgetStatus::InsufficientData => ("n/a   ", "  "),
         };
         let value = match b.status {
@@ -39,7 +45,7 @@ pub fn render_text(s: &Summary, input: &InputStats) -> String {
         };
         let _ = writeln!(
             out,
-            "  {mark}  {:<width$}  {value:>17} {relation} {} ms   ({})",
+            "  {mark}  {:<width$}  {value:>17} {relation} {:>limit_width$} ms   ({})",
             budget_name(b),
             human(b.budget.0),
             plural(b.samples, "sample", "samples"),
@@ -146,8 +152,13 @@ pub fn render_text(s: &Summary, input: &InputStats) -> String {
                     .join(" / ")
             })
             .collect();
-        let key_width = labels.iter().map(String::len).max().unwrap_or(0).max(5);
-        let mut header = format!("  {:<key_width$}  {:>8}", "group", "contests");
+        let key_width = labels
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max(dims.join(" / ").len());
+        let mut header = format!("  {:<key_width$}  {:>8}", dims.join(" / "), "contests");
         for b in &s.budgets {
             let _ = write!(header, "  {:>22}", budget_name(b));
         }
@@ -182,14 +193,8 @@ pub fn render_text(s: &Summary, input: &InputStats) -> String {
         );
     }
 
-    let verdict = match breaches(&s.budgets)
-        + s.groups
-            .as_ref()
-            .map_or(0, |g| g.entries.iter().map(|e| breaches(&e.budgets)).sum())
-    {
-        0 => "PASS: no budget breached".to_string(),
-        n => format!("FAIL: {} breached", plural(n as u64, "budget", "budgets")),
-    };
+    let (failed, text) = verdict(s);
+    let verdict = format!("{}: {text}", if failed { "FAIL" } else { "PASS" });
     let _ = writeln!(out, "\n{verdict}");
     out
 }
