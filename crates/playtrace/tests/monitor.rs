@@ -750,3 +750,49 @@ fn results_do_not_depend_on_thread_count() {
     );
     assert_eq!(contest_zero["outcomes"], json!(["success"]));
 }
+
+/// The README's example: overall within budget, one slow room caught by `--group-by`.
+#[test]
+fn the_readme_example_passes_overall_and_fails_by_room() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/telemetry/contests.ndjson");
+    let overall = playtrace().arg("monitor").arg(&example).output().unwrap();
+    assert_eq!(overall.status.code(), Some(0), "{}", stdout(&overall));
+    assert!(stdout(&overall).ends_with("PASS: no budget breached\n"));
+    let by_room = playtrace()
+        .args(["monitor", "--group-by", "room"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(by_room.status.code(), Some(1));
+    assert!(
+        stdout(&by_room)
+            .ends_with("FAIL: no budget breached overall, but 2 breaches in groups by room\n"),
+        "{}",
+        stdout(&by_room)
+    );
+    let v = json(
+        &playtrace()
+            .args(["monitor", "--format", "json"])
+            .arg(&example)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        v["totals"],
+        json!({"contestsObserved": 23, "resolvedContests": 21, "workflowFailures": 1, "expiredContests": 1, "unresolvedContests": 1})
+    );
+    assert_eq!(
+        v["durations"]["arming"]["missing"], 0,
+        "derived from createdAt/startedAt where fields are absent"
+    );
+    let budgets = example.with_file_name("../budgets.toml");
+    let with_file = playtrace()
+        .args(["monitor", "--format", "json", "--budgets"])
+        .arg(&budgets)
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(with_file.status.code(), Some(0), "{}", stderr(&with_file));
+    assert_eq!(json(&with_file)["budgets"].as_array().unwrap().len(), 4);
+}

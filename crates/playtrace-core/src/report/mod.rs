@@ -44,6 +44,14 @@ fn verdict(s: &crate::summary::Summary) -> (bool, String) {
     let text = match (overall, grouped, &s.groups) {
         (0, 0, _) => "no budget breached".to_string(),
         (o, 0, _) => format!("{} breached", plural(o, "budget", "budgets")),
+        (0, g, Some(groups)) => {
+            let dims: Vec<&str> = groups.by.iter().map(|d| d.as_str()).collect();
+            format!(
+                "no budget breached overall, but {} in groups by {}",
+                plural(g, "breach", "breaches"),
+                dims.join(", ")
+            )
+        }
         (o, g, Some(groups)) => {
             let dims: Vec<&str> = groups.by.iter().map(|d| d.as_str()).collect();
             format!(

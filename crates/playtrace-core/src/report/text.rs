@@ -100,11 +100,11 @@ pub fn render_text(s: &Summary, input: &InputStats) -> String {
     if to.samples > 0 {
         let _ = writeln!(
             out,
-            "Timeouts      average {} participants, max {}; {} of {} with more than 2",
+            "Timeouts      {} with participant data: average {}, max {}; {} with more than 2",
+            to.samples,
             ms(to.average),
             ms(to.max),
-            to.multi_actor_contests,
-            to.samples
+            to.multi_actor_contests
         );
     } else if t.expired_contests > 0 {
         let _ = writeln!(out, "Timeouts      no participant data");
