@@ -30,11 +30,10 @@ pub(super) fn read_line<'a>(line: &'a str, top: &mut Top<'a>) -> Option<()> {
         r.i += 1;
     } else {
         loop {
-            let key = r.string()?;
+            let code = r.key()?;
             r.ws();
             r.expect(b':')?;
             r.ws();
-            let code = classify_key(&key);
             if usize::from(code) < slot::COUNT {
                 let value = r.value(1)?;
                 top.own.set(code, value);
@@ -132,7 +131,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A key, as its slot. Keys never need unescaping in practice; one that has an escape (or
+    /// a control character) is left to serde_json with the rest of its line.
+    #[inline]
+    fn key(&mut self) -> Option<u8> {
+        if self.next()? != b'"' {
+            return None;
+        }
+        let start = self.i;
+        self.skip_plain();
+        if self.next()? != b'"' {
+            return None;
+        }
+        Some(classify_key(self.s.get(start..self.i - 1)?))
+    }
+
     /// A string starting at the opening quote.
+    #[inline]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         if self.next()? != b'"' {
             return None;
@@ -327,12 +342,11 @@ impl<'a> Reader<'a> {
         }
         loop {
             self.ws();
-            let key = self.string()?;
+            let code = self.key()?;
             self.ws();
             self.expect(b':')?;
             self.ws();
             let value = self.value(2)?;
-            let code = classify_key(&key);
             if usize::from(code) < Field::COUNT {
                 slots.set(code, value);
             }
