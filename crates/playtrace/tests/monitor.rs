@@ -796,3 +796,55 @@ fn the_readme_example_passes_overall_and_fails_by_room() {
     assert_eq!(with_file.status.code(), Some(0), "{}", stderr(&with_file));
     assert_eq!(json(&with_file)["budgets"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn a_pretty_document_over_its_limit_is_one_size_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-timeline.json");
+    let entries: Vec<Value> = (0..2000)
+        .map(|i| json!({"type": "telemetry.hub.contestLaunched", "payload": {"contestId": format!("c{i}"), "armingDurationMs": 10}}))
+        .collect();
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({"timeline": entries})).unwrap(),
+    )
+    .unwrap();
+    let rejects = dir.path().join("rejects.ndjson");
+    let out = playtrace()
+        .args([
+            "monitor",
+            "--format",
+            "json",
+            "--max-document-bytes",
+            "64KiB",
+            "--rejects",
+        ])
+        .arg(&rejects)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(
+        v["rejects"],
+        json!({"total": 1, "byKind": {"parse": 0, "schema": 0, "size": 1, "encoding": 0}})
+    );
+    let reject: Value =
+        serde_json::from_str(std::fs::read_to_string(&rejects).unwrap().trim()).unwrap();
+    assert_eq!(reject["line"], 1);
+    assert!(
+        reject["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("byte limit; raise --max-document-bytes to read it"),
+        "{reject}"
+    );
+
+    // Within the default limit the same file is read whole.
+    let whole = playtrace()
+        .args(["monitor", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(json(&whole)["totals"]["contestsObserved"], 2000);
+}

@@ -246,20 +246,21 @@ fn try_document(
             }
             return Err(e);
         }
-        if buf.len() > limits.max_document {
-            if only_opening {
-                // Certainly one pretty-printed document, and too big: one size reject.
-                let prefix = buf[..RAW_LIMIT.min(buf.len())].to_vec();
-                let mut len = buf.len() as u64;
-                io::copy(&mut input.reader, &mut io::sink()).map(|n| len += n)?;
-                return Ok(Some(Chunk::Oversize {
-                    prefix,
-                    len,
-                    document: true,
-                }));
-            }
+    }
+    if buf.len() > limits.max_document {
+        if !only_opening {
+            // Perhaps NDJSON whose first line was cut short: read it as lines.
             return Ok(None);
         }
+        // Certainly one pretty-printed document, and too big: one size reject.
+        let prefix = buf[..RAW_LIMIT.min(buf.len())].to_vec();
+        let mut len = buf.len() as u64;
+        io::copy(&mut input.reader, &mut io::sink()).map(|n| len += n)?;
+        return Ok(Some(Chunk::Oversize {
+            prefix,
+            len,
+            document: true,
+        }));
     }
     Ok(Some(Chunk::Document(std::mem::take(buf))))
 }
