@@ -1,28 +1,29 @@
 //! Reading inputs on both cores while folding results in input order.
 //!
 //! ```text
-//!  reader thread ──chunks──▶ N worker threads: scan a chunk into an ObservationBatch, then
-//!       ▲                    fold every batch that is next in input order (one at a time)
-//!       └──── recycled buffers (bounded pool) ◀──┘
+//!  N worker threads, each in a loop:
+//!    take the next chunk from the shared ChunkSource (under a lock: reading is ~10% of the
+//!    work, so the other worker keeps scanning meanwhile)
+//!    scan it into an ObservationBatch
+//!    fold every batch that is next in input order (if no other worker is folding already)
 //! ```
 //!
-//! There is no separate folding thread: a worker that finishes a batch folds whatever is ready
-//! in sequence (rejects to the sink, observations into the `Correlator`), and if another worker
-//! is already folding it leaves its batch for that one. On two cores this keeps two threads
-//! busy instead of three competing. The pool of buffers bounds memory: at most `POOL` chunks
-//! and batches exist at once, whatever the input size; a slow fold slows the reader.
+//! There is no reader thread and no folding thread: on two cores, two threads do all the work,
+//! and nothing competes with them for a core. Batches carry a sequence number and are folded
+//! strictly in order, so "a later event wins" holds and results do not depend on the number of
+//! threads. A worker never runs more than `AHEAD` chunks ahead of the fold, so memory stays
+//! bounded even behind one slow chunk (a large document).
 
 use super::input::Input;
-use super::reader::{read_input, Chunk, ChunkSink, ReadLimits, BLOCK_BYTES};
-use anyhow::{Context, Result};
+use super::reader::{Chunk, ChunkSource, ReadLimits, BLOCK_BYTES};
+use anyhow::{anyhow, Context, Result};
 use playtrace_core::contest::Correlator;
 use playtrace_core::reject::{LineError, Reject, RejectCounts};
 use playtrace_core::scan::{BatchOptions, ObservationBatch};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::TryLockError;
-use std::sync::{Arc, Mutex};
+use std::sync::{Condvar, Mutex, TryLockError};
+use std::time::Duration;
 
 /// What the pipeline read.
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,12 +34,8 @@ pub struct ReadStats {
     pub rejects: RejectCounts,
 }
 
-struct Work {
-    seq: u64,
-    input: usize,
-    chunk: Chunk,
-    batch: ObservationBatch,
-}
+/// How many chunks a worker may take beyond the next one to fold, per worker.
+const AHEAD_PER_WORKER: u64 = 3;
 
 struct Done {
     input: usize,
@@ -46,13 +43,21 @@ struct Done {
     batch: ObservationBatch,
 }
 
-type Token = (Vec<u8>, ObservationBatch);
+/// A reusable buffer and batch.
+type Spare = (Vec<u8>, ObservationBatch);
 
 /// Where a reject goes: the caller's sink.
 pub type RejectSink<'a> = dyn FnMut(Reject) -> Result<()> + Send + 'a;
 
-/// Reads every input with `workers` scanning threads, folds batches into `correlator` in input
-/// order, and hands every reject (with its input and line) to `on_reject`.
+/// The shared input: the chunk source and the sequence number of the next chunk.
+struct Source {
+    chunks: ChunkSource,
+    seq: u64,
+    error: Option<anyhow::Error>,
+}
+
+/// Reads every input with `workers` threads, folds batches into `correlator` in input order,
+/// and hands every reject (with its input and line) to `on_reject`.
 pub fn run(
     inputs: Vec<Input>,
     workers: usize,
@@ -63,7 +68,11 @@ pub fn run(
     let options = correlator.batch_options();
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let workers = workers.max(1);
-    let pool_size = workers * 3;
+    let source = Mutex::new(Source {
+        chunks: ChunkSource::new(inputs, limits),
+        seq: 0,
+        error: None,
+    });
     let fold = Fold {
         state: Mutex::new(FoldState {
             correlator,
@@ -76,61 +85,102 @@ pub fn run(
             error: None,
         }),
         ready: Mutex::new(BTreeMap::new()),
+        spares: Mutex::new(Vec::new()),
+        folded: Mutex::new(0),
+        progress: Condvar::new(),
         failed: AtomicBool::new(false),
+        ahead: AHEAD_PER_WORKER * workers as u64,
     };
 
-    let read = std::thread::scope(|scope| -> Result<Result<()>> {
-        let (free_tx, free_rx) = sync_channel::<Token>(pool_size);
-        for _ in 0..pool_size {
-            let _ = free_tx.send((Vec::new(), ObservationBatch::default()));
-        }
-        let (work_tx, work_rx) = sync_channel::<Work>(pool_size);
-        let work_rx = Arc::new(Mutex::new(work_rx));
-        let reader = std::thread::Builder::new()
-            .name("read".into())
-            .spawn_scoped(scope, move || read_all(inputs, limits, free_rx, work_tx))
-            .context("cannot start the reader thread")?;
-        let mut scanners = Vec::with_capacity(workers);
+    std::thread::scope(|scope| -> Result<()> {
+        let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (work_rx, fold, free_tx) = (Arc::clone(&work_rx), &fold, free_tx.clone());
+            let (source, fold) = (&source, &fold);
             let handle = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
-                .spawn_scoped(scope, move || {
-                    scan_and_fold(&work_rx, fold, &free_tx, options, limits)
-                })
+                .spawn_scoped(scope, move || work(source, fold, options, limits))
                 .context("cannot start a scanning thread")?;
-            scanners.push(handle);
+            handles.push(handle);
         }
-        // Only the workers hold these now: when they stop, the reader stops too.
-        drop(free_tx);
-        drop(work_rx);
-        for handle in scanners {
+        for handle in handles {
             handle
                 .join()
-                .map_err(|_| anyhow::anyhow!("a scanning thread panicked"))?;
+                .map_err(|_| anyhow!("a scanning thread panicked"))?;
         }
-        // The workers are gone, so both channels are closed and the reader cannot block.
-        reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the input reader thread panicked"))
+        Ok(())
     })?;
 
+    let source = source.into_inner().map_err(|_| anyhow!("reading failed"))?;
+    if let Some(e) = source.error {
+        return Err(e);
+    }
     let state = fold
         .state
         .into_inner()
-        .map_err(|_| anyhow::anyhow!("folding failed"))?;
+        .map_err(|_| anyhow!("folding failed"))?;
     if let Some(e) = state.error {
         return Err(e);
     }
-    read?;
     Ok(state.stats)
+}
+
+/// One worker: take a chunk, scan it, fold what is ready; until the input ends or fails.
+fn work(source: &Mutex<Source>, fold: &Fold<'_>, options: BatchOptions, limits: ReadLimits) {
+    loop {
+        if fold.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let (buffer, mut batch) = fold
+            .spares
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        let (seq, input, chunk) = {
+            let Ok(mut src) = source.lock() else { return };
+            if !fold.wait_for_room(src.seq) {
+                return;
+            }
+            match src.chunks.next_chunk(buffer) {
+                Ok(Some((input, chunk))) => {
+                    let seq = src.seq;
+                    src.seq += 1;
+                    (seq, input, chunk)
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let name = src.chunks.current_name().to_string();
+                    src.error =
+                        Some(anyhow::Error::new(e).context(format!("cannot read `{name}`")));
+                    fold.failed.store(true, Ordering::Relaxed);
+                    fold.progress.notify_all();
+                    return;
+                }
+            }
+        };
+        batch.clear();
+        let buffer = scan_chunk(chunk, &mut batch, options, limits);
+        fold.offer(
+            seq,
+            Done {
+                input,
+                buffer,
+                batch,
+            },
+        );
+    }
 }
 
 /// Batches waiting for their turn, and the fold itself.
 struct Fold<'a> {
     state: Mutex<FoldState<'a>>,
     ready: Mutex<BTreeMap<u64, Done>>,
+    spares: Mutex<Vec<Spare>>,
+    /// Sequence number of the next batch to fold, for workers waiting for room.
+    folded: Mutex<u64>,
+    progress: Condvar,
     failed: AtomicBool,
+    ahead: u64,
 }
 
 struct FoldState<'a> {
@@ -145,9 +195,30 @@ struct FoldState<'a> {
 }
 
 impl Fold<'_> {
+    /// Waits until chunk `seq` is within reach of the fold; `false` if the run failed.
+    fn wait_for_room(&self, seq: u64) -> bool {
+        let Ok(mut folded) = self.folded.lock() else {
+            return false;
+        };
+        while seq >= *folded + self.ahead {
+            if self.failed.load(Ordering::Relaxed) {
+                return false;
+            }
+            // The timeout only guards against a missed wake-up; folds normally notify.
+            match self
+                .progress
+                .wait_timeout(folded, Duration::from_millis(50))
+            {
+                Ok((guard, _)) => folded = guard,
+                Err(_) => return false,
+            }
+        }
+        !self.failed.load(Ordering::Relaxed)
+    }
+
     /// Offers a scanned batch; folds every batch that is next in order unless another worker
     /// is folding already (that worker then folds this one too).
-    fn offer(&self, seq: u64, done: Done, free: &SyncSender<Token>) {
+    fn offer(&self, seq: u64, done: Done) {
         if let Ok(mut ready) = self.ready.lock() {
             ready.insert(seq, done);
         }
@@ -165,11 +236,25 @@ impl Fold<'_> {
                 let item = self.ready.lock().ok().and_then(|mut r| r.remove(&next));
                 let Some(item) = item else { break };
                 state.next += 1;
-                if let Err(e) = state.fold(item, free) {
-                    state.error = Some(e);
-                    self.failed.store(true, Ordering::Relaxed);
-                    return;
+                match state.fold(item) {
+                    Ok(spare) => {
+                        if let Ok(mut spares) = self.spares.lock() {
+                            if spares.len() < self.ahead as usize {
+                                spares.push(spare);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        state.error = Some(e);
+                        self.failed.store(true, Ordering::Relaxed);
+                        self.progress.notify_all();
+                        return;
+                    }
                 }
+                if let Ok(mut folded) = self.folded.lock() {
+                    *folded = state.next;
+                }
+                self.progress.notify_all();
             }
             let next = state.next;
             drop(state);
@@ -188,7 +273,8 @@ impl Fold<'_> {
 }
 
 impl FoldState<'_> {
-    fn fold(&mut self, item: Done, free: &SyncSender<Token>) -> Result<()> {
+    /// Folds one batch; returns its buffer and batch for reuse.
+    fn fold(&mut self, item: Done) -> Result<Spare> {
         if item.input != self.current_input {
             self.current_input = item.input;
             self.line_base = 0;
@@ -210,113 +296,7 @@ impl FoldState<'_> {
         if buffer.capacity() > 4 * BLOCK_BYTES {
             buffer = Vec::new();
         }
-        // The reader may have finished; a closed pool is fine.
-        let _ = free.try_send((buffer, item.batch));
-        Ok(())
-    }
-}
-
-/// Feeds the workers, taking a recycled buffer and batch from the pool for every chunk.
-struct PoolSink<'a> {
-    free: &'a Receiver<Token>,
-    work: &'a SyncSender<Work>,
-    input: usize,
-    seq: &'a mut u64,
-    spare_batch: Option<ObservationBatch>,
-    stopped: bool,
-}
-
-impl ChunkSink for PoolSink<'_> {
-    fn buffer(&mut self) -> Option<Vec<u8>> {
-        match self.free.recv() {
-            Ok((buffer, batch)) => {
-                self.spare_batch = Some(batch);
-                Some(buffer)
-            }
-            Err(_) => {
-                self.stopped = true;
-                None
-            }
-        }
-    }
-
-    fn emit(&mut self, chunk: Chunk) -> bool {
-        let batch = self.spare_batch.take().unwrap_or_default();
-        let work = Work {
-            seq: *self.seq,
-            input: self.input,
-            chunk,
-            batch,
-        };
-        if self.work.send(work).is_err() {
-            self.stopped = true;
-            return false;
-        }
-        *self.seq += 1;
-        true
-    }
-}
-
-fn read_all(
-    mut inputs: Vec<Input>,
-    limits: ReadLimits,
-    free: Receiver<Token>,
-    work: SyncSender<Work>,
-) -> Result<()> {
-    let mut seq = 0u64;
-    for (index, input) in inputs.iter_mut().enumerate() {
-        let mut sink = PoolSink {
-            free: &free,
-            work: &work,
-            input: index,
-            seq: &mut seq,
-            spare_batch: None,
-            stopped: false,
-        };
-        read_input(input, limits, &mut sink)
-            .with_context(|| format!("cannot read `{}`", input.name))?;
-        if sink.stopped {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn scan_and_fold(
-    work: &Mutex<Receiver<Work>>,
-    fold: &Fold<'_>,
-    free: &SyncSender<Token>,
-    options: BatchOptions,
-    limits: ReadLimits,
-) {
-    loop {
-        if fold.failed.load(Ordering::Relaxed) {
-            return;
-        }
-        let next = match work.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(Work {
-            seq,
-            input,
-            chunk,
-            mut batch,
-        }) = next
-        else {
-            return;
-        };
-        batch.clear();
-        let buffer = scan_chunk(chunk, &mut batch, options, limits);
-        fold.offer(
-            seq,
-            Done {
-                input,
-                buffer,
-                batch,
-            },
-            free,
-        );
+        Ok((buffer, item.batch))
     }
 }
 

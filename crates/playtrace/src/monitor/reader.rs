@@ -1,4 +1,4 @@
-//! Cutting an input into blocks of whole lines for the workers.
+//! Cutting inputs into blocks of whole lines for the workers.
 //!
 //! Blocks end at a newline, so no line is split between workers. A line longer than
 //! `--max-line-bytes` is never held whole: its first bytes are kept for the reject and the rest
@@ -39,120 +39,146 @@ pub enum Chunk {
     Broken { message: String },
 }
 
-/// Where chunks go. Buffers come from the sink so they are recycled and the number in flight
-/// stays bounded.
-pub trait ChunkSink {
-    /// An empty buffer to fill next; `None` when the consumer has stopped.
-    fn buffer(&mut self) -> Option<Vec<u8>>;
-    /// Hands over a chunk; `false` when the consumer has stopped.
-    fn emit(&mut self, chunk: Chunk) -> bool;
+/// Cuts a sequence of inputs into chunks, one per call, in input order. Callers take turns
+/// (it sits behind a lock): there is no reader thread, the workers read for themselves.
+pub struct ChunkSource {
+    inputs: Vec<Input>,
+    limits: ReadLimits,
+    /// Index of the input being read.
+    current: usize,
+    /// The start of an incomplete line carried into the next chunk.
+    carry: Vec<u8>,
+    /// Nothing read from the current input yet.
+    first: bool,
+    /// A chunk to hand out before reading on (the break of a corrupt gzip stream).
+    queued: Option<Chunk>,
+    /// The current input is exhausted.
+    done: bool,
 }
 
-/// Reads `input` into chunks for `sink`.
-///
-/// One buffer is filled at a time; it is handed over when it holds whole lines, and a line that
-/// is still incomplete keeps growing the same buffer (so the pool never runs dry on long lines).
-pub fn read_input(
-    input: &mut Input,
-    limits: ReadLimits,
-    sink: &mut impl ChunkSink,
-) -> io::Result<()> {
-    let Some(mut buf) = sink.buffer() else {
-        return Ok(());
-    };
-    let mut filled = 0;
-    let mut first = true;
-    loop {
-        let target = (filled + BLOCK_BYTES / 2).max(BLOCK_BYTES);
-        let eof = match fill(&mut input.reader, &mut buf, &mut filled, target) {
-            Ok(eof) => eof,
-            Err(e) if input.gzip && is_corrupt(&e) => {
-                if filled > 0
-                    && !sink.emit(Chunk::Lines {
-                        buffer: buf,
-                        len: filled,
-                    })
-                {
-                    return Ok(());
-                }
-                sink.emit(corrupt(&e));
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        if first {
-            first = false;
-            if buf[..filled].starts_with(b"\xEF\xBB\xBF") {
-                buf.copy_within(3..filled, 0);
-                filled -= 3;
-            }
-            buf.truncate(filled);
-            if let Some(document) = try_document(input, &mut buf, limits, eof)? {
-                sink.emit(document);
-                return Ok(());
-            }
-            filled = buf.len();
+impl ChunkSource {
+    /// A source over `inputs`, read in order.
+    pub fn new(inputs: Vec<Input>, limits: ReadLimits) -> Self {
+        ChunkSource {
+            inputs,
+            limits,
+            current: 0,
+            carry: Vec::new(),
+            first: true,
+            queued: None,
+            done: false,
         }
-        if eof {
-            if filled > 0 {
-                sink.emit(Chunk::Lines {
-                    buffer: buf,
-                    len: filled,
-                });
+    }
+
+    /// The next chunk and the index of its input, filling `buf` (a recycled buffer, any
+    /// content) when the chunk is lines; `None` when every input is read. An I/O error names
+    /// no input; the caller adds it (see [`ChunkSource::current_name`]).
+    pub fn next_chunk(&mut self, mut buf: Vec<u8>) -> io::Result<Option<(usize, Chunk)>> {
+        loop {
+            if let Some(chunk) = self.queued.take() {
+                return Ok(Some((self.current, chunk)));
             }
-            return Ok(());
+            if self.done {
+                self.current += 1;
+                self.carry.clear();
+                self.first = true;
+                self.done = false;
+            }
+            if self.current >= self.inputs.len() {
+                return Ok(None);
+            }
+            if let Some(chunk) = self.read_chunk(&mut buf)? {
+                return Ok(Some((self.current, chunk)));
+            }
         }
-        match memchr::memrchr(b'\n', &buf[..filled]) {
-            Some(i) => {
-                // Hand over the whole lines; the incomplete tail starts the next buffer.
-                let Some(mut next) = sink.buffer() else {
-                    return Ok(());
-                };
-                let tail = &buf[i + 1..filled];
-                if next.len() < tail.len() {
-                    next.resize(tail.len(), 0);
-                }
-                next[..tail.len()].copy_from_slice(tail);
-                let next_filled = tail.len();
-                let full = std::mem::replace(&mut buf, next);
-                if !sink.emit(Chunk::Lines {
-                    buffer: full,
-                    len: i + 1,
-                }) {
-                    return Ok(());
-                }
-                filled = next_filled;
-            }
-            None if filled > limits.max_line => {
-                // One line longer than the limit: keep its start, skip to its end.
-                let mut len = filled as u64;
-                let prefix = buf[..filled.min(RAW_LIMIT)].to_vec();
-                let rest = skip_line(&mut input.reader, &mut len)?;
-                if !sink.emit(Chunk::Oversize {
-                    prefix,
-                    len,
-                    document: false,
-                }) {
-                    return Ok(());
-                }
-                match rest {
-                    Some(rest) => {
-                        if buf.len() < rest.len() {
-                            buf.resize(rest.len(), 0);
-                        }
-                        buf[..rest.len()].copy_from_slice(&rest);
-                        filled = rest.len();
+    }
+
+    /// The name of the input being read, for error messages.
+    pub fn current_name(&self) -> &str {
+        self.inputs
+            .get(self.current)
+            .map_or("-", |i| i.name.as_str())
+    }
+
+    /// Reads one chunk of the current input; `None` when it had nothing more.
+    fn read_chunk(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Chunk>> {
+        let limits = self.limits;
+        let input = &mut self.inputs[self.current];
+        let mut filled = self.carry.len();
+        if buf.len() < filled {
+            buf.resize(filled, 0);
+        }
+        buf[..filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        loop {
+            let target = (filled + BLOCK_BYTES / 2).max(BLOCK_BYTES);
+            let eof = match fill(&mut input.reader, buf, &mut filled, target) {
+                Ok(eof) => eof,
+                Err(e) if input.gzip && is_corrupt(&e) => {
+                    self.done = true;
+                    if filled > 0 {
+                        self.queued = Some(corrupt(&e));
+                        return Ok(Some(Chunk::Lines {
+                            buffer: std::mem::take(buf),
+                            len: filled,
+                        }));
                     }
-                    None => return Ok(()),
+                    return Ok(Some(corrupt(&e)));
                 }
+                Err(e) => return Err(e),
+            };
+            if self.first {
+                self.first = false;
+                if buf[..filled].starts_with(b"\xEF\xBB\xBF") {
+                    buf.copy_within(3..filled, 0);
+                    filled -= 3;
+                }
+                buf.truncate(filled);
+                if let Some(document) = try_document(input, buf, limits, eof)? {
+                    self.done = true;
+                    return Ok(Some(document));
+                }
+                filled = buf.len();
             }
-            None => {} // a long line still within the limit: keep reading into the same buffer
+            if eof {
+                self.done = true;
+                return Ok((filled > 0).then(|| Chunk::Lines {
+                    buffer: std::mem::take(buf),
+                    len: filled,
+                }));
+            }
+            match memchr::memrchr(b'\n', &buf[..filled]) {
+                Some(i) => {
+                    // Hand out the whole lines; the incomplete tail starts the next chunk.
+                    self.carry.extend_from_slice(&buf[i + 1..filled]);
+                    return Ok(Some(Chunk::Lines {
+                        buffer: std::mem::take(buf),
+                        len: i + 1,
+                    }));
+                }
+                None if filled > limits.max_line => {
+                    // One line longer than the limit: keep its start, skip to its end.
+                    let mut len = filled as u64;
+                    let prefix = buf[..filled.min(RAW_LIMIT)].to_vec();
+                    match skip_line(&mut input.reader, &mut len)? {
+                        Some(rest) => self.carry = rest,
+                        None => self.done = true,
+                    }
+                    return Ok(Some(Chunk::Oversize {
+                        prefix,
+                        len,
+                        document: false,
+                    }));
+                }
+                None => {} // a long line still within the limit: keep reading it
+            }
         }
     }
 }
 
 /// Reads into `buf[*filled..target]` until it is full or the input ends (returns whether it
-/// ended). Grows `buf` (zero-filled, once) only when it is shorter than `target`.
+/// ended). Grows `buf` (zero-filled, once) only when it is shorter than `target`; recycled
+/// buffers stay at full length, so refilling them is not a memset.
 fn fill(
     reader: &mut (dyn Read + Send),
     buf: &mut Vec<u8>,
