@@ -25,38 +25,24 @@ pub(super) fn read_line<'a>(line: &'a str, top: &mut Top<'a>) -> Option<()> {
     };
     r.ws();
     r.expect(b'{')?;
-    r.ws();
-    if r.peek()? == b'}' {
-        r.i += 1;
-    } else {
-        loop {
-            let code = r.key()?;
-            r.ws();
-            r.expect(b':')?;
-            r.ws();
-            if usize::from(code) < slot::COUNT {
-                let value = r.value(1)?;
-                top.own.set(code, value);
-            } else if code == slot::ATTRS {
-                top.attrs_type = Some(if r.peek()? == b'{' {
-                    let attrs = top.attrs.insert(Box::default());
-                    r.attrs(attrs)?;
-                    "an object"
-                } else {
-                    r.value(1)?.type_name()
-                });
+    r.elements(b'}', |r| {
+        let code = r.member_key()?;
+        if usize::from(code) < slot::COUNT {
+            let value = r.value(1)?;
+            top.own.set(code, value);
+        } else if code == slot::ATTRS {
+            top.attrs_type = Some(if r.peek()? == b'{' {
+                r.attrs(top.attrs.insert(Box::default()))?;
+                "an object"
             } else {
-                top.document_hint = true;
-                r.value(1)?;
-            }
-            r.ws();
-            match r.next()? {
-                b',' => r.ws(),
-                b'}' => break,
-                _ => return None,
-            }
+                r.value(1)?.type_name()
+            });
+        } else {
+            top.document_hint = true;
+            r.value(1)?;
         }
-    }
+        Some(())
+    })?;
     r.ws();
     (r.i == r.b.len()).then_some(())
 }
@@ -284,30 +270,44 @@ impl<'a> Reader<'a> {
         (self.i > start).then_some(())
     }
 
-    fn skip_object(&mut self, depth: u32) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.expect(b'{')?;
+    /// The elements of a container whose opening bracket was read: `each` reads one element,
+    /// and the whitespace, commas and closing bracket around them are handled here.
+    fn elements(&mut self, close: u8, mut each: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.ws();
-        if self.peek()? == b'}' {
+        if self.peek()? == close {
             self.i += 1;
             return Some(());
         }
         loop {
             self.ws();
-            self.string()?;
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            self.value(depth + 1)?;
+            each(self)?;
             self.ws();
             match self.next()? {
                 b',' => {}
-                b'}' => return Some(()),
+                c if c == close => return Some(()),
                 _ => return None,
             }
         }
+    }
+
+    /// An object member's key and the `:` after it, as the key's slot.
+    fn member_key(&mut self) -> Option<u8> {
+        let code = self.key()?;
+        self.ws();
+        self.expect(b':')?;
+        self.ws();
+        Some(code)
+    }
+
+    fn skip_object(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.expect(b'{')?;
+        self.elements(b'}', |r| {
+            r.member_key()?;
+            r.value(depth + 1).map(drop)
+        })
     }
 
     fn skip_array(&mut self, depth: u32) -> Option<()> {
@@ -315,47 +315,19 @@ impl<'a> Reader<'a> {
             return None;
         }
         self.expect(b'[')?;
-        self.ws();
-        if self.peek()? == b']' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.ws();
-            self.value(depth + 1)?;
-            self.ws();
-            match self.next()? {
-                b',' => {}
-                b']' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.elements(b']', |r| r.value(depth + 1).map(drop))
     }
 
     /// A native `attrs` object: its field keys go into `slots`, other keys are validated only.
     fn attrs(&mut self, slots: &mut Slots<'a>) -> Option<()> {
         self.expect(b'{')?;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            self.ws();
-            let code = self.key()?;
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            let value = self.value(2)?;
+        self.elements(b'}', |r| {
+            let code = r.member_key()?;
+            let value = r.value(2)?;
             if usize::from(code) < Field::COUNT {
                 slots.set(code, value);
             }
-            self.ws();
-            match self.next()? {
-                b',' => {}
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+            Some(())
+        })
     }
 }
