@@ -1,10 +1,12 @@
 //! Reading NDJSON lines fast, and the compact observations the correlator consumes.
 //!
-//! [`scan_line`] reads one line of either event dialect straight from the text with a serde
-//! visitor: it validates the whole line as JSON, keeps only the keys PlayTrace reads, and borrows
-//! strings from the line unless they contain escapes. It applies the same validation as the
-//! generic [`Event`] path (a property test holds them equal). Lines that are whole documents
-//! (a one-line timeline, an array of events) fall back to [`crate::dialect`].
+//! [`scan_line_with`] reads one line of either event dialect straight from the text: it
+//! validates the whole line as JSON, keeps only the keys PlayTrace reads (by slot, see
+//! [`crate::fields`]), and borrows strings from the line unless they contain escapes. Plain
+//! event lines go through a strict fast reader (`scan/fast.rs`); any line it does not vouch for
+//! is re-read with a serde_json visitor, which decides and words every error. Both apply the
+//! same validation as the generic [`Event`] path (property tests hold all three equal). Lines
+//! that are whole documents (a one-line timeline, an array of events) go to [`crate::dialect`].
 //!
 //! [`ObservationBatch`] turns a block of lines into owned, compact [`Observation`]s (strings
 //! copied into one arena, contest ids hashed), so batches can be built on worker threads and

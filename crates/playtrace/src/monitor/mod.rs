@@ -158,29 +158,8 @@ fn size(text: &str) -> Result<u64, String> {
 /// Runs `playtrace monitor`.
 pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
-    let mut names: Vec<String> = args.files.iter().chain(&args.input).cloned().collect();
-    if names.is_empty() {
-        if std::io::stdin().is_terminal() {
-            bail!("no input: pass log files (or `-` for standard input); see `playtrace monitor --help`");
-        }
-        names.push("-".to_string());
-    }
-
-    let mut budgets = match &args.budgets {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the budgets file `{}`", path.display()))?;
-            BudgetSet::from_toml(&text)
-                .with_context(|| format!("invalid budgets file `{}`", path.display()))?
-        }
-        None => BudgetSet::default(),
-    };
-    if let Some(ms) = args.arming_threshold {
-        budgets.set_p95_limit(Metric::Arming, ms);
-    }
-    if let Some(ms) = args.resolution_threshold {
-        budgets.set_p95_limit(Metric::Resolution, ms);
-    }
+    let names = input_names(&args)?;
+    let budgets = budget_set(&args)?;
 
     let counter = Arc::default();
     let (inputs, total_bytes) = input::open_all(&names, &counter)?;
@@ -193,9 +172,9 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     };
 
     let mut group_by = Vec::new();
-    for dim in args.group_by {
-        if !group_by.contains(&dim) {
-            group_by.push(dim);
+    for dim in &args.group_by {
+        if !group_by.contains(dim) {
+            group_by.push(*dim);
         }
     }
     let mut correlator = Correlator::new(CorrelatorOptions {
@@ -223,9 +202,11 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let progress = Progress::start(!args.quiet, total_bytes, Arc::clone(&counter));
     let mut first_rejects: Vec<Reject> = Vec::new();
     let mut on_reject = |reject: Reject| -> Result<()> {
-        if let Some(file) = rejects_file.as_mut() {
-            serde_json::to_writer(&mut *file, &reject)?;
-            file.write_all(b"\n")?;
+        if let (Some(file), Some(path)) = (rejects_file.as_mut(), &args.rejects) {
+            serde_json::to_writer(&mut *file, &reject)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(file.write_all(b"\n")?))
+                .with_context(|| format!("cannot write the rejects file `{}`", path.display()))?;
         }
         if first_rejects.len() < 3 {
             first_rejects.push(reject);
@@ -247,39 +228,75 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     };
     let summary = correlator.finish(&budgets, stats.rejects);
     let output = match format {
-        Format::Json => {
-            let mut text = serde_json::to_string_pretty(&summary)?;
-            text.push('\n');
-            text
-        }
+        Format::Json => serde_json::to_string_pretty(&summary)? + "\n",
         Format::Text => render_text(&summary, &input_stats),
         Format::Markdown => render_markdown(&summary, &input_stats),
     };
     crate::write_stdout(output.as_bytes())?;
-
-    let total = stats.rejects.total();
-    if total > 0 && !args.quiet {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "warning: {total} {} rejected",
-            if total == 1 { "line was" } else { "lines were" }
+    if !args.quiet {
+        warn_about_rejects(
+            stats.rejects.total(),
+            &first_rejects,
+            args.rejects.as_deref(),
         );
-        for r in &first_rejects {
-            let _ = writeln!(err, "  {}:{}: {}: {}", r.file, r.line, r.kind, r.message);
-        }
-        match &args.rejects {
-            Some(path) => {
-                let _ = writeln!(err, "  all rejected lines are in `{}`", path.display());
-            }
-            None => {
-                let _ = writeln!(err, "  write them all with --rejects FILE");
-            }
-        }
     }
     Ok(if summary.breached() {
         ExitStatus::CheckFailed
     } else {
         ExitStatus::Success
     })
+}
+
+/// The inputs to read: files and `--input`s in order, else standard input when it is piped.
+fn input_names(args: &MonitorArgs) -> Result<Vec<String>> {
+    let names: Vec<String> = args.files.iter().chain(&args.input).cloned().collect();
+    if !names.is_empty() {
+        return Ok(names);
+    }
+    if std::io::stdin().is_terminal() {
+        bail!(
+            "no input: pass log files (or `-` for standard input); see `playtrace monitor --help`"
+        );
+    }
+    Ok(vec!["-".to_string()])
+}
+
+/// The budgets to check: the budgets file or the defaults, with the threshold flags applied.
+fn budget_set(args: &MonitorArgs) -> Result<BudgetSet> {
+    let mut budgets = match &args.budgets {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the budgets file `{}`", path.display()))?;
+            BudgetSet::from_toml(&text)
+                .with_context(|| format!("invalid budgets file `{}`", path.display()))?
+        }
+        None => BudgetSet::default(),
+    };
+    if let Some(ms) = args.arming_threshold {
+        budgets.set_p95_limit(Metric::Arming, ms);
+    }
+    if let Some(ms) = args.resolution_threshold {
+        budgets.set_p95_limit(Metric::Resolution, ms);
+    }
+    Ok(budgets)
+}
+
+/// Tells stderr how many lines were rejected, shows the first few, and where the rest are.
+fn warn_about_rejects(total: u64, first: &[Reject], rejects_path: Option<&std::path::Path>) {
+    if total == 0 {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "warning: {total} {} rejected",
+        if total == 1 { "line was" } else { "lines were" }
+    );
+    for r in first {
+        let _ = writeln!(err, "  {}:{}: {}: {}", r.file, r.line, r.kind, r.message);
+    }
+    let _ = match rejects_path {
+        Some(path) => writeln!(err, "  all rejected lines are in `{}`", path.display()),
+        None => writeln!(err, "  write them all with --rejects FILE"),
+    };
 }
