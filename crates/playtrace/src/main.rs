@@ -40,6 +40,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check contest latency budgets in telemetry logs (a CI gate).
+    #[command(long_about = monitor::LONG_ABOUT)]
     Monitor(monitor::MonitorArgs),
 }
 

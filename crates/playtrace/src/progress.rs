@@ -1,7 +1,7 @@
 //! Progress for long runs: appears on a terminal only after a couple of seconds (short runs
 //! stay clean), never when stderr is piped, and is cleared before results print.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,17 +36,35 @@ impl Progress {
                 std::thread::sleep(TICK);
             }
             let bar = match total {
-                Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(
-                    ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} eta {eta}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                ),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-                    ProgressStyle::with_template("{spinner} {bytes} read, {binary_bytes_per_sec}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                ),
+                Some(total) => {
+                    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                        .with_style(
+                            ProgressStyle::with_template(
+                                "{spinner} {bytes}/{total_bytes} {wide_bar} {msg}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        )
+                }
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                    .with_style(
+                        ProgressStyle::with_template("{spinner} {bytes} read, {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ),
             };
             while !flag.load(Ordering::Relaxed) {
-                bar.set_position(counter.load(Ordering::Relaxed));
+                let done = counter.load(Ordering::Relaxed);
+                bar.set_position(done);
+                // Rate and time left from the real start: the bar itself appears two seconds in.
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let mut message = format!("{}/s", HumanBytes(rate as u64));
+                if let (Some(total), true) = (total, rate > 0.0) {
+                    let left = total.saturating_sub(done) as f64 / rate;
+                    message.push_str(&format!(
+                        ", {} left",
+                        HumanDuration(Duration::from_secs_f64(left))
+                    ));
+                }
+                bar.set_message(message);
                 std::thread::sleep(TICK);
             }
             bar.finish_and_clear();

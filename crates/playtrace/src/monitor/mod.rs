@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 const ABOUT: &str = "Check contest latency budgets in telemetry logs (a CI gate)";
 
-const LONG_ABOUT: &str = "\
+pub(crate) const LONG_ABOUT: &str = "\
 Check contest latency budgets in telemetry logs (a CI gate).
 
 Reads telemetry logs, correlates PvP contest lifecycles (armed → launched → resolved, failed or
