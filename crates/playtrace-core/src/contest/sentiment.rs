@@ -21,7 +21,9 @@ pub(crate) struct SentimentStats {
     totals: SentimentTotals,
     phases: BTreeMap<String, u64>,
     cooldown: CooldownSummary,
-    hotspots: HashMap<(Option<String>, Option<String>), SentimentTotals>,
+    /// Hotspots by a key built from hub and room (see `place_key`), found without allocating.
+    hotspots: HashMap<String, Hotspot>,
+    scratch: String,
     /// Min-heap of the newest samples, so the oldest of them is evicted first.
     latest: BinaryHeap<Reverse<Ranked>>,
     seq: u64,
@@ -56,6 +58,21 @@ impl PartialOrd for Ranked {
 impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> Ordering {
         self.cmp_key(other)
+    }
+}
+
+/// A map key for a hub/room pair: each part length-prefixed (or `-` when absent), so no two
+/// pairs share a key whatever their text.
+fn place_key(key: &mut String, hub: Option<&str>, room: Option<&str>) {
+    use std::fmt::Write;
+    key.clear();
+    for part in [hub, room] {
+        match part {
+            Some(text) => {
+                let _ = write!(key, "{}:{text}", text.len());
+            }
+            None => key.push('-'),
+        }
     }
 }
 
@@ -95,20 +112,40 @@ impl SentimentStats {
                 self.cooldown.max_remaining_cooldown_ms = Some(Num(remaining));
             }
         }
-        let (hub, room) = (text(s.hub), text(s.room));
-        add(
-            self.hotspots
-                .entry((hub.clone(), room.clone()))
-                .or_default(),
-            &label,
-        );
+        let (hub, room) = (batch.text(s.hub), batch.text(s.room));
+        place_key(&mut self.scratch, hub, room);
+        match self.hotspots.get_mut(self.scratch.as_str()) {
+            Some(hotspot) => add(&mut hotspot.totals, &label),
+            None => {
+                let mut hotspot = Hotspot {
+                    hub_id: hub.map(str::to_owned),
+                    room_id: room.map(str::to_owned),
+                    totals: SentimentTotals::default(),
+                };
+                add(&mut hotspot.totals, &label);
+                self.hotspots.insert(self.scratch.clone(), hotspot);
+            }
+        }
 
+        // Build the sample only if it ranks among the newest.
+        let issued_at = s.issued_at.unwrap_or(0.0);
+        let seq = self.seq;
+        self.seq += 1;
+        let newer_than_oldest = self.latest.peek().is_none_or(|Reverse(oldest)| {
+            issued_at
+                .total_cmp(&oldest.issued_at)
+                .then(oldest.seq.cmp(&seq))
+                == Ordering::Greater
+        });
+        if self.latest.len() >= LATEST && !newer_than_oldest {
+            return;
+        }
         let ranked = Ranked {
-            issued_at: s.issued_at.unwrap_or(0.0),
-            seq: self.seq,
+            issued_at,
+            seq,
             sample: SentimentSample {
-                hub_id: hub,
-                room_id: room,
+                hub_id: hub.map(str::to_owned),
+                room_id: room.map(str::to_owned),
                 contest_id: text(s.contest_id),
                 contest_key: text(s.contest_key),
                 actor_id: text(s.actor),
@@ -122,29 +159,14 @@ impl SentimentStats {
                 issued_at_iso: s.issued_at.and_then(format_rfc3339_ms),
             },
         };
-        self.seq += 1;
-        if self.latest.len() < LATEST {
-            self.latest.push(Reverse(ranked));
-        } else if self
-            .latest
-            .peek()
-            .is_some_and(|Reverse(oldest)| ranked > *oldest)
-        {
+        if self.latest.len() >= LATEST {
             self.latest.pop();
-            self.latest.push(Reverse(ranked));
         }
+        self.latest.push(Reverse(ranked));
     }
 
     pub(crate) fn finish(self) -> SentimentSummary {
-        let mut hotspots: Vec<Hotspot> = self
-            .hotspots
-            .into_iter()
-            .map(|((hub_id, room_id), totals)| Hotspot {
-                hub_id,
-                room_id,
-                totals,
-            })
-            .collect();
+        let mut hotspots: Vec<Hotspot> = self.hotspots.into_values().collect();
         let place = |h: &Hotspot| {
             format!(
                 "{}{}",
@@ -170,6 +192,29 @@ impl SentimentStats {
             cooldown: self.cooldown,
             hotspots,
             latest: latest.into_iter().map(|r| r.sample).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place_key;
+
+    #[test]
+    fn place_keys_never_collide() {
+        let mut keys = std::collections::HashSet::new();
+        for (hub, room) in [
+            (Some("a"), Some("b")),
+            (Some("a1:b"), None),
+            (Some("a"), None),
+            (None, Some("a")),
+            (None, None),
+            (Some(""), None),
+            (Some("a\u{0}-"), None),
+        ] {
+            let mut key = String::new();
+            place_key(&mut key, hub, room);
+            assert!(keys.insert(key), "{hub:?} {room:?}");
         }
     }
 }
