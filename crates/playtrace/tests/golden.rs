@@ -9,10 +9,14 @@ use common::*;
 use std::path::Path;
 
 fn check(name: &str, args: &[&str]) {
+    check_input(name, args, &fixture("contest-telemetry-load-breach.ndjson"));
+}
+
+fn check_input(name: &str, args: &[&str], input: &Path) {
     let out = playtrace()
         .arg("monitor")
         .args(args)
-        .arg(fixture("contest-telemetry-load-breach.ndjson"))
+        .arg(input)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -58,4 +62,18 @@ fn markdown_report_by_room() {
         "load-breach-by-room.md",
         &["--format", "markdown", "--group-by", "room"],
     );
+}
+
+/// The example log has what the fixture lacks: timeouts, an unresolved contest, a workflow
+/// failure, derived durations and sentiment.
+#[test]
+fn markdown_report_of_the_example_by_room() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/telemetry/contests.ndjson");
+    check_input(
+        "example-by-room.md",
+        &["--format", "markdown", "--group-by", "room"],
+        &example,
+    );
+    check_input("example-by-room.txt", &["--group-by", "room"], &example);
 }

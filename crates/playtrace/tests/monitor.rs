@@ -677,6 +677,30 @@ fn help_documents_the_exit_codes() {
 }
 
 #[test]
+fn quiet_silences_reject_warnings_but_still_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.ndjson");
+    std::fs::write(&log, format!("{}not json\n", contest_lines("a", "r", 1, 1))).unwrap();
+    let loud = playtrace()
+        .args(["monitor", "--format", "json"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&loud).contains("warning: 1 line was rejected"),
+        "{}",
+        stderr(&loud)
+    );
+    let quiet = playtrace()
+        .args(["monitor", "--format", "json", "-q"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(quiet.stderr.is_empty(), "{}", stderr(&quiet));
+    assert_eq!(json(&quiet)["rejects"]["total"], 1);
+}
+
+#[test]
 fn piped_runs_are_quiet_on_stderr() {
     let out = playtrace()
         .arg("monitor")
