@@ -151,6 +151,15 @@ fn endpoint(field: Option<f64>, time: Option<f64>) -> Option<(f64, u8)> {
         .or(time.map(|v| (v, FROM_TIME)))
 }
 
+/// Fills the group values a record (or sample) does not know yet; known ones are kept.
+fn fill_missing(group: &mut [u32; 4], from: [u32; 4]) {
+    for (slot, new) in group.iter_mut().zip(from) {
+        if *slot == NONE {
+            *slot = new;
+        }
+    }
+}
+
 fn derive(from: f64, to: f64) -> Option<f64> {
     (!from.is_nan() && !to.is_nan()).then(|| (to - from).max(0.0))
 }
@@ -255,11 +264,7 @@ impl Correlator {
         let records = &self.records;
         if let Some(idx) = self.index.find(wanted, |i| records.get(i as usize).key) {
             let rec = self.records.get_mut(idx as usize);
-            for (slot, new) in rec.group.iter_mut().zip(group) {
-                if *slot == NONE {
-                    *slot = new;
-                }
-            }
+            fill_missing(&mut rec.group, group);
             return idx as usize;
         }
         let flags = if self.failed_before_seen.remove(&key) {
@@ -321,11 +326,7 @@ impl Correlator {
             if rec.capacity == NONE {
                 rec.capacity = p.capacity;
             }
-            for (slot, new) in rec.group.iter_mut().zip(p.group) {
-                if *slot == NONE {
-                    *slot = new;
-                }
-            }
+            fill_missing(&mut rec.group, p.group);
         }
         Self::apply_values(rec, obs);
         if let Some((v, src)) = endpoint(obs.started_at(), obs.time_ms()) {
@@ -430,11 +431,7 @@ impl Correlator {
         });
         let mut group = self.group_of(batch, obs);
         if let Some(p) = &pending {
-            for (slot, new) in group.iter_mut().zip(p.group) {
-                if *slot == NONE {
-                    *slot = new;
-                }
-            }
+            fill_missing(&mut group, p.group);
         }
         self.expired.push(ExpiredSample {
             arming_ms: arming_ms.unwrap_or(f64::NAN),

@@ -302,3 +302,32 @@ fn latest_sentiment_keeps_the_25_newest() {
     let expected: Vec<f64> = (35..60).rev().map(f64::from).collect();
     assert_eq!(issued, expected);
 }
+
+#[test]
+fn groups_are_carried_from_the_armed_event() {
+    let s = summarize_with(
+        &[
+            r#"{"message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k","move":"duel"}"#,
+            r#"{"message":"telemetry.contest.launched","hubId":"h","roomId":"r","contestKey":"k","contestId":"c","armingDurationMs":5}"#,
+            r#"{"message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"x","move":"brawl"}"#,
+            r#"{"message":"telemetry.contest.expired","hubId":"h","roomId":"r","contestKey":"x","armingDurationMs":9}"#,
+        ],
+        CorrelatorOptions {
+            include_raw: false,
+            group_by: vec![GroupDim::Move],
+        },
+        &BudgetSet::default(),
+    );
+    let entries = &s.groups.as_ref().unwrap().entries;
+    let keys: Vec<_> = entries
+        .iter()
+        .map(|e| (e.key[&GroupDim::Move].clone(), e.contests, e.expired))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (Some("brawl".to_string()), 0, 1),
+            (Some("duel".to_string()), 1, 0)
+        ]
+    );
+}
