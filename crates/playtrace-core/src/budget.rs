@@ -126,9 +126,10 @@ struct BudgetFile {
     budget: Vec<BudgetEntry>,
 }
 
-#[derive(Deserialize)]
+/// One `[[budget]]` table as written (in a budgets file or the collector's config).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BudgetEntry {
+pub struct BudgetEntry {
     metric: Metric,
     #[serde(default = "default_percentile")]
     percentile: f64,
@@ -138,7 +139,7 @@ struct BudgetEntry {
 }
 
 /// `limit_ms = 8000` or `limit_ms = "8s"`.
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum LimitValue {
     Number(f64),
@@ -166,11 +167,16 @@ impl BudgetSet {
     pub fn from_toml(text: &str) -> Result<BudgetSet, BudgetFileError> {
         let file: BudgetFile = toml::from_str(text)
             .map_err(|e| BudgetFileError::Toml(e.to_string().trim_end().to_string()))?;
-        if file.budget.is_empty() {
+        Self::from_entries(file.budget)
+    }
+
+    /// Validates `[[budget]]` tables already read from TOML.
+    pub fn from_entries(entries: Vec<BudgetEntry>) -> Result<BudgetSet, BudgetFileError> {
+        if entries.is_empty() {
             return Err(BudgetFileError::Empty);
         }
-        let mut budgets = Vec::with_capacity(file.budget.len());
-        for (i, entry) in file.budget.into_iter().enumerate() {
+        let mut budgets = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
             let invalid = |problem: String| BudgetFileError::Invalid {
                 index: i + 1,
                 metric: entry.metric,

@@ -135,7 +135,8 @@ impl Event {
                     check_envelope(envelope, &scalar_of(v))?;
                     *slot = match v {
                         Value::String(s) => Some(s.clone()),
-                        Value::Number(n) => Some(n.to_string()),
+                        // As the line scanner does: one text per numeric id, however written.
+                        Value::Number(n) => n.as_f64().map(crate::num::human),
                         _ => None,
                     };
                 }

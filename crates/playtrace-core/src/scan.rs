@@ -30,6 +30,42 @@ pub struct EventRef<'s, 'a> {
     pub time_ms: Option<f64>,
     /// Contest fields (native `attrs`, or the structured line's own keys).
     pub fields: &'s ContestFields<'a>,
+    /// Native envelope keys (id, game, env, session); empty for structured log lines.
+    pub envelope: Envelope<'a>,
+}
+
+/// The envelope keys the collector stores and scopes by (SPEC §2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// Client event id (a number is kept as its decimal text).
+    pub id: Option<Cow<'a, str>>,
+    /// Game.
+    pub game: Option<Cow<'a, str>>,
+    /// Environment.
+    pub env: Option<Cow<'a, str>>,
+    /// Session.
+    pub session: Option<Cow<'a, str>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// The envelope of an already normalised event.
+    pub fn of_event(event: &'a Event) -> Self {
+        Envelope {
+            id: event.id.as_deref().map(Cow::Borrowed),
+            game: event.game.as_deref().map(Cow::Borrowed),
+            env: event.env.as_deref().map(Cow::Borrowed),
+            session: event.session.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+/// A validated envelope value as text (`null` is absent).
+fn envelope_text(value: Scalar<'_>) -> Option<Cow<'_, str>> {
+    match value {
+        Scalar::Str(s) => Some(s),
+        Scalar::Number(n) => Some(Cow::Owned(crate::num::human(n))),
+        _ => None,
+    }
 }
 
 /// One event read from a line, owned (for callers off the hot path).
@@ -226,14 +262,16 @@ impl<'de> Top<'de> {
         if let Some(name) = self.own.take(slot::EVENT) {
             // Native envelope: same order of checks as `Event::from_object`.
             let name = check_name("event", name)?;
-            for (code, key) in [
-                (slot::ID, EnvelopeKey::Id),
-                (slot::GAME, EnvelopeKey::Scope("game")),
-                (slot::ENV, EnvelopeKey::Scope("env")),
-                (slot::SESSION, EnvelopeKey::Scope("session")),
+            let mut envelope = Envelope::default();
+            for (code, key, out) in [
+                (slot::ID, EnvelopeKey::Id, &mut envelope.id),
+                (slot::GAME, EnvelopeKey::Scope("game"), &mut envelope.game),
+                (slot::ENV, EnvelopeKey::Scope("env"), &mut envelope.env),
+                (slot::SESSION, EnvelopeKey::Scope("session"), &mut envelope.session),
             ] {
                 if let Some(v) = self.own.take(code) {
                     check_envelope(key, &v)?;
+                    *out = envelope_text(v);
                 }
             }
             let time_ms = match self.own.take(slot::TS) {
@@ -255,6 +293,7 @@ impl<'de> Top<'de> {
                 name,
                 time_ms,
                 fields: &self.fields,
+                envelope,
             })))
         } else if let Some(name) = self.own.take(slot::MESSAGE) {
             let name = check_name("message", name)?;
@@ -270,6 +309,7 @@ impl<'de> Top<'de> {
                 name,
                 time_ms,
                 fields: &self.fields,
+                envelope: Envelope::default(),
             })))
         } else if self.document_hint {
             Ok(LineScan::Document)
@@ -825,7 +865,10 @@ impl ObservationBatch {
         });
     }
 
-    fn observe(
+    /// Adds one event's observation (if it is contest-relevant) under `line`, which callers
+    /// outside the reading pipeline may use for any index (the collector uses the event's
+    /// position in its request).
+    pub fn observe(
         &mut self,
         line: u32,
         name: &str,

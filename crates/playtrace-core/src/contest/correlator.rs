@@ -1,5 +1,6 @@
 //! Folding observations into contests, and contests into a summary.
 
+use super::rules::{derive, endpoint, fill_missing, update, value, Interner, FROM_FIELD, NONE};
 use super::sentiment::SentimentStats;
 use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
 use crate::budget::{
@@ -24,13 +25,6 @@ pub struct CorrelatorOptions {
     /// Report budgets per group of these dimensions.
     pub group_by: Vec<GroupDim>,
 }
-
-/// Marks "no value" in compact `u32` and `f64` slots.
-const NONE: u32 = u32::MAX;
-
-/// Where a timestamp came from; a field (`createdAt`) outranks an event's own time.
-const FROM_TIME: u8 = 1;
-const FROM_FIELD: u8 = 2;
 
 const RESOLVED: u8 = 1;
 const FAILED: u8 = 2;
@@ -103,65 +97,8 @@ pub struct Correlator {
     events: u64,
 }
 
-#[derive(Default)]
-struct Interner {
-    ids: HashMap<Box<str>, u32>,
-    strings: Vec<Box<str>>,
-}
-
-impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.strings.len() as u32;
-        self.strings.push(s.into());
-        self.ids.insert(s.into(), id);
-        id
-    }
-
-    fn get(&self, id: u32) -> Option<&str> {
-        self.strings.get(id as usize).map(|s| &**s)
-    }
-}
-
 fn split(key: Key) -> [u64; 2] {
     [key as u64, (key >> 64) as u64]
-}
-
-fn value(v: f64) -> Option<f64> {
-    (!v.is_nan()).then_some(v)
-}
-
-/// Replaces a timestamp when the new one is at least as authoritative (later events win among
-/// equals; a field beats an event time whatever the order).
-fn update(slot: &mut f64, src: &mut u8, new: Option<f64>, new_src: u8) {
-    if let Some(v) = new {
-        if new_src >= *src {
-            *slot = v;
-            *src = new_src;
-        }
-    }
-}
-
-/// A field's value if present, else the event time, with its source rank.
-fn endpoint(field: Option<f64>, time: Option<f64>) -> Option<(f64, u8)> {
-    field
-        .map(|v| (v, FROM_FIELD))
-        .or(time.map(|v| (v, FROM_TIME)))
-}
-
-/// Fills the group values a record (or sample) does not know yet; known ones are kept.
-fn fill_missing(group: &mut [u32; 4], from: [u32; 4]) {
-    for (slot, new) in group.iter_mut().zip(from) {
-        if *slot == NONE {
-            *slot = new;
-        }
-    }
-}
-
-fn derive(from: f64, to: f64) -> Option<f64> {
-    (!from.is_nan() && !to.is_nan()).then(|| (to - from).max(0.0))
 }
 
 impl Correlator {

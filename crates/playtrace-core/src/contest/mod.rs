@@ -5,7 +5,13 @@
 //! contests (about 64 bytes each, plus ids with `--include-raw`), never with the bytes read.
 
 mod correlator;
+mod live;
+mod rules;
 mod sentiment;
 mod table;
 
 pub use correlator::{Correlator, CorrelatorOptions};
+pub use live::{
+    BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests, LiveOptions,
+    WindowReport,
+};
