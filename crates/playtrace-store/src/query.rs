@@ -1,0 +1,281 @@
+//! Reading events and rejects back: API pages, statistics, and replay for rebuilding live state.
+
+use crate::StoreError;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Store sequence number (increasing in commit order); the `after` cursor of the API.
+    pub seq: i64,
+    /// Receive time, epoch ms.
+    pub recv_ms: i64,
+    /// Game (`""` when none).
+    pub game: String,
+    /// Client id.
+    pub id: Option<String>,
+    /// Event name.
+    pub name: String,
+    /// Environment.
+    pub env: Option<String>,
+    /// Session.
+    pub session: Option<String>,
+    /// Event time.
+    pub ts_ms: Option<f64>,
+    /// The event's JSON object.
+    pub body: String,
+}
+
+/// One stored reject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectRecord {
+    /// Sequence number.
+    pub seq: i64,
+    /// Receive time.
+    pub recv_ms: i64,
+    /// Line in its request.
+    pub line: u32,
+    /// Kind.
+    pub kind: String,
+    /// Message.
+    pub message: String,
+    /// Raw text.
+    pub raw: String,
+}
+
+/// Which events a page holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Names starting with this.
+    pub name_prefix: Option<String>,
+    /// Only this game.
+    pub game: Option<String>,
+    /// Only this environment.
+    pub env: Option<String>,
+    /// Sequence numbers above this.
+    pub after: i64,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Size and counts of the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Bytes of the database holding data (pages in use, not the free list).
+    pub used_bytes: u64,
+    /// Size of the database file plus its WAL.
+    pub file_bytes: u64,
+    /// Events stored.
+    pub events: u64,
+    /// Rejects stored.
+    pub rejects: u64,
+}
+
+/// A read connection (WAL readers never block the writer).
+pub struct Reader {
+    conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+}
+
+const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body";
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        seq: r.get(0)?,
+        recv_ms: r.get(1)?,
+        game: r.get(2)?,
+        id: r.get(3)?,
+        name: r.get(4)?,
+        env: r.get(5)?,
+        session: r.get(6)?,
+        ts_ms: r.get(7)?,
+        body: r.get(8)?,
+    })
+}
+
+/// The smallest string greater than every string starting with `prefix` (for range scans).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl Reader {
+    /// Opens a read connection on the database at `path`.
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        let conn = crate::open(path)?;
+        Ok(Reader {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&conn)?)
+    }
+
+    /// A page of events in sequence order.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?");
+        let mut binds: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
+        if let Some(prefix) = filter.name_prefix.as_ref().filter(|p| !p.is_empty()) {
+            sql.push_str(" AND name >= ?");
+            binds.push(Box::new(prefix.clone()));
+            if let Some(end) = prefix_end(prefix) {
+                sql.push_str(" AND name < ?");
+                binds.push(Box::new(end));
+            }
+        }
+        if let Some(game) = &filter.game {
+            sql.push_str(" AND game = ?");
+            binds.push(Box::new(game.clone()));
+        }
+        if let Some(env) = &filter.env {
+            sql.push_str(" AND env = ?");
+            binds.push(Box::new(env.clone()));
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        binds.push(Box::new(filter.limit as i64));
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(binds.iter()), event_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Rejects in sequence order after `after`.
+    pub fn rejects(&self, after: i64, limit: usize) -> Result<Vec<RejectRecord>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, recv_ms, line, kind, message, raw FROM rejects
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], |r| {
+                Ok(RejectRecord {
+                    seq: r.get(0)?,
+                    recv_ms: r.get(1)?,
+                    line: r.get(2)?,
+                    kind: r.get(3)?,
+                    message: r.get(4)?,
+                    raw: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Calls `f` with every event received at or after `since_ms`, in sequence order, in pages
+    /// (the rebuild after a restart).
+    pub fn replay_since(
+        &self,
+        since_ms: i64,
+        mut f: impl FnMut(&[EventRecord]),
+    ) -> Result<u64, StoreError> {
+        let start = self.with(|conn| first_seq_at_or_after(conn, since_ms))?;
+        let Some(start) = start else { return Ok(0) };
+        let mut after = start - 1;
+        let mut total = 0;
+        loop {
+            let page = self.events(&EventFilter {
+                after,
+                limit: 10_000,
+                ..EventFilter::default()
+            })?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            total += page.len() as u64;
+            f(&page);
+        }
+        Ok(total)
+    }
+
+    /// Size and counts.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let file_bytes = file_size(&self.path)
+            + file_size(&self.path.with_extension("db-wal"))
+            + file_size(&self.path.with_extension("db-shm"));
+        self.with(|conn| {
+            let used_bytes = used_bytes(conn)?;
+            let events: i64 = conn.query_row(
+                "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM events",
+                [],
+                |r| r.get(0),
+            )?;
+            let rejects: i64 = conn.query_row(
+                "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM rejects",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(StoreStats {
+                used_bytes,
+                file_bytes,
+                events: events as u64,
+                rejects: rejects as u64,
+            })
+        })
+    }
+
+    /// `journal_mode` and `synchronous` of a connection opened the way the store opens them.
+    pub fn settings(&self) -> Result<(String, i64), StoreError> {
+        self.with(|conn| {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+            Ok((mode, sync))
+        })
+    }
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Bytes of pages holding data.
+pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((pages - free).max(0) * size) as u64)
+}
+
+/// The first sequence number whose receive time is at or after `ms`. Receive times never
+/// decrease with the sequence (the writer guarantees it), so a binary search over primary-key
+/// lookups finds it without an index on `recv_ms`.
+pub(crate) fn first_seq_at_or_after(
+    conn: &Connection,
+    ms: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let bounds: (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT min(seq), max(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(mut lo), Some(max)) = bounds else {
+        return Ok(None);
+    };
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, recv_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let mut hi = max + 1;
+    // Invariant: every seq below `lo` is before `ms`; `hi` is at/after `ms` or past the end.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let row: Option<(i64, i64)> = stmt
+            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((seq, recv)) if recv < ms => lo = seq + 1,
+            Some(_) => hi = mid,
+            None => hi = mid,
+        }
+    }
+    Ok((lo <= max).then_some(lo))
+}

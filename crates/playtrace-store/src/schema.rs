@@ -1,0 +1,90 @@
+//! Opening the database with PlayTrace's durability settings, and its tables.
+
+use crate::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "playtrace.db";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq     INTEGER PRIMARY KEY,
+    recv_ms INTEGER NOT NULL,
+    game    TEXT NOT NULL,
+    id      TEXT,
+    name    TEXT NOT NULL,
+    env     TEXT,
+    session TEXT,
+    ts_ms   REAL,
+    body    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_game_id ON events (game, id) WHERE id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS rejects (
+    seq     INTEGER PRIMARY KEY,
+    recv_ms INTEGER NOT NULL,
+    line    INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    message TEXT NOT NULL,
+    raw     TEXT NOT NULL
+);
+";
+
+/// Opens (creating if needed) the database at `path` with `journal_mode=WAL`,
+/// `synchronous=FULL` and a busy timeout, so a commit that returned is on disk and readers never
+/// block the writer.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let wrap = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(wrap)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(wrap)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(wrap(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode is {mode}, WAL is required (is the data directory on a network file system?)"
+        ))));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL;
+         PRAGMA foreign_keys=OFF;
+         PRAGMA journal_size_limit=67108864;
+         PRAGMA cache_size=-32768;",
+    )
+    .map_err(wrap)?;
+    conn.execute_batch(SCHEMA).map_err(wrap)?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_in_wal_mode_with_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join(DB_FILE)).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "2 is FULL");
+    }
+}
+
+/// Caps the database file at about `bytes` (`PRAGMA max_page_count`): past it a commit fails
+/// with SQLITE_FULL, which the collector answers with 507, instead of filling the disk when
+/// retention cannot keep up.
+pub fn set_size_limit(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages = (bytes / page.max(512) as u64).max(64);
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+    Ok(())
+}

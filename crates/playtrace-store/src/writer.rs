@@ -1,0 +1,354 @@
+//! The single writer: group commit of queued requests, completion after durability.
+//!
+//! Requests are queued as [`Job`]s on a bounded queue (bounded in requests and in bytes, so a
+//! store that cannot keep up answers "try later" instead of growing memory). The writer thread
+//! takes every job waiting, inserts all of them in one transaction and commits once; with
+//! `synchronous=FULL` the commit returns only when the WAL is on disk. Then, in commit order, it
+//! calls the `on_commit` hook (the collector's live correlation) and each job's completion.
+
+use crate::{now_ms, StoreError};
+use rusqlite::{params, Connection};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One event to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Game (`""` when the event had none, so `(game, id)` is unique either way).
+    pub game: String,
+    /// Client event id, the idempotency key.
+    pub id: Option<String>,
+    /// Event name.
+    pub name: String,
+    /// Environment.
+    pub env: Option<String>,
+    /// Session.
+    pub session: Option<String>,
+    /// Event time, epoch ms.
+    pub ts_ms: Option<f64>,
+    /// The event as a JSON object that [`playtrace_core`-style] readers can normalise again: the
+    /// line as sent for single-event lines, the normalised envelope for events expanded from a
+    /// document.
+    pub body: String,
+}
+
+/// One rejected line to store (nothing a game sent is lost).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectRow {
+    /// 1-based line (or array element) in the request.
+    pub line: u32,
+    /// `parse`, `schema`, `size` or `encoding`.
+    pub kind: String,
+    /// What was wrong.
+    pub message: String,
+    /// The raw text (bounded).
+    pub raw: String,
+}
+
+/// What a commit did with one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// Receive time stamped on the job's events, epoch ms.
+    pub recv_ms: i64,
+    /// Per event of the job: stored (`true`) or a duplicate of a stored one (`false`).
+    pub inserted: Vec<bool>,
+    /// Number of events stored.
+    pub accepted: u64,
+    /// Number of duplicates.
+    pub duplicates: u64,
+    /// Events in the whole commit this job was part of.
+    pub commit_events: u64,
+}
+
+/// Called with the job's result once it is durable (or failed).
+pub type Completion = Box<dyn FnOnce(Result<CommitOutcome, StoreError>) + Send>;
+
+/// One request's worth of rows.
+pub struct Job<T> {
+    /// Events, in request order.
+    pub events: Vec<EventRow>,
+    /// Rejected lines.
+    pub rejects: Vec<RejectRow>,
+    /// Caller data handed to the `on_commit` hook (e.g. observations for live correlation).
+    pub extra: T,
+    /// Completion.
+    pub done: Completion,
+}
+
+impl<T> Job<T> {
+    fn bytes(&self) -> u64 {
+        let events: usize = self.events.iter().map(|e| e.body.len() + 64).sum();
+        let rejects: usize = self.rejects.iter().map(|r| r.raw.len() + 64).sum();
+        (events + rejects) as u64
+    }
+}
+
+/// Queue bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// Requests waiting at most.
+    pub queue_requests: usize,
+    /// Bytes waiting at most (bodies of queued events and rejects).
+    pub queue_bytes: u64,
+    /// Events per transaction at most (a larger backlog is committed in several).
+    pub max_commit_events: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            queue_requests: 1024,
+            queue_bytes: 64 << 20,
+            max_commit_events: 100_000,
+        }
+    }
+}
+
+/// Why a job was not queued.
+pub enum SubmitError<T> {
+    /// The queue is full: the store is not keeping up. The job is handed back.
+    Full(Job<T>),
+    /// The writer has stopped.
+    Closed(Job<T>),
+}
+
+impl<T> std::fmt::Debug for SubmitError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SubmitError::Full(_) => "the store queue is full",
+            SubmitError::Closed(_) => "the store writer has stopped",
+        })
+    }
+}
+
+/// Handle to the writer thread. Dropping every handle (and calling [`Writer::join`]) lets the
+/// writer finish what is queued and stop.
+pub struct Writer<T: Send + 'static> {
+    tx: SyncSender<Job<T>>,
+    queued_bytes: Arc<AtomicU64>,
+    options: WriterOptions,
+}
+
+impl<T: Send + 'static> Clone for Writer<T> {
+    fn clone(&self) -> Self {
+        Writer {
+            tx: self.tx.clone(),
+            queued_bytes: self.queued_bytes.clone(),
+            options: self.options,
+        }
+    }
+}
+
+/// Hook run after each durable commit, per job, in commit order.
+pub type OnCommit<T> = Box<dyn FnMut(&T, &CommitOutcome) + Send>;
+
+impl<T: Send + 'static> Writer<T> {
+    /// Starts the writer on `conn` (opened with [`crate::open`]).
+    pub fn start(
+        conn: Connection,
+        options: WriterOptions,
+        on_commit: OnCommit<T>,
+    ) -> std::io::Result<(Writer<T>, JoinHandle<()>)> {
+        let (tx, rx) = sync_channel(options.queue_requests.max(1));
+        let queued_bytes = Arc::new(AtomicU64::new(0));
+        let state = WriterThread {
+            conn,
+            rx,
+            queued_bytes: queued_bytes.clone(),
+            options,
+            on_commit,
+            last_recv: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name("playtrace-writer".into())
+            .spawn(move || state.run())?;
+        Ok((
+            Writer {
+                tx,
+                queued_bytes,
+                options,
+            },
+            handle,
+        ))
+    }
+
+    /// Queues a job without waiting; a full queue hands it back.
+    pub fn try_submit(&self, job: Job<T>) -> Result<(), SubmitError<T>> {
+        let bytes = job.bytes();
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::SeqCst);
+        // One request alone may exceed the byte bound (it fits the body limit): let it in when
+        // nothing else is waiting.
+        if before > 0 && before + bytes > self.options.queue_bytes {
+            self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(SubmitError::Full(job));
+        }
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(job)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+                Err(SubmitError::Full(job))
+            }
+            Err(TrySendError::Disconnected(job)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+                Err(SubmitError::Closed(job))
+            }
+        }
+    }
+
+    /// Bytes waiting to be committed.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+}
+
+struct WriterThread<T> {
+    conn: Connection,
+    rx: Receiver<Job<T>>,
+    queued_bytes: Arc<AtomicU64>,
+    options: WriterOptions,
+    on_commit: OnCommit<T>,
+    last_recv: i64,
+}
+
+impl<T> WriterThread<T> {
+    fn run(mut self) {
+        let mut jobs: Vec<Job<T>> = Vec::new();
+        while let Ok(first) = self.rx.recv() {
+            let mut events = first.events.len();
+            jobs.push(first);
+            while events < self.options.max_commit_events {
+                match self.rx.try_recv() {
+                    Ok(job) => {
+                        events += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let bytes: u64 = jobs.iter().map(Job::bytes).sum();
+            // Receive times never go backwards, so retention can find cut-offs by sequence.
+            let recv_ms = now_ms().max(self.last_recv);
+            self.last_recv = recv_ms;
+            let result = commit(&mut self.conn, &jobs, recv_ms);
+            self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            match result {
+                Ok(outcomes) => {
+                    for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                        (self.on_commit)(&job.extra, &outcome);
+                        (job.done)(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("commit failed: {e}");
+                    let full = matches!(e, StoreError::Full(_));
+                    let message = e.to_string();
+                    for job in jobs.drain(..) {
+                        (job.done)(Err(if full {
+                            StoreError::Full(message.clone())
+                        } else {
+                            StoreError::Commit(message.clone())
+                        }));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn commit<T>(
+    conn: &mut Connection,
+    jobs: &[Job<T>],
+    recv_ms: i64,
+) -> Result<Vec<CommitOutcome>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut reject = tx.prepare_cached(
+            "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for job in jobs {
+            let mut inserted = Vec::with_capacity(job.events.len());
+            let (mut accepted, mut duplicates) = (0, 0);
+            for e in &job.events {
+                let n = insert.execute(params![
+                    recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
+                ])?;
+                inserted.push(n == 1);
+                if n == 1 {
+                    accepted += 1;
+                } else {
+                    duplicates += 1;
+                }
+            }
+            for r in &job.rejects {
+                reject.execute(params![recv_ms, r.line, r.kind, r.message, r.raw])?;
+            }
+            outcomes.push(CommitOutcome {
+                recv_ms,
+                inserted,
+                accepted,
+                duplicates,
+                commit_events,
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn row(id: &str) -> EventRow {
+        EventRow {
+            game: "g".into(),
+            id: Some(id.into()),
+            name: "n".into(),
+            env: None,
+            session: None,
+            ts_ms: None,
+            body: format!(r#"{{"event":"n","id":"{id}"}}"#),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_stored_once_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let conn = crate::open(&path).unwrap();
+        let (writer, handle) =
+            Writer::<()>::start(conn, WriterOptions::default(), Box::new(|_, _| {})).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for ids in [vec!["a", "b", "a"], vec!["b", "c"]] {
+            let tx = tx.clone();
+            let job = Job {
+                events: ids.into_iter().map(row).collect(),
+                rejects: vec![],
+                extra: (),
+                done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+            };
+            assert!(writer.try_submit(job).is_ok());
+        }
+        let first = rx.recv().unwrap();
+        let second = rx.recv().unwrap();
+        assert_eq!((first.accepted, first.duplicates), (2, 1));
+        assert_eq!(first.inserted, vec![true, true, false]);
+        assert_eq!((second.accepted, second.duplicates), (1, 1));
+        drop(writer);
+        handle.join().unwrap();
+        let conn = crate::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+}
