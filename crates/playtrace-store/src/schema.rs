@@ -60,6 +60,16 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Caps the database file at about `bytes` (`PRAGMA max_page_count`): past it a commit fails
+/// with SQLITE_FULL, which the collector answers with 507, instead of filling the disk when
+/// retention cannot keep up.
+pub fn set_size_limit(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let pages = (bytes / page.max(512) as u64).max(64);
+    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,14 +87,4 @@ mod tests {
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "2 is FULL");
     }
-}
-
-/// Caps the database file at about `bytes` (`PRAGMA max_page_count`): past it a commit fails
-/// with SQLITE_FULL, which the collector answers with 507, instead of filling the disk when
-/// retention cannot keep up.
-pub fn set_size_limit(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
-    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let pages = (bytes / page.max(512) as u64).max(64);
-    conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-    Ok(())
 }
