@@ -267,7 +267,11 @@ impl<'de> Top<'de> {
                 (slot::ID, EnvelopeKey::Id, &mut envelope.id),
                 (slot::GAME, EnvelopeKey::Scope("game"), &mut envelope.game),
                 (slot::ENV, EnvelopeKey::Scope("env"), &mut envelope.env),
-                (slot::SESSION, EnvelopeKey::Scope("session"), &mut envelope.session),
+                (
+                    slot::SESSION,
+                    EnvelopeKey::Scope("session"),
+                    &mut envelope.session,
+                ),
             ] {
                 if let Some(v) = self.own.take(code) {
                     check_envelope(key, &v)?;

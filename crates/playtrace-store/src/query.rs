@@ -117,10 +117,7 @@ impl Reader {
         })
     }
 
-    fn with<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
-    ) -> Result<R, StoreError> {
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&conn)?)
     }
@@ -251,10 +248,7 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 /// The first sequence number whose receive time is at or after `ms`. Receive times never
 /// decrease with the sequence (the writer guarantees it), so a binary search over primary-key
 /// lookups finds it without an index on `recv_ms`.
-pub(crate) fn first_seq_at_or_after(
-    conn: &Connection,
-    ms: i64,
-) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn first_seq_at_or_after(conn: &Connection, ms: i64) -> rusqlite::Result<Option<i64>> {
     let bounds: (Option<i64>, Option<i64>) =
         conn.query_row("SELECT min(seq), max(seq) FROM events", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -262,8 +256,8 @@ pub(crate) fn first_seq_at_or_after(
     let (Some(mut lo), Some(max)) = bounds else {
         return Ok(None);
     };
-    let mut stmt =
-        conn.prepare_cached("SELECT seq, recv_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, recv_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
     let mut hi = max + 1;
     // Invariant: every seq below `lo` is before `ms`; `hi` is at/after `ms` or past the end.
     while lo < hi {

@@ -149,7 +149,7 @@ mod tests {
         let (writer, handle) = Writer::<()>::start(
             crate::open(&path).unwrap(),
             WriterOptions::default(),
-            Box::new(|_, _| {}),
+            Box::new(|_, _, _| {}),
         )
         .unwrap();
         for batch in 0..20 {
@@ -191,7 +191,9 @@ mod tests {
         assert!(used_bytes(&r.conn).unwrap() <= 1 << 20);
         let oldest: String = r
             .conn
-            .query_row("SELECT id FROM events ORDER BY seq LIMIT 1", [], |r| r.get(0))
+            .query_row("SELECT id FROM events ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         let newest: String = r
             .conn

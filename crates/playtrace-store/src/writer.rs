@@ -60,6 +60,8 @@ pub struct CommitOutcome {
     pub duplicates: u64,
     /// Events in the whole commit this job was part of.
     pub commit_events: u64,
+    /// Whether this job was the first of its commit (count commits once).
+    pub first_in_commit: bool,
 }
 
 /// Called with the job's result once it is durable (or failed).
@@ -141,8 +143,8 @@ impl<T: Send + 'static> Clone for Writer<T> {
     }
 }
 
-/// Hook run after each durable commit, per job, in commit order.
-pub type OnCommit<T> = Box<dyn FnMut(&T, &CommitOutcome) + Send>;
+/// Hook run after each durable commit, per job, in commit order, with the job's events.
+pub type OnCommit<T> = Box<dyn FnMut(&[EventRow], &T, &CommitOutcome) + Send>;
 
 impl<T: Send + 'static> Writer<T> {
     /// Starts the writer on `conn` (opened with [`crate::open`]).
@@ -236,7 +238,7 @@ impl<T> WriterThread<T> {
             match result {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                        (self.on_commit)(&job.extra, &outcome);
+                        (self.on_commit)(&job.events, &job.extra, &outcome);
                         (job.done)(Ok(outcome));
                     }
                 }
@@ -296,6 +298,7 @@ fn commit<T>(
                 accepted,
                 duplicates,
                 commit_events,
+                first_in_commit: outcomes.is_empty(),
             });
         }
     }
@@ -326,7 +329,7 @@ mod tests {
         let path = dir.path().join(crate::DB_FILE);
         let conn = crate::open(&path).unwrap();
         let (writer, handle) =
-            Writer::<()>::start(conn, WriterOptions::default(), Box::new(|_, _| {})).unwrap();
+            Writer::<()>::start(conn, WriterOptions::default(), Box::new(|_, _, _| {})).unwrap();
         let (tx, rx) = mpsc::channel();
         for ids in [vec!["a", "b", "a"], vec!["b", "c"]] {
             let tx = tx.clone();

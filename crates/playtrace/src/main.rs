@@ -6,6 +6,7 @@
 mod atomic_file;
 mod monitor;
 mod progress;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -17,6 +18,7 @@ Exit codes (every command):
   0  success
   1  the check the command exists for failed (for monitor: a budget was breached)
   2  usage, configuration, connection or unreadable-input error
+     (serve: 0 after a graceful stop on SIGINT/SIGTERM, 2 on a config or bind error)
 
 Logging: -v, -vv, -vvv or PLAYTRACE_LOG=error|warn|info|debug|trace (to stderr).";
 
@@ -42,6 +44,9 @@ enum Command {
     /// Check contest latency budgets in telemetry logs (a CI gate).
     #[command(long_about = monitor::LONG_ABOUT)]
     Monitor(monitor::MonitorArgs),
+    /// Run the collector: ingest, durable store, live contests and budgets, REST API.
+    #[command(long_about = serve::LONG_ABOUT)]
+    Serve(serve::ServeArgs),
 }
 
 /// How a command ended, as documented exit codes.
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Monitor(args) => monitor::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,

@@ -554,7 +554,12 @@ impl LiveContests {
                     update(&mut c.started, &mut c.started_src, Some(v), src);
                 }
                 if let Some(p) = pending.filter(|p| !p.created.is_nan()) {
-                    update(&mut c.created, &mut c.created_src, Some(p.created), p.created_src);
+                    update(
+                        &mut c.created,
+                        &mut c.created_src,
+                        Some(p.created),
+                        p.created_src,
+                    );
                 }
                 c.flags |= LAUNCHED;
                 if c.launched_recv.is_nan() {
@@ -819,12 +824,7 @@ impl LiveContests {
                     key: query
                         .group_by
                         .iter()
-                        .map(|&d| {
-                            (
-                                d,
-                                self.strings.get(key[dim_index(d)]).map(str::to_owned),
-                            )
-                        })
+                        .map(|&d| (d, self.strings.get(key[dim_index(d)]).map(str::to_owned)))
                         .collect(),
                     budgets: lines_for(budgets, &mut samples),
                 })

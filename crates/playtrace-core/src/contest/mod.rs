@@ -12,6 +12,6 @@ mod table;
 
 pub use correlator::{Correlator, CorrelatorOptions};
 pub use live::{
-    BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests, LiveOptions,
-    WindowReport,
+    BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests,
+    LiveOptions, WindowReport,
 };

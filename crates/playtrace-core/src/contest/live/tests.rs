@@ -209,7 +209,10 @@ fn duplicates_are_skipped_and_scopes_filter() {
         })
     });
     assert_eq!(l.contest("a", None, 1.0).len(), 2, "same id in two games");
-    assert!(l.contest("z", None, 1.0).is_empty(), "skipped as a duplicate");
+    assert!(
+        l.contest("z", None, 1.0).is_empty(),
+        "skipped as a duplicate"
+    );
     let query = BudgetQuery {
         game: Some("g2".into()),
         group_by: vec![GroupDim::Hub],

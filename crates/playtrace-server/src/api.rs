@@ -1,0 +1,664 @@
+//! HTTP routes (documented in `docs/API.md`): ingest, queries, health and metrics.
+
+use crate::auth::{Denied, Scope};
+use crate::ingest::{parse_body, BodyFormat};
+use crate::metrics::{header, sample};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header as h, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use playtrace_core::contest::{BudgetQuery, ContestState};
+use playtrace_core::duration::parse_duration_ms;
+use playtrace_core::event::Event;
+use playtrace_core::summary::GroupDim;
+use playtrace_core::time::format_rfc3339_ms;
+use playtrace_store::{EventFilter, Job, StoreError, SubmitError};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The collector's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/events", post(ingest).get(list_events))
+        .route("/v1/rejects", get(list_rejects))
+        .route("/v1/budgets", get(budgets))
+        .route("/v1/contests", get(list_contests))
+        .route("/v1/contests/{id}", get(get_contest))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// An error answer: a status and `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(h::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                h::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"playtrace\""),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+}
+
+fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    token_param: Option<&str>,
+    scope: Scope,
+) -> ApiResult<()> {
+    let bearer = headers
+        .get(h::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match app.tokens.check(bearer.or(token_param), scope) {
+        Ok(()) => Ok(()),
+        Err(Denied::Unauthenticated(why)) => {
+            app.metrics.requests_refused.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why))
+        }
+        Err(Denied::Forbidden { token, needs }) => {
+            app.metrics.requests_refused.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "token `{token}` lacks the `{}` scope this needs; use a token with it",
+                    needs.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+fn body_format(headers: &HeaderMap) -> ApiResult<BodyFormat> {
+    let unsupported = |got: &str| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type `{got}` is not supported; send application/x-ndjson (one event per \
+                 line) or application/json (an array of events)"
+            ),
+        )
+    };
+    let Some(value) = headers.get(h::CONTENT_TYPE) else {
+        return Err(unsupported("(none)"));
+    };
+    let text = value.to_str().unwrap_or("(not text)");
+    let mime = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+            Ok(BodyFormat::Ndjson)
+        }
+        "application/json" => Ok(BodyFormat::Json),
+        _ => Err(unsupported(text)),
+    }
+}
+
+fn is_gzip(headers: &HeaderMap) -> ApiResult<bool> {
+    match headers.get(h::CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => Ok(false),
+        Some(Ok(v)) if v.trim().eq_ignore_ascii_case("gzip") => Ok(true),
+        Some(Ok(v)) if v.trim().eq_ignore_ascii_case("identity") => Ok(false),
+        Some(v) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Encoding `{}` is not supported; send gzip or no encoding",
+                v.unwrap_or("(not text)")
+            ),
+        )),
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "request body is over the {limit}-byte limit (limits.max_body, after decompression); \
+             send smaller batches or raise limits.max_body"
+        ),
+    )
+}
+
+async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Vec<u8>> {
+    let limit = app.config.max_body;
+    let gzip = is_gzip(headers)?;
+    let declared = headers
+        .get(h::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit as usize)
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("length limit") {
+                too_large(limit)
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {text}"))
+            }
+        })?;
+    if !gzip {
+        return Ok(bytes.to_vec());
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::MultiGzDecoder::new(&bytes[..])
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not valid gzip ({e}); send it compressed whole, or drop \
+                 Content-Encoding: gzip"
+            ))
+        })?;
+    if out.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+struct RejectAnswer {
+    line: u32,
+    kind: String,
+    message: String,
+}
+
+#[derive(Debug, Serialize)]
+struct IngestAnswer {
+    accepted: u64,
+    duplicates: u64,
+    rejected: Vec<RejectAnswer>,
+}
+
+async fn ingest(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<TokenParam>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<IngestAnswer>> {
+    let started = Instant::now();
+    authorize(&app, &headers, q.token.as_deref(), Scope::Ingest)?;
+    let format = body_format(&headers)?;
+    let bytes = read_body(&app, &headers, body).await?;
+    let parsed = parse_body(&bytes, format, app.config.max_line);
+    drop(bytes);
+    let rejected: Vec<RejectAnswer> = parsed
+        .rejects
+        .iter()
+        .map(|r| RejectAnswer {
+            line: r.line,
+            kind: r.kind.clone(),
+            message: r.message.clone(),
+        })
+        .collect();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = Job {
+        events: parsed.events,
+        rejects: parsed.rejects,
+        extra: parsed.observations,
+        done: Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    };
+    let overloaded = |app: &AppState, message: &str| {
+        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+        e.retry_after = Some(1);
+        e
+    };
+    match app.submit(job) {
+        Ok(()) => {}
+        Err(SubmitError::Full(_)) => {
+            return Err(overloaded(
+                &app,
+                "the store is not keeping up and its queue is full; retry after the Retry-After \
+                 delay (limits.queue_requests / limits.queue_bytes bound the queue)",
+            ))
+        }
+        Err(SubmitError::Closed(_)) => {
+            return Err(overloaded(&app, "the collector is shutting down; retry"))
+        }
+    }
+    let outcome = match rx.await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(StoreError::Full(message))) => {
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                format!(
+                    "nothing was stored: the store is full ({message}); free disk space, lower \
+                     retention.max_age or raise retention.max_bytes"
+                ),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_error",
+                format!("nothing was stored: {e}; retry"),
+            ))
+        }
+        Err(_) => return Err(overloaded(&app, "the store writer stopped; retry")),
+    };
+    for r in &rejected {
+        app.metrics.reject(&r.kind);
+    }
+    app.metrics
+        .ingest_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Json(IngestAnswer {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        rejected,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    name: Option<String>,
+    after: Option<i64>,
+    limit: Option<usize>,
+    game: Option<String>,
+    env: Option<String>,
+    token: Option<String>,
+}
+
+/// The stored event as the API shows it: the normalised envelope plus store fields.
+fn event_json(r: &playtrace_store::EventRecord) -> Value {
+    let normalised = serde_json::from_str::<serde_json::Map<String, Value>>(&r.body)
+        .ok()
+        .and_then(|o| Event::from_object(o).ok());
+    let mut v = json!({
+        "seq": r.seq,
+        "receivedMs": r.recv_ms,
+        "receivedAt": format_rfc3339_ms(r.recv_ms as f64),
+        "event": r.name,
+        "ts": r.ts_ms.map(playtrace_core::num::Num),
+        "id": r.id,
+        "game": (!r.game.is_empty()).then_some(&r.game),
+        "env": r.env,
+        "session": r.session,
+    });
+    if let (Some(e), Some(o)) = (normalised, v.as_object_mut()) {
+        if let Some(level) = e.level {
+            o.insert("level".into(), Value::String(level));
+        }
+        o.insert("attrs".into(), Value::Object(e.attrs));
+    }
+    v
+}
+
+async fn list_events(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Read)?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request(format!(
+            "limit={limit} is out of range; use 1 to 1000 (default 100)"
+        )));
+    }
+    let after = q.after.unwrap_or(0);
+    let filter = EventFilter {
+        name_prefix: q.name,
+        game: q.game,
+        env: q.env,
+        after,
+        limit,
+    };
+    let reader = app.reader.clone();
+    let records = tokio::task::spawn_blocking(move || reader.events(&filter))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(store_error)?;
+    let next = records.last().map_or(after, |r| r.seq);
+    let events: Vec<Value> = records.iter().map(event_json).collect();
+    Ok(Json(json!({"events": events, "next": next})))
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "store_error",
+        e.to_string(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct RejectsQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+    token: Option<String>,
+}
+
+async fn list_rejects(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<RejectsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Read)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let after = q.after.unwrap_or(0);
+    let reader = app.reader.clone();
+    let records = tokio::task::spawn_blocking(move || reader.rejects(after, limit))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(store_error)?;
+    let next = records.last().map_or(after, |r| r.seq);
+    let rejects: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({"seq": r.seq, "receivedMs": r.recv_ms, "line": r.line, "kind": r.kind,
+                   "message": r.message, "raw": r.raw})
+        })
+        .collect();
+    Ok(Json(json!({"rejects": rejects, "next": next})))
+}
+
+#[derive(Debug, Deserialize)]
+struct BudgetsParams {
+    game: Option<String>,
+    env: Option<String>,
+    group_by: Option<String>,
+    window: Option<String>,
+    token: Option<String>,
+}
+
+async fn budgets(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<BudgetsParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Read)?;
+    let mut query = BudgetQuery {
+        game: q.game,
+        env: q.env,
+        ..BudgetQuery::default()
+    };
+    if let Some(dims) = q.group_by.as_deref().filter(|s| !s.is_empty()) {
+        for d in dims.split(',') {
+            let dim = GroupDim::parse(d).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "group_by: `{d}` is not a dimension; use hub, room, move or type (comma-separated)"
+                ))
+            })?;
+            if !query.group_by.contains(&dim) {
+                query.group_by.push(dim);
+            }
+        }
+    }
+    if let Some(windows) = q.window.as_deref().filter(|s| !s.is_empty()) {
+        for w in windows.split(',') {
+            let ms =
+                parse_duration_ms(w).map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
+            if ms <= 0.0 {
+                return Err(ApiError::bad_request("window: must be longer than 0"));
+            }
+            query.windows_ms.push(ms);
+        }
+    }
+    let now = playtrace_store::now_ms() as f64;
+    let reports = app.live_budgets(&query, now);
+    Ok(Json(json!({
+        "generatedAt": format_rfc3339_ms(now),
+        "game": query.game,
+        "env": query.env,
+        "windows": reports,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ContestsQuery {
+    state: Option<String>,
+    game: Option<String>,
+    env: Option<String>,
+    limit: Option<usize>,
+    token: Option<String>,
+}
+
+async fn list_contests(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<ContestsQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Read)?;
+    let state = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(ContestState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "state: `{s}` is not a state; use arming, resolving, resolved, expired, failed or unresolved"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let now = playtrace_store::now_ms() as f64;
+    let contests =
+        app.with_live(|l| l.list(state, q.game.as_deref(), q.env.as_deref(), limit, now));
+    Ok(Json(json!({"contests": contests})))
+}
+
+#[derive(Debug, Deserialize)]
+struct ContestQuery {
+    game: Option<String>,
+    token: Option<String>,
+}
+
+async fn get_contest(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<ContestQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Read)?;
+    let now = playtrace_store::now_ms() as f64;
+    let mut found = app.with_live(|l| l.contest(&id, q.game.as_deref(), now));
+    if found.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no live contest `{id}`: contests closed longer ago than the longest budget window \
+                 leave memory (their events stay queryable at /v1/events)"
+            ),
+        ));
+    }
+    let first = found.remove(0);
+    let mut v = serde_json::to_value(first).unwrap_or(Value::Null);
+    if !found.is_empty() {
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "otherGames".into(),
+                serde_json::to_value(found).unwrap_or(Value::Null),
+            );
+        }
+    }
+    Ok(Json(v))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let ready = app.ready.load(Ordering::Acquire) && app.writer_alive();
+    let body = json!({
+        "status": if ready { "ready" } else { "starting" },
+        "store": {"journalMode": app.store_settings.0, "synchronous": app.store_settings.1},
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<TokenParam>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Read)?;
+    let mut out = String::with_capacity(8 << 10);
+    app.metrics.render(&mut out);
+    let reader = app.reader.clone();
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || reader.stats()).await {
+        header(
+            &mut out,
+            "playtrace_store_bytes",
+            "gauge",
+            "Store size: `used` is data pages, `file` the database files on disk.",
+        );
+        sample(
+            &mut out,
+            "playtrace_store_bytes",
+            &[("kind", "used")],
+            stats.used_bytes as f64,
+        );
+        sample(
+            &mut out,
+            "playtrace_store_bytes",
+            &[("kind", "file")],
+            stats.file_bytes as f64,
+        );
+    }
+    let now = playtrace_store::now_ms() as f64;
+    let counts = app.with_live(|l| l.state_counts(now));
+    header(
+        &mut out,
+        "playtrace_contests",
+        "gauge",
+        "Live contests by state.",
+    );
+    for (state, n) in counts {
+        sample(
+            &mut out,
+            "playtrace_contests",
+            &[("state", state.as_str())],
+            n as f64,
+        );
+    }
+    let reports = app.live_budgets(&BudgetQuery::default(), now);
+    header(
+        &mut out,
+        "playtrace_budget_value_ms",
+        "gauge",
+        "Each budget's measured percentile over each rolling window (NaN without samples).",
+    );
+    for r in &reports {
+        for b in &r.budgets {
+            let pct = playtrace_core::num::human(b.percentile.0);
+            sample(
+                &mut out,
+                "playtrace_budget_value_ms",
+                &[
+                    ("window", &r.window),
+                    ("metric", b.metric.as_str()),
+                    ("percentile", &pct),
+                ],
+                b.value.map_or(f64::NAN, |v| v.0),
+            );
+        }
+    }
+    header(
+        &mut out,
+        "playtrace_budget_breached",
+        "gauge",
+        "1 when the budget is breached over the window.",
+    );
+    for r in &reports {
+        for b in &r.budgets {
+            let pct = playtrace_core::num::human(b.percentile.0);
+            sample(
+                &mut out,
+                "playtrace_budget_breached",
+                &[
+                    ("window", &r.window),
+                    ("metric", b.metric.as_str()),
+                    ("percentile", &pct),
+                ],
+                if b.breached { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    Ok((
+        [(h::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see docs/API.md",
+    )
+}
+
+/// Makes `Job` construction visible to the state module's submit.
+pub(crate) type IngestJob = Job<playtrace_core::scan::ObservationBatch>;

@@ -1,0 +1,178 @@
+//! Counters and histograms for `/metrics` (Prometheus text format 0.0.4), kept with atomics so
+//! that counting never takes a lock on the ingest path.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A fixed-bucket histogram.
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    /// Sum in millionths, so it can be an atomic integer.
+    sum_micro: AtomicU64,
+}
+
+impl Histogram {
+    /// A histogram with these upper bounds (ascending).
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micro: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value.
+    pub fn observe(&self, v: f64) {
+        if let Some(i) = self.bounds.iter().position(|&b| v <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micro
+            .fetch_add((v * 1e6).max(0.0) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micro.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// Everything the collector counts.
+pub struct Metrics {
+    /// Events stored.
+    pub accepted: AtomicU64,
+    /// Events that were duplicates of stored ones.
+    pub duplicates: AtomicU64,
+    /// Rejected lines by kind (parse, schema, size, encoding).
+    pub rejected: [AtomicU64; 4],
+    /// Requests answered, by status class.
+    pub requests_refused: AtomicU64,
+    /// Requests refused because the store queue was full (503).
+    pub overloaded: AtomicU64,
+    /// Seconds from request start to acknowledgement.
+    pub ingest_seconds: Histogram,
+    /// Events per group commit.
+    pub commit_events: Histogram,
+}
+
+const LATENCY: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const BATCH: &[f64] = &[
+    1.0, 10.0, 100.0, 1_000.0, 5_000.0, 10_000.0, 50_000.0, 100_000.0,
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            accepted: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            rejected: Default::default(),
+            requests_refused: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
+            ingest_seconds: Histogram::new(LATENCY),
+            commit_events: Histogram::new(BATCH),
+        }
+    }
+}
+
+/// Reject kinds in the order of [`Metrics::rejected`].
+pub const REJECT_KINDS: [&str; 4] = ["parse", "schema", "size", "encoding"];
+
+/// Appends a gauge or counter with optional labels.
+pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let _ = write!(out, "{k}=\"{v}\"");
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// Appends `# HELP` and `# TYPE` lines.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+impl Metrics {
+    /// Counts one reject kind.
+    pub fn reject(&self, kind: &str) {
+        if let Some(i) = REJECT_KINDS.iter().position(|k| *k == kind) {
+            self.rejected[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The ingest counters and histograms.
+    pub fn render(&self, out: &mut String) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        header(
+            out,
+            "playtrace_events_total",
+            "counter",
+            "Events received, by outcome (accepted, duplicate, rejected) and reject kind.",
+        );
+        sample(
+            out,
+            "playtrace_events_total",
+            &[("outcome", "accepted")],
+            get(&self.accepted),
+        );
+        sample(
+            out,
+            "playtrace_events_total",
+            &[("outcome", "duplicate")],
+            get(&self.duplicates),
+        );
+        for (kind, n) in REJECT_KINDS.iter().zip(&self.rejected) {
+            sample(
+                out,
+                "playtrace_events_total",
+                &[("outcome", "rejected"), ("kind", kind)],
+                get(n),
+            );
+        }
+        header(
+            out,
+            "playtrace_ingest_overloaded_total",
+            "counter",
+            "Ingest requests answered 503 because the store queue was full.",
+        );
+        sample(
+            out,
+            "playtrace_ingest_overloaded_total",
+            &[],
+            get(&self.overloaded),
+        );
+        self.ingest_seconds.render(
+            out,
+            "playtrace_ingest_duration_seconds",
+            "Time from receiving an ingest request to acknowledging it (durable).",
+        );
+        self.commit_events.render(
+            out,
+            "playtrace_commit_batch_events",
+            "Events per group commit (several requests share one fsync).",
+        );
+    }
+}
