@@ -1,0 +1,160 @@
+//! Running the real `playtrace serve` binary on a loopback port, and a small HTTP client.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A collector process on 127.0.0.1 with its own data directory.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `playtrace serve` on a free port with `config` (TOML) and waits until it is ready.
+pub fn start(data_dir: &Path, config: &str) -> Server {
+    let config_path = data_dir.with_extension("toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playtrace"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("PLAYTRACE_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap().to_string();
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url);
+                }
+            }
+            log2.lock().unwrap().push_str(&line);
+            log2.lock().unwrap().push('\n');
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("server did not start:\n{}", log.lock().unwrap());
+        }
+    };
+    let server = Server {
+        child,
+        url,
+        data_dir: data_dir.to_path_buf(),
+        stderr: log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get("/readyz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "server never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A response: status, `Retry-After`, body as JSON (or a string value when not JSON).
+pub type Answer = (u16, Option<String>, serde_json::Value);
+
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, retry, json)
+}
+
+impl Server {
+    pub fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = agent().get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        answer(req.call())
+    }
+
+    /// POSTs raw bytes with headers.
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let mut req = agent().post(format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        answer(req.send(body))
+    }
+
+    /// POSTs NDJSON to /v1/events.
+    pub fn ingest(&self, body: &str, token: Option<&str>) -> Answer {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/x-ndjson")];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        self.post_with("/v1/events", &headers, body.as_bytes())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code();
+        std::thread::sleep(Duration::from_millis(50));
+        let log = self.stderr.lock().unwrap().clone();
+        (code, log)
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The store's database file.
+    pub fn db(&self) -> PathBuf {
+        self.data_dir.join("playtrace.db")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One native event line.
+pub fn event(name: &str, id: &str, attrs: &str) -> String {
+    format!(r#"{{"event":"{name}","id":"{id}","game":"gf","env":"prod","attrs":{attrs}}}"#)
+}
