@@ -89,12 +89,10 @@ impl Parsed {
 
     /// Reads one JSON value (a line, or an array element) numbered `line`.
     pub fn push_text(&mut self, line: u32, text: &str) {
-        let mut pending = None;
         let scanned = scan_line_with(text, |e| {
             let index = self.push_scanned(&e.name, e.time_ms, e.envelope, text);
             self.observations
                 .observe(index, &e.name, e.time_ms, e.fields, OBSERVE_ALL);
-            pending = Some(index);
         });
         match scanned {
             Ok(LineScan::Event(())) => self.observations.events += 1,

@@ -57,7 +57,7 @@ impl AppState {
         let guard = self.writer.read().unwrap_or_else(|p| p.into_inner());
         match guard.as_ref() {
             Some(w) => w.try_submit(job),
-            None => Err(SubmitError::Closed(job)),
+            None => Err(SubmitError::Closed(Box::new(job))),
         }
     }
 

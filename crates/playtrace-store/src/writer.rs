@@ -111,9 +111,9 @@ impl Default for WriterOptions {
 /// Why a job was not queued.
 pub enum SubmitError<T> {
     /// The queue is full: the store is not keeping up. The job is handed back.
-    Full(Job<T>),
+    Full(Box<Job<T>>),
     /// The writer has stopped.
-    Closed(Job<T>),
+    Closed(Box<Job<T>>),
 }
 
 impl<T> std::fmt::Debug for SubmitError<T> {
@@ -184,17 +184,17 @@ impl<T: Send + 'static> Writer<T> {
         // nothing else is waiting.
         if before > 0 && before + bytes > self.options.queue_bytes {
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
-            return Err(SubmitError::Full(job));
+            return Err(SubmitError::Full(Box::new(job)));
         }
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(job)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
-                Err(SubmitError::Full(job))
+                Err(SubmitError::Full(Box::new(job)))
             }
             Err(TrySendError::Disconnected(job)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
-                Err(SubmitError::Closed(job))
+                Err(SubmitError::Closed(Box::new(job)))
             }
         }
     }

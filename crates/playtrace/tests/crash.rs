@@ -1,0 +1,118 @@
+//! Nothing acknowledged is lost: a client ingests continuously (ids on every event, retrying
+//! each batch until it is acknowledged) while the collector is killed with SIGKILL ten times at
+//! random moments and restarted. Afterwards every acknowledged event is stored exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// xorshift64*: random moments without a dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = server::start(&data, "");
+    let url = Arc::new(Mutex::new(server.url.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let clients: Vec<_> = (0..2)
+        .map(|c| {
+            let (url, stop, acked) = (url.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let agent = server::agent();
+                let mut batch_no = 0u64;
+                let mut retries = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let ids: Vec<String> =
+                        (0..100).map(|i| format!("c{c}-b{batch_no}-e{i}")).collect();
+                    let body: String = ids
+                        .iter()
+                        .map(|id| server::event("crash.tick", id, r#"{"hubId":"h"}"#) + "\n")
+                        .collect();
+                    // Retry the same batch (same ids) until it is acknowledged.
+                    loop {
+                        let target = url.lock().unwrap().clone();
+                        let result = agent
+                            .post(format!("{target}/v1/events"))
+                            .header("Content-Type", "application/x-ndjson")
+                            .send(body.as_bytes());
+                        if let Ok(mut r) = result {
+                            if r.status().as_u16() == 200 {
+                                let text = r.body_mut().read_to_string().unwrap_or_default();
+                                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                                    let total = v["accepted"].as_u64().unwrap()
+                                        + v["duplicates"].as_u64().unwrap();
+                                    assert_eq!(total, 100, "{text}");
+                                    acked.lock().unwrap().extend(ids);
+                                    break;
+                                }
+                            }
+                        }
+                        retries += 1;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    batch_no += 1;
+                }
+                (batch_no, retries)
+            })
+        })
+        .collect();
+
+    let mut seed = 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id());
+    let mut server = server;
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(100 + next(&mut seed) % 400));
+        server.kill();
+        server = server::start(&data, "");
+        *url.lock().unwrap() = server.url.clone();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut batches = 0;
+    for c in clients {
+        let (b, _) = c.join().unwrap();
+        batches += b;
+    }
+    assert!(Instant::now() < deadline);
+    assert!(batches > 10, "the clients barely ran ({batches} batches)");
+    server.kill();
+
+    let conn = rusqlite::Connection::open(data.join("playtrace.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, count(*) FROM events GROUP BY id")
+        .unwrap();
+    let stored: HashMap<String, i64> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let acked = acked.lock().unwrap();
+    assert!(
+        acked.len() >= 1000,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    let mut lost = 0;
+    for id in acked.iter() {
+        match stored.get(id) {
+            Some(1) => {}
+            Some(n) => panic!("{id} stored {n} times"),
+            None => lost += 1,
+        }
+    }
+    assert_eq!(lost, 0, "{lost} acknowledged events lost");
+    assert!(stored.values().all(|&n| n == 1), "an event stored twice");
+}
