@@ -421,6 +421,30 @@ scopes = ["ingest", "read"]
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let doc = include_str!("../../../docs/CONFIG.md");
+        let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        std::env::set_var("PLAYTRACE_GAME_TOKEN", "a-long-game-secret");
+        let c = ServeConfig::from_toml(&doc[start..end], "docs/CONFIG.md").unwrap();
+        let defaults = ServeConfig::default();
+        // The example shows the defaults (tokens aside).
+        assert_eq!(c.listen, defaults.listen);
+        assert_eq!(c.data_dir, defaults.data_dir);
+        assert_eq!(
+            (c.max_body, c.max_line),
+            (defaults.max_body, defaults.max_line)
+        );
+        assert_eq!(c.queue_bytes, defaults.queue_bytes);
+        assert_eq!(c.retention_max_age_ms, defaults.retention_max_age_ms);
+        assert_eq!(c.retention_max_bytes, defaults.retention_max_bytes);
+        assert_eq!(c.windows_ms, defaults.windows_ms);
+        assert_eq!(c.unresolved_after_ms, defaults.unresolved_after_ms);
+        assert_eq!(c.budgets, defaults.budgets);
+        assert!(!c.tokens.is_empty());
+    }
+
+    #[test]
     fn open_access_beyond_loopback_is_refused() {
         let c = ServeConfig::from_toml("listen = \"0.0.0.0:7070\"", "t").unwrap();
         let err = c.check_exposure().unwrap_err().to_string();

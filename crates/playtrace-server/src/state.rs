@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use playtrace_core::contest::{BudgetQuery, EventMeta, LiveContests, WindowReport};
 use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{CommitOutcome, EventRow, Reader, SubmitError, Writer};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Everything handlers share.
@@ -86,11 +86,6 @@ impl AppState {
     /// Budgets over the rolling windows.
     pub fn live_budgets(&self, query: &BudgetQuery, now_ms: f64) -> Vec<WindowReport> {
         self.with_live(|l| l.budgets(query, &self.config.budgets, now_ms))
-    }
-
-    /// Whether shutdown has begun.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
     }
 }
 
