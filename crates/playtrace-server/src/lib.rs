@@ -92,6 +92,7 @@ pub async fn serve(
         .retention_max_bytes
         .saturating_add(config.retention_max_bytes / 10);
     playtrace_store::set_size_limit(&conn, hard_limit).map_err(|e| store_error(&dir, e))?;
+    playtrace_store::disable_auto_checkpoint(&conn).map_err(|e| store_error(&dir, e))?;
     let settings = {
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -172,6 +173,14 @@ pub async fn serve(
         })
         .map_err(|e| store_error(&dir, e))?;
 
+    let checkpoint_conn = playtrace_store::open(&path).map_err(|e| store_error(&dir, e))?;
+    let checkpoint_stop = stop.clone();
+    let wal_path = dir.join(format!("{DB_FILE}-wal"));
+    let checkpoint_thread = std::thread::Builder::new()
+        .name("playtrace-checkpoint".into())
+        .spawn(move || checkpoints(&checkpoint_conn, &wal_path, &checkpoint_stop))
+        .map_err(|e| store_error(&dir, e))?;
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -220,7 +229,8 @@ pub async fn serve(
     let joined = tokio::task::spawn_blocking(move || {
         let w = writer_thread.join().is_ok();
         let r = retention_thread.join().is_ok();
-        w && r
+        let c = checkpoint_thread.join().is_ok();
+        w && r && c
     })
     .await
     .unwrap_or(false);
@@ -230,6 +240,22 @@ pub async fn serve(
         ));
     }
     served.map_err(|e| ServeError::Runtime(e.to_string()))
+}
+
+/// WAL larger than this gets a truncating checkpoint (which may wait for the writer).
+const WAL_TRUNCATE_BYTES: u64 = 256 << 20;
+
+/// Checkpoints the WAL every 100 ms until `stop`, then once more, truncating.
+fn checkpoints(conn: &rusqlite::Connection, wal: &std::path::Path, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = playtrace_store::checkpoint(conn, wal, WAL_TRUNCATE_BYTES) {
+            tracing::warn!("checkpoint failed: {e}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Err(e) = playtrace_store::checkpoint(conn, wal, 0) {
+        tracing::warn!("final checkpoint failed: {e}");
+    }
 }
 
 /// Replays the events that can still matter (within the longest window or `forget_after`)

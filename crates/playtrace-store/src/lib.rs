@@ -17,7 +17,7 @@ pub mod writer;
 
 pub use query::{EventFilter, EventRecord, Reader, RejectRecord, StoreStats};
 pub use retention::{Retention, RetentionPolicy};
-pub use schema::{open, set_size_limit, DB_FILE};
+pub use schema::{checkpoint, disable_auto_checkpoint, open, set_size_limit, DB_FILE};
 pub use writer::{CommitOutcome, EventRow, Job, RejectRow, SubmitError, Writer, WriterOptions};
 
 use thiserror::Error;
