@@ -218,6 +218,9 @@ async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> ApiResult
     Ok(out)
 }
 
+/// Bodies up to this size are read on the async worker (cheaper than a thread hand-off).
+const PARSE_INLINE_BYTES: usize = 64 << 10;
+
 #[derive(Debug, Serialize)]
 struct RejectAnswer {
     line: u32,
@@ -242,8 +245,18 @@ async fn ingest(
     authorize(&app, &headers, q.token.as_deref(), Scope::Ingest)?;
     let format = body_format(&headers)?;
     let bytes = read_body(&app, &headers, body).await?;
-    let parsed = parse_body(&bytes, format, app.config.max_line);
-    drop(bytes);
+    let max_line = app.config.max_line;
+    // Reading a large body takes milliseconds: off the async workers, so other connections
+    // (health checks, queries) keep being served meanwhile.
+    let parsed = if bytes.len() > PARSE_INLINE_BYTES {
+        tokio::task::spawn_blocking(move || parse_body(&bytes, format, max_line))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
+    } else {
+        parse_body(&bytes, format, max_line)
+    };
     let rejected: Vec<RejectAnswer> = parsed
         .rejects
         .iter()
