@@ -211,7 +211,7 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(
         &dir.path().join("data"),
-        "[limits]\nmax_body = \"64KiB\"\nmax_line = 1024\n",
+        &format!("[limits]\nmax_body = \"64KiB\"\nmax_line = 1024\n{TOKENS}"),
     );
     let url = s.url.clone();
     // Another client ingests the whole time and must keep succeeding.
@@ -230,6 +230,7 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
                 let mut r = agent
                     .post(format!("{url}/v1/events"))
                     .header("Content-Type", "application/x-ndjson")
+                    .header("Authorization", "Bearer ingest-secret-1")
                     .send(body.as_bytes())
                     .unwrap();
                 assert_eq!(r.status().as_u16(), 200, "background ingest failed");
@@ -240,7 +241,20 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
         })
     };
 
-    let nd = [("Content-Type", "application/x-ndjson")];
+    const AUTH: (&str, &str) = ("Authorization", "Bearer ingest-secret-1");
+    let nd = [("Content-Type", "application/x-ndjson"), AUTH];
+    // No token, an unknown one, one without the scope.
+    assert_eq!(s.ingest(&event("e", "t-1", "{}"), None).0, 401);
+    assert_eq!(
+        s.ingest(&event("e", "t-1", "{}"), Some("guess-guess")).0,
+        401
+    );
+    let (status, _, answer) = s.ingest(&event("e", "t-1", "{}"), Some("read-secret-1"));
+    assert_eq!(status, 403);
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ingest"));
     // Over the body limit: 413 naming the limit and the key.
     let big = "x".repeat(70 * 1024);
     let (status, _, body) = s.post_with("/v1/events", &nd, big.as_bytes());
@@ -257,6 +271,7 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
         &[
             ("Content-Type", "application/x-ndjson"),
             ("Content-Encoding", "gzip"),
+            AUTH,
         ],
         &bomb,
     );
@@ -284,11 +299,11 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
         [(2, "size".to_string()), (3, "encoding".to_string())]
     );
     // Every line bad: still a 200, and the rejects are stored.
-    let (status, _, answer) = s.ingest("{oops\n[1]\n", None);
+    let (status, _, answer) = s.ingest("{oops\n[1]\n", Some("ingest-secret-1"));
     assert_eq!(status, 200);
     assert_eq!(answer["accepted"], 0);
     assert_eq!(answer["rejected"].as_array().unwrap().len(), 2);
-    let (_, _, rejects) = s.get("/v1/rejects?limit=1000", None);
+    let (_, _, rejects) = s.get("/v1/rejects?limit=1000", Some("read-secret-1"));
     let stored: Vec<&str> = rejects["rejects"]
         .as_array()
         .unwrap()
@@ -302,6 +317,7 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
         &[
             ("Content-Type", "application/x-ndjson"),
             ("Content-Encoding", "gzip"),
+            AUTH,
         ],
         b"\x1f\x8b\x08\x00garbage",
     );
@@ -315,18 +331,20 @@ fn bad_requests_get_clear_answers_while_another_client_ingests() {
         &[
             ("Content-Type", "application/x-ndjson"),
             ("Content-Encoding", "gzip"),
+            AUTH,
         ],
         &gzip(event("zipped", "z-1", "{}").as_bytes()),
     );
     assert_eq!((status, answer["accepted"].as_u64()), (200, Some(1)));
     // Another content type: 415.
-    let (status, _, answer) = s.post_with("/v1/events", &[("Content-Type", "text/plain")], b"{}");
+    let (status, _, answer) =
+        s.post_with("/v1/events", &[("Content-Type", "text/plain"), AUTH], b"{}");
     assert_eq!(status, 415);
     assert!(answer["error"]["message"]
         .as_str()
         .unwrap()
         .contains("application/x-ndjson"));
-    let (status, _, _) = s.post_with("/v1/events", &[], b"{}");
+    let (status, _, _) = s.post_with("/v1/events", &[AUTH], b"{}");
     assert_eq!(status, 415);
 
     stop.store(true, Ordering::Relaxed);
