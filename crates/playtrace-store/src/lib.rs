@@ -15,10 +15,15 @@ pub mod retention;
 pub mod schema;
 pub mod writer;
 
-pub use query::{EventFilter, EventRecord, Reader, RejectRecord, StoreStats};
+pub use query::{
+    EventFilter, EventRecord, Reader, RejectRecord, StoreStats, KIND_ALERT, KIND_BUDGET, KIND_EVENT,
+};
 pub use retention::{Retention, RetentionPolicy};
 pub use schema::{checkpoint, disable_auto_checkpoint, open, set_size_limit, DB_FILE};
-pub use writer::{CommitOutcome, EventRow, Job, RejectRow, SubmitError, Writer, WriterOptions};
+pub use writer::{
+    insert_stream_row, AfterCommit, CommitHook, CommitOutcome, EventRow, Job, RejectRow, SubmitError, Writer,
+    WriterOptions,
+};
 
 use thiserror::Error;
 

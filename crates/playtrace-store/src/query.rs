@@ -24,9 +24,18 @@ pub struct EventRecord {
     pub session: Option<String>,
     /// Event time.
     pub ts_ms: Option<f64>,
-    /// The event's JSON object.
+    /// The event's JSON object (for stream kinds: the message's data).
     pub body: String,
+    /// What the row is on the stream: [`KIND_EVENT`], [`KIND_ALERT`] or [`KIND_BUDGET`].
+    pub kind: u8,
 }
+
+/// A telemetry event.
+pub const KIND_EVENT: u8 = 0;
+/// An alert change (fired, updated, resolved, silenced).
+pub const KIND_ALERT: u8 = 1;
+/// A budget status change.
+pub const KIND_BUDGET: u8 = 2;
 
 /// One stored reject.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +67,8 @@ pub struct EventFilter {
     pub after: i64,
     /// At most this many.
     pub limit: usize,
+    /// Every kind of row (the stream); otherwise telemetry events only.
+    pub all_kinds: bool,
 }
 
 /// Size and counts of the store.
@@ -79,7 +90,7 @@ pub struct Reader {
     path: std::path::PathBuf,
 }
 
-const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body";
+const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body, kind";
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
     Ok(EventRecord {
@@ -92,6 +103,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
         session: r.get(6)?,
         ts_ms: r.get(7)?,
         body: r.get(8)?,
+        kind: r.get(9)?,
     })
 }
 
@@ -126,6 +138,9 @@ impl Reader {
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?");
         let mut binds: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
+        if !filter.all_kinds {
+            sql.push_str(" AND kind = 0");
+        }
         if let Some(prefix) = filter.name_prefix.as_ref().filter(|p| !p.is_empty()) {
             sql.push_str(" AND name >= ?");
             binds.push(Box::new(prefix.clone()));
@@ -189,12 +204,18 @@ impl Reader {
                 limit: 10_000,
                 ..EventFilter::default()
             })?;
+            // (telemetry events only: alerts and budget changes are not replayed into contests)
             let Some(last) = page.last() else { break };
             after = last.seq;
             total += page.len() as u64;
             f(&page);
         }
         Ok(total)
+    }
+
+    /// The lowest sequence number still stored (retention removes from the front), if any.
+    pub fn first_seq(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|conn| conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0)))
     }
 
     /// Size and counts.

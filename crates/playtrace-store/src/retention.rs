@@ -149,7 +149,7 @@ mod tests {
         let (writer, handle) = Writer::<()>::start(
             crate::open(&path).unwrap(),
             WriterOptions::default(),
-            Box::new(|_, _, _| {}),
+            Box::new(crate::writer::AfterCommit(|_: &[EventRow], _: &(), _: &crate::CommitOutcome| {})),
         )
         .unwrap();
         for batch in 0..20 {

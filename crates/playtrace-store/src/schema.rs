@@ -18,9 +18,28 @@ CREATE TABLE IF NOT EXISTS events (
     env     TEXT,
     session TEXT,
     ts_ms   REAL,
-    body    TEXT NOT NULL
+    body    TEXT NOT NULL,
+    kind    INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_game_id ON events (game, id) WHERE id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS alerts (
+    id           TEXT PRIMARY KEY,
+    fingerprint  TEXT NOT NULL UNIQUE,
+    rule         TEXT NOT NULL,
+    category     TEXT NOT NULL,
+    severity     INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    updated_ms   INTEGER NOT NULL,
+    resolved_ms  INTEGER,
+    silenced_until_ms INTEGER,
+    seeded       INTEGER NOT NULL,
+    probe        INTEGER NOT NULL,
+    game         TEXT,
+    env          TEXT,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_ms);
 CREATE TABLE IF NOT EXISTS rejects (
     seq     INTEGER PRIMARY KEY,
     recv_ms INTEGER NOT NULL,

@@ -4,7 +4,9 @@
 //! store that cannot keep up answers "try later" instead of growing memory). The writer thread
 //! takes every job waiting, inserts all of them in one transaction and commits once; with
 //! `synchronous=FULL` the commit returns only when the WAL is on disk. Then, in commit order, it
-//! calls the `on_commit` hook (the collector's live correlation) and each job's completion.
+//! calls the [`CommitHook`] (the collector's alerts, live correlation and streams) and each
+//! job's completion. The hook may also write rows inside the transaction (alerts caused by the
+//! job's events), so those are durable together with the events.
 
 use crate::{now_ms, StoreError};
 use rusqlite::{params, Connection};
@@ -62,6 +64,8 @@ pub struct CommitOutcome {
     pub commit_events: u64,
     /// Whether this job was the first of its commit (count commits once).
     pub first_in_commit: bool,
+    /// Per event: its sequence number in the store (`0` for a duplicate).
+    pub seqs: Vec<i64>,
 }
 
 /// Called with the job's result once it is durable (or failed).
@@ -73,7 +77,7 @@ pub struct Job<T> {
     pub events: Vec<EventRow>,
     /// Rejected lines.
     pub rejects: Vec<RejectRow>,
-    /// Caller data handed to the `on_commit` hook (e.g. observations for live correlation).
+    /// Caller data handed to the [`CommitHook`] (e.g. observations for live correlation).
     pub extra: T,
     /// Completion.
     pub done: Completion,
@@ -143,15 +147,71 @@ impl<T: Send + 'static> Clone for Writer<T> {
     }
 }
 
-/// Hook run after each durable commit, per job, in commit order, with the job's events.
-pub type OnCommit<T> = Box<dyn FnMut(&[EventRow], &T, &CommitOutcome) + Send>;
+/// Writes one stream row (an alert or budget change) inside a hook's transaction; its sequence
+/// number continues the events' (SPEC §5: one sequence across everything the store records).
+pub fn insert_stream_row(
+    tx: &rusqlite::Transaction<'_>,
+    recv_ms: i64,
+    kind: u8,
+    name: &str,
+    game: Option<&str>,
+    env: Option<&str>,
+    body: &str,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (recv_ms, game, id, name, env, session, ts_ms, body, kind)
+         VALUES (?1, ?2, NULL, ?3, ?4, NULL, NULL, ?5, ?6)",
+    )?
+    .execute(params![recv_ms, game.unwrap_or(""), name, env, body, kind])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// What the writer calls around each commit, per job, in commit order.
+pub trait CommitHook<T>: Send + 'static {
+    /// Inside the transaction, after the job's rows were inserted: may write more rows.
+    fn in_transaction(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        events: &[EventRow],
+        extra: &T,
+        outcome: &CommitOutcome,
+    ) -> rusqlite::Result<()>;
+
+    /// After the commit is durable, before the job's completion.
+    fn committed(&mut self, events: &[EventRow], extra: &T, outcome: &CommitOutcome);
+
+    /// The transaction failed: forget what `in_transaction` prepared.
+    fn rolled_back(&mut self) {}
+}
+
+/// A hook from a closure run after each durable commit.
+pub struct AfterCommit<F>(pub F);
+
+impl<T, F> CommitHook<T> for AfterCommit<F>
+where
+    F: FnMut(&[EventRow], &T, &CommitOutcome) + Send + 'static,
+{
+    fn in_transaction(
+        &mut self,
+        _: &rusqlite::Transaction<'_>,
+        _: &[EventRow],
+        _: &T,
+        _: &CommitOutcome,
+    ) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
+    fn committed(&mut self, events: &[EventRow], extra: &T, outcome: &CommitOutcome) {
+        (self.0)(events, extra, outcome);
+    }
+}
 
 impl<T: Send + 'static> Writer<T> {
     /// Starts the writer on `conn` (opened with [`crate::open`]).
     pub fn start(
         conn: Connection,
         options: WriterOptions,
-        on_commit: OnCommit<T>,
+        hook: Box<dyn CommitHook<T>>,
     ) -> std::io::Result<(Writer<T>, JoinHandle<()>)> {
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
@@ -160,7 +220,7 @@ impl<T: Send + 'static> Writer<T> {
             rx,
             queued_bytes: queued_bytes.clone(),
             options,
-            on_commit,
+            hook,
             last_recv: 0,
         };
         let handle = std::thread::Builder::new()
@@ -205,16 +265,16 @@ impl<T: Send + 'static> Writer<T> {
     }
 }
 
-struct WriterThread<T> {
+struct WriterThread<T: 'static> {
     conn: Connection,
     rx: Receiver<Job<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
-    on_commit: OnCommit<T>,
+    hook: Box<dyn CommitHook<T>>,
     last_recv: i64,
 }
 
-impl<T> WriterThread<T> {
+impl<T: 'static> WriterThread<T> {
     fn run(mut self) {
         let mut jobs: Vec<Job<T>> = Vec::new();
         while let Ok(first) = self.rx.recv() {
@@ -233,16 +293,17 @@ impl<T> WriterThread<T> {
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
-            let result = commit(&mut self.conn, &jobs, recv_ms);
+            let result = commit(&mut self.conn, &jobs, recv_ms, &mut *self.hook);
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                        (self.on_commit)(&job.events, &job.extra, &outcome);
+                        self.hook.committed(&job.events, &job.extra, &outcome);
                         (job.done)(Ok(outcome));
                     }
                 }
                 Err(e) => {
+                    self.hook.rolled_back();
                     tracing::error!("commit failed: {e}");
                     let full = matches!(e, StoreError::Full(_));
                     let message = e.to_string();
@@ -259,10 +320,11 @@ impl<T> WriterThread<T> {
     }
 }
 
-fn commit<T>(
+fn commit<T: 'static>(
     conn: &mut Connection,
     jobs: &[Job<T>],
     recv_ms: i64,
+    hook: &mut dyn CommitHook<T>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
@@ -277,12 +339,14 @@ fn commit<T>(
         )?;
         for job in jobs {
             let mut inserted = Vec::with_capacity(job.events.len());
+            let mut seqs = Vec::with_capacity(job.events.len());
             let (mut accepted, mut duplicates) = (0, 0);
             for e in &job.events {
                 let n = insert.execute(params![
                     recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
                 ])?;
                 inserted.push(n == 1);
+                seqs.push(if n == 1 { tx.last_insert_rowid() } else { 0 });
                 if n == 1 {
                     accepted += 1;
                 } else {
@@ -292,14 +356,17 @@ fn commit<T>(
             for r in &job.rejects {
                 reject.execute(params![recv_ms, r.line, r.kind, r.message, r.raw])?;
             }
-            outcomes.push(CommitOutcome {
+            let outcome = CommitOutcome {
                 recv_ms,
                 inserted,
                 accepted,
                 duplicates,
                 commit_events,
                 first_in_commit: outcomes.is_empty(),
-            });
+                seqs,
+            };
+            hook.in_transaction(&tx, &job.events, &job.extra, &outcome)?;
+            outcomes.push(outcome);
         }
     }
     tx.commit()?;
@@ -329,7 +396,7 @@ mod tests {
         let path = dir.path().join(crate::DB_FILE);
         let conn = crate::open(&path).unwrap();
         let (writer, handle) =
-            Writer::<()>::start(conn, WriterOptions::default(), Box::new(|_, _, _| {})).unwrap();
+            Writer::<()>::start(conn, WriterOptions::default(), Box::new(AfterCommit(|_: &[EventRow], _: &(), _: &CommitOutcome| {}))).unwrap();
         let (tx, rx) = mpsc::channel();
         for ids in [vec!["a", "b", "a"], vec!["b", "c"]] {
             let tx = tx.clone();
