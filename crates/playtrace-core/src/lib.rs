@@ -10,6 +10,7 @@
 //! folds batches in input order into per-contest state, and [`contest::Correlator::finish`]
 //! produces the [`summary::Summary`] that [`report`] renders as text or Markdown.
 
+pub mod alert;
 pub mod budget;
 pub mod contest;
 pub mod dialect;

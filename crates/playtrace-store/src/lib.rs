@@ -21,8 +21,8 @@ pub use query::{
 pub use retention::{Retention, RetentionPolicy};
 pub use schema::{checkpoint, disable_auto_checkpoint, open, set_size_limit, DB_FILE};
 pub use writer::{
-    insert_stream_row, AfterCommit, CommitHook, CommitOutcome, EventRow, Job, RejectRow, SubmitError, Writer,
-    WriterOptions,
+    insert_stream_row, AfterCommit, CommitHook, CommitOutcome, EventRow, Job, RejectRow,
+    SubmitError, Writer, WriterOptions,
 };
 
 use thiserror::Error;

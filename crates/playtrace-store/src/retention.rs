@@ -149,7 +149,9 @@ mod tests {
         let (writer, handle) = Writer::<()>::start(
             crate::open(&path).unwrap(),
             WriterOptions::default(),
-            Box::new(crate::writer::AfterCommit(|_: &[EventRow], _: &(), _: &crate::CommitOutcome| {})),
+            Box::new(crate::writer::AfterCommit(
+                |_: &[EventRow], _: &(), _: &crate::CommitOutcome| {},
+            )),
         )
         .unwrap();
         for batch in 0..20 {

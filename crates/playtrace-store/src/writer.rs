@@ -395,8 +395,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DB_FILE);
         let conn = crate::open(&path).unwrap();
-        let (writer, handle) =
-            Writer::<()>::start(conn, WriterOptions::default(), Box::new(AfterCommit(|_: &[EventRow], _: &(), _: &CommitOutcome| {}))).unwrap();
+        let (writer, handle) = Writer::<()>::start(
+            conn,
+            WriterOptions::default(),
+            Box::new(AfterCommit(|_: &[EventRow], _: &(), _: &CommitOutcome| {})),
+        )
+        .unwrap();
         let (tx, rx) = mpsc::channel();
         for ids in [vec!["a", "b", "a"], vec!["b", "c"]] {
             let tx = tx.clone();
