@@ -31,6 +31,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/budgets", get(budgets))
         .route("/v1/contests", get(list_contests))
         .route("/v1/contests/{id}", get(get_contest))
+        .route("/v1/stream", get(crate::stream::stream))
+        .route(
+            "/v1/alerts",
+            get(crate::alert_api::list).post(crate::alert_api::post),
+        )
+        .route("/v1/alerts/latest", get(crate::alert_api::latest))
+        .route("/v1/alerts/{id}/resolve", post(crate::alert_api::resolve))
+        .route("/v1/alerts/{id}/silence", post(crate::alert_api::silence))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -44,11 +52,11 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    retry_after: Option<u32>,
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -57,7 +65,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 }
@@ -81,14 +89,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 #[derive(Debug, Default, Deserialize)]
-struct TokenParam {
-    token: Option<String>,
+pub(crate) struct TokenParam {
+    pub(crate) token: Option<String>,
 }
 
-fn authorize(
+pub(crate) fn authorize(
     app: &AppState,
     headers: &HeaderMap,
     token_param: Option<&str>,
@@ -120,6 +128,15 @@ fn authorize(
             ))
         }
     }
+}
+
+/// Checks a read-scope token (for the stream's handler).
+pub(crate) fn authorize_read(
+    app: &AppState,
+    headers: &HeaderMap,
+    token_param: Option<&str>,
+) -> ApiResult<()> {
+    authorize(app, headers, token_param, Scope::Read)
 }
 
 fn body_format(headers: &HeaderMap) -> ApiResult<BodyFormat> {
@@ -270,7 +287,7 @@ async fn ingest(
     let job = Job {
         events: parsed.events,
         rejects: parsed.rejects,
-        extra: parsed.observations,
+        extra: crate::hook::Work::Ingest(parsed.observations),
         done: Box::new(move |result| {
             let _ = tx.send(result);
         }),
@@ -338,9 +355,48 @@ struct EventsQuery {
     token: Option<String>,
 }
 
-/// The stored event as the API shows it: the normalised envelope plus store fields.
-fn event_json(r: &playtrace_store::EventRecord) -> Value {
-    let normalised = serde_json::from_str::<serde_json::Map<String, Value>>(&r.body)
+/// The parts of a stored event the API shows (from a stored record or a just-committed row).
+pub struct EventView<'a> {
+    /// Sequence number.
+    pub seq: i64,
+    /// Receive time.
+    pub recv_ms: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Game (`""` when none).
+    pub game: &'a str,
+    /// Client id.
+    pub id: Option<&'a str>,
+    /// Environment.
+    pub env: Option<&'a str>,
+    /// Session.
+    pub session: Option<&'a str>,
+    /// Event time.
+    pub ts_ms: Option<f64>,
+    /// The JSON object as stored.
+    pub body: &'a str,
+}
+
+impl<'a> From<&'a playtrace_store::EventRecord> for EventView<'a> {
+    fn from(r: &'a playtrace_store::EventRecord) -> Self {
+        EventView {
+            seq: r.seq,
+            recv_ms: r.recv_ms,
+            name: &r.name,
+            game: &r.game,
+            id: r.id.as_deref(),
+            env: r.env.as_deref(),
+            session: r.session.as_deref(),
+            ts_ms: r.ts_ms,
+            body: &r.body,
+        }
+    }
+}
+
+/// The stored event as the API and the stream show it: the normalised envelope plus store
+/// fields.
+pub fn event_json(r: &EventView<'_>) -> Value {
+    let normalised = serde_json::from_str::<serde_json::Map<String, Value>>(r.body)
         .ok()
         .and_then(|o| Event::from_object(o).ok());
     let mut v = json!({
@@ -350,7 +406,7 @@ fn event_json(r: &playtrace_store::EventRecord) -> Value {
         "event": r.name,
         "ts": r.ts_ms.map(playtrace_core::num::Num),
         "id": r.id,
-        "game": (!r.game.is_empty()).then_some(&r.game),
+        "game": (!r.game.is_empty()).then_some(r.game),
         "env": r.env,
         "session": r.session,
     });
@@ -382,6 +438,7 @@ async fn list_events(
         env: q.env,
         after,
         limit,
+        all_kinds: false,
     };
     let reader = app.reader.clone();
     let records = tokio::task::spawn_blocking(move || reader.events(&filter))
@@ -389,7 +446,7 @@ async fn list_events(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(store_error)?;
     let next = records.last().map_or(after, |r| r.seq);
-    let events: Vec<Value> = records.iter().map(event_json).collect();
+    let events: Vec<Value> = records.iter().map(|r| event_json(&r.into())).collect();
     Ok(Json(json!({"events": events, "next": next})))
 }
 
@@ -599,6 +656,36 @@ async fn metrics(
             stats.file_bytes as f64,
         );
     }
+    let m = &app.hub.metrics;
+    for (name, help, kind, v) in [
+        (
+            "playtrace_stream_subscribers",
+            "Connected stream subscribers.",
+            "gauge",
+            &m.subscribers,
+        ),
+        (
+            "playtrace_stream_messages_total",
+            "Messages sent to stream subscribers.",
+            "counter",
+            &m.sent,
+        ),
+        (
+            "playtrace_stream_lag_disconnects_total",
+            "Subscribers disconnected for falling a whole buffer behind.",
+            "counter",
+            &m.lag_disconnects,
+        ),
+        (
+            "playtrace_stream_resets_total",
+            "reset messages sent (retention removed part of a gap).",
+            "counter",
+            &m.resets,
+        ),
+    ] {
+        header(&mut out, name, kind, help);
+        sample(&mut out, name, &[], v.load(Ordering::Relaxed) as f64);
+    }
     let now = playtrace_store::now_ms() as f64;
     let counts = app.with_live(|l| l.state_counts(now));
     header(
@@ -673,5 +760,5 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// Makes `Job` construction visible to the state module's submit.
-pub(crate) type IngestJob = Job<playtrace_core::scan::ObservationBatch>;
+/// A job for the store's writer.
+pub(crate) type IngestJob = Job<crate::hook::Work>;

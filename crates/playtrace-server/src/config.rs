@@ -5,6 +5,7 @@
 //! bytes with an optional unit (`64KiB`, `10MiB`, `10GB`). Errors name the key and the value.
 
 use crate::auth::{Scope, Token, Tokens};
+use playtrace_core::alert::{AlertsSpec, RuleSet};
 use playtrace_core::budget::{BudgetEntry, BudgetSet};
 use playtrace_core::duration::parse_duration_ms;
 use playtrace_core::size::parse_size_bytes;
@@ -92,6 +93,17 @@ struct File {
     budget: Vec<BudgetEntry>,
     #[serde(default)]
     tokens: Vec<TokenFile>,
+    #[serde(default)]
+    alerts: AlertsSpec,
+    #[serde(default)]
+    stream: StreamFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamFile {
+    keep_alive: Option<Amount>,
+    buffer: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +176,12 @@ pub struct ServeConfig {
     pub budgets: BudgetSet,
     /// Tokens; none means open access, allowed on loopback only.
     pub tokens: Tokens,
+    /// Alert rules (defaults plus the config's own).
+    pub rules: RuleSet,
+    /// Keep-alive comment interval on streams (default 15 s), ms.
+    pub keep_alive_ms: f64,
+    /// Messages a stream subscriber may fall behind before it is disconnected (default 16384).
+    pub stream_buffer: usize,
 }
 
 impl Default for ServeConfig {
@@ -183,6 +201,9 @@ impl Default for ServeConfig {
             windows_ms: vec![5.0 * 60_000.0, 60.0 * 60_000.0],
             budgets: BudgetSet::default(),
             tokens: Tokens::default(),
+            rules: RuleSet::from_spec(AlertsSpec::default()).unwrap_or_default(),
+            keep_alive_ms: 15_000.0,
+            stream_buffer: 16_384,
         }
     }
 }
@@ -319,6 +340,13 @@ impl ServeConfig {
             });
         }
         c.tokens = Tokens::new(tokens);
+        c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
+        if let Some(v) = &file.stream.keep_alive {
+            c.keep_alive_ms = v.duration_ms("stream.keep_alive")?.max(100.0);
+        }
+        if let Some(n) = file.stream.buffer {
+            c.stream_buffer = positive(n as u64, "stream.buffer")? as usize;
+        }
         Ok(c)
     }
 

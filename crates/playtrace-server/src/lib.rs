@@ -7,19 +7,22 @@
 //! into the live contests ([`state::apply_commit`]) and the request is acknowledged. Queries
 //! ([`api`]) read the store through a separate WAL reader or the live state under a short lock.
 
+pub mod alert_api;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod hook;
 pub mod ingest;
 pub mod metrics;
 pub mod state;
+pub mod stream;
 
 use crate::config::ServeConfig;
 use crate::ingest::Parsed;
 use crate::metrics::Metrics;
-use crate::state::{apply_commit, AppState};
+use crate::state::AppState;
 use playtrace_core::contest::{EventMeta, LiveContests, LiveOptions};
-use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{Reader, Retention, RetentionPolicy, Writer, WriterOptions, DB_FILE};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,8 +123,13 @@ pub async fn serve(
     tracing::info!(events = rebuilt, "live state rebuilt from the store");
 
     let metrics = Arc::new(Metrics::default());
-    let hook_live = live.clone();
-    let hook_metrics = metrics.clone();
+    let hub = Arc::new(stream::Hub::new(config.stream_buffer));
+    let hook = hook::ServerHook::new(
+        config.rules.clone(),
+        live.clone(),
+        metrics.clone(),
+        hub.clone(),
+    );
     let (writer, writer_thread) = Writer::start(
         conn,
         WriterOptions {
@@ -129,20 +137,7 @@ pub async fn serve(
             queue_bytes: config.queue_bytes,
             max_commit_events: 100_000,
         },
-        Box::new(move |events, observations: &ObservationBatch, outcome| {
-            if outcome.first_in_commit {
-                hook_metrics
-                    .commit_events
-                    .observe(outcome.commit_events as f64);
-            }
-            hook_metrics
-                .accepted
-                .fetch_add(outcome.accepted, Ordering::Relaxed);
-            hook_metrics
-                .duplicates
-                .fetch_add(outcome.duplicates, Ordering::Relaxed);
-            apply_commit(&hook_live, events, observations, outcome);
-        }),
+        Box::new(hook),
     )
     .map_err(|e| store_error(&dir, e))?;
 
@@ -198,6 +193,7 @@ pub async fn serve(
         live.clone(),
         writer,
         settings,
+        hub,
     ));
     state.ready.store(true, Ordering::Release);
 

@@ -4,7 +4,9 @@
 use crate::api::IngestJob;
 use crate::auth::Tokens;
 use crate::config::ServeConfig;
+use crate::hook::Work;
 use crate::metrics::Metrics;
+use crate::stream::Hub;
 use playtrace_core::contest::{BudgetQuery, EventMeta, LiveContests, WindowReport};
 use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{CommitOutcome, EventRow, Reader, SubmitError, Writer};
@@ -27,7 +29,9 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// `journal_mode` and `synchronous` of the writer's connection, as SQLite reports them.
     pub store_settings: (String, String),
-    writer: RwLock<Option<Writer<ObservationBatch>>>,
+    /// The stream's broadcast side.
+    pub hub: Arc<Hub>,
+    writer: RwLock<Option<Writer<Work>>>,
 }
 
 impl AppState {
@@ -37,8 +41,9 @@ impl AppState {
         metrics: Arc<Metrics>,
         reader: Arc<Reader>,
         live: Arc<Mutex<LiveContests>>,
-        writer: Writer<ObservationBatch>,
+        writer: Writer<Work>,
         store_settings: (String, String),
+        hub: Arc<Hub>,
     ) -> Self {
         AppState {
             tokens: config.tokens.clone(),
@@ -48,12 +53,13 @@ impl AppState {
             live,
             ready: AtomicBool::new(false),
             store_settings,
+            hub,
             writer: RwLock::new(Some(writer)),
         }
     }
 
     /// Queues a job for the writer.
-    pub fn submit(&self, job: IngestJob) -> Result<(), SubmitError<ObservationBatch>> {
+    pub fn submit(&self, job: IngestJob) -> Result<(), SubmitError<Work>> {
         let guard = self.writer.read().unwrap_or_else(|p| p.into_inner());
         match guard.as_ref() {
             Some(w) => w.try_submit(job),

@@ -129,6 +129,14 @@ impl Reader {
         })
     }
 
+    /// Runs a read of the caller's own on this connection (other crates' tables, e.g. alerts).
+    pub fn with_conn<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.with(f)
+    }
+
     fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&conn)?)

@@ -1,0 +1,283 @@
+//! Alert routes: `POST /v1/alerts` (ingest), `GET /v1/alerts`, `GET /v1/alerts/latest` (read),
+//! `POST /v1/alerts/{id}/resolve|silence` (admin).
+
+use crate::alerts::{list as list_alerts, AlertAction, AlertQuery};
+use crate::api::{authorize, ApiError, ApiResult, TokenParam};
+use crate::auth::Scope;
+use crate::hook::{ActionResult, Work};
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use playtrace_core::alert::{admin_alert, alert_id, Severity, ADMIN_ALERT};
+use playtrace_core::duration::parse_duration_ms;
+use playtrace_core::scan::ObservationBatch;
+use playtrace_store::{EventRow, Job, StoreError, SubmitError};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::{Arc, Mutex};
+
+/// Hands a job to the writer and waits until it is durable.
+async fn run_job(
+    app: &AppState,
+    events: Vec<EventRow>,
+    work: Work,
+) -> ApiResult<playtrace_store::CommitOutcome> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = Job {
+        events,
+        rejects: vec![],
+        extra: work,
+        done: Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    };
+    let busy = |message: &str| {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+        e.retry_after = Some(1);
+        e
+    };
+    match app.submit(job) {
+        Ok(()) => {}
+        Err(SubmitError::Full(_)) => {
+            return Err(busy("the store's queue is full; retry after Retry-After"))
+        }
+        Err(SubmitError::Closed(_)) => return Err(busy("the collector is shutting down")),
+    }
+    match rx.await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(StoreError::Full(m))) => Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            format!("nothing was stored: the store is full ({m})"),
+        )),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_error",
+            format!("nothing was stored: {e}; retry"),
+        )),
+        Err(_) => Err(busy("the store writer stopped; retry")),
+    }
+}
+
+/// `POST /v1/alerts`: an `admin.alert` envelope `{id, sessionId, severity, reason, data,
+/// createdAt}` (plus optional `game`, `env`). Stored as an `admin.alert` event, which raises
+/// (or updates) the alert in the same transaction.
+pub(crate) async fn post(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<TokenParam>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Ingest)?;
+    let Value::Object(mut envelope) = body else {
+        return Err(ApiError::bad_request(
+            "the body must be one admin.alert object: {id, sessionId, severity, reason, data, createdAt}",
+        ));
+    };
+    let take = |o: &mut Map<String, Value>, k: &str| match o.remove(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    };
+    let game = take(&mut envelope, "game");
+    let env = take(&mut envelope, "env");
+    let candidate = admin_alert(&envelope).map_err(ApiError::bad_request)?;
+    let id = envelope.get("id").and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let mut event = Map::new();
+    event.insert("event".into(), json!(ADMIN_ALERT));
+    if let Some(id) = &id {
+        event.insert("id".into(), json!(id));
+    }
+    if let Some(g) = &game {
+        event.insert("game".into(), json!(g));
+    }
+    if let Some(e) = &env {
+        event.insert("env".into(), json!(e));
+    }
+    if let Some(s) = &candidate.session_id {
+        event.insert("session".into(), json!(s));
+    }
+    event.insert("attrs".into(), Value::Object(envelope));
+    let row = EventRow {
+        game: game.unwrap_or_default(),
+        id,
+        name: ADMIN_ALERT.into(),
+        env,
+        session: candidate.session_id.clone(),
+        ts_ms: None,
+        body: Value::Object(event).to_string(),
+    };
+    let outcome = run_job(&app, vec![row], Work::Ingest(ObservationBatch::default())).await?;
+    Ok(Json(json!({
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "alertId": alert_id(&candidate.fingerprint),
+    })))
+}
+
+/// Query of `GET /v1/alerts`.
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    state: Option<String>,
+    min_severity: Option<String>,
+    category: Option<String>,
+    since: Option<String>,
+    game: Option<String>,
+    env: Option<String>,
+    include_probes: Option<bool>,
+    include_seeded: Option<bool>,
+    limit: Option<usize>,
+    token: Option<String>,
+}
+
+fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
+    let mut q = AlertQuery {
+        game: p.game.clone(),
+        env: p.env.clone(),
+        include_probes: p.include_probes.unwrap_or(false),
+        include_seeded: p.include_seeded.unwrap_or(false),
+        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        ..AlertQuery::default()
+    };
+    if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
+        if !matches!(s, "firing" | "resolved" | "silenced") {
+            return Err(ApiError::bad_request(format!(
+                "state: `{s}` is not firing, resolved or silenced"
+            )));
+        }
+        q.state = Some(s.to_string());
+    }
+    if let Some(s) = p.min_severity.as_deref().filter(|s| !s.is_empty()) {
+        q.min_severity = Some(Severity::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "min_severity: `{s}` is not one of info, low, medium, high, critical"
+            ))
+        })?);
+    }
+    if let Some(c) = p.category.as_deref().filter(|s| !s.is_empty()) {
+        if !matches!(c, "moderation" | "budget" | "pipeline") {
+            return Err(ApiError::bad_request(format!(
+                "category: `{c}` is not moderation, budget or pipeline"
+            )));
+        }
+        q.category = Some(c.to_string());
+    }
+    if let Some(s) = p.since.as_deref().filter(|s| !s.is_empty()) {
+        let ms = s
+            .parse::<i64>()
+            .ok()
+            .or_else(|| playtrace_core::time::parse_rfc3339_ms(s).map(|m| m as i64))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "since: `{s}` is neither RFC 3339 (2026-01-01T00:00:00Z) nor epoch milliseconds"
+                ))
+            })?;
+        q.since_ms = Some(ms);
+    }
+    Ok(q)
+}
+
+async fn read(app: &AppState, q: AlertQuery) -> ApiResult<Vec<Value>> {
+    let reader = app.reader.clone();
+    tokio::task::spawn_blocking(move || reader.with_conn(|c| list_alerts(c, &q)))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_error",
+                e.to_string(),
+            )
+        })
+}
+
+/// `GET /v1/alerts`: newest update first; seeded and probe alerts only when asked for.
+pub(crate) async fn list(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<ListParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, p.token.as_deref(), Scope::Read)?;
+    let q = query_of(&p)?;
+    Ok(Json(json!({"alerts": read(&app, q).await?})))
+}
+
+/// `GET /v1/alerts/latest?category=moderation&include_seeded=`: the newest alert by creation.
+pub(crate) async fn latest(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<ListParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, p.token.as_deref(), Scope::Read)?;
+    let mut q = query_of(&p)?;
+    q.limit = 1;
+    q.by_created = true;
+    match read(&app, q).await?.into_iter().next() {
+        Some(alert) => Ok(Json(alert)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no alert matches (seeded alerts count only with include_seeded=true, probes only \
+             with include_probes=true)",
+        )),
+    }
+}
+
+async fn act(app: &AppState, id: String, action: AlertAction) -> ApiResult<Json<Value>> {
+    let result: ActionResult = Arc::new(Mutex::new(None));
+    run_job(
+        app,
+        vec![],
+        Work::Action {
+            id: id.clone(),
+            action,
+            result: result.clone(),
+        },
+    )
+    .await?;
+    let outcome = result.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match outcome.flatten() {
+        Some(alert) => Ok(Json(alert)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no alert `{id}`; ids are listed by GET /v1/alerts"),
+        )),
+    }
+}
+
+/// `POST /v1/alerts/{id}/resolve` (admin).
+pub(crate) async fn resolve(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenParam>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Admin)?;
+    act(&app, id, AlertAction::Resolve).await
+}
+
+/// Body of a silence.
+#[derive(Debug, Deserialize)]
+pub struct SilenceBody {
+    #[serde(rename = "for")]
+    for_: String,
+}
+
+/// `POST /v1/alerts/{id}/silence {"for": "2h"}` (admin).
+pub(crate) async fn silence(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenParam>,
+    headers: HeaderMap,
+    Json(body): Json<SilenceBody>,
+) -> ApiResult<Json<Value>> {
+    authorize(&app, &headers, q.token.as_deref(), Scope::Admin)?;
+    let for_ms =
+        parse_duration_ms(&body.for_).map_err(|e| ApiError::bad_request(format!("for: {e}")))?;
+    act(&app, id, AlertAction::Silence { for_ms }).await
+}
