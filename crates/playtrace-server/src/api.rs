@@ -682,6 +682,12 @@ async fn metrics(
             "counter",
             &m.resets,
         ),
+        (
+            "playtrace_send_timeouts_total",
+            "Connections closed because the client stopped reading (stream.send_timeout).",
+            "counter",
+            &*m.send_timeouts,
+        ),
     ] {
         header(&mut out, name, kind, help);
         sample(&mut out, name, &[], v.load(Ordering::Relaxed) as f64);

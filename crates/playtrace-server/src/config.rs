@@ -104,6 +104,7 @@ struct File {
 struct StreamFile {
     keep_alive: Option<Amount>,
     buffer: Option<usize>,
+    send_timeout: Option<Amount>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,8 +181,10 @@ pub struct ServeConfig {
     pub rules: RuleSet,
     /// Keep-alive comment interval on streams (default 15 s), ms.
     pub keep_alive_ms: f64,
-    /// Messages a stream subscriber may fall behind before it is disconnected (default 16384).
+    /// Commits a stream subscriber may fall behind before it is disconnected (default 1024).
     pub stream_buffer: usize,
+    /// A write to a client that stays blocked this long closes the connection (default 10 s).
+    pub send_timeout_ms: f64,
 }
 
 impl Default for ServeConfig {
@@ -203,7 +206,8 @@ impl Default for ServeConfig {
             tokens: Tokens::default(),
             rules: RuleSet::from_spec(AlertsSpec::default()).unwrap_or_default(),
             keep_alive_ms: 15_000.0,
-            stream_buffer: 16_384,
+            stream_buffer: 1024,
+            send_timeout_ms: 10_000.0,
         }
     }
 }
@@ -343,6 +347,9 @@ impl ServeConfig {
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
         if let Some(v) = &file.stream.keep_alive {
             c.keep_alive_ms = v.duration_ms("stream.keep_alive")?.max(100.0);
+        }
+        if let Some(v) = &file.stream.send_timeout {
+            c.send_timeout_ms = v.duration_ms("stream.send_timeout")?.max(10.0);
         }
         if let Some(n) = file.stream.buffer {
             c.stream_buffer = positive(n as u64, "stream.buffer")? as usize;

@@ -127,6 +127,7 @@ impl CommitHook<Work> for ServerHook {
         if !self.hub.has_subscribers() {
             return;
         }
+        let mut batch = Vec::with_capacity(outcome.accepted as usize + changes.len());
         for (e, &seq) in events.iter().zip(&outcome.seqs) {
             if seq == 0 {
                 continue;
@@ -142,7 +143,7 @@ impl CommitHook<Work> for ServerHook {
                 ts_ms: e.ts_ms,
                 body: &e.body,
             };
-            self.hub.publish(Message {
+            batch.push(Message {
                 seq,
                 kind: KIND_EVENT,
                 name: e.name.clone(),
@@ -153,7 +154,7 @@ impl CommitHook<Work> for ServerHook {
             });
         }
         for c in changes {
-            self.hub.publish(Message {
+            batch.push(Message {
                 seq: c.seq,
                 kind: KIND_ALERT,
                 name: format!("alert.{}", c.alert["category"].as_str().unwrap_or("")),
@@ -163,6 +164,7 @@ impl CommitHook<Work> for ServerHook {
                 data: c.alert.to_string(),
             });
         }
+        self.hub.publish(batch);
     }
 
     fn rolled_back(&mut self) {

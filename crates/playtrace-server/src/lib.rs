@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod hook;
 pub mod ingest;
 pub mod metrics;
@@ -186,6 +187,8 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
 
+    let send_timeout_ms = config.send_timeout_ms;
+    let timeouts = hub.metrics.send_timeouts.clone();
     let state = Arc::new(AppState::new(
         config,
         metrics,
@@ -214,6 +217,11 @@ pub async fn serve(
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
     let app = api::router(state.clone());
+    let listener = conn::GuardedListener {
+        inner: listener,
+        send_timeout: Duration::from_millis(send_timeout_ms as u64),
+        timeouts,
+    };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

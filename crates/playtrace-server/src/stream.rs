@@ -91,17 +91,23 @@ pub struct StreamMetrics {
     pub lag_disconnects: AtomicU64,
     /// `reset` messages sent.
     pub resets: AtomicU64,
+    /// Connections closed because the client stopped reading (`stream.send_timeout`).
+    pub send_timeouts: Arc<AtomicU64>,
 }
+
+/// The messages of one commit job, in sequence order (broadcast as one unit, so a subscriber's
+/// buffer counts commits, not events, and one large batch never overflows a healthy one).
+pub type Batch = Vec<Message>;
 
 /// The broadcast side.
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Message>>,
+    tx: broadcast::Sender<Arc<Batch>>,
     /// Counters.
     pub metrics: StreamMetrics,
 }
 
 impl Hub {
-    /// A hub whose subscribers may fall `buffer` messages behind before being disconnected.
+    /// A hub whose subscribers may fall `buffer` commits behind before being disconnected.
     pub fn new(buffer: usize) -> Hub {
         let (tx, _) = broadcast::channel(buffer.max(16));
         Hub {
@@ -115,9 +121,11 @@ impl Hub {
         self.tx.receiver_count() > 0
     }
 
-    /// Publishes a committed message.
-    pub fn publish(&self, message: Message) {
-        let _ = self.tx.send(Arc::new(message));
+    /// Publishes the committed messages of one job.
+    pub fn publish(&self, batch: Batch) {
+        if !batch.is_empty() {
+            let _ = self.tx.send(Arc::new(batch));
+        }
     }
 }
 
@@ -214,7 +222,7 @@ const REPLAY_PAGE: usize = 1000;
 
 struct Subscriber {
     app: Arc<AppState>,
-    rx: broadcast::Receiver<Arc<Message>>,
+    rx: broadcast::Receiver<Arc<Batch>>,
     filter: Filter,
     /// Highest sequence number handled (sent or filtered out).
     last: i64,
@@ -249,10 +257,13 @@ impl Subscriber {
                 continue;
             }
             match self.rx.recv().await {
-                Ok(m) => {
-                    if m.seq > self.last {
+                Ok(batch) => {
+                    for m in batch.iter() {
+                        if m.seq <= self.last {
+                            continue;
+                        }
                         self.last = m.seq;
-                        if self.filter.wants(&m) {
+                        if self.filter.wants(m) {
                             self.queue.push_back(m.sse());
                         }
                     }

@@ -8,9 +8,11 @@ use std::time::Duration;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "playtrace.db";
 
+/// `AUTOINCREMENT`: sequence numbers are stream ids and API cursors, so they must never be
+/// reused, not even after retention emptied the table.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    seq     INTEGER PRIMARY KEY,
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     recv_ms INTEGER NOT NULL,
     game    TEXT NOT NULL,
     id      TEXT,
@@ -41,7 +43,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_ms);
 CREATE TABLE IF NOT EXISTS rejects (
-    seq     INTEGER PRIMARY KEY,
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     recv_ms INTEGER NOT NULL,
     line    INTEGER NOT NULL,
     kind    TEXT NOT NULL,

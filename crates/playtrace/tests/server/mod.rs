@@ -158,3 +158,84 @@ impl Drop for Server {
 pub fn event(name: &str, id: &str, attrs: &str) -> String {
     format!(r#"{{"event":"{name}","id":"{id}","game":"gf","env":"prod","attrs":{attrs}}}"#)
 }
+
+/// One SSE message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sse {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: serde_json::Value,
+}
+
+/// A subscriber reading `GET /v1/stream` on its own thread.
+pub struct Subscriber {
+    pub rx: std::sync::mpsc::Receiver<Sse>,
+    pub status: u16,
+}
+
+impl Subscriber {
+    /// The next message, or `None` after `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Sse> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next `n` messages (panics after `timeout` without one).
+    pub fn take(&self, n: usize, timeout: Duration) -> Vec<Sse> {
+        (0..n)
+            .map(|i| {
+                self.next(timeout)
+                    .unwrap_or_else(|| panic!("only {i} of {n} messages arrived"))
+            })
+            .collect()
+    }
+}
+
+/// Subscribes to `path` (e.g. `/v1/stream?topics=alerts`) with optional headers.
+pub fn subscribe(url: &str, path: &str, headers: &[(&str, &str)]) -> Subscriber {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.get(format!("{url}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = req.call().unwrap();
+    let status = response.status().as_u16();
+    let (tx, rx) = std::sync::mpsc::channel();
+    if status == 200 {
+        let reader = response.into_body().into_reader();
+        std::thread::spawn(move || {
+            let mut id = None;
+            let mut event = String::from("message");
+            let mut data = String::new();
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { return };
+                if line.is_empty() {
+                    if !data.is_empty() {
+                        let value = serde_json::from_str(&data)
+                            .unwrap_or(serde_json::Value::String(data.clone()));
+                        let msg = Sse {
+                            id: id.take(),
+                            event: std::mem::replace(&mut event, "message".into()),
+                            data: value,
+                        };
+                        if tx.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                    data.clear();
+                    continue;
+                }
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        });
+    }
+    Subscriber { rx, status }
+}
