@@ -452,6 +452,18 @@ pub struct AlertsSpec {
     /// Own rules.
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// Alert on breached budgets (default true).
+    #[serde(default = "yes")]
+    pub budget_alerts: bool,
+    /// A budget must stay breached this long before its alert fires (default 1m).
+    pub budget_for: Option<Value>,
+    /// A firing budget alert resolves only after the budget held this long (default 5m).
+    pub budget_keep_firing_for: Option<Value>,
+    /// Budget alerts per group of these dimensions as well (`hub`, `room`, `move`, `type`).
+    #[serde(default)]
+    pub budget_group_by: Vec<String>,
+    /// Severity of budget alerts (default high).
+    pub budget_severity: Option<Severity>,
 }
 
 impl Default for AlertsSpec {
@@ -460,7 +472,71 @@ impl Default for AlertsSpec {
             default_rules: true,
             offline_sla: None,
             rules: Vec::new(),
+            budget_alerts: true,
+            budget_for: None,
+            budget_keep_firing_for: None,
+            budget_group_by: Vec::new(),
+            budget_severity: None,
         }
+    }
+}
+
+/// How budget breaches become alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetAlerting {
+    /// Off when false.
+    pub enabled: bool,
+    /// Breached this long → fires (ms).
+    pub for_ms: f64,
+    /// Within budget this long → resolves (ms).
+    pub keep_firing_for_ms: f64,
+    /// Also per group of these dimensions.
+    pub group_by: Vec<crate::summary::GroupDim>,
+    /// Severity.
+    pub severity: Severity,
+}
+
+impl AlertsSpec {
+    /// The budget alerting settings, validated.
+    pub fn budget_alerting(&self) -> Result<BudgetAlerting, RuleError> {
+        let duration = |key: &str, v: &Option<Value>, default: f64| -> Result<f64, RuleError> {
+            let err = |message: String| RuleError {
+                rule: format!("alerts.{key}"),
+                message,
+            };
+            match v {
+                None => Ok(default),
+                Some(Value::Number(n)) => n
+                    .as_f64()
+                    .filter(|v| *v >= 0.0)
+                    .ok_or_else(|| err(format!("{n} is not a duration"))),
+                Some(Value::String(s)) => parse_duration_ms(s).map_err(|e| err(e.to_string())),
+                Some(other) => Err(err(format!(
+                    "`{other}` is not a duration; write e.g. \"1m\""
+                ))),
+            }
+        };
+        let group_by = self
+            .budget_group_by
+            .iter()
+            .map(|d| {
+                crate::summary::GroupDim::parse(d).ok_or_else(|| RuleError {
+                    rule: "alerts.budget_group_by".into(),
+                    message: format!("`{d}` is not hub, room, move or type"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BudgetAlerting {
+            enabled: self.budget_alerts,
+            for_ms: duration("budget_for", &self.budget_for, 60_000.0)?,
+            keep_firing_for_ms: duration(
+                "budget_keep_firing_for",
+                &self.budget_keep_firing_for,
+                300_000.0,
+            )?,
+            group_by,
+            severity: self.budget_severity.unwrap_or(Severity::High),
+        })
     }
 }
 

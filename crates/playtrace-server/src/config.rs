@@ -5,7 +5,7 @@
 //! bytes with an optional unit (`64KiB`, `10MiB`, `10GB`). Errors name the key and the value.
 
 use crate::auth::{Scope, Token, Tokens};
-use playtrace_core::alert::{AlertsSpec, RuleSet};
+use playtrace_core::alert::{AlertsSpec, BudgetAlerting, RuleSet};
 use playtrace_core::budget::{BudgetEntry, BudgetSet};
 use playtrace_core::duration::parse_duration_ms;
 use playtrace_core::size::parse_size_bytes;
@@ -135,6 +135,7 @@ struct ContestsFile {
 #[serde(deny_unknown_fields)]
 struct BudgetsFile {
     windows: Option<Vec<Amount>>,
+    evaluate_every: Option<Amount>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +180,10 @@ pub struct ServeConfig {
     pub tokens: Tokens,
     /// Alert rules (defaults plus the config's own).
     pub rules: RuleSet,
+    /// When budget breaches become alerts.
+    pub budget_alerting: BudgetAlerting,
+    /// How often budgets are checked for alerts and status changes (default 1 s), ms.
+    pub budget_interval_ms: f64,
     /// Keep-alive comment interval on streams (default 15 s), ms.
     pub keep_alive_ms: f64,
     /// Commits a stream subscriber may fall behind before it is disconnected (default 1024).
@@ -205,6 +210,14 @@ impl Default for ServeConfig {
             budgets: BudgetSet::default(),
             tokens: Tokens::default(),
             rules: RuleSet::from_spec(AlertsSpec::default()).unwrap_or_default(),
+            budget_alerting: BudgetAlerting {
+                enabled: true,
+                for_ms: 60_000.0,
+                keep_firing_for_ms: 300_000.0,
+                group_by: Vec::new(),
+                severity: playtrace_core::alert::Severity::High,
+            },
+            budget_interval_ms: 1_000.0,
             keep_alive_ms: 15_000.0,
             stream_buffer: 1024,
             send_timeout_ms: 10_000.0,
@@ -299,6 +312,9 @@ impl ServeConfig {
                 })
                 .collect::<Result<_, _>>()?;
         }
+        if let Some(v) = &file.budgets.evaluate_every {
+            c.budget_interval_ms = v.duration_ms("budgets.evaluate_every")?.max(50.0);
+        }
         if !file.budget.is_empty() {
             c.budgets = BudgetSet::from_entries(file.budget)
                 .map_err(|e| invalid("budget", e.to_string()))?;
@@ -344,6 +360,10 @@ impl ServeConfig {
             });
         }
         c.tokens = Tokens::new(tokens);
+        c.budget_alerting = file
+            .alerts
+            .budget_alerting()
+            .map_err(|e| invalid("alerts", e.to_string()))?;
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
         if let Some(v) = &file.stream.keep_alive {
             c.keep_alive_ms = v.duration_ms("stream.keep_alive")?.max(100.0);

@@ -7,11 +7,13 @@ use crate::api::{event_json, EventView};
 use crate::metrics::Metrics;
 use crate::state::apply_commit;
 use crate::stream::{Hub, Message};
-use playtrace_core::alert::{RuleSet, Severity};
+use playtrace_core::alert::{alert_id, RuleSet, Severity};
 use playtrace_core::contest::LiveContests;
 use playtrace_core::event::Event;
 use playtrace_core::scan::ObservationBatch;
-use playtrace_store::{CommitHook, CommitOutcome, EventRow, KIND_ALERT, KIND_EVENT};
+use playtrace_store::{
+    insert_stream_row, CommitHook, CommitOutcome, EventRow, KIND_ALERT, KIND_BUDGET, KIND_EVENT,
+};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -24,6 +26,8 @@ pub type ActionResult = Arc<Mutex<Option<Option<Value>>>>;
 pub enum Work {
     /// Ingested events and their contest observations.
     Ingest(ObservationBatch),
+    /// Budget status changes, and the budget alerts they fire or resolve.
+    Budget(Vec<crate::budget_alerts::BudgetChange>),
     /// An admin action on an alert.
     Action {
         /// Alert id.
@@ -35,6 +39,10 @@ pub enum Work {
     },
 }
 
+/// Stream rows a job wrote inside the transaction: budget messages `(seq, data)` and alert
+/// changes.
+type Pending = (Vec<(i64, String)>, Vec<AlertChange>);
+
 /// The collector's commit hook.
 pub struct ServerHook {
     /// Alert rules.
@@ -45,8 +53,8 @@ pub struct ServerHook {
     pub metrics: Arc<Metrics>,
     /// The stream.
     pub hub: Arc<Hub>,
-    /// Alert changes of the jobs in the current transaction, in job order.
-    pending: VecDeque<Vec<AlertChange>>,
+    /// Budget messages and alert changes of the jobs in the current transaction, in job order.
+    pending: VecDeque<Pending>,
 }
 
 impl ServerHook {
@@ -76,6 +84,7 @@ impl CommitHook<Work> for ServerHook {
         outcome: &CommitOutcome,
     ) -> rusqlite::Result<()> {
         let mut changes = Vec::new();
+        let mut budgets = Vec::new();
         match work {
             Work::Ingest(_) => {
                 for (e, inserted) in events.iter().zip(&outcome.inserted) {
@@ -97,6 +106,38 @@ impl CommitHook<Work> for ServerHook {
                     }
                 }
             }
+            Work::Budget(budget_changes) => {
+                let origin = Origin {
+                    game: None,
+                    env: None,
+                };
+                for b in budget_changes {
+                    if let Some(status) = &b.status {
+                        let text = status.to_string();
+                        let seq = insert_stream_row(
+                            tx,
+                            outcome.recv_ms,
+                            KIND_BUDGET,
+                            "budget",
+                            None,
+                            None,
+                            &text,
+                        )?;
+                        budgets.push((seq, text));
+                    }
+                    if let Some(candidate) = &b.fire {
+                        changes.push(raise(tx, candidate, &origin, outcome.recv_ms)?);
+                    }
+                    if let Some(fp) = &b.resolve {
+                        changes.extend(act(
+                            tx,
+                            &alert_id(fp),
+                            &AlertAction::Resolve,
+                            outcome.recv_ms,
+                        )?);
+                    }
+                }
+            }
             Work::Action { id, action, result } => {
                 let change = act(tx, id, action, outcome.recv_ms)?;
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
@@ -104,12 +145,12 @@ impl CommitHook<Work> for ServerHook {
                 changes.extend(change);
             }
         }
-        self.pending.push_back(changes);
+        self.pending.push_back((budgets, changes));
         Ok(())
     }
 
     fn committed(&mut self, events: &[EventRow], work: &Work, outcome: &CommitOutcome) {
-        let changes = self.pending.pop_front().unwrap_or_default();
+        let (budgets, changes) = self.pending.pop_front().unwrap_or_default();
         if outcome.first_in_commit {
             self.metrics
                 .commit_events
@@ -127,7 +168,8 @@ impl CommitHook<Work> for ServerHook {
         if !self.hub.has_subscribers() {
             return;
         }
-        let mut batch = Vec::with_capacity(outcome.accepted as usize + changes.len());
+        let mut batch =
+            Vec::with_capacity(outcome.accepted as usize + budgets.len() + changes.len());
         for (e, &seq) in events.iter().zip(&outcome.seqs) {
             if seq == 0 {
                 continue;
@@ -153,8 +195,21 @@ impl CommitHook<Work> for ServerHook {
                 data: event_json(&view).to_string(),
             });
         }
+        // Budget rows were written before the alerts they caused, job by job: merge by sequence.
+        let mut rest: Vec<Message> = budgets
+            .into_iter()
+            .map(|(seq, data)| Message {
+                seq,
+                kind: KIND_BUDGET,
+                name: "budget".into(),
+                game: None,
+                env: None,
+                severity: None,
+                data,
+            })
+            .collect();
         for c in changes {
-            batch.push(Message {
+            rest.push(Message {
                 seq: c.seq,
                 kind: KIND_ALERT,
                 name: format!("alert.{}", c.alert["category"].as_str().unwrap_or("")),
@@ -164,6 +219,8 @@ impl CommitHook<Work> for ServerHook {
                 data: c.alert.to_string(),
             });
         }
+        rest.sort_by_key(|m| m.seq);
+        batch.extend(rest);
         self.hub.publish(batch);
     }
 

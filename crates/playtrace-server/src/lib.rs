@@ -11,6 +11,7 @@ pub mod alert_api;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod budget_alerts;
 pub mod config;
 pub mod conn;
 pub mod hook;
@@ -214,6 +215,30 @@ pub async fn serve(
         }
     });
 
+    let budget_task = if state.config.budget_alerting.enabled {
+        let reader = state.reader.clone();
+        let firing = tokio::task::spawn_blocking(move || {
+            reader.with_conn(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT fingerprint FROM alerts WHERE category = 'budget' AND state = 'firing'",
+                )?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .await
+        .map_err(|e| ServeError::Runtime(e.to_string()))?
+        .map_err(|e| store_error(&dir, e))?;
+        let evaluator = budget_alerts::Evaluator::new(state.config.budget_alerting.clone(), firing);
+        Some(tokio::spawn(budget_alerts::run(
+            state.clone(),
+            evaluator,
+            Duration::from_millis(state.config.budget_interval_ms as u64),
+        )))
+    } else {
+        None
+    };
+
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
     let app = api::router(state.clone());
@@ -227,6 +252,9 @@ pub async fn serve(
         .await;
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
+    if let Some(task) = budget_task {
+        task.abort();
+    }
     state.close_writer();
     drop(state);
     stop.store(true, Ordering::Relaxed);

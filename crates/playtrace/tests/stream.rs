@@ -428,3 +428,70 @@ fn a_gap_removed_by_retention_is_announced_with_reset() {
         "sequence numbers are never reused"
     );
 }
+
+#[test]
+fn a_budget_breach_fires_once_and_resolves_after_keep_firing_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        r#"
+[budgets]
+windows = ["2s"]
+evaluate_every = "100ms"
+[alerts]
+budget_for = "300ms"
+budget_keep_firing_for = "500ms"
+"#,
+    );
+    let sub = subscribe(&s.url, "/v1/stream?topics=budgets,alerts", &[]);
+    let started = Instant::now();
+    s.ingest(
+        r#"{"event":"telemetry.contest.resolved","id":"r-1","attrs":{"contestId":"c-1","resolutionDurationMs":2000}}"#,
+        None,
+    );
+    // Status change first, then (after budget_for) one firing alert.
+    let breach = next_of(&sub, "budget");
+    assert_eq!(breach.data["status"], "breach");
+    assert_eq!(breach.data["metric"], "resolution");
+    assert_eq!(breach.data["value"], 2000);
+    let fired = next_of(&sub, "alert");
+    let fired_after = started.elapsed();
+    assert_eq!(fired.data["category"], "budget");
+    assert_eq!(fired.data["state"], "firing");
+    assert_eq!(fired.data["data"]["window"], "2s");
+    assert!(
+        fired.data["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("budget.breached: resolution p95 2000 ms > 800 ms"),
+        "{}",
+        fired.data["reason"]
+    );
+    assert!(
+        fired_after >= Duration::from_millis(300),
+        "fired after {fired_after:?}"
+    );
+    // The sample leaves the 2 s window: insufficient data, then resolved after 500 ms.
+    let back = next_of(&sub, "budget");
+    assert_eq!(back.data["status"], "insufficient_data");
+    let resolved = next_of(&sub, "alert");
+    assert_eq!(resolved.data["id"], fired.data["id"]);
+    assert_eq!(resolved.data["state"], "resolved");
+    // One alert, fired once.
+    let (_, _, list) = s.get("/v1/alerts?category=budget", None);
+    let alerts = list["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["count"], 1);
+    // Budget messages replay like everything else.
+    let replay = subscribe(
+        &s.url,
+        "/v1/stream?topics=budgets",
+        &[("Last-Event-ID", "0")],
+    );
+    let statuses: Vec<String> = replay
+        .take(2, WAIT)
+        .into_iter()
+        .map(|m| m.data["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["breach", "insufficient_data"]);
+}
