@@ -46,7 +46,10 @@ impl Default for Track {
     }
 }
 
-fn group_label(group: Option<&BTreeMap<GroupDim, Option<String>>>) -> String {
+/// A group's values per dimension.
+type GroupKey = BTreeMap<GroupDim, Option<String>>;
+
+fn group_label(group: Option<&GroupKey>) -> String {
     match group {
         None => String::new(),
         Some(g) => g
@@ -90,11 +93,7 @@ impl Evaluator {
     ) -> Vec<BudgetChange> {
         let mut seen: HashMap<String, ()> = HashMap::new();
         let mut changes = Vec::new();
-        let mut lines: Vec<(
-            String,
-            &BudgetLine,
-            Option<&BTreeMap<GroupDim, Option<String>>>,
-        )> = Vec::new();
+        let mut lines: Vec<(String, &BudgetLine, Option<&GroupKey>)> = Vec::new();
         for r in reports {
             for b in &r.budgets {
                 lines.push((r.window.clone(), b, None));
