@@ -97,6 +97,14 @@ struct File {
     alerts: AlertsSpec,
     #[serde(default)]
     stream: StreamFile,
+    #[serde(default)]
+    http: HttpFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +198,8 @@ pub struct ServeConfig {
     pub stream_buffer: usize,
     /// A write to a client that stays blocked this long closes the connection (default 10 s).
     pub send_timeout_ms: f64,
+    /// Origins browsers may call from (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServeConfig {
@@ -221,6 +231,7 @@ impl Default for ServeConfig {
             keep_alive_ms: 15_000.0,
             stream_buffer: 1024,
             send_timeout_ms: 10_000.0,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -367,6 +378,9 @@ impl ServeConfig {
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
         if let Some(v) = &file.stream.keep_alive {
             c.keep_alive_ms = v.duration_ms("stream.keep_alive")?.max(100.0);
+        }
+        if let Some(origins) = file.http.cors_origins {
+            c.cors_origins = origins;
         }
         if let Some(v) = &file.stream.send_timeout {
             c.send_timeout_ms = v.duration_ms("stream.send_timeout")?.max(10.0);

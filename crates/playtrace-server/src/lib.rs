@@ -14,6 +14,7 @@ pub mod auth;
 pub mod budget_alerts;
 pub mod config;
 pub mod conn;
+pub mod cors;
 pub mod hook;
 pub mod ingest;
 pub mod metrics;
@@ -241,7 +242,11 @@ pub async fn serve(
 
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
-    let app = api::router(state.clone());
+    let cors = Arc::new(cors::Cors {
+        origins: state.config.cors_origins.clone(),
+    });
+    let app =
+        api::router(state.clone()).layer(axum::middleware::from_fn_with_state(cors, cors::layer));
     let listener = conn::GuardedListener {
         inner: listener,
         send_timeout: Duration::from_millis(send_timeout_ms as u64),

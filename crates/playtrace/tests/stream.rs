@@ -495,3 +495,35 @@ budget_keep_firing_for = "500ms"
         .collect();
     assert_eq!(statuses, ["breach", "insufficient_data"]);
 }
+
+#[test]
+fn cors_answers_only_configured_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[http]\ncors_origins = [\"http://dash.test\"]\n",
+    );
+    let agent = server::agent();
+    let get = |origin: &str| {
+        agent
+            .get(format!("{}/v1/alerts", s.url))
+            .header("Origin", origin)
+            .call()
+            .unwrap()
+    };
+    let ok = get("http://dash.test");
+    assert_eq!(
+        ok.headers().get("access-control-allow-origin").unwrap(),
+        "http://dash.test"
+    );
+    let other = get("http://evil.test");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let pre = agent
+        .options(format!("{}/v1/events", s.url))
+        .header("Origin", "http://dash.test")
+        .call()
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    let allowed = pre.headers().get("access-control-allow-headers").unwrap();
+    assert!(allowed.to_str().unwrap().contains("last-event-id"));
+}
