@@ -190,12 +190,14 @@ fn a_stalled_subscriber_is_disconnected_while_another_gets_everything() {
     let healthy = subscribe(&s.url, "/v1/stream?topics=events", &[]);
     let pad = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000));
     let mut sent = 0;
+    let mut posted = Vec::new();
     // About 22 MB: more than the loopback socket buffers hold, so the stalled reader falls more
     // than 16 commits behind.
     for b in 0..200 {
         let body: String = (0..100)
             .map(|i| event("bulk", &format!("b{b}-{i}"), &pad) + "\n")
             .collect();
+        posted.push(Instant::now());
         assert_eq!(s.ingest(&body, None).0, 200, "ingest is never slowed down");
         sent += 100;
     }
@@ -208,6 +210,19 @@ fn a_stalled_subscriber_is_disconnected_while_another_gets_everything() {
     assert!(
         ids.iter().zip(&want).all(|(a, b)| a == b),
         "every message, in order"
+    );
+    // Delivery latency to the healthy subscriber during the stall, from the POST's start.
+    let mut latencies: Vec<Duration> = got
+        .iter()
+        .enumerate()
+        .map(|(n, m)| m.at.duration_since(posted[n / 100]))
+        .collect();
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    eprintln!("p99 delivery during the stall: {p99:?}");
+    assert!(
+        p99 < Duration::from_millis(50),
+        "p99 delivery {p99:?} during the stall"
     );
     // The stalled connection is closed once a write has waited stream.send_timeout; only the
     // healthy subscriber remains.

@@ -165,6 +165,8 @@ pub struct Sse {
     pub id: Option<String>,
     pub event: String,
     pub data: serde_json::Value,
+    /// When the message was read.
+    pub at: Instant,
 }
 
 /// A subscriber reading `GET /v1/stream` on its own thread.
@@ -219,6 +221,7 @@ pub fn subscribe(url: &str, path: &str, headers: &[(&str, &str)]) -> Subscriber 
                             id: id.take(),
                             event: std::mem::replace(&mut event, "message".into()),
                             data: value,
+                            at: Instant::now(),
                         };
                         if tx.send(msg).is_err() {
                             return;
