@@ -252,8 +252,13 @@ pub async fn serve(
         send_timeout: Duration::from_millis(send_timeout_ms as u64),
         timeouts,
     };
+    let hub = state.hub.clone();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Open streams end so the in-flight requests graceful shutdown waits for finish.
+            hub.close();
+        })
         .await;
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();

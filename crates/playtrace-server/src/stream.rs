@@ -102,6 +102,9 @@ pub type Batch = Vec<Message>;
 /// The broadcast side.
 pub struct Hub {
     tx: broadcast::Sender<Arc<Batch>>,
+    /// Set when the collector stops: streams never end by themselves, so graceful shutdown
+    /// (which waits for every response) would wait forever without it.
+    closing: tokio::sync::watch::Sender<bool>,
     /// Counters.
     pub metrics: StreamMetrics,
 }
@@ -112,8 +115,14 @@ impl Hub {
         let (tx, _) = broadcast::channel(buffer.max(16));
         Hub {
             tx,
+            closing: tokio::sync::watch::Sender::new(false),
             metrics: StreamMetrics::default(),
         }
+    }
+
+    /// Ends every stream (the collector is stopping); clients reconnect with Last-Event-ID.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Whether anyone listens (messages are built only then).
@@ -223,6 +232,7 @@ const REPLAY_PAGE: usize = 1000;
 struct Subscriber {
     app: Arc<AppState>,
     rx: broadcast::Receiver<Arc<Batch>>,
+    closing: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
     /// Highest sequence number handled (sent or filtered out).
     last: i64,
@@ -256,7 +266,18 @@ impl Subscriber {
                 self.replay_page().await;
                 continue;
             }
-            match self.rx.recv().await {
+            if *self.closing.borrow_and_update() {
+                self.done = true;
+                continue;
+            }
+            let received = tokio::select! {
+                r = self.rx.recv() => r,
+                _ = self.closing.changed() => {
+                    self.done = true;
+                    continue;
+                }
+            };
+            match received {
                 Ok(batch) => {
                     for m in batch.iter() {
                         if m.seq <= self.last {
@@ -381,6 +402,7 @@ pub async fn stream(
     let sub = Subscriber {
         app: app.clone(),
         rx,
+        closing: app.hub.closing.subscribe(),
         filter,
         last: start,
         replaying,

@@ -542,3 +542,23 @@ fn cors_answers_only_configured_origins() {
     let allowed = pre.headers().get("access-control-allow-headers").unwrap();
     assert!(allowed.to_str().unwrap().contains("last-event-id"));
 }
+
+#[test]
+fn sigterm_ends_open_streams_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), "");
+    let sub = subscribe(&s.url, "/v1/stream", &[]);
+    assert_eq!(sub.status, 200);
+    // A watchdog: a collector that hangs on its open stream is killed (exit code None).
+    let pid = s.pid().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(10));
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+    });
+    let started = Instant::now();
+    let (code, log) = s.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
