@@ -170,8 +170,9 @@ impl CommitHook<Work> for ServerHook {
         }
         let mut batch =
             Vec::with_capacity(outcome.accepted as usize + budgets.len() + changes.len());
+        let with_events = self.hub.wants_events();
         for (e, &seq) in events.iter().zip(&outcome.seqs) {
-            if seq == 0 {
+            if seq == 0 || !with_events {
                 continue;
             }
             let view = EventView {

@@ -102,6 +102,9 @@ pub type Batch = Vec<Message>;
 /// The broadcast side.
 pub struct Hub {
     tx: broadcast::Sender<Arc<Batch>>,
+    /// Subscribers that want events (the rest want only alerts/budgets: event messages are not
+    /// even built for them, and commits without alerts do not wake them).
+    event_subscribers: std::sync::atomic::AtomicUsize,
     /// Set when the collector stops: streams never end by themselves, so graceful shutdown
     /// (which waits for every response) would wait forever without it.
     closing: tokio::sync::watch::Sender<bool>,
@@ -116,6 +119,7 @@ impl Hub {
         Hub {
             tx,
             closing: tokio::sync::watch::Sender::new(false),
+            event_subscribers: std::sync::atomic::AtomicUsize::new(0),
             metrics: StreamMetrics::default(),
         }
     }
@@ -128,6 +132,11 @@ impl Hub {
     /// Whether anyone listens (messages are built only then).
     pub fn has_subscribers(&self) -> bool {
         self.tx.receiver_count() > 0
+    }
+
+    /// Whether anyone listens to events (not only alerts and budgets).
+    pub fn wants_events(&self) -> bool {
+        self.event_subscribers.load(Ordering::Relaxed) > 0
     }
 
     /// Publishes the committed messages of one job.
@@ -244,6 +253,12 @@ struct Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        if self.filter.events {
+            self.app
+                .hub
+                .event_subscribers
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.app
             .hub
             .metrics
@@ -364,6 +379,10 @@ pub async fn stream(
         })?),
     };
     // Subscribe before reading the store: whatever commits meanwhile is in one or the other.
+    // Counted before subscribing, so no commit after the subscription skips its events.
+    if filter.events {
+        app.hub.event_subscribers.fetch_add(1, Ordering::Relaxed);
+    }
     let rx = app.hub.tx.subscribe();
     app.hub.metrics.subscribers.fetch_add(1, Ordering::Relaxed);
     let mut queue = VecDeque::new();
