@@ -78,6 +78,13 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Writes `bytes` to `path` atomically (see [`AtomicFile`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,13 @@
 //! This crate is the command-line edge: argument parsing, files, threads, terminals and exit
 //! codes. Every rule about telemetry lives in `playtrace-core`.
 
+mod alerts;
 mod atomic_file;
+mod collector;
 mod monitor;
 mod progress;
 mod serve;
+mod smoke;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -47,6 +50,12 @@ enum Command {
     /// Run the collector: ingest, durable store, live contests and budgets, REST API.
     #[command(long_about = serve::LONG_ABOUT)]
     Serve(serve::ServeArgs),
+    /// Prove a running collector works end to end (probe, live alert, replay).
+    #[command(long_about = smoke::LONG_ABOUT)]
+    Smoke(smoke::SmokeArgs),
+    /// Is the newest moderation alert live and fresh?
+    #[command(long_about = alerts::LONG_ABOUT)]
+    Alerts(alerts::AlertsArgs),
 }
 
 /// How a command ended, as documented exit codes.
@@ -93,6 +102,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Monitor(args) => monitor::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Smoke(args) => smoke::run(args),
+        Command::Alerts(args) => alerts::run(args),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,

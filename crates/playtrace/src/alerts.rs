@@ -1,0 +1,204 @@
+//! `playtrace alerts`: is the newest moderation alert live (not seeded) and fresh?
+
+use crate::collector::Collector;
+use crate::smoke::duration;
+use crate::ExitStatus;
+use anyhow::{bail, Context};
+use clap::Args;
+use playtrace_core::num::Num;
+use playtrace_core::time::parse_rfc3339_ms;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const LONG_ABOUT: &str = "\
+Is the newest moderation alert live (not seeded) and inside the freshness window?
+
+Asks the collector for its latest moderation alert, seeded ones included so a seeded alert can
+be told apart from a live one, and measures its age from createdAt; or reads an observation
+file written by `playtrace smoke --observation` (age from observedAt).
+
+  playtrace alerts --url http://127.0.0.1:7070 --window 6h
+  playtrace alerts --observation artifacts/admin-alert-observations.json --format json
+
+Statuses: ready (live, within the window), stale, seeded (the newest is seeded), no-alerts,
+missing (no observation file: a status, not an input error).
+Exit codes: 0 ready; 1 any other status; 2 usage or connection error.";
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Collector URL (the default source).
+    #[arg(long, env = "PLAYTRACE_URL", default_value = "http://127.0.0.1:7070")]
+    url: String,
+
+    /// Token with the read scope.
+    #[arg(long, env = "PLAYTRACE_READ_TOKEN", hide_env_values = true)]
+    read_token: Option<String>,
+
+    /// Read this observation file instead of asking the collector.
+    #[arg(long, value_name = "FILE")]
+    observation: Option<PathBuf>,
+
+    /// Freshness window (durations: 90s, 30m, 6h, 1.5d; a bare number is ms).
+    #[arg(long, default_value = "6h", value_parser = duration)]
+    window: Duration,
+
+    /// Judge as of this moment (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339", value_parser = rfc3339)]
+    now: Option<f64>,
+
+    /// Output format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+fn rfc3339(text: &str) -> Result<f64, String> {
+    parse_rfc3339_ms(text)
+        .ok_or_else(|| format!("`{text}` is not an RFC 3339 time; write e.g. 2025-11-05T06:00:00Z"))
+}
+
+/// The verdict.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Verdict {
+    status: &'static str,
+    observed_at: Option<String>,
+    age_ms: Option<Num>,
+    window_ms: Num,
+    latency_ms: Option<Num>,
+    severity: Option<String>,
+    reason: Option<String>,
+    seeded: Option<bool>,
+    source: String,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v[key].as_str().map(str::to_string)
+}
+
+fn judge(alert: &Value, time_key: &str, now: f64, window_ms: f64, source: String) -> Verdict {
+    let observed_at = text(alert, time_key);
+    let at = observed_at.as_deref().and_then(parse_rfc3339_ms);
+    let age_ms = at.map(|t| (now - t).max(0.0));
+    let seeded = alert["seeded"].as_bool().unwrap_or(false);
+    let status = if seeded {
+        "seeded"
+    } else if age_ms.is_some_and(|a| a <= window_ms) {
+        "ready"
+    } else {
+        "stale"
+    };
+    Verdict {
+        status,
+        observed_at,
+        age_ms: age_ms.map(Num),
+        window_ms: Num(window_ms),
+        latency_ms: alert["latencyMs"]
+            .as_f64()
+            .or_else(|| alert["data"]["latencyMs"].as_f64())
+            .map(Num),
+        severity: text(alert, "severity"),
+        reason: text(alert, "reason"),
+        seeded: Some(seeded),
+        source,
+    }
+}
+
+fn empty(status: &'static str, window_ms: f64, source: String) -> Verdict {
+    Verdict {
+        status,
+        observed_at: None,
+        age_ms: None,
+        window_ms: Num(window_ms),
+        latency_ms: None,
+        severity: None,
+        reason: None,
+        seeded: None,
+        source,
+    }
+}
+
+pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
+    let window_ms = args.window.as_secs_f64() * 1000.0;
+    let now = args.now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_millis() as f64)
+    });
+    let verdict = match &args.observation {
+        Some(path) => {
+            let source = path.display().to_string();
+            match std::fs::read(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    empty("missing", window_ms, source)
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot read {source}")),
+                Ok(bytes) => {
+                    let v: Value = serde_json::from_slice(&bytes).with_context(|| {
+                        format!("{source} is not JSON (an observation file from `playtrace smoke --observation`)")
+                    })?;
+                    if !v.is_object() || v.get("observedAt").is_none() {
+                        bail!("{source}: not an alert observation (no `observedAt`)");
+                    }
+                    judge(&v, "observedAt", now, window_ms, source)
+                }
+            }
+        }
+        None => {
+            let c = Collector::new(
+                &args.url,
+                None,
+                args.read_token.clone(),
+                Duration::from_secs(10),
+            );
+            let answer = c.get("/v1/alerts/latest?category=moderation&include_seeded=true")?;
+            let source = c.base.clone();
+            match answer.status {
+                200 => judge(&answer.body, "createdAt", now, window_ms, source),
+                404 => empty("no-alerts", window_ms, source),
+                status => bail!(
+                    "the collector at {} answered {status}: {}",
+                    c.base,
+                    answer.body
+                ),
+            }
+        }
+    };
+    match args.format.as_str() {
+        "json" => {
+            let mut out = serde_json::to_vec_pretty(&verdict)?;
+            out.push(b'\n');
+            crate::write_stdout(&out)?;
+        }
+        _ => {
+            let window = playtrace_core::duration::format_duration_ms(window_ms);
+            let line = match verdict.status {
+                "missing" => format!("missing: no observation file at {}", verdict.source),
+                "no-alerts" => format!("no-alerts: {} has no moderation alert", verdict.source),
+                status => format!(
+                    "{status}: newest moderation alert {} ({} ago, window {window}){}{}",
+                    verdict.reason.as_deref().unwrap_or("?"),
+                    verdict.age_ms.map_or("unknown".to_string(), |a| {
+                        playtrace_core::duration::format_duration_ms(a.0)
+                    }),
+                    if verdict.seeded == Some(true) {
+                        ", seeded"
+                    } else {
+                        ""
+                    },
+                    verdict
+                        .observed_at
+                        .as_deref()
+                        .map_or(String::new(), |t| format!(", at {t}"))
+                ),
+            };
+            crate::write_stdout(format!("{line}\n").as_bytes())?;
+        }
+    }
+    Ok(if verdict.status == "ready" {
+        ExitStatus::Success
+    } else {
+        ExitStatus::CheckFailed
+    })
+}
