@@ -6,6 +6,7 @@
 mod alerts;
 mod atomic_file;
 mod collector;
+mod demo;
 mod monitor;
 mod progress;
 mod serve;
@@ -47,6 +48,9 @@ enum Command {
     /// Check contest latency budgets in telemetry logs (a CI gate).
     #[command(long_about = monitor::LONG_ABOUT)]
     Monitor(monitor::MonitorArgs),
+    /// The collector plus a simulated game feeding it: see everything working.
+    #[command(long_about = demo::LONG_ABOUT)]
+    Demo(demo::DemoArgs),
     /// Run the collector: ingest, durable store, live contests and budgets, REST API.
     #[command(long_about = serve::LONG_ABOUT)]
     Serve(serve::ServeArgs),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Monitor(args) => monitor::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
     };
