@@ -18,9 +18,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bus;
 pub mod client;
 pub mod event;
 pub mod spool;
 
+pub use bus::{EventBus, NameStats, Overflow, Subscription};
 pub use client::{Client, ClientConfig, ClientMetrics, FlushTimeout};
 pub use event::Event;
