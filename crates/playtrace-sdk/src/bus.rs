@@ -28,9 +28,12 @@ struct Sub<P> {
     handler: RefCell<Handler<P>>,
 }
 
+/// The subscriptions matching one name, in dispatch order.
+type Matching<P> = Rc<[Rc<Sub<P>>]>;
+
 /// Per-name dispatch cache and counters.
 struct Route<P> {
-    subs: RefCell<Option<Rc<[Rc<Sub<P>>]>>>,
+    subs: RefCell<Option<Matching<P>>>,
     emitted: Cell<u64>,
     unhandled: Cell<u64>,
 }
@@ -156,7 +159,7 @@ impl<P> Inner<P> {
         route
     }
 
-    fn matching(&self, route: &Route<P>, name: &str) -> Rc<[Rc<Sub<P>>]> {
+    fn matching(&self, route: &Route<P>, name: &str) -> Matching<P> {
         if let Some(subs) = &*route.subs.borrow() {
             return subs.clone();
         }
@@ -169,7 +172,7 @@ impl<P> Inner<P> {
             .collect();
         // Stable: ties keep subscription order.
         found.sort_by_key(|s| s.priority);
-        let found: Rc<[Rc<Sub<P>>]> = found.into();
+        let found: Matching<P> = found.into();
         *route.subs.borrow_mut() = Some(found.clone());
         found
     }
