@@ -20,9 +20,11 @@
 
 pub mod bus;
 pub mod client;
+pub mod contest;
 pub mod event;
 pub mod spool;
 
 pub use bus::{EventBus, NameStats, Overflow, Subscription};
 pub use client::{Client, ClientConfig, ClientMetrics, FlushTimeout};
+pub use contest::{Armed, ContestRef, ContestTracker, Level, Record};
 pub use event::Event;
