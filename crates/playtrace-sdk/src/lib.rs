@@ -23,8 +23,10 @@ pub mod client;
 pub mod contest;
 pub mod event;
 pub mod spool;
+pub mod transcript;
 
 pub use bus::{EventBus, NameStats, Overflow, Subscription};
 pub use client::{Client, ClientConfig, ClientMetrics, FlushTimeout};
 pub use contest::{Armed, ContestRef, ContestTracker, Level, Record};
 pub use event::Event;
+pub use transcript::{TranscriptEntry, TranscriptRecorder};
