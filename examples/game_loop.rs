@@ -26,7 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let now = frame as f64 * 16.0;
         let duel = ContestRef::new("hub-a", "room-1", &format!("duel:p{frame}::p{}", frame + 1));
         let records = [
-            Some(contests.armed(Armed { contest: duel.clone(), created_at: Some(now), ..Armed::default() })),
+            Some(contests.armed(Armed {
+                contest: duel.clone(),
+                created_at: Some(now),
+                ..Armed::default()
+            })),
             contests.launched(duel, Some(&format!("c-{frame}")), Some(2), now + 120.0),
             Some(contests.resolved(&format!("c-{frame}"), Some("success"), None, now + 480.0)),
         ];
@@ -36,6 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         client.emit(Event::new("player.frame").attr("frame", frame));
     }
     client.flush(Duration::from_secs(5))?; // everything above is stored or spooled now
-    println!("sent {} events", client.metrics().sent.load(std::sync::atomic::Ordering::Relaxed));
+    println!(
+        "sent {} events",
+        client
+            .metrics()
+            .sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     Ok(())
 }

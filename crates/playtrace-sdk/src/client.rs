@@ -11,7 +11,6 @@
 
 use crate::event::Event;
 use crate::spool::{self, Spool};
-use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,15 +53,17 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults for `url`: 1,000-event / 1 MiB batches, 100 ms linger, 16 MiB of memory, gzip.
+    /// Defaults for `url`: up to 5,000-event / 4 MiB batches (a request waits for its durable
+    /// acknowledgement, so bigger batches under load are what keeps throughput up), 100 ms
+    /// linger, 16 MiB of memory, gzip.
     pub fn new(url: impl Into<String>) -> ClientConfig {
         ClientConfig {
             url: url.into(),
             token: None,
             game: None,
             env: None,
-            batch_events: 1000,
-            batch_bytes: 1 << 20,
+            batch_events: 5000,
+            batch_bytes: 4 << 20,
             linger: Duration::from_millis(100),
             memory_bound: 16 << 20,
             spool_dir: None,
@@ -370,28 +371,35 @@ impl Sender {
         let cfg = &self.shared.config;
         let mut out = Vec::with_capacity(batch.iter().map(|e| e.size).sum());
         let ts = now_ms();
+        // The envelope is written by hand (no intermediate JSON tree per event); strings go
+        // through serde_json for escaping.
+        let text = |out: &mut Vec<u8>, s: &str| {
+            let _ = serde_json::to_writer(&mut *out, s);
+        };
         for e in batch {
-            let mut o = Map::new();
-            o.insert("event".into(), Value::String(e.name.into_owned()));
-            o.insert("ts".into(), Value::from(ts));
-            o.insert(
-                "id".into(),
-                Value::String(format!("{}-{}", self.client_id, self.next_id)),
+            out.extend_from_slice(b"{\"event\":");
+            text(&mut out, &e.name);
+            let _ = write!(
+                out,
+                ",\"ts\":{ts},\"id\":\"{}-{}\"",
+                self.client_id, self.next_id
             );
             self.next_id += 1;
             if let Some(g) = &cfg.game {
-                o.insert("game".into(), Value::String(g.clone()));
+                out.extend_from_slice(b",\"game\":");
+                text(&mut out, g);
             }
             if let Some(v) = &cfg.env {
-                o.insert("env".into(), Value::String(v.clone()));
+                out.extend_from_slice(b",\"env\":");
+                text(&mut out, v);
             }
-            if let Some(s) = e.session {
-                o.insert("session".into(), Value::String(s));
+            if let Some(s) = &e.session {
+                out.extend_from_slice(b",\"session\":");
+                text(&mut out, s);
             }
-            o.insert("attrs".into(), Value::Object(e.attrs));
-            // Serializing a Map of Values cannot fail.
-            let _ = serde_json::to_writer(&mut out, &Value::Object(o));
-            out.push(b'\n');
+            out.extend_from_slice(b",\"attrs\":");
+            let _ = serde_json::to_writer(&mut out, &e.attrs);
+            out.extend_from_slice(b"}\n");
         }
         out
     }
