@@ -23,10 +23,14 @@ pub mod client;
 pub mod contest;
 pub mod event;
 pub mod spool;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 pub mod transcript;
 
 pub use bus::{EventBus, NameStats, Overflow, Subscription};
 pub use client::{Client, ClientConfig, ClientMetrics, FlushTimeout};
 pub use contest::{Armed, ContestRef, ContestTracker, Level, Record};
 pub use event::Event;
+#[cfg(feature = "tracing")]
+pub use tracing_layer::{EventSink, PlayTraceLayer};
 pub use transcript::{TranscriptEntry, TranscriptRecorder};
