@@ -458,20 +458,7 @@ fn a_full_store_answers_507() {
     assert_eq!(s.get("/v1/events?limit=1", None).0, 200);
 }
 
-const TOKENS: &str = r#"
-[[tokens]]
-name = "game"
-secret = "ingest-secret-1"
-scopes = ["ingest"]
-[[tokens]]
-name = "dashboard"
-secret = "read-secret-1"
-scopes = ["read"]
-[[tokens]]
-name = "ops"
-secret = "admin-secret-1"
-scopes = ["admin"]
-"#;
+use server::TOKENS;
 
 #[test]
 fn token_and_scope_matrix() {

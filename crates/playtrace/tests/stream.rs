@@ -244,20 +244,7 @@ fn a_stalled_subscriber_is_disconnected_while_another_gets_everything() {
     drop(stalled);
 }
 
-const TOKENS: &str = r#"
-[[tokens]]
-name = "game"
-secret = "ingest-secret-1"
-scopes = ["ingest"]
-[[tokens]]
-name = "dashboard"
-secret = "read-secret-1"
-scopes = ["read"]
-[[tokens]]
-name = "ops"
-secret = "admin-secret-1"
-scopes = ["admin"]
-"#;
+use server::TOKENS;
 
 #[test]
 fn scopes_guard_streams_alerts_and_actions() {

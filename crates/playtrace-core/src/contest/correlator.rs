@@ -1,6 +1,8 @@
 //! Folding observations into contests, and contests into a summary.
 
-use super::rules::{derive, endpoint, fill_missing, update, value, Interner, FROM_FIELD, NONE};
+use super::rules::{
+    derive, endpoint, fill_missing, update, value, Explicit, Interner, FROM_FIELD, NONE,
+};
 use super::sentiment::SentimentStats;
 use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
 use crate::budget::{
@@ -299,18 +301,13 @@ impl Correlator {
 
     /// Explicit values on launched/resolved events: a later non-null value wins.
     fn apply_values(rec: &mut ContestRecord, obs: &Observation) {
-        if let Some(v) = obs.arming_ms() {
-            rec.arming_ms = v;
+        Explicit {
+            arming_ms: &mut rec.arming_ms,
+            resolution_ms: &mut rec.resolution_ms,
+            participants: &mut rec.participants,
+            capacity: &mut rec.capacity,
         }
-        if let Some(v) = obs.resolution_ms() {
-            rec.resolution_ms = v;
-        }
-        if let Some(v) = obs.participants() {
-            rec.participants = v;
-        }
-        if let Some(v) = obs.capacity() {
-            rec.capacity = v;
-        }
+        .apply(obs);
     }
 
     /// Records arming-start or resolution-end times of a contest lacking an explicit duration.

@@ -10,7 +10,9 @@
 //! window and contests closed before it (or open and silent for `forget_after`) are dropped by
 //! [`LiveContests::evict`].
 
-use super::rules::{derive, endpoint, fill_missing, update, value, Interner, FROM_FIELD, NONE};
+use super::rules::{
+    derive, endpoint, fill_missing, update, value, Explicit, Interner, FROM_FIELD, NONE,
+};
 use crate::budget::{evaluate, BudgetSet, BudgetStatus, Metric};
 use crate::event::EventKind;
 use crate::num::Num;
@@ -228,18 +230,13 @@ impl Contest {
 
     /// Explicit values on launched/resolved events: a later non-null value wins.
     fn apply_values(&mut self, obs: &Observation) {
-        if let Some(v) = obs.arming_ms() {
-            self.arming_ms = v;
+        Explicit {
+            arming_ms: &mut self.arming_ms,
+            resolution_ms: &mut self.resolution_ms,
+            participants: &mut self.participants,
+            capacity: &mut self.capacity,
         }
-        if let Some(v) = obs.resolution_ms() {
-            self.resolution_ms = v;
-        }
-        if let Some(v) = obs.participants() {
-            self.participants = v;
-        }
-        if let Some(v) = obs.capacity() {
-            self.capacity = v;
-        }
+        .apply(obs);
     }
 }
 

@@ -37,6 +37,33 @@ pub(crate) fn fill_missing(group: &mut [u32; 4], from: [u32; 4]) {
     }
 }
 
+/// The values a contest record takes from its launched/resolved events: explicit durations and
+/// participant counts, where a later non-null value wins.
+pub(crate) struct Explicit<'a> {
+    pub(crate) arming_ms: &'a mut f64,
+    pub(crate) resolution_ms: &'a mut f64,
+    pub(crate) participants: &'a mut u32,
+    pub(crate) capacity: &'a mut u32,
+}
+
+impl Explicit<'_> {
+    /// Takes the observation's explicit values (a later non-null value wins).
+    pub(crate) fn apply(self, obs: &crate::scan::Observation) {
+        if let Some(v) = obs.arming_ms() {
+            *self.arming_ms = v;
+        }
+        if let Some(v) = obs.resolution_ms() {
+            *self.resolution_ms = v;
+        }
+        if let Some(v) = obs.participants() {
+            *self.participants = v;
+        }
+        if let Some(v) = obs.capacity() {
+            *self.capacity = v;
+        }
+    }
+}
+
 /// The duration between two times, clamped at zero (clock skew), when both are known.
 pub(crate) fn derive(from: f64, to: f64) -> Option<f64> {
     (!from.is_nan() && !to.is_nan()).then(|| (to - from).max(0.0))

@@ -242,3 +242,19 @@ pub fn subscribe(url: &str, path: &str, headers: &[(&str, &str)]) -> Subscriber 
     }
     Subscriber { rx, status }
 }
+
+/// Three tokens, one per scope, for scope tests.
+pub const TOKENS: &str = r#"
+[[tokens]]
+name = "game"
+secret = "ingest-secret-1"
+scopes = ["ingest"]
+[[tokens]]
+name = "dashboard"
+secret = "read-secret-1"
+scopes = ["read"]
+[[tokens]]
+name = "ops"
+secret = "admin-secret-1"
+scopes = ["admin"]
+"#;
