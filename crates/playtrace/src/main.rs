@@ -4,7 +4,6 @@
 //! codes. Every rule about telemetry lives in `playtrace-core`.
 
 mod alerts;
-mod atomic_file;
 mod collector;
 mod demo;
 mod monitor;

@@ -2,12 +2,12 @@
 //! streamed back; a flagged check event coming back as a live alert; a missed event replayed
 //! after a reconnect. No seeded fallback: a missing live alert is a failed check.
 
-use crate::atomic_file::write_atomic;
 use crate::collector::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
 use crate::ExitStatus;
 use anyhow::Context;
 use clap::Args;
 use playtrace_core::duration::parse_duration_ms;
+use playtrace_export::atomic::write_atomic;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::PathBuf;

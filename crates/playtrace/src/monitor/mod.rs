@@ -4,7 +4,6 @@ mod input;
 mod pipeline;
 mod reader;
 
-use crate::atomic_file::AtomicFile;
 use crate::progress::Progress;
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
@@ -16,6 +15,7 @@ use playtrace_core::reject::Reject;
 use playtrace_core::report::{render_markdown, render_text, InputStats};
 use playtrace_core::size::parse_size_bytes;
 use playtrace_core::summary::GroupDim;
+use playtrace_export::atomic::AtomicFile;
 use std::io::{IsTerminal, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;

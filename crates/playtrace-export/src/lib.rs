@@ -1,0 +1,212 @@
+//! Artifact export (SPEC §6): an [`Artifact`] is `{name, mediaType, bytes, kind, context}`; a
+//! [`Writer`] takes artifacts somewhere; [`fan_out`] gives every artifact to every writer, writers
+//! in parallel with bounded concurrency each, keeping per-writer metrics, so one failing writer
+//! never delays or fails another.
+//!
+//! Writers say whether a failure is worth retrying ([`WriteError::Transient`]: connection
+//! refused, timeouts, 5xx, 429) or not ([`WriteError::Permanent`]: 403, a missing bucket, a bad
+//! name); the durable retry queue and the dead-letter queue are built on that distinction.
+//! Library users add their own writer by implementing [`Writer`].
+
+pub mod atomic;
+pub mod fs;
+pub mod stdout;
+
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+use thiserror::Error;
+
+/// One artifact: what it is and its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// File or object name, relative (`budget-report.json`, `transcripts/s-1.csv`).
+    pub name: String,
+    /// `application/json`, `text/csv`, `text/markdown`, ...
+    pub media_type: String,
+    /// The content.
+    #[serde(skip)]
+    pub bytes: Arc<Vec<u8>>,
+    /// `report`, `transcript`, `rejects`.
+    pub kind: String,
+    /// Free-form context (run id, session, ...).
+    pub context: serde_json::Value,
+}
+
+/// Why a write failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum WriteError {
+    /// Worth retrying later.
+    #[error("{0} (will retry)")]
+    Transient(String),
+    /// Retrying will not help; the artifact goes to the dead-letter queue.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A boxed future, so writers can be used as trait objects.
+pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<String, WriteError>> + Send + 'a>>;
+
+/// Takes artifacts somewhere. Returns where the artifact now is (a path, a URL).
+pub trait Writer: Send + Sync {
+    /// A short name for metrics and the manifest (`fs:artifacts`, `s3://bucket/prefix`).
+    fn id(&self) -> String;
+    /// Writes one artifact.
+    fn write<'a>(&'a self, artifact: &'a Artifact) -> WriteFuture<'a>;
+    /// Writes in flight at most (per writer).
+    fn concurrency(&self) -> usize {
+        4
+    }
+}
+
+/// Per-writer counters (the names of the old adapter's `writerSummaries`, extended).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriterMetrics {
+    /// The writer.
+    pub id: String,
+    /// Artifacts attempted.
+    pub attempted: u64,
+    /// Written.
+    pub successes: u64,
+    /// Failed (transient or permanent).
+    pub failures: u64,
+    /// Attempts that will be retried.
+    pub retried: u64,
+    /// Sent to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Wall time of this writer's part, ms.
+    pub duration_ms: u64,
+}
+
+/// What happened to one artifact at one writer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    /// The artifact's name.
+    pub artifact: String,
+    /// The writer.
+    pub writer: String,
+    /// `written`, `failed` (transient) or `rejected` (permanent).
+    pub status: &'static str,
+    /// Where it was written.
+    pub location: Option<String>,
+    /// The error, when it failed.
+    pub error: Option<String>,
+    /// Whether retrying may help.
+    #[serde(skip)]
+    pub transient: bool,
+}
+
+/// The result of a fan-out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanOut {
+    /// One per artifact and writer.
+    pub outcomes: Vec<Outcome>,
+    /// One per writer, in the order given.
+    pub writers: Vec<WriterMetrics>,
+}
+
+/// Gives every artifact to every writer: writers in parallel, each with at most its
+/// [`Writer::concurrency`] writes in flight. A failing writer never delays or fails another.
+pub async fn fan_out(artifacts: &[Artifact], writers: &[Arc<dyn Writer>]) -> FanOut {
+    let artifacts: Arc<Vec<Artifact>> = Arc::new(artifacts.to_vec());
+    let mut tasks = Vec::with_capacity(writers.len());
+    for writer in writers {
+        let writer = writer.clone();
+        let artifacts = artifacts.clone();
+        tasks.push(tokio::spawn(
+            async move { run_writer(writer, artifacts).await },
+        ));
+    }
+    let mut result = FanOut::default();
+    for (task, writer) in tasks.into_iter().zip(writers) {
+        match task.await {
+            Ok((metrics, outcomes)) => {
+                result.writers.push(metrics);
+                result.outcomes.extend(outcomes);
+            }
+            // A writer that panicked fails its own artifacts, nobody else's.
+            Err(e) => {
+                let id = writer.id();
+                result.writers.push(WriterMetrics {
+                    id: id.clone(),
+                    attempted: artifacts.len() as u64,
+                    failures: artifacts.len() as u64,
+                    ..WriterMetrics::default()
+                });
+                result.outcomes.extend(artifacts.iter().map(|a| Outcome {
+                    artifact: a.name.clone(),
+                    writer: id.clone(),
+                    status: "rejected",
+                    location: None,
+                    error: Some(format!("the writer panicked: {e}")),
+                    transient: false,
+                }));
+            }
+        }
+    }
+    result
+}
+
+async fn run_writer(
+    writer: Arc<dyn Writer>,
+    artifacts: Arc<Vec<Artifact>>,
+) -> (WriterMetrics, Vec<Outcome>) {
+    let started = Instant::now();
+    let id = writer.id();
+    let limit = Arc::new(tokio::sync::Semaphore::new(writer.concurrency().max(1)));
+    let mut tasks = Vec::with_capacity(artifacts.len());
+    for index in 0..artifacts.len() {
+        let (writer, artifacts, limit) = (writer.clone(), artifacts.clone(), limit.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            writer.write(&artifacts[index]).await
+        }));
+    }
+    let mut metrics = WriterMetrics {
+        id: id.clone(),
+        ..WriterMetrics::default()
+    };
+    let mut outcomes = Vec::with_capacity(artifacts.len());
+    for (task, artifact) in tasks.into_iter().zip(artifacts.iter()) {
+        metrics.attempted += 1;
+        let result = task
+            .await
+            .unwrap_or_else(|e| Err(WriteError::Permanent(format!("the write panicked: {e}"))));
+        let (status, location, error, transient) = match result {
+            Ok(location) => {
+                metrics.successes += 1;
+                metrics.bytes += artifact.bytes.len() as u64;
+                ("written", Some(location), None, false)
+            }
+            Err(WriteError::Transient(e)) => {
+                metrics.failures += 1;
+                ("failed", None, Some(e), true)
+            }
+            Err(WriteError::Permanent(e)) => {
+                metrics.failures += 1;
+                ("rejected", None, Some(e), false)
+            }
+        };
+        outcomes.push(Outcome {
+            artifact: artifact.name.clone(),
+            writer: id.clone(),
+            status,
+            location,
+            error,
+            transient,
+        });
+    }
+    metrics.duration_ms = started.elapsed().as_millis() as u64;
+    (metrics, outcomes)
+}
+
+#[cfg(test)]
+mod tests;

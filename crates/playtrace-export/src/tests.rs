@@ -1,0 +1,151 @@
+use super::*;
+use crate::fs::{target, FsWriter};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn artifact(name: &str, body: &str) -> Artifact {
+    Artifact {
+        name: name.into(),
+        media_type: "text/plain".into(),
+        bytes: Arc::new(body.as_bytes().to_vec()),
+        kind: "report".into(),
+        context: serde_json::Value::Null,
+    }
+}
+
+/// A writer of the library user's own: fails every write, slowly, and counts calls.
+struct Broken {
+    calls: AtomicUsize,
+    transient: bool,
+}
+
+impl Writer for Broken {
+    fn id(&self) -> String {
+        "broken".into()
+    }
+    fn write<'a>(&'a self, _: &'a Artifact) -> WriteFuture<'a> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            Err(if self.transient {
+                WriteError::Transient("connection refused".into())
+            } else {
+                WriteError::Permanent("403 Forbidden".into())
+            })
+        })
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn every_artifact_reaches_every_writer_and_a_failing_one_stops_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts: Vec<Artifact> = (0..8)
+        .map(|i| artifact(&format!("reports/r{i}.txt"), &format!("report {i}")))
+        .collect();
+    let broken = Arc::new(Broken {
+        calls: AtomicUsize::new(0),
+        transient: true,
+    });
+    let writers: Vec<Arc<dyn Writer>> = vec![
+        broken.clone(),
+        Arc::new(FsWriter::new(dir.path().join("out"))),
+    ];
+    let result = runtime().block_on(fan_out(&artifacts, &writers));
+    assert_eq!(result.outcomes.len(), 16);
+    for i in 0..8 {
+        let path = dir.path().join(format!("out/reports/r{i}.txt"));
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            format!("report {i}")
+        );
+    }
+    let fs = &result.writers[1];
+    assert_eq!(
+        (fs.attempted, fs.successes, fs.failures, fs.bytes),
+        (8, 8, 0, 64)
+    );
+    let b = &result.writers[0];
+    assert_eq!(
+        (b.id.as_str(), b.attempted, b.successes, b.failures),
+        ("broken", 8, 0, 8)
+    );
+    // Four at a time: two rounds of 1 s, never eight at once or one by one.
+    assert_eq!(broken.calls.load(Ordering::Relaxed), 8);
+    assert!(
+        b.duration_ms >= 1_900 && b.duration_ms < 3_900,
+        "{}",
+        b.duration_ms
+    );
+    // The filesystem writer did not wait for the broken one.
+    assert!(fs.duration_ms < 1_000, "fs took {} ms", fs.duration_ms);
+    let failed: Vec<&Outcome> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.writer == "broken")
+        .collect();
+    assert!(failed.iter().all(|o| o.status == "failed" && o.transient));
+    assert_eq!(failed[0].error.as_deref(), Some("connection refused"));
+}
+
+#[test]
+fn permanent_failures_are_marked_as_such() {
+    let writers: Vec<Arc<dyn Writer>> = vec![Arc::new(Broken {
+        calls: AtomicUsize::new(0),
+        transient: false,
+    })];
+    let result = runtime().block_on(fan_out(&[artifact("a", "x")], &writers));
+    assert_eq!(result.outcomes[0].status, "rejected");
+    assert!(!result.outcomes[0].transient);
+}
+
+#[test]
+fn names_that_escape_the_directory_are_refused() {
+    let root = Path::new("/srv/artifacts");
+    assert_eq!(target(root, "a/b.json").unwrap(), root.join("a/b.json"));
+    assert_eq!(target(root, "./a.json").unwrap(), root.join("a.json"));
+    for bad in ["../etc/passwd", "a/../../b", "/etc/passwd", "", "dir/", "."] {
+        let err = target(root, bad).unwrap_err();
+        assert!(matches!(err, WriteError::Permanent(_)), "{bad}");
+        assert!(
+            err.to_string().contains("inside the target directory"),
+            "{err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let writers: Vec<Arc<dyn Writer>> = vec![Arc::new(FsWriter::new(dir.path().join("out")))];
+    let result = runtime().block_on(fan_out(&[artifact("../escape.txt", "x")], &writers));
+    assert_eq!(result.outcomes[0].status, "rejected");
+    assert!(!dir.path().join("escape.txt").exists());
+}
+
+#[test]
+fn metrics_serialize_with_the_old_adapter_names() {
+    let m = WriterMetrics {
+        id: "fs:out".into(),
+        attempted: 3,
+        successes: 3,
+        ..WriterMetrics::default()
+    };
+    let v = serde_json::to_value(&m).unwrap();
+    for key in [
+        "id",
+        "attempted",
+        "successes",
+        "failures",
+        "retried",
+        "deadLettered",
+        "bytes",
+        "durationMs",
+    ] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+}
