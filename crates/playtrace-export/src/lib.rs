@@ -9,7 +9,9 @@
 //! Library users add their own writer by implementing [`Writer`].
 
 pub mod atomic;
+pub mod deliver;
 pub mod fs;
+pub mod queue;
 pub mod stdout;
 
 use serde::Serialize;

@@ -149,3 +149,76 @@ fn metrics_serialize_with_the_old_adapter_names() {
         assert!(v.get(key).is_some(), "{key}");
     }
 }
+
+/// A writer that fails until switched on, recording what it stored.
+struct Flaky {
+    up: std::sync::atomic::AtomicBool,
+    stored: std::sync::Mutex<Vec<String>>,
+}
+
+impl Writer for Flaky {
+    fn id(&self) -> String {
+        "flaky".into()
+    }
+    fn write<'a>(&'a self, a: &'a Artifact) -> WriteFuture<'a> {
+        Box::pin(async move {
+            if self.up.load(Ordering::Relaxed) {
+                self.stored.lock().unwrap().push(a.name.clone());
+                Ok(format!("flaky/{}", a.name))
+            } else {
+                Err(WriteError::Transient("connection refused".into()))
+            }
+        })
+    }
+}
+
+#[test]
+fn failures_wait_in_the_queue_and_a_drain_delivers_each_exactly_once() {
+    use crate::deliver::{deliver, drain};
+    use crate::queue::{Queue, RetryPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = Arc::new(Flaky {
+        up: std::sync::atomic::AtomicBool::new(false),
+        stored: Default::default(),
+    });
+    let writers: Vec<Arc<dyn Writer>> = vec![
+        flaky.clone(),
+        Arc::new(FsWriter::new(dir.path().join("out"))),
+    ];
+    let artifacts: Vec<Artifact> = (0..5)
+        .map(|i| artifact(&format!("a{i}.txt"), "x"))
+        .collect();
+    let rt = runtime();
+    let mut queue = Queue::open(&dir.path().join("q.db"), RetryPolicy::default()).unwrap();
+    let result = rt
+        .block_on(deliver(&artifacts, &writers, &mut queue))
+        .unwrap();
+    assert_eq!(result.writers[0].retried, 5);
+    assert_eq!(
+        result.writers[1].successes, 5,
+        "the filesystem writer kept writing"
+    );
+    assert_eq!(queue.due(true).unwrap().len(), 5);
+    // A re-run while still down queues nothing twice.
+    rt.block_on(deliver(&artifacts, &writers, &mut queue))
+        .unwrap();
+    assert_eq!(queue.due(true).unwrap().len(), 5);
+    flaky.up.store(true, Ordering::Relaxed);
+    let drained = rt.block_on(drain(&mut queue, &writers, true)).unwrap();
+    assert_eq!(drained.delivered, 5);
+    assert!(queue.due(true).unwrap().is_empty());
+    let mut stored = flaky.stored.lock().unwrap().clone();
+    stored.sort();
+    assert_eq!(stored, ["a0.txt", "a1.txt", "a2.txt", "a3.txt", "a4.txt"]);
+    // A writer that is not configured in this run leaves its entries waiting.
+    queue
+        .failed(
+            "s3://elsewhere",
+            &artifacts[0],
+            &WriteError::Transient("x".into()),
+            1,
+        )
+        .unwrap();
+    let drained = rt.block_on(drain(&mut queue, &writers, true)).unwrap();
+    assert_eq!((drained.delivered, drained.waiting), (0, 1));
+}
