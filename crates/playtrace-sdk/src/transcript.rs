@@ -119,6 +119,17 @@ impl TranscriptRecorder {
         }
     }
 
+    /// A transcript rebuilt from entries that carry their own sequence numbers (e.g. from
+    /// `telemetry.transcript.entry` events), sorted by sequence, nothing dropped.
+    pub fn from_entries(session_id: impl Into<String>, mut entries: Vec<TranscriptEntry>) -> Self {
+        entries.sort_by_key(|e| e.sequence);
+        let next = entries.last().map_or(0, |e| e.sequence + 1);
+        let mut t = Self::with_capacity(session_id, entries.len().max(1));
+        t.entries = entries.into();
+        t.next_sequence = next;
+        t
+    }
+
     /// Calls `listener` after changes, at most once per `min_interval` (a change inside the
     /// interval is delivered by a later [`TranscriptRecorder::poll`] or change).
     pub fn on_change(

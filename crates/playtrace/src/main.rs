@@ -6,6 +6,7 @@
 mod alerts;
 mod collector;
 mod demo;
+mod export;
 mod monitor;
 mod progress;
 mod serve;
@@ -53,6 +54,9 @@ enum Command {
     /// Run the collector: ingest, durable store, live contests and budgets, REST API.
     #[command(long_about = serve::LONG_ABOUT)]
     Serve(serve::ServeArgs),
+    /// Build QA artifacts and write them to files and object storage, with retries and a DLQ.
+    #[command(long_about = export::LONG_ABOUT)]
+    Export(export::ExportArgs),
     /// Prove a running collector works end to end (probe, live alert, replay).
     #[command(long_about = smoke::LONG_ABOUT)]
     Smoke(smoke::SmokeArgs),
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => monitor::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Export(args) => export::run(args),
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
     };

@@ -1,6 +1,7 @@
 //! Summaries rendered for people: a terminal report and a Markdown report for pull requests.
 
 mod markdown;
+pub mod svg;
 mod text;
 
 pub use markdown::{escape_cell, render_markdown};

@@ -247,6 +247,32 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     })
 }
 
+/// Reads `names` with the monitor's pipeline (default limits, every core): the summary with
+/// per-contest records (`raw`) and every reject. What `playtrace export` builds reports from.
+pub fn summarize(
+    names: &[String],
+    budgets: &BudgetSet,
+) -> Result<(playtrace_core::summary::Summary, Vec<Reject>)> {
+    let counter = Arc::default();
+    let (inputs, _) = input::open_all(names, &counter)?;
+    let mut correlator = Correlator::new(CorrelatorOptions {
+        include_raw: true,
+        group_by: Vec::new(),
+    });
+    let limits = reader::ReadLimits {
+        max_line: 16 << 20,
+        max_document: 256 << 20,
+    };
+    let workers = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let mut rejects = Vec::new();
+    let mut on_reject = |reject: Reject| -> Result<()> {
+        rejects.push(reject);
+        Ok(())
+    };
+    let stats = pipeline::run(inputs, workers, limits, &mut correlator, &mut on_reject)?;
+    Ok((correlator.finish(budgets, stats.rejects), rejects))
+}
+
 /// The inputs to read: files and `--input`s in order, else standard input when it is piped.
 fn input_names(args: &MonitorArgs) -> Result<Vec<String>> {
     let names: Vec<String> = args.files.iter().chain(&args.input).cloned().collect();
