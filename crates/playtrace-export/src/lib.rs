@@ -12,6 +12,7 @@ pub mod atomic;
 pub mod deliver;
 pub mod fs;
 pub mod queue;
+pub mod s3;
 pub mod stdout;
 
 use serde::Serialize;

@@ -10,6 +10,7 @@ use playtrace_core::scan::{scan_line_with, LineScan};
 use playtrace_export::deliver::{deliver, drain};
 use playtrace_export::fs::FsWriter;
 use playtrace_export::queue::{sha256_hex, Queue, RetryPolicy};
+use playtrace_export::s3::{S3Options, S3Writer};
 use playtrace_export::stdout::StdoutWriter;
 use playtrace_export::{Artifact, FanOut, Writer};
 use playtrace_sdk::{TranscriptEntry, TranscriptRecorder};
@@ -25,7 +26,9 @@ Build QA artifacts from telemetry logs and write them everywhere at once.
 Artifacts (--kinds): report (the budget report as JSON, a CSV of per-contest durations, a
 Markdown report with an SVG latency chart showing the budget line), transcripts (one per
 session from telemetry.transcript.entry events, as JSON, CSV and Markdown), rejects (the lines
-that could not be read, NDJSON). Writers (--to, repeatable): fs:DIR (atomic files), stdout.
+that could not be read, NDJSON). Writers (--to, repeatable): fs:DIR (atomic files),
+s3://BUCKET/PREFIX (S3-compatible storage; --s3-endpoint for MinIO/Garage/s3s; credentials
+from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), stdout.
 Every artifact goes to every writer, writers in parallel; a writer that fails does not stop the
 others. Transient failures wait in a durable retry queue (`playtrace export retry` drains it),
 permanent ones in a dead-letter queue (`playtrace export dlq list|retry|purge`); nothing is
@@ -66,7 +69,7 @@ pub struct ExportArgs {
     )]
     kinds: Vec<Kind>,
 
-    /// Where to write: fs:DIR or stdout (repeatable).
+    /// Where to write: fs:DIR, s3://BUCKET/PREFIX or stdout (repeatable).
     #[arg(long = "to", value_name = "WRITER")]
     to: Vec<String>,
 
@@ -104,6 +107,11 @@ struct StateArgs {
     /// The retry-queue database itself (overrides --data-dir).
     #[arg(long, value_name = "FILE", global = true)]
     state: Option<PathBuf>,
+
+    /// S3-compatible endpoint (MinIO, Garage, s3s: http://127.0.0.1:9000); AWS when unset.
+    /// Credentials and region come from the standard AWS variables.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
+    s3_endpoint: Option<String>,
 }
 
 impl StateArgs {
@@ -152,7 +160,7 @@ enum DlqAction {
 }
 
 /// A writer from its command-line (or queue) id.
-fn writer(spec: &str) -> Result<Arc<dyn Writer>> {
+fn writer(spec: &str, state: &StateArgs) -> Result<Arc<dyn Writer>> {
     if spec == "stdout" {
         return Ok(Arc::new(StdoutWriter::default()));
     }
@@ -163,12 +171,14 @@ fn writer(spec: &str) -> Result<Arc<dyn Writer>> {
         return Ok(Arc::new(FsWriter::new(dir)));
     }
     if spec.starts_with("s3://") {
-        bail!(
-            "--to {spec}: the S3 writer is not in this build yet; use fs:DIR or stdout (the \
-             artifacts can be queued and retried once it is)"
-        );
+        let options = S3Options {
+            endpoint: state.s3_endpoint.clone(),
+            ..S3Options::default()
+        };
+        let w = S3Writer::new(spec, &options).map_err(|e| anyhow::anyhow!("--to {spec}: {e}"))?;
+        return Ok(Arc::new(w));
     }
-    bail!("--to {spec}: not a writer; use fs:DIR or stdout")
+    bail!("--to {spec}: not a writer; use fs:DIR, s3://BUCKET/PREFIX or stdout")
 }
 
 fn artifact(name: String, media_type: &str, kind: &str, bytes: Vec<u8>) -> Artifact {
@@ -423,7 +433,11 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     if args.files.iter().any(|f| f == "-") {
         bail!("export reads its inputs twice (reports, transcripts): pass files, not `-`");
     }
-    let writers: Vec<Arc<dyn Writer>> = args.to.iter().map(|s| writer(s)).collect::<Result<_>>()?;
+    let writers: Vec<Arc<dyn Writer>> = args
+        .to
+        .iter()
+        .map(|s| writer(s, &args.state))
+        .collect::<Result<_>>()?;
     let budgets = match &args.budgets {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -506,7 +520,7 @@ fn retry(state: &StateArgs, _: &[i64]) -> Result<ExitStatus> {
     for entry in queue.due(true)? {
         if !seen.contains(&entry.writer) {
             seen.push(entry.writer.clone());
-            match writer(&entry.writer) {
+            match writer(&entry.writer, state) {
                 Ok(w) => writers.push(w),
                 Err(e) => eprintln!("export retry: {e}"),
             }

@@ -1,0 +1,200 @@
+//! The S3-compatible object storage writer (AWS, MinIO, Garage, s3s, Backblaze) through the
+//! `object_store` crate. Path-style addressing, so local servers work without DNS tricks. The
+//! crate's own retries are off: the durable queue owns retries, otherwise a stopped server
+//! would stall an export for minutes inside one write.
+
+use crate::{Artifact, WriteError, WriteFuture, Writer};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where and how to connect; unset values come from the standard AWS variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`/`AWS_DEFAULT_REGION`,
+/// `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// Endpoint URL (`http://127.0.0.1:9000`); AWS itself when unset.
+    pub endpoint: Option<String>,
+    /// Region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+}
+
+/// Writes artifacts as objects under `s3://BUCKET/PREFIX/`.
+pub struct S3Writer {
+    store: Arc<dyn ObjectStore>,
+    url: String,
+    prefix: String,
+}
+
+/// Splits `s3://bucket/prefix` into bucket and prefix.
+pub fn parse_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("`{url}` is not an s3:// URL; write s3://BUCKET/PREFIX"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("`{url}` has no bucket; write s3://BUCKET/PREFIX"));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+impl S3Writer {
+    /// A writer for `s3://BUCKET/PREFIX`.
+    pub fn new(url: &str, options: &S3Options) -> Result<S3Writer, String> {
+        let (bucket, prefix) = parse_url(url)?;
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let endpoint = options.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL"));
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&bucket)
+            .with_region(
+                options
+                    .region
+                    .clone()
+                    .or_else(|| env("AWS_REGION"))
+                    .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|| "us-east-1".into()),
+            )
+            .with_virtual_hosted_style_request(false)
+            .with_retry(RetryConfig {
+                max_retries: 0,
+                retry_timeout: Duration::from_secs(30),
+                ..RetryConfig::default()
+            })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(60)),
+            );
+        if let Some(k) = options
+            .access_key_id
+            .clone()
+            .or_else(|| env("AWS_ACCESS_KEY_ID"))
+        {
+            builder = builder.with_access_key_id(k);
+        }
+        if let Some(k) = options
+            .secret_access_key
+            .clone()
+            .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
+        {
+            builder = builder.with_secret_access_key(k);
+        }
+        if let Some(e) = endpoint {
+            builder = builder
+                .with_allow_http(e.starts_with("http://"))
+                .with_endpoint(e);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| format!("cannot configure {url}: {e}"))?;
+        Ok(S3Writer {
+            store: Arc::new(store),
+            url: format!(
+                "s3://{bucket}{}",
+                if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{prefix}")
+                }
+            ),
+            prefix,
+        })
+    }
+}
+
+/// Sorts an object store error into retry-worthy or not.
+pub fn classify(e: &object_store::Error) -> WriteError {
+    use object_store::Error as E;
+    let text = e.to_string();
+    match e {
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } | E::InvalidPath { .. } => {
+            WriteError::Permanent(text)
+        }
+        E::NotFound { .. } => WriteError::Permanent(format!("{text} (does the bucket exist?)")),
+        _ => match http_status(&text) {
+            // Client errors will not pass on retry, except timeouts and throttling.
+            Some(status) if (400..500).contains(&status) && status != 408 && status != 429 => {
+                WriteError::Permanent(text)
+            }
+            _ => WriteError::Transient(text),
+        },
+    }
+}
+
+/// The HTTP status in an object_store error message (`... status code: 403 Forbidden ...`).
+fn http_status(text: &str) -> Option<u16> {
+    let at = text.find("status code: ")? + "status code: ".len();
+    text.get(at..at + 3)?.parse().ok()
+}
+
+impl Writer for S3Writer {
+    fn id(&self) -> String {
+        self.url.clone()
+    }
+
+    fn concurrency(&self) -> usize {
+        32
+    }
+
+    fn write<'a>(&'a self, artifact: &'a Artifact) -> WriteFuture<'a> {
+        Box::pin(async move {
+            // The same name rules as the filesystem: no escaping the prefix.
+            crate::fs::target(std::path::Path::new("/"), &artifact.name)?;
+            let key = if self.prefix.is_empty() {
+                artifact.name.clone()
+            } else {
+                format!("{}/{}", self.prefix, artifact.name)
+            };
+            let path = ObjectPath::parse(&key)
+                .map_err(|e| WriteError::Permanent(format!("object key `{key}`: {e}")))?;
+            let payload = PutPayload::from(artifact.bytes.as_ref().clone());
+            self.store
+                .put(&path, payload)
+                .await
+                .map_err(|e| classify(&e))?;
+            Ok(format!("{}/{}", self.url, artifact.name))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_are_permanent_and_the_rest_transient() {
+        let generic = |m: &str| object_store::Error::Generic {
+            store: "S3",
+            source: m.to_string().into(),
+        };
+        let kind = |m: &str| matches!(classify(&generic(m)), WriteError::Permanent(_));
+        assert!(kind(
+            "Server returned non-2xx status code: 400 Bad Request: InvalidBucketName"
+        ));
+        assert!(kind("Server returned non-2xx status code: 403 Forbidden"));
+        assert!(!kind(
+            "Server returned non-2xx status code: 429 Too Many Requests"
+        ));
+        assert!(!kind(
+            "Server returned non-2xx status code: 503 Service Unavailable"
+        ));
+        assert!(!kind("error sending request: Connection refused"));
+    }
+
+    #[test]
+    fn urls_name_a_bucket_and_a_prefix() {
+        assert_eq!(
+            parse_url("s3://qa/runs/7/").unwrap(),
+            ("qa".into(), "runs/7".into())
+        );
+        assert_eq!(parse_url("s3://qa").unwrap(), ("qa".into(), String::new()));
+        assert!(parse_url("s3:///x").unwrap_err().contains("no bucket"));
+        assert!(parse_url("gs://x").unwrap_err().contains("s3://"));
+    }
+}

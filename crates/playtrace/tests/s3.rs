@@ -1,0 +1,220 @@
+//! `playtrace export` to a real S3-protocol server (s3s-fs, installed by scripts/test): keys and
+//! bytes, a stopped server leaving artifacts queued until `export retry`, wrong credentials in
+//! the dead-letter queue, and the filesystem writer writing throughout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{fixture_str, playtrace, stderr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "qa-artifacts";
+
+struct S3Server {
+    child: Child,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s3s_binary() -> String {
+    let name = std::env::var("PLAYTRACE_S3S").unwrap_or_else(|_| "s3s-fs".into());
+    let found = Command::new(&name).arg("--version").output().is_ok();
+    assert!(
+        found,
+        "the S3 test server `{name}` is missing: run scripts/test (it installs it with \
+         `cargo install s3s-fs --version 0.14.1 --features binary`) or set PLAYTRACE_S3S"
+    );
+    name
+}
+
+fn start_s3(root: &Path, port: u16) -> S3Server {
+    std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+    let child = Command::new(s3s_binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "AKTEST", "--secret-key", "SKTEST"])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    S3Server { child }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn export(dir: &Path, port: u16, secret: &str, args: &[&str]) -> std::process::Output {
+    playtrace()
+        .current_dir(dir)
+        .env("AWS_ACCESS_KEY_ID", "AKTEST")
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .arg("export")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn objects(root: &Path, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let dir: PathBuf = root.join(BUCKET).join(prefix);
+    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[test]
+fn objects_land_with_the_right_keys_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    let _s3 = start_s3(&root, port);
+    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    let out = export(
+        dir.path(),
+        port,
+        "SKTEST",
+        &[
+            &log,
+            "--kinds",
+            "report",
+            "--to",
+            &format!("s3://{BUCKET}/runs/7"),
+            "--to",
+            "fs:local",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stored = objects(&root, "runs/7");
+    let names: Vec<&str> = stored.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "playtrace-budget-report.json",
+            "playtrace-budget-report.md",
+            "playtrace-contest-durations.csv",
+            "playtrace-resolution-latency.svg"
+        ]
+    );
+    for (name, bytes) in &stored {
+        assert_eq!(
+            bytes,
+            &std::fs::read(dir.path().join("local").join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    let target = format!("s3://{BUCKET}/runs/8");
+    // The server is down: S3 writes fail (transient), the filesystem writer writes everything.
+    let out = export(
+        dir.path(),
+        port,
+        "SKTEST",
+        &[&log, "--to", &target, "--to", "fs:local"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("queued for retry"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("local")).unwrap().count(),
+        5
+    );
+    // Nothing to deliver while it is still down: still queued.
+    let still = export(dir.path(), port, "SKTEST", &["retry"]);
+    assert_eq!(still.status.code(), Some(1), "{}", stderr(&still));
+    // Up again: one retry delivers all of them, and a second one has nothing left to do.
+    let _s3 = start_s3(&root, port);
+    let retry = export(dir.path(), port, "SKTEST", &["retry"]);
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert!(stderr(&retry).contains("5 delivered"), "{}", stderr(&retry));
+    let again = export(dir.path(), port, "SKTEST", &["retry"]);
+    assert!(
+        stderr(&again).contains("0 delivered, 0 still queued"),
+        "{}",
+        stderr(&again)
+    );
+    let stored = objects(&root, "runs/8");
+    assert_eq!(stored.len(), 5);
+    for (name, bytes) in &stored {
+        assert_eq!(
+            bytes,
+            &std::fs::read(dir.path().join("local").join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn wrong_credentials_are_a_permanent_error_in_the_dlq() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    let _s3 = start_s3(&root, port);
+    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    let out = export(
+        dir.path(),
+        port,
+        "not-the-secret",
+        &[
+            &log,
+            "--kinds",
+            "rejects",
+            "--to",
+            &format!("s3://{BUCKET}/x"),
+            "--to",
+            "fs:local",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("dead-letter queue"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(objects(&root, "x").is_empty());
+    assert!(dir.path().join("local/playtrace-rejects.ndjson").exists());
+    let list = export(dir.path(), port, "SKTEST", &["dlq", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        text.contains("403") && text.contains("playtrace-rejects.ndjson"),
+        "{text}"
+    );
+    // With the right secret the dead letter is delivered.
+    let retry = export(dir.path(), port, "SKTEST", &["dlq", "retry"]);
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert_eq!(objects(&root, "x").len(), 1);
+}
