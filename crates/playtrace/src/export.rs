@@ -572,3 +572,42 @@ fn dlq(state: &StateArgs, action: &DlqAction) -> Result<ExitStatus> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use playtrace_core::num::Num;
+    use playtrace_core::summary::{Raw, RawContest};
+
+    #[test]
+    fn the_durations_csv_quotes_what_needs_it_and_leaves_nulls_empty() {
+        let contest =
+            |id: &str, hub: Option<&str>, arming: Option<f64>, outcomes: &[&str]| RawContest {
+                contest_id: id.into(),
+                hub_id: hub.map(Into::into),
+                room_id: None,
+                arming_duration_ms: arming.map(Num),
+                resolution_duration_ms: Some(Num(420.5)),
+                participant_count: None,
+                participant_capacity: Some(2),
+                outcomes: outcomes.iter().map(|o| o.to_string()).collect(),
+                resolved: true,
+            };
+        let raw = Raw {
+            contests: vec![
+                contest("plain", Some("hub-a"), Some(240.0), &["win"]),
+                contest("a,b \"c\"", Some("h|ü ✓"), None, &[]),
+                contest("line\r\nbreak", None, Some(0.0), &["x", "y,z"]),
+            ],
+            workflow_failures: vec![],
+            expired: None,
+        };
+        assert_eq!(
+            durations_csv(&raw),
+            "contest_id,hub_id,room_id,arming_duration_ms,resolution_duration_ms,participant_count,participant_capacity,resolved,outcomes\n\
+             plain,hub-a,,240,420.5,,2,true,win\n\
+             \"a,b \"\"c\"\"\",h|ü ✓,,,420.5,,2,true,\n\
+             \"line\r\nbreak\",,,0,420.5,,2,true,\"x;y,z\"\n"
+        );
+    }
+}

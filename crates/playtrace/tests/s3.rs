@@ -218,3 +218,74 @@ fn wrong_credentials_are_a_permanent_error_in_the_dlq() {
     assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
     assert_eq!(objects(&root, "x").len(), 1);
 }
+
+#[test]
+fn a_sigkill_mid_export_loses_nothing_that_was_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    // 400 sessions → 1,200 transcript artifacts, all failing (the server is down).
+    let log = dir.path().join("transcripts.ndjson");
+    let mut text = String::new();
+    for s in 0..400 {
+        for i in 0..3 {
+            text.push_str(&format!(
+                "{{\"event\":\"telemetry.transcript.entry\",\"attrs\":{{\"sessionId\":\"s-{s}\",\"sequence\":{i},\"event\":\"step\",\"action\":\"done\",\"timestamp\":{}}}}}\n",
+                1_761_843_600_000u64 + i
+            ));
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let log = log.to_string_lossy().into_owned();
+    let target = format!("s3://{BUCKET}/killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_playtrace"))
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "AKTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "SKTEST")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .args(["export", &log, "--kinds", "transcripts", "--to", &target])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some failures are queued (or it finished).
+    let db = dir.path().join("playtrace-data/export.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queued: i64 = rusqlite::Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM retry_queue", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if queued > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing was ever queued");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill(); // SIGKILL
+    child.wait().unwrap();
+    let queued: Vec<String> = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let mut stmt = c.prepare("SELECT name FROM retry_queue").unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert!(!queued.is_empty());
+    // Server up: retry delivers every queued artifact; a re-run delivers the rest, once each.
+    let _s3 = start_s3(&root, port);
+    let retry = export(dir.path(), port, "SKTEST", &["retry"]);
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    let stored: Vec<String> = objects(&root, "killed")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for name in &queued {
+        assert!(stored.contains(name), "{name} was queued and is lost");
+    }
+    let rerun = export(
+        dir.path(),
+        port,
+        "SKTEST",
+        &[&log, "--kinds", "transcripts", "--to", &target],
+    );
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    assert_eq!(objects(&root, "killed").len(), 1_200);
+}

@@ -182,6 +182,20 @@ fn serializer_golden_files() {
         Some("line one\r\nline two"),
         Value::Null,
     );
+    // Non-ASCII, empty strings, empty and null values.
+    t.record(
+        "ünïcødé ✓",
+        Some(""),
+        Some(""),
+        "",
+        1761843608000.0,
+        Some("日本語, «quotes»"),
+        meta([
+            ("empty", json!("")),
+            ("list", json!([])),
+            ("none", Value::Null),
+        ]),
+    );
     golden("transcript.csv", &t.to_csv());
     golden("transcript.md", &t.to_markdown());
     golden(
@@ -191,7 +205,8 @@ fn serializer_golden_files() {
     let md = t.to_markdown();
     assert!(md.contains("Two<br>lines \\| and \"quotes\", commas"));
     assert!(md.contains("line one<br>line two"));
-    assert_eq!(md.lines().count(), 2 + 7, "no cell breaks the table");
+    assert_eq!(md.lines().count(), 2 + 8, "no cell breaks the table");
+    assert!(t.to_csv().contains("7,ünïcødé ✓,,,,1761843608000,2025-10-30T17:00:08.000Z,\"日本語, «quotes»\",\"{\"\"empty\"\":\"\"\"\",\"\"list\"\":[],\"\"none\"\":null}\"\n"));
 }
 
 #[test]
