@@ -2,7 +2,7 @@
 //! of the retry queue (`playtrace export retry`).
 
 use crate::queue::{Queue, QueueError};
-use crate::{fan_out, Artifact, FanOut, WriteError, Writer};
+use crate::{fan_out_counted, Artifact, FanOut, WriteError, Writer};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -12,8 +12,9 @@ pub async fn deliver(
     artifacts: &[Artifact],
     writers: &[Arc<dyn Writer>],
     queue: &mut Queue,
+    done: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<FanOut, QueueError> {
-    let mut result = fan_out(artifacts, writers).await;
+    let mut result = fan_out_counted(artifacts, writers, done).await;
     let by_name: HashMap<&str, &Artifact> =
         artifacts.iter().map(|a| (a.name.as_str(), a)).collect();
     for outcome in &result.outcomes {

@@ -119,14 +119,24 @@ pub struct FanOut {
 /// Gives every artifact to every writer: writers in parallel, each with at most its
 /// [`Writer::concurrency`] writes in flight. A failing writer never delays or fails another.
 pub async fn fan_out(artifacts: &[Artifact], writers: &[Arc<dyn Writer>]) -> FanOut {
+    fan_out_counted(artifacts, writers, Arc::default()).await
+}
+
+/// [`fan_out`], adding one to `done` per finished write (for progress displays).
+pub async fn fan_out_counted(
+    artifacts: &[Artifact],
+    writers: &[Arc<dyn Writer>],
+    done: Arc<std::sync::atomic::AtomicU64>,
+) -> FanOut {
     let artifacts: Arc<Vec<Artifact>> = Arc::new(artifacts.to_vec());
     let mut tasks = Vec::with_capacity(writers.len());
     for writer in writers {
         let writer = writer.clone();
         let artifacts = artifacts.clone();
-        tasks.push(tokio::spawn(
-            async move { run_writer(writer, artifacts).await },
-        ));
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            run_writer(writer, artifacts, done).await
+        }));
     }
     let mut result = FanOut::default();
     for (task, writer) in tasks.into_iter().zip(writers) {
@@ -161,6 +171,7 @@ pub async fn fan_out(artifacts: &[Artifact], writers: &[Arc<dyn Writer>]) -> Fan
 async fn run_writer(
     writer: Arc<dyn Writer>,
     artifacts: Arc<Vec<Artifact>>,
+    done: Arc<std::sync::atomic::AtomicU64>,
 ) -> (WriterMetrics, Vec<Outcome>) {
     let started = Instant::now();
     let id = writer.id();
@@ -168,9 +179,12 @@ async fn run_writer(
     let mut tasks = Vec::with_capacity(artifacts.len());
     for index in 0..artifacts.len() {
         let (writer, artifacts, limit) = (writer.clone(), artifacts.clone(), limit.clone());
+        let done = done.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            writer.write(&artifacts[index]).await
+            let result = writer.write(&artifacts[index]).await;
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            result
         }));
     }
     let mut metrics = WriterMetrics {

@@ -191,7 +191,7 @@ fn failures_wait_in_the_queue_and_a_drain_delivers_each_exactly_once() {
     let rt = runtime();
     let mut queue = Queue::open(&dir.path().join("q.db"), RetryPolicy::default()).unwrap();
     let result = rt
-        .block_on(deliver(&artifacts, &writers, &mut queue))
+        .block_on(deliver(&artifacts, &writers, &mut queue, Arc::default()))
         .unwrap();
     assert_eq!(result.writers[0].retried, 5);
     assert_eq!(
@@ -200,7 +200,7 @@ fn failures_wait_in_the_queue_and_a_drain_delivers_each_exactly_once() {
     );
     assert_eq!(queue.due(true).unwrap().len(), 5);
     // A re-run while still down queues nothing twice.
-    rt.block_on(deliver(&artifacts, &writers, &mut queue))
+    rt.block_on(deliver(&artifacts, &writers, &mut queue, Arc::default()))
         .unwrap();
     assert_eq!(queue.due(true).unwrap().len(), 5);
     flaky.up.store(true, Ordering::Relaxed);

@@ -464,7 +464,16 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(deliver(&artifacts, &writers, &mut queue))?;
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let progress = crate::progress::Progress::start_items(
+        true,
+        (artifacts.len() * writers.len()) as u64,
+        done.clone(),
+        "writes",
+    );
+    let result = runtime.block_on(deliver(&artifacts, &writers, &mut queue, done));
+    progress.finish();
+    let result = result?;
     let m = manifest(&artifacts, Some(&result), false, &ids);
     if let Some(path) = &args.manifest {
         playtrace_export::atomic::write_atomic(path, &serde_json::to_vec_pretty(&m)?)

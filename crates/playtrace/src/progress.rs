@@ -22,6 +22,25 @@ impl Progress {
     /// Starts watching `counter` (bytes consumed) out of `total` when stderr is a terminal and
     /// `enabled`; otherwise does nothing.
     pub fn start(enabled: bool, total: Option<u64>, counter: Arc<AtomicU64>) -> Progress {
+        Self::start_with(enabled, total, counter, None)
+    }
+
+    /// Like [`Progress::start`], counting `unit`s (`"artifacts"`) instead of bytes.
+    pub fn start_items(
+        enabled: bool,
+        total: u64,
+        counter: Arc<AtomicU64>,
+        unit: &'static str,
+    ) -> Progress {
+        Self::start_with(enabled, Some(total), counter, Some(unit))
+    }
+
+    fn start_with(
+        enabled: bool,
+        total: Option<u64>,
+        counter: Arc<AtomicU64>,
+        unit: Option<&'static str>,
+    ) -> Progress {
         let stop = Arc::new(AtomicBool::new(false));
         if !enabled || !std::io::stderr().is_terminal() {
             return Progress { stop, thread: None };
@@ -35,8 +54,17 @@ impl Progress {
                 }
                 std::thread::sleep(TICK);
             }
-            let bar = match total {
-                Some(total) => {
+            let bar = match (total, unit) {
+                (Some(total), Some(unit)) => {
+                    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                        .with_style(
+                            ProgressStyle::with_template(&format!(
+                                "{{spinner}} {{pos}}/{{len}} {unit} {{wide_bar}} {{msg}}"
+                            ))
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        )
+                }
+                (Some(total), None) => {
                     ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
                         .with_style(
                             ProgressStyle::with_template(
@@ -45,7 +73,7 @@ impl Progress {
                             .unwrap_or_else(|_| ProgressStyle::default_bar()),
                         )
                 }
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                (None, _) => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
                     .with_style(
                         ProgressStyle::with_template("{spinner} {bytes} read, {msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -56,7 +84,10 @@ impl Progress {
                 bar.set_position(done);
                 // Rate and time left from the real start: the bar itself appears two seconds in.
                 let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                let mut message = format!("{}/s", HumanBytes(rate as u64));
+                let mut message = match unit {
+                    Some(unit) => format!("{rate:.0} {unit}/s"),
+                    None => format!("{}/s", HumanBytes(rate as u64)),
+                };
                 if let (Some(total), true) = (total, rate > 0.0) {
                     let left = total.saturating_sub(done) as f64 / rate;
                     message.push_str(&format!(
