@@ -2,7 +2,7 @@
 //! `POST /v1/alerts/{id}/resolve|silence` (admin).
 
 use crate::alerts::{list as list_alerts, AlertAction, AlertQuery};
-use crate::api::{authorize, ApiError, ApiResult, TokenParam};
+use crate::api::{authorize, commit, ApiError, ApiResult, TokenParam};
 use crate::auth::Scope;
 use crate::hook::{ActionResult, Work};
 use crate::state::AppState;
@@ -12,53 +12,10 @@ use axum::Json;
 use playtrace_core::alert::{admin_alert, alert_id, Severity, ADMIN_ALERT};
 use playtrace_core::duration::parse_duration_ms;
 use playtrace_core::scan::ObservationBatch;
-use playtrace_store::{EventRow, Job, StoreError, SubmitError};
+use playtrace_store::EventRow;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
-
-/// Hands a job to the writer and waits until it is durable.
-async fn run_job(
-    app: &AppState,
-    events: Vec<EventRow>,
-    work: Work,
-) -> ApiResult<playtrace_store::CommitOutcome> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = Job {
-        events,
-        rejects: vec![],
-        extra: work,
-        done: Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    };
-    let busy = |message: &str| {
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
-        e.retry_after = Some(1);
-        e
-    };
-    match app.submit(job) {
-        Ok(()) => {}
-        Err(SubmitError::Full(_)) => {
-            return Err(busy("the store's queue is full; retry after Retry-After"))
-        }
-        Err(SubmitError::Closed(_)) => return Err(busy("the collector is shutting down")),
-    }
-    match rx.await {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(StoreError::Full(m))) => Err(ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient_storage",
-            format!("nothing was stored: the store is full ({m})"),
-        )),
-        Ok(Err(e)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "store_error",
-            format!("nothing was stored: {e}; retry"),
-        )),
-        Err(_) => Err(busy("the store writer stopped; retry")),
-    }
-}
 
 /// `POST /v1/alerts`: an `admin.alert` envelope `{id, sessionId, severity, reason, data,
 /// createdAt}` (plus optional `game`, `env`). Stored as an `admin.alert` event, which raises
@@ -111,7 +68,13 @@ pub(crate) async fn post(
         ts_ms: None,
         body: Value::Object(event).to_string(),
     };
-    let outcome = run_job(&app, vec![row], Work::Ingest(ObservationBatch::default())).await?;
+    let outcome = commit(
+        &app,
+        vec![row],
+        vec![],
+        Work::Ingest(ObservationBatch::default()),
+    )
+    .await?;
     Ok(Json(json!({
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,
@@ -229,8 +192,9 @@ pub(crate) async fn latest(
 
 async fn act(app: &AppState, id: String, action: AlertAction) -> ApiResult<Json<Value>> {
     let result: ActionResult = Arc::new(Mutex::new(None));
-    run_job(
+    commit(
         app,
+        vec![],
         vec![],
         Work::Action {
             id: id.clone(),

@@ -283,55 +283,13 @@ async fn ingest(
             message: r.message.clone(),
         })
         .collect();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = Job {
-        events: parsed.events,
-        rejects: parsed.rejects,
-        extra: crate::hook::Work::Ingest(parsed.observations),
-        done: Box::new(move |result| {
-            let _ = tx.send(result);
-        }),
-    };
-    let overloaded = |app: &AppState, message: &str| {
-        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
-        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
-        e.retry_after = Some(1);
-        e
-    };
-    match app.submit(job) {
-        Ok(()) => {}
-        Err(SubmitError::Full(_)) => {
-            return Err(overloaded(
-                &app,
-                "the store is not keeping up and its queue is full; retry after the Retry-After \
-                 delay (limits.queue_requests / limits.queue_bytes bound the queue)",
-            ))
-        }
-        Err(SubmitError::Closed(_)) => {
-            return Err(overloaded(&app, "the collector is shutting down; retry"))
-        }
-    }
-    let outcome = match rx.await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(StoreError::Full(message))) => {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient_storage",
-                format!(
-                    "nothing was stored: the store is full ({message}); free disk space, lower \
-                     retention.max_age or raise retention.max_bytes"
-                ),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store_error",
-                format!("nothing was stored: {e}; retry"),
-            ))
-        }
-        Err(_) => return Err(overloaded(&app, "the store writer stopped; retry")),
-    };
+    let outcome = commit(
+        &app,
+        parsed.events,
+        parsed.rejects,
+        crate::hook::Work::Ingest(parsed.observations),
+    )
+    .await?;
     for r in &rejected {
         app.metrics.reject(&r.kind);
     }
@@ -343,6 +301,61 @@ async fn ingest(
         duplicates: outcome.duplicates,
         rejected,
     }))
+}
+
+/// Hands rows to the store's writer and waits until they are durable: the one path every
+/// write of the API takes, so every one answers overload (503), a full store (507) and
+/// commit failures (500) the same way — and never a 2xx for something not stored.
+pub(crate) async fn commit(
+    app: &AppState,
+    events: Vec<playtrace_store::EventRow>,
+    rejects: Vec<playtrace_store::RejectRow>,
+    work: crate::hook::Work,
+) -> ApiResult<playtrace_store::CommitOutcome> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = Job {
+        events,
+        rejects,
+        extra: work,
+        done: Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    };
+    let overloaded = |message: &str| {
+        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+        e.retry_after = Some(1);
+        e
+    };
+    match app.submit(job) {
+        Ok(()) => {}
+        Err(SubmitError::Full(_)) => {
+            return Err(overloaded(
+                "the store is not keeping up and its queue is full; retry after the Retry-After \
+                 delay (limits.queue_requests / limits.queue_bytes bound the queue)",
+            ))
+        }
+        Err(SubmitError::Closed(_)) => {
+            return Err(overloaded("the collector is shutting down; retry"))
+        }
+    }
+    match rx.await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(StoreError::Full(cause))) => Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            format!(
+                "nothing was stored: the store is full ({cause}); free disk space, lower \
+                 retention.max_age or raise retention.max_bytes"
+            ),
+        )),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_error",
+            format!("nothing was stored: {e}; retry"),
+        )),
+        Err(_) => Err(overloaded("the store writer stopped; retry")),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -305,13 +305,11 @@ impl<T: 'static> WriterThread<T> {
                 Err(e) => {
                     self.hook.rolled_back();
                     tracing::error!("commit failed: {e}");
-                    let full = matches!(e, StoreError::Full(_));
-                    let message = e.to_string();
+                    // Every job of the commit gets the same error (the cause, not re-wrapped).
                     for job in jobs.drain(..) {
-                        (job.done)(Err(if full {
-                            StoreError::Full(message.clone())
-                        } else {
-                            StoreError::Commit(message.clone())
+                        (job.done)(Err(match &e {
+                            StoreError::Full(cause) => StoreError::Full(cause.clone()),
+                            other => StoreError::Commit(other.to_string()),
                         }));
                     }
                 }

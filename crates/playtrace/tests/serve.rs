@@ -448,6 +448,7 @@ fn a_full_store_answers_507() {
     let answer = full.expect("the store never filled up");
     let msg = answer["error"]["message"].as_str().unwrap();
     assert!(msg.contains("retention.max_bytes"), "{msg}");
+    assert_eq!(msg.matches("store is full").count(), 1, "said once: {msg}");
     let conn = rusqlite::Connection::open(s.db()).unwrap();
     let stored: i64 = conn
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
