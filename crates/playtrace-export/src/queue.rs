@@ -98,6 +98,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 ";
 
+/// `WHERE id IN (...)` for the given ids, or nothing (every row) when there are none.
+fn id_filter(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!(" WHERE id IN ({})", list.join(","))
+}
+
 /// The queues.
 pub struct Queue {
     conn: Connection,
@@ -270,14 +279,7 @@ impl Queue {
             source,
         };
         let tx = self.conn.transaction().map_err(&err)?;
-        let filter = if ids.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " WHERE id IN ({})",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            )
-        };
+        let filter = id_filter(ids);
         let moved = tx
             .execute(
                 &format!(
@@ -297,14 +299,7 @@ impl Queue {
 
     /// Deletes dead letters (all when `ids` is empty). Returns how many.
     pub fn purge(&mut self, ids: &[i64]) -> Result<usize, QueueError> {
-        let filter = if ids.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " WHERE id IN ({})",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            )
-        };
+        let filter = id_filter(ids);
         self.conn
             .execute(&format!("DELETE FROM dead_letters{filter}"), [])
             .map_err(|e| self.err(e))

@@ -13,6 +13,7 @@ use playtrace_export::queue::{sha256_hex, Queue, RetryPolicy};
 use playtrace_export::s3::{S3Options, S3Writer};
 use playtrace_export::stdout::StdoutWriter;
 use playtrace_export::{Artifact, FanOut, Writer};
+use playtrace_sdk::transcript::csv_field;
 use playtrace_sdk::{TranscriptEntry, TranscriptRecorder};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -189,10 +190,6 @@ fn artifact(name: String, media_type: &str, kind: &str, bytes: Vec<u8>) -> Artif
         kind: kind.into(),
         context: Value::Null,
     }
-}
-
-fn csv_field(text: &str) -> String {
-    playtrace_sdk::transcript::csv_field(text)
 }
 
 /// The per-contest durations as CSV.

@@ -164,8 +164,13 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
     });
     let mut counts = json!({});
     let mut observation = None;
-    let event = |name: &str, id: &str, attrs: Value| {
-        json!({"event": name, "id": id, "session": session, "attrs": attrs}).to_string()
+    // Posts one event; the time it was sent is where its latency starts.
+    let post = |name: &str, id: String, attrs: Value| -> Result<Instant, Failure> {
+        let sent = Instant::now();
+        let line = json!({"event": name, "id": id, "session": session, "attrs": attrs});
+        c.post_ndjson("/v1/events", &line.to_string())
+            .map_err(client_failure)?;
+        Ok(sent)
     };
 
     let result: Result<(), Failure> = (|| {
@@ -175,16 +180,11 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
 
         // 1. A probe event comes back on the stream.
         let probe_nonce = nonce();
-        let sent = Instant::now();
-        c.post_ndjson(
-            "/v1/events",
-            &event(
-                "playtrace.smoke.probe",
-                &format!("{run_id}-probe-1"),
-                json!({"probe": true, "checkId": probe_nonce, "runId": run_id}),
-            ),
-        )
-        .map_err(client_failure)?;
+        let sent = post(
+            "playtrace.smoke.probe",
+            format!("{run_id}-probe-1"),
+            json!({"probe": true, "checkId": probe_nonce, "runId": run_id}),
+        )?;
         let m = wait_for(
             &stream,
             args.timeout,
@@ -197,17 +197,12 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
 
         // 2. A flagged check event comes back as a live alert.
         let check_nonce = nonce();
-        let sent = Instant::now();
-        c.post_ndjson(
-            "/v1/events",
-            &event(
-                "playtrace.smoke.check",
-                &format!("{run_id}-check"),
-                json!({"probe": true, "checkId": check_nonce, "runId": run_id,
+        let sent = post(
+            "playtrace.smoke.check",
+            format!("{run_id}-check"),
+            json!({"probe": true, "checkId": check_nonce, "runId": run_id,
                        "safetyFlags": ["prohibited-capability"]}),
-            ),
-        )
-        .map_err(client_failure)?;
+        )?;
         let m = wait_for(
             &stream,
             args.timeout,
@@ -262,16 +257,11 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         // 3. Disconnect, miss a probe, reconnect with Last-Event-ID: exactly that probe.
         drop(stream);
         let missed_nonce = nonce();
-        let sent = Instant::now();
-        c.post_ndjson(
-            "/v1/events",
-            &event(
-                "playtrace.smoke.probe",
-                &format!("{run_id}-probe-2"),
-                json!({"probe": true, "checkId": missed_nonce, "runId": run_id}),
-            ),
-        )
-        .map_err(client_failure)?;
+        let sent = post(
+            "playtrace.smoke.probe",
+            format!("{run_id}-probe-2"),
+            json!({"probe": true, "checkId": missed_nonce, "runId": run_id}),
+        )?;
         let resumed = c
             .stream(query, Some(&last_id.to_string()))
             .map_err(client_failure)?;
