@@ -222,3 +222,86 @@ fn failures_wait_in_the_queue_and_a_drain_delivers_each_exactly_once() {
     let drained = rt.block_on(drain(&mut queue, &writers, true)).unwrap();
     assert_eq!((drained.delivered, drained.waiting), (0, 1));
 }
+
+#[test]
+fn a_group_commit_writes_every_file_whole_and_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    // More than one batch, in nested directories that do not exist yet.
+    let artifacts: Vec<Artifact> = (0..crate::fs::MAX_BATCH * 2 + 7)
+        .map(|i| {
+            artifact(
+                &format!("s{}/t{i}.json", i % 3),
+                &format!("{i}").repeat(i % 50),
+            )
+        })
+        .collect();
+    let writers: Vec<Arc<dyn Writer>> = vec![Arc::new(FsWriter::new(&root))];
+    let result = runtime().block_on(fan_out(&artifacts, &writers));
+    assert_eq!(result.writers[0].successes, artifacts.len() as u64);
+    for (i, a) in artifacts.iter().enumerate() {
+        let path = root.join(&a.name);
+        assert_eq!(std::fs::read(&path).unwrap(), *a.bytes, "{i}");
+        assert_eq!(
+            result.outcomes[i].location.as_deref(),
+            Some(path.display().to_string().as_str())
+        );
+    }
+    let mut names = Vec::new();
+    for sub in std::fs::read_dir(&root).unwrap() {
+        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
+            names.push(f.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert_eq!(names.len(), artifacts.len());
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "temporary files left"
+    );
+}
+
+#[test]
+fn one_bad_write_in_a_batch_fails_alone_and_rewrites_replace_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    std::fs::create_dir_all(&root).unwrap();
+    // `blocked` is a file, so `blocked/x.txt` cannot be written.
+    std::fs::write(root.join("blocked"), "a file").unwrap();
+    std::fs::write(root.join("same.txt"), "old").unwrap();
+    let mut artifacts: Vec<Artifact> = (0..40)
+        .map(|i| artifact(&format!("ok{i}.txt"), "fine"))
+        .collect();
+    artifacts.insert(20, artifact("blocked/x.txt", "nowhere"));
+    artifacts.push(artifact("same.txt", "new and longer"));
+    let writers: Vec<Arc<dyn Writer>> = vec![Arc::new(FsWriter::new(&root))];
+    let result = runtime().block_on(fan_out(&artifacts, &writers));
+    let bad: Vec<&Outcome> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.error.is_some())
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].artifact, "blocked/x.txt");
+    assert_eq!(bad[0].status, "rejected", "not a directory will not pass");
+    assert!(
+        bad[0].error.as_deref().unwrap().contains("blocked"),
+        "{:?}",
+        bad[0].error
+    );
+    assert_eq!(result.writers[0].successes, 41);
+    assert_eq!(
+        std::fs::read_to_string(root.join("same.txt")).unwrap(),
+        "new and longer"
+    );
+    let hidden = std::fs::read_dir(&root)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(hidden, 0);
+}
