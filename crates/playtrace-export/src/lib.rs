@@ -71,14 +71,16 @@ pub trait Writer: Send + Sync {
 pub struct WriterMetrics {
     /// The writer.
     pub id: String,
-    /// Artifacts attempted.
+    /// Artifacts given to the writer.
     pub attempted: u64,
-    /// Written.
+    /// Artifacts written.
     pub successes: u64,
-    /// Failed (transient or permanent).
+    /// Failed attempts (transient or permanent, first tries and retries).
     pub failures: u64,
-    /// Attempts that will be retried.
+    /// Retry attempts made (after a first attempt failed).
     pub retried: u64,
+    /// Left waiting in the retry queue at the end of the run.
+    pub queued: u64,
     /// Sent to the dead-letter queue.
     pub dead_lettered: u64,
     /// Bytes written.
@@ -95,10 +97,13 @@ pub struct Outcome {
     pub artifact: String,
     /// The writer.
     pub writer: String,
-    /// `written`, `failed` (transient) or `rejected` (permanent).
+    /// `written`, `failed` (transient) or `rejected` (permanent); after a delivery with the
+    /// durable queues, `written`, `queued` (waiting in the retry queue) or `dead-lettered`.
     pub status: &'static str,
     /// Where it was written.
     pub location: Option<String>,
+    /// Attempts made in this run.
+    pub attempts: u32,
     /// The error, when it failed.
     pub error: Option<String>,
     /// Whether retrying may help.
@@ -159,6 +164,7 @@ pub async fn fan_out_counted(
                     writer: id.clone(),
                     status: "rejected",
                     location: None,
+                    attempts: 1,
                     error: Some(format!("the writer panicked: {e}")),
                     transient: false,
                 }));
@@ -175,28 +181,15 @@ async fn run_writer(
 ) -> (WriterMetrics, Vec<Outcome>) {
     let started = Instant::now();
     let id = writer.id();
-    let limit = Arc::new(tokio::sync::Semaphore::new(writer.concurrency().max(1)));
-    let mut tasks = Vec::with_capacity(artifacts.len());
-    for index in 0..artifacts.len() {
-        let (writer, artifacts, limit) = (writer.clone(), artifacts.clone(), limit.clone());
-        let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let result = writer.write(&artifacts[index]).await;
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            result
-        }));
-    }
+    let indices: Vec<usize> = (0..artifacts.len()).collect();
+    let results = write_each(&writer, &artifacts, &indices, Some(&done)).await;
     let mut metrics = WriterMetrics {
         id: id.clone(),
         ..WriterMetrics::default()
     };
     let mut outcomes = Vec::with_capacity(artifacts.len());
-    for (task, artifact) in tasks.into_iter().zip(artifacts.iter()) {
+    for (result, artifact) in results.into_iter().zip(artifacts.iter()) {
         metrics.attempted += 1;
-        let result = task
-            .await
-            .unwrap_or_else(|e| Err(WriteError::Permanent(format!("the write panicked: {e}"))));
         let (status, location, error, transient) = match result {
             Ok(location) => {
                 metrics.successes += 1;
@@ -217,12 +210,45 @@ async fn run_writer(
             writer: id.clone(),
             status,
             location,
+            attempts: 1,
             error,
             transient,
         });
     }
     metrics.duration_ms = started.elapsed().as_millis() as u64;
     (metrics, outcomes)
+}
+
+/// Writes `artifacts[i]` for each `i` in `indices` once, at most [`Writer::concurrency`] at a
+/// time; the results in the order of `indices`. A panicking write fails only its artifact.
+pub(crate) async fn write_each(
+    writer: &Arc<dyn Writer>,
+    artifacts: &Arc<Vec<Artifact>>,
+    indices: &[usize],
+    done: Option<&Arc<std::sync::atomic::AtomicU64>>,
+) -> Vec<Result<String, WriteError>> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(writer.concurrency().max(1)));
+    let mut tasks = Vec::with_capacity(indices.len());
+    for &index in indices {
+        let (writer, artifacts, limit) = (writer.clone(), artifacts.clone(), limit.clone());
+        let done = done.cloned();
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = writer.write(&artifacts[index]).await;
+            if let Some(done) = done {
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            result
+        }));
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results
+            .push(task.await.unwrap_or_else(|e| {
+                Err(WriteError::Permanent(format!("the write panicked: {e}")))
+            }));
+    }
+    results
 }
 
 #[cfg(test)]

@@ -15,12 +15,18 @@ use std::time::Duration;
 
 /// A queue could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("export queue {path}: {source}")]
-pub struct QueueError {
-    /// The database.
-    pub path: String,
-    /// Cause.
-    pub source: rusqlite::Error,
+pub enum QueueError {
+    /// The database refused an operation.
+    #[error("export queue {path}: {source}")]
+    Sqlite {
+        /// The database.
+        path: String,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// A task recording outcomes stopped (a bug: it panicked).
+    #[error("export queue: {0}")]
+    Task(String),
 }
 
 /// How retries back off.
@@ -54,6 +60,25 @@ impl RetryPolicy {
         let jitter = (jitter_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 250;
         exp + exp.mul_f64(jitter as f64 / 1000.0)
     }
+}
+
+/// What became of a failed write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Waiting in the retry queue; due again after this wait.
+    Queued {
+        /// The backoff chosen (exponential, with jitter).
+        retry_in: Duration,
+    },
+    /// In the dead-letter queue (a permanent failure, or attempts exhausted).
+    DeadLettered,
+}
+
+/// Different artifacts failing at the same moment get different jitter, so their retries
+/// spread out instead of arriving together.
+fn jitter_seed(sha_hex: &str, now_ms: i64) -> u64 {
+    let prefix = sha_hex.get(..16).unwrap_or(sha_hex);
+    u64::from_str_radix(prefix, 16).unwrap_or(0) ^ now_ms as u64
 }
 
 /// One queued (or dead-lettered) artifact.
@@ -144,7 +169,7 @@ impl Queue {
     /// Opens (creating) the queues in the SQLite file at `path`.
     pub fn open(path: &Path, policy: RetryPolicy) -> Result<Queue, QueueError> {
         let name = path.display().to_string();
-        let wrap = |source| QueueError {
+        let wrap = |source| QueueError::Sqlite {
             path: name.clone(),
             source,
         };
@@ -163,7 +188,7 @@ impl Queue {
     }
 
     fn err(&self, source: rusqlite::Error) -> QueueError {
-        QueueError {
+        QueueError::Sqlite {
             path: self.path.clone(),
             source,
         }
@@ -178,68 +203,107 @@ impl Queue {
         error: &WriteError,
         attempts: u32,
     ) -> Result<bool, QueueError> {
-        let sha = sha256_hex(&artifact.bytes);
-        let context = artifact.context.to_string();
-        let (transient, message) = match error {
-            WriteError::Transient(m) => (true, m.as_str()),
-            WriteError::Permanent(m) => (false, m.as_str()),
-        };
+        let fates = self.record(writer, &[], &[(artifact, error, attempts)])?;
+        Ok(fates.first() == Some(&Fate::DeadLettered))
+    }
+
+    /// Records what one writer did with a batch, in one transaction: `delivered` artifacts
+    /// leave the retry queue; each of `failed` (artifact, error, attempts so far) is queued for
+    /// retry or dead-lettered. Returns the fate of each failure, in order.
+    pub fn record(
+        &mut self,
+        writer: &str,
+        delivered: &[&Artifact],
+        failed: &[(&Artifact, &WriteError, u32)],
+    ) -> Result<Vec<Fate>, QueueError> {
         let path = self.path.clone();
-        let err = |source| QueueError {
+        let err = |source| QueueError::Sqlite {
             path: path.clone(),
             source,
         };
+        let policy = self.policy;
         let tx = self.conn.transaction().map_err(&err)?;
-        tx.execute(
-            "DELETE FROM retry_queue WHERE writer = ?1 AND name = ?2 AND sha256 = ?3",
-            params![writer, artifact.name, sha],
-        )
-        .map_err(&err)?;
-        let dead = !transient || attempts >= self.policy.max_attempts;
-        if dead {
-            tx.execute(
-                "INSERT OR REPLACE INTO dead_letters
-                 (writer, name, media_type, kind, context, bytes, sha256, attempts, error, failed_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    writer,
-                    artifact.name,
-                    artifact.media_type,
-                    artifact.kind,
-                    context,
-                    artifact.bytes.as_slice(),
-                    sha,
-                    attempts,
-                    message,
-                    now_ms()
-                ],
-            )
-            .map_err(&err)?;
-        } else {
-            let wait = self
-                .policy
-                .backoff(attempts, sha.len() as u64 ^ now_ms() as u64);
-            tx.execute(
-                "INSERT INTO retry_queue
-                 (writer, name, media_type, kind, context, bytes, sha256, attempts, next_attempt_ms, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    writer,
-                    artifact.name,
-                    artifact.media_type,
-                    artifact.kind,
-                    context,
-                    artifact.bytes.as_slice(),
-                    sha,
-                    attempts,
-                    now_ms() + wait.as_millis() as i64,
-                    message
-                ],
-            )
-            .map_err(&err)?;
+        let mut fates = Vec::with_capacity(failed.len());
+        {
+            let mut forget = tx
+                .prepare_cached(
+                    "DELETE FROM retry_queue WHERE writer = ?1 AND name = ?2 AND sha256 = ?3",
+                )
+                .map_err(&err)?;
+            let mut dead_letter = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO dead_letters
+                     (writer, name, media_type, kind, context, bytes, sha256, attempts, error, failed_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(&err)?;
+            let mut enqueue = tx
+                .prepare_cached(
+                    "INSERT INTO retry_queue
+                     (writer, name, media_type, kind, context, bytes, sha256, attempts, next_attempt_ms, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(&err)?;
+            for artifact in delivered {
+                let sha = sha256_hex(&artifact.bytes);
+                forget
+                    .execute(params![writer, artifact.name, sha])
+                    .map_err(&err)?;
+            }
+            for &(artifact, error, attempts) in failed {
+                let sha = sha256_hex(&artifact.bytes);
+                let context = artifact.context.to_string();
+                let (transient, message) = match error {
+                    WriteError::Transient(m) => (true, m.as_str()),
+                    WriteError::Permanent(m) => (false, m.as_str()),
+                };
+                forget
+                    .execute(params![writer, artifact.name, sha])
+                    .map_err(&err)?;
+                let now = now_ms();
+                if !transient || attempts >= policy.max_attempts {
+                    dead_letter
+                        .execute(params![
+                            writer,
+                            artifact.name,
+                            artifact.media_type,
+                            artifact.kind,
+                            context,
+                            artifact.bytes.as_slice(),
+                            sha,
+                            attempts,
+                            message,
+                            now
+                        ])
+                        .map_err(&err)?;
+                    fates.push(Fate::DeadLettered);
+                } else {
+                    let wait = policy.backoff(attempts, jitter_seed(&sha, now));
+                    enqueue
+                        .execute(params![
+                            writer,
+                            artifact.name,
+                            artifact.media_type,
+                            artifact.kind,
+                            context,
+                            artifact.bytes.as_slice(),
+                            sha,
+                            attempts,
+                            now + wait.as_millis() as i64,
+                            message
+                        ])
+                        .map_err(&err)?;
+                    fates.push(Fate::Queued { retry_in: wait });
+                }
+            }
         }
         tx.commit().map_err(&err)?;
-        Ok(dead)
+        Ok(fates)
+    }
+
+    /// The retry policy this queue applies.
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
     }
 
     /// Removes a delivered artifact from the retry queue.
@@ -274,7 +338,7 @@ impl Queue {
     /// their attempts reset. Returns how many moved.
     pub fn revive(&mut self, ids: &[i64]) -> Result<usize, QueueError> {
         let path = self.path.clone();
-        let err = |source| QueueError {
+        let err = |source| QueueError::Sqlite {
             path: path.clone(),
             source,
         };

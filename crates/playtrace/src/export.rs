@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::report::{render_markdown, svg::latency_chart, InputStats};
 use playtrace_core::scan::{scan_line_with, LineScan};
-use playtrace_export::deliver::{deliver, drain};
+use playtrace_export::deliver::{deliver, drain, DeliverOptions, SharedQueue};
 use playtrace_export::fs::FsWriter;
 use playtrace_export::queue::{sha256_hex, Queue, RetryPolicy};
 use playtrace_export::s3::{S3Options, S3Writer};
@@ -31,10 +31,15 @@ that could not be read, NDJSON). Writers (--to, repeatable): fs:DIR (atomic file
 s3://BUCKET/PREFIX (S3-compatible storage; --s3-endpoint for MinIO/Garage/s3s; credentials
 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), stdout.
 Every artifact goes to every writer, writers in parallel; a writer that fails does not stop the
-others. Transient failures wait in a durable retry queue (`playtrace export retry` drains it),
-permanent ones in a dead-letter queue (`playtrace export dlq list|retry|purge`); nothing is
-dropped. Re-running does not duplicate: names are deterministic and queue entries unique by
-content hash.
+others. Transient failures (connection refused, timeouts, 5xx, 429) go to a durable retry
+queue and are retried from it with exponential backoff and jitter for --retry-for; what still
+fails then stays queued (`playtrace export retry` drains it). Permanent failures (403, a
+missing bucket, a bad name) and exhausted retries (--max-attempts) go to a dead-letter queue
+(`playtrace export dlq list|retry|purge`) with the artifact itself; nothing is dropped.
+Re-running does not duplicate: names are deterministic and queue entries unique by content
+hash. The manifest gives, per artifact and writer, status (written, queued, dead-lettered),
+location, attempts and the last error, and per writer attempted, successes, failures,
+retried, queued, deadLettered, bytes and durationMs.
 
   playtrace export logs/*.ndjson --to fs:artifacts --manifest artifacts/manifest.json
   playtrace export logs/run.ndjson --kinds report --to stdout --dry-run
@@ -113,10 +118,20 @@ struct StateArgs {
     /// Credentials and region come from the standard AWS variables.
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
     s3_endpoint: Option<String>,
+
+    /// Keep retrying transient failures (connection refused, timeouts, 5xx, 429) from the
+    /// retry queue for this long, with exponential backoff (1 s, 2 s, 4 s, ... plus jitter);
+    /// what still fails then stays queued for `playtrace export retry`. 0 queues at once.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::smoke::duration, global = true)]
+    retry_for: std::time::Duration,
+
+    /// Attempts before a transiently failing artifact moves to the dead-letter queue.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    max_attempts: u32,
 }
 
 impl StateArgs {
-    fn open(&self) -> Result<Queue> {
+    fn open(&self) -> Result<SharedQueue> {
         let path = match &self.state {
             Some(p) => p.clone(),
             None => {
@@ -129,14 +144,30 @@ impl StateArgs {
                 self.data_dir.join("export.db")
             }
         };
-        Ok(Queue::open(&path, RetryPolicy::default())?)
+        let policy = RetryPolicy {
+            max_attempts: self.max_attempts,
+            ..RetryPolicy::default()
+        };
+        let queue = Queue::open(&path, policy)?;
+        Ok(Arc::new(std::sync::Mutex::new(queue)))
+    }
+
+    fn options(&self) -> DeliverOptions {
+        DeliverOptions {
+            retry_for: self.retry_for,
+        }
     }
 }
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Try every queued artifact again now, on the writer it was meant for.
-    Retry,
+    /// Try every queued artifact again now, on the writer it was meant for (retrying
+    /// transient failures for --retry-for, as the export does).
+    Retry {
+        /// Only the entries whose backoff has passed (for a periodic job).
+        #[arg(long)]
+        due: bool,
+    },
     /// The dead-letter queue.
     Dlq {
         #[command(subcommand)]
@@ -393,7 +424,7 @@ fn manifest(
                     .filter(|o| o.artifact == a.name)
                     .map(|o| {
                         json!({"writer": o.writer, "status": o.status, "location": o.location,
-                               "attempts": 1, "error": o.error})
+                               "attempts": o.attempts, "error": o.error})
                     })
                     .collect(),
                 None => writers
@@ -415,7 +446,7 @@ fn manifest(
 
 pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     match &args.action {
-        Some(Action::Retry) => return retry(&args.state, &[]),
+        Some(Action::Retry { due }) => return retry(&args.state, !*due),
         Some(Action::Dlq { action }) => return dlq(&args.state, action),
         None => {}
     }
@@ -456,7 +487,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         crate::write_stdout(&out)?;
         return Ok(ExitStatus::Success);
     }
-    let mut queue = args.state.open()?;
+    let queue = args.state.open()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -468,7 +499,13 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         done.clone(),
         "writes",
     );
-    let result = runtime.block_on(deliver(&artifacts, &writers, &mut queue, done));
+    let result = runtime.block_on(deliver(
+        &artifacts,
+        &writers,
+        &queue,
+        args.state.options(),
+        done,
+    ));
     progress.finish();
     let result = result?;
     let m = manifest(&artifacts, Some(&result), false, &ids);
@@ -476,54 +513,67 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         playtrace_export::atomic::write_atomic(path, &serde_json::to_vec_pretty(&m)?)
             .with_context(|| format!("cannot write the manifest {}", path.display()))?;
     }
-    let failed: Vec<&playtrace_export::Outcome> = result
-        .outcomes
-        .iter()
-        .filter(|o| o.error.is_some())
-        .collect();
-    for w in &result.writers {
-        eprintln!(
-            "export: {}: {} of {} written ({} bytes, {} ms){}",
-            w.id,
-            w.successes,
-            w.attempted,
-            w.bytes,
-            w.duration_ms,
-            if w.retried + w.dead_lettered > 0 {
-                format!(
-                    ", {} queued for retry, {} dead-lettered",
-                    w.retried, w.dead_lettered
-                )
-            } else {
-                String::new()
-            }
-        );
-    }
-    for o in &failed {
-        eprintln!(
-            "export: {} → {}: {} ({})",
-            o.artifact,
-            o.writer,
-            o.error.as_deref().unwrap_or(""),
-            if o.transient {
-                "queued for retry"
-            } else {
-                "in the dead-letter queue"
-            }
-        );
-    }
-    Ok(if failed.is_empty() {
+    Ok(if summarize_delivery("export", &result) {
         ExitStatus::Success
     } else {
         ExitStatus::CheckFailed
     })
 }
 
-fn retry(state: &StateArgs, _: &[i64]) -> Result<ExitStatus> {
-    let mut queue = state.open()?;
+/// One line per writer, then one per artifact that is not written (queued or dead-lettered);
+/// returns whether everything was written.
+fn summarize_delivery(command: &str, result: &FanOut) -> bool {
+    for w in &result.writers {
+        let mut line = format!(
+            "{command}: {}: {} of {} written ({} bytes, {} ms)",
+            w.id, w.successes, w.attempted, w.bytes, w.duration_ms
+        );
+        if w.retried > 0 {
+            line.push_str(&format!(", {} retries", w.retried));
+        }
+        if w.queued + w.dead_lettered > 0 {
+            line.push_str(&format!(
+                ", {} queued for retry, {} dead-lettered",
+                w.queued, w.dead_lettered
+            ));
+        }
+        eprintln!("{line}");
+    }
+    let mut all_written = true;
+    for o in result.outcomes.iter().filter(|o| o.status != "written") {
+        all_written = false;
+        let fate = if o.status == "queued" {
+            "queued for retry: `playtrace export retry`"
+        } else {
+            "in the dead-letter queue: `playtrace export dlq list`"
+        };
+        eprintln!(
+            "{command}: {} → {}: {} (after {} attempt{}; {fate})",
+            o.artifact,
+            o.writer,
+            o.error.as_deref().unwrap_or("not attempted"),
+            o.attempts,
+            if o.attempts == 1 { "" } else { "s" }
+        );
+    }
+    all_written
+}
+
+fn lock(queue: &SharedQueue) -> std::sync::MutexGuard<'_, Queue> {
+    queue.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `export retry` (`all`: every entry, not only those whose backoff has passed).
+fn retry(state: &StateArgs, all: bool) -> Result<ExitStatus> {
+    let queue = state.open()?;
+    let entries = lock(&queue).due(all)?;
+    if entries.is_empty() {
+        eprintln!("export retry: nothing to retry");
+        return Ok(ExitStatus::Success);
+    }
     let mut writers: Vec<Arc<dyn Writer>> = Vec::new();
     let mut seen = Vec::new();
-    for entry in queue.due(true)? {
+    for entry in &entries {
         if !seen.contains(&entry.writer) {
             seen.push(entry.writer.clone());
             match writer(&entry.writer, state) {
@@ -536,12 +586,15 @@ fn retry(state: &StateArgs, _: &[i64]) -> Result<ExitStatus> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let drained = runtime.block_on(drain(&mut queue, &writers, true))?;
-    eprintln!(
-        "export retry: {} delivered, {} still queued, {} dead-lettered",
-        drained.delivered, drained.waiting, drained.dead_lettered
-    );
-    Ok(if drained.waiting + drained.dead_lettered == 0 {
+    let drained = runtime.block_on(drain(&queue, &writers, all, state.options()))?;
+    let written = summarize_delivery("export retry", &drained.result);
+    if drained.unconfigured > 0 {
+        eprintln!(
+            "export retry: {} left queued: their writer could not be set up here (see above)",
+            drained.unconfigured
+        );
+    }
+    Ok(if written && drained.unconfigured == 0 {
         ExitStatus::Success
     } else {
         ExitStatus::CheckFailed
@@ -549,7 +602,8 @@ fn retry(state: &StateArgs, _: &[i64]) -> Result<ExitStatus> {
 }
 
 fn dlq(state: &StateArgs, action: &DlqAction) -> Result<ExitStatus> {
-    let mut queue = state.open()?;
+    let shared = state.open()?;
+    let mut queue = lock(&shared);
     match action {
         DlqAction::List => {
             let mut out = Vec::new();
@@ -569,7 +623,8 @@ fn dlq(state: &StateArgs, action: &DlqAction) -> Result<ExitStatus> {
             let moved = queue.revive(ids)?;
             eprintln!("export dlq retry: {moved} moved back to the retry queue");
             drop(queue);
-            retry(state, ids)
+            drop(shared);
+            retry(state, true)
         }
         DlqAction::Purge { ids } => {
             let n = queue.purge(ids)?;

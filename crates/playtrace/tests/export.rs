@@ -230,6 +230,21 @@ fn usage_errors_exit_2() {
             ],
             "everything",
         ),
+        (
+            vec![
+                "export",
+                log.as_str(),
+                "--to",
+                "fs:out",
+                "--retry-for",
+                "soon",
+            ],
+            "--retry-for",
+        ),
+        (
+            vec!["export", "retry", "--max-attempts", "0"],
+            "--max-attempts",
+        ),
     ] {
         let out = playtrace()
             .current_dir(dir.path())

@@ -140,33 +140,74 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let log = fixture_str("contest-telemetry-load-breach.ndjson");
     let target = format!("s3://{BUCKET}/runs/8");
     // The server is down: S3 writes fail (transient), the filesystem writer writes everything.
+    let started = Instant::now();
     let out = export(
         dir.path(),
         port,
         "SKTEST",
-        &[&log, "--to", &target, "--to", "fs:local"],
+        &[
+            &log,
+            "--to",
+            &target,
+            "--to",
+            "fs:local",
+            "--retry-for",
+            "2.5s",
+            "--manifest",
+            "manifest.json",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(10));
     let err = stderr(&out);
-    assert!(err.contains("queued for retry"), "{err}");
+    assert!(
+        err.contains(&format!("export: {target}: 0 of 5 written (0 bytes, "))
+            && err.contains("ms), 5 retries, 5 queued for retry, 0 dead-lettered"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(after 2 attempts; queued for retry: `playtrace export retry`)"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_dir(dir.path().join("local")).unwrap().count(),
         5
     );
+    // The manifest says where each artifact is, and how many attempts it took.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    for a in manifest["artifacts"].as_array().unwrap() {
+        let writes = a["writes"].as_array().unwrap();
+        let s3 = writes
+            .iter()
+            .find(|w| w["writer"] == target.as_str())
+            .unwrap();
+        assert_eq!(
+            (s3["status"].as_str(), s3["attempts"].as_u64()),
+            (Some("queued"), Some(2))
+        );
+        assert!(s3["error"].as_str().unwrap().contains("127.0.0.1"), "{s3}");
+        let fs = writes.iter().find(|w| w["writer"] == "fs:local").unwrap();
+        assert_eq!(
+            (fs["status"].as_str(), fs["attempts"].as_u64()),
+            (Some("written"), Some(1))
+        );
+    }
     // Nothing to deliver while it is still down: still queued.
-    let still = export(dir.path(), port, "SKTEST", &["retry"]);
+    let still = export(dir.path(), port, "SKTEST", &["retry", "--retry-for", "0"]);
     assert_eq!(still.status.code(), Some(1), "{}", stderr(&still));
     // Up again: one retry delivers all of them, and a second one has nothing left to do.
     let _s3 = start_s3(&root, port);
     let retry = export(dir.path(), port, "SKTEST", &["retry"]);
     assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
-    assert!(stderr(&retry).contains("5 delivered"), "{}", stderr(&retry));
-    let again = export(dir.path(), port, "SKTEST", &["retry"]);
     assert!(
-        stderr(&again).contains("0 delivered, 0 still queued"),
+        stderr(&retry).contains(&format!("export retry: {target}: 5 of 5 written")),
         "{}",
-        stderr(&again)
+        stderr(&retry)
     );
+    let again = export(dir.path(), port, "SKTEST", &["retry"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(stderr(&again).trim(), "export retry: nothing to retry");
     let stored = objects(&root, "runs/8");
     assert_eq!(stored.len(), 5);
     for (name, bytes) in &stored {
@@ -176,6 +217,52 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    let target = format!("s3://{BUCKET}/runs/9");
+    // The server starts 1.5 s after the export: the first attempts and the retry after ~1 s
+    // are refused, a later one (after ~2 s more) lands.
+    let server = std::thread::spawn({
+        let root = root.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(1_500));
+            start_s3(&root, port)
+        }
+    });
+    let out = export(
+        dir.path(),
+        port,
+        "SKTEST",
+        &[&log, "--to", &target, "--manifest", "manifest.json"],
+    );
+    let _s3 = server.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("export: {target}: 5 of 5 written")),
+        "{err}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    for a in manifest["artifacts"].as_array().unwrap() {
+        let w = &a["writes"][0];
+        assert_eq!(w["status"], "written", "{w}");
+        assert!(w["attempts"].as_u64().unwrap() >= 3, "{w}");
+        assert!(w["error"].is_null(), "{w}");
+    }
+    let writer = &manifest["writers"][0];
+    assert_eq!(writer["successes"], 5);
+    assert!(writer["retried"].as_u64().unwrap() >= 10, "{writer}");
+    assert_eq!(writer["queued"], 0);
+    assert_eq!(objects(&root, "runs/9").len(), 5);
+    let retry = export(dir.path(), port, "SKTEST", &["retry"]);
+    assert_eq!(stderr(&retry).trim(), "export retry: nothing to retry");
 }
 
 #[test]
