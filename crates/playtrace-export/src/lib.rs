@@ -9,6 +9,7 @@
 //! Library users add their own writer by implementing [`Writer`].
 
 pub mod atomic;
+pub mod aws_profile;
 pub mod deliver;
 pub mod fs;
 pub mod queue;

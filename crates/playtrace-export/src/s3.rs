@@ -3,6 +3,7 @@
 //! crate's own retries are off: the durable queue owns retries, otherwise a stopped server
 //! would stall an export for minutes inside one write.
 
+use crate::aws_profile::Profile;
 use crate::{Artifact, WriteError, WriteFuture, Writer};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
@@ -10,9 +11,10 @@ use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, Retry
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where and how to connect; unset values come from the standard AWS variables
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`/`AWS_DEFAULT_REGION`,
-/// `AWS_ENDPOINT_URL`).
+/// Where and how to connect. Unset values come, as with the AWS CLI, from the standard
+/// variables (`AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` [+ `AWS_SESSION_TOKEN`],
+/// `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`), then from the
+/// shared config and credentials files (`AWS_PROFILE`, see [`crate::aws_profile`]).
 #[derive(Debug, Clone, Default)]
 pub struct S3Options {
     /// Endpoint URL (`http://127.0.0.1:9000`); AWS itself when unset.
@@ -49,17 +51,34 @@ impl S3Writer {
     pub fn new(url: &str, options: &S3Options) -> Result<S3Writer, String> {
         let (bucket, prefix) = parse_url(url)?;
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let endpoint = options.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL"));
+        let profile = Profile::from_environment();
+        let endpoint = options
+            .endpoint
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or(profile.endpoint_url.clone());
+        let region = options
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or(profile.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        // A key pair is taken whole from one place, never half from each.
+        let credentials = match (&options.access_key_id, &options.secret_access_key) {
+            (Some(k), Some(s)) => Some((k.clone(), s.clone(), None)),
+            _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(k), Some(s)) => Some((k, s, env("AWS_SESSION_TOKEN"))),
+                _ => match (profile.access_key_id, profile.secret_access_key) {
+                    (Some(k), Some(s)) => Some((k, s, profile.session_token)),
+                    _ => None,
+                },
+            },
+        };
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&bucket)
-            .with_region(
-                options
-                    .region
-                    .clone()
-                    .or_else(|| env("AWS_REGION"))
-                    .or_else(|| env("AWS_DEFAULT_REGION"))
-                    .unwrap_or_else(|| "us-east-1".into()),
-            )
+            .with_region(region)
             .with_virtual_hosted_style_request(false)
             .with_retry(RetryConfig {
                 max_retries: 0,
@@ -71,19 +90,13 @@ impl S3Writer {
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(60)),
             );
-        if let Some(k) = options
-            .access_key_id
-            .clone()
-            .or_else(|| env("AWS_ACCESS_KEY_ID"))
-        {
-            builder = builder.with_access_key_id(k);
-        }
-        if let Some(k) = options
-            .secret_access_key
-            .clone()
-            .or_else(|| env("AWS_SECRET_ACCESS_KEY"))
-        {
-            builder = builder.with_secret_access_key(k);
+        if let Some((key, secret, token)) = credentials {
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
+            if let Some(token) = token {
+                builder = builder.with_token(token);
+            }
         }
         if let Some(e) = endpoint {
             builder = builder

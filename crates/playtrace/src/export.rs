@@ -29,7 +29,8 @@ Markdown report with an SVG latency chart showing the budget line), transcripts 
 session from telemetry.transcript.entry events, as JSON, CSV and Markdown), rejects (the lines
 that could not be read, NDJSON). Writers (--to, repeatable): fs:DIR (atomic files),
 s3://BUCKET/PREFIX (S3-compatible storage; --s3-endpoint for MinIO/Garage/s3s; credentials
-from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), stdout.
+from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] or the AWS_PROFILE in
+~/.aws/credentials and ~/.aws/config, as the AWS CLI reads them), stdout.
 Every artifact goes to every writer, writers in parallel; a writer that fails does not stop the
 others. Transient failures (connection refused, timeouts, 5xx, 429) go to a durable retry
 queue and are retried from it with exponential backoff and jitter for --retry-for; what still
@@ -115,7 +116,8 @@ struct StateArgs {
     state: Option<PathBuf>,
 
     /// S3-compatible endpoint (MinIO, Garage, s3s: http://127.0.0.1:9000); AWS when unset.
-    /// Credentials and region come from the standard AWS variables.
+    /// Credentials and region come from the standard AWS variables, else from the profile
+    /// AWS_PROFILE (default `default`) in ~/.aws/config and ~/.aws/credentials.
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
     s3_endpoint: Option<String>,
 

@@ -266,6 +266,51 @@ fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue(
 }
 
 #[test]
+fn a_named_profile_in_the_aws_files_is_enough_to_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    let _s3 = start_s3(&root, port);
+    std::fs::write(
+        dir.path().join("aws-config"),
+        format!("[profile qa]\nregion = eu-north-1\nendpoint_url = http://127.0.0.1:{port}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("aws-credentials"),
+        "[default]\naws_access_key_id = WRONG\naws_secret_access_key = WRONG\n\n[qa]\naws_access_key_id = AKTEST\naws_secret_access_key = SKTEST\n",
+    )
+    .unwrap();
+    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    let mut cmd = playtrace();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .current_dir(dir.path())
+        .env("AWS_CONFIG_FILE", dir.path().join("aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("aws-credentials"),
+        )
+        .env("AWS_PROFILE", "qa")
+        .args(["export", &log, "--kinds", "report", "--retry-for", "0"])
+        .args(["--to", &format!("s3://{BUCKET}/profiled")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(objects(&root, "profiled").len(), 4);
+}
+
+#[test]
 fn wrong_credentials_are_a_permanent_error_in_the_dlq() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("s3");
