@@ -84,7 +84,8 @@ pub struct ExportArgs {
     #[arg(long, default_value = "playtrace")]
     prefix: String,
 
-    /// Write the manifest (every artifact, and per writer its status) here.
+    /// Write the manifest (every artifact, and per writer its status) here; `-` prints it on
+    /// standard output (not with --to stdout).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
 
@@ -460,6 +461,11 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     if args.to.is_empty() && !args.dry_run {
         bail!("no writer: add --to fs:DIR and/or --to stdout (or --dry-run to see what would be written)");
     }
+    if args.manifest.as_ref().is_some_and(|m| m.as_os_str() == "-")
+        && args.to.iter().any(|t| t == "stdout")
+    {
+        bail!("--manifest - and --to stdout would both write to standard output; give the manifest a file");
+    }
     if args.files.iter().any(|f| f == "-") {
         bail!("export reads its inputs twice (reports, transcripts): pass files, not `-`");
     }
@@ -512,8 +518,14 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     let result = result?;
     let m = manifest(&artifacts, Some(&result), false, &ids);
     if let Some(path) = &args.manifest {
-        playtrace_export::atomic::write_atomic(path, &serde_json::to_vec_pretty(&m)?)
-            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        let mut bytes = serde_json::to_vec_pretty(&m)?;
+        if path.as_os_str() == "-" {
+            bytes.push(b'\n');
+            crate::write_stdout(&bytes)?;
+        } else {
+            playtrace_export::atomic::write_atomic(path, &bytes)
+                .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        }
     }
     Ok(if summarize_delivery("export", &result) {
         ExitStatus::Success

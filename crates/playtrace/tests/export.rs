@@ -102,13 +102,17 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     );
     let rejects = std::fs::read_to_string(dir.path().join("out/qa-rejects.ndjson")).unwrap();
     assert_eq!(rejects.lines().count(), 1);
-    // A re-run rewrites the same names, nothing new.
+    // A re-run rewrites the same names, nothing new; `--manifest -` prints the same manifest.
     let again = playtrace()
         .current_dir(dir.path())
         .args(["export", &log, "--to", "fs:out", "--prefix", "qa"])
+        .args(["--manifest", "-"])
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(0));
+    let printed: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(printed["artifacts"], manifest["artifacts"]);
+    assert!(!dir.path().join("-").exists());
     assert_eq!(
         std::fs::read_dir(dir.path().join("out")).unwrap().count(),
         8
@@ -244,6 +248,10 @@ fn usage_errors_exit_2() {
         (
             vec!["export", "retry", "--max-attempts", "0"],
             "--max-attempts",
+        ),
+        (
+            vec!["export", log.as_str(), "--to", "stdout", "--manifest", "-"],
+            "both write to standard output",
         ),
     ] {
         let out = playtrace()
