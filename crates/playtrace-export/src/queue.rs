@@ -240,7 +240,7 @@ impl Queue {
             let mut enqueue = tx
                 .prepare_cached(
                     "INSERT INTO retry_queue
-                     (writer, name, media_type, kind, context, bytes, sha256, attempts, next_attempt_ms, error)
+                     (writer, name, media_type, kind, context, bytes, sha256, attempts, error, next_attempt_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(&err)?;
@@ -261,40 +261,30 @@ impl Queue {
                     .execute(params![writer, artifact.name, sha])
                     .map_err(&err)?;
                 let now = now_ms();
-                if !transient || attempts >= policy.max_attempts {
-                    dead_letter
-                        .execute(params![
-                            writer,
-                            artifact.name,
-                            artifact.media_type,
-                            artifact.kind,
-                            context,
-                            artifact.bytes.as_slice(),
-                            sha,
-                            attempts,
-                            message,
-                            now
-                        ])
-                        .map_err(&err)?;
-                    fates.push(Fate::DeadLettered);
+                // Both tables take the same columns; the last is when it failed for good, or
+                // when it is due again.
+                let (statement, at, fate) = if !transient || attempts >= policy.max_attempts {
+                    (&mut dead_letter, now, Fate::DeadLettered)
                 } else {
                     let wait = policy.backoff(attempts, jitter_seed(&sha, now));
-                    enqueue
-                        .execute(params![
-                            writer,
-                            artifact.name,
-                            artifact.media_type,
-                            artifact.kind,
-                            context,
-                            artifact.bytes.as_slice(),
-                            sha,
-                            attempts,
-                            now + wait.as_millis() as i64,
-                            message
-                        ])
-                        .map_err(&err)?;
-                    fates.push(Fate::Queued { retry_in: wait });
-                }
+                    let at = now + wait.as_millis() as i64;
+                    (&mut enqueue, at, Fate::Queued { retry_in: wait })
+                };
+                statement
+                    .execute(params![
+                        writer,
+                        artifact.name,
+                        artifact.media_type,
+                        artifact.kind,
+                        context,
+                        artifact.bytes.as_slice(),
+                        sha,
+                        attempts,
+                        message,
+                        at
+                    ])
+                    .map_err(&err)?;
+                fates.push(fate);
             }
         }
         tx.commit().map_err(&err)?;
