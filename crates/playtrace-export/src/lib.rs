@@ -220,8 +220,46 @@ async fn run_writer(
     (metrics, outcomes)
 }
 
+/// After this many transient failures in a row with nothing written in between, the rest of a
+/// round is not attempted: a host that swallows connections would otherwise cost a connect
+/// timeout per artifact (minutes for a few thousand). The skipped writes fail as transient,
+/// so they wait in the retry queue like the others.
+pub const BREAKER_THRESHOLD: usize = 16;
+
+/// The circuit breaker of one round of writes.
+#[derive(Default)]
+struct Breaker {
+    streak: std::sync::atomic::AtomicUsize,
+    open: std::sync::OnceLock<String>,
+}
+
+impl Breaker {
+    fn observe(&self, result: &Result<String, WriteError>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match result {
+            Ok(_) => self.streak.store(0, Relaxed),
+            Err(WriteError::Transient(e)) => {
+                if self.streak.fetch_add(1, Relaxed) + 1 >= BREAKER_THRESHOLD {
+                    let _ = self.open.set(e.clone());
+                }
+            }
+            // A permanent failure says something about the artifact, not the connection.
+            Err(WriteError::Permanent(_)) => {}
+        }
+    }
+
+    fn refusal(&self) -> Option<WriteError> {
+        self.open.get().map(|last| {
+            WriteError::Transient(format!(
+                "not attempted: the writer's last {BREAKER_THRESHOLD} writes failed, the last with: {last}"
+            ))
+        })
+    }
+}
+
 /// Writes `artifacts[i]` for each `i` in `indices` once, at most [`Writer::concurrency`] at a
-/// time; the results in the order of `indices`. A panicking write fails only its artifact.
+/// time; the results in the order of `indices`. A panicking write fails only its artifact;
+/// after [`BREAKER_THRESHOLD`] transient failures in a row the rest are not attempted.
 pub(crate) async fn write_each(
     writer: &Arc<dyn Writer>,
     artifacts: &Arc<Vec<Artifact>>,
@@ -229,13 +267,18 @@ pub(crate) async fn write_each(
     done: Option<&Arc<std::sync::atomic::AtomicU64>>,
 ) -> Vec<Result<String, WriteError>> {
     let limit = Arc::new(tokio::sync::Semaphore::new(writer.concurrency().max(1)));
+    let breaker = Arc::new(Breaker::default());
     let mut tasks = Vec::with_capacity(indices.len());
     for &index in indices {
         let (writer, artifacts, limit) = (writer.clone(), artifacts.clone(), limit.clone());
-        let done = done.cloned();
+        let (done, breaker) = (done.cloned(), breaker.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let result = writer.write(&artifacts[index]).await;
+            let result = match breaker.refusal() {
+                Some(refused) => Err(refused),
+                None => writer.write(&artifacts[index]).await,
+            };
+            breaker.observe(&result);
             if let Some(done) = done {
                 done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }

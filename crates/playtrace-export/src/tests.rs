@@ -547,3 +547,83 @@ fn one_bad_write_in_a_batch_fails_alone_and_rewrites_replace_whole_files() {
         .count();
     assert_eq!(hidden, 0);
 }
+
+/// Answers nothing useful: every write waits, then fails transiently (a host that swallows
+/// connections), except the ones listed as good.
+struct Swallowing {
+    calls: AtomicUsize,
+    wait: Duration,
+    good_after: usize,
+}
+
+impl Writer for Swallowing {
+    fn id(&self) -> String {
+        "swallowing".into()
+    }
+    fn write<'a>(&'a self, a: &'a Artifact) -> WriteFuture<'a> {
+        Box::pin(async move {
+            let n = self.calls.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.wait).await;
+            if n >= self.good_after {
+                Ok(a.name.clone())
+            } else {
+                Err(WriteError::Transient("connect timed out".into()))
+            }
+        })
+    }
+}
+
+#[test]
+fn a_writer_that_times_out_again_and_again_stops_being_tried_for_the_round() {
+    let artifacts: Vec<Artifact> = (0..200)
+        .map(|i| artifact(&format!("t{i}.json"), "{}"))
+        .collect();
+    let down = Arc::new(Swallowing {
+        calls: AtomicUsize::new(0),
+        wait: Duration::from_millis(200),
+        good_after: usize::MAX,
+    });
+    let writers: Vec<Arc<dyn Writer>> = vec![down.clone()];
+    let started = Instant::now();
+    let result = runtime().block_on(fan_out(&artifacts, &writers));
+    // Four at a time, 200 ms each: 10 s without the breaker; it opens after 16 failures.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let calls = down.calls.load(Ordering::Relaxed);
+    assert!(
+        (BREAKER_THRESHOLD..BREAKER_THRESHOLD + 4).contains(&calls),
+        "{calls}"
+    );
+    assert!(result
+        .outcomes
+        .iter()
+        .all(|o| o.transient && o.status == "failed"));
+    let skipped =
+        "not attempted: the writer's last 16 writes failed, the last with: connect timed out";
+    let errors: Vec<&str> = result
+        .outcomes
+        .iter()
+        .map(|o| o.error.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        errors.iter().filter(|e| **e == skipped).count(),
+        200 - calls
+    );
+    assert_eq!(
+        errors.iter().filter(|e| **e == "connect timed out").count(),
+        calls
+    );
+    // Successes in between keep it closed: 15 failures, then everything is written.
+    let flaky = Arc::new(Swallowing {
+        calls: AtomicUsize::new(0),
+        wait: Duration::from_millis(1),
+        good_after: BREAKER_THRESHOLD - 1,
+    });
+    let writers: Vec<Arc<dyn Writer>> = vec![flaky.clone()];
+    let result = runtime().block_on(fan_out(&artifacts, &writers));
+    assert_eq!(flaky.calls.load(Ordering::Relaxed), 200);
+    assert_eq!(result.writers[0].successes, 200 - 15);
+}
