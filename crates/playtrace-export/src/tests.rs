@@ -14,25 +14,41 @@ fn artifact(name: &str, body: &str) -> Artifact {
     }
 }
 
-/// A writer of the library user's own: fails every write, slowly, and counts calls.
+/// A writer of the library user's own: every write waits, then fails (transiently unless
+/// `permanent`) until `good_after` calls have been made; counts calls.
 struct Broken {
     calls: AtomicUsize,
     transient: bool,
+    wait: Duration,
+    good_after: usize,
+}
+
+impl Broken {
+    fn new(transient: bool, wait: Duration) -> Broken {
+        Broken {
+            calls: AtomicUsize::new(0),
+            transient,
+            wait,
+            good_after: usize::MAX,
+        }
+    }
 }
 
 impl Writer for Broken {
     fn id(&self) -> String {
         "broken".into()
     }
-    fn write<'a>(&'a self, _: &'a Artifact) -> WriteFuture<'a> {
+    fn write<'a>(&'a self, a: &'a Artifact) -> WriteFuture<'a> {
         Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(1000)).await;
-            Err(if self.transient {
-                WriteError::Transient("connection refused".into())
+            let n = self.calls.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.wait).await;
+            if n >= self.good_after {
+                Ok(a.name.clone())
+            } else if self.transient {
+                Err(WriteError::Transient("connect timed out".into()))
             } else {
-                WriteError::Permanent("403 Forbidden".into())
-            })
+                Err(WriteError::Permanent("403 Forbidden".into()))
+            }
         })
     }
 }
@@ -51,10 +67,7 @@ fn every_artifact_reaches_every_writer_and_a_failing_one_stops_nobody() {
     let artifacts: Vec<Artifact> = (0..8)
         .map(|i| artifact(&format!("reports/r{i}.txt"), &format!("report {i}")))
         .collect();
-    let broken = Arc::new(Broken {
-        calls: AtomicUsize::new(0),
-        transient: true,
-    });
+    let broken = Arc::new(Broken::new(true, Duration::from_millis(1000)));
     let writers: Vec<Arc<dyn Writer>> = vec![
         broken.clone(),
         Arc::new(FsWriter::new(dir.path().join("out"))),
@@ -93,15 +106,13 @@ fn every_artifact_reaches_every_writer_and_a_failing_one_stops_nobody() {
         .filter(|o| o.writer == "broken")
         .collect();
     assert!(failed.iter().all(|o| o.status == "failed" && o.transient));
-    assert_eq!(failed[0].error.as_deref(), Some("connection refused"));
+    assert_eq!(failed[0].error.as_deref(), Some("connect timed out"));
 }
 
 #[test]
 fn permanent_failures_are_marked_as_such() {
-    let writers: Vec<Arc<dyn Writer>> = vec![Arc::new(Broken {
-        calls: AtomicUsize::new(0),
-        transient: false,
-    })];
+    let writers: Vec<Arc<dyn Writer>> =
+        vec![Arc::new(Broken::new(false, Duration::from_millis(1000)))];
     let result = runtime().block_on(fan_out(&[artifact("a", "x")], &writers));
     assert_eq!(result.outcomes[0].status, "rejected");
     assert!(!result.outcomes[0].transient);
@@ -446,10 +457,7 @@ fn retries_stop_at_the_deadline_or_the_attempt_limit_and_nothing_is_lost() {
     assert_eq!(queued(&queue), 0);
     // Permanent failures are never retried.
     let queue = shared_queue(&dir.path().join("q3.db"), RetryPolicy::default());
-    let broken = Arc::new(Broken {
-        calls: AtomicUsize::new(0),
-        transient: false,
-    });
+    let broken = Arc::new(Broken::new(false, Duration::from_millis(1000)));
     let writers: Vec<Arc<dyn Writer>> = vec![broken.clone()];
     let result = runtime()
         .block_on(deliver(
@@ -548,41 +556,12 @@ fn one_bad_write_in_a_batch_fails_alone_and_rewrites_replace_whole_files() {
     assert_eq!(hidden, 0);
 }
 
-/// Answers nothing useful: every write waits, then fails transiently (a host that swallows
-/// connections), except the ones listed as good.
-struct Swallowing {
-    calls: AtomicUsize,
-    wait: Duration,
-    good_after: usize,
-}
-
-impl Writer for Swallowing {
-    fn id(&self) -> String {
-        "swallowing".into()
-    }
-    fn write<'a>(&'a self, a: &'a Artifact) -> WriteFuture<'a> {
-        Box::pin(async move {
-            let n = self.calls.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.wait).await;
-            if n >= self.good_after {
-                Ok(a.name.clone())
-            } else {
-                Err(WriteError::Transient("connect timed out".into()))
-            }
-        })
-    }
-}
-
 #[test]
 fn a_writer_that_times_out_again_and_again_stops_being_tried_for_the_round() {
     let artifacts: Vec<Artifact> = (0..200)
         .map(|i| artifact(&format!("t{i}.json"), "{}"))
         .collect();
-    let down = Arc::new(Swallowing {
-        calls: AtomicUsize::new(0),
-        wait: Duration::from_millis(200),
-        good_after: usize::MAX,
-    });
+    let down = Arc::new(Broken::new(true, Duration::from_millis(200)));
     let writers: Vec<Arc<dyn Writer>> = vec![down.clone()];
     let started = Instant::now();
     let result = runtime().block_on(fan_out(&artifacts, &writers));
@@ -617,10 +596,9 @@ fn a_writer_that_times_out_again_and_again_stops_being_tried_for_the_round() {
         calls
     );
     // Successes in between keep it closed: 15 failures, then everything is written.
-    let flaky = Arc::new(Swallowing {
-        calls: AtomicUsize::new(0),
-        wait: Duration::from_millis(1),
+    let flaky = Arc::new(Broken {
         good_after: BREAKER_THRESHOLD - 1,
+        ..Broken::new(true, Duration::from_millis(1))
     });
     let writers: Vec<Arc<dyn Writer>> = vec![flaky.clone()];
     let result = runtime().block_on(fan_out(&artifacts, &writers));
