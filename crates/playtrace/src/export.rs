@@ -417,14 +417,21 @@ fn manifest(
     dry_run: bool,
     writers: &[String],
 ) -> Value {
+    // Outcomes by artifact, once: thousands of artifacts × writers would make a scan per
+    // artifact quadratic.
+    let mut by_artifact: std::collections::HashMap<&str, Vec<&playtrace_export::Outcome>> =
+        std::collections::HashMap::new();
+    for o in result.iter().flat_map(|r| &r.outcomes) {
+        by_artifact.entry(o.artifact.as_str()).or_default().push(o);
+    }
     let list: Vec<Value> = artifacts
         .iter()
         .map(|a| {
             let writes: Vec<Value> = match result {
-                Some(r) => r
-                    .outcomes
-                    .iter()
-                    .filter(|o| o.artifact == a.name)
+                Some(_) => by_artifact
+                    .get(a.name.as_str())
+                    .into_iter()
+                    .flatten()
                     .map(|o| {
                         json!({"writer": o.writer, "status": o.status, "location": o.location,
                                "attempts": o.attempts, "error": o.error})
@@ -516,8 +523,8 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     ));
     progress.finish();
     let result = result?;
-    let m = manifest(&artifacts, Some(&result), false, &ids);
     if let Some(path) = &args.manifest {
+        let m = manifest(&artifacts, Some(&result), false, &ids);
         let mut bytes = serde_json::to_vec_pretty(&m)?;
         if path.as_os_str() == "-" {
             bytes.push(b'\n');
