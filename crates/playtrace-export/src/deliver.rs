@@ -131,8 +131,9 @@ async fn run(
     Ok(result)
 }
 
-fn lock(queue: &SharedQueue) -> std::sync::MutexGuard<'_, Queue> {
-    // A panic elsewhere rolled its transaction back; the queue itself is consistent.
+/// The queue, even after a panic elsewhere: that panic rolled its transaction back, so the
+/// queue itself is consistent.
+pub fn lock(queue: &SharedQueue) -> std::sync::MutexGuard<'_, Queue> {
     queue.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::report::{render_markdown, svg::latency_chart, InputStats};
 use playtrace_core::scan::{scan_line_with, LineScan};
-use playtrace_export::deliver::{deliver, drain, DeliverOptions, SharedQueue};
+use playtrace_export::deliver::{deliver, drain, lock, DeliverOptions, SharedQueue};
 use playtrace_export::fs::FsWriter;
 use playtrace_export::queue::{sha256_hex, Queue, RetryPolicy};
 use playtrace_export::s3::{S3Options, S3Writer};
@@ -580,17 +580,20 @@ fn summarize_delivery(command: &str, result: &FanOut) -> bool {
     all_written
 }
 
-fn lock(queue: &SharedQueue) -> std::sync::MutexGuard<'_, Queue> {
-    queue.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// `export retry` (`all`: every entry, not only those whose backoff has passed).
 fn retry(state: &StateArgs, all: bool) -> Result<ExitStatus> {
     let queue = state.open()?;
     let entries = lock(&queue).due(all)?;
     if entries.is_empty() {
-        eprintln!("export retry: nothing to retry");
-        return Ok(ExitStatus::Success);
+        let waiting = lock(&queue).due(true)?.len();
+        if waiting == 0 {
+            eprintln!("export retry: nothing to retry");
+            return Ok(ExitStatus::Success);
+        }
+        eprintln!(
+            "export retry: nothing due yet; {waiting} queued artifact(s) are still backing off (run without --due to try them now)"
+        );
+        return Ok(ExitStatus::CheckFailed);
     }
     let mut writers: Vec<Arc<dyn Writer>> = Vec::new();
     let mut seen = Vec::new();

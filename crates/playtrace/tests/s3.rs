@@ -193,6 +193,14 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
             (Some("written"), Some(1))
         );
     }
+    // Just failed: nothing is due yet (the next attempt backs off ≥2 s), and --due says so.
+    let due = export(dir.path(), port, "SKTEST", &["retry", "--due"]);
+    assert_eq!(due.status.code(), Some(1), "{}", stderr(&due));
+    assert!(
+        stderr(&due).contains("nothing due yet; 5 queued artifact(s) are still backing off"),
+        "{}",
+        stderr(&due)
+    );
     // Nothing to deliver while it is still down: still queued.
     let still = export(dir.path(), port, "SKTEST", &["retry", "--retry-for", "0"]);
     assert_eq!(still.status.code(), Some(1), "{}", stderr(&still));
