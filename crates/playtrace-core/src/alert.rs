@@ -9,8 +9,8 @@
 //! reason starting `debug.`) are marked so they never count as live; alerts from probe events
 //! (`probe: true`) are live but marked as probes.
 
-use crate::duration::parse_duration_ms;
 use crate::event::Event;
+use crate::units::{Millis, Written};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -208,9 +208,10 @@ impl Rule {
             let number = match c.op {
                 Op::Gt | Op::Ge | Op::Lt | Op::Le => Some(match &c.value {
                     Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                    Value::String(s) => {
-                        parse_duration_ms(s).map_err(|e| err(format!("{place}: {e}")))?
-                    }
+                    Value::String(s) => s
+                        .parse::<Millis>()
+                        .map_err(|e| err(format!("{place}: {e}")))?
+                        .as_ms_f64(),
                     _ => {
                         return Err(err(format!(
                             "{place}: `{:?}` needs a number or a duration as `value`",
@@ -448,7 +449,7 @@ pub struct AlertsSpec {
     #[serde(default = "yes")]
     pub default_rules: bool,
     /// How long an offline session closure may take before it is late (default 10m).
-    pub offline_sla: Option<Value>,
+    pub offline_sla: Option<Written>,
     /// Own rules.
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
@@ -456,9 +457,9 @@ pub struct AlertsSpec {
     #[serde(default = "yes")]
     pub budget_alerts: bool,
     /// A budget must stay breached this long before its alert fires (default 1m).
-    pub budget_for: Option<Value>,
+    pub budget_for: Option<Written>,
     /// A firing budget alert resolves only after the budget held this long (default 5m).
-    pub budget_keep_firing_for: Option<Value>,
+    pub budget_keep_firing_for: Option<Written>,
     /// Budget alerts per group of these dimensions as well (`hub`, `room`, `move`, `type`).
     #[serde(default)]
     pub budget_group_by: Vec<String>,
@@ -499,21 +500,13 @@ pub struct BudgetAlerting {
 impl AlertsSpec {
     /// The budget alerting settings, validated.
     pub fn budget_alerting(&self) -> Result<BudgetAlerting, RuleError> {
-        let duration = |key: &str, v: &Option<Value>, default: f64| -> Result<f64, RuleError> {
-            let err = |message: String| RuleError {
-                rule: format!("alerts.{key}"),
-                message,
-            };
+        let duration = |key: &str, v: &Option<Written>, default: f64| -> Result<f64, RuleError> {
             match v {
                 None => Ok(default),
-                Some(Value::Number(n)) => n
-                    .as_f64()
-                    .filter(|v| *v >= 0.0)
-                    .ok_or_else(|| err(format!("{n} is not a duration"))),
-                Some(Value::String(s)) => parse_duration_ms(s).map_err(|e| err(e.to_string())),
-                Some(other) => Err(err(format!(
-                    "`{other}` is not a duration; write e.g. \"1m\""
-                ))),
+                Some(w) => w.millis().map(Millis::as_ms_f64).map_err(|e| RuleError {
+                    rule: format!("alerts.{key}"),
+                    message: e.to_string(),
+                }),
             }
         };
         let group_by = self
@@ -528,17 +521,29 @@ impl AlertsSpec {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BudgetAlerting {
             enabled: self.budget_alerts,
-            for_ms: duration("budget_for", &self.budget_for, 60_000.0)?,
+            for_ms: duration(
+                "budget_for",
+                &self.budget_for,
+                DEFAULT_BUDGET_FOR.as_ms_f64(),
+            )?,
             keep_firing_for_ms: duration(
                 "budget_keep_firing_for",
                 &self.budget_keep_firing_for,
-                300_000.0,
+                DEFAULT_BUDGET_KEEP_FIRING_FOR.as_ms_f64(),
             )?,
             group_by,
             severity: self.budget_severity.unwrap_or(Severity::High),
         })
     }
 }
+
+/// How long a budget must stay breached before its alert fires, unless `budget_for` says.
+pub const DEFAULT_BUDGET_FOR: Millis = Millis::from_secs_saturating(60);
+/// How long a budget must hold before its firing alert resolves, unless
+/// `budget_keep_firing_for` says.
+pub const DEFAULT_BUDGET_KEEP_FIRING_FOR: Millis = Millis::from_secs_saturating(300);
+/// How long an offline session closure may take before it is late, unless `offline_sla` says.
+pub const DEFAULT_OFFLINE_SLA: Millis = Millis::from_secs_saturating(600);
 
 fn yes() -> bool {
     true
@@ -554,18 +559,14 @@ impl RuleSet {
     /// Builds the rules: the defaults (unless turned off), then the config's own.
     pub fn from_spec(spec: AlertsSpec) -> Result<RuleSet, RuleError> {
         let sla = match &spec.offline_sla {
-            None => 600_000.0,
-            Some(Value::Number(n)) => n.as_f64().unwrap_or(600_000.0),
-            Some(Value::String(s)) => parse_duration_ms(s).map_err(|e| RuleError {
-                rule: "alerts.offline_sla".into(),
-                message: e.to_string(),
-            })?,
-            Some(other) => {
-                return Err(RuleError {
+            None => DEFAULT_OFFLINE_SLA.as_ms_f64(),
+            Some(w) => w
+                .millis()
+                .map_err(|e| RuleError {
                     rule: "alerts.offline_sla".into(),
-                    message: format!("`{other}` is not a duration; write e.g. \"10m\""),
-                })
-            }
+                    message: e.to_string(),
+                })?
+                .as_ms_f64(),
         };
         let mut rules = Vec::new();
         if spec.default_rules {
