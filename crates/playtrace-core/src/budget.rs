@@ -35,6 +35,11 @@ impl Metric {
         }
     }
 
+    /// The metric's slot in `[arming, resolution, expiredArming]` sample arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// Name for people.
     pub fn label(self) -> &'static str {
         match self {

@@ -18,11 +18,11 @@ mod fast;
 mod line;
 mod slots;
 
+pub(crate) use batch::UNKNOWN_PART;
 pub use batch::{
     contest_key, BatchOptions, BatchReject, Key, Observation, ObservationBatch,
     SentimentObservation, Span,
 };
-pub(crate) use batch::UNKNOWN_PART;
 pub use event_ref::{Envelope, EventRef, LineScan, ScannedEvent};
 pub use line::{json_error, scan_line, scan_line_with};
 
