@@ -57,7 +57,7 @@ impl fmt::Display for Metric {
     }
 }
 
-/// One budget.
+/// One budget: `percentile` of `metric` must stay at or under `limit_ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     /// What is measured.

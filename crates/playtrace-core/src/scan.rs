@@ -5,7 +5,7 @@
 //! [`crate::fields`]), and borrows strings from the line unless they contain escapes. Plain
 //! event lines go through a strict fast reader (`scan/fast.rs`); any line it does not vouch for
 //! is re-read with a serde_json visitor, which decides and words every error. Both apply the
-//! same validation as the generic [`Event`] path (property tests hold all three equal). Lines
+//! same validation as the generic [`crate::event::Event`] path (property tests hold all three equal). Lines
 //! that are whole documents (a one-line timeline, an array of events) go to [`crate::dialect`].
 //!
 //! [`ObservationBatch`] turns a block of lines into owned, compact [`Observation`]s (strings

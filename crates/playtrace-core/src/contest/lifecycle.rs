@@ -94,7 +94,7 @@ pub enum ContestState {
     Arming,
     /// Launched, waiting for its resolution.
     Resolving,
-    /// Resolved.
+    /// Resolved (a workflow failure after it does not change that).
     Resolved,
     /// Timed out before launch.
     Expired,
@@ -441,22 +441,18 @@ impl Lifecycle {
         self.flags |= flag::FAILED;
     }
 
-    /// Resolved (whatever else happened).
     pub(crate) fn is_resolved(&self) -> bool {
         self.flags & flag::RESOLVED != 0
     }
 
-    /// Failed.
     pub(crate) fn is_failed(&self) -> bool {
         self.flags & flag::FAILED != 0
     }
 
-    /// Expired before launch.
     pub(crate) fn is_expired(&self) -> bool {
         self.flags & flag::EXPIRED != 0
     }
 
-    /// Still armed, not launched.
     pub(crate) fn is_arming(&self) -> bool {
         self.flags & flag::ARMING != 0
     }

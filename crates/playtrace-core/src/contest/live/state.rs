@@ -52,13 +52,13 @@ impl LiveOptions {
 pub struct EventMeta<'a> {
     /// Game (native `game`).
     pub game: Option<&'a str>,
-    /// Environment.
+    /// Environment (native `env`); budgets and lists filter by it.
     pub env: Option<&'a str>,
     /// When the collector received it, epoch ms.
     pub recv_ms: f64,
 }
 
-/// No sample.
+/// Marks a duration that has no window sample yet.
 pub(super) const NO_SAMPLE: u64 = u64::MAX;
 
 /// Arming-phase entries are keyed by their arming key with this bit pattern mixed in, so they

@@ -15,37 +15,38 @@ pub struct ContestView {
     pub id: String,
     /// Lifecycle state now.
     pub state: ContestState,
-    /// Game.
+    /// The game the collector scoped the contest's events to ([`super::EventMeta::game`]).
     pub game: Option<String>,
-    /// Environment.
+    /// The environment its events were scoped to (`null` when none).
     pub env: Option<String>,
-    /// Hub.
+    /// `hubId` from whichever of the contest's events named it first.
     pub hub_id: Option<String>,
-    /// Room.
+    /// `roomId`, kept like `hubId`.
     pub room_id: Option<String>,
-    /// Move.
+    /// `move`, kept like `hubId`.
     #[serde(rename = "move")]
     pub move_: Option<String>,
-    /// Contest type.
+    /// `type`, kept like `hubId`.
     #[serde(rename = "type")]
     pub type_: Option<String>,
     /// Armed → launched, ms (armed → expired for an expired contest).
     pub arming_duration_ms: Option<Num>,
     /// Launched → resolved, ms.
     pub resolution_duration_ms: Option<Num>,
-    /// Participants.
+    /// `participantCount`: the latest non-null value, else the armed event's.
     pub participant_count: Option<u32>,
     /// Capacity asked for.
     pub participant_capacity: Option<u32>,
     /// Outcome tiers of resolutions.
     pub outcomes: Vec<String>,
-    /// Event times (epoch ms) as the events gave them.
+    /// `createdAt` of any of the contest's records, else the armed event's time (epoch ms;
+    /// a record's field always outranks an event's time).
     pub created_at: Option<Num>,
-    /// Launch time.
+    /// `startedAt`, else the launched event's time.
     pub started_at: Option<Num>,
-    /// Resolution time.
+    /// `resolvedAt`, else the resolved event's time.
     pub resolved_at: Option<Num>,
-    /// Expiry time.
+    /// `expiredAt`, else the expired event's time.
     pub expired_at: Option<Num>,
     /// Receive times (epoch ms) at the collector.
     pub first_received_ms: Num,
