@@ -4,10 +4,11 @@
 //! `min_samples` there is not enough data to judge, and the status is `insufficient_data`, which
 //! never fails a run: a quiet hour must not page anyone.
 
-use crate::duration::parse_duration_ms;
 use crate::quantile::nearest_rank;
+use crate::units::Written;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// A duration PlayTrace measures per contest.
@@ -35,6 +36,11 @@ impl Metric {
         }
     }
 
+    /// The metric's slot in `[arming, resolution, expiredArming]` sample arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// Name for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -51,7 +57,7 @@ impl fmt::Display for Metric {
     }
 }
 
-/// One budget.
+/// One budget: `percentile` of `metric` must stay at or under `limit_ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     /// What is measured.
@@ -119,6 +125,30 @@ pub enum BudgetFileError {
     Empty,
 }
 
+/// A budgets file named on the command line could not be used. The source (shown after a colon
+/// by `anyhow`'s `{:#}`) says why.
+#[derive(Debug, Error)]
+pub enum BudgetLoadError {
+    /// The file could not be read.
+    #[error("cannot read the budgets file `{}`", path.display())]
+    Read {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid budgets file.
+    #[error("invalid budgets file `{}`", path.display())]
+    Invalid {
+        /// The file as given.
+        path: PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: BudgetFileError,
+    },
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BudgetFile {
@@ -133,17 +163,10 @@ pub struct BudgetEntry {
     metric: Metric,
     #[serde(default = "default_percentile")]
     percentile: f64,
-    limit_ms: LimitValue,
+    /// `8000` or `"8s"`, read after the entry so the error can name it.
+    limit_ms: Written,
     #[serde(default = "default_min_samples")]
     min_samples: u64,
-}
-
-/// `limit_ms = 8000` or `limit_ms = "8s"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum LimitValue {
-    Number(f64),
-    Text(String),
 }
 
 fn default_percentile() -> f64 {
@@ -170,6 +193,27 @@ impl BudgetSet {
         Self::from_entries(file.budget)
     }
 
+    /// The budgets of a run that takes `--budgets FILE`: the file's budgets, or the defaults
+    /// without one. Every command and the collector load budgets files through here, so the
+    /// messages are the same everywhere. `read` reads the file (callers pass
+    /// `std::fs::read_to_string`; this crate does no I/O itself).
+    pub fn load(
+        path: Option<&Path>,
+        read: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<BudgetSet, BudgetLoadError> {
+        let Some(path) = path else {
+            return Ok(BudgetSet::default());
+        };
+        let text = read(path).map_err(|source| BudgetLoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| BudgetLoadError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// Validates `[[budget]]` tables already read from TOML.
     pub fn from_entries(entries: Vec<BudgetEntry>) -> Result<BudgetSet, BudgetFileError> {
         if entries.is_empty() {
@@ -188,15 +232,11 @@ impl BudgetSet {
                     entry.percentile
                 )));
             }
-            let limit_ms = match entry.limit_ms {
-                LimitValue::Number(n) if n.is_finite() && n >= 0.0 => n,
-                LimitValue::Number(n) => {
-                    return Err(invalid(format!("limit_ms must be 0 or more, got {n}")))
-                }
-                LimitValue::Text(t) => {
-                    parse_duration_ms(&t).map_err(|e| invalid(format!("limit_ms: {e}")))?
-                }
-            };
+            let limit_ms = entry
+                .limit_ms
+                .millis()
+                .map_err(|e| invalid(format!("limit_ms: {e}")))?
+                .as_ms_f64();
             budgets.push(Budget {
                 metric: entry.metric,
                 percentile: entry.percentile,
@@ -398,6 +438,38 @@ mod tests {
         assert!(matches!(
             BudgetSet::from_toml(""),
             Err(BudgetFileError::Empty)
+        ));
+    }
+
+    #[test]
+    fn loading_names_the_file_and_keeps_the_cause() {
+        let path = Path::new("budgets.toml");
+        assert_eq!(
+            BudgetSet::load(None, |_| unreachable!()).unwrap(),
+            BudgetSet::default()
+        );
+        let set = BudgetSet::load(Some(path), |_| {
+            Ok("[[budget]]\nmetric = \"arming\"\nlimit_ms = \"8s\"\n".into())
+        })
+        .unwrap();
+        assert_eq!(set.p95_limit(Metric::Arming), Some(8000.0));
+        let err = BudgetSet::load(Some(path), |_| {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"))
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read the budgets file `budgets.toml`"
+        );
+        assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "gone");
+        let err = BudgetSet::load(Some(path), |_| Ok(String::new())).unwrap_err();
+        assert_eq!(err.to_string(), "invalid budgets file `budgets.toml`");
+        assert!(matches!(
+            err,
+            BudgetLoadError::Invalid {
+                source: BudgetFileError::Empty,
+                ..
+            }
         ));
     }
 
