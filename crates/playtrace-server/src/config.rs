@@ -153,6 +153,7 @@ struct TokenFile {
     secret: Option<String>,
     secret_env: Option<String>,
     scopes: Vec<String>,
+    game: Option<String>,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in.
@@ -364,10 +365,14 @@ impl ServeConfig {
             if scopes.is_empty() {
                 return Err(invalid(&key, "give the token at least one scope"));
             }
+            if t.game.as_deref().is_some_and(str::is_empty) {
+                return Err(invalid(&key, "`game` is empty; name the game or leave it out"));
+            }
             tokens.push(Token {
                 name: t.name,
                 secret,
                 scopes,
+                game: t.game,
             });
         }
         c.tokens = Tokens::new(tokens);
