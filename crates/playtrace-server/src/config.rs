@@ -366,7 +366,10 @@ impl ServeConfig {
                 return Err(invalid(&key, "give the token at least one scope"));
             }
             if t.game.as_deref().is_some_and(str::is_empty) {
-                return Err(invalid(&key, "`game` is empty; name the game or leave it out"));
+                return Err(invalid(
+                    &key,
+                    "`game` is empty; name the game or leave it out",
+                ));
             }
             tokens.push(Token {
                 name: t.name,

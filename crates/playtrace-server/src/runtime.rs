@@ -12,9 +12,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::live::rebuild;
 use crate::pipeline::{budgets, ServerHook, Work};
 use playtrace_core::contest::{LiveContests, LiveOptions};
-use playtrace_store::{
-    RetentionPolicy, Store, StoreError, StoreOptions, Writer, WriterOptions,
-};
+use playtrace_store::{RetentionPolicy, Store, StoreError, StoreOptions, Writer, WriterOptions};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -97,7 +95,10 @@ fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
 }
 
 /// Step 2: open contests and windows rebuilt from the store before taking new events.
-fn rebuild_live(config: &ServeConfig, store: &Store) -> Result<Arc<Mutex<LiveContests>>, ServeError> {
+fn rebuild_live(
+    config: &ServeConfig,
+    store: &Store,
+) -> Result<Arc<Mutex<LiveContests>>, ServeError> {
     let live = Arc::new(Mutex::new(LiveContests::new(LiveOptions {
         unresolved_after_ms: config.unresolved_after_ms,
         windows_ms: config.windows_ms.clone(),

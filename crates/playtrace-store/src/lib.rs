@@ -26,7 +26,7 @@ pub use alerts::{AlertQuery, AlertRow, AlertState};
 pub use lock::LOCK_FILE;
 pub use query::{EventFilter, Reader, StoreStats};
 pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
-pub use retention::{RetentionPolicy, Removed};
+pub use retention::{Removed, RetentionPolicy};
 pub use schema::{DB_FILE, SCHEMA_VERSION};
 pub use store::{Running, Store, StoreOptions, StoreSettings};
 pub use writer::{

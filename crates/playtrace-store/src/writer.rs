@@ -367,10 +367,7 @@ fn commit<T: 'static>(
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        let hook_tx = Tx {
-            conn: &tx,
-            recv_ms,
-        };
+        let hook_tx = Tx { conn: &tx, recv_ms };
         for job in jobs.iter_mut() {
             let mut inserted = Vec::with_capacity(job.events.len());
             let mut seqs = Vec::with_capacity(job.events.len());
@@ -433,7 +430,9 @@ mod tests {
         let (writer, handle) = Writer::<()>::start(
             conn,
             WriterOptions::default(),
-            Box::new(AfterCommit(|_: &[StoredEvent], _: &(), _: &CommitOutcome| {})),
+            Box::new(AfterCommit(
+                |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+            )),
         )
         .unwrap();
         let (tx, rx) = mpsc::channel();

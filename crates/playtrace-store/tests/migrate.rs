@@ -22,7 +22,9 @@ fn options() -> StoreOptions {
 
 fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1").join(DB_FILE);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/v1")
+        .join(DB_FILE);
     std::fs::copy(src, dir.path().join(DB_FILE)).unwrap();
     dir
 }
@@ -31,7 +33,11 @@ fn fixture_copy() -> tempfile::TempDir {
 fn a_first_release_store_is_migrated_and_reads_back() {
     let dir = fixture_copy();
     let store = Store::open(dir.path(), options()).unwrap();
-    assert_eq!(store.settings().schema_found, 0, "the first release wrote no version");
+    assert_eq!(
+        store.settings().schema_found,
+        0,
+        "the first release wrote no version"
+    );
     let reader = store.reader();
     assert_eq!(reader.schema_version().unwrap(), SCHEMA_VERSION);
 
@@ -46,8 +52,13 @@ fn a_first_release_store_is_migrated_and_reads_back() {
     let events: Vec<&StoredEvent> = all.iter().filter(|e| e.kind == Kind::Event).collect();
     assert_eq!(events.len(), 22);
     assert_eq!(events[0].name, "telemetry.contest.armed");
-    assert!(events[0].body.contains("verb.sparringMatch:actor-0::actor-100"));
-    let moderation = events.iter().find(|e| e.id.as_deref() == Some("m-1")).unwrap();
+    assert!(events[0]
+        .body
+        .contains("verb.sparringMatch:actor-0::actor-100"));
+    let moderation = events
+        .iter()
+        .find(|e| e.id.as_deref() == Some("m-1"))
+        .unwrap();
     assert_eq!(moderation.game(), Some("glass-frontier"));
     assert_eq!(moderation.env.as_deref(), Some("prod"));
     assert_eq!(all.iter().filter(|e| e.kind == Kind::Alert).count(), 3);
@@ -68,7 +79,11 @@ fn a_first_release_store_is_migrated_and_reads_back() {
         })
         .unwrap();
     assert_eq!(firing.len(), 1);
-    assert!(firing[0].contains("contest.workflow_failed"), "{}", firing[0]);
+    assert!(
+        firing[0].contains("contest.workflow_failed"),
+        "{}",
+        firing[0]
+    );
     assert_eq!(reader.rejects(0, 10).unwrap().len(), 1);
     assert_eq!(
         reader.firing_alerts("pipeline").unwrap(),
@@ -112,7 +127,10 @@ fn a_second_open_of_one_directory_is_refused_until_the_first_is_gone() {
         Ok(_) => panic!("a second open must be refused"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains(&format!("PID {}", std::process::id())), "{err}");
+    assert!(
+        err.contains(&format!("PID {}", std::process::id())),
+        "{err}"
+    );
     drop(first);
     Store::open(dir.path(), options()).unwrap();
 }

@@ -47,10 +47,15 @@ pub(crate) fn raise(
                 .and_then(|b| b["count"].as_u64())
                 .unwrap_or(1)
                 + 1;
-            let silenced = a.state == AlertState::Silenced
-                && a.silenced_until_ms.is_some_and(|u| u > now_ms);
+            let silenced =
+                a.state == AlertState::Silenced && a.silenced_until_ms.is_some_and(|u| u > now_ms);
             if silenced {
-                (AlertState::Silenced, a.created_ms, a.silenced_until_ms, count)
+                (
+                    AlertState::Silenced,
+                    a.created_ms,
+                    a.silenced_until_ms,
+                    count,
+                )
             } else if a.state == AlertState::Firing {
                 (AlertState::Firing, a.created_ms, None, count)
             } else {

@@ -101,4 +101,3 @@ pub(crate) async fn read_body(limit: u64, headers: &HeaderMap, body: Body) -> Ap
     }
     Ok(out)
 }
-

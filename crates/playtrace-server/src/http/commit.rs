@@ -61,4 +61,3 @@ pub(crate) async fn commit(
         Err(_) => Err(overloaded("the store writer stopped; retry")),
     }
 }
-

@@ -16,7 +16,12 @@ pub(crate) enum BodyFormat {
 }
 
 /// Reads a decoded body.
-pub(crate) fn parse_body(mut parsed: Parsed, body: &[u8], format: BodyFormat, max_line: u64) -> Parsed {
+pub(crate) fn parse_body(
+    mut parsed: Parsed,
+    body: &[u8],
+    format: BodyFormat,
+    max_line: u64,
+) -> Parsed {
     match format {
         BodyFormat::Ndjson => parse_ndjson(&mut parsed, body, max_line),
         BodyFormat::Json => parse_json(&mut parsed, body, max_line),
@@ -114,7 +119,12 @@ mod tests {
             "{not json\n",
             r#"{"event":"x","attrs":{"participantCount":"two"}}"#,
         );
-        let p = parse_body(Parsed::default(), body.as_bytes(), BodyFormat::Ndjson, 1 << 20);
+        let p = parse_body(
+            Parsed::default(),
+            body.as_bytes(),
+            BodyFormat::Ndjson,
+            1 << 20,
+        );
         let names: Vec<&str> = p.events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,

@@ -165,7 +165,7 @@ pub(crate) async fn get_contest(
     let mut found = app.with_live(|l| l.contest(&id, q.game.as_deref(), now));
     if found.is_empty() {
         return Err(ApiError::not_found(format!(
-                "no live contest `{id}`: contests closed longer ago than the longest budget window \
+            "no live contest `{id}`: contests closed longer ago than the longest budget window \
                  leave memory (their events stay queryable at /v1/events)"
         )));
     }
@@ -181,4 +181,3 @@ pub(crate) async fn get_contest(
     }
     Ok(Json(v))
 }
-
