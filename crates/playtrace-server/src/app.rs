@@ -84,6 +84,6 @@ impl AppState {
 
     /// Budgets over the rolling windows.
     pub(crate) fn live_budgets(&self, query: &BudgetQuery, now_ms: f64) -> Vec<WindowReport> {
-        self.with_live(|l| l.budgets(query, &self.config.budgets, now_ms))
+        self.with_live(|l| l.budgets(query, &self.config.budgets.set, now_ms))
     }
 }

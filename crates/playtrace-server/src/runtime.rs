@@ -11,7 +11,7 @@ use crate::http::cors::{self, Cors};
 use crate::metrics::Metrics;
 use crate::pipeline::live::rebuild;
 use crate::pipeline::{budgets, ServerHook, Work};
-use playtrace_core::contest::{LiveContests, LiveOptions};
+use playtrace_core::contest::LiveContests;
 use playtrace_store::{RetentionPolicy, Store, StoreError, StoreOptions, Writer, WriterOptions};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -66,9 +66,6 @@ fn store_error(dir: &std::path::Path, e: impl std::fmt::Display) -> ServeError {
     }
 }
 
-/// Events per transaction at most (a larger backlog is committed in several).
-const MAX_COMMIT_EVENTS: usize = 100_000;
-
 /// Step 1: the data directory, locked and migrated, with the config's limits.
 fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
     let dir = &config.data_dir;
@@ -76,14 +73,14 @@ fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
         dir,
         StoreOptions {
             retention: RetentionPolicy {
-                max_age_ms: config.retention_max_age_ms,
-                max_bytes: config.retention_max_bytes,
-                interval: Duration::from_millis(config.retention_interval_ms as u64),
+                max_age_ms: config.retention.max_age.as_ms_f64(),
+                max_bytes: config.retention.max_bytes.as_u64(),
+                interval: config.retention.interval.to_duration(),
             },
             writer: WriterOptions {
-                queue_requests: config.queue_requests,
-                queue_bytes: config.queue_bytes,
-                max_commit_events: MAX_COMMIT_EVENTS,
+                queue_requests: config.limits.queue_requests,
+                queue_bytes: config.limits.queue_bytes.as_u64(),
+                ..WriterOptions::default()
             },
         },
     )
@@ -99,11 +96,7 @@ fn rebuild_live(
     config: &ServeConfig,
     store: &Store,
 ) -> Result<Arc<Mutex<LiveContests>>, ServeError> {
-    let live = Arc::new(Mutex::new(LiveContests::new(LiveOptions {
-        unresolved_after_ms: config.unresolved_after_ms,
-        windows_ms: config.windows_ms.clone(),
-        forget_after_ms: config.forget_after_ms,
-    })));
+    let live = Arc::new(Mutex::new(LiveContests::new(config.live.clone())));
     let rebuilt = rebuild(&store.reader(), &live).map_err(|e| store_error(store.dir(), e))?;
     tracing::info!(events = rebuilt, "live state rebuilt from the store");
     Ok(live)
@@ -123,7 +116,7 @@ async fn start_budget_alerts(app: &Arc<AppState>) -> Result<Option<JoinHandle<()
     Ok(Some(tokio::spawn(budgets::run(
         app.clone(),
         evaluator,
-        Duration::from_millis(app.config.budget_interval_ms as u64),
+        app.config.budgets.evaluate_every.to_duration(),
     ))))
 }
 
@@ -152,7 +145,7 @@ pub async fn serve(
 
     // Step 3: the pipeline runs around every commit of the store's writer.
     let metrics = Arc::new(Metrics::default());
-    let hub = Arc::new(Hub::new(config.stream_buffer));
+    let hub = Arc::new(Hub::new(config.stream.buffer));
     let hook = ServerHook::new(
         config.rules.clone(),
         live.clone(),
@@ -177,7 +170,7 @@ pub async fn serve(
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
     let listener = GuardedListener {
         inner: listener,
-        send_timeout: Duration::from_millis(config.send_timeout_ms as u64),
+        send_timeout: config.stream.send_timeout.to_duration(),
         timeouts: hub.metrics.send_timeouts.clone(),
     };
     let state = Arc::new(AppState::new(
@@ -197,7 +190,7 @@ pub async fn serve(
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
     let cors = Arc::new(Cors {
-        origins: state.config.cors_origins.clone(),
+        origins: state.config.http.cors_origins.clone(),
     });
     let app = crate::http::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(cors, cors::layer));

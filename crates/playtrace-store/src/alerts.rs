@@ -2,39 +2,8 @@
 //! the collector, kept here as text). Changes are written inside the writer's transaction
 //! ([`crate::Tx`]); reads go through the [`crate::Reader`].
 
+use playtrace_core::alert::AlertState;
 use rusqlite::{params, OptionalExtension, Row};
-
-/// Where an alert stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AlertState {
-    /// Raised and not resolved.
-    Firing,
-    /// Resolved (by an admin, or a budget that held again).
-    Resolved,
-    /// Silenced until `silenced_until_ms`; raising it again keeps it silenced until then.
-    Silenced,
-}
-
-impl AlertState {
-    /// The stored and shown name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-            AlertState::Silenced => "silenced",
-        }
-    }
-
-    /// Parses `firing|resolved|silenced`.
-    pub fn parse(text: &str) -> Option<AlertState> {
-        match text {
-            "firing" => Some(AlertState::Firing),
-            "resolved" => Some(AlertState::Resolved),
-            "silenced" => Some(AlertState::Silenced),
-            _ => None,
-        }
-    }
-}
 
 /// One stored alert.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,8 +22,10 @@ mod schema;
 mod store;
 mod writer;
 
-pub use alerts::{AlertQuery, AlertRow, AlertState};
+pub use alerts::{AlertQuery, AlertRow};
 pub use lock::LOCK_FILE;
+/// Alert states are core's; the store keeps them by name.
+pub use playtrace_core::alert::AlertState;
 pub use query::{EventFilter, Reader, StoreStats};
 pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
 pub use retention::{Removed, RetentionPolicy};

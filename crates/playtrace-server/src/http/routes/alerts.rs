@@ -12,8 +12,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use playtrace_core::alert::{admin_alert, alert_id, Category, Severity, ADMIN_ALERT};
-use playtrace_core::duration::parse_duration_ms;
 use playtrace_core::scan::ObservationBatch;
+use playtrace_core::units::Millis;
 use playtrace_store::{AlertQuery, AlertState, StoredEvent};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -229,7 +229,10 @@ pub(crate) async fn silence(
     _caller: Caller<Admin>,
     Json(body): Json<SilenceBody>,
 ) -> ApiResult<Json<Value>> {
-    let for_ms =
-        parse_duration_ms(&body.for_).map_err(|e| ApiError::bad_request(format!("for: {e}")))?;
+    let for_ms = body
+        .for_
+        .parse::<Millis>()
+        .map_err(|e| ApiError::bad_request(format!("for: {e}")))?
+        .as_ms_f64();
     act(&app, id, AlertAction::Silence { for_ms }).await
 }

@@ -91,8 +91,8 @@ pub(crate) async fn ingest(
     let started = Instant::now();
     let games = game_scope(caller.game, q.game, &headers)?;
     let format = body_format(&headers)?;
-    let bytes = read_body(app.config.max_body, &headers, body).await?;
-    let max_line = app.config.max_line;
+    let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
+    let max_line = app.config.limits.max_line.as_u64();
     let parsed = Parsed::new(games);
     // Reading a large body takes milliseconds: off the async workers, so other connections
     // (health checks, queries) keep being served meanwhile.

@@ -8,9 +8,9 @@ use crate::view::{event_json, reject_json};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use playtrace_core::contest::{BudgetQuery, ContestState};
-use playtrace_core::duration::parse_duration_ms;
 use playtrace_core::summary::GroupDim;
 use playtrace_core::time::format_rfc3339_ms;
+use playtrace_core::units::Millis;
 use playtrace_store::EventFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -104,12 +104,13 @@ pub(crate) async fn budgets(
     }
     if let Some(windows) = q.window.as_deref().filter(|s| !s.is_empty()) {
         for w in windows.split(',') {
-            let ms =
-                parse_duration_ms(w).map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
-            if ms <= 0.0 {
+            let ms = w
+                .parse::<Millis>()
+                .map_err(|e| ApiError::bad_request(format!("window: {e}")))?;
+            if ms == Millis::ZERO {
                 return Err(ApiError::bad_request("window: must be longer than 0"));
             }
-            query.windows_ms.push(ms);
+            query.windows_ms.push(ms.as_ms_f64());
         }
     }
     let now = playtrace_store::now_ms() as f64;

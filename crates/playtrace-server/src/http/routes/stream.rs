@@ -288,7 +288,7 @@ pub(crate) async fn stream(
         done: false,
     };
     let events = stream::unfold(sub, Subscriber::next);
-    let keep_alive = Duration::from_millis(app.config.keep_alive_ms as u64);
+    let keep_alive = app.config.stream.keep_alive.to_duration();
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(keep_alive))
         .into_response();
