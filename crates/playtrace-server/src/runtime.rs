@@ -5,7 +5,7 @@
 use crate::alerting::budget::Evaluator;
 use crate::app::AppState;
 use crate::config::{ConfigError, ServeConfig};
-use crate::fanout::Hub;
+use crate::fanout::{self, Hub};
 use crate::http::conn::GuardedListener;
 use crate::http::cors::{self, Cors};
 use crate::metrics::Metrics;
@@ -150,7 +150,7 @@ pub async fn serve(
         config.rules.clone(),
         live.clone(),
         metrics.clone(),
-        hub.clone(),
+        fanout::start(hub.clone(), config.stream.buffer),
     );
     let reader = store.reader();
     let settings = store.settings().clone();

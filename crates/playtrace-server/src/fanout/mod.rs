@@ -1,9 +1,10 @@
-//! Fan-out: one typed stream of committed batches. After each commit the writer publishes the
-//! committed rows (events, alert changes, budget changes), in sequence order, to a broadcast
-//! [`Hub`] — only when someone listens, so an idle collector does no extra work. Every consumer
-//! subscribes on its own task (the SSE stream today; a console, notifications or a cluster
-//! publisher next): publishing never blocks the store's writer thread, and a consumer that falls
-//! a whole buffer behind is dropped (it replays from the store), never slowing the others.
+//! Fan-out: one typed stream of committed batches. After each commit the writer hands the
+//! committed rows (events, alert changes, budget changes), in sequence order, to the
+//! [`Publisher`] — only when someone listens, so an idle collector does no extra work. The
+//! fan-out task shapes them into [`Message`]s off the writer's thread and broadcasts them on the
+//! [`Hub`]. Every consumer subscribes on its own task (the SSE stream today; a console,
+//! notifications or a cluster publisher next), and a consumer that falls a whole buffer behind is
+//! dropped (it replays from the store), never slowing ingest or the others.
 
 use crate::view::event_json;
 use playtrace_core::alert::Severity;
@@ -11,7 +12,7 @@ use playtrace_store::{Kind, StoredEvent};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// One committed row, ready to send.
 #[derive(Debug)]
@@ -145,4 +146,44 @@ impl Hub {
             let _ = self.tx.send(Arc::new(batch));
         }
     }
+}
+
+/// The writer's side of the fan-out: committed rows go to the fan-out task through a bounded
+/// queue (so a fan-out that falls far behind slows commits instead of growing memory, and never
+/// loses a row).
+pub(crate) struct Publisher {
+    tx: mpsc::Sender<Vec<StoredEvent>>,
+    hub: Arc<Hub>,
+}
+
+impl Publisher {
+    /// Whether anyone listens (rows are handed on only then).
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.hub.has_subscribers()
+    }
+
+    /// Whether anyone listens to telemetry events (not only alerts and budgets).
+    pub(crate) fn wants_events(&self) -> bool {
+        self.hub.wants_events()
+    }
+
+    /// Hands one job's committed rows, in sequence order, to the fan-out task. Called from the
+    /// store's writer thread (not an async task).
+    pub(crate) fn publish(&self, rows: Vec<StoredEvent>) {
+        if !rows.is_empty() && self.tx.blocking_send(rows).is_err() {
+            tracing::debug!("the fan-out task has stopped; committed rows not streamed");
+        }
+    }
+}
+
+/// Starts the fan-out task on the current runtime; it ends when the [`Publisher`] is dropped.
+pub(crate) fn start(hub: Arc<Hub>, queue: usize) -> Publisher {
+    let (tx, mut rx) = mpsc::channel::<Vec<StoredEvent>>(queue.max(16));
+    let broadcast_hub = hub.clone();
+    tokio::spawn(async move {
+        while let Some(rows) = rx.recv().await {
+            broadcast_hub.publish(rows.into_iter().map(Message::of).collect());
+        }
+    });
+    Publisher { tx, hub }
 }

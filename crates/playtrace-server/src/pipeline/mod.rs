@@ -1,15 +1,15 @@
 //! What happens around each commit of the store's writer: alerts raised inside the transaction
 //! (durable with the events that raised them), then, once durable, metrics, live correlation and
 //! the fan-out. This runs on the writer's thread, which every request waits for, so it only
-//! hands work on: building stream messages is skipped when nobody listens, and consumers
-//! (the stream, notifications) run on their own tasks.
+//! hands rows on: nothing when nobody listens, and the stream messages are shaped by the fan-out
+//! task, whose consumers (the stream, notifications) run on their own tasks.
 
 pub(crate) mod budgets;
 pub(crate) mod live;
 
 use crate::alerting::budget::BudgetChange;
 use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
-use crate::fanout::{Hub, Message};
+use crate::fanout::Publisher;
 use crate::metrics::Metrics;
 use crate::pipeline::live::apply_commit;
 use playtrace_core::alert::{alert_id, RuleSet};
@@ -51,7 +51,7 @@ pub(crate) struct ServerHook {
     rules: RuleSet,
     live: Arc<Mutex<LiveContests>>,
     metrics: Arc<Metrics>,
-    hub: Arc<Hub>,
+    fanout: Publisher,
     /// Rows (alert and budget changes) the jobs of the current transaction wrote, in job order.
     pending: VecDeque<Pending>,
 }
@@ -62,13 +62,13 @@ impl ServerHook {
         rules: RuleSet,
         live: Arc<Mutex<LiveContests>>,
         metrics: Arc<Metrics>,
-        hub: Arc<Hub>,
+        fanout: Publisher,
     ) -> Self {
         ServerHook {
             rules,
             live,
             metrics,
-            hub,
+            fanout,
             pending: VecDeque::new(),
         }
     }
@@ -167,20 +167,15 @@ impl CommitHook<Work> for ServerHook {
         if let Work::Ingest(observations) = work {
             apply_commit(&self.live, events, observations, outcome);
         }
-        if !self.hub.has_subscribers() {
+        if !self.fanout.has_subscribers() {
             return;
         }
         let mut batch = Vec::with_capacity(outcome.accepted as usize + rows.len());
-        if self.hub.wants_events() {
-            batch.extend(
-                events
-                    .iter()
-                    .filter(|e| e.seq != 0)
-                    .map(|e| Message::of(e.clone())),
-            );
+        if self.fanout.wants_events() {
+            batch.extend(events.iter().filter(|e| e.seq != 0).cloned());
         }
-        batch.extend(rows.into_iter().map(Message::of));
-        self.hub.publish(batch);
+        batch.extend(rows);
+        self.fanout.publish(batch);
     }
 
     fn rolled_back(&mut self) {
