@@ -208,3 +208,35 @@ fn a_token_bound_to_a_game_sends_only_that_game() {
     let (_, _, events) = s.get("/v1/events?game=other-game", Some("any-game-secret-1"));
     assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
 }
+
+#[test]
+fn admin_alerts_take_the_game_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), SCOPED);
+    let alert = |game: Option<&str>| {
+        let mut body = serde_json::json!({
+            "id": "adm-1", "sessionId": "s-1", "severity": "high", "reason": "griefing",
+            "data": {}, "createdAt": "2026-01-01T00:00:00Z"
+        });
+        if let Some(g) = game {
+            body["game"] = g.into();
+        }
+        body.to_string()
+    };
+    let auth = ("Authorization", "Bearer frontier-secret-1");
+    let json = ("Content-Type", "application/json");
+    let (status, _, answer) = s.post_with("/v1/alerts", &[json, auth], alert(None).as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    let (_, _, alerts) = s.get("/v1/alerts", Some("frontier-secret-1"));
+    assert_eq!(alerts["alerts"][0]["game"], "glass-frontier", "{alerts}");
+    let (status, _, answer) = s.post_with(
+        "/v1/alerts",
+        &[json, auth],
+        alert(Some("other-game")).as_bytes(),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("scoped to game `glass-frontier`"));
+}
