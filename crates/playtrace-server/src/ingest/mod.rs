@@ -184,3 +184,51 @@ fn envelope_json(event: &Event) -> String {
     o.insert("attrs".into(), Value::Object(event.attrs.clone()));
     Value::Object(o).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(default: Option<&str>, only: Option<&str>) -> GameScope {
+        GameScope {
+            default: default.map(str::to_string),
+            only: only.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_lines_game_wins_and_a_bound_token_limits_it() {
+        assert_eq!(
+            scope(Some("req"), None).resolve(Some("own")).unwrap(),
+            "own"
+        );
+        assert_eq!(scope(Some("req"), None).resolve(None).unwrap(), "req");
+        assert_eq!(scope(None, None).resolve(Some("")).unwrap(), "");
+        let bound = scope(Some("gf"), Some("gf"));
+        assert_eq!(bound.resolve(None).unwrap(), "gf");
+        assert_eq!(bound.resolve(Some("gf")).unwrap(), "gf");
+        let err = bound.resolve(Some("other")).unwrap_err();
+        assert_eq!(err.kind.as_str(), "schema");
+        assert!(
+            err.message.contains("scoped to game `gf`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn lines_without_game_take_the_requests_and_their_contest_is_one() {
+        let mut p = Parsed::new(scope(Some("gf"), None));
+        p.push_text(
+            1,
+            r#"{"level":"info","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k","createdAt":1}"#,
+        );
+        p.push_text(
+            2,
+            r#"{"event":"telemetry.contest.launched","game":"gf","attrs":{"hubId":"h","roomId":"r","contestKey":"k","contestId":"c"}}"#,
+        );
+        let games: Vec<&str> = p.events.iter().map(|e| e.game.as_str()).collect();
+        assert_eq!(games, ["gf", "gf"]);
+        assert!(p.rejects.is_empty());
+    }
+}
