@@ -8,6 +8,7 @@ use crate::quantile::nearest_rank;
 use crate::units::Written;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// A duration PlayTrace measures per contest.
@@ -35,6 +36,11 @@ impl Metric {
         }
     }
 
+    /// The metric's slot in `[arming, resolution, expiredArming]` sample arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// Name for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -51,7 +57,7 @@ impl fmt::Display for Metric {
     }
 }
 
-/// One budget.
+/// One budget: `percentile` of `metric` must stay at or under `limit_ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     /// What is measured.
@@ -119,6 +125,30 @@ pub enum BudgetFileError {
     Empty,
 }
 
+/// A budgets file named on the command line could not be used. The source (shown after a colon
+/// by `anyhow`'s `{:#}`) says why.
+#[derive(Debug, Error)]
+pub enum BudgetLoadError {
+    /// The file could not be read.
+    #[error("cannot read the budgets file `{}`", path.display())]
+    Read {
+        /// The file as given.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid budgets file.
+    #[error("invalid budgets file `{}`", path.display())]
+    Invalid {
+        /// The file as given.
+        path: PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: BudgetFileError,
+    },
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BudgetFile {
@@ -161,6 +191,27 @@ impl BudgetSet {
         let file: BudgetFile = toml::from_str(text)
             .map_err(|e| BudgetFileError::Toml(e.to_string().trim_end().to_string()))?;
         Self::from_entries(file.budget)
+    }
+
+    /// The budgets of a run that takes `--budgets FILE`: the file's budgets, or the defaults
+    /// without one. Every command and the collector load budgets files through here, so the
+    /// messages are the same everywhere. `read` reads the file (callers pass
+    /// `std::fs::read_to_string`; this crate does no I/O itself).
+    pub fn load(
+        path: Option<&Path>,
+        read: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<BudgetSet, BudgetLoadError> {
+        let Some(path) = path else {
+            return Ok(BudgetSet::default());
+        };
+        let text = read(path).map_err(|source| BudgetLoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| BudgetLoadError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Validates `[[budget]]` tables already read from TOML.
@@ -387,6 +438,38 @@ mod tests {
         assert!(matches!(
             BudgetSet::from_toml(""),
             Err(BudgetFileError::Empty)
+        ));
+    }
+
+    #[test]
+    fn loading_names_the_file_and_keeps_the_cause() {
+        let path = Path::new("budgets.toml");
+        assert_eq!(
+            BudgetSet::load(None, |_| unreachable!()).unwrap(),
+            BudgetSet::default()
+        );
+        let set = BudgetSet::load(Some(path), |_| {
+            Ok("[[budget]]\nmetric = \"arming\"\nlimit_ms = \"8s\"\n".into())
+        })
+        .unwrap();
+        assert_eq!(set.p95_limit(Metric::Arming), Some(8000.0));
+        let err = BudgetSet::load(Some(path), |_| {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"))
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read the budgets file `budgets.toml`"
+        );
+        assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "gone");
+        let err = BudgetSet::load(Some(path), |_| Ok(String::new())).unwrap_err();
+        assert_eq!(err.to_string(), "invalid budgets file `budgets.toml`");
+        assert!(matches!(
+            err,
+            BudgetLoadError::Invalid {
+                source: BudgetFileError::Empty,
+                ..
+            }
         ));
     }
 

@@ -262,6 +262,11 @@ impl GroupDim {
             _ => None,
         }
     }
+
+    /// The dimension's slot in the `[hub, room, move, type]` arrays contests keep.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl fmt::Display for GroupDim {

@@ -15,7 +15,7 @@ pub struct AlertsSpec {
     pub default_rules: bool,
     /// How long an offline session closure may take before it is late (default 10m).
     pub offline_sla: Option<Written>,
-    /// Own rules.
+    /// Rules of this deployment, evaluated after the defaults; names must be unique.
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
     /// Alert on breached budgets (default true).
@@ -58,7 +58,7 @@ pub struct BudgetAlerting {
     pub keep_firing_for_ms: f64,
     /// Also per group of these dimensions.
     pub group_by: Vec<crate::summary::GroupDim>,
-    /// Severity.
+    /// Severity of budget alerts (default high).
     pub severity: Severity,
 }
 

@@ -110,7 +110,7 @@ pub enum AlertState {
 }
 
 impl AlertState {
-    /// Every state.
+    /// Every state, in the order the API documents them.
     pub const ALL: [AlertState; 3] = [
         AlertState::Firing,
         AlertState::Resolved,
@@ -163,17 +163,17 @@ pub fn is_seeded(reason: &str, data: &Map<String, Value>) -> bool {
 pub struct AlertCandidate {
     /// Rule name (`admin.alert` for posted alerts).
     pub rule: String,
-    /// Category.
+    /// The rule's category; decides which console lane shows it.
     pub category: Category,
-    /// Severity.
+    /// The rule's severity (or the posted one); alerts sort and filter by it.
     pub severity: Severity,
-    /// Reason.
+    /// Why, for people; a reason starting `debug.` marks the alert seeded.
     pub reason: String,
     /// Same fingerprint, same alert.
     pub fingerprint: String,
     /// Session the alert is about.
     pub session_id: Option<String>,
-    /// Copied fields.
+    /// The event fields the rule's `copy` names (or the posted `data`).
     pub data: Map<String, Value>,
     /// Never counts as live.
     pub seeded: bool,

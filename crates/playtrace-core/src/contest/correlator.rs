@@ -415,14 +415,7 @@ impl Correlator {
             budgets
                 .budgets
                 .iter()
-                .map(|b| {
-                    let s = match b.metric {
-                        Metric::Arming => samples[0],
-                        Metric::Resolution => samples[1],
-                        Metric::ExpiredArming => samples[2],
-                    };
-                    evaluate(b, s)
-                })
+                .map(|b| evaluate(b, samples[b.metric.index()]))
                 .collect()
         };
         let overall = check([&arming, &resolution, &expired_arming]);
@@ -502,7 +495,7 @@ impl Correlator {
     fn group_key(&self, group: [u32; 4]) -> [u32; 4] {
         let mut key = [NONE; 4];
         for dim in &self.options.group_by {
-            let i = dim_index(*dim);
+            let i = dim.index();
             key[i] = group[i];
         }
         key
@@ -512,22 +505,8 @@ impl Correlator {
         self.options
             .group_by
             .iter()
-            .map(|&dim| {
-                (
-                    dim,
-                    self.strings.get(key[dim_index(dim)]).map(str::to_owned),
-                )
-            })
+            .map(|&dim| (dim, self.strings.get(key[dim.index()]).map(str::to_owned)))
             .collect()
-    }
-}
-
-fn dim_index(dim: GroupDim) -> usize {
-    match dim {
-        GroupDim::Hub => 0,
-        GroupDim::Room => 1,
-        GroupDim::Move => 2,
-        GroupDim::Type => 3,
     }
 }
 

@@ -94,7 +94,7 @@ pub enum ContestState {
     Arming,
     /// Launched, waiting for its resolution.
     Resolving,
-    /// Resolved.
+    /// Resolved (a workflow failure after it does not change that).
     Resolved,
     /// Timed out before launch.
     Expired,
@@ -441,22 +441,18 @@ impl Lifecycle {
         self.flags |= flag::FAILED;
     }
 
-    /// Resolved (whatever else happened).
     pub(crate) fn is_resolved(&self) -> bool {
         self.flags & flag::RESOLVED != 0
     }
 
-    /// Failed.
     pub(crate) fn is_failed(&self) -> bool {
         self.flags & flag::FAILED != 0
     }
 
-    /// Expired before launch.
     pub(crate) fn is_expired(&self) -> bool {
         self.flags & flag::EXPIRED != 0
     }
 
-    /// Still armed, not launched.
     pub(crate) fn is_arming(&self) -> bool {
         self.flags & flag::ARMING != 0
     }
@@ -509,4 +505,43 @@ fn derive(from: f64, to: f64) -> Option<f64> {
 /// `NaN` → `None`.
 pub(crate) fn value(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contest_states_read_and_write_as_the_api_spells_them() {
+        for s in ContestState::ALL {
+            let json = serde_json::to_string(&s).unwrap_or_default();
+            assert_eq!(json, format!("\"{s}\""));
+            assert_eq!(serde_json::from_str::<ContestState>(&json).ok(), Some(s));
+            assert_eq!(s.as_str().parse::<ContestState>(), Ok(s));
+        }
+        let err = "open".parse::<ContestState>().unwrap_err();
+        assert!(
+            err.starts_with("`open` is not a contest state; use arming"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_field_outranks_an_event_time_whatever_the_order() {
+        let (mut slot, mut src) = (f64::NAN, Source::Unknown);
+        let field = Stamp {
+            at: 100.0,
+            src: Source::Field,
+        };
+        let time = Stamp {
+            at: 900.0,
+            src: Source::Time,
+        };
+        field.merge_into(&mut slot, &mut src);
+        time.merge_into(&mut slot, &mut src);
+        assert_eq!((slot, src), (100.0, Source::Field));
+        // Among equals the later one wins.
+        Stamp { at: 120.0, ..field }.merge_into(&mut slot, &mut src);
+        assert_eq!(slot, 120.0);
+    }
 }

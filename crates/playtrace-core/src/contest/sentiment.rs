@@ -76,12 +76,33 @@ fn place_key(key: &mut String, hub: Option<&str>, room: Option<&str>) {
     }
 }
 
-fn add(totals: &mut SentimentTotals, label: &str) {
+/// The labels the totals count separately; anything else counts as `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Positive,
+    Neutral,
+    Negative,
+    Other,
+}
+
+impl Label {
+    /// Reads an already lower-cased label.
+    fn of(label: &str) -> Label {
+        match label {
+            "positive" => Label::Positive,
+            "neutral" => Label::Neutral,
+            "negative" => Label::Negative,
+            _ => Label::Other,
+        }
+    }
+}
+
+fn add(totals: &mut SentimentTotals, label: Label) {
     match label {
-        "positive" => totals.positive += 1,
-        "neutral" => totals.neutral += 1,
-        "negative" => totals.negative += 1,
-        _ => totals.other += 1,
+        Label::Positive => totals.positive += 1,
+        Label::Neutral => totals.neutral += 1,
+        Label::Negative => totals.negative += 1,
+        Label::Other => totals.other += 1,
     }
     totals.total += 1;
 }
@@ -94,14 +115,15 @@ impl SentimentStats {
             .text(s.sentiment)
             .map_or_else(|| "unknown".to_string(), str::to_lowercase);
         let phase = batch.text(s.phase).map(str::to_lowercase);
+        let kind = Label::of(&label);
         self.samples += 1;
-        add(&mut self.totals, &label);
+        add(&mut self.totals, kind);
         if let Some(phase) = &phase {
             *self.phases.entry(phase.clone()).or_default() += 1;
         }
         if let Some(remaining) = s.remaining_cooldown_ms.filter(|r| *r > 0.0) {
             self.cooldown.active_samples += 1;
-            if label == "negative" {
+            if kind == Label::Negative {
                 self.cooldown.negative_during_cooldown += 1;
             }
             if self
@@ -115,14 +137,14 @@ impl SentimentStats {
         let (hub, room) = (batch.text(s.hub), batch.text(s.room));
         place_key(&mut self.scratch, hub, room);
         match self.hotspots.get_mut(self.scratch.as_str()) {
-            Some(hotspot) => add(&mut hotspot.totals, &label),
+            Some(hotspot) => add(&mut hotspot.totals, kind),
             None => {
                 let mut hotspot = Hotspot {
                     hub_id: hub.map(str::to_owned),
                     room_id: room.map(str::to_owned),
                     totals: SentimentTotals::default(),
                 };
-                add(&mut hotspot.totals, &label);
+                add(&mut hotspot.totals, kind);
                 self.hotspots.insert(self.scratch.clone(), hotspot);
             }
         }

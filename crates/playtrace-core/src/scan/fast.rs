@@ -9,7 +9,7 @@
 //! its only possible faults are accepting a line serde_json rejects or reading a value
 //! differently; the differential property tests in `tests.rs` check both.
 
-use super::{Slots, Top};
+use super::slots::{Slots, Top};
 use crate::fields::{classify_key, slot, Field, Scalar};
 use std::borrow::Cow;
 

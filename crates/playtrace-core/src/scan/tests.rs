@@ -1,4 +1,8 @@
+use super::line::scan_line_serde;
+use super::slots::Top;
 use super::*;
+use crate::event::Event;
+use crate::reject::{LineError, RejectKind};
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -48,7 +48,7 @@ pub struct Millis(u64);
 const MS_PER_DAY: u64 = 86_400_000;
 
 impl Millis {
-    /// No time.
+    /// Zero: also the duration a bare `0` reads as.
     pub const ZERO: Millis = Millis(0);
     /// The longest duration accepted: 100000 days.
     pub const MAX: Millis = Millis(100_000 * MS_PER_DAY);
@@ -97,7 +97,7 @@ impl Millis {
         }
     }
 
-    /// Whole milliseconds.
+    /// Whole milliseconds, the unit the JSON and the SDK use.
     pub const fn as_ms(self) -> u64 {
         self.0
     }

@@ -18,15 +18,16 @@ mod millis;
 pub use bytes::{Bytes, SizeError};
 pub use millis::{format_duration_ms, DurationError, Millis};
 
-use serde::Deserialize;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
 
 /// A duration or size as written, read later: `8000`, `7999.5` or `"8s"`.
 ///
 /// Deserializing [`Millis`] directly reports a bad value through the format's own error (TOML's
 /// carries line and column). Deserialize this instead when the error should name something the
 /// format cannot know, such as `budget #2 (arming): limit_ms: …`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Written {
     /// A non-negative integer, kept exact beyond 2^53.
     Integer(u64),
@@ -53,6 +54,41 @@ impl Written {
             Written::Number(n) => Bytes::from_f64(*n),
             Written::Text(t) => t.parse(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Written {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Written, D::Error> {
+        deserializer.deserialize_any(WrittenVisitor)
+    }
+}
+
+struct WrittenVisitor;
+
+impl Visitor<'_> for WrittenVisitor {
+    type Value = Written;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, or text with a unit like \"5m\" or \"16MiB\"")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Written, E> {
+        Ok(Written::Integer(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Written, E> {
+        Ok(match u64::try_from(v) {
+            Ok(v) => Written::Integer(v),
+            Err(_) => Written::Number(v as f64),
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Written, E> {
+        Ok(Written::Number(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Written, E> {
+        Ok(Written::Text(v.to_string()))
     }
 }
 

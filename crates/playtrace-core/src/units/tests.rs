@@ -171,6 +171,17 @@ fn written_values_defer_the_error_to_the_caller() {
         Ok(2)
     );
     assert!(Written::try_from(&serde_json::json!(true)).is_err());
+    let err = toml::from_str::<std::collections::BTreeMap<String, Written>>("x = true")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expected a number, or text with a unit like \"5m\" or \"16MiB\""),
+        "{err}"
+    );
+    assert!(matches!(
+        serde_json::from_str::<Written>("-4"),
+        Ok(Written::Number(n)) if n == -4.0
+    ));
 }
 
 #[test]

@@ -1,8 +1,12 @@
 use super::*;
 use crate::budget::BudgetSet;
+use crate::budget::{BudgetStatus, Metric};
 use crate::contest::{Correlator, CorrelatorOptions};
+use crate::num::Num;
 use crate::reject::RejectCounts;
 use crate::scan::BatchOptions;
+use crate::scan::ObservationBatch;
+use crate::summary::GroupDim;
 
 const ALL: BatchOptions = BatchOptions {
     keep_raw: true,

@@ -1,0 +1,453 @@
+//! Observations: a block of lines turned into owned, compact records (strings copied into one
+//! arena, contest ids hashed), built on worker threads and folded in input order.
+
+use super::event_ref::LineScan;
+use super::line::{json_error, scan_line_with};
+use crate::dialect::read_document;
+use crate::event::{Event, EventKind};
+use crate::fields::ContestFields;
+use crate::reject::{raw_text, LineError, RejectKind};
+use std::borrow::Cow;
+
+/// A string stored in a batch's arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// No string.
+    pub const NONE: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
+
+    /// Whether a string is present.
+    pub fn is_some(self) -> bool {
+        self.len != u32::MAX
+    }
+}
+
+/// 128-bit identity of a contest or arming key. Collisions are not a practical concern
+/// (probability below 10⁻²⁰ for a billion distinct ids), and a hash is a quarter of a UUID's size.
+pub type Key = u128;
+
+/// Hashes a contest id.
+pub fn contest_key(contest_id: &str) -> Key {
+    xxhash_rust::xxh3::xxh3_128(contest_id.as_bytes())
+}
+
+/// How a missing part of `hubId:roomId:contestKey` reads (SPEC §3), in the hash and in names.
+pub(crate) const UNKNOWN_PART: &str = "unknown";
+
+/// Hashes the pre-launch identity `hubId:roomId:contestKey` (missing parts as `unknown`).
+pub(super) fn arming_key(scratch: &mut Vec<u8>, f: &ContestFields<'_>) -> Key {
+    scratch.clear();
+    for part in [&f.hub_id, &f.room_id, &f.contest_key] {
+        scratch.extend_from_slice(part.as_deref().unwrap_or(UNKNOWN_PART).as_bytes());
+        // 0xFF never occurs in UTF-8, so the joined parts cannot be confused.
+        scratch.push(0xFF);
+    }
+    xxhash_rust::xxh3::xxh3_128(scratch)
+}
+
+/// What a batch keeps besides durations and counts; fewer strings copied means faster batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Keep contest ids, outcomes, contest keys and errors (for `--include-raw`).
+    pub keep_raw: bool,
+    /// Keep hub and room ids (grouping by hub or room, or raw output).
+    pub keep_hub_room: bool,
+    /// Keep move and type (grouping by them).
+    pub keep_move_type: bool,
+}
+
+/// One contest-relevant event, owned and compact (about 180 bytes, built for every contest
+/// line: absent values are sentinels rather than `Option`s, which would double the size).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// 0-based line offset within the batch.
+    pub line: u32,
+    /// Lifecycle kind.
+    pub kind: EventKind,
+    has_contest: bool,
+    has_arming_key: bool,
+    contest: [u64; 2],
+    arming_key: [u64; 2],
+    participants: u32,
+    capacity: u32,
+    sentiment: u32,
+    time_ms: f64,
+    arming_ms: f64,
+    resolution_ms: f64,
+    created_at: f64,
+    started_at: f64,
+    resolved_at: f64,
+    expired_at: f64,
+    /// Hub id (kept per [`BatchOptions`]).
+    pub hub: Span,
+    /// Room id.
+    pub room: Span,
+    /// Move.
+    pub move_: Span,
+    /// Contest type.
+    pub type_: Span,
+    /// Contest id text (raw only).
+    pub contest_id: Span,
+    /// Contest key text (raw only).
+    pub contest_key: Span,
+    /// Outcome tier (raw only).
+    pub outcome: Span,
+    /// Workflow error (raw only).
+    pub error: Span,
+}
+
+pub(super) fn join(k: [u64; 2]) -> Key {
+    u128::from(k[0]) | (u128::from(k[1]) << 64)
+}
+
+fn split(k: Key) -> [u64; 2] {
+    [k as u64, (k >> 64) as u64]
+}
+
+fn some(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+fn count(v: u32) -> Option<u32> {
+    (v != u32::MAX).then_some(v)
+}
+
+impl Observation {
+    /// Hash of `contestId`.
+    pub fn contest(&self) -> Option<Key> {
+        self.has_contest.then(|| join(self.contest))
+    }
+    /// Hash of `hubId:roomId:contestKey` (armed, launched and expired events).
+    pub fn arming_key(&self) -> Option<Key> {
+        self.has_arming_key.then(|| join(self.arming_key))
+    }
+    /// Event time, epoch ms.
+    pub fn time_ms(&self) -> Option<f64> {
+        some(self.time_ms)
+    }
+    /// Explicit arming duration.
+    pub fn arming_ms(&self) -> Option<f64> {
+        some(self.arming_ms)
+    }
+    /// Explicit resolution duration.
+    pub fn resolution_ms(&self) -> Option<f64> {
+        some(self.resolution_ms)
+    }
+    /// `createdAt`.
+    pub fn created_at(&self) -> Option<f64> {
+        some(self.created_at)
+    }
+    /// `startedAt`.
+    pub fn started_at(&self) -> Option<f64> {
+        some(self.started_at)
+    }
+    /// `resolvedAt`.
+    pub fn resolved_at(&self) -> Option<f64> {
+        some(self.resolved_at)
+    }
+    /// `expiredAt`.
+    pub fn expired_at(&self) -> Option<f64> {
+        some(self.expired_at)
+    }
+    /// Participants.
+    pub fn participants(&self) -> Option<u32> {
+        count(self.participants)
+    }
+    /// Capacity.
+    pub fn capacity(&self) -> Option<u32> {
+        count(self.capacity)
+    }
+    /// Index into [`ObservationBatch::sentiments`] for sentiment events.
+    pub fn sentiment(&self) -> Option<u32> {
+        count(self.sentiment)
+    }
+}
+
+/// The sentiment sample of a `telemetry.contest.sentiment` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentimentObservation {
+    /// Hub id.
+    pub hub: Span,
+    /// Room id.
+    pub room: Span,
+    /// Contest id.
+    pub contest_id: Span,
+    /// Contest key.
+    pub contest_key: Span,
+    /// Actor.
+    pub actor: Span,
+    /// Label as sent.
+    pub sentiment: Span,
+    /// Tone.
+    pub tone: Span,
+    /// Phase.
+    pub phase: Span,
+    /// Cooldown left.
+    pub remaining_cooldown_ms: Option<f64>,
+    /// Cooldown length.
+    pub cooldown_ms: Option<f64>,
+    /// Message length.
+    pub message_length: Option<f64>,
+    /// `issuedAt`, else the event time.
+    pub issued_at: Option<f64>,
+}
+
+/// A rejected line of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchReject {
+    /// 0-based line offset within the batch.
+    pub line: u32,
+    /// Reject kind.
+    pub kind: RejectKind,
+    /// What is wrong.
+    pub message: String,
+    /// Raw text, bounded.
+    pub raw: String,
+}
+
+/// Observations, sentiment samples and rejects read from a run of consecutive lines.
+#[derive(Debug, Default)]
+pub struct ObservationBatch {
+    /// Strings referenced by [`Span`]s.
+    arena: String,
+    /// Contest-relevant events in line order.
+    pub observations: Vec<Observation>,
+    /// Sentiment samples referenced by observations.
+    pub sentiments: Vec<SentimentObservation>,
+    /// Rejected lines in line order.
+    pub rejects: Vec<BatchReject>,
+    /// Lines consumed (including blank and rejected ones).
+    pub lines: u32,
+    /// Events read (every dialect, contest or not).
+    pub events: u64,
+    scratch: Vec<u8>,
+}
+
+impl ObservationBatch {
+    /// Empties the batch, keeping its allocations for reuse.
+    pub fn clear(&mut self) {
+        self.arena.clear();
+        self.observations.clear();
+        self.sentiments.clear();
+        self.rejects.clear();
+        self.lines = 0;
+        self.events = 0;
+    }
+
+    /// The string a span refers to.
+    pub fn text(&self, span: Span) -> Option<&str> {
+        if !span.is_some() {
+            return None;
+        }
+        let start = span.start as usize;
+        self.arena.get(start..start + span.len as usize)
+    }
+
+    fn keep(&mut self, value: Option<&Cow<'_, str>>, wanted: bool) -> Span {
+        match value {
+            Some(s)
+                if wanted
+                    && s.len() < u32::MAX as usize
+                    && self.arena.len() + s.len() < u32::MAX as usize =>
+            {
+                let start = self.arena.len() as u32;
+                self.arena.push_str(s);
+                Span {
+                    start,
+                    len: s.len() as u32,
+                }
+            }
+            _ => Span::NONE,
+        }
+    }
+
+    /// Reads a block of complete lines (each ending in `\n`, the last one may not). Blank lines
+    /// are counted but produce nothing.
+    pub fn push_lines(&mut self, block: &[u8], opts: BatchOptions) {
+        // Valid UTF-8 is the rule: check the block once, and every line of it is valid too.
+        if let Ok(text) = std::str::from_utf8(block) {
+            let mut rest = text;
+            while !rest.is_empty() {
+                let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+                    Some(i) => (&rest[..i], &rest[i + 1..]),
+                    None => (rest, ""),
+                };
+                rest = next;
+                let offset = self.lines;
+                self.lines += 1;
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if !line.bytes().all(|b| b.is_ascii_whitespace()) {
+                    self.push_line(offset, line, opts);
+                }
+            }
+            return;
+        }
+        let mut rest = block;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            rest = next;
+            let offset = self.lines;
+            self.lines += 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.push_line_bytes(offset, line, opts);
+        }
+    }
+
+    fn push_line_bytes(&mut self, offset: u32, line: &[u8], opts: BatchOptions) {
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                let message = format!(
+                    "not UTF-8: invalid byte at column {}; PlayTrace reads UTF-8 text (re-encode the file, or find what wrote binary data into the log)",
+                    e.valid_up_to() + 1
+                );
+                self.reject(offset, LineError::encoding(message), line);
+                return;
+            }
+        };
+        if text.bytes().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        self.push_line(offset, text, opts);
+    }
+
+    /// Reads one line of text.
+    pub fn push_line(&mut self, offset: u32, text: &str, opts: BatchOptions) {
+        let scanned = scan_line_with(text, |event| {
+            self.events += 1;
+            self.observe(offset, &event.name, event.time_ms, event.fields, opts);
+        });
+        match scanned {
+            Ok(LineScan::Event(())) => {}
+            Ok(LineScan::Document) => match serde_json::from_str(text) {
+                Ok(value) => self.push_document(offset, value, text.as_bytes(), opts),
+                Err(e) => self.reject(offset, json_error(e), text.as_bytes()),
+            },
+            Err(e) => self.reject(offset, e, text.as_bytes()),
+        }
+    }
+
+    /// Reads a parsed document (whole file, or one line) whose rejects all belong to `offset`.
+    pub fn push_document(
+        &mut self,
+        offset: u32,
+        value: serde_json::Value,
+        raw: &[u8],
+        opts: BatchOptions,
+    ) {
+        for item in read_document(value) {
+            match item {
+                Ok(event) => self.push_event(offset, &event, opts),
+                Err(e) => self.reject(offset, e, raw),
+            }
+        }
+    }
+
+    /// Adds an already normalised event.
+    pub fn push_event(&mut self, offset: u32, event: &Event, opts: BatchOptions) {
+        match event.contest_fields() {
+            Ok(fields) => {
+                self.events += 1;
+                self.observe(offset, &event.name, event.time_ms, &fields, opts);
+            }
+            Err(e) => {
+                let raw = serde_json::to_vec(&event.attrs).unwrap_or_default();
+                self.reject(offset, e, &raw);
+            }
+        }
+    }
+
+    /// Records a rejected line.
+    pub fn reject(&mut self, offset: u32, error: LineError, raw: &[u8]) {
+        self.rejects.push(BatchReject {
+            line: offset,
+            kind: error.kind,
+            message: error.message,
+            raw: raw_text(raw),
+        });
+    }
+
+    /// Adds one event's observation (if it is contest-relevant) under `line`, which callers
+    /// outside the reading pipeline may use for any index (the collector uses the event's
+    /// position in its request).
+    pub fn observe(
+        &mut self,
+        line: u32,
+        name: &str,
+        time_ms: Option<f64>,
+        f: &ContestFields<'_>,
+        opts: BatchOptions,
+    ) {
+        let kind = EventKind::of(name);
+        if matches!(
+            kind,
+            EventKind::Other | EventKind::RematchCooling | EventKind::RematchBlocked
+        ) {
+            return;
+        }
+        let arming_key = matches!(
+            kind,
+            EventKind::Armed | EventKind::Launched | EventKind::Expired
+        )
+        .then(|| arming_key(&mut self.scratch, f));
+        let sentiment = if kind == EventKind::Sentiment {
+            let sample = SentimentObservation {
+                hub: self.keep(f.hub_id.as_ref(), true),
+                room: self.keep(f.room_id.as_ref(), true),
+                contest_id: self.keep(f.contest_id.as_ref(), true),
+                contest_key: self.keep(f.contest_key.as_ref(), true),
+                actor: self.keep(f.actor_id.as_ref(), true),
+                sentiment: self.keep(f.sentiment.as_ref(), true),
+                tone: self.keep(f.tone.as_ref(), true),
+                phase: self.keep(f.phase.as_ref(), true),
+                remaining_cooldown_ms: f.remaining_cooldown_ms,
+                cooldown_ms: f.cooldown_ms,
+                message_length: f.message_length,
+                issued_at: f.issued_at.or(time_ms),
+            };
+            self.sentiments.push(sample);
+            Some(self.sentiments.len() as u32 - 1)
+        } else {
+            None
+        };
+        let nan = f64::NAN;
+        let contest = f.contest_id.as_deref().map(contest_key);
+        let observation = Observation {
+            line,
+            kind,
+            has_contest: contest.is_some(),
+            has_arming_key: arming_key.is_some(),
+            contest: split(contest.unwrap_or(0)),
+            arming_key: split(arming_key.unwrap_or(0)),
+            participants: f.participant_count.unwrap_or(u32::MAX),
+            capacity: f.participant_capacity.unwrap_or(u32::MAX),
+            sentiment: sentiment.unwrap_or(u32::MAX),
+            time_ms: time_ms.unwrap_or(nan),
+            arming_ms: f.arming_ms.unwrap_or(nan),
+            resolution_ms: f.resolution_ms.unwrap_or(nan),
+            created_at: f.created_at.unwrap_or(nan),
+            started_at: f.started_at.unwrap_or(nan),
+            resolved_at: f.resolved_at.unwrap_or(nan),
+            expired_at: f.expired_at.unwrap_or(nan),
+            hub: self.keep(f.hub_id.as_ref(), opts.keep_hub_room || opts.keep_raw),
+            room: self.keep(f.room_id.as_ref(), opts.keep_hub_room || opts.keep_raw),
+            move_: self.keep(f.move_.as_ref(), opts.keep_move_type),
+            type_: self.keep(f.type_.as_ref(), opts.keep_move_type),
+            contest_id: self.keep(f.contest_id.as_ref(), opts.keep_raw),
+            contest_key: self.keep(f.contest_key.as_ref(), opts.keep_raw),
+            outcome: self.keep(f.outcome_tier.as_ref(), opts.keep_raw),
+            error: self.keep(f.error.as_ref(), opts.keep_raw),
+        };
+        self.observations.push(observation);
+    }
+}

@@ -1,0 +1,65 @@
+//! Reading one line: the fast reader first, serde_json for anything it does not vouch for.
+
+use super::event_ref::{EventRef, LineScan, ScannedEvent};
+use super::fast;
+use super::slots::{Shape, Top, TopVisitor};
+use crate::reject::LineError;
+use serde::de::Deserializer;
+
+/// Reads one NDJSON line (without its newline) and, if it is an event, calls `on_event` with it.
+pub fn scan_line_with<'a, R>(
+    line: &'a str,
+    on_event: impl FnOnce(EventRef<'_, 'a>) -> R,
+) -> Result<LineScan<R>, LineError> {
+    let mut top = Top::default();
+    if fast::read_line(line, &mut top).is_some() {
+        return top.finish(on_event);
+    }
+    // Not a line the fast reader vouches for (often: not valid JSON): serde_json decides.
+    scan_line_serde(line, on_event)
+}
+
+/// [`scan_line_with`] through serde_json only: the reference the fast reader is tested against.
+pub(super) fn scan_line_serde<'a, R>(
+    line: &'a str,
+    on_event: impl FnOnce(EventRef<'_, 'a>) -> R,
+) -> Result<LineScan<R>, LineError> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut top = Top::default();
+    let shape = (&mut de)
+        .deserialize_any(TopVisitor { top: &mut top })
+        .map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    match shape {
+        Shape::Object => top.finish(on_event),
+        Shape::Array => Ok(LineScan::Document),
+        Shape::Scalar(type_name) => Err(LineError::schema(format!(
+            "must be a JSON object (an event), got {type_name}"
+        ))),
+    }
+}
+
+/// Reads one NDJSON line into an owned event.
+pub fn scan_line(line: &str) -> Result<LineScan<ScannedEvent<'_>>, LineError> {
+    scan_line_with(line, |e| ScannedEvent {
+        name: e.name,
+        time_ms: e.time_ms,
+        fields: e.fields.clone(),
+    })
+}
+
+/// A JSON syntax error as a `parse` reject, with the column (the line is reported separately).
+pub fn json_error(e: serde_json::Error) -> LineError {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let bare = text.strip_suffix(&suffix).unwrap_or(&text);
+    if e.line() > 1 {
+        LineError::parse(format!(
+            "invalid JSON: {bare} (line {} column {} of the document)",
+            e.line(),
+            e.column()
+        ))
+    } else {
+        LineError::parse(format!("invalid JSON: {bare} at column {}", e.column()))
+    }
+}
