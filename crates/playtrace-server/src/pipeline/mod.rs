@@ -6,8 +6,10 @@
 
 pub(crate) mod budgets;
 pub(crate) mod live;
+pub(crate) mod maintain;
 
 use crate::alerting::budget::BudgetChange;
+use crate::alerting::lifecycle::{self, LifecycleOp};
 use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
 use crate::fanout::Publisher;
 use crate::metrics::Metrics;
@@ -36,6 +38,12 @@ pub(crate) enum Work {
         id: String,
         action: AlertAction,
         /// The alert afterwards (`Some(None)`: no such alert).
+        result: ActionResult,
+    },
+    /// Silences made or ended, and what time changed.
+    Lifecycle {
+        op: LifecycleOp,
+        /// The silence afterwards (`Some(None)`: no such silence).
         result: ActionResult,
     },
 }
@@ -145,6 +153,12 @@ impl CommitHook<Work> for ServerHook {
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
                 *slot = Some(change.as_ref().map(|c| c.alert.clone()));
                 rows.extend(change.map(|c| c.record));
+            }
+            Work::Lifecycle { op, result } => {
+                let (answer, changes) = lifecycle::run(tx, op)?;
+                let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
+                *slot = Some(answer);
+                rows.extend(changes.into_iter().map(|c| c.record));
             }
         }
         self.pending.push_back(rows);
