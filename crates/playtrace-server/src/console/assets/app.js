@@ -311,13 +311,16 @@ function alertsView() {
     // The rule of `playtrace alerts`: the newest moderation alert by createdAt (seeded ones
     // included, so a seeded newest is reported as such), its age from createdAt.
     try {
-      const a = await api('/v1/alerts/latest?category=moderation&include_seeded=true');
-      const ageMs = since(a.createdAt);
-      status = a.seeded ? 'seeded' : (ageMs !== null && ageMs <= windowMs ? 'ready' : 'stale');
-      detail = 'newest moderation alert ' + age(ageMs) + ' ago: ' + (a.reason || a.rule);
-    } catch (e) {
-      if (e.status !== 404) { status = 'error'; detail = e.message; } else { status = 'no-alerts'; detail = 'no moderation alert yet'; }
-    }
+      const r = await api('/v1/alerts?category=moderation&include_seeded=true&sort=created&limit=1');
+      const a = r.alerts[0];
+      if (!a) {
+        status = 'no-alerts'; detail = 'no moderation alert yet';
+      } else {
+        const ageMs = since(a.createdAt);
+        status = a.seeded ? 'seeded' : (ageMs !== null && ageMs <= windowMs ? 'ready' : 'stale');
+        detail = 'newest moderation alert ' + age(ageMs) + ' ago: ' + (a.reason || a.rule);
+      }
+    } catch (e) { status = 'error'; detail = e.message; }
     fresh.textContent = '';
     fresh.append(el('strong', {}, 'Freshness '), el('span', { class: 'fresh-status ' + status, id: 'fresh-status', text: status }),
       ' ', detail, ' · window ',

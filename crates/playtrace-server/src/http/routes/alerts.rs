@@ -105,6 +105,9 @@ pub(crate) struct ListParams {
     include_probes: Option<bool>,
     include_seeded: Option<bool>,
     limit: Option<usize>,
+    /// `updated` (default: newest change first) or `created` (newest occurrence first, the
+    /// order `latest` and the freshness check use).
+    sort: Option<String>,
 }
 
 fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
@@ -116,6 +119,15 @@ fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
         limit: p.limit.unwrap_or(100).clamp(1, 1000),
         ..AlertQuery::default()
     };
+    match p.sort.as_deref() {
+        None | Some("" | "updated") => {}
+        Some("created") => q.by_created = true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort: `{other}` is not updated or created"
+            )))
+        }
+    }
     if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
         q.state = Some(AlertState::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!("state: `{s}` is not firing, resolved or silenced"))
