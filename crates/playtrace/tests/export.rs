@@ -55,9 +55,9 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
             "qa-resolution-latency.svg",
             "qa-budget-report.md",
             "qa-rejects.ndjson",
-            "qa-transcript-s_1.json",
-            "qa-transcript-s_1.csv",
-            "qa-transcript-s_1.md"
+            "qa-transcript-s_1-b6a3c3d6bc.json",
+            "qa-transcript-s_1-b6a3c3d6bc.csv",
+            "qa-transcript-s_1-b6a3c3d6bc.md"
         ]
     );
     for a in manifest["artifacts"].as_array().unwrap() {
@@ -86,14 +86,14 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     let svg = std::fs::read_to_string(dir.path().join("out/qa-resolution-latency.svg")).unwrap();
     assert!(svg.contains("budget 800 ms"));
     // The transcript, rebuilt in sequence order with SPEC §6 escaping.
-    let t = std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1.csv")).unwrap();
+    let t = std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1-b6a3c3d6bc.csv")).unwrap();
     assert_eq!(
         t,
         "sequence,event,prompt_id,title,action,timestamp,timestamp_iso,follow_up_narrative,metadata\n\
          0,start,,,started,1761843600000,2025-10-30T17:00:00.000Z,,\n\
          1,step,p,\"Move, \"\"now\"\"\",done,1761843604500,2025-10-30T17:00:04.500Z,\"a | b\nc\",\"{\"\"x\"\":null}\"\n"
     );
-    let tmd = std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1.md")).unwrap();
+    let tmd = std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1-b6a3c3d6bc.md")).unwrap();
     assert!(
         tmd.contains(
             "| 1 | step | Move, \"now\" | done | 2025-10-30T17:00:04.500Z | a \\| b<br>c |"
@@ -143,7 +143,7 @@ fn a_dry_run_writes_nothing_anywhere() {
     assert_eq!(m["artifacts"][0]["writes"][0]["status"], "planned");
     assert!(!dir.path().join("out").exists());
     assert!(
-        !dir.path().join("playtrace-data").exists(),
+        !dir.path().join("playtrace-export").exists(),
         "not even the queue"
     );
 }

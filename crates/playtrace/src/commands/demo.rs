@@ -1,8 +1,8 @@
 //! `playtrace demo`: the collector plus a simulated game feeding it through the SDK, so a
 //! newcomer sees contests, budgets, alerts and streams live with one command.
 
-use crate::smoke::duration;
-use crate::ExitStatus;
+use crate::args::duration;
+use crate::output::ExitStatus;
 use anyhow::Context;
 use clap::Args;
 use playtrace_sdk::{Client, ClientConfig, Event};
@@ -168,7 +168,7 @@ fn play_second(client: &Client, rng: &mut Rng, second: u64, contests: u32) {
         client.emit(e);
     }
     // Offline publishing jobs.
-    if second % 3 == 0 {
+    if second.is_multiple_of(3) {
         let failed = rng.unit() < 0.15;
         let name = if failed {
             "offline.sessionClosure.failed"
@@ -245,11 +245,7 @@ budget_group_by = ["room"]
     config.data_dir = data_dir.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("playtrace-http")
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::args::runtime("playtrace-http")?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let stop_server = stop.clone();
     let server = std::thread::Builder::new()

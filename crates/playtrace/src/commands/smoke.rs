@@ -2,11 +2,11 @@
 //! streamed back; a flagged check event coming back as a live alert; a missed event replayed
 //! after a reconnect. No seeded fallback: a missing live alert is a failed check.
 
-use crate::collector::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
-use crate::ExitStatus;
+use crate::args::{duration, Format};
+use crate::client::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
+use crate::output::{write_stdout, ExitStatus};
 use anyhow::Context;
 use clap::Args;
-use playtrace_core::duration::parse_duration_ms;
 use playtrace_export::atomic::write_atomic;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -67,15 +67,8 @@ pub struct SmokeArgs {
     log: Option<PathBuf>,
 
     /// Output format of the final result: text (a summary) or json (the report).
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    format: String,
-}
-
-/// Parses a duration argument (SPEC §7).
-pub fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration_ms(text)
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .map_err(|e| e.to_string())
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 /// A check that did not pass.
@@ -415,13 +408,13 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
     let Some(interval) = args.watch else {
         let run = run_once(&c, &args)?;
         record(&args, &run)?;
-        match args.format.as_str() {
-            "json" => {
+        match args.format {
+            Format::Json => {
                 let mut out = serde_json::to_vec_pretty(&run.report)?;
                 out.push(b'\n');
-                crate::write_stdout(&out)?;
+                write_stdout(&out)?;
             }
-            _ => crate::write_stdout(format!("{}\n", status_line(&run.report)).as_bytes())?,
+            Format::Text => write_stdout(format!("{}\n", status_line(&run.report)).as_bytes())?,
         }
         return Ok(if run.report["success"] == true {
             ExitStatus::Success
@@ -431,7 +424,7 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc_flag(flag)?;
+    crate::signal::flag_on_signal(flag)?;
     let mut last = ExitStatus::Success;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -451,26 +444,10 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
                 format!("{}  FAIL  connection: {e}", now_rfc3339())
             }
         };
-        crate::write_stdout(format!("{line}\n").as_bytes())?;
+        write_stdout(format!("{line}\n").as_bytes())?;
         while !stop.load(Ordering::Relaxed) && started.elapsed() < interval {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
     }
     Ok(last)
-}
-
-/// Sets `flag` on SIGINT/SIGTERM (a runtime only for the signal).
-fn ctrlc_flag(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot watch for signals")?;
-    std::thread::Builder::new()
-        .name("playtrace-signal".into())
-        .spawn(move || {
-            runtime.block_on(playtrace_server::shutdown_signal());
-            flag.store(true, Ordering::Relaxed);
-        })
-        .context("cannot watch for signals")?;
-    Ok(())
 }

@@ -1,8 +1,8 @@
 //! `playtrace alerts`: is the newest moderation alert live (not seeded) and fresh?
 
-use crate::collector::Collector;
-use crate::smoke::duration;
-use crate::ExitStatus;
+use crate::args::{duration, Format};
+use crate::client::Collector;
+use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Context};
 use clap::Args;
 use playtrace_core::num::Num;
@@ -49,8 +49,8 @@ pub struct AlertsArgs {
     now: Option<f64>,
 
     /// Output format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    format: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 fn rfc3339(text: &str) -> Result<f64, String> {
@@ -165,13 +165,13 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
             }
         }
     };
-    match args.format.as_str() {
-        "json" => {
+    match args.format {
+        Format::Json => {
             let mut out = serde_json::to_vec_pretty(&verdict)?;
             out.push(b'\n');
-            crate::write_stdout(&out)?;
+            write_stdout(&out)?;
         }
-        _ => {
+        Format::Text => {
             let window = playtrace_core::duration::format_duration_ms(window_ms);
             let line = match verdict.status {
                 "missing" => format!("missing: no observation file at {}", verdict.source),
@@ -193,7 +193,7 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
                         .map_or(String::new(), |t| format!(", at {t}"))
                 ),
             };
-            crate::write_stdout(format!("{line}\n").as_bytes())?;
+            write_stdout(format!("{line}\n").as_bytes())?;
         }
     }
     Ok(if verdict.status == "ready" {
