@@ -133,3 +133,6 @@ impl ReadError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
