@@ -4,8 +4,8 @@
 //! `min_samples` there is not enough data to judge, and the status is `insufficient_data`, which
 //! never fails a run: a quiet hour must not page anyone.
 
-use crate::duration::parse_duration_ms;
 use crate::quantile::nearest_rank;
+use crate::units::Written;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
@@ -133,17 +133,10 @@ pub struct BudgetEntry {
     metric: Metric,
     #[serde(default = "default_percentile")]
     percentile: f64,
-    limit_ms: LimitValue,
+    /// `8000` or `"8s"`, read after the entry so the error can name it.
+    limit_ms: Written,
     #[serde(default = "default_min_samples")]
     min_samples: u64,
-}
-
-/// `limit_ms = 8000` or `limit_ms = "8s"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum LimitValue {
-    Number(f64),
-    Text(String),
 }
 
 fn default_percentile() -> f64 {
@@ -188,15 +181,11 @@ impl BudgetSet {
                     entry.percentile
                 )));
             }
-            let limit_ms = match entry.limit_ms {
-                LimitValue::Number(n) if n.is_finite() && n >= 0.0 => n,
-                LimitValue::Number(n) => {
-                    return Err(invalid(format!("limit_ms must be 0 or more, got {n}")))
-                }
-                LimitValue::Text(t) => {
-                    parse_duration_ms(&t).map_err(|e| invalid(format!("limit_ms: {e}")))?
-                }
-            };
+            let limit_ms = entry
+                .limit_ms
+                .millis()
+                .map_err(|e| invalid(format!("limit_ms: {e}")))?
+                .as_ms_f64();
             budgets.push(Budget {
                 metric: entry.metric,
                 percentile: entry.percentile,

@@ -25,3 +25,4 @@ pub mod scan;
 pub mod size;
 pub mod summary;
 pub mod time;
+pub mod units;

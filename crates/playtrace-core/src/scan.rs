@@ -533,11 +533,14 @@ pub fn contest_key(contest_id: &str) -> Key {
     xxhash_rust::xxh3::xxh3_128(contest_id.as_bytes())
 }
 
+/// How a missing part of `hubId:roomId:contestKey` reads (SPEC §3), in the hash and in names.
+pub(crate) const UNKNOWN_PART: &str = "unknown";
+
 /// Hashes the pre-launch identity `hubId:roomId:contestKey` (missing parts as `unknown`).
 fn arming_key(scratch: &mut Vec<u8>, f: &ContestFields<'_>) -> Key {
     scratch.clear();
     for part in [&f.hub_id, &f.room_id, &f.contest_key] {
-        scratch.extend_from_slice(part.as_deref().unwrap_or("unknown").as_bytes());
+        scratch.extend_from_slice(part.as_deref().unwrap_or(UNKNOWN_PART).as_bytes());
         // 0xFF never occurs in UTF-8, so the joined parts cannot be confused.
         scratch.push(0xFF);
     }

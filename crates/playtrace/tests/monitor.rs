@@ -872,3 +872,23 @@ fn a_pretty_document_over_its_limit_is_one_size_reject() {
         .unwrap();
     assert_eq!(json(&whole)["totals"]["contestsObserved"], 2000);
 }
+
+#[test]
+fn a_records_created_and_started_fields_win_over_the_armed_lines_timestamp() {
+    // The log was written an hour after the game's clock: the armed line's `timestamp` must not
+    // be taken as the creation time when the launched record carries createdAt and startedAt.
+    let lines = concat!(
+        r#"{"timestamp":"2026-03-01T13:00:00.000Z","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k"}"#,
+        "\n",
+        r#"{"timestamp":"2026-03-01T13:00:05.000Z","message":"telemetry.contest.launched","hubId":"h","roomId":"r","contestKey":"k","contestId":"c","createdAt":1772366400000,"startedAt":1772366400240}"#,
+        "\n",
+    );
+    let out = playtrace()
+        .args(["monitor", "--format", "json", "--include-raw"])
+        .write_stdin(lines)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["durations"]["arming"]["p95"], 240, "{v}");
+    assert_eq!(v["raw"]["contests"][0]["armingDurationMs"], 240);
+}

@@ -1,5 +1,7 @@
 use super::*;
+use crate::event::Event;
 use serde_json::json;
+use serde_json::Value;
 
 fn event(line: Value) -> Event {
     match line {
@@ -154,4 +156,17 @@ fn admin_alerts_seeded_and_probes() {
     let a = defaults().evaluate(&as_event);
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].rule, "admin.alert");
+}
+
+#[test]
+fn alert_states_read_and_write_as_the_json_spells_them() {
+    for s in AlertState::ALL {
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, format!("\"{}\"", s.as_str()));
+        assert_eq!(serde_json::from_str::<AlertState>(&json).unwrap(), s);
+        assert_eq!(s.as_str().parse::<AlertState>(), Ok(s));
+    }
+    assert_eq!(AlertState::parse("firing"), Some(AlertState::Firing));
+    let err = "open".parse::<AlertState>().unwrap_err();
+    assert!(err.contains("`open` is not an alert state"), "{err}");
 }

@@ -1,8 +1,7 @@
 //! Folding observations into contests, and contests into a summary.
 
-use super::rules::{
-    derive, endpoint, fill_missing, update, value, Explicit, Interner, FROM_FIELD, NONE,
-};
+use super::interner::Interner;
+use super::lifecycle::{fill_missing, value, Ends, EndsSlot, Lifecycle, Pending, NONE};
 use super::sentiment::SentimentStats;
 use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
 use crate::budget::{
@@ -28,44 +27,28 @@ pub struct CorrelatorOptions {
     pub group_by: Vec<GroupDim>,
 }
 
-const RESOLVED: u8 = 1;
-const FAILED: u8 = 2;
-
-/// One contest, 72 bytes. Durations are the explicit ones; derived durations are computed in
-/// [`Correlator::finish`] from `started` and [`Timing`].
+/// One contest, 72 bytes: identity, lifecycle (explicit durations, launch time, participants),
+/// group. Derived durations are computed in [`Correlator::finish`] from the lifecycle and the
+/// contest's [`Ends`], which only contests lacking an explicit duration have.
 struct ContestRecord {
     key: [u64; 2],
-    arming_ms: f64,
-    resolution_ms: f64,
-    /// Launch time (startedAt, else the launched event's time): every open contest may need it
-    /// to derive its resolution, so it lives here rather than in `timings`.
-    started: f64,
-    participants: u32,
-    capacity: u32,
+    life: Lifecycle,
     /// Interned hub, room, move, type (only those the options need).
     group: [u32; 4],
-    flags: u8,
-    started_src: u8,
 }
 
-/// Arming-start and resolution-end times, kept only for the few contests whose launched or
-/// resolved event came without an explicit duration.
-#[derive(Clone, Copy)]
-struct Timing {
-    created: f64,
-    resolved: f64,
-    created_src: u8,
-    resolved_src: u8,
+/// A contest's [`Ends`] in the correlator's side table, created on first use.
+struct SideEnds<'a> {
+    table: &'a mut HashMap<u32, Ends, BuildKeyHasher>,
+    idx: u32,
 }
 
-/// An armed contest waiting for its launch (or expiry), keyed by `hubId:roomId:contestKey`.
-#[derive(Clone, Copy)]
-struct Pending {
-    created: f64,
-    created_src: u8,
-    participants: u32,
-    capacity: u32,
-    group: [u32; 4],
+impl EndsSlot for SideEnds<'_> {
+    const KEEP_ALL: bool = false;
+
+    fn ends(&mut self) -> &mut Ends {
+        self.table.entry(self.idx).or_default()
+    }
 }
 
 struct ExpiredSample {
@@ -88,7 +71,7 @@ pub struct Correlator {
     index: ContestIndex,
     records: ChunkedVec<ContestRecord>,
     raw: Vec<RawInfo>,
-    timings: HashMap<u32, Timing, BuildKeyHasher>,
+    timings: HashMap<u32, Ends, BuildKeyHasher>,
     pending: HashMap<Key, Pending, BuildKeyHasher>,
     failed_before_seen: HashSet<Key, BuildKeyHasher>,
     workflow_failures: u64,
@@ -153,8 +136,15 @@ impl Correlator {
         for obs in &batch.observations {
             match obs.kind {
                 EventKind::Armed => self.armed(batch, obs),
-                EventKind::Launched => self.launched(batch, obs),
-                EventKind::Resolved => self.resolved(batch, obs),
+                EventKind::Launched
+                | EventKind::Resolved
+                | EventKind::WorkflowStarted
+                | EventKind::TimingFallback
+                | EventKind::OtherContest => {
+                    if let Some(key) = obs.contest() {
+                        self.on_contest(batch, obs, key);
+                    }
+                }
                 EventKind::WorkflowFailed => self.failed(batch, obs),
                 EventKind::Expired => self.expired(batch, obs),
                 EventKind::Sentiment => {
@@ -163,13 +153,6 @@ impl Correlator {
                         .and_then(|i| batch.sentiments.get(i as usize))
                     {
                         self.sentiment.add(batch, sample);
-                    }
-                }
-                EventKind::WorkflowStarted
-                | EventKind::TimingFallback
-                | EventKind::OtherContest => {
-                    if let Some(key) = obs.contest() {
-                        self.record(batch, obs, key);
                     }
                 }
                 EventKind::RematchCooling | EventKind::RematchBlocked | EventKind::Other => {}
@@ -206,21 +189,14 @@ impl Correlator {
             fill_missing(&mut rec.group, group);
             return idx as usize;
         }
-        let flags = if self.failed_before_seen.remove(&key) {
-            FAILED
-        } else {
-            0
-        };
+        let mut life = Lifecycle::default();
+        if self.failed_before_seen.remove(&key) {
+            life.fail();
+        }
         let idx = self.records.push(ContestRecord {
             key: wanted,
-            arming_ms: f64::NAN,
-            resolution_ms: f64::NAN,
-            started: f64::NAN,
-            participants: NONE,
-            capacity: NONE,
+            life,
             group,
-            flags,
-            started_src: 0,
         });
         let records = &self.records;
         self.index
@@ -237,95 +213,36 @@ impl Correlator {
 
     fn armed(&mut self, batch: &ObservationBatch, obs: &Observation) {
         let Some(key) = obs.arming_key() else { return };
-        let (created, created_src) =
-            endpoint(obs.created_at(), obs.time_ms()).unwrap_or((f64::NAN, 0));
         let group = self.group_of(batch, obs);
         // A re-armed key replaces the earlier arming: the later event wins.
-        self.pending.insert(
-            key,
-            Pending {
-                created,
-                created_src,
-                participants: obs.participants().unwrap_or(NONE),
-                capacity: obs.capacity().unwrap_or(NONE),
-                group,
-            },
-        );
+        self.pending.insert(key, Pending::armed(obs, group));
     }
 
-    fn launched(&mut self, batch: &ObservationBatch, obs: &Observation) {
-        let Some(key) = obs.contest() else { return };
+    /// Any event naming a `contestId` other than a workflow failure: launched completes the
+    /// pending contest of its arming key.
+    fn on_contest(&mut self, batch: &ObservationBatch, obs: &Observation, key: Key) {
         let idx = self.record(batch, obs, key);
-        let pending = obs.arming_key().and_then(|k| self.pending.remove(&k));
+        let pending = match obs.kind {
+            EventKind::Launched => obs.arming_key().and_then(|k| self.pending.remove(&k)),
+            _ => None,
+        };
         let rec = self.records.get_mut(idx);
         if let Some(p) = &pending {
-            if rec.participants == NONE {
-                rec.participants = p.participants;
-            }
-            if rec.capacity == NONE {
-                rec.capacity = p.capacity;
-            }
             fill_missing(&mut rec.group, p.group);
         }
-        Self::apply_values(rec, obs);
-        if let Some((v, src)) = endpoint(obs.started_at(), obs.time_ms()) {
-            update(&mut rec.started, &mut rec.started_src, Some(v), src);
-        }
-        if rec.arming_ms.is_nan() {
-            if let Some(p) = pending.filter(|p| !p.created.is_nan()) {
-                self.timing(idx, Some((p.created, p.created_src)), None);
+        let ends = SideEnds {
+            table: &mut self.timings,
+            idx: idx as u32,
+        };
+        rec.life.on_event(obs, pending.as_ref(), ends);
+        if obs.kind == EventKind::Resolved {
+            self.index.close(split(key));
+            if self.options.include_raw {
+                if let (Some(outcome), Some(raw)) = (batch.text(obs.outcome), self.raw.get_mut(idx))
+                {
+                    raw.outcomes.push(outcome.to_string());
+                }
             }
-        }
-    }
-
-    fn resolved(&mut self, batch: &ObservationBatch, obs: &Observation) {
-        let Some(key) = obs.contest() else { return };
-        let idx = self.record(batch, obs, key);
-        let rec = self.records.get_mut(idx);
-        rec.flags |= RESOLVED;
-        Self::apply_values(rec, obs);
-        self.index.close(split(key));
-        if self.options.include_raw {
-            if let (Some(outcome), Some(raw)) = (batch.text(obs.outcome), self.raw.get_mut(idx)) {
-                raw.outcomes.push(outcome.to_string());
-            }
-        }
-        if let Some(v) = obs.started_at() {
-            let rec = self.records.get_mut(idx);
-            update(&mut rec.started, &mut rec.started_src, Some(v), FROM_FIELD);
-        }
-        if self.records.get(idx).resolution_ms.is_nan() {
-            self.timing(idx, None, endpoint(obs.resolved_at(), obs.time_ms()));
-        }
-    }
-
-    /// Explicit values on launched/resolved events: a later non-null value wins.
-    fn apply_values(rec: &mut ContestRecord, obs: &Observation) {
-        Explicit {
-            arming_ms: &mut rec.arming_ms,
-            resolution_ms: &mut rec.resolution_ms,
-            participants: &mut rec.participants,
-            capacity: &mut rec.capacity,
-        }
-        .apply(obs);
-    }
-
-    /// Records arming-start or resolution-end times of a contest lacking an explicit duration.
-    fn timing(&mut self, idx: usize, created: Option<(f64, u8)>, resolved: Option<(f64, u8)>) {
-        if created.is_none() && resolved.is_none() {
-            return;
-        }
-        let t = self.timings.entry(idx as u32).or_insert(Timing {
-            created: f64::NAN,
-            resolved: f64::NAN,
-            created_src: 0,
-            resolved_src: 0,
-        });
-        if let Some((v, src)) = created {
-            update(&mut t.created, &mut t.created_src, Some(v), src);
-        }
-        if let Some((v, src)) = resolved {
-            update(&mut t.resolved, &mut t.resolved_src, Some(v), src);
         }
     }
 
@@ -347,7 +264,14 @@ impl Correlator {
         let wanted = split(key);
         match self.index.find(wanted, |i| records.get(i as usize).key) {
             Some(idx) => {
-                self.records.get_mut(idx as usize).flags |= FAILED;
+                let ends = SideEnds {
+                    table: &mut self.timings,
+                    idx,
+                };
+                self.records
+                    .get_mut(idx as usize)
+                    .life
+                    .on_event(obs, None, ends);
                 self.index.close(wanted);
             }
             None => {
@@ -358,37 +282,16 @@ impl Correlator {
 
     fn expired(&mut self, batch: &ObservationBatch, obs: &Observation) {
         let pending = obs.arming_key().and_then(|k| self.pending.remove(&k));
-        let arming_ms = obs.arming_ms().or_else(|| {
-            let end = obs.expired_at().or(obs.time_ms())?;
-            let p = pending.as_ref()?;
-            derive(p.created, end)
-        });
+        let (life, ends) = Lifecycle::expire(pending.as_ref(), obs);
         let mut group = self.group_of(batch, obs);
         if let Some(p) = &pending {
             fill_missing(&mut group, p.group);
         }
         self.expired.push(ExpiredSample {
-            arming_ms: arming_ms.unwrap_or(f64::NAN),
-            participants: obs
-                .participants()
-                .or(pending.map(|p| p.participants))
-                .unwrap_or(NONE),
+            arming_ms: life.durations(Some(&ends)).0.unwrap_or(f64::NAN),
+            participants: life.participants().unwrap_or(NONE),
             group,
         });
-    }
-
-    /// The durations of a record: explicit, else derived from its timing.
-    fn durations(&self, idx: usize, rec: &ContestRecord) -> (Option<f64>, Option<f64>) {
-        let timing = self.timings.get(&(idx as u32));
-        let arming =
-            value(rec.arming_ms).or_else(|| timing.and_then(|t| derive(t.created, rec.started)));
-        let resolution = value(rec.resolution_ms).or_else(|| {
-            if rec.flags & RESOLVED == 0 {
-                return None;
-            }
-            timing.and_then(|t| derive(rec.started, t.resolved))
-        });
-        (arming, resolution)
     }
 
     /// Produces the summary: distributions, budgets (overall and per group), participants,
@@ -404,12 +307,12 @@ impl Correlator {
         let mut raw_contests = Vec::new();
 
         for (idx, rec) in self.records.iter().enumerate() {
-            let (a, r) = self.durations(idx, rec);
+            let (a, r) = rec.life.durations(self.timings.get(&(idx as u32)));
             match a {
                 Some(v) => arming.push(v),
                 None => missing_arming += 1,
             }
-            let is_resolved = rec.flags & RESOLVED != 0;
+            let is_resolved = rec.life.is_resolved();
             match r {
                 Some(v) => resolution.push(v),
                 None if is_resolved => missing_resolution += 1,
@@ -417,13 +320,13 @@ impl Correlator {
             }
             if is_resolved {
                 resolved += 1;
-            } else if rec.flags & FAILED == 0 {
+            } else if !rec.life.is_failed() {
                 unresolved += 1;
             }
-            if rec.participants != NONE {
-                participants.push(f64::from(rec.participants));
+            if let Some(p) = rec.life.participants() {
+                participants.push(f64::from(p));
             }
-            if rec.capacity != NONE && rec.capacity > 2 {
+            if rec.life.capacity().is_some_and(|c| c > 2) {
                 capacity_over_two += 1;
             }
             if grouping {
@@ -440,8 +343,8 @@ impl Correlator {
                     room_id: text(rec.group[1]),
                     arming_duration_ms: a.map(Num),
                     resolution_duration_ms: r.map(Num),
-                    participant_count: (rec.participants != NONE).then_some(rec.participants),
-                    participant_capacity: (rec.capacity != NONE).then_some(rec.capacity),
+                    participant_count: rec.life.participants(),
+                    participant_capacity: rec.life.capacity(),
                     outcomes: info.outcomes.clone(),
                     resolved: is_resolved,
                 });

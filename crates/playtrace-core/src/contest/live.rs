@@ -10,9 +10,9 @@
 //! window and contests closed before it (or open and silent for `forget_after`) are dropped by
 //! [`LiveContests::evict`].
 
-use super::rules::{
-    derive, endpoint, fill_missing, update, value, Explicit, Interner, FROM_FIELD, NONE,
-};
+use super::interner::Interner;
+pub use super::lifecycle::ContestState;
+use super::lifecycle::{fill_missing, pending_name, value, Ends, Lifecycle, Pending, NONE};
 use crate::budget::{evaluate, BudgetSet, BudgetStatus, Metric};
 use crate::event::EventKind;
 use crate::num::Num;
@@ -58,53 +58,6 @@ impl LiveOptions {
     }
 }
 
-/// Where a contest is in its lifecycle (SPEC §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContestState {
-    /// Armed, not launched yet.
-    Arming,
-    /// Launched, waiting for its resolution.
-    Resolving,
-    /// Resolved.
-    Resolved,
-    /// Timed out before launch.
-    Expired,
-    /// The workflow failed.
-    Failed,
-    /// Launched and neither resolved nor failed within `unresolved_after`.
-    Unresolved,
-}
-
-impl ContestState {
-    /// Every state, in lifecycle order.
-    pub const ALL: [ContestState; 6] = [
-        ContestState::Arming,
-        ContestState::Resolving,
-        ContestState::Resolved,
-        ContestState::Expired,
-        ContestState::Failed,
-        ContestState::Unresolved,
-    ];
-
-    /// Name as in JSON and query parameters.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContestState::Arming => "arming",
-            ContestState::Resolving => "resolving",
-            ContestState::Resolved => "resolved",
-            ContestState::Expired => "expired",
-            ContestState::Failed => "failed",
-            ContestState::Unresolved => "unresolved",
-        }
-    }
-
-    /// Parses a state name.
-    pub fn parse(text: &str) -> Option<ContestState> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
 /// The scope and receive time of one event, given by the collector per event index.
 #[derive(Debug, Clone, Copy)]
 pub struct EventMeta<'a> {
@@ -115,12 +68,6 @@ pub struct EventMeta<'a> {
     /// When the collector received it, epoch ms.
     pub recv_ms: f64,
 }
-
-const RESOLVED: u8 = 1;
-const FAILED: u8 = 2;
-const EXPIRED: u8 = 4;
-const LAUNCHED: u8 = 8;
-const ARMING: u8 = 16;
 
 /// No sample.
 const NO_SAMPLE: u64 = u64::MAX;
@@ -136,18 +83,9 @@ struct Contest {
     id: Box<str>,
     scope: [u32; 2],
     group: [u32; 4],
-    flags: u8,
-    arming_ms: f64,
-    resolution_ms: f64,
-    created: f64,
-    started: f64,
-    resolved: f64,
-    expired: f64,
-    created_src: u8,
-    started_src: u8,
-    resolved_src: u8,
-    participants: u32,
-    capacity: u32,
+    life: Lifecycle,
+    /// Kept inline: the contest view shows every time.
+    ends: Ends,
     outcomes: Vec<Box<str>>,
     first_recv: f64,
     launched_recv: f64,
@@ -164,18 +102,8 @@ impl Contest {
             id: id.into(),
             scope,
             group: [NONE; 4],
-            flags: 0,
-            arming_ms: f64::NAN,
-            resolution_ms: f64::NAN,
-            created: f64::NAN,
-            started: f64::NAN,
-            resolved: f64::NAN,
-            expired: f64::NAN,
-            created_src: 0,
-            started_src: 0,
-            resolved_src: 0,
-            participants: NONE,
-            capacity: NONE,
+            life: Lifecycle::default(),
+            ends: Ends::default(),
             outcomes: Vec::new(),
             first_recv: recv,
             launched_recv: f64::NAN,
@@ -188,55 +116,17 @@ impl Contest {
 
     /// Arming and resolution durations, exactly as the monitor derives them.
     fn durations(&self) -> (Option<f64>, Option<f64>) {
-        if self.flags & EXPIRED != 0 {
-            let end = value(self.expired);
-            return (
-                value(self.arming_ms).or_else(|| end.and_then(|e| derive(self.created, e))),
-                None,
-            );
-        }
-        let arming = value(self.arming_ms).or_else(|| derive(self.created, self.started));
-        let resolution = value(self.resolution_ms).or_else(|| {
-            if self.flags & RESOLVED == 0 {
-                return None;
-            }
-            derive(self.started, self.resolved)
-        });
-        (arming, resolution)
+        self.life.durations(Some(&self.ends))
     }
 
     fn state(&self, now_ms: f64, unresolved_after_ms: f64) -> ContestState {
-        if self.flags & RESOLVED != 0 {
-            ContestState::Resolved
-        } else if self.flags & FAILED != 0 {
-            ContestState::Failed
-        } else if self.flags & EXPIRED != 0 {
-            ContestState::Expired
-        } else if self.flags & ARMING != 0 {
-            ContestState::Arming
-        } else {
-            let since = value(self.launched_recv).unwrap_or(self.first_recv);
-            if now_ms - since > unresolved_after_ms {
-                ContestState::Unresolved
-            } else {
-                ContestState::Resolving
-            }
-        }
+        let since = value(self.launched_recv).unwrap_or(self.first_recv);
+        self.life.state(since, now_ms, unresolved_after_ms)
     }
 
-    fn is_closed(&self) -> bool {
-        self.flags & (RESOLVED | FAILED | EXPIRED) != 0
-    }
-
-    /// Explicit values on launched/resolved events: a later non-null value wins.
-    fn apply_values(&mut self, obs: &Observation) {
-        Explicit {
-            arming_ms: &mut self.arming_ms,
-            resolution_ms: &mut self.resolution_ms,
-            participants: &mut self.participants,
-            capacity: &mut self.capacity,
-        }
-        .apply(obs);
+    /// What this armed contest carries into its launch or expiry.
+    fn pending(&self) -> Pending {
+        self.life.pending(&self.ends, self.group)
     }
 }
 
@@ -450,27 +340,11 @@ impl LiveContests {
         ]
     }
 
-    /// `hubId:roomId:contestKey`, the name of a contest before it has an id.
-    fn arming_name(batch: &ObservationBatch, obs: &Observation) -> String {
-        let part = |span| batch.text(span).unwrap_or("unknown");
-        format!(
-            "{}:{}:{}",
-            part(obs.hub),
-            part(obs.room),
-            part(obs.contest_key)
-        )
-    }
-
     fn armed(&mut self, batch: &ObservationBatch, obs: &Observation, scope: [u32; 2], recv: f64) {
         let Some(key) = obs.arming_key() else { return };
-        let mut c = Contest::new(&Self::arming_name(batch, obs), scope, recv);
-        c.flags = ARMING;
+        let mut c = Contest::new(&pending_name(batch, obs), scope, recv);
         c.group = self.group_of(batch, obs);
-        if let Some((v, src)) = endpoint(obs.created_at(), obs.time_ms()) {
-            update(&mut c.created, &mut c.created_src, Some(v), src);
-        }
-        c.participants = obs.participants().unwrap_or(NONE);
-        c.capacity = obs.capacity().unwrap_or(NONE);
+        (c.life, c.ends) = Lifecycle::arming(&Pending::armed(obs, c.group));
         c.events = 1;
         // A re-armed key replaces the earlier arming: the later event wins.
         self.contests.insert((scope[0], key ^ ARMING_TAG), c);
@@ -481,21 +355,17 @@ impl LiveContests {
         let slot = (scope[0], key ^ ARMING_TAG);
         let group = self.group_of(batch, obs);
         // An expiry without its armed event still counts (as the monitor's does), unnamed.
-        let mut c = match self.contests.remove(&slot) {
-            Some(c) if c.flags & ARMING != 0 => c,
-            _ => Contest::new(&Self::arming_name(batch, obs), scope, recv),
+        let (mut c, pending) = match self.contests.remove(&slot) {
+            Some(c) if c.life.is_arming() => {
+                let p = c.pending();
+                (c, Some(p))
+            }
+            _ => (Contest::new(&pending_name(batch, obs), scope, recv), None),
         };
         let mut g = group;
         fill_missing(&mut g, c.group);
         c.group = g;
-        c.flags = EXPIRED;
-        if let Some(v) = obs.arming_ms() {
-            c.arming_ms = v;
-        }
-        c.expired = obs.expired_at().or(obs.time_ms()).unwrap_or(f64::NAN);
-        if let Some(v) = obs.participants() {
-            c.participants = v;
-        }
+        (c.life, c.ends) = Lifecycle::expire(pending.as_ref(), obs);
         c.closed_recv = recv;
         c.updated_recv = recv;
         c.events += 1;
@@ -526,64 +396,33 @@ impl LiveContests {
         }
         c.updated_recv = recv;
         c.events += 1;
+        let pending = match obs.kind {
+            EventKind::Launched => obs.arming_key().and_then(|k| {
+                let arming = (scope[0], k ^ ARMING_TAG);
+                match self.contests.get(&arming) {
+                    Some(p) if p.life.is_arming() => self.contests.remove(&arming),
+                    _ => None,
+                }
+            }),
+            _ => None,
+        };
+        if let Some(p) = &pending {
+            fill_missing(&mut c.group, p.group);
+            c.first_recv = c.first_recv.min(p.first_recv);
+            c.events += p.events;
+        }
+        c.life
+            .on_event(obs, pending.map(|p| p.pending()).as_ref(), &mut c.ends);
+        if obs.kind == EventKind::Resolved {
+            if let Some(outcome) = batch.text(obs.outcome) {
+                c.outcomes.push(outcome.into());
+            }
+        }
+        // Receive times of the first launch and the first close.
         match obs.kind {
-            EventKind::Launched => {
-                let pending = obs.arming_key().and_then(|k| {
-                    let arming = (scope[0], k ^ ARMING_TAG);
-                    match self.contests.get(&arming) {
-                        Some(p) if p.flags & ARMING != 0 => self.contests.remove(&arming),
-                        _ => None,
-                    }
-                });
-                if let Some(p) = &pending {
-                    if c.participants == NONE {
-                        c.participants = p.participants;
-                    }
-                    if c.capacity == NONE {
-                        c.capacity = p.capacity;
-                    }
-                    fill_missing(&mut c.group, p.group);
-                    c.first_recv = c.first_recv.min(p.first_recv);
-                    c.events += p.events;
-                }
-                c.apply_values(obs);
-                if let Some((v, src)) = endpoint(obs.started_at(), obs.time_ms()) {
-                    update(&mut c.started, &mut c.started_src, Some(v), src);
-                }
-                if let Some(p) = pending.filter(|p| !p.created.is_nan()) {
-                    update(
-                        &mut c.created,
-                        &mut c.created_src,
-                        Some(p.created),
-                        p.created_src,
-                    );
-                }
-                c.flags |= LAUNCHED;
-                if c.launched_recv.is_nan() {
-                    c.launched_recv = recv;
-                }
-            }
-            EventKind::Resolved => {
-                c.flags |= RESOLVED;
-                c.apply_values(obs);
-                if let Some(outcome) = batch.text(obs.outcome) {
-                    c.outcomes.push(outcome.into());
-                }
-                if let Some(v) = obs.started_at() {
-                    update(&mut c.started, &mut c.started_src, Some(v), FROM_FIELD);
-                }
-                if let Some((v, src)) = endpoint(obs.resolved_at(), obs.time_ms()) {
-                    update(&mut c.resolved, &mut c.resolved_src, Some(v), src);
-                }
-                if c.closed_recv.is_nan() {
-                    c.closed_recv = recv;
-                }
-            }
-            EventKind::WorkflowFailed => {
-                c.flags |= FAILED;
-                if c.closed_recv.is_nan() {
-                    c.closed_recv = recv;
-                }
+            EventKind::Launched if c.launched_recv.is_nan() => c.launched_recv = recv,
+            EventKind::Resolved | EventKind::WorkflowFailed if c.closed_recv.is_nan() => {
+                c.closed_recv = recv
             }
             _ => {}
         }
@@ -594,7 +433,7 @@ impl LiveContests {
     /// Makes the contest's window samples match its durations now.
     fn refresh_samples(&mut self, c: &mut Contest, recv: f64) {
         let (arming, resolution) = c.durations();
-        let arming_metric = if c.flags & EXPIRED != 0 {
+        let arming_metric = if c.life.is_expired() {
             Metric::ExpiredArming
         } else {
             Metric::Arming
@@ -645,7 +484,7 @@ impl LiveContests {
         let closed_cutoff = now_ms - self.options.longest_window();
         let open_cutoff = now_ms - self.options.forget_after_ms;
         self.contests.retain(|_, c| {
-            if c.is_closed() {
+            if c.life.is_closed() {
                 c.closed_recv >= closed_cutoff
             } else {
                 c.updated_recv >= open_cutoff
@@ -683,6 +522,7 @@ impl LiveContests {
     fn view(&self, c: &Contest, now_ms: f64) -> ContestView {
         let text = |id: u32| self.strings.get(id).map(str::to_owned);
         let (arming, resolution) = c.durations();
+        let (resolved_at, expired_at) = c.life.end_times(&c.ends);
         ContestView {
             id: c.id.to_string(),
             state: c.state(now_ms, self.options.unresolved_after_ms),
@@ -694,13 +534,13 @@ impl LiveContests {
             type_: text(c.group[3]),
             arming_duration_ms: arming.map(Num),
             resolution_duration_ms: resolution.map(Num),
-            participant_count: (c.participants != NONE).then_some(c.participants),
-            participant_capacity: (c.capacity != NONE).then_some(c.capacity),
+            participant_count: c.life.participants(),
+            participant_capacity: c.life.capacity(),
             outcomes: c.outcomes.iter().map(|o| o.to_string()).collect(),
-            created_at: value(c.created).map(Num),
-            started_at: value(c.started).map(Num),
-            resolved_at: value(c.resolved).map(Num),
-            expired_at: value(c.expired).map(Num),
+            created_at: c.ends.created_at().map(Num),
+            started_at: c.life.started_at().map(Num),
+            resolved_at: resolved_at.map(Num),
+            expired_at: expired_at.map(Num),
             first_received_ms: Num(c.first_recv),
             launched_received_ms: value(c.launched_recv).map(Num),
             closed_received_ms: value(c.closed_recv).map(Num),
@@ -830,7 +670,7 @@ impl LiveContests {
             lines
         });
         WindowReport {
-            window: crate::duration::format_duration_ms(window_ms),
+            window: crate::units::format_duration_ms(window_ms),
             window_ms: Num(window_ms),
             from_ms: Num(from),
             to_ms: Num(now_ms),

@@ -5,8 +5,9 @@
 //! contests (about 64 bytes each, plus ids with `--include-raw`), never with the bytes read.
 
 mod correlator;
+mod interner;
+mod lifecycle;
 mod live;
-mod rules;
 mod sentiment;
 mod table;
 

@@ -331,3 +331,45 @@ fn groups_are_carried_from_the_armed_event() {
         ]
     );
 }
+
+#[test]
+fn a_records_own_timestamps_win_over_event_times() {
+    // The log was written an hour after the game's clock: the armed line's `timestamp` is
+    // unrelated to the contest's createdAt/startedAt, which the launched line carries.
+    let s = summarize(&[
+        r#"{"timestamp":"2026-03-01T13:00:00.000Z","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k"}"#,
+        r#"{"timestamp":"2026-03-01T13:00:05.000Z","message":"telemetry.contest.launched","hubId":"h","roomId":"r","contestKey":"k","contestId":"c","createdAt":1772366400000,"startedAt":1772366400240}"#,
+    ]);
+    let raw = &s.raw.as_ref().unwrap().contests[0];
+    assert_eq!(
+        n(raw.arming_duration_ms),
+        Some(240.0),
+        "startedAt − createdAt"
+    );
+
+    // Whichever event carries the field: here the resolved record names createdAt.
+    let s = summarize(&[
+        r#"{"timestamp":"2026-03-01T13:00:00.000Z","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k"}"#,
+        r#"{"timestamp":"2026-03-01T13:00:05.000Z","message":"telemetry.contest.launched","hubId":"h","roomId":"r","contestKey":"k","contestId":"c","startedAt":1772366400240}"#,
+        r#"{"timestamp":"2026-03-01T13:00:06.000Z","message":"telemetry.contest.resolved","hubId":"h","roomId":"r","contestKey":"k","contestId":"c","createdAt":1772366400000,"resolvedAt":1772366400900}"#,
+    ]);
+    let raw = &s.raw.as_ref().unwrap().contests[0];
+    assert_eq!(n(raw.arming_duration_ms), Some(240.0));
+    assert_eq!(n(raw.resolution_duration_ms), Some(660.0));
+
+    // An expiry's createdAt outranks the armed line's time as well.
+    let s = summarize(&[
+        r#"{"timestamp":"2026-03-01T13:00:00.000Z","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"x"}"#,
+        r#"{"timestamp":"2026-03-01T13:00:09.000Z","message":"telemetry.contest.expired","hubId":"h","roomId":"r","contestKey":"x","createdAt":1772366400000,"expiredAt":1772366410000}"#,
+    ]);
+    assert_eq!(
+        s.raw
+            .as_ref()
+            .unwrap()
+            .expired
+            .as_ref()
+            .unwrap()
+            .arming_durations,
+        vec![Num(10_000.0)]
+    );
+}

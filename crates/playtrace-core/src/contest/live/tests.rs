@@ -237,3 +237,23 @@ fn duplicates_are_skipped_and_scopes_filter() {
         0
     );
 }
+
+#[test]
+fn a_records_own_timestamps_win_over_event_times() {
+    // As in the correlator's test: the armed line's `timestamp` is an hour after the game's
+    // clock; the launched line carries createdAt and startedAt.
+    let mut l = LiveContests::new(LiveOptions::default());
+    apply_at(
+        &mut l,
+        &[
+            r#"{"timestamp":"2026-03-01T13:00:00.000Z","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k"}"#,
+            r#"{"timestamp":"2026-03-01T13:00:05.000Z","message":"telemetry.contest.launched","hubId":"h","roomId":"r","contestKey":"k","contestId":"c","createdAt":1772366400000,"startedAt":1772366400240}"#,
+        ],
+        5.0,
+    );
+    let v = l.contest("c", None, 5.0);
+    assert_eq!(v[0].arming_duration_ms, Some(Num(240.0)));
+    assert_eq!(v[0].created_at, Some(Num(1_772_366_400_000.0)));
+    let reports = l.budgets(&BudgetQuery::default(), &BudgetSet::default(), 5.0);
+    assert_eq!(line(&reports, Metric::Arming).max, Some(Num(240.0)));
+}

@@ -1,112 +1,13 @@
-//! Alert rules over events (SPEC §4): which event raises which alert, with what severity,
-//! reason, data and fingerprint.
-//!
-//! A rule names an event (exact, or a prefix ending in `*`), conditions on its fields, and what
-//! the alert carries. Same fingerprint (the rule plus the values of its `group_by` fields,
-//! `sessionId` and `checkId` by default) means the same alert, updated rather than repeated; the
-//! collector keeps that state. `admin.alert` events (game servers posting alerts themselves) are
-//! read by [`admin_alert`]. Seeded alerts (`seeded`, `fallback` or `debug` true in the data, or a
-//! reason starting `debug.`) are marked so they never count as live; alerts from probe events
-//! (`probe: true`) are live but marked as probes.
+//! Alert rules: which event raises which alert, with what reason, data and fingerprint.
 
-use crate::duration::parse_duration_ms;
+use crate::alert::admin::{admin_alert, ADMIN_ALERT};
+use crate::alert::fingerprint::text_of;
+use crate::alert::kinds::{is_seeded, AlertCandidate, Category, Severity};
 use crate::event::Event;
-use serde::{Deserialize, Serialize};
+use crate::units::Millis;
+use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::fmt;
 use thiserror::Error;
-
-/// What an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    /// A player did something moderators must see.
-    Moderation,
-    /// A latency budget is breached.
-    Budget,
-    /// A workflow or pipeline failed or is late.
-    Pipeline,
-}
-
-impl Category {
-    /// Name as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Moderation => "moderation",
-            Category::Budget => "budget",
-            Category::Pipeline => "pipeline",
-        }
-    }
-
-    /// Parses a category name.
-    pub fn parse(text: &str) -> Option<Category> {
-        match text {
-            "moderation" => Some(Category::Moderation),
-            "budget" => Some(Category::Budget),
-            "pipeline" => Some(Category::Pipeline),
-            _ => None,
-        }
-    }
-}
-
-/// How bad it is, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// For information.
-    Info,
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Critical.
-    Critical,
-}
-
-impl Severity {
-    /// Every level, lowest first.
-    pub const ALL: [Severity; 5] = [
-        Severity::Info,
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
-
-    /// Name as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// Parses a level name.
-    pub fn parse(text: &str) -> Option<Severity> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// The level's rank (0 = info), as stored.
-    pub fn rank(self) -> u8 {
-        self as u8
-    }
-
-    /// The level of a rank.
-    pub fn from_rank(rank: u8) -> Severity {
-        Self::ALL[usize::from(rank.min(4))]
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A condition's comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -208,9 +109,10 @@ impl Rule {
             let number = match c.op {
                 Op::Gt | Op::Ge | Op::Lt | Op::Le => Some(match &c.value {
                     Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                    Value::String(s) => {
-                        parse_duration_ms(s).map_err(|e| err(format!("{place}: {e}")))?
-                    }
+                    Value::String(s) => s
+                        .parse::<Millis>()
+                        .map_err(|e| err(format!("{place}: {e}")))?
+                        .as_ms_f64(),
                     _ => {
                         return Err(err(format!(
                             "{place}: `{:?}` needs a number or a duration as `value`",
@@ -333,14 +235,6 @@ fn session_of(event: &Event) -> Option<String> {
     }
 }
 
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), crate::num::human),
-        other => other.to_string(),
-    }
-}
-
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
@@ -404,146 +298,6 @@ fn check(c: &Condition, number: Option<f64>, value: Option<&Value>) -> Option<Va
         }
     }
 }
-
-/// Seeded (SPEC §4): `seeded`, `fallback` or `debug` true in the data, or a reason starting
-/// `debug.`. Such alerts are stored but never count as live.
-pub fn is_seeded(reason: &str, data: &Map<String, Value>) -> bool {
-    reason.starts_with("debug.")
-        || ["seeded", "fallback", "debug"]
-            .iter()
-            .any(|k| data.get(*k) == Some(&Value::Bool(true)))
-}
-
-/// What a rule (or an `admin.alert`) says should be alerted; the collector turns it into an
-/// alert or an update of the alert with the same fingerprint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertCandidate {
-    /// Rule name (`admin.alert` for posted alerts).
-    pub rule: String,
-    /// Category.
-    pub category: Category,
-    /// Severity.
-    pub severity: Severity,
-    /// Reason.
-    pub reason: String,
-    /// Same fingerprint, same alert.
-    pub fingerprint: String,
-    /// Session the alert is about.
-    pub session_id: Option<String>,
-    /// Copied fields.
-    pub data: Map<String, Value>,
-    /// Never counts as live.
-    pub seeded: bool,
-    /// Caused by a verification probe.
-    pub probe: bool,
-    /// When the source says the alert was created (epoch ms), else the receive time is used.
-    pub created_ms: Option<f64>,
-}
-
-/// The `[alerts]` block of the collector's config.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsSpec {
-    /// Ship the default rules (SPEC §4).
-    #[serde(default = "yes")]
-    pub default_rules: bool,
-    /// How long an offline session closure may take before it is late (default 10m).
-    pub offline_sla: Option<Value>,
-    /// Own rules.
-    #[serde(default)]
-    pub rules: Vec<RuleSpec>,
-    /// Alert on breached budgets (default true).
-    #[serde(default = "yes")]
-    pub budget_alerts: bool,
-    /// A budget must stay breached this long before its alert fires (default 1m).
-    pub budget_for: Option<Value>,
-    /// A firing budget alert resolves only after the budget held this long (default 5m).
-    pub budget_keep_firing_for: Option<Value>,
-    /// Budget alerts per group of these dimensions as well (`hub`, `room`, `move`, `type`).
-    #[serde(default)]
-    pub budget_group_by: Vec<String>,
-    /// Severity of budget alerts (default high).
-    pub budget_severity: Option<Severity>,
-}
-
-impl Default for AlertsSpec {
-    fn default() -> Self {
-        AlertsSpec {
-            default_rules: true,
-            offline_sla: None,
-            rules: Vec::new(),
-            budget_alerts: true,
-            budget_for: None,
-            budget_keep_firing_for: None,
-            budget_group_by: Vec::new(),
-            budget_severity: None,
-        }
-    }
-}
-
-/// How budget breaches become alerts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BudgetAlerting {
-    /// Off when false.
-    pub enabled: bool,
-    /// Breached this long → fires (ms).
-    pub for_ms: f64,
-    /// Within budget this long → resolves (ms).
-    pub keep_firing_for_ms: f64,
-    /// Also per group of these dimensions.
-    pub group_by: Vec<crate::summary::GroupDim>,
-    /// Severity.
-    pub severity: Severity,
-}
-
-impl AlertsSpec {
-    /// The budget alerting settings, validated.
-    pub fn budget_alerting(&self) -> Result<BudgetAlerting, RuleError> {
-        let duration = |key: &str, v: &Option<Value>, default: f64| -> Result<f64, RuleError> {
-            let err = |message: String| RuleError {
-                rule: format!("alerts.{key}"),
-                message,
-            };
-            match v {
-                None => Ok(default),
-                Some(Value::Number(n)) => n
-                    .as_f64()
-                    .filter(|v| *v >= 0.0)
-                    .ok_or_else(|| err(format!("{n} is not a duration"))),
-                Some(Value::String(s)) => parse_duration_ms(s).map_err(|e| err(e.to_string())),
-                Some(other) => Err(err(format!(
-                    "`{other}` is not a duration; write e.g. \"1m\""
-                ))),
-            }
-        };
-        let group_by = self
-            .budget_group_by
-            .iter()
-            .map(|d| {
-                crate::summary::GroupDim::parse(d).ok_or_else(|| RuleError {
-                    rule: "alerts.budget_group_by".into(),
-                    message: format!("`{d}` is not hub, room, move or type"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(BudgetAlerting {
-            enabled: self.budget_alerts,
-            for_ms: duration("budget_for", &self.budget_for, 60_000.0)?,
-            keep_firing_for_ms: duration(
-                "budget_keep_firing_for",
-                &self.budget_keep_firing_for,
-                300_000.0,
-            )?,
-            group_by,
-            severity: self.budget_severity.unwrap_or(Severity::High),
-        })
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// The rules in force.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -551,42 +305,9 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Builds the rules: the defaults (unless turned off), then the config's own.
-    pub fn from_spec(spec: AlertsSpec) -> Result<RuleSet, RuleError> {
-        let sla = match &spec.offline_sla {
-            None => 600_000.0,
-            Some(Value::Number(n)) => n.as_f64().unwrap_or(600_000.0),
-            Some(Value::String(s)) => parse_duration_ms(s).map_err(|e| RuleError {
-                rule: "alerts.offline_sla".into(),
-                message: e.to_string(),
-            })?,
-            Some(other) => {
-                return Err(RuleError {
-                    rule: "alerts.offline_sla".into(),
-                    message: format!("`{other}` is not a duration; write e.g. \"10m\""),
-                })
-            }
-        };
-        let mut rules = Vec::new();
-        if spec.default_rules {
-            for s in default_rules(sla) {
-                rules.push(Rule::new(s)?);
-            }
-        }
-        let mut names: Vec<String> = rules.iter().map(|r| r.spec.name.clone()).collect();
-        for s in spec.rules {
-            if names.contains(&s.name) {
-                return Err(RuleError {
-                    rule: s.name,
-                    message: "another rule has this name; names make fingerprints, so they must \
-                              be unique"
-                        .into(),
-                });
-            }
-            names.push(s.name.clone());
-            rules.push(Rule::new(s)?);
-        }
-        Ok(RuleSet { rules })
+    /// Rules already validated, in evaluation order.
+    pub(crate) fn new(rules: Vec<Rule>) -> RuleSet {
+        RuleSet { rules }
     }
 
     /// The rules.
@@ -619,9 +340,6 @@ impl RuleSet {
         out
     }
 }
-
-/// The event name game servers use to raise an alert themselves.
-pub const ADMIN_ALERT: &str = "admin.alert";
 
 /// The default rules (SPEC §4 and the issue): moderation flags, contest workflow failures,
 /// failed and late offline session closures.
@@ -692,77 +410,3 @@ pub fn default_rules(offline_sla_ms: f64) -> Vec<RuleSpec> {
         },
     ]
 }
-
-/// Reads an `admin.alert` envelope `{id, sessionId, severity, reason, data, createdAt}`
-/// (severity default high; category default moderation).
-pub fn admin_alert(o: &Map<String, Value>) -> Result<AlertCandidate, String> {
-    let text = |k: &str| match o.get(k) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let severity = match o.get("severity") {
-        None | Some(Value::Null) => Severity::High,
-        Some(Value::String(s)) => Severity::parse(s).ok_or_else(|| {
-            format!("severity `{s}` is not one of info, low, medium, high, critical")
-        })?,
-        Some(other) => return Err(format!("severity must be a string, got {other}")),
-    };
-    let category = match o.get("category") {
-        None | Some(Value::Null) => Category::Moderation,
-        Some(Value::String(s)) => Category::parse(s)
-            .ok_or_else(|| format!("category `{s}` is not moderation, budget or pipeline"))?,
-        Some(other) => return Err(format!("category must be a string, got {other}")),
-    };
-    let reason = text("reason").ok_or("an admin alert needs a non-empty `reason`")?;
-    let data = match o.get("data") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(d)) => d.clone(),
-        Some(_) => return Err("`data` must be an object".into()),
-    };
-    let created_ms = match o.get("createdAt") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => Some(
-            crate::time::parse_rfc3339_ms(s)
-                .ok_or_else(|| format!("createdAt `{s}` is not RFC 3339 or epoch ms"))?,
-        ),
-        Some(_) => return Err("createdAt must be RFC 3339 or epoch ms".into()),
-    };
-    let session_id = text("sessionId");
-    let key = text("id").or_else(|| data.get("checkId").map(text_of));
-    let mut fingerprint = String::from(ADMIN_ALERT);
-    for part in [&session_id, &key] {
-        fingerprint.push('|');
-        fingerprint.push_str(part.as_deref().unwrap_or(""));
-    }
-    if key.is_none() {
-        // Without an id, the reason tells alerts of one session apart.
-        fingerprint.push('|');
-        fingerprint.push_str(&reason);
-    }
-    Ok(AlertCandidate {
-        rule: ADMIN_ALERT.into(),
-        category,
-        severity,
-        seeded: is_seeded(&reason, &data),
-        probe: o.get("probe") == Some(&Value::Bool(true))
-            || data.get("probe") == Some(&Value::Bool(true)),
-        session_id,
-        reason,
-        fingerprint,
-        data,
-        created_ms,
-    })
-}
-
-/// A short stable id for an alert fingerprint.
-pub fn alert_id(fingerprint: &str) -> String {
-    format!(
-        "al_{:016x}",
-        xxhash_rust::xxh3::xxh3_64(fingerprint.as_bytes())
-    )
-}
-
-#[cfg(test)]
-mod tests;
