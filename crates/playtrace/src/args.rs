@@ -1,15 +1,14 @@
-//! Argument types shared by the commands, so one flag means one thing everywhere: durations,
-//! sizes, `--format`, the reading limits of commands that read logs, the budgets file.
+//! Argument types shared by the commands, so one flag means one thing everywhere: durations
+//! and sizes (core's [`Millis`] and [`Bytes`], SPEC §7, parsed by their one parser), `--format`,
+//! the reading limits of commands that read logs, the budgets file, the async runtime.
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use playtrace_core::budget::BudgetSet;
-use playtrace_core::duration::parse_duration_ms;
-use playtrace_core::size::parse_size_bytes;
+use playtrace_core::units::{Bytes, Millis};
 use playtrace_read::{ReadLimits, ReadOptions};
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::time::Duration;
 
 /// `--format` of commands that print a report for people or for machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,28 +30,21 @@ pub enum Format {
     Json,
 }
 
-/// A duration flag (SPEC §7: `<number><unit>` with ms|s|m|h|d, decimals allowed; a bare
-/// integer is milliseconds).
-pub fn duration(text: &str) -> Result<Duration, String> {
-    let ms = parse_duration_ms(text).map_err(|e| e.to_string())?;
-    Duration::try_from_secs_f64(ms / 1000.0)
-        .map_err(|_| format!("`{text}` is out of range for a duration"))
-}
-
-/// A duration flag that must be more than zero, in ms (budget thresholds).
-pub fn positive_ms(text: &str) -> Result<f64, String> {
-    match parse_duration_ms(text) {
-        Ok(ms) if ms > 0.0 => Ok(ms),
+/// A duration flag that must be more than zero (budget thresholds). Other duration flags are
+/// plain [`Millis`] (clap parses them with `Millis::from_str`).
+pub fn positive_millis(text: &str) -> Result<Millis, String> {
+    match text.parse::<Millis>() {
+        Ok(ms) if ms > Millis::ZERO => Ok(ms),
         Ok(_) => Err("the threshold must be more than 0 ms".to_string()),
         Err(e) => Err(e.to_string()),
     }
 }
 
 /// A size flag (`16MiB`, `1GB`, bytes when bare) that must be more than zero.
-pub fn size(text: &str) -> Result<u64, String> {
-    match parse_size_bytes(text) {
-        Ok(0) => Err("the size must be more than 0".to_string()),
-        Ok(n) => Ok(n),
+pub fn positive_bytes(text: &str) -> Result<Bytes, String> {
+    match text.parse::<Bytes>() {
+        Ok(b) if b.as_u64() == 0 => Err("the size must be more than 0".to_string()),
+        Ok(b) => Ok(b),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -61,12 +53,12 @@ pub fn size(text: &str) -> Result<u64, String> {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// Longest line read; longer lines become `size` rejects.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = size)]
-    pub max_line_bytes: u64,
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = positive_bytes)]
+    pub max_line_bytes: Bytes,
 
     /// Largest multi-line JSON document (timeline, summary) read whole.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = size)]
-    pub max_document_bytes: u64,
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = positive_bytes)]
+    pub max_document_bytes: Bytes,
 
     /// Scanning threads (default: one per core).
     #[arg(long, value_name = "N")]
@@ -79,8 +71,8 @@ impl ReadArgs {
         let defaults = ReadOptions::default();
         ReadOptions {
             limits: ReadLimits {
-                max_line: usize::try_from(self.max_line_bytes).unwrap_or(usize::MAX),
-                max_document: usize::try_from(self.max_document_bytes).unwrap_or(usize::MAX),
+                max_line: self.max_line_bytes.as_usize(),
+                max_document: self.max_document_bytes.as_usize(),
             },
             workers: self.threads.map_or(defaults.workers, NonZeroUsize::get),
         }

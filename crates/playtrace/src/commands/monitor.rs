@@ -1,6 +1,6 @@
 //! `playtrace monitor`: contest latency budgets from telemetry logs, as a CI gate.
 
-use crate::args::{load_budgets, positive_ms, ReadArgs, ReportFormat as Format};
+use crate::args::{load_budgets, positive_millis, ReadArgs, ReportFormat as Format};
 use crate::output::{write_stdout, ExitStatus};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
@@ -10,6 +10,7 @@ use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::reject::Reject;
 use playtrace_core::report::{render_markdown, render_text, InputStats};
 use playtrace_core::summary::GroupDim;
+use playtrace_core::units::Millis;
 use playtrace_export::atomic::AtomicFile;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -80,12 +81,12 @@ pub struct MonitorArgs {
     include_raw: bool,
 
     /// Arming p95 budget in ms (or a duration like 8s); default 8000.
-    #[arg(long, value_name = "MS", value_parser = positive_ms)]
-    arming_threshold: Option<f64>,
+    #[arg(long, value_name = "MS", value_parser = positive_millis)]
+    arming_threshold: Option<Millis>,
 
     /// Resolution p95 budget in ms (or a duration like 800ms); default 800.
-    #[arg(long, value_name = "MS", value_parser = positive_ms)]
-    resolution_threshold: Option<f64>,
+    #[arg(long, value_name = "MS", value_parser = positive_millis)]
+    resolution_threshold: Option<Millis>,
 
     /// TOML file of [[budget]] entries replacing the default budgets (see below).
     #[arg(long, value_name = "FILE")]
@@ -220,10 +221,10 @@ fn input_names(args: &MonitorArgs) -> Result<Vec<String>> {
 fn budget_set(args: &MonitorArgs) -> Result<BudgetSet> {
     let mut budgets = load_budgets(args.budgets.as_deref())?;
     if let Some(ms) = args.arming_threshold {
-        budgets.set_p95_limit(Metric::Arming, ms);
+        budgets.set_p95_limit(Metric::Arming, ms.as_ms_f64());
     }
     if let Some(ms) = args.resolution_threshold {
-        budgets.set_p95_limit(Metric::Resolution, ms);
+        budgets.set_p95_limit(Metric::Resolution, ms.as_ms_f64());
     }
     Ok(budgets)
 }

@@ -2,11 +2,12 @@
 //! streamed back; a flagged check event coming back as a live alert; a missed event replayed
 //! after a reconnect. No seeded fallback: a missing live alert is a failed check.
 
-use crate::args::{duration, Format};
+use crate::args::Format;
 use crate::client::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::Context;
 use clap::Args;
+use playtrace_core::units::{format_duration_ms, Millis};
 use playtrace_export::atomic::write_atomic;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -46,8 +47,8 @@ pub struct SmokeArgs {
     read_token: Option<String>,
 
     /// How long to wait for each thing to come back (durations: 500ms, 10s, 1m).
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    timeout: Duration,
+    #[arg(long, default_value = "10s")]
+    timeout: Millis,
 
     /// Write the JSON report here (atomically).
     #[arg(long, value_name = "FILE")]
@@ -59,8 +60,8 @@ pub struct SmokeArgs {
     observation: Option<PathBuf>,
 
     /// Repeat every INTERVAL until interrupted, printing one status line per run.
-    #[arg(long, value_name = "INTERVAL", value_parser = duration, requires = "log")]
-    watch: Option<Duration>,
+    #[arg(long, value_name = "INTERVAL", requires = "log")]
+    watch: Option<Millis>,
 
     /// With --watch: append each run's report to FILE as one JSON line.
     #[arg(long, value_name = "FILE")]
@@ -135,7 +136,7 @@ fn wait_for(
 }
 
 fn format_duration(d: Duration) -> String {
-    playtrace_core::duration::format_duration_ms(d.as_secs_f64() * 1000.0)
+    format_duration_ms(d.as_secs_f64() * 1000.0)
 }
 
 struct Run {
@@ -180,7 +181,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         )?;
         let m = wait_for(
             &stream,
-            args.timeout,
+            args.timeout.to_duration(),
             &mut last_id,
             &mut counts,
             |m| m.event == "event" && m.data["attrs"]["checkId"] == probe_nonce.as_str(),
@@ -198,7 +199,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         )?;
         let m = wait_for(
             &stream,
-            args.timeout,
+            args.timeout.to_duration(),
             &mut last_id,
             &mut counts,
             |m| m.event == "alert" && m.data["data"]["checkId"] == check_nonce.as_str(),
@@ -264,7 +265,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         };
         let m = wait_for(
             &resumed,
-            args.timeout,
+            args.timeout.to_duration(),
             &mut last_id,
             &mut counts,
             ours,
@@ -322,7 +323,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         "startedAt": started_at,
         "baseUrl": c.base,
         "config": {
-            "timeoutMs": args.timeout.as_millis() as u64,
+            "timeoutMs": args.timeout.as_ms(),
             "reportPath": args.report,
             "observationPath": args.observation,
             "seededFallback": false,
@@ -403,9 +404,9 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
         &args.url,
         args.ingest_token.clone(),
         args.read_token.clone(),
-        args.timeout,
+        args.timeout.to_duration(),
     );
-    let Some(interval) = args.watch else {
+    let Some(interval) = args.watch.map(Millis::to_duration) else {
         let run = run_once(&c, &args)?;
         record(&args, &run)?;
         match args.format {

@@ -3,10 +3,10 @@
 //! actions.
 
 use super::summarize_delivery;
-use crate::args::duration;
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use playtrace_core::units::Millis;
 use playtrace_export::deliver::{drain, lock, DeliverOptions, SharedQueue};
 use playtrace_export::fs::FsWriter;
 use playtrace_export::queue::RetryPolicy;
@@ -34,8 +34,8 @@ pub struct StateArgs {
     /// Keep retrying transient failures (connection refused, timeouts, 5xx, 429) from the
     /// retry queue for this long, with exponential backoff (1 s, 2 s, 4 s, ... plus jitter);
     /// what still fails then stays queued for `playtrace export retry`. 0 queues at once.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration, global = true)]
-    retry_for: std::time::Duration,
+    #[arg(long, value_name = "DURATION", default_value = "10s", global = true)]
+    retry_for: Millis,
 
     /// Attempts before a transiently failing artifact moves to the dead-letter queue.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..), global = true)]
@@ -67,7 +67,7 @@ impl StateArgs {
 
     pub fn options(&self) -> DeliverOptions {
         DeliverOptions {
-            retry_for: self.retry_for,
+            retry_for: self.retry_for.to_duration(),
         }
     }
 
