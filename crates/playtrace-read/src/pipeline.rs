@@ -79,27 +79,6 @@ pub fn read(
     )
 }
 
-/// [`read`], also running `extract` over every block and handing what it found to `on_found`
-/// in input order.
-pub fn read_extracting<E: Extract>(
-    inputs: Vec<Input>,
-    options: ReadOptions,
-    correlator: &mut Correlator,
-    extract: &E,
-    on_found: &mut FoundSink<'_, E::Found>,
-    on_reject: &mut RejectSink<'_>,
-) -> Result<ReadStats, ReadError> {
-    run(
-        inputs,
-        options.workers,
-        options.limits,
-        correlator,
-        extract,
-        on_found,
-        on_reject,
-    )
-}
-
 /// How many chunks a worker may take beyond the next one to fold, per worker.
 const AHEAD_PER_WORKER: u64 = 3;
 
@@ -120,15 +99,17 @@ struct Source {
     error: Option<ReadError>,
 }
 
-fn run<E: Extract>(
+/// [`read`], also running `extract` over every block and handing what it found to `on_found`
+/// in input order.
+pub fn read_extracting<E: Extract>(
     inputs: Vec<Input>,
-    workers: usize,
-    limits: ReadLimits,
+    options: ReadOptions,
     correlator: &mut Correlator,
     extract: &E,
     on_found: &mut FoundSink<'_, E::Found>,
     on_reject: &mut RejectSink<'_>,
 ) -> Result<ReadStats, ReadError> {
+    let (workers, limits) = (options.workers, options.limits);
     let options = correlator.batch_options();
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let workers = workers.max(1);
