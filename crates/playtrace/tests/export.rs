@@ -255,6 +255,10 @@ fn usage_errors_exit_2() {
             vec!["export", log.as_str(), "--to", "stdout", "--manifest", "-"],
             "both write to standard output",
         ),
+        (
+            vec!["export", log.as_str(), "--to", "fs:out", "--prefix", "a\nb"],
+            "--prefix must not contain control characters",
+        ),
     ] {
         let out = playtrace()
             .current_dir(dir.path())
