@@ -142,7 +142,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         transcripts: args.kinds.contains(&Kind::Transcripts),
         rejects: args.kinds.contains(&Kind::Rejects),
     };
-    let read = read::read(&args.files, &budgets, &args.read, kinds.transcripts)?;
+    let read = read::read(&args.files, &budgets, &args.read, kinds)?;
     warn_about_input(&read, kinds);
     let artifacts = artifacts::build(
         &args.prefix,

@@ -10,7 +10,9 @@ use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::reject::Reject;
 use playtrace_core::summary::Summary;
 use playtrace_export::artifacts::transcripts::TRANSCRIPT_EVENT;
-use playtrace_export::artifacts::{transcript_line, ReadSummary, TranscriptLine, Transcripts};
+use playtrace_export::artifacts::{
+    transcript_line, Kinds, ReadSummary, TranscriptLine, Transcripts,
+};
 use playtrace_read::{Extract, SinkError};
 use std::sync::Arc;
 
@@ -18,7 +20,8 @@ use std::sync::Arc;
 pub struct Read {
     pub summary: Summary,
     pub stats: ReadSummary,
-    /// Every reject as NDJSON, in input order.
+    /// Every reject as NDJSON, in input order (empty unless asked for: they are counted
+    /// either way).
     pub rejects_ndjson: Vec<u8>,
     /// The first few rejects, for the warning on stderr.
     pub first_rejects: Vec<Reject>,
@@ -53,13 +56,9 @@ impl Extract for TranscriptLines {
     }
 }
 
-/// Reads `names` once: summary (with per-contest records), rejects, transcripts.
-pub fn read(
-    names: &[String],
-    budgets: &BudgetSet,
-    args: &ReadArgs,
-    transcripts_wanted: bool,
-) -> Result<Read> {
+/// Reads `names` once: summary (with per-contest records), rejects, transcripts (what `kinds`
+/// asks for).
+pub fn read(names: &[String], budgets: &BudgetSet, args: &ReadArgs, kinds: Kinds) -> Result<Read> {
     let counter = Arc::default();
     let opened = playtrace_read::open_all(names, &counter)?;
     let mut correlator = Correlator::new(CorrelatorOptions {
@@ -69,8 +68,10 @@ pub fn read(
     let mut rejects_ndjson = Vec::new();
     let mut first_rejects = Vec::new();
     let mut on_reject = |reject: Reject| -> Result<(), SinkError> {
-        serde_json::to_writer(&mut rejects_ndjson, &reject)?;
-        rejects_ndjson.push(b'\n');
+        if kinds.rejects {
+            serde_json::to_writer(&mut rejects_ndjson, &reject)?;
+            rejects_ndjson.push(b'\n');
+        }
         if first_rejects.len() < 3 {
             first_rejects.push(reject);
         }
@@ -84,7 +85,7 @@ pub fn read(
         Ok(())
     };
     let progress = Progress::start(true, opened.total_bytes, Arc::clone(&counter));
-    let result = if transcripts_wanted {
+    let result = if kinds.transcripts {
         let extract = TranscriptLines {
             finder: memchr::memmem::Finder::new(TRANSCRIPT_EVENT.as_bytes()),
         };
