@@ -21,7 +21,10 @@ export interface EmitInput {
   attrs?: Record<string, unknown>;
   /** Session the event belongs to. */
   session?: string;
-  /** Event time, epoch milliseconds (default: when `emit` was called). */
+  /**
+   * Event time, epoch milliseconds (default: when its batch is serialized, at most `lingerMs`
+   * after `emit` while the collector keeps up; pass it where the exact time matters).
+   */
   ts?: number;
   /** Idempotency key; unique per game (default: a client id and a counter). */
   id?: string;
@@ -108,7 +111,6 @@ type PostResult =
 
 interface Queued {
   input: EmitInput;
-  ts: number;
   size: number;
   seq: number;
 }
@@ -255,10 +257,11 @@ export class CoreClient {
         }
         return false;
       }
-      const now = Date.now();
       const wasEmpty = this.queue.length === this.head;
-      if (wasEmpty) this.firstQueuedAt = now;
-      this.queue.push({ input, ts: typeof input.ts === 'number' ? input.ts : now, size, seq });
+      // No clock read per event (it can cost more than the rest of emit): the linger clock
+      // starts with the first queued event, and `ts` defaults to when the batch is serialized.
+      if (wasEmpty) this.firstQueuedAt = Date.now();
+      this.queue.push({ input, size, seq });
       this.queuedBytes += size;
       if (wasEmpty || this.queue.length - this.head >= this.opts.batchEvents) this.wake();
       return true;
@@ -451,12 +454,13 @@ export class CoreClient {
     let bytes = 0;
     let events = 0;
     const start = this.head;
+    const now = Date.now();
     while (this.head < this.queue.length && this.head - start < batchEvents) {
       const q = this.queue[this.head]!;
       if (bytes > 0 && bytes + q.size > batchBytes) break;
       bytes += q.size;
       this.head++;
-      const line = this.serialize(q);
+      const line = this.serialize(q, now);
       if (line === null) {
         this.dropped.invalid++;
       } else {
@@ -484,11 +488,11 @@ export class CoreClient {
     return batch;
   }
 
-  private serialize(q: Queued): string | null {
+  private serialize(q: Queued, now: number): string | null {
     try {
       const e = q.input;
       const id = typeof e.id === 'string' ? e.id : `${this.clientId}-${this.nextId++}`;
-      let line = `{"event":${JSON.stringify(e.event)},"ts":${Number.isFinite(q.ts) ? q.ts : Date.now()},"id":${JSON.stringify(id)}`;
+      let line = `{"event":${JSON.stringify(e.event)},"ts":${typeof e.ts === 'number' && Number.isFinite(e.ts) ? e.ts : now},"id":${JSON.stringify(id)}`;
       line += this.envelopeTail;
       if (typeof e.session === 'string') line += `,"session":${JSON.stringify(e.session)}`;
       line += `,"attrs":${e.attrs === undefined || e.attrs === null ? '{}' : JSON.stringify(e.attrs)}}\n`;
