@@ -6,6 +6,7 @@ export type {
   DroppedCounts,
   EmitInput,
   FlushResult,
+  Platform,
 } from './client.js';
 export { CoreClient } from './client.js';
 export type { Segment, Spool } from './spool.js';
