@@ -187,7 +187,7 @@ export class CoreClient {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         resolve({ ok: false, pending: Math.max(0, target - this.lowestPending()) });
-      }, Math.max(0, timeoutMs));
+      }, timerMs(timeoutMs));
       const waiter: Waiter = {
         target,
         resolve: (r) => {
@@ -211,7 +211,7 @@ export class CoreClient {
     this.wake();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), Math.max(0, timeoutMs));
+      timer = setTimeout(() => resolve(true), timerMs(timeoutMs));
     });
     const finished = await Promise.race([this.loopDone.then(() => false), timedOut]);
     clearTimeout(timer);
@@ -290,7 +290,7 @@ export class CoreClient {
         timer = setTimeout(() => {
           this.wakeUp = null;
           resolve();
-        }, Math.max(0, ms));
+        }, timerMs(ms));
         this.platform.unref?.(timer);
       }
       this.wakeUp = () => {
@@ -556,6 +556,11 @@ export class CoreClient {
     this.notBefore = Math.min(this.notBefore, Date.now());
     this.wake();
   }
+}
+
+/** A timeout as `setTimeout` takes it (it treats anything over 2^31 − 1 ms as 1 ms). */
+function timerMs(ms: number): number {
+  return Number.isNaN(ms) ? 0 : Math.min(Math.max(0, ms), 2 ** 31 - 1);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -93,10 +93,12 @@ test('collector down: spooled, survives SIGKILL right after flush, sent once by 
 /** A proxy in front of the collector answering the first `refusals` requests 503. */
 async function flakyProxy(target, refusals, retryAfter) {
   const seen = [];
+  const encodings = [];
   const srv = createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     seen.push(Date.now());
+    encodings.push(req.headers['content-encoding']);
     if (seen.length <= refusals) {
       const headers = { 'Content-Type': 'application/json' };
       if (retryAfter !== undefined) headers['Retry-After'] = retryAfter;
@@ -113,7 +115,7 @@ async function flakyProxy(target, refusals, retryAfter) {
     res.end(await r.text());
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${srv.address().port}`, seen, close: () => new Promise((r) => srv.close(r)) };
+  return { url: `http://127.0.0.1:${srv.address().port}`, seen, encodings, close: () => new Promise((r) => srv.close(r)) };
 }
 
 test('503 with Retry-After: 1 is waited for, then the batch is stored once', async () => {
@@ -127,6 +129,7 @@ test('503 with Retry-After: 1 is waited for, then the batch is stored once', asy
   assert.ok(gap >= 990 && gap < 3000, `waited ${gap} ms for Retry-After: 1`);
   assert.equal(client.metrics().retried, 1);
   assert.equal(client.metrics().sent, 10);
+  assert.deepEqual(proxy.encodings, ['gzip', 'gzip'], 'bodies are gzipped (zlib)');
   await client.close(1000);
   await proxy.close();
   const { stored, distinctIds } = await storedSummary(serve.url, 'retry.after');
