@@ -98,7 +98,7 @@ export class CoreClient {
   private readonly platform: Platform;
   private readonly endpoint: string;
   private readonly envelopeTail: string;
-  private readonly clientId = randomHex();
+  private readonly clientId: string;
   private nextId = 0;
 
   private queue: Queued[] = [];
@@ -124,6 +124,7 @@ export class CoreClient {
   constructor(options: ClientOptions, platform: Platform) {
     this.opts = { ...DEFAULTS, gzip: true, ...stripUndefined(options) } as CoreClient['opts'];
     this.platform = platform;
+    this.clientId = platform.randomHex?.() ?? randomHex();
     this.endpoint = `${String(options.url).replace(/\/+$/, '')}/v1/events`;
     let tail = '';
     if (options.game !== undefined) tail += `,"game":${JSON.stringify(options.game)}`;

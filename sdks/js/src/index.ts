@@ -1,6 +1,7 @@
 // The Node entry point: the client with an fsynced file spool and zlib gzip, and everything
 // platform-independent (contest records, transcripts, the event bus).
 
+import { randomBytes } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { CoreClient, type ClientOptions } from './client.js';
 import { FileSpool } from './spool-file.js';
@@ -28,6 +29,7 @@ export class Client extends CoreClient {
   constructor(options: NodeClientOptions) {
     super(options, {
       gzip: gzipFast,
+      randomHex: () => randomBytes(8).toString('hex'),
       spool: options.spoolDir
         ? new FileSpool(options.spoolDir, options.spoolMaxBytes ?? 1 << 30)
         : undefined,

@@ -90,6 +90,8 @@ export interface FlushResult {
 export interface Platform {
   gzip?: (body: string) => Promise<Uint8Array>;
   spool?: Spool;
+  /** 16 random hex digits for the client id (default: Web Crypto, else Math.random). */
+  randomHex?: () => string;
   /** Makes a background timer not keep the process alive (Node's `unref`). */
   unref?: (timer: ReturnType<typeof setTimeout>) => void;
 }

@@ -84,6 +84,12 @@ test('collector down: spooled, survives SIGKILL right after flush, sent once by 
   assert.equal(c4.metrics.sent, 5000);
   assert.equal((await eventCounter(serve.url, 'duplicate')) - dupBefore, 5000);
 
+  const a = await storedSummary(serve.url, 'spool.a.');
+  const c = await storedSummary(serve.url, 'spool.c.');
+  assert.ok(
+    Math.max(...a.events.map((e) => e.seq)) < Math.min(...c.events.map((e) => e.seq)),
+    'new events queue behind the spool: order is kept',
+  );
   for (const [prefix, n] of [['spool.a.', 5000], ['spool.b.', 3000], ['spool.c.', 10]]) {
     const { stored, distinctIds } = await storedSummary(serve.url, prefix);
     assert.deepEqual({ prefix, stored, distinctIds }, { prefix, stored: n, distinctIds: n });
