@@ -226,6 +226,14 @@ test('after close the process exits by itself (collector up, and collector down)
   }
 });
 
+test('flush(Infinity) waits for the events (setTimeout would have made it 1 ms)', async () => {
+  const client = new Client({ url: serve.url, game: 'js-inf' });
+  for (let i = 0; i < 10; i++) client.emit({ event: 'flush.infinity', attrs: { i } });
+  assert.deepEqual(await client.flush(Infinity), { ok: true, pending: 0 });
+  assert.equal(client.metrics().sent, 10);
+  await client.close(1000);
+});
+
 test('a spool directory left by the Rust SDK is read in the same format', async () => {
   const spool = tempDir('playtrace-js-rustspool-');
   const { writeFileSync } = await import('node:fs');
