@@ -7,8 +7,7 @@
 //! interleaving retries with the first.
 
 use crate::queue::{Queue, QueueError, RetryPolicy};
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
+use playtrace_store::{DirLock, LockError};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -43,7 +42,7 @@ pub enum StateError {
 #[derive(Debug)]
 pub struct StateDir {
     dir: PathBuf,
-    _lock: File,
+    _lock: DirLock,
 }
 
 impl StateDir {
@@ -54,32 +53,16 @@ impl StateDir {
             error,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join("lock"))
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                return Err(StateError::Busy {
-                    dir: dir.to_path_buf(),
-                    pid: text.trim().parse().ok(),
-                });
-            }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
-        }
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        writeln!(file, "{}", std::process::id()).map_err(io)?;
-        file.sync_data().map_err(io)?;
+        let lock = DirLock::acquire(dir, "lock").map_err(|e| match e {
+            LockError::Held(pid) => StateError::Busy {
+                dir: dir.to_path_buf(),
+                pid,
+            },
+            LockError::Io(_, error) => io(error),
+        })?;
         Ok(StateDir {
             dir: dir.to_path_buf(),
-            _lock: file,
+            _lock: lock,
         })
     }
 
