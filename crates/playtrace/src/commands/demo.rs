@@ -219,7 +219,7 @@ fn status(agent: &ureq::Agent, base: &str, sent: u64, since_ms: f64) -> String {
         for b in g["budgets"].as_array().into_iter().flatten() {
             if b["status"] == "breach" {
                 breaching.push(format!(
-                    "room {} {} p95 {} ms > {} ms",
+                    "room={} {} p95 {} ms > {} ms",
                     g["key"]["room"].as_str().unwrap_or("-"),
                     b["metric"].as_str().unwrap_or("?"),
                     b["value"],
