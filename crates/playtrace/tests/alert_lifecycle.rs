@@ -285,3 +285,28 @@ fn events_filter_by_session_hub_and_room_and_unknown_parameters_are_refused() {
     assert_eq!(s.get("/v1/events?limit=x", None).0, 400);
     assert_eq!(s.get("/v1/alerts/al_nope", None).0, 404);
 }
+
+#[test]
+fn the_console_page_is_served_with_a_strict_policy_and_knows_what_a_token_may_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[[tokens]]\nname = \"viewer\"\nsecret = \"read-secret\"\nscopes = [\"read\"]\n",
+    );
+    for path in ["/", "/alerts/al_123", "/budgets", "/console/app.js"] {
+        let r = agent().get(format!("{}{path}", s.url)).call().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+    }
+    let (status, _, anonymous) = s.get("/console/session", None);
+    assert_eq!(status, 200);
+    assert_eq!(anonymous["tokensConfigured"], true);
+    assert_eq!(anonymous["scopes"], json!([]));
+    let (_, _, viewer) = s.get("/console/session", Some("read-secret"));
+    assert_eq!(viewer["token"], "viewer");
+    assert_eq!(viewer["scopes"], json!(["read"]));
+}

@@ -49,12 +49,8 @@ fn chromium() -> PathBuf {
     panic!("Chromium is not installed: run scripts/test, `apt-get install chromium`, or set PLAYTRACE_CHROMIUM");
 }
 
-#[test]
-fn the_console_works_in_a_real_browser() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = server::start(
-        &dir.path().join("data"),
-        r#"
+/// The collector's config: read and admin tokens, budgets checked often.
+const CONFIG: &str = r#"
 [budgets]
 evaluate_every = "100ms"
 
@@ -67,8 +63,13 @@ scopes = ["ingest", "read", "admin"]
 name = "read-1"
 secret = "read-secret-1"
 scopes = ["read"]
-"#,
-    );
+"#;
+
+#[test]
+fn the_console_works_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = server::start(&data, CONFIG);
     let shots = workspace().join("target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new(python())
@@ -78,6 +79,12 @@ scopes = ["read"]
         .env("PLAYTRACE_READ_TOKEN", "read-secret-1")
         .env("PLAYTRACE_SHOTS", &shots)
         .env("PLAYTRACE_CHROMIUM", chromium())
+        // For the stream's restart check: the script stops this collector and starts its
+        // successor on the same port and data directory.
+        .env("PLAYTRACE_BIN", env!("CARGO_BIN_EXE_playtrace"))
+        .env("PLAYTRACE_PID", s.pid().to_string())
+        .env("PLAYTRACE_DATA_DIR", &data)
+        .env("PLAYTRACE_CONFIG", data.with_extension("toml"))
         .output()
         .unwrap();
     let text = format!(

@@ -113,3 +113,33 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     }
     router
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets_stay_small_and_load_nothing_from_elsewhere() {
+        let total = INDEX.len() + SCRIPT.len() + STYLE.len() + ICON.len();
+        assert!(total < 200 * 1024, "console assets are {total} bytes");
+        for (name, text) in [
+            ("index.html", INDEX),
+            ("app.js", SCRIPT),
+            ("app.css", STYLE),
+        ] {
+            // The SVG namespace is a name, not a request.
+            let text = text.replace("http://www.w3.org/2000/svg", "");
+            for bad in [
+                "http://",
+                "https://",
+                "//cdn",
+                "<script>",
+                " style=\"",
+                "onclick=",
+            ] {
+                assert!(!text.contains(bad), "{name} contains `{bad}`");
+            }
+        }
+        assert!(INDEX.contains("<script src=\"/console/app.js\" defer></script>"));
+    }
+}

@@ -580,7 +580,7 @@ function healthView() {
       ['accepted', accepted],
       ['rejected', sum('playtrace_events_total', (l) => l.outcome === 'rejected')],
       ['503 overloaded', sum('playtrace_ingest_overloaded_total')],
-      ['507 store full', sum('playtrace_ingest_store_full_total')],
+      ['507 store full', sum('playtrace_store_full_total')],
       ['store size', (storeBytes / 1048576).toFixed(1) + ' MiB'],
       ['stream subscribers', sum('playtrace_stream_subscribers')],
     ];
