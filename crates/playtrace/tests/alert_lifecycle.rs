@@ -156,6 +156,11 @@ fn acknowledging_is_a_field_and_resolving_a_state() {
     assert_eq!(acked["acknowledgedBy"], "mod-ben");
     assert_eq!(acked["ackComment"], "looking");
     assert!(acked["acknowledgedAt"].is_string());
+    // It links to the event that raised it (the stored admin.alert event).
+    let seq = acked["eventSeq"].as_i64().unwrap();
+    let (_, _, page) = s.get(&format!("/v1/events?after={}&limit=1", seq - 1), None);
+    assert_eq!(page["events"][0]["seq"], seq);
+    assert_eq!(page["events"][0]["event"], "admin.alert");
     // Raised again, the acknowledgement stays with the occurrence.
     assert_eq!(admin_alert(&s, "c-1", "s-1", "pier"), id);
     assert_eq!(alert(&s, &id)["acknowledgedBy"], "mod-ben");

@@ -29,6 +29,8 @@ pub(crate) struct AlertChange {
 pub(crate) struct Origin<'a> {
     pub(crate) game: Option<&'a str>,
     pub(crate) env: Option<&'a str>,
+    /// The stored event that raised it (its sequence number), when an event did.
+    pub(crate) event_seq: Option<i64>,
 }
 
 /// The acknowledgement fields, kept while an occurrence lasts.
@@ -92,6 +94,9 @@ pub(crate) fn raise(
                 o.insert((*k).to_string(), v.clone());
             }
         }
+    }
+    if let (Some(seq), Some(o)) = (origin.event_seq, alert.as_object_mut()) {
+        o.insert("eventSeq".into(), Value::from(seq));
     }
     if state == AlertState::Firing {
         let active = tx.active_silences()?;

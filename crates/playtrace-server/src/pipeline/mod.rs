@@ -100,6 +100,7 @@ impl ServerHook {
             let origin = Origin {
                 game: e.game(),
                 env: e.env.as_deref(),
+                event_seq: Some(e.seq),
             };
             for candidate in self.rules.evaluate(&event) {
                 changes.push(raise(tx, &candidate, &origin)?);
@@ -117,6 +118,7 @@ fn record_budgets(
     let origin = Origin {
         game: None,
         env: None,
+        event_seq: None,
     };
     for b in budget_changes {
         if let Some(status) = &b.status {

@@ -161,6 +161,7 @@ def main():
         # The alert's own page.
         page.goto(URL + f"/alerts/{first}")
         page.wait_for_selector("#alert-detail", timeout=3000)
+        page.wait_for_selector("#raising-event pre:has-text(\"admin.alert\")", timeout=3000)
         page.screenshot(path=os.path.join(SHOTS, "alert.png"), full_page=True)
 
         # A read token: no action buttons, and a forged action is refused.

@@ -379,6 +379,16 @@ async function alertDetail(id) {
   };
   show(a);
   main().append(box);
+  if (a.eventSeq) {
+    // The event that raised it: the one stored right at its sequence number.
+    const raised = el('div', { class: 'panel', id: 'raising-event' }, el('strong', { text: 'Raised by event #' + a.eventSeq }));
+    main().append(raised);
+    try {
+      const r = await api('/v1/events?limit=1&after=' + (a.eventSeq - 1));
+      const e = r.events[0];
+      if (e && e.seq === a.eventSeq) raised.append(el('pre', { text: JSON.stringify(e, null, 2) }));
+    } catch (e) { raised.append(el('p', { text: e.message })); }
+  }
   if (a.sessionId) {
     const events = el('div', { class: 'panel' }, el('strong', { text: 'Events of session ' + a.sessionId }));
     main().append(events);
