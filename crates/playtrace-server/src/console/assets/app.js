@@ -186,6 +186,20 @@ function matcherFor(a) {
   return { rule: a.rule };
 }
 
+// The display group, by the rule of GET /v1/alerts (alerts from the stream lack it): a budget's
+// group, or the rule with the room or session it is about.
+function groupOf(a) {
+  const d = a.data || {};
+  if (a.category === 'budget') {
+    const g = d.group && Object.keys(d.group).length ? Object.entries(d.group).map(([k, v]) => k + '=' + (v === null ? '-' : v)).join(',') : 'overall';
+    return 'budget ' + g;
+  }
+  const room = d.roomId || d.room || (d.group || {}).room;
+  if (room !== undefined && room !== null && room !== '') return a.rule + ' room=' + room;
+  if (a.sessionId) return a.rule + ' session=' + a.sessionId;
+  return a.rule;
+}
+
 function context(a) {
   const d = a.data || {};
   const group = d.group || {};
@@ -351,13 +365,23 @@ function alertsView() {
     } catch (e) { notice(e.message); }
     loadSilences();
   }
+  // Under a burst (hundreds of alerts a second) the list is redrawn at most every 250 ms, and
+  // the freshness asked at most once a second.
+  let drawTimer = null, freshTimer = null;
+  const soon = () => { if (!drawTimer) drawTimer = setTimeout(() => { drawTimer = null; draw(); }, 250); };
   const es = new EventSource(streamUrl({ topics: 'alerts' }));
-  es.addEventListener('alert', async (m) => {
+  es.addEventListener('alert', (m) => {
     const changed = JSON.parse(m.data);
-    // The REST shape adds the display group.
-    try { update(await api('/v1/alerts/' + changed.id)); } catch (_) { update(changed); }
-    if (changed.category === 'moderation') freshness();
+    changed.group = groupOf(changed);
+    alerts.set(changed.id, changed);
+    if (alerts.size > 2 * MAX_ALERTS) {
+      const oldest = [...alerts.values()].sort((x, y) => Date.parse(x.updatedAt) - Date.parse(y.updatedAt));
+      for (const a of oldest.slice(0, alerts.size - MAX_ALERTS)) alerts.delete(a.id);
+    }
+    soon();
+    if (changed.category === 'moderation' && !freshTimer) freshTimer = setTimeout(() => { freshTimer = null; freshness(); }, 1000);
   });
+  onCleanup(() => { clearTimeout(drawTimer); clearTimeout(freshTimer); });
   es.addEventListener('open', () => reload());
   onCleanup(() => es.close());
   const timer = setInterval(() => { draw(); freshness(); }, 10000);
