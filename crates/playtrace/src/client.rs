@@ -154,6 +154,42 @@ impl Collector {
         }
     }
 
+    /// `method path` with a JSON body (or none) and `token` (the admin verbs of `playtrace
+    /// alerts`); 2xx required, 401/403 name the `admin` token.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let auth = token
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("Bearer {t}"));
+        let result = match method {
+            "DELETE" => {
+                let mut req = self.agent.delete(url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            _ => {
+                let mut req = self
+                    .agent
+                    .post(url)
+                    .header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.send(body.map(Value::to_string).unwrap_or_default())
+            }
+        };
+        let answer = Self::read_answer(result.map_err(|e| self.connect_error(e))?);
+        self.check(&format!("{method} {path}"), answer, "admin")
+    }
+
     /// Opens `GET /v1/stream?…` (read token), optionally resuming after `last_event_id`.
     /// Returns once the collector has subscribed (it answers only then).
     pub fn stream(&self, query: &str, last_event_id: Option<&str>) -> Result<Stream, ClientError> {
