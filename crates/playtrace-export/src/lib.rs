@@ -33,7 +33,7 @@ pub struct Artifact {
     pub name: String,
     /// `application/json`, `text/csv`, `text/markdown`, ...
     pub media_type: String,
-    /// The content.
+    /// The content; not in the JSON (the manifest gives its size and sha256 instead).
     #[serde(skip)]
     pub bytes: Arc<Vec<u8>>,
     /// `report`, `transcript`, `rejects`.
@@ -72,11 +72,11 @@ pub trait Writer: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WriterMetrics {
-    /// The writer.
+    /// The writer's [`Writer::id`].
     pub id: String,
     /// Artifacts given to the writer.
     pub attempted: u64,
-    /// Artifacts written.
+    /// Artifacts written, on the first try or a retry.
     pub successes: u64,
     /// Failed attempts (transient or permanent, first tries and retries).
     pub failures: u64,
@@ -86,7 +86,7 @@ pub struct WriterMetrics {
     pub queued: u64,
     /// Sent to the dead-letter queue.
     pub dead_lettered: u64,
-    /// Bytes written.
+    /// Artifact bytes written (the sum of the written artifacts' sizes).
     pub bytes: u64,
     /// Wall time of this writer's part, ms.
     pub duration_ms: u64,
@@ -98,7 +98,7 @@ pub struct WriterMetrics {
 pub struct Outcome {
     /// The artifact's name.
     pub artifact: String,
-    /// The writer.
+    /// The writer's [`Writer::id`].
     pub writer: String,
     /// [`Status::Written`], [`Status::Failed`] or [`Status::Rejected`] after [`fan_out`];
     /// `Written`, `Queued` or `DeadLettered` after a delivery with the durable queues.
