@@ -16,7 +16,7 @@ pub enum ClientError {
     Connect {
         /// The URL.
         url: String,
-        /// What failed.
+        /// The transport's error (refused, DNS, TLS, timeout).
         message: String,
     },
     /// 401 or 403.
@@ -24,7 +24,7 @@ pub enum ClientError {
     Auth {
         /// What was asked.
         what: String,
-        /// Status code.
+        /// The HTTP status, 401 or 403.
         status: u16,
         /// The collector's message.
         message: String,
@@ -36,7 +36,7 @@ pub enum ClientError {
     Status {
         /// What was asked.
         what: String,
-        /// Status code.
+        /// The HTTP status the caller did not expect.
         status: u16,
         /// The collector's message.
         message: String,
@@ -55,9 +55,9 @@ pub struct Collector {
 
 /// An answer: status and JSON body (`Null` when not JSON).
 pub struct Answer {
-    /// HTTP status.
+    /// The HTTP status, whatever it is: callers decide which ones are errors.
     pub status: u16,
-    /// Body.
+    /// The body parsed as JSON; `Null` when it was empty or not JSON.
     pub body: Value,
 }
 
