@@ -79,6 +79,8 @@ const MESSAGE_MAX: usize = 300;
 /// one shape whatever refused it. A rejection of the body's content (422) becomes 400, like
 /// every other bad request.
 pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -100,13 +102,15 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     let mut message: String = text.chars().take(MESSAGE_MAX).collect();
     let (status, code) = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = parts
-                .headers
-                .get(h::ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("other methods");
-            message = format!("method not allowed on this route; it accepts {allow}");
+            message = format!(
+                "{method} is not allowed on {}; see docs/API.md for the methods of each route",
+                path.chars().take(MESSAGE_MAX).collect::<String>()
+            );
             (status, "method_not_allowed")
+        }
+        // The body went silent while an extractor read it.
+        _ if text.contains(crate::http::bodies::BODY_IDLE) => {
+            (StatusCode::REQUEST_TIMEOUT, "request_timeout")
         }
         StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
             (StatusCode::BAD_REQUEST, "bad_request")
