@@ -241,9 +241,8 @@ fn a_subscriber_that_stops_reading_is_cut_off_by_bytes_and_replays_on_reconnect(
     let text = read_until_stream_end(slow);
     let last_id: i64 = text
         .lines()
-        .filter_map(|l| l.strip_prefix("id:"))
-        .filter_map(|v| v.trim().parse().ok())
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("id:").and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0);
     assert_eq!(s.metric("playtrace_stream_subscribers"), 0.0);
     let stored = (posts * 300) as i64;
