@@ -666,6 +666,7 @@ scopes = ["ingest", "read"]
         assert_eq!(c.budgets, defaults.budgets);
         assert_eq!(c.budget_alerting, defaults.budget_alerting);
         assert_eq!(c.stream, defaults.stream);
+        assert_eq!(c.http, defaults.http);
         assert!(!c.tokens.is_empty());
     }
 
