@@ -4,6 +4,7 @@
 use crate::auth::Tokens;
 use crate::config::ServeConfig;
 use crate::fanout::Hub;
+use crate::http::conns::ConnMetrics;
 use crate::metrics::Metrics;
 use crate::pipeline::{Work, WorkJob};
 use playtrace_core::contest::{BudgetQuery, LiveContests, WindowReport};
@@ -29,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) store_settings: StoreSettings,
     /// The fan-out of committed batches.
     pub(crate) hub: Arc<Hub>,
+    /// Connection counters of the accept loop.
+    pub(crate) connections: Arc<ConnMetrics>,
     /// Where jobs are ordered and made durable (`None` once ingest is closed).
     log: RwLock<Option<Box<dyn Log<Work>>>>,
 }
@@ -53,6 +56,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             store_settings,
             hub,
+            connections: Arc::default(),
             log: RwLock::new(Some(log)),
         }
     }

@@ -209,6 +209,9 @@ pub struct Stream {
     pub buffer: usize,
     /// A write to a client that stays blocked this long closes the connection (at least 10 ms).
     pub send_timeout: Millis,
+    /// Bytes of committed messages one subscriber may have waiting (not yet written to its
+    /// socket) before it is disconnected; it replays from the store when it reconnects.
+    pub max_pending: Bytes,
 }
 
 impl Default for Stream {
@@ -217,6 +220,7 @@ impl Default for Stream {
             keep_alive: Millis::from_secs_saturating(15),
             buffer: 1024,
             send_timeout: Millis::from_secs_saturating(10),
+            max_pending: Bytes::saturating(4 << 20),
         }
     }
 }
@@ -227,6 +231,7 @@ struct StreamFile {
     keep_alive: Option<Written>,
     buffer: Option<usize>,
     send_timeout: Option<Written>,
+    max_pending: Option<Written>,
 }
 
 impl StreamFile {
@@ -240,21 +245,73 @@ impl StreamFile {
         if let Some(n) = self.buffer {
             s.buffer = positive(n, "stream.buffer")?;
         }
+        if let Some(v) = &self.max_pending {
+            s.max_pending = bytes(v, "stream.max_pending")?;
+        }
         Ok(s)
     }
 }
 
-/// `[http]`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `[http]`: browsers, and what one connection may hold (a client that connects and sends
+/// nothing, or half a request, must not keep a file descriptor or the shutdown forever).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Http {
     /// Origins browsers may call from (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// A connection must send a whole request head within this (also the keep-alive idle time).
+    pub header_timeout: Millis,
+    /// A request body that sends nothing for this long is answered 408 and closed.
+    pub body_idle_timeout: Millis,
+    /// Open connections at most; 0 sizes it from the file-descriptor limit.
+    pub max_connections: usize,
+    /// After SIGTERM, in-flight requests get this long before they are abandoned.
+    pub shutdown_deadline: Millis,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            cors_origins: Vec::new(),
+            header_timeout: Millis::from_secs_saturating(5),
+            body_idle_timeout: Millis::from_secs_saturating(10),
+            max_connections: 0,
+            shutdown_deadline: Millis::from_secs_saturating(10),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HttpFile {
     cors_origins: Option<Vec<String>>,
+    header_timeout: Option<Written>,
+    body_idle_timeout: Option<Written>,
+    max_connections: Option<usize>,
+    shutdown_deadline: Option<Written>,
+}
+
+impl HttpFile {
+    fn over(&self, mut h: Http) -> Result<Http, ConfigError> {
+        let at_least = |v: &Written, key: &str| -> Result<Millis, ConfigError> {
+            Ok(millis(v, key)?.max(Millis::from_ms_saturating(10)))
+        };
+        if let Some(origins) = &self.cors_origins {
+            h.cors_origins = origins.clone();
+        }
+        if let Some(v) = &self.header_timeout {
+            h.header_timeout = at_least(v, "http.header_timeout")?;
+        }
+        if let Some(v) = &self.body_idle_timeout {
+            h.body_idle_timeout = at_least(v, "http.body_idle_timeout")?;
+        }
+        if let Some(n) = self.max_connections {
+            h.max_connections = n;
+        }
+        if let Some(v) = &self.shutdown_deadline {
+            h.shutdown_deadline = millis(v, "http.shutdown_deadline")?;
+        }
+        Ok(h)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -496,9 +553,7 @@ impl ServeConfig {
             .map_err(|e| invalid("alerts", e.to_string()))?;
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
         c.stream = file.stream.over(c.stream)?;
-        if let Some(origins) = file.http.cors_origins {
-            c.http.cors_origins = origins;
-        }
+        c.http = file.http.over(c.http)?;
         Ok(c)
     }
 
@@ -618,6 +673,7 @@ scopes = ["ingest", "read"]
         assert_eq!(c.budgets, defaults.budgets);
         assert_eq!(c.budget_alerting, defaults.budget_alerting);
         assert_eq!(c.stream, defaults.stream);
+        assert_eq!(c.http, defaults.http);
         assert!(!c.tokens.is_empty());
     }
 

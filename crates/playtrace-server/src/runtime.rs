@@ -6,8 +6,9 @@ use crate::alerting::budget::Evaluator;
 use crate::app::AppState;
 use crate::config::{ConfigError, ServeConfig};
 use crate::fanout::{self, Hub};
-use crate::http::conn::GuardedListener;
+use crate::http::conns::{connection_cap, Conns};
 use crate::http::cors::{self, Cors};
+use crate::http::server::Timeouts;
 use crate::metrics::Metrics;
 use crate::pipeline::live::rebuild;
 use crate::pipeline::{budgets, ServerHook, Work};
@@ -133,7 +134,7 @@ fn start_evictor(live: Arc<Mutex<LiveContests>>) -> JoinHandle<()> {
 }
 
 /// Runs the collector until `shutdown` completes, then stops accepting, lets in-flight requests
-/// and commits finish, and returns. `on_listening` is called once the socket is bound.
+/// (up to `http.shutdown_deadline`) and commits finish, and returns. `on_listening` is called once the socket is bound.
 pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -145,7 +146,10 @@ pub async fn serve(
 
     // Step 3: the pipeline runs around every commit of the store's writer.
     let metrics = Arc::new(Metrics::default());
-    let hub = Arc::new(Hub::new(config.stream.buffer));
+    let hub = Arc::new(Hub::new(
+        config.stream.buffer,
+        config.stream.max_pending.as_u64(),
+    ));
     let hook = ServerHook::new(
         config.rules.clone(),
         live.clone(),
@@ -168,11 +172,14 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
-    let listener = GuardedListener {
-        inner: listener,
-        send_timeout: config.stream.send_timeout.to_duration(),
-        timeouts: hub.metrics.send_timeouts.clone(),
+    let timeouts = Timeouts {
+        header: config.http.header_timeout.to_duration(),
+        body_idle: config.http.body_idle_timeout.to_duration(),
+        send: config.stream.send_timeout.to_duration(),
+        shutdown: config.http.shutdown_deadline.to_duration(),
     };
+    let cap = connection_cap(config.http.max_connections);
+    let send_timeouts = hub.metrics.send_timeouts.clone();
     let state = Arc::new(AppState::new(
         config,
         metrics,
@@ -196,16 +203,29 @@ pub async fn serve(
     let cors = Arc::new(Cors {
         origins: state.config.http.cors_origins.clone(),
     });
+    let open = state.tokens.is_empty();
     let app = crate::http::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            open,
+            crate::http::host::check,
+        ))
         .layer(axum::middleware::from_fn_with_state(cors, cors::layer));
     let hub = state.hub.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Open streams end so the in-flight requests graceful shutdown waits for finish.
-            hub.close();
-        })
-        .await;
+    let conns = Arc::new(Conns::new(cap, state.connections.clone()));
+    tracing::debug!(cap, "connection cap");
+    crate::http::server::run(
+        listener,
+        app,
+        conns,
+        timeouts,
+        send_timeouts,
+        shutdown,
+        move || {
+            // Open streams end so the in-flight requests shutdown waits for finish.
+            hub.close()
+        },
+    )
+    .await;
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
@@ -223,7 +243,7 @@ pub async fn serve(
             "a store thread panicked while stopping".into(),
         ));
     }
-    served.map_err(|e| ServeError::Runtime(e.to_string()))
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

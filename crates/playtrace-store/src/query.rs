@@ -228,6 +228,12 @@ impl Reader {
         self.with(|conn| conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0)))
     }
 
+    /// The highest sequence number stored, if any (a `Last-Event-ID` beyond it comes from
+    /// another store, or from before a restore).
+    pub fn last_seq(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|conn| conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0)))
+    }
+
     /// Size and counts.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let file_bytes = file_size(&self.path)

@@ -183,7 +183,7 @@ fn a_stalled_subscriber_is_disconnected_while_another_gets_everything() {
     use std::io::Write;
     write!(
         stalled,
-        "GET /v1/stream?topics=events HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /v1/stream?topics=events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(200));

@@ -2,17 +2,18 @@
 //! committed rows (events, alert changes, budget changes), in sequence order, to the
 //! [`Publisher`] — only when someone listens, so an idle collector does no extra work. The
 //! fan-out task shapes them into [`Message`]s off the writer's thread and broadcasts them on the
-//! [`Hub`]. Every consumer subscribes on its own task (the SSE stream today; a console,
-//! notifications or a cluster publisher next), and a consumer that falls a whole buffer behind is
-//! dropped (it replays from the store), never slowing ingest or the others.
+//! [`Hub`], which queues them per subscriber. Every consumer subscribes on its own task (the SSE stream today; a console,
+//! notifications or a cluster publisher next), and a consumer that falls a whole buffer (`stream.buffer` commits or `stream.max_pending`
+//! bytes) behind is dropped (it replays from the store), never slowing ingest or the others.
 
 use crate::view::event_json;
 use playtrace_core::alert::Severity;
 use playtrace_store::{Kind, StoredEvent};
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Notify};
 
 /// One committed row, ready to send.
 #[derive(Debug)]
@@ -45,9 +46,17 @@ impl Message {
     }
 }
 
-/// The messages of one commit job, in sequence order (broadcast as one unit, so a subscriber's
+/// The messages of one commit job, in sequence order (queued as one unit, so a subscriber's
 /// buffer counts commits, not events, and one large batch never overflows a healthy one).
 pub(crate) type Batch = Vec<Message>;
+
+/// What a queued batch costs a subscriber, in bytes: the message text and the stored row.
+fn batch_bytes(batch: &Batch) -> u64 {
+    batch
+        .iter()
+        .map(|m| (m.data.len() + m.record.body.len() + 128) as u64)
+        .sum()
+}
 
 /// Stream counters for `/metrics`.
 #[derive(Default)]
@@ -58,15 +67,51 @@ pub(crate) struct StreamMetrics {
     pub(crate) sent: AtomicU64,
     /// Subscribers disconnected for falling behind.
     pub(crate) lag_disconnects: AtomicU64,
+    /// Subscribers disconnected for holding more than `stream.max_pending` bytes.
+    pub(crate) overflow_disconnects: AtomicU64,
     /// `reset` messages sent.
     pub(crate) resets: AtomicU64,
     /// Connections closed because the client stopped reading (`stream.send_timeout`).
     pub(crate) send_timeouts: Arc<AtomicU64>,
 }
 
+/// Why a subscription ended before the collector stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// It fell `stream.buffer` commits behind.
+    Lagged,
+    /// Its waiting batches passed `stream.max_pending` bytes.
+    Overflow,
+}
+
+/// One subscriber's waiting batches. The hub owns them, so a subscriber that stops reading is
+/// cut off — and its batches freed — by the publisher, not by a task that may never run again.
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<(Arc<Batch>, u64)>,
+    bytes: u64,
+    ended: Option<Ended>,
+}
+
+struct Slot {
+    queue: Mutex<Queue>,
+    wake: Notify,
+    events: bool,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The broadcast side.
 pub(crate) struct Hub {
-    tx: broadcast::Sender<Arc<Batch>>,
+    slots: Mutex<Vec<Arc<Slot>>>,
+    /// Commits one subscriber may fall behind.
+    buffer: usize,
+    /// Bytes one subscriber may have waiting.
+    max_pending: u64,
     /// Subscribers that want events (the rest want only alerts/budgets: event messages are not
     /// even built for them, and commits without alerts do not wake them).
     event_subscribers: AtomicUsize,
@@ -77,35 +122,61 @@ pub(crate) struct Hub {
     pub(crate) metrics: StreamMetrics,
 }
 
-/// A subscription; dropping it unsubscribes.
+/// A subscription; dropping it unsubscribes (and frees what waited for it).
 pub(crate) struct Subscription {
     hub: Arc<Hub>,
-    events: bool,
-    /// Committed batches.
-    pub(crate) rx: broadcast::Receiver<Arc<Batch>>,
+    slot: Arc<Slot>,
     /// Becomes `true` when the collector stops.
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
+impl Subscription {
+    /// The next committed batch, or why this subscriber was cut off.
+    pub(crate) async fn recv(&self) -> Result<Arc<Batch>, Ended> {
+        loop {
+            {
+                let mut q = self.slot.lock();
+                if let Some((batch, bytes)) = q.batches.pop_front() {
+                    q.bytes -= bytes;
+                    return Ok(batch);
+                }
+                if let Some(why) = q.ended {
+                    return Err(why);
+                }
+            }
+            self.slot.wake.notified().await;
+        }
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if self.events {
+        if self.slot.events {
             self.hub.event_subscribers.fetch_sub(1, Ordering::Relaxed);
         }
+        self.hub
+            .lock_slots()
+            .retain(|s| !Arc::ptr_eq(s, &self.slot));
         self.hub.metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Hub {
-    /// A hub whose subscribers may fall `buffer` commits behind before being disconnected.
-    pub(crate) fn new(buffer: usize) -> Hub {
-        let (tx, _) = broadcast::channel(buffer.max(16));
+    /// A hub whose subscribers may fall `buffer` commits or `max_pending` bytes behind before
+    /// being disconnected.
+    pub(crate) fn new(buffer: usize, max_pending: u64) -> Hub {
         Hub {
-            tx,
+            slots: Mutex::new(Vec::new()),
+            buffer: buffer.max(1),
+            max_pending: max_pending.max(1),
             closing: tokio::sync::watch::Sender::new(false),
             event_subscribers: AtomicUsize::new(0),
             metrics: StreamMetrics::default(),
         }
+    }
+
+    fn lock_slots(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Subscribes to every batch committed from now on; `events`: whether telemetry events are
@@ -115,12 +186,16 @@ impl Hub {
         if events {
             self.event_subscribers.fetch_add(1, Ordering::Relaxed);
         }
-        let rx = self.tx.subscribe();
+        let slot = Arc::new(Slot {
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            events,
+        });
+        self.lock_slots().push(slot.clone());
         self.metrics.subscribers.fetch_add(1, Ordering::Relaxed);
         Subscription {
             hub: self.clone(),
-            events,
-            rx,
+            slot,
             closing: self.closing.subscribe(),
         }
     }
@@ -132,7 +207,7 @@ impl Hub {
 
     /// Whether anyone listens (messages are built only then).
     pub(crate) fn has_subscribers(&self) -> bool {
-        self.tx.receiver_count() > 0
+        !self.lock_slots().is_empty()
     }
 
     /// Whether anyone listens to events (not only alerts and budgets).
@@ -140,10 +215,48 @@ impl Hub {
         self.event_subscribers.load(Ordering::Relaxed) > 0
     }
 
-    /// Publishes the committed messages of one job.
+    /// Queues the committed messages of one job for every subscriber; one that would fall
+    /// `buffer` commits or `max_pending` bytes behind is cut off and its queue freed.
     pub(crate) fn publish(&self, batch: Batch) {
-        if !batch.is_empty() {
-            let _ = self.tx.send(Arc::new(batch));
+        if batch.is_empty() {
+            return;
+        }
+        let bytes = batch_bytes(&batch);
+        let only_events = batch.iter().all(|m| m.record.kind == Kind::Event);
+        let batch = Arc::new(batch);
+        for slot in self.lock_slots().iter() {
+            if only_events && !slot.events {
+                continue;
+            }
+            let mut q = slot.lock();
+            if q.ended.is_some() {
+                continue;
+            }
+            let ended = if q.batches.len() >= self.buffer {
+                self.metrics.lag_disconnects.fetch_add(1, Ordering::Relaxed);
+                Some(Ended::Lagged)
+            } else if q.bytes + bytes > self.max_pending && !q.batches.is_empty() {
+                self.metrics
+                    .overflow_disconnects
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(Ended::Overflow)
+            } else {
+                None
+            };
+            match ended {
+                Some(why) => {
+                    *q = Queue {
+                        ended: Some(why),
+                        ..Queue::default()
+                    }
+                }
+                None => {
+                    q.bytes += bytes;
+                    q.batches.push_back((batch.clone(), bytes));
+                }
+            }
+            drop(q);
+            slot.wake.notify_one();
         }
     }
 }

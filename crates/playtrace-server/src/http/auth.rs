@@ -1,5 +1,5 @@
-//! Who is calling: one extractor checks the bearer token (or `?token=`, for browsers'
-//! `EventSource`, which cannot set headers) against the scope a route needs, so no handler can
+//! Who is calling: one extractor checks the bearer token (or `?token=` on the stream only, for
+//! browsers' `EventSource`, which cannot set headers) against the scope a route needs, so no handler can
 //! forget to.
 
 use crate::app::AppState;
@@ -11,6 +11,9 @@ use axum::http::{header as h, StatusCode};
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// The one route that takes `?token=`.
+const STREAM_PATH: &str = "/v1/stream";
 
 /// The scope a route needs, as a type.
 pub(crate) trait Needs: Send + Sync + 'static {
@@ -74,7 +77,22 @@ impl<S: Needs> FromRequestParts<Arc<AppState>> for Caller<S> {
         parts: &mut Parts,
         app: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        // Only the stream takes `?token=` (browsers' EventSource cannot set headers); anywhere
+        // else a token in the URL would end up in proxy and access logs.
+        let on_stream = parts.uri.path() == STREAM_PATH;
         let param = token_param(parts);
+        if !on_stream && param.is_some() && bearer(parts).is_none() && !app.tokens.is_empty() {
+            app.metrics.requests_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!(
+                    "?token= is accepted only on {STREAM_PATH}; send the token as \
+                     `Authorization: Bearer <token>`"
+                ),
+            ));
+        }
+        let param = param.filter(|_| on_stream);
         let presented = bearer(parts).or(param.as_deref());
         match app.tokens.check(presented, S::SCOPE) {
             Ok(token) => Ok(Caller {

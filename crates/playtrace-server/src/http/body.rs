@@ -79,6 +79,15 @@ pub(crate) async fn read_body(limit: u64, headers: &HeaderMap, body: Body) -> Ap
             let text = e.to_string();
             if text.contains("length limit") {
                 too_large(limit)
+            } else if text.contains(crate::http::bodies::BODY_IDLE) {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!(
+                        "{text}; send the whole body without pausing (the collector closes the \
+                         connection)"
+                    ),
+                )
             } else {
                 ApiError::bad_request(format!("could not read the request body: {text}"))
             }

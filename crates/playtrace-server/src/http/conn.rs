@@ -11,51 +11,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
-
-/// Accepts TCP connections and guards their writes.
-pub struct GuardedListener {
-    /// The socket.
-    pub(crate) inner: TcpListener,
-    /// How long one write may wait for the peer.
-    pub(crate) send_timeout: Duration,
-    /// Connections closed because a write waited too long.
-    pub(crate) timeouts: Arc<AtomicU64>,
-}
-
-impl axum::serve::Listener for GuardedListener {
-    type Io = Guarded;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((io, addr)) => {
-                    let _ = io.set_nodelay(true);
-                    return (
-                        Guarded {
-                            io,
-                            timeout: self.send_timeout,
-                            stalled: None,
-                            timeouts: self.timeouts.clone(),
-                        },
-                        addr,
-                    );
-                }
-                // Out of file descriptors and the like: wait rather than spin.
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
 
 /// A TCP stream whose writes fail once they have waited `timeout`.
 pub struct Guarded {
@@ -66,6 +23,17 @@ pub struct Guarded {
 }
 
 impl Guarded {
+    /// Guards `io`: a write that waits `timeout` fails, counted in `timeouts`.
+    pub(crate) fn new(io: TcpStream, timeout: Duration, timeouts: Arc<AtomicU64>) -> Guarded {
+        let _ = io.set_nodelay(true);
+        Guarded {
+            io,
+            timeout,
+            stalled: None,
+            timeouts,
+        }
+    }
+
     /// Called when the socket is not writable: starts or checks the deadline.
     fn stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let timeout = self.timeout;

@@ -1,6 +1,8 @@
 //! The JSON error every route answers with: a status and `{"error": {"code", "message"}}`.
 
+use axum::extract::Request;
 use axum::http::{header as h, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use playtrace_store::StoreError;
@@ -68,6 +70,68 @@ impl IntoResponse for ApiError {
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// Longest framework message kept (rejections may quote the request).
+const MESSAGE_MAX: usize = 300;
+
+/// Turns the framework's own error answers — extractor rejections (bad query strings, malformed
+/// JSON bodies, a missing `Content-Type`), 405 — into the JSON error shape, so a client parses
+/// one shape whatever refused it. A rejection of the body's content (422) becomes 400, like
+/// every other bad request.
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(h::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let mut message: String = text.chars().take(MESSAGE_MAX).collect();
+    let (status, code) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            message = format!(
+                "{method} is not allowed on {}; see docs/API.md for the methods of each route",
+                path.chars().take(MESSAGE_MAX).collect::<String>()
+            );
+            (status, "method_not_allowed")
+        }
+        // The body went silent while an extractor read it.
+        _ if text.contains(crate::http::bodies::BODY_IDLE) => {
+            (StatusCode::REQUEST_TIMEOUT, "request_timeout")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+            (StatusCode::BAD_REQUEST, "bad_request")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, "unsupported_media_type"),
+        StatusCode::PAYLOAD_TOO_LARGE => (status, "payload_too_large"),
+        StatusCode::NOT_FOUND => (status, "not_found"),
+        s if s.is_server_error() => (s, "internal"),
+        s => (s, "bad_request"),
+    };
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_string();
+    }
+    let mut out = ApiError::new(status, code, message).into_response();
+    for name in [h::ALLOW, h::RETRY_AFTER, h::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
 
 /// Runs a blocking store read off the async workers.
 pub(crate) async fn blocking<R: Send + 'static>(

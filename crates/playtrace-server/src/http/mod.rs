@@ -2,12 +2,16 @@
 //! extractor that checks tokens, and the connection guards.
 
 pub(crate) mod auth;
+pub(crate) mod bodies;
 pub(crate) mod body;
 pub(crate) mod commit;
 pub(crate) mod conn;
+pub(crate) mod conns;
 pub(crate) mod cors;
 pub(crate) mod error;
+pub(crate) mod host;
 pub(crate) mod routes;
+pub(crate) mod server;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -38,6 +42,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(crate::console::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 

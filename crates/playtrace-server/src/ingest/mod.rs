@@ -129,6 +129,16 @@ impl Parsed {
 
     /// Reads one JSON value (a line, or an array element) numbered `line`.
     pub(crate) fn push_text(&mut self, line: u32, text: &str) {
+        if let Some(depth) = too_deep(text) {
+            return self.reject(
+                line,
+                LineError::schema(format!(
+                    "values are nested {depth} levels deep, over the {MAX_DEPTH} allowed; \
+                     flatten `attrs`"
+                )),
+                text.as_bytes(),
+            );
+        }
         let mut refused = None;
         let scanned = scan_line_with(text, |e| {
             match self.games.resolve(e.envelope.game.as_deref()) {
@@ -185,9 +195,54 @@ fn envelope_json(event: &Event) -> String {
     Value::Object(o).to_string()
 }
 
+/// Deepest nesting of arrays and objects a line may have: far above what telemetry needs, and
+/// far below what the JSON reader that shows events can read back (an event stored deeper than
+/// that would be shown without its `attrs`).
+const MAX_DEPTH: usize = 64;
+
+/// The line's nesting depth when it is over [`MAX_DEPTH`] (brackets outside strings; a line that
+/// is not JSON fails later with its own message).
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    (deepest > MAX_DEPTH).then_some(deepest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert_eq!(too_deep(r#"{"a":[[1]],"b":"[[[[[[["}"#), None);
+        let deep = format!(
+            r#"{{"event":"x","attrs":{{"a":{}1{}}}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert_eq!(too_deep(&deep), Some(102));
+        let quoted = format!(r#"{{"event":"x","attrs":{{"a":"\"{}"}}}}"#, "[".repeat(100));
+        assert_eq!(too_deep(&quoted), None);
+    }
 
     fn scope(default: Option<&str>, only: Option<&str>) -> GameScope {
         GameScope {

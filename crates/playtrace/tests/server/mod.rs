@@ -16,9 +16,26 @@ pub struct Server {
 
 /// Starts `playtrace serve` on a free port with `config` (TOML) and waits until it is ready.
 pub fn start(data_dir: &Path, config: &str) -> Server {
+    start_in(
+        Command::new(env!("CARGO_BIN_EXE_playtrace")),
+        data_dir,
+        config,
+    )
+}
+
+/// Like [`start`], with the process's open-file limit lowered to `nofile` (`ulimit -n`).
+pub fn start_limited(data_dir: &Path, config: &str, nofile: u32) -> Server {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_playtrace"));
+    start_in(sh, data_dir, config)
+}
+
+fn start_in(mut command: Command, data_dir: &Path, config: &str) -> Server {
     let config_path = data_dir.with_extension("toml");
     std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_playtrace"))
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .arg("--config")
@@ -116,6 +133,44 @@ impl Server {
             headers.push(("Authorization", a.as_str()));
         }
         self.post_with("/v1/events", &headers, body.as_bytes())
+    }
+
+    /// The `host:port` it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// Sends `request` as written on a new connection and reads until the server closes it
+    /// (the request should say `Connection: close`): the status and the body.
+    pub fn raw(&self, request: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(self.addr()).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        socket.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// One sample of `/metrics` (no labels), 0 when absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        let (_, _, text) = self.get("/metrics", None);
+        let text = text.as_str().unwrap_or_default().to_string();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     pub fn pid(&self) -> u32 {

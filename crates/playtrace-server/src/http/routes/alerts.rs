@@ -116,7 +116,7 @@ fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
         env: p.env.clone(),
         include_probes: p.include_probes.unwrap_or(false),
         include_seeded: p.include_seeded.unwrap_or(false),
-        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        limit: crate::http::routes::query::page_limit(p.limit)?,
         ..AlertQuery::default()
     };
     match p.sort.as_deref() {

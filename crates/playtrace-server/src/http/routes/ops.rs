@@ -82,9 +82,45 @@ pub(crate) async fn metrics(
         ),
         (
             "playtrace_stream_resets_total",
-            "reset messages sent (retention removed part of a gap).",
+            "reset messages sent (retention removed part of a gap, or Last-Event-ID was beyond the newest).",
             "counter",
             &m.resets,
+        ),
+        (
+            "playtrace_stream_overflow_disconnects_total",
+            "Subscribers disconnected for holding more than stream.max_pending bytes.",
+            "counter",
+            &m.overflow_disconnects,
+        ),
+        (
+            "playtrace_http_connections",
+            "Open HTTP connections.",
+            "gauge",
+            &app.connections.open,
+        ),
+        (
+            "playtrace_http_connections_evicted_total",
+            "Idle or half-sent connections closed to make room at the connection cap.",
+            "counter",
+            &app.connections.evicted,
+        ),
+        (
+            "playtrace_http_connections_refused_total",
+            "Connections answered 503 at the cap (every connection busy).",
+            "counter",
+            &app.connections.refused,
+        ),
+        (
+            "playtrace_http_timeouts_total",
+            "Connections closed by http.header_timeout or http.body_idle_timeout.",
+            "counter",
+            &app.connections.timeouts,
+        ),
+        (
+            "playtrace_http_accept_errors_total",
+            "Failed accepts (out of file descriptors and the like).",
+            "counter",
+            &app.connections.accept_errors,
         ),
         (
             "playtrace_send_timeouts_total",

@@ -17,6 +17,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// `?limit=` of every listing: 1 to 1000, default 100; anything else is 400 on every route
+/// (clamping would hide a client's mistake on some routes and not others).
+pub(crate) fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request(format!(
+            "limit={limit} is out of range; use 1 to 1000 (default 100)"
+        )));
+    }
+    Ok(limit)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
@@ -35,12 +47,7 @@ pub(crate) async fn list_events(
     _caller: Caller<Read>,
     Params(q): Params<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::bad_request(format!(
-            "limit={limit} is out of range; use 1 to 1000 (default 100)"
-        )));
-    }
+    let limit = page_limit(q.limit)?;
     let after = q.after.unwrap_or(0);
     let filter = EventFilter {
         name_prefix: q.name,
@@ -72,7 +79,7 @@ pub(crate) async fn list_rejects(
     _caller: Caller<Read>,
     Params(q): Params<RejectsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit)?;
     let after = q.after.unwrap_or(0);
     let reader = app.reader.clone();
     let records = blocking(move || reader.rejects(after, limit)).await?;
@@ -155,7 +162,7 @@ pub(crate) async fn list_contests(
             ))
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit)?;
     let now = playtrace_store::now_ms() as f64;
     let contests =
         app.with_live(|l| l.list(state, q.game.as_deref(), q.env.as_deref(), limit, now));

@@ -5,10 +5,12 @@
 //! the hub before reading, so nothing committed in between is lost; then it follows the hub,
 //! skipping what it already sent. A subscriber that falls a whole buffer behind is disconnected
 //! (it never slows ingest or the others) and replays from the store when it reconnects; it gets
-//! `reset {lastEventId, missed}` only when retention already removed part of its gap.
+//! `reset {lastEventId, missed}` only when retention already removed part of its gap, and
+//! `reset {lastEventId, newest, ahead: true}` when its id is beyond the newest stored (a restored
+//! or replaced store): it then goes on live from the newest.
 
 use crate::app::AppState;
-use crate::fanout::{Message, Subscription};
+use crate::fanout::{Ended, Message, Subscription};
 use crate::http::auth::{Caller, Read};
 use crate::http::error::ApiError;
 use axum::extract::{Query, State};
@@ -24,7 +26,6 @@ use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 fn sse(m: &Message) -> Event {
     Event::default()
@@ -123,6 +124,8 @@ const REPLAY_PAGE: usize = 1000;
 struct Subscriber {
     app: Arc<AppState>,
     sub: Subscription,
+    /// Becomes `true` when the collector stops.
+    closing: tokio::sync::watch::Receiver<bool>,
     filter: Filter,
     /// Highest sequence number handled (sent or filtered out).
     last: i64,
@@ -146,13 +149,13 @@ impl Subscriber {
                 self.replay_page().await;
                 continue;
             }
-            if *self.sub.closing.borrow_and_update() {
+            if *self.closing.borrow_and_update() {
                 self.done = true;
                 continue;
             }
             let received = tokio::select! {
-                r = self.sub.rx.recv() => r,
-                _ = self.sub.closing.changed() => {
+                r = self.sub.recv() => r,
+                _ = self.closing.changed() => {
                     self.done = true;
                     continue;
                 }
@@ -169,17 +172,9 @@ impl Subscriber {
                         }
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Too slow: disconnect; the client reconnects with Last-Event-ID and replays
-                    // from the store.
-                    self.app
-                        .hub
-                        .metrics
-                        .lag_disconnects
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.done = true;
-                }
-                Err(broadcast::error::RecvError::Closed) => self.done = true,
+                // Too slow (counted by the hub): disconnect; the client reconnects with
+                // Last-Event-ID and replays from the store.
+                Err(Ended::Lagged | Ended::Overflow) => self.done = true,
             }
         }
     }
@@ -221,6 +216,75 @@ impl Subscriber {
     }
 }
 
+/// The client's position: `Last-Event-ID` (or `?last_event_id=`), a sequence number ≥ 0. The
+/// value is never echoed: it may be anything up to the header limit.
+fn last_event_id(headers: &HeaderMap, param: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let text = match headers.get("last-event-id") {
+        Some(v) => Some(v.to_str().map_err(|_| bad_last_event_id())?),
+        None => param,
+    };
+    match text.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(bad_last_event_id()),
+        },
+    }
+}
+
+fn bad_last_event_id() -> ApiError {
+    ApiError::bad_request(
+        "Last-Event-ID is not a stream id: send the number of the last `id:` received (0 or \
+         more), or leave it out to start live",
+    )
+}
+
+/// A `reset` message; its id is where the stream goes on from.
+fn reset(resume: i64, data: serde_json::Value) -> Event {
+    Event::default()
+        .event("reset")
+        .id(resume.to_string())
+        .data(data.to_string())
+}
+
+/// Where a client resuming after `after` goes on, with the `reset` it gets first when its gap
+/// was removed by retention or its id is beyond the newest stored; and whether to replay.
+async fn resume_point(app: &Arc<AppState>, after: i64, queue: &mut VecDeque<Event>) -> (i64, bool) {
+    let reader = app.reader.clone();
+    let bounds = tokio::task::spawn_blocking(move || {
+        Ok::<_, playtrace_store::StoreError>((reader.first_seq()?, reader.last_seq()?))
+    })
+    .await
+    .ok()
+    .and_then(Result::ok);
+    let Some((first, last)) = bounds else {
+        return (after, true);
+    };
+    if after > last.unwrap_or(0) {
+        // Beyond the head: waiting for the sequence to catch up would keep it silent.
+        let newest = last.unwrap_or(0);
+        app.hub.metrics.resets.fetch_add(1, Ordering::Relaxed);
+        queue.push_back(reset(
+            newest,
+            serde_json::json!({"lastEventId": after, "missed": 0, "newest": newest, "ahead": true}),
+        ));
+        return (newest, false);
+    }
+    match first {
+        // Retention removed part of the gap: say how much, then go on from what is left.
+        Some(first) if first.saturating_sub(after) > 1 => {
+            let missed = first - after - 1;
+            app.hub.metrics.resets.fetch_add(1, Ordering::Relaxed);
+            queue.push_back(reset(
+                first - 1,
+                serde_json::json!({"lastEventId": after, "missed": missed}),
+            ));
+            (first - 1, true)
+        }
+        _ => (after, true),
+    }
+}
+
 /// `GET /v1/stream` (scope read).
 pub(crate) async fn stream(
     State(app): State<Arc<AppState>>,
@@ -229,20 +293,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let filter = filter_of(&p)?;
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or(p.last_event_id.clone())
-        .filter(|s| !s.trim().is_empty());
-    let last = match &last_event_id {
-        None => None,
-        Some(s) => Some(s.trim().parse::<i64>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "Last-Event-ID `{s}` is not a stream id (ids are the numbers sent as `id:`)"
-            ))
-        })?),
-    };
+    let last = last_event_id(&headers, p.last_event_id.as_deref())?;
     // Subscribe before reading the store: whatever commits meanwhile is in one or the other.
     let sub = app.hub.subscribe(filter.events);
     let mut queue = VecDeque::new();
@@ -250,36 +301,11 @@ pub(crate) async fn stream(
     let (start, replaying) = match last {
         // Live only: everything published after subscribing is newer than 0.
         None => (0, false),
-        Some(after) => {
-            let reader = app.reader.clone();
-            let first = tokio::task::spawn_blocking(move || reader.first_seq())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten();
-            let after = match first {
-                // Retention removed part of the gap: say how much, then go on from what is left.
-                Some(first) if first > after + 1 => {
-                    let missed = first - after - 1;
-                    app.hub.metrics.resets.fetch_add(1, Ordering::Relaxed);
-                    queue.push_back(
-                        Event::default()
-                            .event("reset")
-                            .id((first - 1).to_string())
-                            .data(
-                                serde_json::json!({"lastEventId": after, "missed": missed})
-                                    .to_string(),
-                            ),
-                    );
-                    first - 1
-                }
-                _ => after,
-            };
-            (after, true)
-        }
+        Some(after) => resume_point(&app, after, &mut queue).await,
     };
     let sub = Subscriber {
         app: app.clone(),
+        closing: sub.closing.clone(),
         sub,
         filter,
         last: start,
