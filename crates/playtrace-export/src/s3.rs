@@ -50,6 +50,10 @@ impl S3Writer {
     /// A writer for `s3://BUCKET/PREFIX`.
     pub fn new(url: &str, options: &S3Options) -> Result<S3Writer, String> {
         let (bucket, prefix) = parse_url(url)?;
+        // TLS goes through rustls with ring (see the workspace Cargo.toml); reqwest needs the
+        // process-wide provider chosen before it builds a client. An error only means another
+        // caller installed one first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let profile = Profile::from_environment();
         let endpoint = options

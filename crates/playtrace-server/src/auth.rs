@@ -43,6 +43,8 @@ pub struct Token {
     pub secret: String,
     /// Granted scopes.
     pub scopes: Vec<Scope>,
+    /// The one game this token may send (and the game of its lines that name none).
+    pub game: Option<String>,
 }
 
 impl Token {
@@ -84,10 +86,11 @@ impl Tokens {
         self.by_secret.is_empty()
     }
 
-    /// Checks a presented secret (from `Authorization: Bearer` or `?token=`) for `scope`.
-    pub fn check(&self, presented: Option<&str>, scope: Scope) -> Result<(), Denied> {
+    /// Checks a presented secret (from `Authorization: Bearer` or `?token=`) for `scope`: the
+    /// token it is (`None` in open access).
+    pub fn check(&self, presented: Option<&str>, scope: Scope) -> Result<Option<&Token>, Denied> {
         if self.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let Some(secret) = presented else {
             return Err(Denied::Unauthenticated(
@@ -104,7 +107,7 @@ impl Tokens {
             None => Err(Denied::Unauthenticated(
                 "unknown token: check the secret against the collector's [[tokens]]",
             )),
-            Some(t) if t.allows(scope) => Ok(()),
+            Some(t) if t.allows(scope) => Ok(Some(t)),
             Some(t) => Err(Denied::Forbidden {
                 token: t.name.clone(),
                 needs: scope,
@@ -129,6 +132,7 @@ mod tests {
             name: name.into(),
             secret: format!("secret-{name}"),
             scopes,
+            game: None,
         };
         Tokens::new(vec![
             t("game", vec![Scope::Ingest]),

@@ -1,14 +1,16 @@
 //! The collector's configuration: a TOML file (every key documented in `docs/CONFIG.md`, every
 //! key optional), overridden by `--listen`, `--data-dir` and `--config` on the command line.
 //!
-//! Durations are `<number><unit>` (`ms|s|m|h|d`) or a bare number of milliseconds; sizes are
-//! bytes with an optional unit (`64KiB`, `10MiB`, `10GB`). Errors name the key and the value.
+//! Each section is one options struct with one `Default` (the documented defaults, written
+//! nowhere else); the file's values override it key by key. Durations and sizes are read by
+//! `playtrace-core`'s one parser ([`Millis`], [`Bytes`]: `<number><unit>`, a bare number is
+//! milliseconds or bytes). Errors name the key and the value.
 
 use crate::auth::{Scope, Token, Tokens};
 use playtrace_core::alert::{AlertsSpec, BudgetAlerting, RuleSet};
 use playtrace_core::budget::{BudgetEntry, BudgetSet};
-use playtrace_core::duration::parse_duration_ms;
-use playtrace_core::size::parse_size_bytes;
+use playtrace_core::contest::LiveOptions;
+use playtrace_core::units::{Bytes, Millis, Written};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,30 +52,219 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A duration or size written as text (`"5m"`) or a bare number.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Amount {
-    Number(f64),
-    Text(String),
+fn millis(v: &Written, key: &str) -> Result<Millis, ConfigError> {
+    v.millis().map_err(|e| invalid(key, e.to_string()))
 }
 
-impl Amount {
-    fn duration_ms(&self, key: &str) -> Result<f64, ConfigError> {
-        match self {
-            Amount::Number(n) if n.is_finite() && *n >= 0.0 => Ok(*n),
-            Amount::Number(n) => Err(invalid(key, format!("{n} is not a duration"))),
-            Amount::Text(t) => parse_duration_ms(t).map_err(|e| invalid(key, e.to_string())),
-        }
+fn bytes(v: &Written, key: &str) -> Result<Bytes, ConfigError> {
+    let b = v.bytes().map_err(|e| invalid(key, e.to_string()))?;
+    if b.as_u64() == 0 {
+        return Err(invalid(key, "must be more than 0"));
     }
+    Ok(b)
+}
 
-    fn bytes(&self, key: &str) -> Result<u64, ConfigError> {
-        match self {
-            Amount::Number(n) if n.is_finite() && *n >= 0.0 => Ok(*n as u64),
-            Amount::Number(n) => Err(invalid(key, format!("{n} is not a size"))),
-            Amount::Text(t) => parse_size_bytes(t).map_err(|e| invalid(key, e.to_string())),
+fn positive(v: usize, key: &str) -> Result<usize, ConfigError> {
+    if v == 0 {
+        return Err(invalid(key, "must be more than 0"));
+    }
+    Ok(v)
+}
+
+/// `[limits]`: what one request, one line and the commit queue may hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest request body, after decompression.
+    pub max_body: Bytes,
+    /// Largest line (or JSON array element).
+    pub max_line: Bytes,
+    /// Requests waiting for a commit at most.
+    pub queue_requests: usize,
+    /// Bytes waiting for a commit at most.
+    pub queue_bytes: Bytes,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: Bytes::saturating(10 << 20),
+            max_line: Bytes::saturating(1 << 20),
+            queue_requests: 1024,
+            queue_bytes: Bytes::saturating(64 << 20),
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_body: Option<Written>,
+    max_line: Option<Written>,
+    queue_requests: Option<usize>,
+    queue_bytes: Option<Written>,
+}
+
+impl LimitsFile {
+    fn over(&self, mut l: Limits) -> Result<Limits, ConfigError> {
+        if let Some(v) = &self.max_body {
+            l.max_body = bytes(v, "limits.max_body")?;
+        }
+        if let Some(v) = &self.max_line {
+            l.max_line = bytes(v, "limits.max_line")?;
+        }
+        if let Some(v) = self.queue_requests {
+            l.queue_requests = positive(v, "limits.queue_requests")?;
+        }
+        if let Some(v) = &self.queue_bytes {
+            l.queue_bytes = bytes(v, "limits.queue_bytes")?;
+        }
+        Ok(l)
+    }
+}
+
+/// `[retention]`: what the store keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retention {
+    /// Events older than this are removed.
+    pub max_age: Millis,
+    /// The store is kept under this size.
+    pub max_bytes: Bytes,
+    /// How often retention runs (at least 10 ms).
+    pub interval: Millis,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Millis::from_secs_saturating(7 * 86_400),
+            max_bytes: Bytes::saturating(10_000_000_000),
+            interval: Millis::from_secs_saturating(30),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    max_age: Option<Written>,
+    max_bytes: Option<Written>,
+    interval: Option<Written>,
+}
+
+impl RetentionFile {
+    fn over(&self, mut r: Retention) -> Result<Retention, ConfigError> {
+        if let Some(v) = &self.max_age {
+            r.max_age = millis(v, "retention.max_age")?;
+        }
+        if let Some(v) = &self.max_bytes {
+            r.max_bytes = bytes(v, "retention.max_bytes")?;
+        }
+        if let Some(v) = &self.interval {
+            r.interval = millis(v, "retention.interval")?.max(Millis::from_ms_saturating(10));
+        }
+        Ok(r)
+    }
+}
+
+/// `[contests]` and `[budgets] windows` make the live correlation's options (defaults:
+/// [`LiveOptions::default`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContestsFile {
+    unresolved_after: Option<Written>,
+    forget_after: Option<Written>,
+}
+
+/// `[budgets]`: the rolling windows (in [`LiveOptions`]) and how often budget alerts look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budgets {
+    /// The budgets (`[[budget]]` tables; default arming p95 ≤ 8 s, resolution p95 ≤ 800 ms).
+    pub set: BudgetSet,
+    /// How often budgets are checked for status changes and alerts (at least 50 ms).
+    pub evaluate_every: Millis,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            set: BudgetSet::default(),
+            evaluate_every: Millis::from_secs_saturating(1),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetsFile {
+    windows: Option<Vec<Written>>,
+    evaluate_every: Option<Written>,
+}
+
+/// `[stream]`: `GET /v1/stream` and slow clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    /// Keep-alive comment interval (at least 100 ms).
+    pub keep_alive: Millis,
+    /// Commits a subscriber may fall behind before it is disconnected.
+    pub buffer: usize,
+    /// A write to a client that stays blocked this long closes the connection (at least 10 ms).
+    pub send_timeout: Millis,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            keep_alive: Millis::from_secs_saturating(15),
+            buffer: 1024,
+            send_timeout: Millis::from_secs_saturating(10),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamFile {
+    keep_alive: Option<Written>,
+    buffer: Option<usize>,
+    send_timeout: Option<Written>,
+}
+
+impl StreamFile {
+    fn over(&self, mut s: Stream) -> Result<Stream, ConfigError> {
+        if let Some(v) = &self.keep_alive {
+            s.keep_alive = millis(v, "stream.keep_alive")?.max(Millis::from_ms_saturating(100));
+        }
+        if let Some(v) = &self.send_timeout {
+            s.send_timeout = millis(v, "stream.send_timeout")?.max(Millis::from_ms_saturating(10));
+        }
+        if let Some(n) = self.buffer {
+            s.buffer = positive(n, "stream.buffer")?;
+        }
+        Ok(s)
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Http {
+    /// Origins browsers may call from (CORS); none by default.
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    cors_origins: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    name: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    scopes: Vec<String>,
+    game: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,137 +292,57 @@ struct File {
     http: HttpFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpFile {
-    cors_origins: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StreamFile {
-    keep_alive: Option<Amount>,
-    buffer: Option<usize>,
-    send_timeout: Option<Amount>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsFile {
-    max_body: Option<Amount>,
-    max_line: Option<Amount>,
-    queue_requests: Option<usize>,
-    queue_bytes: Option<Amount>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetentionFile {
-    max_age: Option<Amount>,
-    max_bytes: Option<Amount>,
-    interval: Option<Amount>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContestsFile {
-    unresolved_after: Option<Amount>,
-    forget_after: Option<Amount>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BudgetsFile {
-    windows: Option<Vec<Amount>>,
-    evaluate_every: Option<Amount>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenFile {
-    name: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    scopes: Vec<String>,
-}
-
-/// Everything `playtrace serve` needs, with defaults filled in.
+/// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
+/// file.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Where to listen (default `127.0.0.1:7070`).
     pub listen: SocketAddr,
     /// Data directory (default `./playtrace-data`).
     pub data_dir: PathBuf,
-    /// Largest request body, after decompression (default 10 MiB).
-    pub max_body: u64,
-    /// Largest line (default 1 MiB).
-    pub max_line: u64,
-    /// Requests waiting for a commit at most (default 1024).
-    pub queue_requests: usize,
-    /// Bytes waiting for a commit at most (default 64 MiB).
-    pub queue_bytes: u64,
-    /// Events older than this are removed (default 7 days), ms.
-    pub retention_max_age_ms: f64,
-    /// The store is kept under this size (default 10 GB).
-    pub retention_max_bytes: u64,
-    /// How often retention runs (default 30 s).
-    pub retention_interval_ms: f64,
-    /// Launched and not closed within this → `unresolved` (default 5m), ms.
-    pub unresolved_after_ms: f64,
-    /// Open contests silent this long leave memory (default 1h), ms.
-    pub forget_after_ms: f64,
-    /// Rolling budget windows (default 5m and 1h), ms.
-    pub windows_ms: Vec<f64>,
-    /// Budgets checked over each window (default arming p95 ≤ 8 s, resolution p95 ≤ 800 ms).
-    pub budgets: BudgetSet,
-    /// Tokens; none means open access, allowed on loopback only.
+    /// `[limits]`.
+    pub limits: Limits,
+    /// `[retention]`.
+    pub retention: Retention,
+    /// `[contests]` and `[budgets] windows`: the live correlation.
+    pub live: LiveOptions,
+    /// `[budgets]` and `[[budget]]`.
+    pub budgets: Budgets,
+    /// `[[tokens]]`; none means open access, allowed on loopback only.
     pub tokens: Tokens,
-    /// Alert rules (defaults plus the config's own).
+    /// `[alerts]` rules (defaults plus the config's own).
     pub rules: RuleSet,
-    /// When budget breaches become alerts.
+    /// `[alerts]`: when budget breaches become alerts.
     pub budget_alerting: BudgetAlerting,
-    /// How often budgets are checked for alerts and status changes (default 1 s), ms.
-    pub budget_interval_ms: f64,
-    /// Keep-alive comment interval on streams (default 15 s), ms.
-    pub keep_alive_ms: f64,
-    /// Commits a stream subscriber may fall behind before it is disconnected (default 1024).
-    pub stream_buffer: usize,
-    /// A write to a client that stays blocked this long closes the connection (default 10 s).
-    pub send_timeout_ms: f64,
-    /// Origins browsers may call from (CORS); none by default.
-    pub cors_origins: Vec<String>,
+    /// `[stream]`.
+    pub stream: Stream,
+    /// `[http]`.
+    pub http: Http,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
+        let alerts = AlertsSpec::default();
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             data_dir: PathBuf::from("./playtrace-data"),
-            max_body: 10 << 20,
-            max_line: 1 << 20,
-            queue_requests: 1024,
-            queue_bytes: 64 << 20,
-            retention_max_age_ms: 7.0 * 86_400_000.0,
-            retention_max_bytes: 10_000_000_000,
-            retention_interval_ms: 30_000.0,
-            unresolved_after_ms: 5.0 * 60_000.0,
-            forget_after_ms: 60.0 * 60_000.0,
-            windows_ms: vec![5.0 * 60_000.0, 60.0 * 60_000.0],
-            budgets: BudgetSet::default(),
+            limits: Limits::default(),
+            retention: Retention::default(),
+            live: LiveOptions::default(),
+            budgets: Budgets::default(),
             tokens: Tokens::default(),
-            rules: RuleSet::from_spec(AlertsSpec::default()).unwrap_or_default(),
-            budget_alerting: BudgetAlerting {
-                enabled: true,
-                for_ms: 60_000.0,
-                keep_firing_for_ms: 300_000.0,
+            // The defaults are valid by construction; an error here would be a core bug, and
+            // then no alerting beats no collector.
+            budget_alerting: alerts.budget_alerting().unwrap_or(BudgetAlerting {
+                enabled: false,
+                for_ms: 0.0,
+                keep_firing_for_ms: 0.0,
                 group_by: Vec::new(),
                 severity: playtrace_core::alert::Severity::High,
-            },
-            budget_interval_ms: 1_000.0,
-            keep_alive_ms: 15_000.0,
-            stream_buffer: 1024,
-            send_timeout_ms: 10_000.0,
-            cors_origins: Vec::new(),
+            }),
+            rules: RuleSet::from_spec(alerts).unwrap_or_default(),
+            stream: Stream::default(),
+            http: Http::default(),
         }
     }
 }
@@ -250,6 +361,85 @@ pub fn parse_listen(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
         key,
         format!("`{text}` is not an address; write IP:PORT, e.g. 127.0.0.1:7070 or 0.0.0.0:7070"),
     ))
+}
+
+fn live_options(
+    contests: &ContestsFile,
+    budgets: &BudgetsFile,
+    mut o: LiveOptions,
+) -> Result<LiveOptions, ConfigError> {
+    if let Some(v) = &contests.unresolved_after {
+        o.unresolved_after_ms = millis(v, "contests.unresolved_after")?.as_ms_f64();
+    }
+    if let Some(v) = &contests.forget_after {
+        o.forget_after_ms = millis(v, "contests.forget_after")?.as_ms_f64();
+    }
+    if let Some(windows) = &budgets.windows {
+        if windows.is_empty() {
+            return Err(invalid(
+                "budgets.windows",
+                "needs at least one window, e.g. [\"5m\", \"1h\"]",
+            ));
+        }
+        o.windows_ms = windows
+            .iter()
+            .map(|w| {
+                let ms = millis(w, "budgets.windows")?;
+                if ms == Millis::ZERO {
+                    return Err(invalid("budgets.windows", "a window must be longer than 0"));
+                }
+                Ok(ms.as_ms_f64())
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(o)
+}
+
+fn token(i: usize, t: TokenFile) -> Result<Token, ConfigError> {
+    let key = format!("tokens[{i}] ({})", t.name);
+    let secret = match (t.secret, t.secret_env) {
+        (Some(s), None) => s,
+        (None, Some(var)) => std::env::var(&var).map_err(|_| {
+            invalid(
+                &key,
+                format!("secret_env names ${var}, which is not set (or not UTF-8)"),
+            )
+        })?,
+        _ => return Err(invalid(&key, "set exactly one of `secret` or `secret_env`")),
+    };
+    if secret.len() < 8 {
+        return Err(invalid(
+            &key,
+            "the secret is shorter than 8 characters; use a long random string",
+        ));
+    }
+    let scopes = t
+        .scopes
+        .iter()
+        .map(|s| {
+            Scope::parse(s).ok_or_else(|| {
+                invalid(
+                    &key,
+                    format!("unknown scope `{s}`; scopes are ingest, read and admin"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if scopes.is_empty() {
+        return Err(invalid(&key, "give the token at least one scope"));
+    }
+    if t.game.as_deref().is_some_and(str::is_empty) {
+        return Err(invalid(
+            &key,
+            "`game` is empty; name the game or leave it out",
+        ));
+    }
+    Ok(Token {
+        name: t.name,
+        secret,
+        scopes,
+        game: t.game,
+    })
 }
 
 impl ServeConfig {
@@ -275,118 +465,32 @@ impl ServeConfig {
         if let Some(dir) = file.data_dir {
             c.data_dir = dir;
         }
-        let l = &file.limits;
-        if let Some(v) = &l.max_body {
-            c.max_body = positive(v.bytes("limits.max_body")?, "limits.max_body")?;
-        }
-        if let Some(v) = &l.max_line {
-            c.max_line = positive(v.bytes("limits.max_line")?, "limits.max_line")?;
-        }
-        if let Some(v) = l.queue_requests {
-            c.queue_requests = positive(v as u64, "limits.queue_requests")? as usize;
-        }
-        if let Some(v) = &l.queue_bytes {
-            c.queue_bytes = positive(v.bytes("limits.queue_bytes")?, "limits.queue_bytes")?;
-        }
-        let r = &file.retention;
-        if let Some(v) = &r.max_age {
-            c.retention_max_age_ms = v.duration_ms("retention.max_age")?;
-        }
-        if let Some(v) = &r.max_bytes {
-            c.retention_max_bytes =
-                positive(v.bytes("retention.max_bytes")?, "retention.max_bytes")?;
-        }
-        if let Some(v) = &r.interval {
-            c.retention_interval_ms = v.duration_ms("retention.interval")?.max(10.0);
-        }
-        if let Some(v) = &file.contests.unresolved_after {
-            c.unresolved_after_ms = v.duration_ms("contests.unresolved_after")?;
-        }
-        if let Some(v) = &file.contests.forget_after {
-            c.forget_after_ms = v.duration_ms("contests.forget_after")?;
-        }
-        if let Some(windows) = &file.budgets.windows {
-            if windows.is_empty() {
-                return Err(invalid(
-                    "budgets.windows",
-                    "needs at least one window, e.g. [\"5m\", \"1h\"]",
-                ));
-            }
-            c.windows_ms = windows
-                .iter()
-                .map(|w| {
-                    let ms = w.duration_ms("budgets.windows")?;
-                    if ms <= 0.0 {
-                        return Err(invalid("budgets.windows", "a window must be longer than 0"));
-                    }
-                    Ok(ms)
-                })
-                .collect::<Result<_, _>>()?;
-        }
+        c.limits = file.limits.over(c.limits)?;
+        c.retention = file.retention.over(c.retention)?;
+        c.live = live_options(&file.contests, &file.budgets, c.live)?;
         if let Some(v) = &file.budgets.evaluate_every {
-            c.budget_interval_ms = v.duration_ms("budgets.evaluate_every")?.max(50.0);
+            c.budgets.evaluate_every =
+                millis(v, "budgets.evaluate_every")?.max(Millis::from_ms_saturating(50));
         }
         if !file.budget.is_empty() {
-            c.budgets = BudgetSet::from_entries(file.budget)
+            c.budgets.set = BudgetSet::from_entries(file.budget)
                 .map_err(|e| invalid("budget", e.to_string()))?;
         }
-        let mut tokens = Vec::new();
-        for (i, t) in file.tokens.into_iter().enumerate() {
-            let key = format!("tokens[{i}] ({})", t.name);
-            let secret = match (t.secret, t.secret_env) {
-                (Some(s), None) => s,
-                (None, Some(var)) => std::env::var(&var).map_err(|_| {
-                    invalid(
-                        &key,
-                        format!("secret_env names ${var}, which is not set (or not UTF-8)"),
-                    )
-                })?,
-                _ => return Err(invalid(&key, "set exactly one of `secret` or `secret_env`")),
-            };
-            if secret.len() < 8 {
-                return Err(invalid(
-                    &key,
-                    "the secret is shorter than 8 characters; use a long random string",
-                ));
-            }
-            let scopes = t
-                .scopes
-                .iter()
-                .map(|s| {
-                    Scope::parse(s).ok_or_else(|| {
-                        invalid(
-                            &key,
-                            format!("unknown scope `{s}`; scopes are ingest, read and admin"),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if scopes.is_empty() {
-                return Err(invalid(&key, "give the token at least one scope"));
-            }
-            tokens.push(Token {
-                name: t.name,
-                secret,
-                scopes,
-            });
-        }
-        c.tokens = Tokens::new(tokens);
+        c.tokens = Tokens::new(
+            file.tokens
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| token(i, t))
+                .collect::<Result<_, _>>()?,
+        );
         c.budget_alerting = file
             .alerts
             .budget_alerting()
             .map_err(|e| invalid("alerts", e.to_string()))?;
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
-        if let Some(v) = &file.stream.keep_alive {
-            c.keep_alive_ms = v.duration_ms("stream.keep_alive")?.max(100.0);
-        }
+        c.stream = file.stream.over(c.stream)?;
         if let Some(origins) = file.http.cors_origins {
-            c.cors_origins = origins;
-        }
-        if let Some(v) = &file.stream.send_timeout {
-            c.send_timeout_ms = v.duration_ms("stream.send_timeout")?.max(10.0);
-        }
-        if let Some(n) = file.stream.buffer {
-            c.stream_buffer = positive(n as u64, "stream.buffer")? as usize;
+            c.http.cors_origins = origins;
         }
         Ok(c)
     }
@@ -408,13 +512,6 @@ impl ServeConfig {
     }
 }
 
-fn positive(v: u64, key: &str) -> Result<u64, ConfigError> {
-    if v == 0 {
-        return Err(invalid(key, "must be more than 0"));
-    }
-    Ok(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,8 +520,8 @@ mod tests {
     fn empty_config_is_the_defaults() {
         let c = ServeConfig::from_toml("", "test").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:7070");
-        assert_eq!(c.windows_ms, vec![300_000.0, 3_600_000.0]);
-        assert_eq!(c.max_body, 10 << 20);
+        assert_eq!(c.live.windows_ms, vec![300_000.0, 3_600_000.0]);
+        assert_eq!(c.limits.max_body.as_u64(), 10 << 20);
         assert!(c.tokens.is_empty());
     }
 
@@ -458,11 +555,14 @@ scopes = ["ingest", "read"]
         )
         .unwrap();
         assert_eq!(c.listen.port(), 9000);
-        assert_eq!((c.max_body, c.max_line), (1 << 20, 4096));
-        assert_eq!(c.retention_max_bytes, 1_000_000_000);
-        assert_eq!(c.unresolved_after_ms, 90_000.0);
-        assert_eq!(c.windows_ms, vec![60_000.0, 600_000.0]);
-        assert_eq!(c.budgets.budgets.len(), 1);
+        assert_eq!(
+            (c.limits.max_body.as_u64(), c.limits.max_line.as_u64()),
+            (1 << 20, 4096)
+        );
+        assert_eq!(c.retention.max_bytes.as_u64(), 1_000_000_000);
+        assert_eq!(c.live.unresolved_after_ms, 90_000.0);
+        assert_eq!(c.live.windows_ms, vec![60_000.0, 600_000.0]);
+        assert_eq!(c.budgets.set.budgets.len(), 1);
         assert!(c.check_exposure().is_ok());
     }
 
@@ -500,16 +600,17 @@ scopes = ["ingest", "read"]
         // The example shows the defaults (tokens aside).
         assert_eq!(c.listen, defaults.listen);
         assert_eq!(c.data_dir, defaults.data_dir);
+        assert_eq!(c.limits, defaults.limits);
+        assert_eq!(c.retention, defaults.retention);
+        assert_eq!(c.live.windows_ms, defaults.live.windows_ms);
         assert_eq!(
-            (c.max_body, c.max_line),
-            (defaults.max_body, defaults.max_line)
+            c.live.unresolved_after_ms,
+            defaults.live.unresolved_after_ms
         );
-        assert_eq!(c.queue_bytes, defaults.queue_bytes);
-        assert_eq!(c.retention_max_age_ms, defaults.retention_max_age_ms);
-        assert_eq!(c.retention_max_bytes, defaults.retention_max_bytes);
-        assert_eq!(c.windows_ms, defaults.windows_ms);
-        assert_eq!(c.unresolved_after_ms, defaults.unresolved_after_ms);
+        assert_eq!(c.live.forget_after_ms, defaults.live.forget_after_ms);
         assert_eq!(c.budgets, defaults.budgets);
+        assert_eq!(c.budget_alerting, defaults.budget_alerting);
+        assert_eq!(c.stream, defaults.stream);
         assert!(!c.tokens.is_empty());
     }
 

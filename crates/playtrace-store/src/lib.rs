@@ -1,29 +1,43 @@
-//! PlayTrace's durable event store: one SQLite database in the data directory.
+//! PlayTrace's durable event store: the data directory and the one SQLite database in it.
 //!
-//! - [`schema`] opens it with the settings SPEC §7 requires (`journal_mode=WAL`,
-//!   `synchronous=FULL`) and creates the tables.
-//! - [`writer`] is the only writer of events: one thread that takes every queued request,
-//!   inserts them in one transaction and commits once (group commit), so concurrent clients
-//!   share each fsync. Completion callbacks run only after the commit is durable.
-//! - [`query`] reads events and rejects back for the API and for rebuilding live state.
-//! - [`retention`] removes the oldest events in small transactions, by age and by size.
+//! - [`Store`] owns the directory: it locks it (one process per directory), opens the database
+//!   with the settings SPEC §7 requires (`journal_mode=WAL`, `synchronous=FULL`), migrates its
+//!   schema, caps its size, and runs the writer, retention and checkpoints.
+//! - [`Writer`] is the only writer: one thread that takes every queued request, inserts them in
+//!   one transaction and commits once (group commit), so concurrent clients share each fsync.
+//!   Completion callbacks run only after the commit is durable. A [`CommitHook`] sees each job
+//!   inside the transaction ([`Tx`]: alert and budget rows durable with their events) and after.
+//! - [`Reader`] reads events, rejects and alerts back for the API, the stream's replay and the
+//!   rebuild of live state.
+//! - Retention removes the oldest events in small transactions, by age and by size.
 //!
 //! Duplicates are keyed on `(game, id)` by a unique index, so a retried batch is stored once.
 
-pub mod query;
-pub mod retention;
-pub mod schema;
-pub mod writer;
+mod alerts;
+mod lock;
+mod query;
+mod record;
+mod retention;
+mod schema;
+mod store;
+mod writer;
 
-pub use query::{
-    EventFilter, EventRecord, Reader, RejectRecord, StoreStats, KIND_ALERT, KIND_BUDGET, KIND_EVENT,
-};
-pub use retention::{Retention, RetentionPolicy};
-pub use schema::{checkpoint, disable_auto_checkpoint, open, set_size_limit, DB_FILE};
+pub use alerts::{AlertQuery, AlertRow};
+pub use lock::LOCK_FILE;
+/// Alert states are core's; the store keeps them by name.
+pub use playtrace_core::alert::AlertState;
+pub use query::{EventFilter, Reader, StoreStats};
+pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
+pub use retention::{Removed, RetentionPolicy};
+pub use schema::{DB_FILE, SCHEMA_VERSION};
+pub use store::{Running, Store, StoreOptions, StoreSettings};
 pub use writer::{
-    insert_stream_row, AfterCommit, CommitHook, CommitOutcome, EventRow, Job, RejectRow,
-    SubmitError, Writer, WriterOptions,
+    AfterCommit, CommitHook, CommitOutcome, Completion, Job, Log, SubmitError, Tx, Writer,
+    WriterOptions,
 };
+
+#[cfg(test)]
+pub(crate) use schema::open;
 
 use thiserror::Error;
 
@@ -40,6 +54,40 @@ pub enum StoreError {
         path: std::path::PathBuf,
         /// Cause.
         source: rusqlite::Error,
+    },
+    /// Another process holds the data directory.
+    #[error(
+        "data directory {} is in use by another playtrace process{}; stop it, or give this one \
+         its own --data-dir",
+        dir.display(),
+        pid.map_or_else(String::new, |p| format!(" (PID {p})"))
+    )]
+    Locked {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        pid: Option<u32>,
+    },
+    /// The database was written by a newer release.
+    #[error(
+        "the store at {path} has schema version {found}, newer than this release reads \
+         ({supported}); run the playtrace release that wrote it, or a newer one"
+    )]
+    NewerSchema {
+        /// Database path.
+        path: std::path::PathBuf,
+        /// Version in the file.
+        found: i64,
+        /// Newest version this release knows.
+        supported: i64,
+    },
+    /// A file or directory of the store could not be used.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
     },
     /// Any other SQLite failure.
     #[error("store error: {0}")]

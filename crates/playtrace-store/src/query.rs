@@ -1,58 +1,11 @@
 //! Reading events and rejects back: API pages, statistics, and replay for rebuilding live state.
 
+use crate::alerts::{self, AlertQuery};
+use crate::record::{Kind, RejectRecord, RejectRow, StoredEvent};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Mutex;
-
-/// One stored event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRecord {
-    /// Store sequence number (increasing in commit order); the `after` cursor of the API.
-    pub seq: i64,
-    /// Receive time, epoch ms.
-    pub recv_ms: i64,
-    /// Game (`""` when none).
-    pub game: String,
-    /// Client id.
-    pub id: Option<String>,
-    /// Event name.
-    pub name: String,
-    /// Environment.
-    pub env: Option<String>,
-    /// Session.
-    pub session: Option<String>,
-    /// Event time.
-    pub ts_ms: Option<f64>,
-    /// The event's JSON object (for stream kinds: the message's data).
-    pub body: String,
-    /// What the row is on the stream: [`KIND_EVENT`], [`KIND_ALERT`] or [`KIND_BUDGET`].
-    pub kind: u8,
-}
-
-/// A telemetry event.
-pub const KIND_EVENT: u8 = 0;
-/// An alert change (fired, updated, resolved, silenced).
-pub const KIND_ALERT: u8 = 1;
-/// A budget status change.
-pub const KIND_BUDGET: u8 = 2;
-
-/// One stored reject.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RejectRecord {
-    /// Sequence number.
-    pub seq: i64,
-    /// Receive time.
-    pub recv_ms: i64,
-    /// Line in its request.
-    pub line: u32,
-    /// Kind.
-    pub kind: String,
-    /// Message.
-    pub message: String,
-    /// Raw text.
-    pub raw: String,
-}
 
 /// Which events a page holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,8 +45,8 @@ pub struct Reader {
 
 const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body, kind";
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
-    Ok(EventRecord {
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
         seq: r.get(0)?,
         recv_ms: r.get(1)?,
         game: r.get(2)?,
@@ -103,7 +56,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
         session: r.get(6)?,
         ts_ms: r.get(7)?,
         body: r.get(8)?,
-        kind: r.get(9)?,
+        kind: Kind::from_code(r.get(9)?),
     })
 }
 
@@ -120,21 +73,23 @@ fn prefix_end(prefix: &str) -> Option<String> {
 }
 
 impl Reader {
-    /// Opens a read connection on the database at `path`.
-    pub fn open(path: &Path) -> Result<Reader, StoreError> {
-        let conn = crate::open(path)?;
+    /// Opens a read connection on the database at `path` (already migrated).
+    pub(crate) fn open(path: &Path) -> Result<Reader, StoreError> {
+        let conn = crate::schema::connect(path)?;
         Ok(Reader {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         })
     }
 
-    /// Runs a read of the caller's own on this connection (other crates' tables, e.g. alerts).
-    pub fn with_conn<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
-    ) -> Result<R, StoreError> {
-        self.with(f)
+    /// The alerts' JSON bodies, newest first.
+    pub fn alerts(&self, query: &AlertQuery) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| alerts::list(conn, query))
+    }
+
+    /// Fingerprints of the firing alerts of `category`.
+    pub fn firing_alerts(&self, category: &str) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| alerts::firing(conn, category))
     }
 
     fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
@@ -143,7 +98,7 @@ impl Reader {
     }
 
     /// A page of events in sequence order.
-    pub fn events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?");
         let mut binds: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
         if !filter.all_kinds {
@@ -185,10 +140,12 @@ impl Reader {
                 Ok(RejectRecord {
                     seq: r.get(0)?,
                     recv_ms: r.get(1)?,
-                    line: r.get(2)?,
-                    kind: r.get(3)?,
-                    message: r.get(4)?,
-                    raw: r.get(5)?,
+                    row: RejectRow {
+                        line: r.get(2)?,
+                        kind: r.get(3)?,
+                        message: r.get(4)?,
+                        raw: r.get(5)?,
+                    },
                 })
             })?;
             rows.collect()
@@ -200,7 +157,7 @@ impl Reader {
     pub fn replay_since(
         &self,
         since_ms: i64,
-        mut f: impl FnMut(&[EventRecord]),
+        mut f: impl FnMut(&[StoredEvent]),
     ) -> Result<u64, StoreError> {
         let start = self.with(|conn| first_seq_at_or_after(conn, since_ms))?;
         let Some(start) = start else { return Ok(0) };
@@ -252,13 +209,9 @@ impl Reader {
         })
     }
 
-    /// `journal_mode` and `synchronous` of a connection opened the way the store opens them.
-    pub fn settings(&self) -> Result<(String, i64), StoreError> {
-        self.with(|conn| {
-            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-            let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-            Ok((mode, sync))
-        })
+    /// The schema version of the database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with(|conn| conn.query_row("PRAGMA user_version", [], |r| r.get(0)))
     }
 }
 

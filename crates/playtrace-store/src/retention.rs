@@ -35,22 +35,22 @@ pub struct Removed {
 }
 
 /// The retention worker's own connection.
-pub struct Retention {
+pub(crate) struct Retention {
     conn: Connection,
     policy: RetentionPolicy,
 }
 
 impl Retention {
     /// Opens a connection for retention on the database at `path`.
-    pub fn open(path: &Path, policy: RetentionPolicy) -> Result<Retention, StoreError> {
+    pub(crate) fn open(path: &Path, policy: RetentionPolicy) -> Result<Retention, StoreError> {
         Ok(Retention {
-            conn: crate::open(path)?,
+            conn: crate::schema::connect(path)?,
             policy,
         })
     }
 
     /// One pass: age first, then size.
-    pub fn run_once(&mut self) -> Result<Removed, StoreError> {
+    pub(crate) fn run_once(&mut self) -> Result<Removed, StoreError> {
         let mut removed = Removed::default();
         let cutoff = now_ms() - self.policy.max_age_ms as i64;
         if let Some(end) = match first_seq_at_or_after(&self.conn, cutoff)? {
@@ -121,7 +121,7 @@ impl Retention {
     }
 
     /// Runs passes every `interval` until `stop` is set.
-    pub fn run(mut self, stop: Arc<AtomicBool>, mut report: impl FnMut(&Removed)) {
+    pub(crate) fn run(mut self, stop: Arc<AtomicBool>, mut report: impl FnMut(&Removed)) {
         while !stop.load(Ordering::Relaxed) {
             match self.run_once() {
                 Ok(removed) => report(&removed),
@@ -140,7 +140,8 @@ impl Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writer::{EventRow, Job, Writer, WriterOptions};
+    use crate::record::StoredEvent;
+    use crate::writer::{Job, Writer, WriterOptions};
 
     #[test]
     fn size_retention_removes_the_oldest_first() {
@@ -150,21 +151,18 @@ mod tests {
             crate::open(&path).unwrap(),
             WriterOptions::default(),
             Box::new(crate::writer::AfterCommit(
-                |_: &[EventRow], _: &(), _: &crate::CommitOutcome| {},
+                |_: &[StoredEvent], _: &(), _: &crate::CommitOutcome| {},
             )),
         )
         .unwrap();
         for batch in 0..20 {
             let (tx, rx) = std::sync::mpsc::channel();
             let events = (0..500)
-                .map(|i| EventRow {
-                    game: String::new(),
+                .map(|i| StoredEvent {
                     id: Some(format!("{batch}-{i}")),
                     name: "n".into(),
-                    env: None,
-                    session: None,
-                    ts_ms: None,
                     body: "x".repeat(200),
+                    ..StoredEvent::default()
                 })
                 .collect();
             let job = Job {

@@ -1,4 +1,7 @@
-//! Opening the database with PlayTrace's durability settings, and its tables.
+//! Opening the database with PlayTrace's durability settings, and its tables as numbered
+//! migrations: the database records the schema version it holds (`PRAGMA user_version`), the
+//! writer's connection applies every newer migration at start, and a store written by a newer
+//! release is refused rather than misread.
 
 use crate::StoreError;
 use rusqlite::Connection;
@@ -8,9 +11,10 @@ use std::time::Duration;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "playtrace.db";
 
+/// Schema version 1, as the first release wrote it (without `user_version`, which reads 0).
 /// `AUTOINCREMENT`: sequence numbers are stream ids and API cursors, so they must never be
 /// reused, not even after retention emptied the table.
-const SCHEMA: &str = "
+const V1: &str = "
 CREATE TABLE IF NOT EXISTS events (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     recv_ms INTEGER NOT NULL,
@@ -52,10 +56,42 @@ CREATE TABLE IF NOT EXISTS rejects (
 );
 ";
 
+/// Version 2: budget alerts still firing are looked up by category and state at every start.
+const V2: &str = "CREATE INDEX IF NOT EXISTS alerts_category_state ON alerts (category, state);";
+
+/// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this release writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`SCHEMA_VERSION`], one transaction per step; returns the version it
+/// found. A database of a newer release is refused (reading it could lose data).
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
+        tx.commit()?;
+    }
+    if found < SCHEMA_VERSION {
+        tracing::info!(from = found, to = SCHEMA_VERSION, "store schema migrated");
+    }
+    Ok(found)
+}
+
 /// Opens (creating if needed) the database at `path` with `journal_mode=WAL`,
 /// `synchronous=FULL` and a busy timeout, so a commit that returned is on disk and readers never
-/// block the writer.
-pub fn open(path: &Path) -> Result<Connection, StoreError> {
+/// block the writer. Tables are not touched: [`migrate`] (on the writer's connection) does that.
+pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let wrap = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
@@ -80,14 +116,21 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA cache_size=-32768;",
     )
     .map_err(wrap)?;
-    conn.execute_batch(SCHEMA).map_err(wrap)?;
+    Ok(conn)
+}
+
+/// [`connect`], then [`migrate`]: a connection on an up-to-date database (for tests).
+#[cfg(test)]
+pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = connect(path)?;
+    migrate(&mut conn, path)?;
     Ok(conn)
 }
 
 /// Makes `conn` a writer that never checkpoints itself: copying WAL pages into the database
 /// (and fsyncing it) would otherwise happen inside a commit, on the one thread every ingest
 /// request waits for. [`checkpoint`] does it from another connection instead.
-pub fn disable_auto_checkpoint(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn disable_auto_checkpoint(conn: &Connection) -> Result<(), StoreError> {
     conn.query_row("PRAGMA wal_autocheckpoint=0", [], |_| Ok(()))?;
     Ok(())
 }
@@ -96,7 +139,7 @@ pub fn disable_auto_checkpoint(conn: &Connection) -> Result<(), StoreError> {
 /// writer can wrap around to the start of the WAL at its next commit. When the WAL has grown past
 /// `restart_bytes` anyway (readers held it), a `TRUNCATE` checkpoint waits its turn and shrinks
 /// it. Returns the WAL frames still not copied.
-pub fn checkpoint(
+pub(crate) fn checkpoint(
     conn: &Connection,
     wal_path: &Path,
     restart_bytes: u64,
@@ -113,7 +156,7 @@ pub fn checkpoint(
 /// Caps the database file at about `bytes` (`PRAGMA max_page_count`): past it a commit fails
 /// with SQLITE_FULL, which the collector answers with 507, instead of filling the disk when
 /// retention cannot keep up.
-pub fn set_size_limit(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
+pub(crate) fn set_size_limit(conn: &Connection, bytes: u64) -> Result<(), StoreError> {
     let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let pages = (bytes / page.max(512) as u64).max(64);
     conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;

@@ -8,46 +8,14 @@
 //! job's completion. The hook may also write rows inside the transaction (alerts caused by the
 //! job's events), so those are durable together with the events.
 
+use crate::alerts::{self, AlertRow};
+use crate::record::{Kind, RejectRow, StoredEvent};
 use crate::{now_ms, StoreError};
 use rusqlite::{params, Connection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-
-/// One event to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRow {
-    /// Game (`""` when the event had none, so `(game, id)` is unique either way).
-    pub game: String,
-    /// Client event id, the idempotency key.
-    pub id: Option<String>,
-    /// Event name.
-    pub name: String,
-    /// Environment.
-    pub env: Option<String>,
-    /// Session.
-    pub session: Option<String>,
-    /// Event time, epoch ms.
-    pub ts_ms: Option<f64>,
-    /// The event as a JSON object that [`playtrace_core`-style] readers can normalise again: the
-    /// line as sent for single-event lines, the normalised envelope for events expanded from a
-    /// document.
-    pub body: String,
-}
-
-/// One rejected line to store (nothing a game sent is lost).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RejectRow {
-    /// 1-based line (or array element) in the request.
-    pub line: u32,
-    /// `parse`, `schema`, `size` or `encoding`.
-    pub kind: String,
-    /// What was wrong.
-    pub message: String,
-    /// The raw text (bounded).
-    pub raw: String,
-}
 
 /// What a commit did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +41,8 @@ pub type Completion = Box<dyn FnOnce(Result<CommitOutcome, StoreError>) + Send>;
 
 /// One request's worth of rows.
 pub struct Job<T> {
-    /// Events, in request order.
-    pub events: Vec<EventRow>,
+    /// Events, in request order (`seq` and `recv_ms` are stamped at the commit).
+    pub events: Vec<StoredEvent>,
     /// Rejected lines.
     pub rejects: Vec<RejectRow>,
     /// Caller data handed to the [`CommitHook`] (e.g. observations for live correlation).
@@ -147,38 +115,87 @@ impl<T: Send + 'static> Clone for Writer<T> {
     }
 }
 
-/// Writes one stream row (an alert or budget change) inside a hook's transaction; its sequence
-/// number continues the events' (SPEC §5: one sequence across everything the store records).
-pub fn insert_stream_row(
-    tx: &rusqlite::Transaction<'_>,
+/// The commit's transaction as the [`CommitHook`] sees it: it may append rows to the store's
+/// one sequence (alert and budget changes, SPEC §5) and change alerts, durable together with the
+/// events that caused them. SQLite stays behind this type.
+pub struct Tx<'c> {
+    conn: &'c Connection,
     recv_ms: i64,
-    kind: u8,
-    name: &str,
-    game: Option<&str>,
-    env: Option<&str>,
-    body: &str,
-) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO events (recv_ms, game, id, name, env, session, ts_ms, body, kind)
-         VALUES (?1, ?2, NULL, ?3, ?4, NULL, NULL, ?5, ?6)",
-    )?
-    .execute(params![recv_ms, game.unwrap_or(""), name, env, body, kind])?;
-    Ok(tx.last_insert_rowid())
+}
+
+impl Tx<'_> {
+    /// The commit's receive time, epoch ms.
+    pub fn recv_ms(&self) -> i64 {
+        self.recv_ms
+    }
+
+    /// Appends a row of `kind` to the sequence; returns it with its sequence number.
+    pub fn append(
+        &self,
+        kind: Kind,
+        name: &str,
+        game: Option<&str>,
+        env: Option<&str>,
+        body: String,
+    ) -> Result<StoredEvent, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (recv_ms, game, id, name, env, session, ts_ms, body, kind)
+                 VALUES (?1, ?2, NULL, ?3, ?4, NULL, NULL, ?5, ?6)",
+            )?
+            .execute(params![
+                self.recv_ms,
+                game.unwrap_or(""),
+                name,
+                env,
+                body,
+                kind.code()
+            ])?;
+        Ok(StoredEvent {
+            seq: self.conn.last_insert_rowid(),
+            recv_ms: self.recv_ms,
+            kind,
+            game: game.unwrap_or("").to_string(),
+            id: None,
+            name: name.to_string(),
+            env: env.map(str::to_string),
+            session: None,
+            ts_ms: None,
+            body,
+        })
+    }
+
+    /// The alert with this fingerprint.
+    pub fn alert_by_fingerprint(&self, fingerprint: &str) -> Result<Option<AlertRow>, StoreError> {
+        Ok(alerts::by_fingerprint(self.conn, fingerprint)?)
+    }
+
+    /// The alert with this id.
+    pub fn alert_by_id(&self, id: &str) -> Result<Option<AlertRow>, StoreError> {
+        Ok(alerts::by_id(self.conn, id)?)
+    }
+
+    /// Stores the alert (a new one, or a new state of the one with its fingerprint).
+    pub fn put_alert(&self, alert: &AlertRow) -> Result<(), StoreError> {
+        Ok(alerts::upsert(self.conn, alert)?)
+    }
 }
 
 /// What the writer calls around each commit, per job, in commit order.
 pub trait CommitHook<T>: Send + 'static {
-    /// Inside the transaction, after the job's rows were inserted: may write more rows.
+    /// Inside the transaction, after the job's rows were inserted (`events` carry their
+    /// sequence numbers, 0 for duplicates): may write more rows through `tx`.
     fn in_transaction(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
-        events: &[EventRow],
+        tx: &Tx<'_>,
+        events: &[StoredEvent],
         extra: &T,
         outcome: &CommitOutcome,
-    ) -> rusqlite::Result<()>;
+    ) -> Result<(), StoreError>;
 
-    /// After the commit is durable, before the job's completion.
-    fn committed(&mut self, events: &[EventRow], extra: &T, outcome: &CommitOutcome);
+    /// After the commit is durable, before the job's completion. This runs on the writer's
+    /// thread, which every ingest request waits for: hand work off, never block here.
+    fn committed(&mut self, events: &[StoredEvent], extra: &T, outcome: &CommitOutcome);
 
     /// The transaction failed: forget what `in_transaction` prepared.
     fn rolled_back(&mut self) {}
@@ -189,26 +206,41 @@ pub struct AfterCommit<F>(pub F);
 
 impl<T, F> CommitHook<T> for AfterCommit<F>
 where
-    F: FnMut(&[EventRow], &T, &CommitOutcome) + Send + 'static,
+    F: FnMut(&[StoredEvent], &T, &CommitOutcome) + Send + 'static,
 {
     fn in_transaction(
         &mut self,
-        _: &rusqlite::Transaction<'_>,
-        _: &[EventRow],
+        _: &Tx<'_>,
+        _: &[StoredEvent],
         _: &T,
         _: &CommitOutcome,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 
-    fn committed(&mut self, events: &[EventRow], extra: &T, outcome: &CommitOutcome) {
+    fn committed(&mut self, events: &[StoredEvent], extra: &T, outcome: &CommitOutcome) {
         (self.0)(events, extra, outcome);
     }
 }
 
+/// The one place that puts everything the collector records in order: events, alert changes
+/// and budget changes get their sequence numbers (the stream ids) from whoever takes the jobs.
+/// Today that is the SQLite [`Writer`]; a replicated log (e.g. NATS JetStream) can sit behind
+/// the same ingest and fan-out by implementing this.
+pub trait Log<T>: Send + Sync {
+    /// Queues a job without waiting; a full queue hands it back.
+    fn try_submit(&self, job: Job<T>) -> Result<(), SubmitError<T>>;
+}
+
+impl<T: Send + 'static> Log<T> for Writer<T> {
+    fn try_submit(&self, job: Job<T>) -> Result<(), SubmitError<T>> {
+        Writer::try_submit(self, job)
+    }
+}
+
 impl<T: Send + 'static> Writer<T> {
-    /// Starts the writer on `conn` (opened with [`crate::open`]).
-    pub fn start(
+    /// Starts the writer on `conn` (opened and migrated by the store).
+    pub(crate) fn start(
         conn: Connection,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
@@ -293,7 +325,7 @@ impl<T: 'static> WriterThread<T> {
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
-            let result = commit(&mut self.conn, &jobs, recv_ms, &mut *self.hook);
+            let result = commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook);
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
@@ -320,7 +352,7 @@ impl<T: 'static> WriterThread<T> {
 
 fn commit<T: 'static>(
     conn: &mut Connection,
-    jobs: &[Job<T>],
+    jobs: &mut [Job<T>],
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
@@ -335,16 +367,20 @@ fn commit<T: 'static>(
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for job in jobs {
+        let hook_tx = Tx { conn: &tx, recv_ms };
+        for job in jobs.iter_mut() {
             let mut inserted = Vec::with_capacity(job.events.len());
             let mut seqs = Vec::with_capacity(job.events.len());
             let (mut accepted, mut duplicates) = (0, 0);
-            for e in &job.events {
+            for e in &mut job.events {
                 let n = insert.execute(params![
                     recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
                 ])?;
                 inserted.push(n == 1);
-                seqs.push(if n == 1 { tx.last_insert_rowid() } else { 0 });
+                e.seq = if n == 1 { tx.last_insert_rowid() } else { 0 };
+                e.recv_ms = recv_ms;
+                e.kind = Kind::Event;
+                seqs.push(e.seq);
                 if n == 1 {
                     accepted += 1;
                 } else {
@@ -363,7 +399,7 @@ fn commit<T: 'static>(
                 first_in_commit: outcomes.is_empty(),
                 seqs,
             };
-            hook.in_transaction(&tx, &job.events, &job.extra, &outcome)?;
+            hook.in_transaction(&hook_tx, &job.events, &job.extra, &outcome)?;
             outcomes.push(outcome);
         }
     }
@@ -376,15 +412,13 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    fn row(id: &str) -> EventRow {
-        EventRow {
+    fn row(id: &str) -> StoredEvent {
+        StoredEvent {
             game: "g".into(),
             id: Some(id.into()),
             name: "n".into(),
-            env: None,
-            session: None,
-            ts_ms: None,
             body: format!(r#"{{"event":"n","id":"{id}"}}"#),
+            ..StoredEvent::default()
         }
     }
 
@@ -396,7 +430,9 @@ mod tests {
         let (writer, handle) = Writer::<()>::start(
             conn,
             WriterOptions::default(),
-            Box::new(AfterCommit(|_: &[EventRow], _: &(), _: &CommitOutcome| {})),
+            Box::new(AfterCommit(
+                |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+            )),
         )
         .unwrap();
         let (tx, rx) = mpsc::channel();

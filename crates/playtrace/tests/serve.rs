@@ -632,3 +632,43 @@ fn config_and_bind_errors_exit_2() {
     let (code, _) = s.terminate();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn a_second_collector_on_one_data_dir_exits_2_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start(&data, "");
+    // Without the lock the second one would serve: give it a bounded time to exit.
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_playtrace"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("PLAYTRACE_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while second.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second collector is running on the same data directory");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = second.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another playtrace process")
+            && err.contains(&format!("PID {}", s.pid())),
+        "{err}"
+    );
+    // The holder is unaffected, and once it stopped the directory is free again.
+    let (status, _, body) = s.ingest(&event("a", "1", "{}"), None);
+    assert_eq!((status, body["accepted"].as_u64()), (200, Some(1)));
+    let (code, _) = s.terminate();
+    assert_eq!(code, Some(0));
+    let again = start(&data, "");
+    let (_, _, events) = again.get("/v1/events", None);
+    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+}

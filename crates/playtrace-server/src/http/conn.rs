@@ -17,11 +17,11 @@ use tokio::time::Sleep;
 /// Accepts TCP connections and guards their writes.
 pub struct GuardedListener {
     /// The socket.
-    pub inner: TcpListener,
+    pub(crate) inner: TcpListener,
     /// How long one write may wait for the peer.
-    pub send_timeout: Duration,
+    pub(crate) send_timeout: Duration,
     /// Connections closed because a write waited too long.
-    pub timeouts: Arc<AtomicU64>,
+    pub(crate) timeouts: Arc<AtomicU64>,
 }
 
 impl axum::serve::Listener for GuardedListener {

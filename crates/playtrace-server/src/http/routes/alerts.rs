@@ -1,18 +1,20 @@
 //! Alert routes: `POST /v1/alerts` (ingest), `GET /v1/alerts`, `GET /v1/alerts/latest` (read),
 //! `POST /v1/alerts/{id}/resolve|silence` (admin).
 
-use crate::alerts::{list as list_alerts, AlertAction, AlertQuery};
-use crate::api::{authorize, commit, ApiError, ApiResult, TokenParam};
-use crate::auth::Scope;
-use crate::hook::{ActionResult, Work};
-use crate::state::AppState;
+use crate::alerting::AlertAction;
+use crate::app::AppState;
+use crate::http::auth::{Admin, Caller, Ingest, Read};
+use crate::http::commit::commit;
+use crate::http::error::{blocking, ApiError, ApiResult};
+use crate::http::routes::ingest::{game_scope, IngestParams};
+use crate::pipeline::{ActionResult, Work};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
-use playtrace_core::alert::{admin_alert, alert_id, Severity, ADMIN_ALERT};
-use playtrace_core::duration::parse_duration_ms;
+use playtrace_core::alert::{admin_alert, alert_id, Category, Severity, ADMIN_ALERT};
 use playtrace_core::scan::ObservationBatch;
-use playtrace_store::EventRow;
+use playtrace_core::units::Millis;
+use playtrace_store::{AlertQuery, AlertState, StoredEvent};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
@@ -22,11 +24,12 @@ use std::sync::{Arc, Mutex};
 /// (or updates) the alert in the same transaction.
 pub(crate) async fn post(
     State(app): State<Arc<AppState>>,
-    Query(q): Query<TokenParam>,
+    caller: Caller<Ingest>,
+    Query(q): Query<IngestParams>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&app, &headers, q.token.as_deref(), Scope::Ingest)?;
+    let games = game_scope(caller.game, q.game, &headers)?;
     let Value::Object(mut envelope) = body else {
         return Err(ApiError::bad_request(
             "the body must be one admin.alert object: {id, sessionId, severity, reason, data, createdAt}",
@@ -36,7 +39,10 @@ pub(crate) async fn post(
         Some(Value::String(s)) if !s.is_empty() => Some(s),
         _ => None,
     };
-    let game = take(&mut envelope, "game");
+    let game = games
+        .resolve(take(&mut envelope, "game").as_deref())
+        .map_err(|e| ApiError::bad_request(e.message))?;
+    let game = (!game.is_empty()).then_some(game);
     let env = take(&mut envelope, "env");
     let candidate = admin_alert(&envelope).map_err(ApiError::bad_request)?;
     let id = envelope.get("id").and_then(|v| match v {
@@ -59,14 +65,14 @@ pub(crate) async fn post(
         event.insert("session".into(), json!(s));
     }
     event.insert("attrs".into(), Value::Object(envelope));
-    let row = EventRow {
+    let row = StoredEvent {
         game: game.unwrap_or_default(),
         id,
         name: ADMIN_ALERT.into(),
         env,
         session: candidate.session_id.clone(),
-        ts_ms: None,
         body: Value::Object(event).to_string(),
+        ..StoredEvent::default()
     };
     let outcome = commit(
         &app,
@@ -84,7 +90,7 @@ pub(crate) async fn post(
 
 /// Query of `GET /v1/alerts`.
 #[derive(Debug, Deserialize)]
-pub struct ListParams {
+pub(crate) struct ListParams {
     state: Option<String>,
     min_severity: Option<String>,
     category: Option<String>,
@@ -94,7 +100,6 @@ pub struct ListParams {
     include_probes: Option<bool>,
     include_seeded: Option<bool>,
     limit: Option<usize>,
-    token: Option<String>,
 }
 
 fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
@@ -107,27 +112,25 @@ fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
         ..AlertQuery::default()
     };
     if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
-        if !matches!(s, "firing" | "resolved" | "silenced") {
-            return Err(ApiError::bad_request(format!(
-                "state: `{s}` is not firing, resolved or silenced"
-            )));
-        }
-        q.state = Some(s.to_string());
+        q.state = Some(AlertState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("state: `{s}` is not firing, resolved or silenced"))
+        })?);
     }
     if let Some(s) = p.min_severity.as_deref().filter(|s| !s.is_empty()) {
-        q.min_severity = Some(Severity::parse(s).ok_or_else(|| {
+        let severity = Severity::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "min_severity: `{s}` is not one of info, low, medium, high, critical"
             ))
-        })?);
+        })?;
+        q.min_severity = Some(i64::from(severity.rank()));
     }
     if let Some(c) = p.category.as_deref().filter(|s| !s.is_empty()) {
-        if !matches!(c, "moderation" | "budget" | "pipeline") {
-            return Err(ApiError::bad_request(format!(
+        let category = Category::parse(c).ok_or_else(|| {
+            ApiError::bad_request(format!(
                 "category: `{c}` is not moderation, budget or pipeline"
-            )));
-        }
-        q.category = Some(c.to_string());
+            ))
+        })?;
+        q.category = Some(category.as_str().to_string());
     }
     if let Some(s) = p.since.as_deref().filter(|s| !s.is_empty()) {
         let ms = s
@@ -146,25 +149,19 @@ fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
 
 async fn read(app: &AppState, q: AlertQuery) -> ApiResult<Vec<Value>> {
     let reader = app.reader.clone();
-    tokio::task::spawn_blocking(move || reader.with_conn(|c| list_alerts(c, &q)))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store_error",
-                e.to_string(),
-            )
-        })
+    let bodies = blocking(move || reader.alerts(&q)).await?;
+    Ok(bodies
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap_or(Value::Null))
+        .collect())
 }
 
 /// `GET /v1/alerts`: newest update first; seeded and probe alerts only when asked for.
 pub(crate) async fn list(
     State(app): State<Arc<AppState>>,
+    _caller: Caller<Read>,
     Query(p): Query<ListParams>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    authorize(&app, &headers, p.token.as_deref(), Scope::Read)?;
     let q = query_of(&p)?;
     Ok(Json(json!({"alerts": read(&app, q).await?})))
 }
@@ -172,18 +169,15 @@ pub(crate) async fn list(
 /// `GET /v1/alerts/latest?category=moderation&include_seeded=`: the newest alert by creation.
 pub(crate) async fn latest(
     State(app): State<Arc<AppState>>,
+    _caller: Caller<Read>,
     Query(p): Query<ListParams>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    authorize(&app, &headers, p.token.as_deref(), Scope::Read)?;
     let mut q = query_of(&p)?;
     q.limit = 1;
     q.by_created = true;
     match read(&app, q).await?.into_iter().next() {
         Some(alert) => Ok(Json(alert)),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+        None => Err(ApiError::not_found(
             "no alert matches (seeded alerts count only with include_seeded=true, probes only \
              with include_probes=true)",
         )),
@@ -206,11 +200,9 @@ async fn act(app: &AppState, id: String, action: AlertAction) -> ApiResult<Json<
     let outcome = result.lock().unwrap_or_else(|p| p.into_inner()).take();
     match outcome.flatten() {
         Some(alert) => Ok(Json(alert)),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no alert `{id}`; ids are listed by GET /v1/alerts"),
-        )),
+        None => Err(ApiError::not_found(format!(
+            "no alert `{id}`; ids are listed by GET /v1/alerts"
+        ))),
     }
 }
 
@@ -218,16 +210,14 @@ async fn act(app: &AppState, id: String, action: AlertAction) -> ApiResult<Json<
 pub(crate) async fn resolve(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<TokenParam>,
-    headers: HeaderMap,
+    _caller: Caller<Admin>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&app, &headers, q.token.as_deref(), Scope::Admin)?;
     act(&app, id, AlertAction::Resolve).await
 }
 
 /// Body of a silence.
 #[derive(Debug, Deserialize)]
-pub struct SilenceBody {
+pub(crate) struct SilenceBody {
     #[serde(rename = "for")]
     for_: String,
 }
@@ -236,12 +226,13 @@ pub struct SilenceBody {
 pub(crate) async fn silence(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<TokenParam>,
-    headers: HeaderMap,
+    _caller: Caller<Admin>,
     Json(body): Json<SilenceBody>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&app, &headers, q.token.as_deref(), Scope::Admin)?;
-    let for_ms =
-        parse_duration_ms(&body.for_).map_err(|e| ApiError::bad_request(format!("for: {e}")))?;
+    let for_ms = body
+        .for_
+        .parse::<Millis>()
+        .map_err(|e| ApiError::bad_request(format!("for: {e}")))?
+        .as_ms_f64();
     act(&app, id, AlertAction::Silence { for_ms }).await
 }

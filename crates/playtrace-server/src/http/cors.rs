@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 /// Allowed origins (`*` allows any).
 #[derive(Debug, Clone, Default)]
-pub struct Cors {
+pub(crate) struct Cors {
     /// Exact origins (`https://ops.example.com`) or `*`.
-    pub origins: Vec<String>,
+    pub(crate) origins: Vec<String>,
 }
 
 impl Cors {
@@ -22,7 +22,7 @@ impl Cors {
 }
 
 /// Adds CORS headers for allowed origins and answers preflight requests.
-pub async fn layer(State(cors): State<Arc<Cors>>, request: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(cors): State<Arc<Cors>>, request: Request, next: Next) -> Response {
     let origin = request
         .headers()
         .get(h::ORIGIN)

@@ -4,27 +4,22 @@
 //! flapping around its limit does not page on every flap). Every status change
 //! (pass/breach/insufficient_data) is recorded on the stream as a `budget` message.
 
-use crate::hook::Work;
-use crate::state::AppState;
+use crate::view::{budget_gone, budget_status, GroupKey};
 use playtrace_core::alert::{AlertCandidate, BudgetAlerting, Category};
 use playtrace_core::budget::BudgetStatus;
-use playtrace_core::contest::{BudgetLine, BudgetQuery};
-use playtrace_core::summary::GroupDim;
-use playtrace_store::Job;
-use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
+use playtrace_core::contest::BudgetLine;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// What to write for one budget in one commit.
 #[derive(Debug, Clone)]
-pub struct BudgetChange {
+pub(crate) struct BudgetChange {
     /// The stream message (`event: budget`), when the status moved.
-    pub status: Option<Value>,
+    pub(crate) status: Option<Value>,
     /// Fire (`Some`) this alert.
-    pub fire: Option<AlertCandidate>,
+    pub(crate) fire: Option<AlertCandidate>,
     /// Resolve the alert with this fingerprint.
-    pub resolve: Option<String>,
+    pub(crate) resolve: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,9 +41,6 @@ impl Default for Track {
     }
 }
 
-/// A group's values per dimension.
-type GroupKey = BTreeMap<GroupDim, Option<String>>;
-
 fn group_label(group: Option<&GroupKey>) -> String {
     match group {
         None => String::new(),
@@ -61,14 +53,14 @@ fn group_label(group: Option<&GroupKey>) -> String {
 }
 
 /// The evaluator's memory between ticks.
-pub struct Evaluator {
-    settings: BudgetAlerting,
+pub(crate) struct Evaluator {
+    pub(crate) settings: BudgetAlerting,
     tracks: HashMap<String, Track>,
 }
 
 impl Evaluator {
     /// An evaluator that knows which budget alerts are already firing (after a restart).
-    pub fn new(settings: BudgetAlerting, firing: Vec<String>) -> Self {
+    pub(crate) fn new(settings: BudgetAlerting, firing: Vec<String>) -> Self {
         let tracks = firing
             .into_iter()
             .map(|fp| {
@@ -85,8 +77,9 @@ impl Evaluator {
         Evaluator { settings, tracks }
     }
 
-    /// Compares the budgets now with the last tick: the changes to write.
-    fn tick(
+    /// Compares the budgets now with the last tick: the changes to write. When they could not
+    /// be recorded, [`Evaluator::undo`] with the returned memory looks again next tick.
+    pub(crate) fn tick(
         &mut self,
         reports: &[playtrace_core::contest::WindowReport],
         now: f64,
@@ -116,17 +109,7 @@ impl Evaluator {
             seen.insert(key.clone(), ());
             let change = self.step(&key, line.status, now);
             if let Some(mut c) = change {
-                let status = json!({
-                    "window": window,
-                    "metric": line.metric.as_str(),
-                    "percentile": line.percentile,
-                    "budget": line.budget,
-                    "value": line.value,
-                    "samples": line.samples,
-                    "status": line.status.as_str(),
-                    "group": group,
-                    "fingerprint": key,
-                });
+                let status = budget_status(&window, line, group, &key);
                 if let Some(f) = &mut c.fire {
                     let mut data = Map::new();
                     for k in [
@@ -172,9 +155,7 @@ impl Evaluator {
         for key in gone {
             if let Some(mut c) = self.step(&key, BudgetStatus::InsufficientData, now) {
                 if c.status.is_some() {
-                    c.status = Some(
-                        json!({"fingerprint": key, "status": "insufficient_data", "samples": 0}),
-                    );
+                    c.status = Some(budget_gone(&key));
                 }
                 changes.push(c);
             }
@@ -228,36 +209,17 @@ impl Evaluator {
     }
 }
 
-/// Runs the evaluator every `interval` until the task is aborted.
-pub async fn run(app: Arc<AppState>, mut evaluator: Evaluator, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let now = playtrace_store::now_ms() as f64;
-        let query = BudgetQuery {
-            group_by: evaluator.settings.group_by.clone(),
-            ..BudgetQuery::default()
-        };
-        let reports = app.live_budgets(&query, now);
-        let before = evaluator.tracks.clone();
-        let changes = evaluator.tick(&reports, now);
-        if changes.is_empty() {
-            continue;
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Job {
-            events: vec![],
-            rejects: vec![],
-            extra: Work::Budget(changes),
-            done: Box::new(move |r| {
-                let _ = tx.send(r.is_ok());
-            }),
-        };
-        let stored = app.submit(job).is_ok() && rx.await.unwrap_or(false);
-        if !stored {
-            // Not recorded: look again next tick.
-            evaluator.tracks = before;
-        }
+/// The evaluator's memory, to restore when a tick's changes were not recorded.
+pub(crate) struct Memory(HashMap<String, Track>);
+
+impl Evaluator {
+    /// A copy of the memory before a tick.
+    pub(crate) fn memory(&self) -> Memory {
+        Memory(self.tracks.clone())
+    }
+
+    /// Forgets a tick whose changes were not stored.
+    pub(crate) fn undo(&mut self, memory: Memory) {
+        self.tracks = memory.0;
     }
 }

@@ -1,0 +1,89 @@
+//! Shared state of a running collector: config, tokens, the store's log and reader, the live
+//! contests, the fan-out hub, metrics.
+
+use crate::auth::Tokens;
+use crate::config::ServeConfig;
+use crate::fanout::Hub;
+use crate::metrics::Metrics;
+use crate::pipeline::{Work, WorkJob};
+use playtrace_core::contest::{BudgetQuery, LiveContests, WindowReport};
+use playtrace_store::{Log, Reader, StoreSettings, SubmitError};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Everything handlers share.
+pub(crate) struct AppState {
+    /// The configuration in force.
+    pub(crate) config: ServeConfig,
+    /// Tokens.
+    pub(crate) tokens: Tokens,
+    /// Counters.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Read connection.
+    pub(crate) reader: Arc<Reader>,
+    /// Live contests and windows (also updated by the writer thread after each commit).
+    pub(crate) live: Arc<Mutex<LiveContests>>,
+    /// Set once the live state is rebuilt from the store.
+    pub(crate) ready: AtomicBool,
+    /// The store's durability settings, as SQLite reports them.
+    pub(crate) store_settings: StoreSettings,
+    /// The fan-out of committed batches.
+    pub(crate) hub: Arc<Hub>,
+    /// Where jobs are ordered and made durable (`None` once ingest is closed).
+    log: RwLock<Option<Box<dyn Log<Work>>>>,
+}
+
+impl AppState {
+    /// Shared state around a started log.
+    pub(crate) fn new(
+        config: ServeConfig,
+        metrics: Arc<Metrics>,
+        reader: Arc<Reader>,
+        live: Arc<Mutex<LiveContests>>,
+        log: Box<dyn Log<Work>>,
+        store_settings: StoreSettings,
+        hub: Arc<Hub>,
+    ) -> Self {
+        AppState {
+            tokens: config.tokens.clone(),
+            config,
+            metrics,
+            reader,
+            live,
+            ready: AtomicBool::new(false),
+            store_settings,
+            hub,
+            log: RwLock::new(Some(log)),
+        }
+    }
+
+    /// Queues a job for the log.
+    pub(crate) fn submit(&self, job: WorkJob) -> Result<(), SubmitError<Work>> {
+        let guard = self.log.read().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(log) => log.try_submit(job),
+            None => Err(SubmitError::Closed(Box::new(job))),
+        }
+    }
+
+    /// Whether ingest is still open.
+    pub(crate) fn writer_alive(&self) -> bool {
+        self.log.read().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Closes ingest: the writer finishes what is queued and stops.
+    pub(crate) fn close_writer(&self) {
+        self.log.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Runs `f` on the live contests.
+    pub(crate) fn with_live<R>(&self, f: impl FnOnce(&LiveContests) -> R) -> R {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        f(&live)
+    }
+
+    /// Budgets over the rolling windows.
+    pub(crate) fn live_budgets(&self, query: &BudgetQuery, now_ms: f64) -> Vec<WindowReport> {
+        self.with_live(|l| l.budgets(query, &self.config.budgets.set, now_ms))
+    }
+}

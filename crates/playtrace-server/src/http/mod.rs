@@ -1,0 +1,41 @@
+//! The HTTP side (routes documented in `docs/API.md`): the router, the JSON error, the
+//! extractor that checks tokens, and the connection guards.
+
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod commit;
+pub(crate) mod conn;
+pub(crate) mod cors;
+pub(crate) mod error;
+pub(crate) mod routes;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::routes::{alerts, ingest, ops, query, stream};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+/// The collector's routes.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/events", post(ingest::ingest).get(query::list_events))
+        .route("/v1/rejects", get(query::list_rejects))
+        .route("/v1/budgets", get(query::budgets))
+        .route("/v1/contests", get(query::list_contests))
+        .route("/v1/contests/{id}", get(query::get_contest))
+        .route("/v1/stream", get(stream::stream))
+        .route("/v1/alerts", get(alerts::list).post(alerts::post))
+        .route("/v1/alerts/latest", get(alerts::latest))
+        .route("/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/v1/alerts/{id}/silence", post(alerts::silence))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see docs/API.md")
+}

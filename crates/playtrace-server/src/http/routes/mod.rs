@@ -1,0 +1,7 @@
+//! One module per group of routes: ingest, queries, alerts, the stream, operations.
+
+pub(crate) mod alerts;
+pub(crate) mod ingest;
+pub(crate) mod ops;
+pub(crate) mod query;
+pub(crate) mod stream;

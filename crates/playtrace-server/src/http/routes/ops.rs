@@ -1,0 +1,163 @@
+//! Operations: `/healthz` (the process answers), `/readyz` (the store is open and the live
+//! state rebuilt) and `/metrics` (Prometheus text, scope read).
+
+use crate::app::AppState;
+use crate::http::auth::{Caller, Read};
+use crate::http::error::ApiResult;
+use crate::metrics::{header, sample};
+use axum::extract::State;
+use axum::http::{header as h, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use playtrace_core::contest::BudgetQuery;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub(crate) async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let ready = app.ready.load(Ordering::Acquire) && app.writer_alive();
+    let body = json!({
+        "status": if ready { "ready" } else { "starting" },
+        "store": {"journalMode": app.store_settings.journal_mode,
+                  "synchronous": app.store_settings.synchronous},
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+pub(crate) async fn metrics(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller<Read>,
+) -> ApiResult<Response> {
+    let mut out = String::with_capacity(8 << 10);
+    app.metrics.render(&mut out);
+    let reader = app.reader.clone();
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || reader.stats()).await {
+        header(
+            &mut out,
+            "playtrace_store_bytes",
+            "gauge",
+            "Store size: `used` is data pages, `file` the database files on disk.",
+        );
+        sample(
+            &mut out,
+            "playtrace_store_bytes",
+            &[("kind", "used")],
+            stats.used_bytes as f64,
+        );
+        sample(
+            &mut out,
+            "playtrace_store_bytes",
+            &[("kind", "file")],
+            stats.file_bytes as f64,
+        );
+    }
+    let m = &app.hub.metrics;
+    for (name, help, kind, v) in [
+        (
+            "playtrace_stream_subscribers",
+            "Connected stream subscribers.",
+            "gauge",
+            &m.subscribers,
+        ),
+        (
+            "playtrace_stream_messages_total",
+            "Messages sent to stream subscribers.",
+            "counter",
+            &m.sent,
+        ),
+        (
+            "playtrace_stream_lag_disconnects_total",
+            "Subscribers disconnected for falling a whole buffer behind.",
+            "counter",
+            &m.lag_disconnects,
+        ),
+        (
+            "playtrace_stream_resets_total",
+            "reset messages sent (retention removed part of a gap).",
+            "counter",
+            &m.resets,
+        ),
+        (
+            "playtrace_send_timeouts_total",
+            "Connections closed because the client stopped reading (stream.send_timeout).",
+            "counter",
+            &*m.send_timeouts,
+        ),
+    ] {
+        header(&mut out, name, kind, help);
+        sample(&mut out, name, &[], v.load(Ordering::Relaxed) as f64);
+    }
+    let now = playtrace_store::now_ms() as f64;
+    let counts = app.with_live(|l| l.state_counts(now));
+    header(
+        &mut out,
+        "playtrace_contests",
+        "gauge",
+        "Live contests by state.",
+    );
+    for (state, n) in counts {
+        sample(
+            &mut out,
+            "playtrace_contests",
+            &[("state", state.as_str())],
+            n as f64,
+        );
+    }
+    let reports = app.live_budgets(&BudgetQuery::default(), now);
+    header(
+        &mut out,
+        "playtrace_budget_value_ms",
+        "gauge",
+        "Each budget's measured percentile over each rolling window (NaN without samples).",
+    );
+    for r in &reports {
+        for b in &r.budgets {
+            let pct = playtrace_core::num::human(b.percentile.0);
+            sample(
+                &mut out,
+                "playtrace_budget_value_ms",
+                &[
+                    ("window", &r.window),
+                    ("metric", b.metric.as_str()),
+                    ("percentile", &pct),
+                ],
+                b.value.map_or(f64::NAN, |v| v.0),
+            );
+        }
+    }
+    header(
+        &mut out,
+        "playtrace_budget_breached",
+        "gauge",
+        "1 when the budget is breached over the window.",
+    );
+    for r in &reports {
+        for b in &r.budgets {
+            let pct = playtrace_core::num::human(b.percentile.0);
+            sample(
+                &mut out,
+                "playtrace_budget_breached",
+                &[
+                    ("window", &r.window),
+                    ("metric", b.metric.as_str()),
+                    ("percentile", &pct),
+                ],
+                if b.breached { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    Ok((
+        [(h::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response())
+}

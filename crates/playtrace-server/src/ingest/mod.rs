@@ -1,0 +1,234 @@
+//! Ingest: turning what a client sends into the one parsed form the pipeline takes — rows to
+//! store, rejects, and contest observations ([`Parsed`]). One module per source format
+//! ([`json`]: NDJSON and JSON bodies; OTLP next), each decoding into [`Parsed`].
+//!
+//! Every dialect of SPEC §2 goes through `playtrace-core`'s readers: single-event lines through
+//! the line scanner (the monitor's fast path), whole documents (arrays, timelines, summaries)
+//! through [`read_document`]. Each event keeps its text: the line as sent, or the normalised
+//! envelope for an event expanded from a document. Lines that cannot be read become typed
+//! rejects with their 1-based line (or array element) number.
+//!
+//! A line without `game` takes the request's game ([`GameScope`]), so the lines of one
+//! contest are one contest whichever of them named the game.
+
+pub(crate) mod json;
+
+use playtrace_core::dialect::read_document;
+use playtrace_core::event::Event;
+use playtrace_core::reject::{raw_text, LineError};
+use playtrace_core::scan::{
+    json_error, scan_line_with, BatchOptions, Envelope, LineScan, ObservationBatch,
+};
+use playtrace_store::{RejectRow, StoredEvent};
+use serde_json::{Map, Value};
+
+/// Observations keep every string the live view shows.
+const OBSERVE_ALL: BatchOptions = BatchOptions {
+    keep_raw: true,
+    keep_hub_room: true,
+    keep_move_type: true,
+};
+
+/// Which game a request's lines belong to (SPEC §7, docs/API.md "Games"): a line's own `game`
+/// wins over the request's default; a token bound to a game makes that game both the default
+/// and the only one allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct GameScope {
+    /// The game of lines that name none (the token's game, else `?game=` / `X-PlayTrace-Game`).
+    pub(crate) default: Option<String>,
+    /// Set when the token is bound to a game: lines naming another game are rejected.
+    pub(crate) only: Option<String>,
+}
+
+impl GameScope {
+    /// The game to store for a line that named `game`, or the reject when the token may not
+    /// send it.
+    pub(crate) fn resolve(&self, game: Option<&str>) -> Result<String, LineError> {
+        match (game.filter(|g| !g.is_empty()), &self.only) {
+            (Some(g), Some(only)) if g != only => Err(LineError::schema(format!(
+                "game `{g}`: this token is scoped to game `{only}`; send that game's events with \
+                 its own token, or drop `game` from the line"
+            ))),
+            (Some(g), _) => Ok(g.to_string()),
+            (None, _) => Ok(self.default.clone().unwrap_or_default()),
+        }
+    }
+}
+
+/// A request body read into rows.
+#[derive(Default)]
+pub(crate) struct Parsed {
+    /// Events to store, in request order.
+    pub(crate) events: Vec<StoredEvent>,
+    /// Rejected lines.
+    pub(crate) rejects: Vec<RejectRow>,
+    /// Contest observations; an observation's `line` is its event's index in `events`.
+    pub(crate) observations: ObservationBatch,
+    /// The request's game.
+    pub(crate) games: GameScope,
+}
+
+impl Parsed {
+    /// An empty parse for a request of `games`.
+    pub(crate) fn new(games: GameScope) -> Parsed {
+        Parsed {
+            games,
+            ..Parsed::default()
+        }
+    }
+
+    fn reject(&mut self, line: u32, error: LineError, raw: &[u8]) {
+        self.rejects.push(RejectRow {
+            line,
+            kind: error.kind.as_str().to_string(),
+            message: error.message,
+            raw: raw_text(raw),
+        });
+    }
+
+    fn push_scanned(
+        &mut self,
+        game: String,
+        name: &str,
+        time_ms: Option<f64>,
+        envelope: Envelope<'_>,
+        body: &str,
+    ) -> u32 {
+        let index = self.events.len() as u32;
+        self.events.push(StoredEvent {
+            game,
+            id: envelope.id.map(|i| i.into_owned()),
+            name: name.to_string(),
+            env: envelope.env.map(|e| e.into_owned()),
+            session: envelope.session.map(|s| s.into_owned()),
+            ts_ms: time_ms,
+            body: body.to_string(),
+            ..StoredEvent::default()
+        });
+        index
+    }
+
+    fn push_event(&mut self, line: u32, event: &Event, raw: &str) {
+        let game = match self.games.resolve(event.game.as_deref()) {
+            Ok(game) => game,
+            Err(e) => return self.reject(line, e, raw.as_bytes()),
+        };
+        let index = self.events.len() as u32;
+        self.events.push(StoredEvent {
+            game,
+            id: event.id.clone(),
+            name: event.name.clone(),
+            env: event.env.clone(),
+            session: event.session.clone(),
+            ts_ms: event.time_ms,
+            body: envelope_json(event),
+            ..StoredEvent::default()
+        });
+        self.observations.push_event(index, event, OBSERVE_ALL);
+    }
+
+    /// Reads one JSON value (a line, or an array element) numbered `line`.
+    pub(crate) fn push_text(&mut self, line: u32, text: &str) {
+        let mut refused = None;
+        let scanned = scan_line_with(text, |e| {
+            match self.games.resolve(e.envelope.game.as_deref()) {
+                Ok(game) => {
+                    let index = self.push_scanned(game, &e.name, e.time_ms, e.envelope, text);
+                    self.observations
+                        .observe(index, &e.name, e.time_ms, e.fields, OBSERVE_ALL);
+                }
+                Err(err) => refused = Some(err),
+            }
+        });
+        match scanned {
+            Ok(LineScan::Event(())) => match refused {
+                None => self.observations.events += 1,
+                Some(err) => self.reject(line, err, text.as_bytes()),
+            },
+            Ok(LineScan::Document) => match serde_json::from_str::<Value>(text) {
+                Ok(value) => {
+                    for item in read_document(value) {
+                        match item {
+                            Ok(event) => self.push_event(line, &event, text),
+                            Err(e) => self.reject(line, e, text.as_bytes()),
+                        }
+                    }
+                }
+                Err(e) => self.reject(line, json_error(e), text.as_bytes()),
+            },
+            Err(e) => self.reject(line, e, text.as_bytes()),
+        }
+    }
+}
+
+/// The event as a native envelope: what the store keeps for events expanded from a document.
+fn envelope_json(event: &Event) -> String {
+    let mut o = Map::new();
+    o.insert("event".into(), Value::String(event.name.clone()));
+    if let Some(ts) = event.time_ms {
+        o.insert("ts".into(), serde_json::json!(playtrace_core::num::Num(ts)));
+    }
+    for (key, value) in [
+        ("id", &event.id),
+        ("game", &event.game),
+        ("env", &event.env),
+        ("session", &event.session),
+    ] {
+        if let Some(v) = value {
+            o.insert(key.into(), Value::String(v.clone()));
+        }
+    }
+    if let Some(level) = &event.level {
+        o.insert("level".into(), Value::String(level.clone()));
+    }
+    o.insert("attrs".into(), Value::Object(event.attrs.clone()));
+    Value::Object(o).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(default: Option<&str>, only: Option<&str>) -> GameScope {
+        GameScope {
+            default: default.map(str::to_string),
+            only: only.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_lines_game_wins_and_a_bound_token_limits_it() {
+        assert_eq!(
+            scope(Some("req"), None).resolve(Some("own")).unwrap(),
+            "own"
+        );
+        assert_eq!(scope(Some("req"), None).resolve(None).unwrap(), "req");
+        assert_eq!(scope(None, None).resolve(Some("")).unwrap(), "");
+        let bound = scope(Some("gf"), Some("gf"));
+        assert_eq!(bound.resolve(None).unwrap(), "gf");
+        assert_eq!(bound.resolve(Some("gf")).unwrap(), "gf");
+        let err = bound.resolve(Some("other")).unwrap_err();
+        assert_eq!(err.kind.as_str(), "schema");
+        assert!(
+            err.message.contains("scoped to game `gf`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn lines_without_game_take_the_requests_and_their_contest_is_one() {
+        let mut p = Parsed::new(scope(Some("gf"), None));
+        p.push_text(
+            1,
+            r#"{"level":"info","message":"telemetry.contest.armed","hubId":"h","roomId":"r","contestKey":"k","createdAt":1}"#,
+        );
+        p.push_text(
+            2,
+            r#"{"event":"telemetry.contest.launched","game":"gf","attrs":{"hubId":"h","roomId":"r","contestKey":"k","contestId":"c"}}"#,
+        );
+        let games: Vec<&str> = p.events.iter().map(|e| e.game.as_str()).collect();
+        assert_eq!(games, ["gf", "gf"]);
+        assert!(p.rejects.is_empty());
+    }
+}

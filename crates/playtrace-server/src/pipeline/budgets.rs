@@ -1,0 +1,45 @@
+//! The budget tick: every `budgets.evaluate_every` the live budgets are compared with the last
+//! tick ([`Evaluator`]) and the changes (status messages, budget alerts) are written as one job
+//! on the store's writer, so they take their place in the one sequence.
+
+use crate::alerting::budget::Evaluator;
+use crate::app::AppState;
+use crate::pipeline::Work;
+use playtrace_core::contest::BudgetQuery;
+use playtrace_store::Job;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the evaluator every `interval` until the task is aborted.
+pub(crate) async fn run(app: Arc<AppState>, mut evaluator: Evaluator, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = playtrace_store::now_ms() as f64;
+        let query = BudgetQuery {
+            group_by: evaluator.settings.group_by.clone(),
+            ..BudgetQuery::default()
+        };
+        let reports = app.live_budgets(&query, now);
+        let before = evaluator.memory();
+        let changes = evaluator.tick(&reports, now);
+        if changes.is_empty() {
+            continue;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            events: vec![],
+            rejects: vec![],
+            extra: Work::Budget(changes),
+            done: Box::new(move |r| {
+                let _ = tx.send(r.is_ok());
+            }),
+        };
+        let stored = app.submit(job).is_ok() && rx.await.unwrap_or(false);
+        if !stored {
+            // Not recorded: look again next tick.
+            evaluator.undo(before);
+        }
+    }
+}

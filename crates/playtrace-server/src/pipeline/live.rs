@@ -1,0 +1,57 @@
+//! Live correlation: committed events folded into the open contests and rolling budget windows,
+//! and the same state rebuilt from the store at start.
+
+use crate::ingest::Parsed;
+use playtrace_core::contest::{EventMeta, LiveContests};
+use playtrace_core::scan::ObservationBatch;
+use playtrace_store::{CommitOutcome, Reader, StoreError, StoredEvent};
+use std::sync::Mutex;
+
+/// Folds one committed job into the live state: duplicates are skipped so a retried batch is
+/// counted once.
+pub(crate) fn apply_commit(
+    live: &Mutex<LiveContests>,
+    events: &[StoredEvent],
+    observations: &ObservationBatch,
+    outcome: &CommitOutcome,
+) {
+    if observations.observations.is_empty() {
+        return;
+    }
+    let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
+    let recv_ms = outcome.recv_ms as f64;
+    live.apply(observations, |i| {
+        let e = events.get(i as usize)?;
+        (e.seq != 0).then(|| EventMeta {
+            game: e.game(),
+            env: e.env.as_deref(),
+            recv_ms,
+        })
+    });
+}
+
+/// Replays the events that can still matter (within the longest window or `forget_after`)
+/// through the live correlation; returns how many.
+pub(crate) fn rebuild(reader: &Reader, live: &Mutex<LiveContests>) -> Result<u64, StoreError> {
+    let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
+    let since = playtrace_store::now_ms() - live.options().horizon_ms() as i64;
+    let total = reader.replay_since(since, |page| {
+        let mut parsed = Parsed::default();
+        // Each stored body is one event; map event index → record.
+        let mut owner = Vec::with_capacity(page.len());
+        for (i, record) in page.iter().enumerate() {
+            parsed.push_text(i as u32 + 1, &record.body);
+            owner.resize(parsed.events.len(), i);
+        }
+        live.apply(&parsed.observations, |index| {
+            let record = page.get(*owner.get(index as usize)?)?;
+            Some(EventMeta {
+                game: record.game(),
+                env: record.env.as_deref(),
+                recv_ms: record.recv_ms as f64,
+            })
+        });
+    })?;
+    live.evict(playtrace_store::now_ms() as f64);
+    Ok(total)
+}

@@ -1,0 +1,184 @@
+//! What happens around each commit of the store's writer: alerts raised inside the transaction
+//! (durable with the events that raised them), then, once durable, metrics, live correlation and
+//! the fan-out. This runs on the writer's thread, which every request waits for, so it only
+//! hands rows on: nothing when nobody listens, and the stream messages are shaped by the fan-out
+//! task, whose consumers (the stream, notifications) run on their own tasks.
+
+pub(crate) mod budgets;
+pub(crate) mod live;
+
+use crate::alerting::budget::BudgetChange;
+use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
+use crate::fanout::Publisher;
+use crate::metrics::Metrics;
+use crate::pipeline::live::apply_commit;
+use playtrace_core::alert::{alert_id, RuleSet};
+use playtrace_core::contest::LiveContests;
+use playtrace_core::event::Event;
+use playtrace_core::scan::ObservationBatch;
+use playtrace_store::{CommitHook, CommitOutcome, Job, Kind, StoreError, StoredEvent, Tx};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// Where an action's result is left for the request that asked for it.
+pub(crate) type ActionResult = Arc<Mutex<Option<Option<Value>>>>;
+
+/// What a writer job carries besides its rows.
+pub(crate) enum Work {
+    /// Ingested events and their contest observations.
+    Ingest(ObservationBatch),
+    /// Budget status changes, and the budget alerts they fire or resolve.
+    Budget(Vec<BudgetChange>),
+    /// An admin action on an alert.
+    Action {
+        id: String,
+        action: AlertAction,
+        /// The alert afterwards (`Some(None)`: no such alert).
+        result: ActionResult,
+    },
+}
+
+/// A job for the store's writer.
+pub(crate) type WorkJob = Job<Work>;
+
+/// Stream rows a job wrote inside the transaction, in sequence order.
+type Pending = Vec<StoredEvent>;
+
+/// The collector's commit hook.
+pub(crate) struct ServerHook {
+    rules: RuleSet,
+    live: Arc<Mutex<LiveContests>>,
+    metrics: Arc<Metrics>,
+    fanout: Publisher,
+    /// Rows (alert and budget changes) the jobs of the current transaction wrote, in job order.
+    pending: VecDeque<Pending>,
+}
+
+impl ServerHook {
+    /// A hook over the collector's shared parts.
+    pub(crate) fn new(
+        rules: RuleSet,
+        live: Arc<Mutex<LiveContests>>,
+        metrics: Arc<Metrics>,
+        fanout: Publisher,
+    ) -> Self {
+        ServerHook {
+            rules,
+            live,
+            metrics,
+            fanout,
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn raise_for_events(
+        &self,
+        tx: &Tx<'_>,
+        events: &[StoredEvent],
+        changes: &mut Vec<AlertChange>,
+    ) -> Result<(), StoreError> {
+        for e in events {
+            if e.seq == 0 || !self.rules.may_match(&e.name, &e.body) {
+                continue;
+            }
+            let Some(event) = serde_json::from_str(&e.body)
+                .ok()
+                .and_then(|o| Event::from_object(o).ok())
+            else {
+                continue;
+            };
+            let origin = Origin {
+                game: e.game(),
+                env: e.env.as_deref(),
+            };
+            for candidate in self.rules.evaluate(&event) {
+                changes.push(raise(tx, &candidate, &origin)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn record_budgets(
+    tx: &Tx<'_>,
+    budget_changes: &[BudgetChange],
+    rows: &mut Pending,
+) -> Result<(), StoreError> {
+    let origin = Origin {
+        game: None,
+        env: None,
+    };
+    for b in budget_changes {
+        if let Some(status) = &b.status {
+            rows.push(tx.append(Kind::Budget, "budget", None, None, status.to_string())?);
+        }
+        if let Some(candidate) = &b.fire {
+            rows.push(raise(tx, candidate, &origin)?.record);
+        }
+        if let Some(fp) = &b.resolve {
+            rows.extend(act(tx, &alert_id(fp), &AlertAction::Resolve)?.map(|c| c.record));
+        }
+    }
+    Ok(())
+}
+
+impl CommitHook<Work> for ServerHook {
+    fn in_transaction(
+        &mut self,
+        tx: &Tx<'_>,
+        events: &[StoredEvent],
+        work: &Work,
+        _outcome: &CommitOutcome,
+    ) -> Result<(), StoreError> {
+        let mut rows = Vec::new();
+        match work {
+            Work::Ingest(_) => {
+                let mut changes = Vec::new();
+                self.raise_for_events(tx, events, &mut changes)?;
+                rows.extend(changes.into_iter().map(|c| c.record));
+            }
+            Work::Budget(budget_changes) => record_budgets(tx, budget_changes, &mut rows)?,
+            Work::Action { id, action, result } => {
+                let change = act(tx, id, action)?;
+                let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
+                *slot = Some(change.as_ref().map(|c| c.alert.clone()));
+                rows.extend(change.map(|c| c.record));
+            }
+        }
+        self.pending.push_back(rows);
+        Ok(())
+    }
+
+    fn committed(&mut self, events: &[StoredEvent], work: &Work, outcome: &CommitOutcome) {
+        let rows = self.pending.pop_front().unwrap_or_default();
+        if outcome.first_in_commit {
+            self.metrics
+                .commit_events
+                .observe(outcome.commit_events as f64);
+        }
+        self.metrics
+            .accepted
+            .fetch_add(outcome.accepted, Ordering::Relaxed);
+        self.metrics
+            .duplicates
+            .fetch_add(outcome.duplicates, Ordering::Relaxed);
+        if let Work::Ingest(observations) = work {
+            apply_commit(&self.live, events, observations, outcome);
+        }
+        if !self.fanout.has_subscribers() {
+            return;
+        }
+        let mut batch = Vec::with_capacity(outcome.accepted as usize + rows.len());
+        if self.fanout.wants_events() {
+            batch.extend(events.iter().filter(|e| e.seq != 0).cloned());
+        }
+        batch.extend(rows);
+        self.fanout.publish(batch);
+    }
+
+    fn rolled_back(&mut self) {
+        self.pending.clear();
+    }
+}

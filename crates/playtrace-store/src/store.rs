@@ -1,0 +1,188 @@
+//! The data directory as one object: [`Store::open`] takes the directory's lock, opens and
+//! migrates the database with its durability settings and size cap, and [`Store::start`] runs
+//! its writer, retention and checkpoints until [`Running::stop`].
+
+use crate::lock::DirLock;
+use crate::query::Reader;
+use crate::retention::{Retention, RetentionPolicy};
+use crate::schema::{self, DB_FILE};
+use crate::writer::{CommitHook, Writer, WriterOptions};
+use crate::StoreError;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How the store runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreOptions {
+    /// What retention keeps; the database file is capped 10% above `max_bytes`, so a store that
+    /// retention cannot keep under it answers "full" instead of filling the disk.
+    pub retention: RetentionPolicy,
+    /// The writer's queue bounds.
+    pub writer: WriterOptions,
+}
+
+/// `journal_mode` and `synchronous` as SQLite reports them on the writer's connection (shown by
+/// `/readyz`, so an operator can see that acknowledged means durable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `wal`.
+    pub journal_mode: String,
+    /// `full`.
+    pub synchronous: &'static str,
+    /// The schema version found when opening (0: written by the first release).
+    pub schema_found: i64,
+}
+
+/// An opened, locked data directory.
+pub struct Store {
+    dir: PathBuf,
+    lock: DirLock,
+    conn: Connection,
+    reader: Arc<Reader>,
+    settings: StoreSettings,
+    options: StoreOptions,
+}
+
+/// WAL larger than this gets a truncating checkpoint (which may wait for the writer).
+const WAL_TRUNCATE_BYTES: u64 = 256 << 20;
+
+impl Store {
+    /// Creates `dir` if needed, locks it (a second process gets [`StoreError::Locked`]), opens
+    /// the database and brings its schema up to date.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = DirLock::acquire(dir)?;
+        let path = dir.join(DB_FILE);
+        let mut conn = schema::connect(&path)?;
+        let schema_found = schema::migrate(&mut conn, &path)?;
+        let max = options.retention.max_bytes;
+        schema::set_size_limit(&conn, max.saturating_add(max / 10))?;
+        schema::disable_auto_checkpoint(&conn)?;
+        let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        let synchronous = match sync {
+            0 => "off",
+            1 => "normal",
+            2 => "full",
+            _ => "extra",
+        };
+        let reader = Arc::new(Reader::open(&path)?);
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            lock,
+            conn,
+            reader,
+            settings: StoreSettings {
+                journal_mode,
+                synchronous,
+                schema_found,
+            },
+            options,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The shared read connection.
+    pub fn reader(&self) -> Arc<Reader> {
+        self.reader.clone()
+    }
+
+    /// The durability settings in force.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    /// Starts the writer (calling `hook` around each commit), retention and checkpoints.
+    pub fn start<T: Send + 'static>(
+        self,
+        hook: Box<dyn CommitHook<T>>,
+    ) -> Result<(Writer<T>, Running), StoreError> {
+        let path = self.dir.join(DB_FILE);
+        let spawn_error = |source| StoreError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let retention = Retention::open(&path, self.options.retention)?;
+        let checkpoint_conn = schema::connect(&path)?;
+        let (writer, writer_thread) =
+            Writer::start(self.conn, self.options.writer, hook).map_err(spawn_error)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let retention_stop = stop.clone();
+        let retention_thread = std::thread::Builder::new()
+            .name("playtrace-retention".into())
+            .spawn(move || {
+                retention.run(retention_stop, |removed| {
+                    if removed.by_age + removed.by_size + removed.rejects > 0 {
+                        tracing::info!(
+                            by_age = removed.by_age,
+                            by_size = removed.by_size,
+                            rejects = removed.rejects,
+                            "retention removed old events"
+                        );
+                    }
+                })
+            })
+            .map_err(spawn_error)?;
+        let checkpoint_stop = stop.clone();
+        let wal_path = self.dir.join(format!("{DB_FILE}-wal"));
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("playtrace-checkpoint".into())
+            .spawn(move || checkpoints(&checkpoint_conn, &wal_path, &checkpoint_stop))
+            .map_err(spawn_error)?;
+        Ok((
+            writer,
+            Running {
+                stop,
+                threads: vec![writer_thread, retention_thread, checkpoint_thread],
+                _lock: self.lock,
+            },
+        ))
+    }
+}
+
+/// The store's threads; the directory stays locked until [`Running::stop`] returns.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    _lock: DirLock,
+}
+
+impl Running {
+    /// Waits for the writer to finish what is queued (call it after every [`Writer`] handle is
+    /// dropped), stops retention, checkpoints a last time and unlocks the directory. `false`
+    /// when a thread panicked.
+    pub fn stop(self) -> bool {
+        let mut threads = self.threads.into_iter();
+        // The writer first, so the last checkpoint comes after the last commit.
+        let mut ok = threads.next().is_none_or(|w| w.join().is_ok());
+        self.stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            ok &= t.join().is_ok();
+        }
+        ok
+    }
+}
+
+/// Checkpoints the WAL every 100 ms until `stop`, then once more, truncating.
+fn checkpoints(conn: &Connection, wal: &Path, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = schema::checkpoint(conn, wal, WAL_TRUNCATE_BYTES) {
+            tracing::warn!("checkpoint failed: {e}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Err(e) = schema::checkpoint(conn, wal, 0) {
+        tracing::warn!("final checkpoint failed: {e}");
+    }
+}

@@ -1,0 +1,157 @@
+//! A store written by the first release (no schema version) opens, is migrated, and reads back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use playtrace_store::{
+    AfterCommit, AlertQuery, AlertState, EventFilter, Kind, RetentionPolicy, Store, StoreOptions,
+    StoredEvent, WriterOptions, DB_FILE, SCHEMA_VERSION,
+};
+use std::path::Path;
+use std::time::Duration;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        retention: RetentionPolicy {
+            // Never remove the fixture's rows (they were received in 2026).
+            max_age_ms: 1e15,
+            max_bytes: 1 << 30,
+            interval: Duration::from_secs(3600),
+        },
+        writer: WriterOptions::default(),
+    }
+}
+
+fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/v1")
+        .join(DB_FILE);
+    std::fs::copy(src, dir.path().join(DB_FILE)).unwrap();
+    dir
+}
+
+#[test]
+fn a_first_release_store_is_migrated_and_reads_back() {
+    let dir = fixture_copy();
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(
+        store.settings().schema_found,
+        0,
+        "the first release wrote no version"
+    );
+    let reader = store.reader();
+    assert_eq!(reader.schema_version().unwrap(), SCHEMA_VERSION);
+
+    let all = reader
+        .events(&EventFilter {
+            limit: 1000,
+            all_kinds: true,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 29);
+    let events: Vec<&StoredEvent> = all.iter().filter(|e| e.kind == Kind::Event).collect();
+    assert_eq!(events.len(), 22);
+    assert_eq!(events[0].name, "telemetry.contest.armed");
+    assert!(events[0]
+        .body
+        .contains("verb.sparringMatch:actor-0::actor-100"));
+    let moderation = events
+        .iter()
+        .find(|e| e.id.as_deref() == Some("m-1"))
+        .unwrap();
+    assert_eq!(moderation.game(), Some("glass-frontier"));
+    assert_eq!(moderation.env.as_deref(), Some("prod"));
+    assert_eq!(all.iter().filter(|e| e.kind == Kind::Alert).count(), 3);
+    assert_eq!(all.iter().filter(|e| e.kind == Kind::Budget).count(), 4);
+
+    let alerts = reader
+        .alerts(&AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .unwrap();
+    assert_eq!(alerts.len(), 2);
+    let firing = reader
+        .alerts(&AlertQuery {
+            state: Some(AlertState::Firing),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .unwrap();
+    assert_eq!(firing.len(), 1);
+    assert!(
+        firing[0].contains("contest.workflow_failed"),
+        "{}",
+        firing[0]
+    );
+    assert_eq!(reader.rejects(0, 10).unwrap().len(), 1);
+    assert_eq!(
+        reader.firing_alerts("pipeline").unwrap(),
+        ["contest.workflow_failed|contest-x"]
+    );
+
+    // New rows continue the old sequence.
+    let (writer, running) = store
+        .start::<()>(Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &playtrace_store::CommitOutcome| {},
+        )))
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = playtrace_store::Job {
+        events: vec![StoredEvent {
+            name: "after.upgrade".into(),
+            id: Some("u-1".into()),
+            body: r#"{"event":"after.upgrade","id":"u-1"}"#.into(),
+            ..StoredEvent::default()
+        }],
+        rejects: vec![],
+        extra: (),
+        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+    };
+    assert!(writer.try_submit(job).is_ok());
+    let outcome = rx.recv().unwrap();
+    assert_eq!(outcome.seqs, [30]);
+    drop(writer);
+    assert!(running.stop());
+
+    // Opening again finds the current version and migrates nothing.
+    let again = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(again.settings().schema_found, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_second_open_of_one_directory_is_refused_until_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path(), options()).unwrap();
+    let err = match Store::open(dir.path(), options()) {
+        Ok(_) => panic!("a second open must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(&format!("PID {}", std::process::id())),
+        "{err}"
+    );
+    drop(first);
+    Store::open(dir.path(), options()).unwrap();
+}
+
+#[test]
+fn a_store_of_a_newer_release_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), options()).unwrap());
+    let conn = rusqlite_free_bump(dir.path());
+    assert!(conn.contains("newer than this release"), "{conn}");
+}
+
+/// Marks the database as written by a future schema (through SQLite's own header field).
+fn rusqlite_free_bump(dir: &Path) -> String {
+    // user_version is the big-endian u32 at offset 60 of the database header.
+    let path = dir.join(DB_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[60..64].copy_from_slice(&((SCHEMA_VERSION as u32) + 1).to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    match Store::open(dir, options()) {
+        Ok(_) => "opened".into(),
+        Err(e) => e.to_string(),
+    }
+}
