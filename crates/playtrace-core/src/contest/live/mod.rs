@@ -12,16 +12,18 @@
 //! still change a window (`closed.rs`), and both are dropped once older than the longest window
 //! (open contests once silent for `forget_after`) by [`LiveContests::evict`].
 
+mod cache;
 mod closed;
+mod report;
 mod ring;
 mod state;
 mod view;
 mod windows;
 
 pub use crate::contest::lifecycle::ContestState;
+pub use report::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
 pub use state::{EventMeta, LiveContests, LiveOptions, DEFAULT_RECENT_CLOSED};
 pub use view::ContestView;
-pub use windows::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
 
 #[cfg(test)]
 mod tests;

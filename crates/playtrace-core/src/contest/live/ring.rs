@@ -220,7 +220,7 @@ impl Ring {
             return true;
         }
         let ahead = (slice - self.base) as usize;
-        if ahead >= self.slices.len() + self.longest_slices() as usize + 1 {
+        if ahead > self.slices.len() + self.longest_slices() as usize {
             // A jump past everything held: start over rather than fill the gap slice by slice.
             self.advance(f64::from(slice) * self.slice_ms);
             if self.slices.is_empty() {

@@ -13,9 +13,9 @@ use crate::contest::interner::Interner;
 use crate::contest::lifecycle::{
     fill_missing, pending_name, value, ContestState, Ends, Lifecycle, Pending, NONE,
 };
+use crate::contest::live::cache::ReportCache;
 use crate::contest::live::closed::{identity, Closed, ClosedStore, SampleRef};
 use crate::contest::live::ring::{Ring, SeriesKey, Slice, NO_SERIES};
-use crate::contest::live::windows::ReportCache;
 use crate::event::EventKind;
 use crate::scan::{Key, Observation, ObservationBatch, Span};
 use std::collections::{HashMap, VecDeque};

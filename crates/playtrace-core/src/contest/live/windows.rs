@@ -1,89 +1,16 @@
 //! Budgets over rolling windows of receive time (`GET /v1/budgets`), overall and per group:
 //! percentiles are walks over the windows' counts per distinct value ([`super::ring`]), so a
 //! report costs its distinct values and groups, not its samples; and a report already computed
-//! is answered again at no cost while nothing it counts has changed (the budget evaluator asks
-//! every second, mostly for the same figures).
+//! is answered again from [`super::cache`] while nothing it counts has changed.
 
-use crate::budget::{judge, Budget, BudgetSet, BudgetStatus, Metric};
+use crate::budget::{judge, BudgetSet, BudgetStatus};
 use crate::contest::lifecycle::NONE;
-use crate::contest::live::ring::{from_order_key, Counts, HashMap, SeriesId, Slice};
+use crate::contest::live::cache::Stamp;
+use crate::contest::live::report::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
+use crate::contest::live::ring::{from_order_key, Counts, HashMap, SeriesId};
 use crate::contest::live::state::LiveContests;
 use crate::num::Num;
 use crate::quantile::nearest_rank_counted;
-use crate::summary::GroupDim;
-use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
-
-/// What `GET /v1/budgets` asks for.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BudgetQuery {
-    /// Only events of this game.
-    pub game: Option<String>,
-    /// Only events of this environment.
-    pub env: Option<String>,
-    /// Also report per group of these dimensions.
-    pub group_by: Vec<GroupDim>,
-    /// Only these windows (ms); all configured windows when empty.
-    pub windows_ms: Vec<f64>,
-}
-
-/// One budget over one window: the monitor's duration fields plus the budget's status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BudgetLine {
-    /// What is measured.
-    pub metric: Metric,
-    /// Percentile checked.
-    pub percentile: Num,
-    /// The limit, ms.
-    pub budget: Num,
-    /// The measured percentile, ms.
-    pub value: Option<Num>,
-    /// Number of samples.
-    pub samples: u64,
-    /// Median.
-    pub p50: Option<Num>,
-    /// 95th percentile.
-    pub p95: Option<Num>,
-    /// 99th percentile.
-    pub p99: Option<Num>,
-    /// Largest sample.
-    pub max: Option<Num>,
-    /// Whether the percentile is above the limit.
-    pub breached: bool,
-    /// `pass`, `breach` or `insufficient_data`.
-    pub status: BudgetStatus,
-}
-
-/// Budgets of one group within a window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupLine {
-    /// The group's values per dimension (`null` when the events did not say).
-    pub key: BTreeMap<GroupDim, Option<String>>,
-    /// One line per budget.
-    pub budgets: Vec<BudgetLine>,
-}
-
-/// Budgets over one rolling window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WindowReport {
-    /// The window as configured (`5m`).
-    pub window: String,
-    /// Its length, ms.
-    pub window_ms: Num,
-    /// Start of the window, epoch ms (receive time).
-    pub from_ms: Num,
-    /// End of the window (now), epoch ms.
-    pub to_ms: Num,
-    /// One line per budget, over every matching sample.
-    pub budgets: Vec<BudgetLine>,
-    /// Per group, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<GroupLine>>,
-}
 
 impl LiveContests {
     /// Budgets over each rolling window ending at `now_ms`.
@@ -158,7 +85,7 @@ impl LiveContests {
             });
             Some((usize::from(key.metric), group))
         };
-        let mut seen: HashMap<SeriesId, Option<(usize, Option<[u32; 4]>)>> = HashMap::default();
+        let mut seen: HashMap<SeriesId, Option<Target>> = HashMap::default();
         for (&series, counts) in parts.base.into_iter().flatten() {
             let Some((m, group)) = *seen.entry(series).or_insert_with(|| target(series)) else {
                 continue;
@@ -210,6 +137,9 @@ impl LiveContests {
         }
     }
 }
+
+/// Where a series' counts go in a report: its metric's index, and its group when grouping.
+type Target = (usize, Option<[u32; 4]>);
 
 /// The counts of one metric of one group: running sums of series (walked as they are when there
 /// is only one) and whole slices added or taken away.
@@ -275,54 +205,4 @@ fn lines_for(budgets: &BudgetSet, merges: [Merge<'_>; 3]) -> Vec<BudgetLine> {
             }
         })
         .collect()
-}
-
-/// What a cached report was computed from: any read with the same stamp gives the same figures.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Stamp {
-    window_ms: f64,
-    range: (Slice, Slice),
-    version: u64,
-}
-
-struct Cached {
-    query: BudgetQuery,
-    budgets: Vec<Budget>,
-    stamp: Stamp,
-    report: WindowReport,
-}
-
-/// The last few window reports computed, by query, budgets and stamp.
-#[derive(Default)]
-pub(super) struct ReportCache {
-    entries: Mutex<VecDeque<Cached>>,
-}
-
-/// Reports kept: the evaluator's query and a few dashboards'.
-const CACHED_REPORTS: usize = 16;
-
-impl ReportCache {
-    fn get(&self, query: &BudgetQuery, budgets: &[Budget], stamp: Stamp) -> Option<WindowReport> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .iter()
-            .find(|c| c.stamp == stamp && c.query == *query && c.budgets == budgets)
-            .map(|c| c.report.clone())
-    }
-
-    fn put(&self, query: &BudgetQuery, budgets: &[Budget], stamp: Stamp, report: WindowReport) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|c| {
-            !(c.query == *query && c.budgets == budgets && c.stamp.window_ms == stamp.window_ms)
-        });
-        if entries.len() >= CACHED_REPORTS {
-            entries.pop_front();
-        }
-        entries.push_back(Cached {
-            query: query.clone(),
-            budgets: budgets.to_vec(),
-            stamp,
-            report,
-        });
-    }
 }
