@@ -23,7 +23,7 @@ mod store;
 mod writer;
 
 pub use alerts::{AlertQuery, AlertRow};
-pub use lock::LOCK_FILE;
+pub use lock::{DirLock, LockError, LOCK_FILE};
 /// Alert states are core's; the store keeps them by name.
 pub use playtrace_core::alert::AlertState;
 pub use query::{EventFilter, Reader, StoreStats};

@@ -2,7 +2,7 @@
 //! migrates the database with its durability settings and size cap, and [`Store::start`] runs
 //! its writer, retention and checkpoints until [`Running::stop`].
 
-use crate::lock::DirLock;
+use crate::lock::{DirLock, LockError, LOCK_FILE};
 use crate::query::Reader;
 use crate::retention::{Retention, RetentionPolicy};
 use crate::schema::{self, DB_FILE};
@@ -58,7 +58,13 @@ impl Store {
             path: dir.to_path_buf(),
             source,
         })?;
-        let lock = DirLock::acquire(dir)?;
+        let lock = DirLock::acquire(dir, LOCK_FILE).map_err(|e| match e {
+            LockError::Held(pid) => StoreError::Locked {
+                dir: dir.to_path_buf(),
+                pid,
+            },
+            LockError::Io(path, source) => StoreError::Io { path, source },
+        })?;
         let path = dir.join(DB_FILE);
         let mut conn = schema::connect(&path)?;
         let schema_found = schema::migrate(&mut conn, &path)?;
