@@ -282,7 +282,7 @@ impl BudgetSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetStatus {
-    /// Within budget.
+    /// At or under the limit, with at least `min_samples` samples.
     Pass,
     /// Strictly above the limit.
     Breach,
@@ -306,7 +306,7 @@ impl BudgetStatus {
 pub struct BudgetResult {
     /// What was measured.
     pub metric: Metric,
-    /// Percentile checked.
+    /// Which percentile was checked (`95` for p95), as the budget gave it.
     pub percentile: crate::num::Num,
     /// The limit, ms.
     pub budget: crate::num::Num,
@@ -314,7 +314,7 @@ pub struct BudgetResult {
     pub value: Option<crate::num::Num>,
     /// Number of samples.
     pub samples: u64,
-    /// Outcome.
+    /// `pass`, `breach` or `insufficient_data`; only `breach` fails the run (exit 1).
     pub status: BudgetStatus,
 }
 

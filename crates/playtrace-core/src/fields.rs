@@ -326,7 +326,7 @@ pub struct ContestFields<'a> {
     pub contest_id: Option<Cow<'a, str>>,
     /// Contest key, known from arming (`verb:actorA::actorB`).
     pub contest_key: Option<Cow<'a, str>>,
-    /// Display label.
+    /// `label`: a display name for people; type-checked, never correlated or grouped on.
     pub label: Option<Cow<'a, str>>,
     /// Move (`sparring-match`).
     pub move_: Option<Cow<'a, str>>,
@@ -352,11 +352,11 @@ pub struct ContestFields<'a> {
     pub arming_ms: Option<f64>,
     /// Explicit resolution duration.
     pub resolution_ms: Option<f64>,
-    /// Arming window.
+    /// `windowMs`: how long arming may last, ms (senders compute `expiresAt − createdAt`).
     pub window_ms: Option<f64>,
     /// Cooldown left when a sentiment sample was taken.
     pub remaining_cooldown_ms: Option<f64>,
-    /// Cooldown length.
+    /// Full rematch cooldown, ms (`cooldownMs` of sentiment and rematch events).
     pub cooldown_ms: Option<f64>,
     /// Length of the message a sentiment sample scored.
     pub message_length: Option<f64>,

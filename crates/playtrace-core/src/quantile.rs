@@ -53,13 +53,13 @@ pub fn sort_samples(samples: &mut [f64]) {
 pub struct Distribution {
     /// Number of samples.
     pub samples: u64,
-    /// Median.
+    /// The 50th percentile by [`nearest_rank`]; `None` without samples, as are the others.
     pub p50: Option<f64>,
     /// 95th percentile.
     pub p95: Option<f64>,
     /// 99th percentile.
     pub p99: Option<f64>,
-    /// Largest sample.
+    /// The largest sample (what the 100th percentile would be).
     pub max: Option<f64>,
 }
 

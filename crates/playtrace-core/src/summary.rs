@@ -14,13 +14,13 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    /// Contest counts.
+    /// How many contests were seen, and how their lifecycles ended.
     pub totals: Totals,
     /// Player sentiment around contests.
     pub sentiment: SentimentSummary,
     /// Duration distributions with the legacy p95 budget check.
     pub durations: Durations,
-    /// Participant demand.
+    /// Contest sizes, from `participantCount` and `participantCapacity`.
     pub participants: Participants,
     /// Unreadable lines by kind.
     pub rejects: RejectsSummary,
@@ -46,7 +46,7 @@ impl Summary {
     }
 }
 
-/// Contest counts.
+/// The `totals` section: contests counted by distinct contest id, by how their lifecycle ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
@@ -73,11 +73,11 @@ pub struct SentimentTotals {
     pub negative: u64,
     /// Any other label.
     pub other: u64,
-    /// All samples.
+    /// The sum of the four counts above.
     pub total: u64,
 }
 
-/// Sentiment section.
+/// The `sentiment` section, built from `sentiment` events only (SPEC §3).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SentimentSummary {
@@ -111,43 +111,35 @@ pub struct CooldownSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hotspot {
-    /// Hub.
+    /// The samples' `hubId`; samples without one share the `null` hotspot.
     pub hub_id: Option<String>,
-    /// Room.
+    /// The samples' `roomId`; samples without one share the `null` hotspot.
     pub room_id: Option<String>,
     /// Counts by label.
     pub totals: SentimentTotals,
 }
 
-/// One sentiment sample as reported.
+/// One sentiment sample as reported (`sentiment.latest[]`).
+///
+/// Each field is the `sentiment` event's field of the same name (camelCase in JSON; the fields
+/// are listed in SPEC §3), `null` when the event did not carry it. `sentiment` and `phase` are
+/// lower-cased; `issuedAt` is epoch milliseconds and `issuedAtIso` the same instant in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(missing_docs)] // the event's own fields, described once above and in SPEC §3
 pub struct SentimentSample {
-    /// Hub.
     pub hub_id: Option<String>,
-    /// Room.
     pub room_id: Option<String>,
-    /// Contest.
     pub contest_id: Option<String>,
-    /// Contest key.
     pub contest_key: Option<String>,
-    /// Actor.
     pub actor_id: Option<String>,
-    /// Label, lower-cased.
     pub sentiment: Option<String>,
-    /// Tone.
     pub tone: Option<String>,
-    /// Phase, lower-cased.
     pub phase: Option<String>,
-    /// Cooldown left.
     pub remaining_cooldown_ms: Option<Num>,
-    /// Cooldown length.
     pub cooldown_ms: Option<Num>,
-    /// Message length.
     pub message_length: Option<Num>,
-    /// Epoch ms.
     pub issued_at: Option<Num>,
-    /// RFC 3339.
     pub issued_at_iso: Option<String>,
 }
 
@@ -167,17 +159,18 @@ pub struct Durations {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DurationStats {
-    /// Samples.
+    /// Contests (or timeouts) whose duration is known: the count the percentiles are taken over.
     pub samples: u64,
     /// Contests (or timeouts) whose duration could not be determined.
     pub missing: u64,
-    /// Median.
+    /// Nearest-rank 50th percentile of the samples, ms; `null` without samples.
     pub p50: Option<Num>,
-    /// 95th percentile.
+    /// Nearest-rank 95th percentile, ms (the value `budget` is checked against); `null` without
+    /// samples.
     pub p95: Option<Num>,
-    /// 99th percentile.
+    /// Nearest-rank 99th percentile, ms; `null` without samples.
     pub p99: Option<Num>,
-    /// Largest.
+    /// Longest sample, ms; `null` without samples.
     pub max: Option<Num>,
     /// p95 limit, ms.
     pub budget: Num,
@@ -185,15 +178,15 @@ pub struct DurationStats {
     pub breached: bool,
 }
 
-/// Participant demand.
+/// The `participants` section: contest sizes from `participantCount` and `participantCapacity`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Participants {
     /// Contests with a participant count.
     pub samples: u64,
-    /// Mean participants.
+    /// Mean `participantCount` over the samples; `null` without samples.
     pub average: Option<Num>,
-    /// Most participants.
+    /// Largest `participantCount`; `null` without samples.
     pub max: Option<Num>,
     /// Contests with more than two participants.
     pub multi_actor_contests: u64,
@@ -209,19 +202,19 @@ pub struct Participants {
 pub struct Timeouts {
     /// Timeouts with a participant count.
     pub samples: u64,
-    /// Mean participants.
+    /// Mean `participantCount` over the samples; `null` without samples.
     pub average: Option<Num>,
-    /// Most participants.
+    /// Largest `participantCount`; `null` without samples.
     pub max: Option<Num>,
     /// Timeouts with more than two participants.
     pub multi_actor_contests: u64,
 }
 
-/// Unreadable lines.
+/// The `rejects` section: lines that were not events (docs/monitor.md, "Rejects").
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectsSummary {
-    /// All rejects.
+    /// The sum of `byKind`.
     pub total: u64,
     /// By kind: `parse`, `schema`, `size`, `encoding` (always all four).
     pub by_kind: BTreeMap<&'static str, u64>,
@@ -311,23 +304,23 @@ pub struct Raw {
     pub expired: Option<RawExpired>,
 }
 
-/// One contest.
+/// One contest (`raw.contests[]`); re-read as events when a summary is given as input.
+///
+/// `contestId`, `hubId`, `roomId`, `participantCount` and `participantCapacity` are the
+/// lifecycle events' fields of those names (SPEC §3), `null` when no event of the contest
+/// carried them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(missing_docs)] // the undocumented fields are the events' own, named above
 pub struct RawContest {
-    /// Contest id.
     pub contest_id: String,
-    /// Hub.
     pub hub_id: Option<String>,
-    /// Room.
     pub room_id: Option<String>,
     /// Arming duration (explicit or derived).
     pub arming_duration_ms: Option<Num>,
     /// Resolution duration (explicit or derived).
     pub resolution_duration_ms: Option<Num>,
-    /// Participants.
     pub participant_count: Option<u32>,
-    /// Capacity.
     pub participant_capacity: Option<u32>,
     /// Outcome tiers of its resolved events.
     pub outcomes: Vec<String>,
@@ -335,25 +328,26 @@ pub struct RawContest {
     pub resolved: bool,
 }
 
-/// One workflow failure.
+/// One workflow failure (`raw.workflowFailures[]`).
+///
+/// `hubId`, `roomId`, `contestId` and `contestKey` are the `workflowFailed` event's fields of
+/// those names (SPEC §3), `null` when it did not carry them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(missing_docs)] // the undocumented fields are the event's own, named above
 pub struct RawFailure {
     /// Always `telemetry.contest.workflowFailed`.
     pub message: &'static str,
-    /// Hub.
     pub hub_id: Option<String>,
-    /// Room.
     pub room_id: Option<String>,
-    /// Contest.
     pub contest_id: Option<String>,
-    /// Contest key.
     pub contest_key: Option<String>,
     /// Error (`workflow_failed` when the event had none).
     pub error: String,
 }
 
-/// Timeout samples.
+/// The `raw.expired` section: what `expired` events said, sorted so that the output does not
+/// depend on input order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawExpired {

@@ -7,7 +7,7 @@
 //! retries on its own timer: a writer that keeps failing never delays another.
 
 use crate::queue::{Fate, Queue, QueueError};
-use crate::{write_each, Artifact, FanOut, Outcome, WriteError, Writer, WriterMetrics};
+use crate::{write_each, Artifact, FanOut, Outcome, Status, WriteError, Writer, WriterMetrics};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -159,7 +159,7 @@ async fn deliver_to(
         .map(|a| Outcome {
             artifact: a.name.clone(),
             writer: id.clone(),
-            status: "queued",
+            status: Status::Queued,
             location: None,
             attempts: 0,
             error: None,
@@ -205,7 +205,7 @@ async fn deliver_to(
                     metrics.bytes += artifacts[i].bytes.len() as u64;
                     let o = &mut outcomes[i];
                     (o.status, o.location, o.error, o.transient) =
-                        ("written", Some(location), None, false);
+                        (Status::Written, Some(location), None, false);
                     if queued[i] {
                         delivered.push(i);
                     }
@@ -227,19 +227,22 @@ async fn deliver_to(
             queued[i] = true;
             match fate {
                 Fate::DeadLettered => {
-                    o.status = "dead-lettered";
+                    o.status = Status::DeadLettered;
                     queued[i] = false;
                     metrics.dead_lettered += 1;
                 }
                 Fate::Queued { retry_in } => {
-                    o.status = "queued";
+                    o.status = Status::Queued;
                     due_at[i] = Instant::now() + retry_in;
                     waiting.push(i);
                 }
             }
         }
     }
-    metrics.queued = outcomes.iter().filter(|o| o.status == "queued").count() as u64;
+    metrics.queued = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Queued)
+        .count() as u64;
     metrics.duration_ms = started.elapsed().as_millis() as u64;
     Ok((metrics, outcomes))
 }

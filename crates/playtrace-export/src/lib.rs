@@ -33,7 +33,7 @@ pub struct Artifact {
     pub name: String,
     /// `application/json`, `text/csv`, `text/markdown`, ...
     pub media_type: String,
-    /// The content.
+    /// The content; not in the JSON (the manifest gives its size and sha256 instead).
     #[serde(skip)]
     pub bytes: Arc<Vec<u8>>,
     /// `report`, `transcript`, `rejects`.
@@ -72,11 +72,11 @@ pub trait Writer: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WriterMetrics {
-    /// The writer.
+    /// The writer's [`Writer::id`].
     pub id: String,
     /// Artifacts given to the writer.
     pub attempted: u64,
-    /// Artifacts written.
+    /// Artifacts written, on the first try or a retry.
     pub successes: u64,
     /// Failed attempts (transient or permanent, first tries and retries).
     pub failures: u64,
@@ -86,7 +86,7 @@ pub struct WriterMetrics {
     pub queued: u64,
     /// Sent to the dead-letter queue.
     pub dead_lettered: u64,
-    /// Bytes written.
+    /// Artifact bytes written (the sum of the written artifacts' sizes).
     pub bytes: u64,
     /// Wall time of this writer's part, ms.
     pub duration_ms: u64,
@@ -98,11 +98,11 @@ pub struct WriterMetrics {
 pub struct Outcome {
     /// The artifact's name.
     pub artifact: String,
-    /// The writer.
+    /// The writer's [`Writer::id`].
     pub writer: String,
-    /// `written`, `failed` (transient) or `rejected` (permanent); after a delivery with the
-    /// durable queues, `written`, `queued` (waiting in the retry queue) or `dead-lettered`.
-    pub status: &'static str,
+    /// [`Status::Written`], [`Status::Failed`] or [`Status::Rejected`] after [`fan_out`];
+    /// `Written`, `Queued` or `DeadLettered` after a delivery with the durable queues.
+    pub status: Status,
     /// Where it was written.
     pub location: Option<String>,
     /// Attempts made in this run.
@@ -112,6 +112,22 @@ pub struct Outcome {
     /// Whether retrying may help.
     #[serde(skip)]
     pub transient: bool,
+}
+
+/// What became of one artifact at one writer; the manifest's `status` (kebab-case in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Written; `location` says where.
+    Written,
+    /// A transient failure in a plain [`fan_out`] (nothing retries it).
+    Failed,
+    /// A permanent failure in a plain [`fan_out`] (or the writer panicked).
+    Rejected,
+    /// Failed and waiting in the durable retry queue (`playtrace export retry`).
+    Queued,
+    /// Failed for good, or out of attempts: in the dead-letter queue.
+    DeadLettered,
 }
 
 /// The result of a fan-out.
@@ -165,7 +181,7 @@ pub async fn fan_out_counted(
                 result.outcomes.extend(artifacts.iter().map(|a| Outcome {
                     artifact: a.name.clone(),
                     writer: id.clone(),
-                    status: "rejected",
+                    status: Status::Rejected,
                     location: None,
                     attempts: 1,
                     error: Some(format!("the writer panicked: {e}")),
@@ -197,15 +213,15 @@ async fn run_writer(
             Ok(location) => {
                 metrics.successes += 1;
                 metrics.bytes += artifact.bytes.len() as u64;
-                ("written", Some(location), None, false)
+                (Status::Written, Some(location), None, false)
             }
             Err(WriteError::Transient(e)) => {
                 metrics.failures += 1;
-                ("failed", None, Some(e), true)
+                (Status::Failed, None, Some(e), true)
             }
             Err(WriteError::Permanent(e)) => {
                 metrics.failures += 1;
-                ("rejected", None, Some(e), false)
+                (Status::Rejected, None, Some(e), false)
             }
         };
         outcomes.push(Outcome {

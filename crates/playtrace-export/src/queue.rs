@@ -19,9 +19,9 @@ pub enum QueueError {
     /// The database refused an operation.
     #[error("export queue {path}: {source}")]
     Sqlite {
-        /// The database.
+        /// The queue database's path, as given to [`Queue::open`].
         path: String,
-        /// Cause.
+        /// SQLite's own error (shown after the path).
         source: rusqlite::Error,
     },
     /// A task recording outcomes stopped (a bug: it panicked).
@@ -34,9 +34,9 @@ pub enum QueueError {
 pub struct RetryPolicy {
     /// Attempts before an artifact is dead-lettered.
     pub max_attempts: u32,
-    /// First wait.
+    /// The wait after the first failure; each later failure doubles it (before jitter).
     pub base: Duration,
-    /// Longest wait.
+    /// The cap on the doubled wait (jitter may add up to 25% on top).
     pub max: Duration,
 }
 
@@ -84,11 +84,12 @@ fn jitter_seed(sha_hex: &str, now_ms: i64) -> u64 {
 /// One queued (or dead-lettered) artifact.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Row id.
+    /// Its row id in its queue; for a dead letter, the id `playtrace export dlq list` prints
+    /// and `dlq retry` / `dlq purge` take.
     pub id: i64,
     /// The writer it is for.
     pub writer: String,
-    /// The artifact.
+    /// The artifact, bytes included, as it was first given to the writer.
     pub artifact: Artifact,
     /// Its sha256, hex.
     pub sha256: String,
@@ -132,7 +133,7 @@ fn id_filter(ids: &[i64]) -> String {
     format!(" WHERE id IN ({})", list.join(","))
 }
 
-/// The queues.
+/// The retry queue and the dead-letter queue of one state directory, in one SQLite database.
 pub struct Queue {
     conn: Connection,
     path: String,

@@ -20,7 +20,7 @@ pub enum StateError {
     /// Another process holds the lock.
     #[error("the export state directory `{}` is in use by another playtrace process{}; wait for it to finish or pass another --state DIR", dir.display(), pid.map_or(String::new(), |p| format!(" (pid {p})")))]
     Busy {
-        /// The directory.
+        /// The state directory, as given (`--state DIR`).
         dir: PathBuf,
         /// The holder's PID, when it wrote one.
         pid: Option<u32>,
@@ -28,7 +28,7 @@ pub enum StateError {
     /// The directory or its lock file cannot be created or locked.
     #[error("cannot use the export state directory `{}`: {error} (check that it is a writable directory, or pass another --state DIR)", dir.display())]
     Io {
-        /// The directory.
+        /// The state directory, as given (`--state DIR`).
         dir: PathBuf,
         /// The operating system's error.
         error: std::io::Error,
@@ -66,7 +66,7 @@ impl StateDir {
         })
     }
 
-    /// The directory.
+    /// The locked directory, as given to [`StateDir::open`].
     pub fn path(&self) -> &Path {
         &self.dir
     }

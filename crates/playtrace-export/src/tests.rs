@@ -105,7 +105,9 @@ fn every_artifact_reaches_every_writer_and_a_failing_one_stops_nobody() {
         .iter()
         .filter(|o| o.writer == "broken")
         .collect();
-    assert!(failed.iter().all(|o| o.status == "failed" && o.transient));
+    assert!(failed
+        .iter()
+        .all(|o| o.status == Status::Failed && o.transient));
     assert_eq!(failed[0].error.as_deref(), Some("connect timed out"));
 }
 
@@ -114,7 +116,7 @@ fn permanent_failures_are_marked_as_such() {
     let writers: Vec<Arc<dyn Writer>> =
         vec![Arc::new(Broken::new(false, Duration::from_millis(1000)))];
     let result = runtime().block_on(fan_out(&[artifact("a", "x")], &writers));
-    assert_eq!(result.outcomes[0].status, "rejected");
+    assert_eq!(result.outcomes[0].status, Status::Rejected);
     assert!(!result.outcomes[0].transient);
 }
 
@@ -134,7 +136,7 @@ fn names_that_escape_the_directory_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let writers: Vec<Arc<dyn Writer>> = vec![Arc::new(FsWriter::new(dir.path().join("out")))];
     let result = runtime().block_on(fan_out(&[artifact("../escape.txt", "x")], &writers));
-    assert_eq!(result.outcomes[0].status, "rejected");
+    assert_eq!(result.outcomes[0].status, Status::Rejected);
     assert!(!dir.path().join("escape.txt").exists());
 }
 
@@ -233,7 +235,7 @@ fn failures_wait_in_the_queue_and_a_drain_delivers_each_exactly_once() {
         .outcomes
         .iter()
         .filter(|o| o.writer == "flaky")
-        .all(|o| o.status == "queued" && o.attempts == 1));
+        .all(|o| o.status == Status::Queued && o.attempts == 1));
     assert_eq!(queued(&queue), 5);
     // A re-run while still down queues nothing twice.
     rt.block_on(deliver(
@@ -344,7 +346,7 @@ fn transient_failures_are_retried_from_the_queue_with_backoff_while_the_run_last
         (3, 3, 6, 6, 0, 0)
     );
     for o in result.outcomes.iter().filter(|o| o.writer == "recovering") {
-        assert_eq!((o.status, o.attempts), ("written", 3), "{o:?}");
+        assert_eq!((o.status, o.attempts), (Status::Written, 3), "{o:?}");
         assert_eq!(o.error, None);
     }
     assert_eq!(queued(&queue), 0, "delivered entries leave the queue");
@@ -408,7 +410,7 @@ fn retries_stop_at_the_deadline_or_the_attempt_limit_and_nothing_is_lost() {
     assert!(result
         .outcomes
         .iter()
-        .all(|o| o.status == "queued" && o.attempts == 2));
+        .all(|o| o.status == Status::Queued && o.attempts == 2));
     let entries = queue.lock().unwrap().due(true).unwrap();
     assert_eq!(entries.len(), 2);
     assert!(entries
@@ -434,7 +436,7 @@ fn retries_stop_at_the_deadline_or_the_attempt_limit_and_nothing_is_lost() {
     assert!(result
         .outcomes
         .iter()
-        .all(|o| o.status == "dead-lettered" && o.attempts == 3));
+        .all(|o| o.status == Status::DeadLettered && o.attempts == 3));
     let dead = queue.lock().unwrap().dead_letters().unwrap();
     let mut kept: Vec<(String, Vec<u8>, u32)> = dead
         .iter()
@@ -532,7 +534,11 @@ fn one_bad_write_in_a_batch_fails_alone_and_rewrites_replace_whole_files() {
         .collect();
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0].artifact, "blocked/x.txt");
-    assert_eq!(bad[0].status, "rejected", "not a directory will not pass");
+    assert_eq!(
+        bad[0].status,
+        Status::Rejected,
+        "not a directory will not pass"
+    );
     assert!(
         bad[0].error.as_deref().unwrap().contains("blocked"),
         "{:?}",
@@ -579,7 +585,7 @@ fn a_writer_that_times_out_again_and_again_stops_being_tried_for_the_round() {
     assert!(result
         .outcomes
         .iter()
-        .all(|o| o.transient && o.status == "failed"));
+        .all(|o| o.transient && o.status == Status::Failed));
     let skipped =
         "not attempted: the writer's last 16 writes failed, the last with: connect timed out";
     let errors: Vec<&str> = result
@@ -604,4 +610,29 @@ fn a_writer_that_times_out_again_and_again_stops_being_tried_for_the_round() {
     let result = runtime().block_on(fan_out(&artifacts, &writers));
     assert_eq!(flaky.calls.load(Ordering::Relaxed), 200);
     assert_eq!(result.writers[0].successes, 200 - 15);
+}
+
+/// The manifest spells statuses as it always has; the enum must not change a byte of it.
+#[test]
+fn statuses_serialize_as_the_manifest_spells_them() {
+    let spelled: Vec<String> = [
+        Status::Written,
+        Status::Failed,
+        Status::Rejected,
+        Status::Queued,
+        Status::DeadLettered,
+    ]
+    .iter()
+    .map(|s| serde_json::to_string(s).unwrap_or_default())
+    .collect();
+    assert_eq!(
+        spelled,
+        [
+            r#""written""#,
+            r#""failed""#,
+            r#""rejected""#,
+            r#""queued""#,
+            r#""dead-lettered""#
+        ]
+    );
 }

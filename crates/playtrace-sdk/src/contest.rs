@@ -15,7 +15,7 @@ use std::collections::HashMap;
 /// Log level of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
-    /// Normal lifecycle.
+    /// Every lifecycle record but the two below.
     Info,
     /// Something degraded (timing fallback).
     Warn,
@@ -36,7 +36,7 @@ impl Level {
 /// One instrumentation record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// Level.
+    /// The line's `level`: set by the event (SPEC §3's table), not by the caller.
     pub level: Level,
     /// Event name (`telemetry.contest.armed`).
     pub message: &'static str,
@@ -69,9 +69,9 @@ impl Record {
 /// Where a contest happens and what it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContestRef {
-    /// Hub.
+    /// `hubId`; `unknown` in the pending key when `None`.
     pub hub_id: Option<String>,
-    /// Room.
+    /// `roomId`; `unknown` in the pending key when `None`.
     pub room_id: Option<String>,
     /// `verb:actorA::actorB`.
     pub contest_key: Option<String>,
@@ -101,7 +101,7 @@ impl ContestRef {
 /// Arming a contest.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Armed {
-    /// Which contest.
+    /// Where it is armed; keys the contest until it launches.
     pub contest: ContestRef,
     /// Participants so far (default 1).
     pub participant_count: Option<u32>,
@@ -111,11 +111,11 @@ pub struct Armed {
     pub created_at: Option<f64>,
     /// When the arming window ends.
     pub expires_at: Option<f64>,
-    /// Display label.
+    /// `label`, carried forward to the launched and expired records.
     pub label: Option<String>,
-    /// Move.
+    /// `move` (`sparring-match`), carried forward like `label`.
     pub move_: Option<String>,
-    /// Type.
+    /// `type` (`pvp`), carried forward like `label`.
     pub type_: Option<String>,
 }
 

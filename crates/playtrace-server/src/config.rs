@@ -314,6 +314,8 @@ pub struct ServeConfig {
     pub rules: RuleSet,
     /// `[alerts]`: when budget breaches become alerts.
     pub budget_alerting: BudgetAlerting,
+    /// `alerts.resolve_after`: quiet moderation alerts resolve themselves after this.
+    pub alerts_resolve_after: Millis,
     /// `[stream]`.
     pub stream: Stream,
     /// `[http]`.
@@ -340,6 +342,7 @@ impl Default for ServeConfig {
                 group_by: Vec::new(),
                 severity: playtrace_core::alert::Severity::High,
             }),
+            alerts_resolve_after: playtrace_core::alert::DEFAULT_RESOLVE_AFTER,
             rules: RuleSet::from_spec(alerts).unwrap_or_default(),
             stream: Stream::default(),
             http: Http::default(),
@@ -486,6 +489,10 @@ impl ServeConfig {
         c.budget_alerting = file
             .alerts
             .budget_alerting()
+            .map_err(|e| invalid("alerts", e.to_string()))?;
+        c.alerts_resolve_after = file
+            .alerts
+            .resolve_after()
             .map_err(|e| invalid("alerts", e.to_string()))?;
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
         c.stream = file.stream.over(c.stream)?;

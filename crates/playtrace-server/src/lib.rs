@@ -19,6 +19,7 @@ pub mod config;
 mod alerting;
 mod app;
 mod auth;
+mod console;
 mod fanout;
 mod http;
 mod ingest;

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub requests_refused: AtomicU64,
     /// Requests refused because the store queue was full (503).
     pub overloaded: AtomicU64,
+    /// Writes refused because the store was full (507).
+    pub store_full: AtomicU64,
     /// Seconds from request start to acknowledgement.
     pub ingest_seconds: Histogram,
     /// Events per group commit.
@@ -81,6 +83,7 @@ impl Default for Metrics {
             rejected: Default::default(),
             requests_refused: AtomicU64::new(0),
             overloaded: AtomicU64::new(0),
+            store_full: AtomicU64::new(0),
             ingest_seconds: Histogram::new(LATENCY),
             commit_events: Histogram::new(BATCH),
         }
@@ -163,6 +166,18 @@ impl Metrics {
             "playtrace_ingest_overloaded_total",
             &[],
             get(&self.overloaded),
+        );
+        header(
+            out,
+            "playtrace_store_full_total",
+            "counter",
+            "Writes answered 507 because the disk or the store's size cap was full.",
+        );
+        sample(
+            out,
+            "playtrace_store_full_total",
+            &[],
+            get(&self.store_full),
         );
         self.ingest_seconds.render(
             out,

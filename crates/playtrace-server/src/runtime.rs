@@ -186,6 +186,10 @@ pub async fn serve(
 
     let evictor = start_evictor(live);
     let budget_task = start_budget_alerts(&state).await?;
+    let alert_clock = tokio::spawn(crate::pipeline::maintain::run(
+        state.clone(),
+        Duration::from_secs(1),
+    ));
 
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
@@ -205,6 +209,7 @@ pub async fn serve(
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
+    alert_clock.abort();
     if let Some(task) = budget_task {
         task.abort();
     }

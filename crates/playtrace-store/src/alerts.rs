@@ -194,3 +194,41 @@ pub(crate) fn firing(conn: &rusqlite::Connection, category: &str) -> rusqlite::R
     })?;
     rows.collect()
 }
+
+/// Alerts in `state`, oldest update first (a new silence looks at the firing ones).
+pub(crate) fn in_state(
+    conn: &rusqlite::Connection,
+    state: AlertState,
+) -> rusqlite::Result<Vec<AlertRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts WHERE state = ?1 ORDER BY updated_ms"
+    ))?;
+    let rows = stmt.query_map([state.as_str()], alert_row)?;
+    rows.collect()
+}
+
+/// Alerts whose state is due to change by time alone at `now_ms`: silenced ones whose silence
+/// ended, and firing `moderation` alerts not raised again since `quiet_before_ms` (which
+/// resolve themselves). At most 500 at a time.
+pub(crate) fn due(
+    conn: &rusqlite::Connection,
+    now_ms: i64,
+    quiet_before_ms: i64,
+) -> rusqlite::Result<Vec<AlertRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts
+         WHERE (state = ?1 AND coalesce(silenced_until_ms, 0) <= ?2)
+            OR (state = ?3 AND category = 'moderation' AND updated_ms < ?4)
+         ORDER BY updated_ms LIMIT 500"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            AlertState::Silenced.as_str(),
+            now_ms,
+            AlertState::Firing.as_str(),
+            quiet_before_ms
+        ],
+        alert_row,
+    )?;
+    rows.collect()
+}

@@ -19,6 +19,7 @@ mod query;
 mod record;
 mod retention;
 mod schema;
+mod silences;
 mod store;
 mod writer;
 
@@ -30,6 +31,7 @@ pub use query::{EventFilter, Reader, StoreStats};
 pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
 pub use retention::{Removed, RetentionPolicy};
 pub use schema::{DB_FILE, SCHEMA_VERSION};
+pub use silences::SilenceRow;
 pub use store::{Running, Store, StoreOptions, StoreSettings};
 pub use writer::{
     AfterCommit, CommitHook, CommitOutcome, Completion, Job, Log, SubmitError, Tx, Writer,

@@ -1,7 +1,8 @@
 //! Reading events and rejects back: API pages, statistics, and replay for rebuilding live state.
 
-use crate::alerts::{self, AlertQuery};
+use crate::alerts::{self, AlertQuery, AlertRow};
 use crate::record::{Kind, RejectRecord, RejectRow, StoredEvent};
+use crate::silences::{self, SilenceRow};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -22,6 +23,12 @@ pub struct EventFilter {
     pub limit: usize,
     /// Every kind of row (the stream); otherwise telemetry events only.
     pub all_kinds: bool,
+    /// Only this session.
+    pub session: Option<String>,
+    /// Only events whose `attrs.hubId` is this.
+    pub hub: Option<String>,
+    /// Only events whose `attrs.roomId` is this.
+    pub room: Option<String>,
 }
 
 /// Size and counts of the store.
@@ -87,6 +94,31 @@ impl Reader {
         self.with(|conn| alerts::list(conn, query))
     }
 
+    /// The alert with this id.
+    pub fn alert(&self, id: &str) -> Result<Option<AlertRow>, StoreError> {
+        self.with(|conn| alerts::by_id(conn, id))
+    }
+
+    /// Alerts whose state changes by time alone at `now_ms`: silenced ones whose silence ended,
+    /// firing moderation alerts quiet since `quiet_before_ms`.
+    pub fn due_alerts(
+        &self,
+        now_ms: i64,
+        quiet_before_ms: i64,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        self.with(|conn| alerts::due(conn, now_ms, quiet_before_ms))
+    }
+
+    /// Silences, newest first, active and expired.
+    pub fn silences(&self, limit: usize) -> Result<Vec<SilenceRow>, StoreError> {
+        self.with(|conn| silences::list(conn, limit))
+    }
+
+    /// Silences in force at `now_ms`.
+    pub fn active_silences(&self, now_ms: i64) -> Result<Vec<SilenceRow>, StoreError> {
+        self.with(|conn| silences::active(conn, now_ms))
+    }
+
     /// Fingerprints of the firing alerts of `category`.
     pub fn firing_alerts(&self, category: &str) -> Result<Vec<String>, StoreError> {
         self.with(|conn| alerts::firing(conn, category))
@@ -119,6 +151,19 @@ impl Reader {
         if let Some(env) = &filter.env {
             sql.push_str(" AND env = ?");
             binds.push(Box::new(env.clone()));
+        }
+        if let Some(session) = &filter.session {
+            sql.push_str(" AND session = ?");
+            binds.push(Box::new(session.clone()));
+        }
+        // As text, so a numeric id matches its digits.
+        if let Some(hub) = &filter.hub {
+            sql.push_str(" AND CAST(json_extract(body, '$.attrs.hubId') AS TEXT) = ?");
+            binds.push(Box::new(hub.clone()));
+        }
+        if let Some(room) = &filter.room {
+            sql.push_str(" AND CAST(json_extract(body, '$.attrs.roomId') AS TEXT) = ?");
+            binds.push(Box::new(room.clone()));
         }
         sql.push_str(" ORDER BY seq LIMIT ?");
         binds.push(Box::new(filter.limit as i64));

@@ -59,8 +59,22 @@ CREATE TABLE IF NOT EXISTS rejects (
 /// Version 2: budget alerts still firing are looked up by category and state at every start.
 const V2: &str = "CREATE INDEX IF NOT EXISTS alerts_category_state ON alerts (category, state);";
 
+/// Version 3: silences by matchers (the console and `playtrace alerts silence`).
+const V3_SILENCES: &str = "
+CREATE TABLE IF NOT EXISTS silences (
+    id         TEXT PRIMARY KEY,
+    matchers   TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    comment    TEXT NOT NULL,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS silences_ends ON silences (ends_ms);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

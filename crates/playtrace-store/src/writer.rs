@@ -10,7 +10,9 @@
 
 use crate::alerts::{self, AlertRow};
 use crate::record::{Kind, RejectRow, StoredEvent};
+use crate::silences::{self, SilenceRow};
 use crate::{now_ms, StoreError};
+use playtrace_core::alert::AlertState;
 use rusqlite::{params, Connection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -178,6 +180,31 @@ impl Tx<'_> {
     /// Stores the alert (a new one, or a new state of the one with its fingerprint).
     pub fn put_alert(&self, alert: &AlertRow) -> Result<(), StoreError> {
         Ok(alerts::upsert(self.conn, alert)?)
+    }
+
+    /// Alerts in `state`.
+    pub fn alerts_in_state(&self, state: AlertState) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(alerts::in_state(self.conn, state)?)
+    }
+
+    /// Alerts whose state changes by time alone (see [`crate::Reader::due_alerts`]).
+    pub fn due_alerts(&self, quiet_before_ms: i64) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(alerts::due(self.conn, self.recv_ms, quiet_before_ms)?)
+    }
+
+    /// Silences in force now.
+    pub fn active_silences(&self) -> Result<Vec<SilenceRow>, StoreError> {
+        Ok(silences::active(self.conn, self.recv_ms)?)
+    }
+
+    /// The silence with this id.
+    pub fn silence_by_id(&self, id: &str) -> Result<Option<SilenceRow>, StoreError> {
+        Ok(silences::by_id(self.conn, id)?)
+    }
+
+    /// Stores a silence (new, or ended early).
+    pub fn put_silence(&self, silence: &SilenceRow) -> Result<(), StoreError> {
+        Ok(silences::put(self.conn, silence)?)
     }
 }
 

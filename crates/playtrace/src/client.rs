@@ -16,7 +16,7 @@ pub enum ClientError {
     Connect {
         /// The URL.
         url: String,
-        /// What failed.
+        /// The transport's error (refused, DNS, TLS, timeout).
         message: String,
     },
     /// 401 or 403.
@@ -24,7 +24,7 @@ pub enum ClientError {
     Auth {
         /// What was asked.
         what: String,
-        /// Status code.
+        /// The HTTP status, 401 or 403.
         status: u16,
         /// The collector's message.
         message: String,
@@ -36,7 +36,7 @@ pub enum ClientError {
     Status {
         /// What was asked.
         what: String,
-        /// Status code.
+        /// The HTTP status the caller did not expect.
         status: u16,
         /// The collector's message.
         message: String,
@@ -55,9 +55,9 @@ pub struct Collector {
 
 /// An answer: status and JSON body (`Null` when not JSON).
 pub struct Answer {
-    /// HTTP status.
+    /// The HTTP status, whatever it is: callers decide which ones are errors.
     pub status: u16,
-    /// Body.
+    /// The body parsed as JSON; `Null` when it was empty or not JSON.
     pub body: Value,
 }
 
@@ -152,6 +152,42 @@ impl Collector {
             401 | 403 => self.check(&format!("GET {path}"), answer, "read"),
             _ => Ok(answer),
         }
+    }
+
+    /// `method path` with a JSON body (or none) and `token` (the admin verbs of `playtrace
+    /// alerts`); 2xx required, 401/403 name the `admin` token.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<Answer, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let auth = token
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("Bearer {t}"));
+        let result = match method {
+            "DELETE" => {
+                let mut req = self.agent.delete(url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            _ => {
+                let mut req = self
+                    .agent
+                    .post(url)
+                    .header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.send(body.map(Value::to_string).unwrap_or_default())
+            }
+        };
+        let answer = Self::read_answer(result.map_err(|e| self.connect_error(e))?);
+        self.check(&format!("{method} {path}"), answer, "admin")
     }
 
     /// Opens `GET /v1/stream?…` (read token), optionally resuming after `last_event_id`.

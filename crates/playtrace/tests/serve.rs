@@ -455,8 +455,16 @@ fn a_full_store_answers_507() {
         .unwrap();
     let stored = stored as u64;
     assert_eq!(stored, acked, "the refused batch left nothing behind");
-    // Reads still work.
+    // Reads still work, and the metrics count the refusal (the console's Health view).
     assert_eq!(s.get("/v1/events?limit=1", None).0, 200);
+    let (_, _, metrics) = s.get("/metrics", None);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("\nplaytrace_store_full_total 1\n"),
+        "{metrics}"
+    );
 }
 
 use server::TOKENS;

@@ -30,6 +30,9 @@ pub struct AlertsSpec {
     pub budget_group_by: Vec<String>,
     /// Severity of budget alerts (default high).
     pub budget_severity: Option<Severity>,
+    /// A firing moderation alert not raised again for this long resolves itself (default 1h),
+    /// so the firing count is what still needs a moderator.
+    pub resolve_after: Option<Written>,
 }
 
 impl Default for AlertsSpec {
@@ -43,6 +46,7 @@ impl Default for AlertsSpec {
             budget_keep_firing_for: None,
             budget_group_by: Vec::new(),
             budget_severity: None,
+            resolve_after: None,
         }
     }
 }
@@ -102,6 +106,22 @@ impl AlertsSpec {
     }
 }
 
+impl AlertsSpec {
+    /// `resolve_after`, validated (ms).
+    pub fn resolve_after(&self) -> Result<Millis, RuleError> {
+        match &self.resolve_after {
+            None => Ok(DEFAULT_RESOLVE_AFTER),
+            Some(w) => w.millis().map_err(|e| RuleError {
+                rule: "alerts.resolve_after".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// How long a firing moderation alert stays firing without being raised again, unless
+/// `resolve_after` says.
+pub const DEFAULT_RESOLVE_AFTER: Millis = Millis::from_secs_saturating(3600);
 /// How long a budget must stay breached before its alert fires, unless `budget_for` says.
 pub const DEFAULT_BUDGET_FOR: Millis = Millis::from_secs_saturating(60);
 /// How long a budget must hold before its firing alert resolves, unless

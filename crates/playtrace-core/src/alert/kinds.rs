@@ -38,19 +38,16 @@ impl Category {
     }
 }
 
-/// How bad it is, in order.
+/// How bad it is, in order: `Info < Low < Medium < High < Critical`, and in JSON the
+/// lower-case names (`info` ... `critical`, SPEC §4) that rules, routes and silences match on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // the variants are the level names, ordered as above
 pub enum Severity {
-    /// For information.
     Info,
-    /// Low.
     Low,
-    /// Medium.
     Medium,
-    /// High.
     High,
-    /// Critical.
     Critical,
 }
 

@@ -18,7 +18,7 @@ mod rules;
 pub use admin::{admin_alert, ADMIN_ALERT};
 pub use config::{
     AlertsSpec, BudgetAlerting, DEFAULT_BUDGET_FOR, DEFAULT_BUDGET_KEEP_FIRING_FOR,
-    DEFAULT_OFFLINE_SLA,
+    DEFAULT_OFFLINE_SLA, DEFAULT_RESOLVE_AFTER,
 };
 pub use fingerprint::alert_id;
 pub use kinds::{is_seeded, AlertCandidate, AlertState, Category, Severity};

@@ -24,11 +24,11 @@ pub enum Op {
     Contains,
     /// Greater than (`value` a number or a duration such as `"10m"`, in ms).
     Gt,
-    /// Greater than or equal.
+    /// Greater than or equal (`value` as for `gt`).
     Ge,
-    /// Less than.
+    /// Less than (`value` as for `gt`).
     Lt,
-    /// Less than or equal.
+    /// Less than or equal (`value` as for `gt`).
     Le,
 }
 
@@ -39,7 +39,8 @@ pub struct Condition {
     /// An attribute (dotted for nested objects: `payload.tier`), or `event`, `game`, `env`,
     /// `session`.
     pub field: String,
-    /// The comparison.
+    /// How `field` is compared with `value` (`eq`, `ne`, `in`, `contains`, `gt`, `ge`, `lt`,
+    /// `le`).
     pub op: Op,
     /// What to compare with.
     pub value: Value,
@@ -310,7 +311,7 @@ impl RuleSet {
         RuleSet { rules }
     }
 
-    /// The rules.
+    /// The rules, validated, in evaluation order (the config's order).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -13,11 +13,11 @@ use crate::num::{human, Num};
 /// What was read, for the report's header (not part of the JSON summary).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InputStats {
-    /// Inputs given.
+    /// Inputs named on the command line (`-` counts as one).
     pub inputs: usize,
-    /// Lines read.
+    /// Lines read, blank and rejected ones included.
     pub lines: u64,
-    /// Events read.
+    /// Events read, contest events or not (rejected lines are not events).
     pub events: u64,
 }
 

@@ -17,7 +17,8 @@ pub struct Span {
 }
 
 impl Span {
-    /// No string.
+    /// An absent value (the field was missing, or the batch did not keep it); the only span
+    /// for which [`Span::is_some`] is false.
     pub const NONE: Span = Span {
         start: 0,
         len: u32::MAX,
@@ -69,7 +70,7 @@ pub struct BatchOptions {
 pub struct Observation {
     /// 0-based line offset within the batch.
     pub line: u32,
-    /// Lifecycle kind.
+    /// Which lifecycle event this is; it decides which of the values below can be set.
     pub kind: EventKind,
     has_contest: bool,
     has_arming_key: bool,
@@ -87,11 +88,11 @@ pub struct Observation {
     expired_at: f64,
     /// Hub id (kept per [`BatchOptions`]).
     pub hub: Span,
-    /// Room id.
+    /// Room id (kept like `hub`).
     pub room: Span,
-    /// Move.
+    /// `move` (kept per [`BatchOptions::keep_move_type`]).
     pub move_: Span,
-    /// Contest type.
+    /// `type` (kept like `move_`).
     pub type_: Span,
     /// Contest id text (raw only).
     pub contest_id: Span,
@@ -156,11 +157,11 @@ impl Observation {
     pub fn expired_at(&self) -> Option<f64> {
         some(self.expired_at)
     }
-    /// Participants.
+    /// `participantCount`, when the event carried one.
     pub fn participants(&self) -> Option<u32> {
         count(self.participants)
     }
-    /// Capacity.
+    /// `participantCapacity`, when the event carried one.
     pub fn capacity(&self) -> Option<u32> {
         count(self.capacity)
     }
@@ -171,29 +172,24 @@ impl Observation {
 }
 
 /// The sentiment sample of a `telemetry.contest.sentiment` event.
+///
+/// Each field is the event's field of the same name (SPEC §3; `hub` is `hubId`, `room` is
+/// `roomId`, `actor` is `actorId`), as sent: strings in the batch's arena, [`Span::NONE`] or
+/// `None` when the event did not carry them. Durations are milliseconds.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // the event's own fields, described once above
 pub struct SentimentObservation {
-    /// Hub id.
     pub hub: Span,
-    /// Room id.
     pub room: Span,
-    /// Contest id.
     pub contest_id: Span,
-    /// Contest key.
     pub contest_key: Span,
-    /// Actor.
     pub actor: Span,
-    /// Label as sent.
+    /// Label as sent (not yet lower-cased).
     pub sentiment: Span,
-    /// Tone.
     pub tone: Span,
-    /// Phase.
     pub phase: Span,
-    /// Cooldown left.
     pub remaining_cooldown_ms: Option<f64>,
-    /// Cooldown length.
     pub cooldown_ms: Option<f64>,
-    /// Message length.
     pub message_length: Option<f64>,
     /// `issuedAt`, else the event time.
     pub issued_at: Option<f64>,
@@ -204,7 +200,7 @@ pub struct SentimentObservation {
 pub struct BatchReject {
     /// 0-based line offset within the batch.
     pub line: u32,
-    /// Reject kind.
+    /// Which count of `rejects.byKind` it adds to.
     pub kind: RejectKind,
     /// What is wrong.
     pub message: String,

@@ -24,11 +24,11 @@ pub struct EventRef<'s, 'a> {
 pub struct Envelope<'a> {
     /// Client event id (a number is kept as its decimal text).
     pub id: Option<Cow<'a, str>>,
-    /// Game.
+    /// `game`: which game sent it; the collector scopes API keys and queries by it.
     pub game: Option<Cow<'a, str>>,
-    /// Environment.
+    /// `env` (`prod`, `staging`, ...): scopes like `game`.
     pub env: Option<Cow<'a, str>>,
-    /// Session.
+    /// `session`: what transcripts and per-session erasure group by.
     pub session: Option<Cow<'a, str>>,
 }
 
@@ -60,7 +60,7 @@ pub struct ScannedEvent<'a> {
     pub name: Cow<'a, str>,
     /// Event time, epoch ms.
     pub time_ms: Option<f64>,
-    /// Contest fields.
+    /// Contest fields (native `attrs`, or the structured line's own keys), owned.
     pub fields: ContestFields<'a>,
 }
 

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 /// What one read of the inputs saw, for the manifest and the report's header.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ReadSummary {
-    /// Inputs given.
+    /// Inputs named on the command line (`-` counts as one); the manifest's `read.inputs`.
     pub inputs: usize,
     /// Lines read (blank and rejected ones included).
     pub lines: u64,
-    /// Events read.
+    /// Events read, contest events or not (rejected lines are not events).
     pub events: u64,
     /// Lines rejected, by kind.
     pub rejects: RejectCounts,

@@ -26,7 +26,7 @@ pub enum TranscriptLine {
     Entry {
         /// The session (`attrs.sessionId`, else the envelope's session).
         session: String,
-        /// The entry.
+        /// The entry, read from the event's `attrs` as the SDK's recorder writes it.
         entry: TranscriptEntry,
     },
     /// A transcript entry that names no session: it cannot be placed in any transcript.
@@ -87,7 +87,7 @@ impl Transcripts {
         self.without_session
     }
 
-    /// Sessions seen.
+    /// Sessions with at least one entry: one transcript (three artifacts) each.
     pub fn sessions(&self) -> usize {
         self.sessions.len()
     }

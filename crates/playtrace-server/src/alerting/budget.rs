@@ -52,6 +52,36 @@ fn group_label(group: Option<&GroupKey>) -> String {
     }
 }
 
+/// A budget line's fingerprint: its alert's, and the key of its track.
+fn line_key(window: &str, line: &BudgetLine, label: &str) -> String {
+    format!(
+        "budget|{}|p{}|{}|{}",
+        line.metric.as_str(),
+        playtrace_core::num::human(line.percentile.0),
+        window,
+        label
+    )
+}
+
+/// Whether the budget behind the alert `fingerprint` is breached in `reports` (the live
+/// budgets grouped as the evaluator groups them): such an alert may not be resolved by hand.
+pub(crate) fn breaching(
+    reports: &[playtrace_core::contest::WindowReport],
+    fingerprint: &str,
+) -> bool {
+    reports.iter().any(|r| {
+        let overall = r.budgets.iter().map(|b| (b, String::new()));
+        let grouped = r.groups.iter().flatten().flat_map(|g| {
+            g.budgets
+                .iter()
+                .map(move |b| (b, group_label(Some(&g.key))))
+        });
+        overall.chain(grouped).any(|(b, label)| {
+            b.status == BudgetStatus::Breach && line_key(&r.window, b, &label) == fingerprint
+        })
+    })
+}
+
 /// The evaluator's memory between ticks.
 pub(crate) struct Evaluator {
     pub(crate) settings: BudgetAlerting,
@@ -99,13 +129,7 @@ impl Evaluator {
         }
         for (window, line, group) in lines {
             let label = group_label(group);
-            let key = format!(
-                "budget|{}|p{}|{}|{}",
-                line.metric.as_str(),
-                playtrace_core::num::human(line.percentile.0),
-                window,
-                label
-            );
+            let key = line_key(&window, line, &label);
             seen.insert(key.clone(), ());
             let change = self.step(&key, line.status, now);
             if let Some(mut c) = change {

@@ -38,6 +38,8 @@ impl Needs for Admin {
 pub(crate) struct Caller<S: Needs> {
     /// The token's game (`[[tokens]] game`).
     pub(crate) game: Option<String>,
+    /// The token's name (who acknowledged or silenced), `None` without tokens.
+    pub(crate) name: Option<String>,
     _scope: PhantomData<S>,
 }
 
@@ -77,6 +79,7 @@ impl<S: Needs> FromRequestParts<Arc<AppState>> for Caller<S> {
         match app.tokens.check(presented, S::SCOPE) {
             Ok(token) => Ok(Caller {
                 game: token.and_then(|t| t.game.clone()),
+                name: token.map(|t| t.name.clone()),
                 _scope: PhantomData,
             }),
             Err(Denied::Unauthenticated(why)) => {

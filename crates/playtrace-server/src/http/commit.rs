@@ -45,14 +45,17 @@ pub(crate) async fn commit(
     }
     match rx.await {
         Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(StoreError::Full(cause))) => Err(ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient_storage",
-            format!(
-                "nothing was stored: the store is full ({cause}); free disk space, lower \
+        Ok(Err(StoreError::Full(cause))) => Err({
+            app.metrics.store_full.fetch_add(1, Ordering::Relaxed);
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                format!(
+                    "nothing was stored: the store is full ({cause}); free disk space, lower \
                  retention.max_age or raise retention.max_bytes"
-            ),
-        )),
+                ),
+            )
+        }),
         Ok(Err(e)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "store_error",

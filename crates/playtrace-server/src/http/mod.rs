@@ -11,7 +11,7 @@ pub(crate) mod routes;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::routes::{alerts, ingest, ops, query, stream};
+use crate::http::routes::{alerts, ingest, ops, query, silences, stream};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -29,9 +29,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/alerts/latest", get(alerts::latest))
         .route("/v1/alerts/{id}/resolve", post(alerts::resolve))
         .route("/v1/alerts/{id}/silence", post(alerts::silence))
+        .route("/v1/alerts/{id}", get(alerts::get_one))
+        .route("/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/v1/silences", get(silences::list).post(silences::create))
+        .route("/v1/silences/{id}", axum::routing::delete(silences::remove))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .with_state(state)
 }

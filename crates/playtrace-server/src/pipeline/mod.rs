@@ -6,8 +6,10 @@
 
 pub(crate) mod budgets;
 pub(crate) mod live;
+pub(crate) mod maintain;
 
 use crate::alerting::budget::BudgetChange;
+use crate::alerting::lifecycle::{self, LifecycleOp};
 use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
 use crate::fanout::Publisher;
 use crate::metrics::Metrics;
@@ -36,6 +38,12 @@ pub(crate) enum Work {
         id: String,
         action: AlertAction,
         /// The alert afterwards (`Some(None)`: no such alert).
+        result: ActionResult,
+    },
+    /// Silences made or ended, and what time changed.
+    Lifecycle {
+        op: LifecycleOp,
+        /// The silence afterwards (`Some(None)`: no such silence).
         result: ActionResult,
     },
 }
@@ -92,6 +100,7 @@ impl ServerHook {
             let origin = Origin {
                 game: e.game(),
                 env: e.env.as_deref(),
+                event_seq: Some(e.seq),
             };
             for candidate in self.rules.evaluate(&event) {
                 changes.push(raise(tx, &candidate, &origin)?);
@@ -109,6 +118,7 @@ fn record_budgets(
     let origin = Origin {
         game: None,
         env: None,
+        event_seq: None,
     };
     for b in budget_changes {
         if let Some(status) = &b.status {
@@ -145,6 +155,12 @@ impl CommitHook<Work> for ServerHook {
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
                 *slot = Some(change.as_ref().map(|c| c.alert.clone()));
                 rows.extend(change.map(|c| c.record));
+            }
+            Work::Lifecycle { op, result } => {
+                let (answer, changes) = lifecycle::run(tx, op)?;
+                let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
+                *slot = Some(answer);
+                rows.extend(changes.into_iter().map(|c| c.record));
             }
         }
         self.pending.push_back(rows);

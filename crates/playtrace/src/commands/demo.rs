@@ -198,15 +198,15 @@ fn get(agent: &ureq::Agent, url: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// One status line from what the collector reports.
-fn status(agent: &ureq::Agent, base: &str, sent: u64) -> String {
-    let budgets = get(agent, &format!("{base}/v1/budgets?window=1m"));
+/// One status line from what the collector reports: the budgets over the last minute, what is
+/// breaching by name (overall and per room), the firing count and the alerts that fired since
+/// `since_ms` (the previous line).
+fn status(agent: &ureq::Agent, base: &str, sent: u64, since_ms: f64) -> String {
+    let budgets = get(agent, &format!("{base}/v1/budgets?window=1m&group_by=room"));
     let mut parts = vec![format!("{sent} events sent")];
-    for b in budgets["windows"][0]["budgets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    let window = &budgets["windows"][0];
+    let mut breaching = Vec::new();
+    for b in window["budgets"].as_array().into_iter().flatten() {
         parts.push(format!(
             "{} p95 {} ms ({}, {} samples)",
             b["metric"].as_str().unwrap_or("?"),
@@ -215,9 +215,44 @@ fn status(agent: &ureq::Agent, base: &str, sent: u64) -> String {
             b["samples"]
         ));
     }
+    for g in window["groups"].as_array().into_iter().flatten() {
+        for b in g["budgets"].as_array().into_iter().flatten() {
+            if b["status"] == "breach" {
+                breaching.push(format!(
+                    "room={} {} p95 {} ms > {} ms",
+                    g["key"]["room"].as_str().unwrap_or("-"),
+                    b["metric"].as_str().unwrap_or("?"),
+                    b["value"],
+                    b["budget"]
+                ));
+            }
+        }
+    }
+    if !breaching.is_empty() {
+        parts.push(format!("breaching: {}", breaching.join(", ")));
+    }
     let alerts = get(agent, &format!("{base}/v1/alerts?state=firing&limit=1000"));
-    let firing = alerts["alerts"].as_array().map_or(0, Vec::len);
-    parts.push(format!("{firing} alerts firing"));
+    let firing = alerts["alerts"].as_array().cloned().unwrap_or_default();
+    parts.push(format!("{} alerts firing", firing.len()));
+    let fired: Vec<String> = firing
+        .iter()
+        .filter(|a| {
+            a["createdAt"]
+                .as_str()
+                .and_then(playtrace_core::time::parse_rfc3339_ms)
+                .is_some_and(|t| t >= since_ms)
+        })
+        .map(|a| {
+            format!(
+                "{} ({base}/alerts/{})",
+                a["reason"].as_str().unwrap_or("?"),
+                a["id"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if !fired.is_empty() {
+        parts.push(format!("just fired: {}", fired.join("; ")));
+    }
     parts.join(" · ")
 }
 
@@ -279,7 +314,8 @@ budget_group_by = ["room"]
     };
     let base = format!("http://{addr}");
     eprintln!(
-        "playtrace demo: collector on {base} (data in {}); a simulated game is playing.\n\
+        "playtrace demo: open {base}/ (the live-ops console)\n\
+         playtrace demo: collector on {base} (data in {}); a simulated game is playing.\n\
          Try:  curl -sS '{base}/v1/budgets?group_by=room'\n      \
          curl -sSN '{base}/v1/stream?topics=alerts'\n      \
          curl -sS '{base}/v1/alerts'\n\
@@ -299,6 +335,7 @@ budget_group_by = ["room"]
     let started = Instant::now();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut second = 0u64;
+    let mut last_status_ms = now_ms();
     while !stop.load(Ordering::Relaxed)
         && args
             .duration
@@ -309,11 +346,13 @@ budget_group_by = ["room"]
         if second % 3 == 2 {
             let _ = client.flush(Duration::from_secs(2));
             let sent = client.metrics().sent.load(Ordering::Relaxed);
+            let now = now_ms();
             eprintln!(
                 "[{:>4}s] {}",
                 started.elapsed().as_secs(),
-                status(&agent, &base, sent)
+                status(&agent, &base, sent, last_status_ms)
             );
+            last_status_ms = now;
         }
         second += 1;
         while tick.elapsed() < Duration::from_secs(1) && !stop.load(Ordering::Relaxed) {

@@ -1,17 +1,21 @@
-//! Alert routes: `POST /v1/alerts` (ingest), `GET /v1/alerts`, `GET /v1/alerts/latest` (read),
-//! `POST /v1/alerts/{id}/resolve|silence` (admin).
+//! Alert routes: `POST /v1/alerts` (ingest), `GET /v1/alerts`, `GET /v1/alerts/latest`,
+//! `GET /v1/alerts/{id}` (read), `POST /v1/alerts/{id}/ack|resolve|silence` (admin).
 
+use crate::alerting::budget::breaching;
 use crate::alerting::AlertAction;
 use crate::app::AppState;
 use crate::http::auth::{Admin, Caller, Ingest, Read};
 use crate::http::commit::commit;
 use crate::http::error::{blocking, ApiError, ApiResult};
 use crate::http::routes::ingest::{game_scope, IngestParams};
+use crate::http::routes::params::Params;
 use crate::pipeline::{ActionResult, Work};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use axum::Json;
 use playtrace_core::alert::{admin_alert, alert_id, Category, Severity, ADMIN_ALERT};
+use playtrace_core::contest::BudgetQuery;
 use playtrace_core::scan::ObservationBatch;
 use playtrace_core::units::Millis;
 use playtrace_store::{AlertQuery, AlertState, StoredEvent};
@@ -90,6 +94,7 @@ pub(crate) async fn post(
 
 /// Query of `GET /v1/alerts`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
     state: Option<String>,
     min_severity: Option<String>,
@@ -100,6 +105,9 @@ pub(crate) struct ListParams {
     include_probes: Option<bool>,
     include_seeded: Option<bool>,
     limit: Option<usize>,
+    /// `updated` (default: newest change first) or `created` (newest occurrence first, the
+    /// order `latest` and the freshness check use).
+    sort: Option<String>,
 }
 
 fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
@@ -111,6 +119,15 @@ fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
         limit: p.limit.unwrap_or(100).clamp(1, 1000),
         ..AlertQuery::default()
     };
+    match p.sort.as_deref() {
+        None | Some("" | "updated") => {}
+        Some("created") => q.by_created = true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort: `{other}` is not updated or created"
+            )))
+        }
+    }
     if let Some(s) = p.state.as_deref().filter(|s| !s.is_empty()) {
         q.state = Some(AlertState::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!("state: `{s}` is not firing, resolved or silenced"))
@@ -150,17 +167,69 @@ fn query_of(p: &ListParams) -> ApiResult<AlertQuery> {
 async fn read(app: &AppState, q: AlertQuery) -> ApiResult<Vec<Value>> {
     let reader = app.reader.clone();
     let bodies = blocking(move || reader.alerts(&q)).await?;
-    Ok(bodies
-        .iter()
-        .map(|text| serde_json::from_str(text).unwrap_or(Value::Null))
-        .collect())
+    Ok(bodies.iter().map(|text| shown(text)).collect())
 }
+
+/// An alert's stored JSON as the API shows it, with its display group.
+fn shown(text: &str) -> Value {
+    let mut alert: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let group = display_group(&alert);
+    if let Some(o) = alert.as_object_mut() {
+        o.insert("group".into(), Value::String(group));
+    }
+    alert
+}
+
+/// What the console shows alerts together under: a budget's group (`budget room=pier`: every
+/// metric and window of one slow room), or the rule with the room or session it is about.
+pub(crate) fn display_group(alert: &Value) -> String {
+    use crate::alerting::silence::attribute;
+    let rule = alert["rule"].as_str().unwrap_or("alert");
+    if alert["category"] == "budget" {
+        let label = match alert["data"]["group"].as_object() {
+            Some(g) if !g.is_empty() => g
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => "overall".into(),
+        };
+        return format!("budget {label}");
+    }
+    match (attribute(alert, "room"), attribute(alert, "session")) {
+        (Some(room), _) => format!("{rule} room={room}"),
+        (None, Some(session)) => format!("{rule} session={session}"),
+        (None, None) => rule.to_string(),
+    }
+}
+
+/// `GET /v1/alerts/{id}`.
+pub(crate) async fn get_one(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller<Read>,
+    Path(id): Path<String>,
+    Params(_none): Params<NoParams>,
+) -> ApiResult<Json<Value>> {
+    let reader = app.reader.clone();
+    let key = id.clone();
+    match blocking(move || reader.alert(&key)).await? {
+        Some(row) => Ok(Json(shown(&row.body))),
+        None => Err(ApiError::not_found(format!(
+            "no alert `{id}`; ids are listed by GET /v1/alerts"
+        ))),
+    }
+}
+
+/// A route that takes no query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoParams {}
 
 /// `GET /v1/alerts`: newest update first; seeded and probe alerts only when asked for.
 pub(crate) async fn list(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let q = query_of(&p)?;
     Ok(Json(json!({"alerts": read(&app, q).await?})))
@@ -170,7 +239,7 @@ pub(crate) async fn list(
 pub(crate) async fn latest(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
-    Query(p): Query<ListParams>,
+    Params(p): Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
     let mut q = query_of(&p)?;
     q.limit = 1;
@@ -206,13 +275,78 @@ async fn act(app: &AppState, id: String, action: AlertAction) -> ApiResult<Json<
     }
 }
 
-/// `POST /v1/alerts/{id}/resolve` (admin).
+/// `POST /v1/alerts/{id}/resolve` (admin). A budget alert whose budget is still breached is
+/// refused (409): resolved by hand it would stay resolved while `/v1/budgets` says breach.
 pub(crate) async fn resolve(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
     _caller: Caller<Admin>,
 ) -> ApiResult<Json<Value>> {
+    let reader = app.reader.clone();
+    let key = id.clone();
+    if let Some(row) = blocking(move || reader.alert(&key)).await? {
+        if row.category == "budget" {
+            let query = BudgetQuery {
+                group_by: app.config.budget_alerting.group_by.clone(),
+                ..BudgetQuery::default()
+            };
+            let reports = app.live_budgets(&query, playtrace_store::now_ms() as f64);
+            if breaching(&reports, &row.fingerprint) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "budget_still_breached",
+                    format!(
+                        "alert `{id}` cannot be resolved: its budget is still breached \
+                         (GET /v1/budgets); it resolves itself once the budget has held for \
+                         alerts.budget_keep_firing_for, or silence it meanwhile"
+                    ),
+                ));
+            }
+        }
+    }
     act(&app, id, AlertAction::Resolve).await
+}
+
+/// Body of an acknowledgement.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AckBody {
+    /// Who (default: the token's name, or `admin` without tokens).
+    by: Option<String>,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /v1/alerts/{id}/ack {"by", "comment"}` (admin): someone is on it; the state stays.
+pub(crate) async fn ack(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    caller: Caller<Admin>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AckBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body must be {{\"by\": NAME, \"comment\": TEXT}} (both optional): {e}"
+            ))
+        })?
+    };
+    let by = body
+        .by
+        .filter(|b| !b.trim().is_empty())
+        .or(caller.name.clone())
+        .unwrap_or_else(|| "admin".into());
+    act(
+        &app,
+        id,
+        AlertAction::Ack {
+            by,
+            comment: body.comment,
+        },
+    )
+    .await
 }
 
 /// Body of a silence.

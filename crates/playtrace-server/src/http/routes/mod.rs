@@ -3,5 +3,7 @@
 pub(crate) mod alerts;
 pub(crate) mod ingest;
 pub(crate) mod ops;
+pub(crate) mod params;
 pub(crate) mod query;
+pub(crate) mod silences;
 pub(crate) mod stream;

@@ -4,8 +4,9 @@
 use crate::app::AppState;
 use crate::http::auth::{Caller, Read};
 use crate::http::error::{blocking, ApiError, ApiResult};
+use crate::http::routes::params::Params;
 use crate::view::{event_json, reject_json};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use playtrace_core::contest::{BudgetQuery, ContestState};
 use playtrace_core::summary::GroupDim;
@@ -17,18 +18,22 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
     name: Option<String>,
     after: Option<i64>,
     limit: Option<usize>,
     game: Option<String>,
     env: Option<String>,
+    session: Option<String>,
+    hub: Option<String>,
+    room: Option<String>,
 }
 
 pub(crate) async fn list_events(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
-    Query(q): Query<EventsQuery>,
+    Params(q): Params<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
@@ -44,6 +49,9 @@ pub(crate) async fn list_events(
         after,
         limit,
         all_kinds: false,
+        session: q.session,
+        hub: q.hub,
+        room: q.room,
     };
     let reader = app.reader.clone();
     let records = blocking(move || reader.events(&filter)).await?;
@@ -53,6 +61,7 @@ pub(crate) async fn list_events(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RejectsQuery {
     after: Option<i64>,
     limit: Option<usize>,
@@ -61,7 +70,7 @@ pub(crate) struct RejectsQuery {
 pub(crate) async fn list_rejects(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
-    Query(q): Query<RejectsQuery>,
+    Params(q): Params<RejectsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let after = q.after.unwrap_or(0);
@@ -73,6 +82,7 @@ pub(crate) async fn list_rejects(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct BudgetsParams {
     game: Option<String>,
     env: Option<String>,
@@ -83,7 +93,7 @@ pub(crate) struct BudgetsParams {
 pub(crate) async fn budgets(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
-    Query(q): Query<BudgetsParams>,
+    Params(q): Params<BudgetsParams>,
 ) -> ApiResult<Json<Value>> {
     let mut query = BudgetQuery {
         game: q.game,
@@ -124,6 +134,7 @@ pub(crate) async fn budgets(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ContestsQuery {
     state: Option<String>,
     game: Option<String>,
@@ -134,7 +145,7 @@ pub(crate) struct ContestsQuery {
 pub(crate) async fn list_contests(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
-    Query(q): Query<ContestsQuery>,
+    Params(q): Params<ContestsQuery>,
 ) -> ApiResult<Json<Value>> {
     let state = match q.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -152,6 +163,7 @@ pub(crate) async fn list_contests(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ContestQuery {
     game: Option<String>,
 }
@@ -160,7 +172,7 @@ pub(crate) async fn get_contest(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
     Path(id): Path<String>,
-    Query(q): Query<ContestQuery>,
+    Params(q): Params<ContestQuery>,
 ) -> ApiResult<Json<Value>> {
     let now = playtrace_store::now_ms() as f64;
     let mut found = app.with_live(|l| l.contest(&id, q.game.as_deref(), now));

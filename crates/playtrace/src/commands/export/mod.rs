@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use playtrace_export::artifacts::{self, Kinds, Source};
 use playtrace_export::deliver::deliver;
-use playtrace_export::{FanOut, Writer};
+use playtrace_export::{FanOut, Status, Writer};
 use queue::{Action, StateArgs};
 use std::io::Write;
 use std::path::PathBuf;
@@ -255,9 +255,13 @@ fn summarize_delivery(command: &str, result: &FanOut) -> bool {
         eprintln!("{line}");
     }
     let mut all_written = true;
-    for o in result.outcomes.iter().filter(|o| o.status != "written") {
+    for o in result
+        .outcomes
+        .iter()
+        .filter(|o| o.status != Status::Written)
+    {
         all_written = false;
-        let fate = if o.status == "queued" {
+        let fate = if o.status == Status::Queued {
             "queued for retry: `playtrace export retry`"
         } else {
             "in the dead-letter queue: `playtrace export dlq list`"

@@ -1,4 +1,8 @@
-//! `playtrace alerts`: is the newest moderation alert live (not seeded) and fresh?
+//! `playtrace alerts`: is the newest moderation alert live (not seeded) and fresh? (the check,
+//! here), and the verbs that work alerts from a terminal (list, watch, ack, resolve, silence,
+//! silences, unsilence; in `work`).
+
+mod work;
 
 use crate::args::Format;
 use crate::client::Collector;
@@ -25,32 +29,66 @@ file written by `playtrace smoke --observation` (age from observedAt).
 
 Statuses: ready (live, within the window), stale, seeded (the newest is seeded), no-alerts,
 missing (no observation file: a status, not an input error).
-Exit codes: 0 ready; 1 any other status; 2 usage or connection error.";
+Exit codes: 0 ready; 1 any other status; 2 usage or connection error.
+
+Verbs, for working alerts from a terminal (admin verbs need --admin-token):
+  playtrace alerts list --state firing --min-severity high --format json
+  playtrace alerts watch                       # one line per change; resumes after a reconnect
+  playtrace alerts ack al_6c5b77f206547923 --comment 'on it'
+  playtrace alerts resolve al_6c5b77f206547923
+  playtrace alerts silence --match room=pier --for 2h --comment 'raid, handled in game'
+  playtrace alerts silences
+  playtrace alerts unsilence si_19a…
+  playtrace alerts check --window 6h           # the check above, by name
+Verbs exit 0 on success and 2 on an error (a refused or unknown id, a connection error).";
 
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
+    /// What to do; without one, the freshness check.
+    #[command(subcommand)]
+    verb: Option<work::Verb>,
+
     /// Collector URL (the default source).
-    #[arg(long, env = "PLAYTRACE_URL", default_value = "http://127.0.0.1:7070")]
+    #[arg(
+        long,
+        global = true,
+        env = "PLAYTRACE_URL",
+        default_value = "http://127.0.0.1:7070"
+    )]
     url: String,
 
     /// Token with the read scope.
-    #[arg(long, env = "PLAYTRACE_READ_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PLAYTRACE_READ_TOKEN",
+        hide_env_values = true
+    )]
     read_token: Option<String>,
 
+    /// Token with the admin scope (ack, resolve, silence, unsilence).
+    #[arg(
+        long,
+        global = true,
+        env = "PLAYTRACE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+
     /// Read this observation file instead of asking the collector.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     observation: Option<PathBuf>,
 
     /// Freshness window (durations: 90s, 30m, 6h, 1.5d; a bare number is ms).
-    #[arg(long, default_value = "6h")]
+    #[arg(long, global = true, default_value = "6h")]
     window: Millis,
 
     /// Judge as of this moment (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339", value_parser = rfc3339)]
+    #[arg(long, global = true, value_name = "RFC3339", value_parser = rfc3339)]
     now: Option<f64>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
 
@@ -121,6 +159,21 @@ fn empty(status: &'static str, window_ms: f64, source: String) -> Verdict {
 }
 
 pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
+    match &args.verb {
+        None | Some(work::Verb::Check) => check(&args),
+        Some(verb) => {
+            let c = Collector::new(
+                &args.url,
+                None,
+                args.read_token.clone(),
+                Duration::from_secs(10),
+            );
+            work::run(verb, &c, args.admin_token.as_deref(), args.format)
+        }
+    }
+}
+
+fn check(args: &AlertsArgs) -> anyhow::Result<ExitStatus> {
     let window_ms = args.window.as_ms_f64();
     let now = args.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
