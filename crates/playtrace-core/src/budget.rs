@@ -320,8 +320,16 @@ pub struct BudgetResult {
 
 /// Checks a budget against ascending samples.
 pub fn evaluate(budget: &Budget, sorted: &[f64]) -> BudgetResult {
-    let value = nearest_rank(sorted, budget.percentile);
-    let samples = sorted.len() as u64;
+    judge(
+        budget,
+        nearest_rank(sorted, budget.percentile),
+        sorted.len() as u64,
+    )
+}
+
+/// The budget's verdict on its percentile `value` over `samples` samples, however they were
+/// counted (sorted samples, or counts per distinct value in the live windows).
+pub(crate) fn judge(budget: &Budget, value: Option<f64>, samples: u64) -> BudgetResult {
     let status = match value {
         Some(_) if samples < budget.min_samples.max(1) => BudgetStatus::InsufficientData,
         None => BudgetStatus::InsufficientData,

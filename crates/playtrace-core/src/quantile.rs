@@ -7,7 +7,12 @@
 
 /// The sample at percentile `p` (0 < p ≤ 100) of ascending `sorted` samples; `None` when empty.
 pub fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
-    let n = sorted.len();
+    let index = rank_index(sorted.len() as u64, p)?;
+    sorted.get(index as usize).copied()
+}
+
+/// The 0-based index of percentile `p` among `n` ascending samples; `None` when `n` is 0.
+fn rank_index(n: u64, p: f64) -> Option<u64> {
     if n == 0 {
         return None;
     }
@@ -19,8 +24,23 @@ pub fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
     } else {
         exact.ceil()
     };
-    let index = (rank as usize).clamp(1, n) - 1;
-    Some(sorted[index])
+    Some((rank as u64).clamp(1, n) - 1)
+}
+
+/// The same nearest rank over distinct values with their counts, ascending by value (a value
+/// may repeat; counts of 0 are skipped): a walk over the counts instead of over every sample,
+/// so a window of millions of samples with few distinct durations costs only its distinct
+/// values. `total` is the sum of the counts.
+pub(crate) fn nearest_rank_counted(counted: &[(f64, u64)], total: u64, p: f64) -> Option<f64> {
+    let index = rank_index(total, p)?;
+    let mut seen = 0u64;
+    for &(value, count) in counted {
+        seen += count;
+        if seen > index {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// Sorts samples ascending (NaN never enters: callers only collect finite values).
@@ -59,6 +79,60 @@ impl Distribution {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Counts per distinct value (ascending), as the live windows hold them.
+    fn counted(samples: &[f64]) -> Vec<(f64, u64)> {
+        let mut sorted = samples.to_vec();
+        sort_samples(&mut sorted);
+        let mut out: Vec<(f64, u64)> = Vec::new();
+        for v in sorted {
+            match out.last_mut() {
+                Some((last, n)) if last.total_cmp(&v).is_eq() => *n += 1,
+                _ => out.push((v, 1)),
+            }
+        }
+        out
+    }
+
+    fn durations() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            // Few distinct integers: many duplicates.
+            (0u32..20).prop_map(f64::from),
+            // Decimal milliseconds.
+            (0u32..100_000).prop_map(|v| f64::from(v) / 100.0),
+            (0.0f64..1e7),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn counted_percentiles_equal_the_sorted_ones(
+            samples in prop::collection::vec(durations(), 0..300),
+            p in prop_oneof![Just(50.0), Just(95.0), Just(99.0), Just(100.0), 0.1f64..100.0],
+        ) {
+            let mut sorted = samples.clone();
+            sort_samples(&mut sorted);
+            let c = counted(&samples);
+            prop_assert_eq!(
+                nearest_rank_counted(&c, samples.len() as u64, p),
+                nearest_rank(&sorted, p)
+            );
+        }
+    }
+
+    #[test]
+    fn counted_percentiles_for_zero_one_and_two_samples() {
+        assert_eq!(nearest_rank_counted(&[], 0, 95.0), None);
+        assert_eq!(nearest_rank_counted(&[(4.5, 1)], 1, 50.0), Some(4.5));
+        let two = [(1.25, 1), (7.0, 1)];
+        assert_eq!(nearest_rank_counted(&two, 2, 50.0), Some(1.25));
+        assert_eq!(nearest_rank_counted(&two, 2, 95.0), Some(7.0));
+        // Duplicates and a skipped zero count.
+        let dup = [(3.0, 0), (5.0, 3), (9.0, 1)];
+        assert_eq!(nearest_rank_counted(&dup, 4, 75.0), Some(5.0));
+        assert_eq!(nearest_rank_counted(&dup, 4, 76.0), Some(9.0));
+    }
 
     fn one_to(n: usize) -> Vec<f64> {
         (1..=n).map(|v| v as f64).collect()

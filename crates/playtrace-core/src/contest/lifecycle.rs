@@ -488,6 +488,72 @@ impl Lifecycle {
     }
 }
 
+/// What a closed contest's durations can still be derived from, in 42 bytes: the collector keeps
+/// only this (besides its window samples) once the full record has left memory, so a later event
+/// for the contest recomputes its durations exactly as if nothing had been dropped. Participants
+/// and capacity are not kept: no duration depends on them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Packed {
+    /// Explicit arming and resolution, launch, creation and end times (`NaN` when unknown).
+    times: [f64; 5],
+    flags: u8,
+    /// Sources of launch, creation and end, two bits each.
+    sources: u8,
+}
+
+impl Source {
+    fn bits(self) -> u8 {
+        self as u8
+    }
+
+    fn from_bits(bits: u8) -> Source {
+        match bits & 3 {
+            1 => Source::Time,
+            2 => Source::Field,
+            _ => Source::Unknown,
+        }
+    }
+}
+
+impl Lifecycle {
+    /// The lifecycle and ends reduced to what durations need.
+    pub(crate) fn pack(&self, ends: &Ends) -> Packed {
+        Packed {
+            times: [
+                self.arming_ms,
+                self.resolution_ms,
+                self.started,
+                ends.created,
+                ends.end,
+            ],
+            flags: self.flags,
+            sources: self.started_src.bits()
+                | ends.created_src.bits() << 2
+                | ends.end_src.bits() << 4,
+        }
+    }
+
+    /// Back from [`Lifecycle::pack`]: the same durations and state, participants unknown.
+    pub(crate) fn unpack(p: &Packed) -> (Lifecycle, Ends) {
+        let [arming_ms, resolution_ms, started, created, end] = p.times;
+        let life = Lifecycle {
+            arming_ms,
+            resolution_ms,
+            started,
+            flags: p.flags,
+            started_src: Source::from_bits(p.sources),
+            ..Lifecycle::default()
+        };
+        let ends = Ends {
+            created,
+            end,
+            created_src: Source::from_bits(p.sources >> 2),
+            end_src: Source::from_bits(p.sources >> 4),
+        };
+        (life, ends)
+    }
+}
+
 /// Fills the group values a record (or sample) does not know yet; known ones are kept.
 pub(crate) fn fill_missing(group: &mut [u32; 4], from: [u32; 4]) {
     for (slot, new) in group.iter_mut().zip(from) {
@@ -524,6 +590,39 @@ mod tests {
             err.starts_with("`open` is not a contest state; use arming"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_packed_lifecycle_keeps_its_durations_and_state() {
+        let mut life = Lifecycle {
+            resolution_ms: f64::NAN,
+            arming_ms: 12.5,
+            started: 1_000.0,
+            started_src: Source::Field,
+            flags: flag::LAUNCHED | flag::RESOLVED,
+            participants: 3,
+            ..Lifecycle::default()
+        };
+        let ends = Ends {
+            created: 900.0,
+            end: 1_640.25,
+            created_src: Source::Time,
+            end_src: Source::Field,
+        };
+        let (back, back_ends) = Lifecycle::unpack(&life.pack(&ends));
+        assert_eq!(back.durations(Some(&back_ends)), (Some(12.5), Some(640.25)));
+        assert_eq!(
+            back.state(0.0, 0.0, 1.0),
+            life.state(0.0, 0.0, 1.0),
+            "state"
+        );
+        assert_eq!(
+            (back.started_src, back_ends.created_src, back_ends.end_src),
+            (Source::Field, Source::Time, Source::Field)
+        );
+        // Participants are not needed by any duration and are not kept.
+        life.participants = NONE;
+        assert_eq!(back.participants(), life.participants());
     }
 
     #[test]

@@ -18,5 +18,5 @@ mod table;
 pub use correlator::{Correlator, CorrelatorOptions};
 pub use live::{
     BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests,
-    LiveOptions, WindowReport,
+    LiveOptions, WindowReport, DEFAULT_RECENT_CLOSED,
 };

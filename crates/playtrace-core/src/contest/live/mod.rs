@@ -6,18 +6,24 @@
 //! durations equal what `playtrace monitor` reports for it. Unlike the whole-run
 //! [`super::Correlator`], a contest's durations are recomputed after each of its events, and each
 //! known duration is one sample in a time-ordered window, updated in place if a later event
-//! changes it. Memory is bounded by time, not by traffic history: samples older than the longest
-//! window and contests closed before it (or open and silent for `forget_after`) are dropped by
-//! [`LiveContests::evict`].
+//! changes it. Memory is bounded by time, not by traffic history, and a window's cost by its
+//! distinct durations, not its samples: windows hold counts per distinct value in slices of
+//! receive time (`ring.rs`), closed contests beyond the most recent few are reduced to what can
+//! still change a window (`closed.rs`), and both are dropped once older than the longest window
+//! (open contests once silent for `forget_after`) by [`LiveContests::evict`].
 
+mod cache;
+mod closed;
+mod report;
+mod ring;
 mod state;
 mod view;
 mod windows;
 
 pub use crate::contest::lifecycle::ContestState;
-pub use state::{EventMeta, LiveContests, LiveOptions};
+pub use report::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
+pub use state::{EventMeta, LiveContests, LiveOptions, DEFAULT_RECENT_CLOSED};
 pub use view::ContestView;
-pub use windows::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
 
 #[cfg(test)]
 mod tests;

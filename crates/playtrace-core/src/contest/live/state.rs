@@ -1,15 +1,28 @@
 //! The live contests themselves: folding committed batches into contests (through the shared
-//! [`crate::contest::lifecycle`]) and each known duration into the rolling windows' samples, and
+//! [`crate::contest::lifecycle`]) and each known duration into the rolling windows' counts, and
 //! forgetting what no window or query needs any more.
+//!
+//! Memory: open contests keep a full record (bounded by `forget_after`, as they can go silent);
+//! of the closed ones only the most recent [`DEFAULT_RECENT_CLOSED`] keep theirs (what
+//! `GET /v1/contests` shows), the others are reduced to 80 bytes in [`super::closed`] until their
+//! samples leave the longest window. Samples themselves are counts per distinct value
+//! ([`super::ring`]).
 
 use crate::budget::Metric;
 use crate::contest::interner::Interner;
 use crate::contest::lifecycle::{
     fill_missing, pending_name, value, ContestState, Ends, Lifecycle, Pending, NONE,
 };
+use crate::contest::live::cache::ReportCache;
+use crate::contest::live::closed::{identity, Closed, ClosedStore, SampleRef};
+use crate::contest::live::ring::{Ring, SeriesKey, Slice, NO_SERIES};
 use crate::event::EventKind;
 use crate::scan::{Key, Observation, ObservationBatch, Span};
 use std::collections::{HashMap, VecDeque};
+
+/// How many closed contests keep their full record (for `GET /v1/contests`) by default; older
+/// ones keep only what can still change a window.
+pub const DEFAULT_RECENT_CLOSED: usize = 10_000;
 
 /// How long things are kept and when an open contest counts as unresolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,9 +71,6 @@ pub struct EventMeta<'a> {
     pub recv_ms: f64,
 }
 
-/// Marks a duration that has no window sample yet.
-pub(super) const NO_SAMPLE: u64 = u64::MAX;
-
 /// Arming-phase entries are keyed by their arming key with this bit pattern mixed in, so they
 /// never collide with a contest id's key in the one map.
 const ARMING_TAG: Key = 0x5a5a_5a5a_5a5a_5a5a_a5a5_a5a5_a5a5_a5a5;
@@ -81,9 +91,24 @@ pub(super) struct Contest {
     pub(super) closed_recv: f64,
     pub(super) updated_recv: f64,
     pub(super) events: u32,
-    /// Window samples (absolute indices): arming (or expired arming), resolution.
-    pub(super) samples: [u64; 2],
+    /// Window samples: arming (or expired arming), resolution.
+    pub(super) samples: [Sample; 2],
 }
+
+/// Where one of a contest's durations is counted, and the value counted.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sample {
+    slice: Slice,
+    /// [`NO_SERIES`] until the duration is known.
+    series: u32,
+    value: f64,
+}
+
+const NO_SAMPLE: Sample = Sample {
+    slice: 0,
+    series: NO_SERIES,
+    value: f64::NAN,
+};
 
 impl Contest {
     fn new(id: &str, scope: [u32; 2], recv: f64) -> Self {
@@ -119,39 +144,46 @@ impl Contest {
     }
 }
 
-/// One duration in a rolling window.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Sample {
-    pub(super) recv_ms: f64,
-    pub(super) value: f64,
-    pub(super) metric: Metric,
-    pub(super) scope: [u32; 2],
-    pub(super) group: [u32; 4],
-}
-
-/// Live contests and the samples of the rolling windows.
+/// Live contests and the counts of the rolling windows.
 pub struct LiveContests {
     pub(super) options: LiveOptions,
+    /// Open contests and the most recently closed ones, in full.
     pub(super) contests: HashMap<(u32, Key), Contest>,
-    pub(super) samples: VecDeque<Sample>,
-    /// Absolute index of `samples[0]`.
-    pub(super) base: u64,
+    /// Closed contests with a full record, in the order they closed (may hold keys that have
+    /// left since: they are skipped).
+    closed_order: VecDeque<(u32, Key)>,
+    recent_closed: usize,
+    /// Closed contests reduced to what can still change a window.
+    pub(super) closed: ClosedStore,
+    pub(super) ring: Ring,
     pub(super) strings: Interner,
     /// Latest receive time seen (the clock of replays).
     pub(super) latest_recv: f64,
+    /// Budget reports already computed, valid while nothing they count changes.
+    pub(super) cache: ReportCache,
 }
 
 impl LiveContests {
     /// An empty live state.
     pub fn new(options: LiveOptions) -> Self {
         LiveContests {
+            ring: Ring::new(&options.windows_ms),
             options,
             contests: HashMap::new(),
-            samples: VecDeque::new(),
-            base: 0,
+            closed_order: VecDeque::new(),
+            recent_closed: DEFAULT_RECENT_CLOSED,
+            closed: ClosedStore::default(),
             strings: Interner::default(),
             latest_recv: f64::NEG_INFINITY,
+            cache: ReportCache::default(),
         }
+    }
+
+    /// Keeps the full record (what `GET /v1/contests` shows) of only the `n` most recently closed
+    /// contests; older closed ones keep only what can still change a window.
+    pub fn with_recent_closed(mut self, n: usize) -> Self {
+        self.recent_closed = n;
+        self
     }
 
     /// The options in force.
@@ -185,7 +217,59 @@ impl LiveContests {
                 | EventKind::Other => {}
             }
         }
+        self.reduce_closed();
         self.evict_samples();
+    }
+
+    /// Reduces the closed contests beyond the most recent `recent_closed` to their window
+    /// records.
+    fn reduce_closed(&mut self) {
+        while self.closed_order.len() > self.recent_closed {
+            let Some(slot) = self.closed_order.pop_front() else {
+                break;
+            };
+            if !self.contests.get(&slot).is_some_and(|c| c.life.is_closed()) {
+                continue;
+            }
+            let Some(c) = self.contests.remove(&slot) else {
+                continue;
+            };
+            let closing = self.ring.slice_of(c.updated_recv);
+            let samples = c.samples.map(|s| SampleRef {
+                slice: if s.series == NO_SERIES {
+                    closing
+                } else {
+                    s.slice
+                },
+                series: s.series,
+            });
+            self.closed
+                .insert(identity(slot.0, slot.1), c.life.pack(&c.ends), samples);
+        }
+    }
+
+    /// A reduced closed contest back as a full record (its outcomes, participants and first
+    /// receive times are not known any more), its samples valued as they were counted.
+    fn expand(&mut self, rec: Closed, id: &str, scope: [u32; 2], recv: f64) -> Contest {
+        let mut c = Contest::new(id, scope, recv);
+        (c.life, c.ends) = Lifecycle::unpack(&rec.packed);
+        c.closed_recv = recv;
+        let (arming, resolution) = c.durations();
+        for (i, d) in [arming, resolution].into_iter().enumerate() {
+            let r = rec.samples[i];
+            if r.series == NO_SERIES {
+                continue;
+            }
+            if let Some(k) = self.ring.series(r.series) {
+                (c.scope, c.group) = (k.scope, k.group);
+            }
+            c.samples[i] = Sample {
+                slice: r.slice,
+                series: r.series,
+                value: d.unwrap_or(f64::NAN),
+            };
+        }
+        c
     }
 
     fn intern_opt(&mut self, s: Option<&str>) -> u32 {
@@ -220,6 +304,8 @@ impl LiveContests {
         let slot = (scope[0], key ^ ARMING_TAG);
         let group = self.group_of(batch, obs);
         // An expiry without its armed event still counts (as the monitor's does), unnamed.
+        // A reduced earlier expiry is replaced, as a full one would be.
+        self.closed.take(identity(slot.0, slot.1));
         let (mut c, pending) = match self.contests.remove(&slot) {
             Some(c) if c.life.is_arming() => {
                 let p = c.pending();
@@ -236,6 +322,7 @@ impl LiveContests {
         c.events += 1;
         self.refresh_samples(&mut c, recv);
         self.contests.insert(slot, c);
+        self.closed_order.push_back(slot);
     }
 
     fn on_contest(
@@ -248,13 +335,21 @@ impl LiveContests {
         let Some(key) = obs.contest() else { return };
         let group = self.group_of(batch, obs);
         let slot = (scope[0], key);
+        let mut reopened = false;
         let mut c = match self.contests.remove(&slot) {
             Some(c) => c,
             None => {
                 let id = batch.text(obs.contest_id).unwrap_or_default();
-                Contest::new(id, scope, recv)
+                match self.closed.take(identity(slot.0, slot.1)) {
+                    Some(rec) => {
+                        reopened = true;
+                        self.expand(rec, id, scope, recv)
+                    }
+                    None => Contest::new(id, scope, recv),
+                }
             }
         };
+        let was_closed = c.life.is_closed() && !reopened;
         fill_missing(&mut c.group, group);
         if c.scope[1] == NONE {
             c.scope[1] = scope[1];
@@ -292,6 +387,9 @@ impl LiveContests {
             _ => {}
         }
         self.refresh_samples(&mut c, recv);
+        if c.life.is_closed() && !was_closed {
+            self.closed_order.push_back(slot);
+        }
         self.contests.insert(slot, c);
     }
 
@@ -308,36 +406,46 @@ impl LiveContests {
             .enumerate()
         {
             let Some(v) = duration else { continue };
-            let idx = c.samples[i];
-            if idx != NO_SAMPLE {
-                // Already counted: a later event changed the value (or the group); an evicted
-                // sample stays with the window it was counted in.
-                if let Some(s) = idx
-                    .checked_sub(self.base)
-                    .and_then(|at| self.samples.get_mut(at as usize))
-                {
-                    s.value = v;
-                    s.group = c.group;
+            let s = c.samples[i];
+            if s.series != NO_SERIES {
+                // Already counted: a later event changed the value (or the group); the sample
+                // keeps its slice, scope and metric, and one that has left every window stays
+                // with the window it was counted in.
+                let Some(&was) = self.ring.series(s.series) else {
+                    continue;
+                };
+                let series = self.ring.series_id(SeriesKey {
+                    group: c.group,
+                    ..was
+                });
+                if series != s.series || v.total_cmp(&s.value).is_ne() {
+                    self.ring.replace(s.slice, (s.series, s.value), (series, v));
+                    c.samples[i] = Sample {
+                        series,
+                        value: v,
+                        ..s
+                    };
                 }
                 continue;
             }
-            self.samples.push_back(Sample {
-                recv_ms: recv,
-                value: v,
-                metric,
+            let series = self.ring.series_id(SeriesKey {
                 scope: c.scope,
                 group: c.group,
+                metric: metric.index() as u8,
             });
-            c.samples[i] = self.base + self.samples.len() as u64 - 1;
+            let slice = self.ring.slice_of(recv);
+            self.ring.add(slice, series, v);
+            c.samples[i] = Sample {
+                slice,
+                series,
+                value: v,
+            };
         }
     }
 
     fn evict_samples(&mut self) {
-        let cutoff = self.latest_recv - self.options.longest_window();
-        while self.samples.front().is_some_and(|s| s.recv_ms < cutoff) {
-            self.samples.pop_front();
-            self.base += 1;
-        }
+        let floor = self.ring.advance(self.latest_recv);
+        self.closed.expire(floor);
     }
 
     /// Drops samples and contests that no window and no query needs any more: closed contests
@@ -357,19 +465,24 @@ impl LiveContests {
         });
     }
 
-    /// Number of contests held in memory.
+    /// Number of contests held in memory (in full or reduced).
     pub fn len(&self) -> usize {
-        self.contests.len()
+        self.contests.len() + self.closed.len()
     }
 
     /// Whether no contest is held.
     pub fn is_empty(&self) -> bool {
-        self.contests.is_empty()
+        self.len() == 0
     }
 
     /// Number of window samples held.
     pub fn samples(&self) -> usize {
-        self.samples.len()
+        self.ring.held() as usize
+    }
+
+    /// Number of contests held with their full record (open ones and the recent closed ones).
+    pub fn full_records(&self) -> usize {
+        self.contests.len()
     }
 
     pub(super) fn scope_matches(

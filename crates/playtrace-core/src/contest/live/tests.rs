@@ -43,8 +43,14 @@ fn line(reports: &[WindowReport], metric: Metric) -> &BudgetLine {
         .expect("budget line")
 }
 
-/// Folds a whole log through both correlators and compares every duration statistic.
+/// Folds a whole log through both correlators and compares every duration statistic, with full
+/// records for every closed contest and with none (all reduced as soon as they close).
 fn assert_parity(text: &str) {
+    assert_parity_keeping(text, DEFAULT_RECENT_CLOSED);
+    assert_parity_keeping(text, 0);
+}
+
+fn assert_parity_keeping(text: &str, recent_closed: usize) {
     let mut monitor = Correlator::new(CorrelatorOptions::default());
     let mut b = ObservationBatch::default();
     b.push_lines(text.as_bytes(), ALL);
@@ -54,7 +60,8 @@ fn assert_parity(text: &str) {
     let mut l = LiveContests::new(LiveOptions {
         windows_ms: vec![DAY],
         ..LiveOptions::default()
-    });
+    })
+    .with_recent_closed(recent_closed);
     // Spread over receive times in 7 batches, as a collector would see them.
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     for (n, chunk) in lines.chunks(lines.len().div_ceil(7).max(1)).enumerate() {
@@ -76,7 +83,10 @@ fn assert_parity(text: &str) {
         (Metric::Resolution, &summary.durations.resolution),
     ] {
         let got = line(&reports, metric);
-        assert_eq!(got.samples, stats.samples, "{metric} samples");
+        assert_eq!(
+            got.samples, stats.samples,
+            "{metric} samples ({recent_closed})"
+        );
         assert_eq!(got.p50, stats.p50, "{metric} p50");
         assert_eq!(got.p95, stats.p95, "{metric} p95");
         assert_eq!(got.p99, stats.p99, "{metric} p99");
@@ -260,4 +270,233 @@ fn a_records_own_timestamps_win_over_event_times() {
     assert_eq!(v[0].created_at, Some(Num(1_772_366_400_000.0)));
     let reports = l.budgets(&BudgetQuery::default(), &BudgetSet::default(), 5.0);
     assert_eq!(line(&reports, Metric::Arming).max, Some(Num(240.0)));
+}
+
+fn resolved(id: &str, ms: f64, room: &str) -> String {
+    format!(
+        r#"{{"event":"telemetry.contest.resolved","attrs":{{"contestId":"{id}","roomId":"{room}","resolutionDurationMs":{ms}}}}}"#
+    )
+}
+
+/// The resolution line of each window, overall.
+fn resolution(l: &LiveContests, query: &BudgetQuery, now: f64) -> Vec<(u64, Option<Num>)> {
+    l.budgets(query, &BudgetSet::default(), now)
+        .iter()
+        .map(|r| {
+            let b = r
+                .budgets
+                .iter()
+                .find(|b| b.metric == Metric::Resolution)
+                .expect("resolution line");
+            (b.samples, b.max)
+        })
+        .collect()
+}
+
+#[test]
+fn windows_slide_across_slice_edges() {
+    // A 1-minute window: slices of 2 s. The sample at 10 s sits in the slice [10 s, 12 s).
+    let mut l = LiveContests::new(LiveOptions {
+        windows_ms: vec![60_000.0],
+        ..LiveOptions::default()
+    });
+    apply_at(&mut l, &[&resolved("a", 5.0, "r")], 10_000.0);
+    let q = BudgetQuery::default();
+    assert_eq!(resolution(&l, &q, 10_000.0), vec![(1, Some(Num(5.0)))]);
+    // The window's start moves in whole slices: counted while the start is in the sample's
+    // slice or before it, never dropped early.
+    assert_eq!(resolution(&l, &q, 70_000.0)[0].0, 1, "start 10 s");
+    assert_eq!(resolution(&l, &q, 71_999.0)[0].0, 1, "start 11.999 s");
+    assert_eq!(resolution(&l, &q, 72_000.0)[0].0, 0, "start 12 s");
+    // Not counted before it was received.
+    assert_eq!(resolution(&l, &q, 9_999.0)[0].0, 0);
+    // Moving the running sums (evict) gives the same figures as reading ahead of them.
+    l.evict(71_999.0);
+    assert_eq!(l.samples(), 1);
+    assert_eq!(resolution(&l, &q, 71_999.0)[0].0, 1);
+    l.evict(72_000.0);
+    assert_eq!(l.samples(), 0);
+    assert!(l.is_empty());
+    // A window asked for that is not configured is merged from the slices on read.
+    let mut l = LiveContests::new(LiveOptions {
+        windows_ms: vec![60_000.0],
+        ..LiveOptions::default()
+    });
+    apply_at(&mut l, &[&resolved("a", 5.0, "r")], 10_000.0);
+    apply_at(&mut l, &[&resolved("b", 7.0, "r")], 40_000.0);
+    let twenty = BudgetQuery {
+        windows_ms: vec![20_000.0],
+        ..BudgetQuery::default()
+    };
+    assert_eq!(resolution(&l, &twenty, 41_000.0), vec![(1, Some(Num(7.0)))]);
+}
+
+#[test]
+fn a_later_event_for_a_reduced_contest_replaces_its_sample() {
+    // No closed contest keeps its full record: each is reduced as soon as it closes.
+    let mut l = LiveContests::new(LiveOptions::default()).with_recent_closed(0);
+    apply_at(&mut l, &[ARMED, LAUNCHED, RESOLVED], 1_000.0);
+    assert_eq!(l.full_records(), 0);
+    assert_eq!(l.len(), 1);
+    assert_eq!(l.state_counts(1_000.0)[&ContestState::Resolved], 1);
+    let q = BudgetQuery::default();
+    assert_eq!(resolution(&l, &q, 1_000.0)[0], (1, Some(Num(580.0))));
+    // A later resolution record moves `resolvedAt`: the derived duration changes in place
+    // (from the launch time kept in the reduced record), no second sample.
+    let later = RESOLVED.replace("920", "1340");
+    apply_at(&mut l, &[&later], 2_000.0);
+    assert_eq!(resolution(&l, &q, 2_000.0)[0], (1, Some(Num(1_000.0))));
+    let arming = line(
+        &l.budgets(&q, &BudgetSet::default(), 2_000.0),
+        Metric::Arming,
+    )
+    .clone();
+    assert_eq!((arming.samples, arming.max), (1, Some(Num(240.0))));
+    assert_eq!(l.state_counts(2_000.0)[&ContestState::Resolved], 1);
+    assert_eq!(l.len(), 1);
+}
+
+#[test]
+fn restart_rebuilds_the_same_figures() {
+    let text = include_str!("../../../../../examples/telemetry/contests.ndjson");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let fold = || {
+        let mut l = LiveContests::new(LiveOptions::default()).with_recent_closed(3);
+        for (n, chunk) in lines.chunks(5).enumerate() {
+            let mut b = ObservationBatch::default();
+            for (i, line) in chunk.iter().enumerate() {
+                b.push_line(i as u32, line, ALL);
+            }
+            l.apply(&b, |_| {
+                Some(EventMeta {
+                    game: Some("glass-frontier"),
+                    env: None,
+                    recv_ms: 1_000_000.0 + 4_000.0 * n as f64,
+                })
+            });
+        }
+        l
+    };
+    let (first, replayed) = (fold(), fold());
+    let query = BudgetQuery {
+        group_by: vec![GroupDim::Hub, GroupDim::Room],
+        ..BudgetQuery::default()
+    };
+    let now = 1_000_000.0 + 4_000.0 * lines.len().div_ceil(5) as f64;
+    let figures = |l: &LiveContests| {
+        (
+            l.budgets(&query, &BudgetSet::default(), now),
+            l.state_counts(now),
+        )
+    };
+    let (budgets, states) = figures(&first);
+    assert!(budgets[0].budgets.iter().any(|b| b.samples > 0));
+    assert_eq!((budgets, states), figures(&replayed));
+}
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const SLICE: f64 = 2_000.0;
+
+    /// The sample-by-sample reference: each contest's resolution counted at the receive time of
+    /// its first resolution, valued by its latest; a window covers the slices from the one
+    /// holding `now - w` to the one holding `now`.
+    fn expected(
+        samples: &HashMap<usize, (f64, f64, usize)>,
+        w: f64,
+        now: f64,
+        room: Option<usize>,
+    ) -> (u64, Option<Num>, Option<Num>, Option<Num>) {
+        let slice = |t: f64| (t / SLICE).floor().max(0.0);
+        let mut v: Vec<f64> = samples
+            .values()
+            .filter(|(recv, _, r)| {
+                slice(*recv) >= slice(now - w)
+                    && slice(*recv) <= slice(now)
+                    && room.is_none_or(|want| want == *r)
+            })
+            .map(|&(_, value, _)| value)
+            .collect();
+        crate::quantile::sort_samples(&mut v);
+        let rank = |p| crate::quantile::nearest_rank(&v, p).map(Num);
+        (
+            v.len() as u64,
+            rank(50.0),
+            rank(95.0),
+            v.last().copied().map(Num),
+        )
+    }
+
+    fn events() -> impl Strategy<Value = Vec<(usize, f64, f64)>> {
+        // (contest, value, receive-time step): few ids so later events replace earlier ones,
+        // few values so they repeat, decimals among them.
+        prop::collection::vec(
+            (
+                0usize..25,
+                prop_oneof![
+                    (0u32..6).prop_map(f64::from),
+                    (0u32..400).prop_map(|v| f64::from(v) / 8.0)
+                ],
+                prop_oneof![Just(0.0), 0.0f64..3_000.0, Just(20_000.0)],
+            ),
+            0..60,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn counted_windows_equal_sorted_samples(
+            events in events(),
+            recent_closed in 0usize..4,
+            ahead in prop::collection::vec(0.0f64..200_000.0, 1..4),
+        ) {
+            let windows = vec![60_000.0, 3_600_000.0];
+            let mut l = LiveContests::new(LiveOptions {
+                windows_ms: windows.clone(),
+                ..LiveOptions::default()
+            })
+            .with_recent_closed(recent_closed);
+            let mut reference: HashMap<usize, (f64, f64, usize)> = HashMap::new();
+            let mut recv = 1_000_000.0;
+            for &(contest, value, step) in &events {
+                recv += step;
+                let room = contest % 3;
+                let line = resolved(&format!("c{contest}"), value, &format!("r{room}"));
+                apply_at(&mut l, &[&line], recv);
+                reference
+                    .entry(contest)
+                    .and_modify(|s| s.1 = value)
+                    .or_insert((recv, value, room));
+            }
+            // Everything stays inside the longest window (at most 60 × 20 s after the first), so
+            // nothing is evicted.
+            let by_room = BudgetQuery {
+                group_by: vec![GroupDim::Room],
+                windows_ms: vec![60_000.0, 3_600_000.0, 90_000.0],
+                ..BudgetQuery::default()
+            };
+            for now in ahead.iter().map(|a| recv + a).chain([recv, recv - 30_000.0]) {
+                let reports = l.budgets(&by_room, &BudgetSet::default(), now);
+                for r in &reports {
+                    let got = r.budgets.iter().find(|b| b.metric == Metric::Resolution)
+                        .map(|b| (b.samples, b.p50, b.p95, b.max));
+                    prop_assert_eq!(got, Some(expected(&reference, r.window_ms.0, now, None)),
+                        "window {} at {}", r.window, now);
+                    for g in r.groups.iter().flatten() {
+                        let room: usize = g.key[&GroupDim::Room].as_deref()
+                            .and_then(|r| r.trim_start_matches('r').parse().ok())
+                            .unwrap_or(usize::MAX);
+                        let got = g.budgets.iter().find(|b| b.metric == Metric::Resolution)
+                            .map(|b| (b.samples, b.p50, b.p95, b.max));
+                        prop_assert_eq!(got, Some(expected(&reference, r.window_ms.0, now, Some(room))));
+                    }
+                }
+            }
+            prop_assert_eq!(l.samples(), reference.len());
+        }
+    }
 }

@@ -72,6 +72,10 @@ impl LiveContests {
                 .entry(c.state(now_ms, self.options.unresolved_after_ms))
                 .or_default() += 1;
         }
+        // Closed contests whose full record has left memory still count until they are evicted.
+        for (state, n) in self.closed.per_state() {
+            *counts.entry(state).or_default() += n;
+        }
         counts
     }
 

@@ -1,83 +1,16 @@
-//! Budgets over rolling windows of receive time (`GET /v1/budgets`), overall and per group.
+//! Budgets over rolling windows of receive time (`GET /v1/budgets`), overall and per group:
+//! percentiles are walks over the windows' counts per distinct value ([`super::ring`]), so a
+//! report costs its distinct values and groups, not its samples; and a report already computed
+//! is answered again from [`super::cache`] while nothing it counts has changed.
 
-use crate::budget::{evaluate, BudgetSet, BudgetStatus, Metric};
+use crate::budget::{judge, BudgetSet, BudgetStatus};
 use crate::contest::lifecycle::NONE;
+use crate::contest::live::cache::Stamp;
+use crate::contest::live::report::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
+use crate::contest::live::ring::{from_order_key, Counts, HashMap, SeriesId};
 use crate::contest::live::state::LiveContests;
 use crate::num::Num;
-use crate::quantile::{nearest_rank, sort_samples};
-use crate::summary::GroupDim;
-use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
-
-/// What `GET /v1/budgets` asks for.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BudgetQuery {
-    /// Only events of this game.
-    pub game: Option<String>,
-    /// Only events of this environment.
-    pub env: Option<String>,
-    /// Also report per group of these dimensions.
-    pub group_by: Vec<GroupDim>,
-    /// Only these windows (ms); all configured windows when empty.
-    pub windows_ms: Vec<f64>,
-}
-
-/// One budget over one window: the monitor's duration fields plus the budget's status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BudgetLine {
-    /// What is measured.
-    pub metric: Metric,
-    /// Percentile checked.
-    pub percentile: Num,
-    /// The limit, ms.
-    pub budget: Num,
-    /// The measured percentile, ms.
-    pub value: Option<Num>,
-    /// Number of samples.
-    pub samples: u64,
-    /// Median.
-    pub p50: Option<Num>,
-    /// 95th percentile.
-    pub p95: Option<Num>,
-    /// 99th percentile.
-    pub p99: Option<Num>,
-    /// Largest sample.
-    pub max: Option<Num>,
-    /// Whether the percentile is above the limit.
-    pub breached: bool,
-    /// `pass`, `breach` or `insufficient_data`.
-    pub status: BudgetStatus,
-}
-
-/// Budgets of one group within a window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupLine {
-    /// The group's values per dimension (`null` when the events did not say).
-    pub key: BTreeMap<GroupDim, Option<String>>,
-    /// One line per budget.
-    pub budgets: Vec<BudgetLine>,
-}
-
-/// Budgets over one rolling window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WindowReport {
-    /// The window as configured (`5m`).
-    pub window: String,
-    /// Its length, ms.
-    pub window_ms: Num,
-    /// Start of the window, epoch ms (receive time).
-    pub from_ms: Num,
-    /// End of the window (now), epoch ms.
-    pub to_ms: Num,
-    /// One line per budget, over every matching sample.
-    pub budgets: Vec<BudgetLine>,
-    /// Per group, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<GroupLine>>,
-}
+use crate::quantile::nearest_rank_counted;
 
 impl LiveContests {
     /// Budgets over each rolling window ending at `now_ms`.
@@ -105,76 +38,168 @@ impl LiveContests {
         window_ms: f64,
         now_ms: f64,
     ) -> WindowReport {
-        let from = now_ms - window_ms;
-        let mut overall: [Vec<f64>; 3] = Default::default();
-        let mut groups: HashMap<[u32; 4], [Vec<f64>; 3]> = HashMap::new();
+        let stamp = Stamp {
+            window_ms,
+            range: self.ring.range(window_ms, now_ms),
+            version: self.ring.version(),
+        };
+        let mut report = match self.cache.get(query, &budgets.budgets, stamp) {
+            Some(r) => r,
+            None => {
+                let r = self.compute(query, budgets, window_ms, now_ms);
+                self.cache.put(query, &budgets.budgets, stamp, r.clone());
+                r
+            }
+        };
+        report.from_ms = Num(now_ms - window_ms);
+        report.to_ms = Num(now_ms);
+        report.window = crate::units::format_duration_ms(window_ms);
+        report.window_ms = Num(window_ms);
+        report
+    }
+
+    /// The report of one window from its counts (times are filled in by the caller).
+    fn compute(
+        &self,
+        query: &BudgetQuery,
+        budgets: &BudgetSet,
+        window_ms: f64,
+        now_ms: f64,
+    ) -> WindowReport {
+        let parts = self.ring.window(window_ms, now_ms);
         let grouping = !query.group_by.is_empty();
         let dims: Vec<usize> = query.group_by.iter().map(|d| d.index()).collect();
-        for s in self.samples.iter().rev() {
-            if s.recv_ms < from {
-                break;
+        let mut overall: [Merge<'_>; 3] = Default::default();
+        let mut groups: HashMap<[u32; 4], [Merge<'_>; 3]> = HashMap::default();
+        let target = |series: SeriesId| {
+            let key = self.ring.series(series)?;
+            if !self.scope_matches(key.scope, query.game.as_deref(), query.env.as_deref()) {
+                return None;
             }
-            if s.recv_ms > now_ms
-                || !self.scope_matches(s.scope, query.game.as_deref(), query.env.as_deref())
-            {
-                continue;
-            }
-            let m = s.metric.index();
-            overall[m].push(s.value);
-            if grouping {
-                let mut key = [NONE; 4];
+            let group = grouping.then(|| {
+                let mut g = [NONE; 4];
                 for &d in &dims {
-                    key[d] = s.group[d];
+                    g[d] = key.group[d];
                 }
-                groups.entry(key).or_default()[m].push(s.value);
+                g
+            });
+            Some((usize::from(key.metric), group))
+        };
+        let mut seen: HashMap<SeriesId, Option<Target>> = HashMap::default();
+        for (&series, counts) in parts.base.into_iter().flatten() {
+            let Some((m, group)) = *seen.entry(series).or_insert_with(|| target(series)) else {
+                continue;
+            };
+            overall[m].sources.push(counts);
+            if let Some(g) = group {
+                groups.entry(g).or_default()[m].sources.push(counts);
+            }
+        }
+        for (slices, sign) in [(&parts.plus, 1i64), (&parts.minus, -1)] {
+            for slice in slices {
+                for (&(series, value), &n) in slice.iter() {
+                    let Some((m, group)) = *seen.entry(series).or_insert_with(|| target(series))
+                    else {
+                        continue;
+                    };
+                    *overall[m].delta.entry(value).or_default() += sign * n as i64;
+                    if let Some(g) = group {
+                        *groups.entry(g).or_default()[m]
+                            .delta
+                            .entry(value)
+                            .or_default() += sign * n as i64;
+                    }
+                }
             }
         }
         let groups = grouping.then(|| {
             let mut lines: Vec<GroupLine> = groups
                 .into_iter()
-                .map(|(key, mut samples)| GroupLine {
+                .map(|(key, merges)| GroupLine {
                     key: query
                         .group_by
                         .iter()
                         .map(|&d| (d, self.strings.get(key[d.index()]).map(str::to_owned)))
                         .collect(),
-                    budgets: lines_for(budgets, &mut samples),
+                    budgets: lines_for(budgets, merges),
                 })
                 .collect();
             lines.sort_by(|a, b| a.key.cmp(&b.key));
             lines
         });
         WindowReport {
-            window: crate::units::format_duration_ms(window_ms),
+            window: String::new(),
             window_ms: Num(window_ms),
-            from_ms: Num(from),
-            to_ms: Num(now_ms),
-            budgets: lines_for(budgets, &mut overall),
+            from_ms: Num(0.0),
+            to_ms: Num(0.0),
+            budgets: lines_for(budgets, overall),
             groups,
         }
     }
 }
 
-fn lines_for(budgets: &BudgetSet, samples: &mut [Vec<f64>; 3]) -> Vec<BudgetLine> {
-    for s in samples.iter_mut() {
-        sort_samples(s);
+/// Where a series' counts go in a report: its metric's index, and its group when grouping.
+type Target = (usize, Option<[u32; 4]>);
+
+/// The counts of one metric of one group: running sums of series (walked as they are when there
+/// is only one) and whole slices added or taken away.
+#[derive(Default)]
+struct Merge<'a> {
+    sources: Vec<&'a Counts>,
+    delta: HashMap<u64, i64>,
+}
+
+impl Merge<'_> {
+    /// Distinct values ascending with their counts, and the number of samples.
+    fn counted(self) -> (Vec<(f64, u64)>, u64) {
+        let mut out: Vec<(f64, u64)> = if self.sources.len() == 1 && self.delta.is_empty() {
+            self.sources[0]
+                .iter()
+                .map(|(&k, &n)| (from_order_key(k), n))
+                .collect()
+        } else {
+            let mut all = self.delta;
+            for src in self.sources {
+                for (&k, &n) in src {
+                    *all.entry(k).or_default() += n as i64;
+                }
+            }
+            let mut keyed: Vec<(u64, u64)> = all
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(k, n)| (k, n as u64))
+                .collect();
+            keyed.sort_unstable_by_key(|&(k, _)| k);
+            keyed
+                .into_iter()
+                .map(|(k, n)| (from_order_key(k), n))
+                .collect()
+        };
+        out.retain(|&(_, n)| n > 0);
+        let total = out.iter().map(|&(_, n)| n).sum();
+        (out, total)
     }
+}
+
+fn lines_for(budgets: &BudgetSet, merges: [Merge<'_>; 3]) -> Vec<BudgetLine> {
+    let counted = merges.map(Merge::counted);
     budgets
         .budgets
         .iter()
         .map(|b| {
-            let sorted = &samples[b.metric.index()];
-            let r = evaluate(b, sorted);
+            let (values, total) = &counted[b.metric.index()];
+            let rank = |p: f64| nearest_rank_counted(values, *total, p);
+            let r = judge(b, rank(b.percentile), *total);
             BudgetLine {
                 metric: b.metric,
                 percentile: r.percentile,
                 budget: r.budget,
                 value: r.value,
                 samples: r.samples,
-                p50: nearest_rank(sorted, 50.0).map(Num),
-                p95: nearest_rank(sorted, 95.0).map(Num),
-                p99: nearest_rank(sorted, 99.0).map(Num),
-                max: sorted.last().copied().map(Num),
+                p50: rank(50.0).map(Num),
+                p95: rank(95.0).map(Num),
+                p99: rank(99.0).map(Num),
+                max: values.last().map(|&(v, _)| Num(v)),
                 breached: r.status == BudgetStatus::Breach,
                 status: r.status,
             }
