@@ -7,8 +7,8 @@ use crate::fanout::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::{Work, WorkJob};
 use playtrace_core::contest::{BudgetQuery, LiveContests, WindowReport};
-use playtrace_store::{Log, Reader, StoreSettings, SubmitError};
-use std::sync::atomic::AtomicBool;
+use playtrace_store::{Health, Log, Reader, StoreSettings, SubmitError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Everything handlers share.
@@ -29,20 +29,26 @@ pub(crate) struct AppState {
     pub(crate) store_settings: StoreSettings,
     /// The fan-out of committed batches.
     pub(crate) hub: Arc<Hub>,
-    /// Where jobs are ordered and made durable (`None` once ingest is closed).
+    /// Whether the store can write, and what it found missing at start.
+    pub(crate) health: Arc<Health>,
+    /// Where jobs are ordered and made durable (`None` while the live state is rebuilt at
+    /// start, and once ingest is closed).
     log: RwLock<Option<Box<dyn Log<Work>>>>,
+    /// Set until the log opens: the live state is being rebuilt from the store.
+    pub(crate) rebuilding: AtomicBool,
 }
 
 impl AppState {
-    /// Shared state around a started log.
+    /// Shared state before the log opens ([`AppState::open_log`]): requests are served, ingest
+    /// answers 503 until then.
     pub(crate) fn new(
         config: ServeConfig,
         metrics: Arc<Metrics>,
         reader: Arc<Reader>,
         live: Arc<Mutex<LiveContests>>,
-        log: Box<dyn Log<Work>>,
         store_settings: StoreSettings,
         hub: Arc<Hub>,
+        health: Arc<Health>,
     ) -> Self {
         AppState {
             tokens: config.tokens.clone(),
@@ -53,8 +59,21 @@ impl AppState {
             ready: AtomicBool::new(false),
             store_settings,
             hub,
-            log: RwLock::new(Some(log)),
+            health,
+            log: RwLock::new(None),
+            rebuilding: AtomicBool::new(true),
         }
+    }
+
+    /// Opens ingest once the live state is rebuilt.
+    pub(crate) fn open_log(&self, log: Box<dyn Log<Work>>) {
+        *self.log.write().unwrap_or_else(|p| p.into_inner()) = Some(log);
+        self.rebuilding.store(false, Ordering::Release);
+    }
+
+    /// Whether the live state is still being rebuilt from the store.
+    pub(crate) fn is_rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::Acquire)
     }
 
     /// Queues a job for the log.
