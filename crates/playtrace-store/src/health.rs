@@ -90,7 +90,11 @@ impl Health {
             .filter(|(_, at)| at.elapsed() < COMMIT_FAILURE_HOLD)
             .map(|(why, _)| format!("commits fail: {why}"));
         commit
-            .or_else(|| p.checkpoint.as_ref().map(|w| format!("checkpoints fail: {w}")))
+            .or_else(|| {
+                p.checkpoint
+                    .as_ref()
+                    .map(|w| format!("checkpoints fail: {w}"))
+            })
             .or_else(|| {
                 p.mark
                     .as_ref()
@@ -125,7 +129,10 @@ impl Throttle {
     /// `Some(n)`: log now, mentioning the `n` occurrences held back since the last line.
     pub(crate) fn allow(&mut self) -> Option<u64> {
         let now = Instant::now();
-        if self.last.is_some_and(|l| now.duration_since(l) < self.every) {
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l) < self.every)
+        {
             self.held += 1;
             return None;
         }
@@ -152,7 +159,11 @@ mod tests {
         assert_eq!(held, 0, "99 more in the same period are held back");
         assert_eq!(t.held, 99);
         t.reset();
-        assert_eq!(t.allow(), Some(0), "after a success the next failure shows at once");
+        assert_eq!(
+            t.allow(),
+            Some(0),
+            "after a success the next failure shows at once"
+        );
     }
 
     #[test]

@@ -39,16 +39,17 @@ pub fn read_mark(dir: &Path) -> Result<Option<i64>, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StoreError::Io { path, source }),
     };
-    text.trim().parse::<i64>().map(Some).map_err(|_| {
-        StoreError::Io {
+    text.trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| StoreError::Io {
             path,
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "not a sequence number; it holds the highest acknowledged sequence number \
                  (delete it only if the database was deliberately replaced)",
             ),
-        }
-    })
+        })
 }
 
 /// Compares the mark with what the database holds.

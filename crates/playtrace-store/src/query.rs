@@ -267,11 +267,9 @@ impl Reader {
     /// The lowest sequence number still stored (retention removes from the front), if any.
     pub fn first_seq(&self) -> Result<Option<i64>, StoreError> {
         self.with(|conn| {
-            conn.query_row(
-                "SELECT seq FROM events ORDER BY seq LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
+            conn.query_row("SELECT seq FROM events ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
             .optional()
         })
     }
@@ -325,13 +323,11 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 /// decrease with the sequence (the writer guarantees it), so a binary search over primary-key
 /// lookups finds it without an index on `recv_ms`.
 pub(crate) fn first_seq_at_or_after(conn: &Connection, ms: i64) -> rusqlite::Result<Option<i64>> {
-    let bounds: (Option<i64>, Option<i64>) =
-        conn.query_row(
-            "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)",
-            [],
-            |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    let bounds: (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let (Some(mut lo), Some(max)) = bounds else {
         return Ok(None);
     };
@@ -441,7 +437,11 @@ mod tests {
         release_tx.send(()).unwrap();
         holder.join().unwrap().unwrap();
         for a in answers {
-            assert_eq!(a, Ok(Some(10)), "a query waited behind the one holding a connection");
+            assert_eq!(
+                a,
+                Ok(Some(10)),
+                "a query waited behind the one holding a connection"
+            );
         }
     }
 }

@@ -164,13 +164,7 @@ impl Store {
         let checkpoint_thread = std::thread::Builder::new()
             .name("playtrace-checkpoint".into())
             .spawn(move || {
-                checkpoints(
-                    &checkpoint_conn,
-                    &wal_path,
-                    mark,
-                    &health,
-                    &checkpoint_stop,
-                )
+                checkpoints(&checkpoint_conn, &wal_path, mark, &health, &checkpoint_stop)
             })
             .map_err(spawn_error)?;
         Ok((
@@ -227,13 +221,7 @@ fn report_loss(dir: &Path, loss: Loss) {
 /// Every 100 ms until `stop` (then once more, truncating): records the high-water mark of what
 /// the writer committed, then checkpoints the WAL. Failures go to `health` (so `/readyz` tells)
 /// and to the log at most every 10 s.
-fn checkpoints(
-    conn: &Connection,
-    wal: &Path,
-    mut mark: Mark,
-    health: &Health,
-    stop: &AtomicBool,
-) {
+fn checkpoints(conn: &Connection, wal: &Path, mut mark: Mark, health: &Health, stop: &AtomicBool) {
     let mut checkpoint_log = Throttle::new(Duration::from_secs(10));
     let mut mark_log = Throttle::new(Duration::from_secs(10));
     let mut round = |restart_bytes: u64| {

@@ -16,6 +16,17 @@ pub struct Server {
 
 /// Starts `playtrace serve` on a free port with `config` (TOML) and waits until it is ready.
 pub fn start(data_dir: &Path, config: &str) -> Server {
+    let server = spawn(data_dir, config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get("/readyz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "server never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// Starts `playtrace serve` and returns once it listens (it may not be ready yet).
+pub fn spawn(data_dir: &Path, config: &str) -> Server {
     let config_path = data_dir.with_extension("toml");
     std::fs::write(&config_path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_playtrace"))
@@ -53,18 +64,12 @@ pub fn start(data_dir: &Path, config: &str) -> Server {
             panic!("server did not start:\n{}", log.lock().unwrap());
         }
     };
-    let server = Server {
+    Server {
         child,
         url,
         data_dir: data_dir.to_path_buf(),
         stderr: log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.get("/readyz", None).0 != 200 {
-        assert!(Instant::now() < deadline, "server never became ready");
-        std::thread::sleep(Duration::from_millis(20));
     }
-    server
 }
 
 pub fn agent() -> ureq::Agent {
