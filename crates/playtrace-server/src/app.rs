@@ -6,6 +6,7 @@ use crate::config::ServeConfig;
 use crate::fanout::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::{Work, WorkJob};
+use playtrace_core::alert::RuleSet;
 use playtrace_core::contest::{BudgetQuery, LiveContests, WindowReport};
 use playtrace_store::{Health, Log, Reader, StoreSettings, SubmitError};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +16,10 @@ use std::sync::{Arc, Mutex, RwLock};
 pub(crate) struct AppState {
     /// The configuration in force.
     pub(crate) config: ServeConfig,
-    /// Tokens.
-    pub(crate) tokens: Tokens,
+    /// Tokens in force (replaced by a configuration reload).
+    pub(crate) tokens: RwLock<Arc<Tokens>>,
+    /// Alert rules in force, shared with the commit hook (replaced by a reload).
+    pub(crate) rules: Arc<RwLock<Arc<RuleSet>>>,
     /// Counters.
     pub(crate) metrics: Arc<Metrics>,
     /// Read connection.
@@ -51,7 +54,8 @@ impl AppState {
         health: Arc<Health>,
     ) -> Self {
         AppState {
-            tokens: config.tokens.clone(),
+            tokens: RwLock::new(Arc::new(config.tokens.clone())),
+            rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
             config,
             metrics,
             reader,
@@ -74,6 +78,14 @@ impl AppState {
     /// Whether the live state is still being rebuilt from the store.
     pub(crate) fn is_rebuilding(&self) -> bool {
         self.rebuilding.load(Ordering::Acquire)
+    }
+
+    /// The tokens in force now.
+    pub(crate) fn tokens(&self) -> Arc<Tokens> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Queues a job for the log.

@@ -113,7 +113,7 @@ async fn rebuild_and_open(
     *app.live.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
     // Step 3: the pipeline runs around every commit of the store's writer.
     let hook = ServerHook::new(
-        app.config.rules.clone(),
+        app.rules.clone(),
         app.live.clone(),
         app.metrics.clone(),
         fanout::start(hub, app.config.stream.buffer),
@@ -164,6 +164,7 @@ pub async fn serve(
     on_listening: impl FnOnce(&Running),
 ) -> Result<(), ServeError> {
     config.check_exposure()?;
+    let hangup = crate::reload::catch_sighup();
     let store = open_store(&config)?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -193,6 +194,7 @@ pub async fn serve(
         store.health(),
     ));
 
+    let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
     let cors = Arc::new(Cors {
@@ -214,6 +216,7 @@ pub async fn serve(
         Ok(threads) => threads,
         Err(e) => {
             server.abort();
+            reloader.abort();
             return Err(e);
         }
     };
@@ -226,6 +229,7 @@ pub async fn serve(
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
+    reloader.abort();
     if let Some(task) = budget_task {
         task.abort();
     }

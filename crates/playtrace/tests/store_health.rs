@@ -327,3 +327,92 @@ fn a_filter_matching_little_pages_with_a_bounded_scan() {
     assert_eq!(found, vec![serde_json::json!("rare-1")]);
     assert_eq!(next, 25_001);
 }
+
+#[test]
+fn tokens_rotate_on_sighup_and_reload_and_a_bad_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start(&data, server::TOKENS);
+    let config = data.with_extension("toml");
+    assert_eq!(s.get("/v1/events", Some("read-secret-1")).0, 200);
+
+    // Rotate the read token, then SIGHUP.
+    std::fs::write(
+        &config,
+        server::TOKENS.replace("read-secret-1", "read-secret-2"),
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    until("the new token is in force", || {
+        s.get("/v1/events", Some("read-secret-2")).0 == 200
+    });
+    assert_eq!(
+        s.get("/v1/events", Some("read-secret-1")).0,
+        401,
+        "old token"
+    );
+    assert_eq!(
+        s.get("/v1/events", Some("read-secret-2")).0,
+        200,
+        "new token"
+    );
+
+    // An invalid file is refused with the reason; the configuration in force stays.
+    std::fs::write(
+        &config,
+        format!("{}\n[limits]\nmax_body = \"lots\"\n", server::TOKENS),
+    )
+    .unwrap();
+    let reload = |token: &str| {
+        s.post_with(
+            "/v1/admin/reload",
+            &[("Authorization", &format!("Bearer {token}"))],
+            b"",
+        )
+    };
+    assert_eq!(
+        reload("read-secret-2").0,
+        403,
+        "reload needs the admin scope"
+    );
+    let (status, _, body) = reload("admin-secret-1");
+    assert_eq!(status, 422, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("limits.max_body") && msg.contains("stays"),
+        "{msg}"
+    );
+    assert_eq!(
+        s.get("/v1/events", Some("read-secret-2")).0,
+        200,
+        "still in force"
+    );
+    assert_eq!(s.get("/v1/events", Some("read-secret-1")).0, 401);
+
+    // A valid file through the route: rotated admin token, and a restart-only key reported.
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[stream]\nbuffer = 7\n",
+            server::TOKENS.replace("admin-secret-1", "admin-secret-2")
+        ),
+    )
+    .unwrap();
+    let (status, _, body) = reload("admin-secret-1");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["needsRestart"],
+        serde_json::json!(["stream"]),
+        "{body}"
+    );
+    assert_eq!(
+        reload("admin-secret-1").0,
+        401,
+        "the old admin token is gone"
+    );
+    assert_eq!(reload("admin-secret-2").0, 200);
+}

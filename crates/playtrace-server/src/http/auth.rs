@@ -74,7 +74,8 @@ impl<S: Needs> FromRequestParts<Arc<AppState>> for Caller<S> {
     ) -> Result<Self, Self::Rejection> {
         let param = token_param(parts);
         let presented = bearer(parts).or(param.as_deref());
-        match app.tokens.check(presented, S::SCOPE) {
+        let tokens = app.tokens();
+        match tokens.check(presented, S::SCOPE) {
             Ok(token) => Ok(Caller {
                 game: token.and_then(|t| t.game.clone()),
                 _scope: PhantomData,

@@ -11,7 +11,7 @@ pub(crate) mod routes;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::routes::{alerts, ingest, ops, query, stream};
+use crate::http::routes::{admin, alerts, ingest, ops, query, stream};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -32,6 +32,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/v1/admin/reload", post(admin::reload))
         .fallback(not_found)
         .with_state(state)
 }
