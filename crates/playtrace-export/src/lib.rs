@@ -8,12 +8,14 @@
 //! name); the durable retry queue and the dead-letter queue are built on that distinction.
 //! Library users add their own writer by implementing [`Writer`].
 
+pub mod artifacts;
 pub mod atomic;
 pub mod aws_profile;
 pub mod deliver;
 pub mod fs;
 pub mod queue;
 pub mod s3;
+pub mod state;
 pub mod stdout;
 
 use serde::Serialize;

@@ -26,7 +26,7 @@ mod writer;
 
 pub use alerts::{AlertQuery, AlertRow};
 pub use health::{Health, Loss};
-pub use lock::LOCK_FILE;
+pub use lock::{DirLock, LockError, LOCK_FILE};
 pub use mark::{read_mark, MARK_FILE};
 /// Alert states are core's; the store keeps them by name.
 pub use playtrace_core::alert::AlertState;

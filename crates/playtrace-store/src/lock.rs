@@ -4,53 +4,63 @@
 //! operating system drops the lock when the holder exits, even after `kill -9`, so a stale file
 //! never blocks a restart.
 
-use crate::StoreError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// File name of the lock inside the data directory.
 pub const LOCK_FILE: &str = "playtrace.lock";
 
-/// The held lock; released when dropped (or when the process ends).
+/// Why a directory could not be locked. Callers turn it into their own error, which says what
+/// the directory is for and which flag chooses another.
 #[derive(Debug)]
-pub(crate) struct DirLock {
+pub enum LockError {
+    /// Another process holds the lock; its PID when it wrote one.
+    Held(Option<u32>),
+    /// The lock file could not be created, locked or written.
+    Io(PathBuf, std::io::Error),
+}
+
+/// An exclusive lock on a directory (the collector's data directory, export's state directory),
+/// released when dropped or when the process ends.
+#[derive(Debug)]
+pub struct DirLock {
     _file: File,
 }
 
 impl DirLock {
-    /// Takes the lock on `dir` without waiting, or says which process holds it.
-    pub(crate) fn acquire(dir: &Path) -> Result<DirLock, StoreError> {
-        let path = dir.join(LOCK_FILE);
-        let io = |source: std::io::Error| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
+    /// Takes the lock file `name` inside `dir` without waiting and writes this process's PID
+    /// into it (fsynced, so the holder can be named after a crash), or says who holds it.
+    pub fn acquire(dir: &Path, name: &str) -> Result<DirLock, LockError> {
+        let path = dir.join(name);
+        let mut file = match OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(io)?;
+        {
+            Ok(file) => file,
+            Err(e) => return Err(LockError::Io(path, e)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                let pid = text.trim().parse::<u32>().ok();
-                return Err(StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    pid,
-                });
+                return Err(LockError::Held(text.trim().parse::<u32>().ok()));
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
+            Err(TryLockError::Error(e)) => return Err(LockError::Io(path, e)),
         }
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        writeln!(file, "{}", std::process::id()).map_err(io)?;
-        file.flush().map_err(io)?;
-        Ok(DirLock { _file: file })
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()))
+            .and_then(|()| file.sync_data());
+        match written {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(e) => Err(LockError::Io(path, e)),
+        }
     }
 }
 
@@ -61,14 +71,12 @@ mod tests {
     #[test]
     fn a_second_lock_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let held = DirLock::acquire(dir.path()).unwrap();
-        let err = DirLock::acquire(dir.path()).unwrap_err();
-        match &err {
-            StoreError::Locked { pid, .. } => assert_eq!(*pid, Some(std::process::id())),
-            other => panic!("expected Locked, got {other:?}"),
+        let held = DirLock::acquire(dir.path(), LOCK_FILE).unwrap();
+        match DirLock::acquire(dir.path(), LOCK_FILE) {
+            Err(LockError::Held(pid)) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("expected Held, got {other:?}"),
         }
-        assert!(err.to_string().contains(&std::process::id().to_string()));
         drop(held);
-        DirLock::acquire(dir.path()).unwrap();
+        DirLock::acquire(dir.path(), LOCK_FILE).unwrap();
     }
 }

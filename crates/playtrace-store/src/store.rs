@@ -3,7 +3,7 @@
 //! its writer, retention and checkpoints until [`Running::stop`].
 
 use crate::health::{Health, Loss, Throttle};
-use crate::lock::DirLock;
+use crate::lock::{DirLock, LockError, LOCK_FILE};
 use crate::mark::{self, Mark};
 use crate::query::Reader;
 use crate::retention::{Retention, RetentionPolicy};
@@ -61,7 +61,13 @@ impl Store {
             path: dir.to_path_buf(),
             source,
         })?;
-        let lock = DirLock::acquire(dir)?;
+        let lock = DirLock::acquire(dir, LOCK_FILE).map_err(|e| match e {
+            LockError::Held(pid) => StoreError::Locked {
+                dir: dir.to_path_buf(),
+                pid,
+            },
+            LockError::Io(path, source) => StoreError::Io { path, source },
+        })?;
         let path = dir.join(DB_FILE);
         let read_only = |e: StoreError| e.read_only(&path);
         let mut conn = schema::connect(&path).map_err(read_only)?;

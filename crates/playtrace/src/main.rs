@@ -1,19 +1,20 @@
 //! `playtrace`: telemetry and live-ops monitoring for online games.
 //!
-//! This crate is the command-line edge: argument parsing, files, threads, terminals and exit
-//! codes. Every rule about telemetry lives in `playtrace-core`.
+//! This crate is the command-line edge: argument parsing, files, terminals and exit codes, one
+//! module per command under `commands/`. Engines live in libraries: telemetry rules in
+//! `playtrace-core`, log reading in `playtrace-read`, artifacts and writers in
+//! `playtrace-export`, the collector in `playtrace-server`.
 
-mod alerts;
-mod collector;
-mod demo;
-mod export;
-mod monitor;
+mod args;
+mod client;
+mod commands;
+mod output;
 mod progress;
-mod serve;
-mod smoke;
+mod signal;
 
 use clap::{Parser, Subcommand};
-use std::io::Write;
+use commands::{alerts, demo, export, monitor, serve, smoke};
+use output::ExitStatus;
 use std::process::ExitCode;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -63,24 +64,6 @@ enum Command {
     /// Is the newest moderation alert live and fresh?
     #[command(long_about = alerts::LONG_ABOUT)]
     Alerts(alerts::AlertsArgs),
-}
-
-/// How a command ended, as documented exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// 0: success.
-    Success,
-    /// 1: the command's check failed.
-    CheckFailed,
-}
-
-/// Writes to stdout; a closed pipe (`| head`) ends output quietly rather than as an error.
-pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
 }
 
 fn init_logging(verbose: u8) {

@@ -55,9 +55,9 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
             "qa-resolution-latency.svg",
             "qa-budget-report.md",
             "qa-rejects.ndjson",
-            "qa-transcript-s_1.json",
-            "qa-transcript-s_1.csv",
-            "qa-transcript-s_1.md"
+            "qa-transcript-s_1-b6a3c3d6bc.json",
+            "qa-transcript-s_1-b6a3c3d6bc.csv",
+            "qa-transcript-s_1-b6a3c3d6bc.md"
         ]
     );
     for a in manifest["artifacts"].as_array().unwrap() {
@@ -86,14 +86,16 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     let svg = std::fs::read_to_string(dir.path().join("out/qa-resolution-latency.svg")).unwrap();
     assert!(svg.contains("budget 800 ms"));
     // The transcript, rebuilt in sequence order with SPEC §6 escaping.
-    let t = std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1.csv")).unwrap();
+    let t =
+        std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1-b6a3c3d6bc.csv")).unwrap();
     assert_eq!(
         t,
         "sequence,event,prompt_id,title,action,timestamp,timestamp_iso,follow_up_narrative,metadata\n\
          0,start,,,started,1761843600000,2025-10-30T17:00:00.000Z,,\n\
          1,step,p,\"Move, \"\"now\"\"\",done,1761843604500,2025-10-30T17:00:04.500Z,\"a | b\nc\",\"{\"\"x\"\":null}\"\n"
     );
-    let tmd = std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1.md")).unwrap();
+    let tmd =
+        std::fs::read_to_string(dir.path().join("out/qa-transcript-s_1-b6a3c3d6bc.md")).unwrap();
     assert!(
         tmd.contains(
             "| 1 | step | Move, \"now\" | done | 2025-10-30T17:00:04.500Z | a \\| b<br>c |"
@@ -143,7 +145,7 @@ fn a_dry_run_writes_nothing_anywhere() {
     assert_eq!(m["artifacts"][0]["writes"][0]["status"], "planned");
     assert!(!dir.path().join("out").exists());
     assert!(
-        !dir.path().join("playtrace-data").exists(),
+        !dir.path().join("playtrace-export").exists(),
         "not even the queue"
     );
 }
@@ -253,6 +255,10 @@ fn usage_errors_exit_2() {
             vec!["export", log.as_str(), "--to", "stdout", "--manifest", "-"],
             "both write to standard output",
         ),
+        (
+            vec!["export", log.as_str(), "--to", "fs:out", "--prefix", "a\nb"],
+            "--prefix must not contain control characters",
+        ),
     ] {
         let out = playtrace()
             .current_dir(dir.path())
@@ -262,4 +268,310 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// The artifacts' manifest of an export of `args` into `dir/out`, asserting it exits 0.
+fn export_ok(dir: &Path, args: &[&str]) -> Value {
+    let out = playtrace()
+        .current_dir(dir)
+        .arg("export")
+        .args(args)
+        .args(["--to", "fs:out", "--manifest", "manifest.json"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn artifact_names(manifest: &Value) -> Vec<String> {
+    manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Export used to read every input twice: a FIFO (whose writer is gone after the first read)
+/// hung it for ever.
+#[test]
+fn a_fifo_input_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(input(dir.path())).unwrap();
+    let fifo = dir.path().join("live.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    let manifest = export_ok(dir.path(), &[fifo.to_str().unwrap(), "--prefix", "qa"]);
+    writer.join().unwrap();
+    let names = artifact_names(&manifest);
+    assert!(
+        names.iter().any(|n| n.starts_with("qa-transcript-s_1-")),
+        "{names:?}"
+    );
+    assert_eq!(manifest["input"]["rejects"]["total"], 1);
+}
+
+/// Gzip is known by its content, as `monitor` knows it: a compressed log named `.log` (or read
+/// from standard input) gives the same report and transcripts as the plain one.
+#[test]
+fn gzip_is_detected_by_content_also_on_standard_input() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read(input(dir.path())).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    std::fs::write(dir.path().join("run.log"), &gz).unwrap();
+
+    // The rejects name their input; every other artifact is the same bytes.
+    let hashes = |m: &Value| -> Vec<(String, Value)> {
+        m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["name"] != "qa-rejects.ndjson")
+            .map(|a| (a["name"].as_str().unwrap().to_string(), a["sha256"].clone()))
+            .collect()
+    };
+    let want = export_ok(dir.path(), &["run.ndjson", "--prefix", "qa"]);
+    let from_file = export_ok(dir.path(), &["run.log", "--prefix", "qa"]);
+    assert_eq!(hashes(&from_file), hashes(&want));
+    assert_eq!(from_file["input"], want["input"]);
+    assert!(artifact_names(&want)
+        .iter()
+        .any(|n| n.starts_with("qa-transcript-")));
+
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args(["export", "-", "--prefix", "qa", "--to", "fs:stdin-out"])
+        .args(["--manifest", "stdin.json"])
+        .write_stdin(gz)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let from_stdin: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("stdin.json")).unwrap()).unwrap();
+    assert_eq!(hashes(&from_stdin), hashes(&want));
+}
+
+/// A line export cannot read is a reject it counts (report, manifest, stderr) and writes, with
+/// the same header counts as `monitor` (it said "0 events").
+#[test]
+fn rejects_are_counted_and_the_report_header_counts_events_as_monitor_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/telemetry/contests.ndjson");
+    let mut text = std::fs::read_to_string(&example).unwrap();
+    text.push_str("{not json\n");
+    std::fs::write(dir.path().join("example.ndjson"), &text).unwrap();
+    let monitor = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "monitor",
+            "example.ndjson",
+            "--format",
+            "markdown",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let monitor_md = String::from_utf8(monitor.stdout).unwrap();
+    assert!(monitor_md.contains("· 99 events ·"), "{monitor_md}");
+
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args(["export", "example.ndjson", "--kinds", "report,rejects"])
+        .args(["--to", "fs:out", "--manifest", "manifest.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: 1 line was rejected"),
+        "{}",
+        stderr(&out)
+    );
+    let md = std::fs::read_to_string(dir.path().join("out/playtrace-budget-report.md")).unwrap();
+    assert!(md.starts_with(&monitor_md), "{md}\n---\n{monitor_md}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["input"]["events"], 99);
+    assert_eq!(manifest["input"]["rejects"]["total"], 1);
+    assert_eq!(manifest["input"]["rejects"]["parse"], 1);
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/playtrace-budget-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["rejects"]["total"], 1);
+    let rejects = std::fs::read_to_string(dir.path().join("out/playtrace-rejects.ndjson")).unwrap();
+    let reject: Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert_eq!(reject["line"], text.lines().count());
+    assert_eq!(reject["kind"], "parse");
+}
+
+/// A 64 MiB line without a newline is one `size` reject, read without holding it: under a
+/// 40 MiB data limit (export held the whole line, 64 MiB and more, in a String).
+#[test]
+fn a_long_line_without_a_newline_is_a_size_reject_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("long.ndjson"), vec![b'x'; 64 << 20]).unwrap();
+    let args = [
+        "export",
+        "long.ndjson",
+        "--threads",
+        "2",
+        "--kinds",
+        "report,rejects",
+        "--to",
+        "fs:out",
+    ];
+    // `prlimit` (util-linux) caps the data segment where it is installed.
+    let limited = std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let out = if limited {
+        std::process::Command::new("prlimit")
+            .arg(format!("--data={}", 40 << 20))
+            .arg(env!("CARGO_BIN_EXE_playtrace"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    } else {
+        playtrace()
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rejects = std::fs::read_to_string(dir.path().join("out/playtrace-rejects.ndjson")).unwrap();
+    let reject: Value = serde_json::from_str(rejects.trim()).unwrap();
+    assert_eq!(reject["kind"], "size");
+    assert_eq!(reject["line"], 1);
+}
+
+/// Sessions whose ids sanitise to one file name used to overwrite each other ("12 of 12
+/// written", three files holding `s_1`): each gets its own name, its id inside.
+#[test]
+fn sessions_that_sanitise_alike_keep_their_own_transcripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["s 1", "s_1", "s/1", "s.1"];
+    let mut text = String::new();
+    for id in ids {
+        text.push_str(
+            &serde_json::json!({"event": "telemetry.transcript.entry",
+            "attrs": {"sessionId": id, "sequence": 0, "event": "start", "action": id,
+                      "timestamp": 1761843600000u64}})
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(dir.path().join("t.ndjson"), text).unwrap();
+    let manifest = export_ok(dir.path(), &["t.ndjson", "--kinds", "transcripts"]);
+    assert_eq!(manifest["writers"][0]["successes"], 12);
+    let names = artifact_names(&manifest);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("out")).unwrap().count(),
+        12,
+        "{names:?}"
+    );
+    assert!(names.contains(&"playtrace-transcript-s_1.json".to_string()));
+    for id in ids {
+        let json_name = manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["context"]["sessionId"] == id && a["mediaType"] == "application/json")
+            .unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let t: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("out").join(&json_name)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(t["sessionId"], id);
+        assert_eq!(
+            t["entries"][0]["action"], id,
+            "{json_name} holds another session"
+        );
+    }
+}
+
+/// One export per state directory: a second one exits 2 naming the first one's PID, and the
+/// default directory is export's own, not the collector's `./playtrace-data`.
+#[test]
+fn a_second_export_on_the_same_state_directory_exits_2_naming_the_holder() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let log = input(dir.path());
+    // The first export reads standard input, which stays open until we close it.
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_playtrace"))
+        .current_dir(dir.path())
+        .args(["export", "-", "--to", "fs:first"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("playtrace-export/lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != first.id().to_string() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first export never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = playtrace()
+        .current_dir(dir.path())
+        .args(["export", &log, "--to", "fs:second"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!("pid {}", first.id())),
+        "{}",
+        stderr(&second)
+    );
+    let retry = playtrace()
+        .current_dir(dir.path())
+        .args(["export", "retry"])
+        .output()
+        .unwrap();
+    assert_eq!(retry.status.code(), Some(2), "{}", stderr(&retry));
+    // Another --state is free.
+    let elsewhere = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            &log,
+            "--to",
+            "fs:second",
+            "--state",
+            "other-state",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(elsewhere.status.code(), Some(0), "{}", stderr(&elsewhere));
+
+    let mut stdin = first.stdin.take().unwrap();
+    stdin
+        .write_all(&std::fs::read(dir.path().join("run.ndjson")).unwrap())
+        .unwrap();
+    drop(stdin);
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(dir.path().join("playtrace-export/export.db").exists());
+    assert!(!dir.path().join("playtrace-data").exists());
 }

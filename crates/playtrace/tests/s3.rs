@@ -388,7 +388,7 @@ fn a_sigkill_mid_export_loses_nothing_that_was_queued() {
         .spawn()
         .unwrap();
     // Kill it once some failures are queued (or it finished).
-    let db = dir.path().join("playtrace-data/export.db");
+    let db = dir.path().join("playtrace-export/export.db");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let queued: i64 = rusqlite::Connection::open(&db)

@@ -156,8 +156,10 @@ fn markdown_matches_the_fixture() {
 }
 
 fn golden(name: &str, actual: &str) {
+    // Shared with the JavaScript SDK (sdks/js/test/transcript.test.mjs): both must write these
+    // bytes.
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
+        .join("../../testdata/sdk")
         .join(name);
     if std::env::var_os("PLAYTRACE_BLESS").is_some() {
         std::fs::write(&path, actual).unwrap();

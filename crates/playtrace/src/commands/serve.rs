@@ -1,7 +1,6 @@
 //! `playtrace serve`: run the collector.
 
-use crate::ExitStatus;
-use anyhow::Context;
+use crate::output::ExitStatus;
 use clap::Args;
 use playtrace_server::config::{parse_listen, ServeConfig};
 use std::path::PathBuf;
@@ -46,11 +45,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitStatus> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("playtrace-http")
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::args::runtime("playtrace-http")?;
     let data_dir = config.data_dir.clone();
     runtime.block_on(playtrace_server::serve(
         config,

@@ -1,12 +1,13 @@
 //! `playtrace alerts`: is the newest moderation alert live (not seeded) and fresh?
 
-use crate::collector::Collector;
-use crate::smoke::duration;
-use crate::ExitStatus;
+use crate::args::Format;
+use crate::client::Collector;
+use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Context};
 use clap::Args;
 use playtrace_core::num::Num;
 use playtrace_core::time::parse_rfc3339_ms;
+use playtrace_core::units::{format_duration_ms, Millis};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -41,16 +42,16 @@ pub struct AlertsArgs {
     observation: Option<PathBuf>,
 
     /// Freshness window (durations: 90s, 30m, 6h, 1.5d; a bare number is ms).
-    #[arg(long, default_value = "6h", value_parser = duration)]
-    window: Duration,
+    #[arg(long, default_value = "6h")]
+    window: Millis,
 
     /// Judge as of this moment (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339", value_parser = rfc3339)]
     now: Option<f64>,
 
     /// Output format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    format: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 fn rfc3339(text: &str) -> Result<f64, String> {
@@ -120,7 +121,7 @@ fn empty(status: &'static str, window_ms: f64, source: String) -> Verdict {
 }
 
 pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
-    let window_ms = args.window.as_secs_f64() * 1000.0;
+    let window_ms = args.window.as_ms_f64();
     let now = args.now.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -165,23 +166,23 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
             }
         }
     };
-    match args.format.as_str() {
-        "json" => {
+    match args.format {
+        Format::Json => {
             let mut out = serde_json::to_vec_pretty(&verdict)?;
             out.push(b'\n');
-            crate::write_stdout(&out)?;
+            write_stdout(&out)?;
         }
-        _ => {
-            let window = playtrace_core::duration::format_duration_ms(window_ms);
+        Format::Text => {
+            let window = format_duration_ms(window_ms);
             let line = match verdict.status {
                 "missing" => format!("missing: no observation file at {}", verdict.source),
                 "no-alerts" => format!("no-alerts: {} has no moderation alert", verdict.source),
                 status => format!(
                     "{status}: newest moderation alert {} ({} ago, window {window}){}{}",
                     verdict.reason.as_deref().unwrap_or("?"),
-                    verdict.age_ms.map_or("unknown".to_string(), |a| {
-                        playtrace_core::duration::format_duration_ms(a.0)
-                    }),
+                    verdict
+                        .age_ms
+                        .map_or("unknown".to_string(), |a| { format_duration_ms(a.0) }),
                     if verdict.seeded == Some(true) {
                         ", seeded"
                     } else {
@@ -193,7 +194,7 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
                         .map_or(String::new(), |t| format!(", at {t}"))
                 ),
             };
-            crate::write_stdout(format!("{line}\n").as_bytes())?;
+            write_stdout(format!("{line}\n").as_bytes())?;
         }
     }
     Ok(if verdict.status == "ready" {

@@ -6,24 +6,16 @@
 //! pretty-printed timeline or summary) is read whole, up to `--max-document-bytes`, as one
 //! document; if it does not parse as one, it is read as lines after all.
 
-use super::input::Input;
+use crate::input::Input;
+use crate::ReadLimits;
 use playtrace_core::reject::RAW_LIMIT;
 use std::io::{self, Read};
 
 /// Bytes per block handed to a worker.
-pub const BLOCK_BYTES: usize = 1 << 20;
-
-/// Limits the reader enforces.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadLimits {
-    /// Longest line kept.
-    pub max_line: usize,
-    /// Largest whole-file document kept.
-    pub max_document: usize,
-}
+pub(crate) const BLOCK_BYTES: usize = 1 << 20;
 
 /// A unit of work, in input order.
-pub enum Chunk {
+pub(crate) enum Chunk {
     /// Whole lines in `buffer[..len]` (the last may lack its newline at the end of the input).
     /// Bytes past `len` are stale: buffers stay initialised so refilling them is not a memset.
     Lines { buffer: Vec<u8>, len: usize },
@@ -41,7 +33,7 @@ pub enum Chunk {
 
 /// Cuts a sequence of inputs into chunks, one per call, in input order. Callers take turns
 /// (it sits behind a lock): there is no reader thread, the workers read for themselves.
-pub struct ChunkSource {
+pub(crate) struct ChunkSource {
     inputs: Vec<Input>,
     limits: ReadLimits,
     /// Index of the input being read.
@@ -58,7 +50,7 @@ pub struct ChunkSource {
 
 impl ChunkSource {
     /// A source over `inputs`, read in order.
-    pub fn new(inputs: Vec<Input>, limits: ReadLimits) -> Self {
+    pub(crate) fn new(inputs: Vec<Input>, limits: ReadLimits) -> Self {
         ChunkSource {
             inputs,
             limits,
@@ -73,7 +65,7 @@ impl ChunkSource {
     /// The next chunk and the index of its input, filling `buf` (a recycled buffer, any
     /// content) when the chunk is lines; `None` when every input is read. An I/O error names
     /// no input; the caller adds it (see [`ChunkSource::current_name`]).
-    pub fn next_chunk(&mut self, mut buf: Vec<u8>) -> io::Result<Option<(usize, Chunk)>> {
+    pub(crate) fn next_chunk(&mut self, mut buf: Vec<u8>) -> io::Result<Option<(usize, Chunk)>> {
         loop {
             if let Some(chunk) = self.queued.take() {
                 return Ok(Some((self.current, chunk)));
@@ -94,7 +86,7 @@ impl ChunkSource {
     }
 
     /// The name of the input being read, for error messages.
-    pub fn current_name(&self) -> &str {
+    pub(crate) fn current_name(&self) -> &str {
         self.inputs
             .get(self.current)
             .map_or("-", |i| i.name.as_str())

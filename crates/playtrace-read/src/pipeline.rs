@@ -1,10 +1,10 @@
-//! Reading inputs on both cores while folding results in input order.
+//! Reading inputs on every core while folding results in input order.
 //!
 //! ```text
 //!  N worker threads, each in a loop:
 //!    take the next chunk from the shared ChunkSource (under a lock: reading is ~10% of the
 //!    work, so the other worker keeps scanning meanwhile)
-//!    scan it into an ObservationBatch
+//!    scan it into an ObservationBatch (and run the caller's Extract over its lines)
 //!    fold every batch that is next in input order (if no other worker is folding already)
 //! ```
 //!
@@ -14,9 +14,9 @@
 //! threads. A worker never runs more than `AHEAD` chunks ahead of the fold, so memory stays
 //! bounded even behind one slow chunk (a large document).
 
-use super::input::Input;
-use super::reader::{Chunk, ChunkSource, ReadLimits, BLOCK_BYTES};
-use anyhow::{anyhow, Context, Result};
+use crate::chunks::{Chunk, ChunkSource, BLOCK_BYTES};
+use crate::input::Input;
+use crate::{ReadError, ReadLimits, ReadOptions, SinkError};
 use playtrace_core::contest::Correlator;
 use playtrace_core::reject::{LineError, Reject, RejectCounts};
 use playtrace_core::scan::{BatchOptions, ObservationBatch};
@@ -34,37 +34,82 @@ pub struct ReadStats {
     pub rejects: RejectCounts,
 }
 
+/// Extra work on every block of whole lines, done by the scanning threads beside the scan and
+/// handed back in input order: how `export` collects transcript lines in the same single pass
+/// that feeds the report. Implementations should look for what they want with a fast search
+/// over the block (`memchr::memmem`), not line by line.
+pub trait Extract: Sync {
+    /// What one block yields.
+    type Found: Send + Default;
+    /// Looks at one block of whole lines (called on several threads at once).
+    fn extract(&self, lines: &[u8], found: &mut Self::Found);
+}
+
+/// No extra work: what `monitor` reads with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoExtract;
+
+impl Extract for NoExtract {
+    type Found = ();
+    #[inline]
+    fn extract(&self, _lines: &[u8], _found: &mut ()) {}
+}
+
+/// Where a reject goes: the caller's sink (a failure stops the run as [`ReadError::Sink`]).
+pub type RejectSink<'a> = dyn FnMut(Reject) -> Result<(), SinkError> + Send + 'a;
+
+/// Where extracted items go, in input order.
+pub type FoundSink<'a, F> = dyn FnMut(F) -> Result<(), SinkError> + Send + 'a;
+
+/// Reads every input with `options.workers` threads, folds batches into `correlator` in input
+/// order, and hands every reject (with its input and line) to `on_reject`.
+pub fn read(
+    inputs: Vec<Input>,
+    options: ReadOptions,
+    correlator: &mut Correlator,
+    on_reject: &mut RejectSink<'_>,
+) -> Result<ReadStats, ReadError> {
+    read_extracting(
+        inputs,
+        options,
+        correlator,
+        &NoExtract,
+        &mut |()| Ok(()),
+        on_reject,
+    )
+}
+
 /// How many chunks a worker may take beyond the next one to fold, per worker.
 const AHEAD_PER_WORKER: u64 = 3;
 
-struct Done {
+struct Done<F> {
     input: usize,
     buffer: Vec<u8>,
     batch: ObservationBatch,
+    found: F,
 }
 
 /// A reusable buffer and batch.
 type Spare = (Vec<u8>, ObservationBatch);
 
-/// Where a reject goes: the caller's sink.
-pub type RejectSink<'a> = dyn FnMut(Reject) -> Result<()> + Send + 'a;
-
 /// The shared input: the chunk source and the sequence number of the next chunk.
 struct Source {
     chunks: ChunkSource,
     seq: u64,
-    error: Option<anyhow::Error>,
+    error: Option<ReadError>,
 }
 
-/// Reads every input with `workers` threads, folds batches into `correlator` in input order,
-/// and hands every reject (with its input and line) to `on_reject`.
-pub fn run(
+/// [`read`], also running `extract` over every block and handing what it found to `on_found`
+/// in input order.
+pub fn read_extracting<E: Extract>(
     inputs: Vec<Input>,
-    workers: usize,
-    limits: ReadLimits,
+    options: ReadOptions,
     correlator: &mut Correlator,
+    extract: &E,
+    on_found: &mut FoundSink<'_, E::Found>,
     on_reject: &mut RejectSink<'_>,
-) -> Result<ReadStats> {
+) -> Result<ReadStats, ReadError> {
+    let (workers, limits) = (options.workers, options.limits);
     let options = correlator.batch_options();
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let workers = workers.max(1);
@@ -77,6 +122,7 @@ pub fn run(
         state: Mutex::new(FoldState {
             correlator,
             on_reject,
+            on_found,
             names: &names,
             stats: ReadStats::default(),
             next: 0,
@@ -92,32 +138,34 @@ pub fn run(
         ahead: AHEAD_PER_WORKER * workers as u64,
     };
 
-    std::thread::scope(|scope| -> Result<()> {
+    std::thread::scope(|scope| -> Result<(), ReadError> {
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let (source, fold) = (&source, &fold);
-            let handle = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
-                .spawn_scoped(scope, move || work(source, fold, options, limits))
-                .context("cannot start a scanning thread")?;
-            handles.push(handle);
+                .spawn_scoped(scope, move || work(source, fold, options, limits, extract));
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    // Stop the workers already started before reporting.
+                    fold.failed.store(true, Ordering::Relaxed);
+                    fold.progress.notify_all();
+                    return Err(ReadError::Thread(e));
+                }
+            }
         }
         for handle in handles {
-            handle
-                .join()
-                .map_err(|_| anyhow!("a scanning thread panicked"))?;
+            handle.join().map_err(|_| ReadError::Panicked)?;
         }
         Ok(())
     })?;
 
-    let source = source.into_inner().map_err(|_| anyhow!("reading failed"))?;
+    let source = source.into_inner().map_err(|_| ReadError::Panicked)?;
     if let Some(e) = source.error {
         return Err(e);
     }
-    let state = fold
-        .state
-        .into_inner()
-        .map_err(|_| anyhow!("folding failed"))?;
+    let state = fold.state.into_inner().map_err(|_| ReadError::Panicked)?;
     if let Some(e) = state.error {
         return Err(e);
     }
@@ -125,7 +173,13 @@ pub fn run(
 }
 
 /// One worker: take a chunk, scan it, fold what is ready; until the input ends or fails.
-fn work(source: &Mutex<Source>, fold: &Fold<'_>, options: BatchOptions, limits: ReadLimits) {
+fn work<E: Extract>(
+    source: &Mutex<Source>,
+    fold: &Fold<'_, E::Found>,
+    options: BatchOptions,
+    limits: ReadLimits,
+    extract: &E,
+) {
     loop {
         if fold.failed.load(Ordering::Relaxed) {
             return;
@@ -148,10 +202,9 @@ fn work(source: &Mutex<Source>, fold: &Fold<'_>, options: BatchOptions, limits: 
                     (seq, input, chunk)
                 }
                 Ok(None) => return,
-                Err(e) => {
-                    let name = src.chunks.current_name().to_string();
-                    src.error =
-                        Some(anyhow::Error::new(e).context(format!("cannot read `{name}`")));
+                Err(error) => {
+                    let input = src.chunks.current_name().to_string();
+                    src.error = Some(ReadError::Io { input, error });
                     fold.failed.store(true, Ordering::Relaxed);
                     fold.progress.notify_all();
                     return;
@@ -159,22 +212,24 @@ fn work(source: &Mutex<Source>, fold: &Fold<'_>, options: BatchOptions, limits: 
             }
         };
         batch.clear();
-        let buffer = scan_chunk(chunk, &mut batch, options, limits);
+        let mut found = E::Found::default();
+        let buffer = scan_chunk(chunk, &mut batch, options, limits, extract, &mut found);
         fold.offer(
             seq,
             Done {
                 input,
                 buffer,
                 batch,
+                found,
             },
         );
     }
 }
 
 /// Batches waiting for their turn, and the fold itself.
-struct Fold<'a> {
-    state: Mutex<FoldState<'a>>,
-    ready: Mutex<BTreeMap<u64, Done>>,
+struct Fold<'a, F> {
+    state: Mutex<FoldState<'a, F>>,
+    ready: Mutex<BTreeMap<u64, Done<F>>>,
     spares: Mutex<Vec<Spare>>,
     /// Sequence number of the next batch to fold, for workers waiting for room.
     folded: Mutex<u64>,
@@ -183,18 +238,19 @@ struct Fold<'a> {
     ahead: u64,
 }
 
-struct FoldState<'a> {
+struct FoldState<'a, F> {
     correlator: &'a mut Correlator,
     on_reject: &'a mut RejectSink<'a>,
+    on_found: &'a mut FoundSink<'a, F>,
     names: &'a [String],
     stats: ReadStats,
     next: u64,
     current_input: usize,
     line_base: u64,
-    error: Option<anyhow::Error>,
+    error: Option<ReadError>,
 }
 
-impl Fold<'_> {
+impl<F> Fold<'_, F> {
     /// Waits until chunk `seq` is within reach of the fold; `false` if the run failed.
     fn wait_for_room(&self, seq: u64) -> bool {
         let Ok(mut folded) = self.folded.lock() else {
@@ -218,7 +274,7 @@ impl Fold<'_> {
 
     /// Offers a scanned batch; folds every batch that is next in order unless another worker
     /// is folding already (that worker then folds this one too).
-    fn offer(&self, seq: u64, done: Done) {
+    fn offer(&self, seq: u64, done: Done<F>) {
         if let Ok(mut ready) = self.ready.lock() {
             ready.insert(seq, done);
         }
@@ -272,9 +328,9 @@ impl Fold<'_> {
     }
 }
 
-impl FoldState<'_> {
+impl<F> FoldState<'_, F> {
     /// Folds one batch; returns its buffer and batch for reuse.
-    fn fold(&mut self, item: Done) -> Result<Spare> {
+    fn fold(&mut self, item: Done<F>) -> Result<Spare, ReadError> {
         if item.input != self.current_input {
             self.current_input = item.input;
             self.line_base = 0;
@@ -287,8 +343,10 @@ impl FoldState<'_> {
                 kind: r.kind,
                 message: r.message.clone(),
                 raw: r.raw.clone(),
-            })?;
+            })
+            .map_err(ReadError::Sink)?;
         }
+        (self.on_found)(item.found).map_err(ReadError::Sink)?;
         self.correlator.apply(&item.batch);
         self.line_base += u64::from(item.batch.lines);
         self.stats.lines += u64::from(item.batch.lines);
@@ -300,16 +358,20 @@ impl FoldState<'_> {
     }
 }
 
-/// Scans one chunk into `batch`; returns the chunk's buffer for reuse.
-fn scan_chunk(
+/// Scans one chunk into `batch` (and `extract` over its lines into `found`); returns the
+/// chunk's buffer for reuse.
+fn scan_chunk<E: Extract>(
     chunk: Chunk,
     batch: &mut ObservationBatch,
     options: BatchOptions,
     limits: ReadLimits,
+    extract: &E,
+    found: &mut E::Found,
 ) -> Vec<u8> {
     match chunk {
         Chunk::Lines { buffer, len } => {
             batch.push_lines(&buffer[..len], options);
+            extract.extract(&buffer[..len], found);
             buffer
         }
         Chunk::Document(buffer) => {
@@ -319,7 +381,10 @@ fn scan_chunk(
                     batch.lines = line_count(&buffer);
                 }
                 // Not one document after all (say, NDJSON whose first line is cut short).
-                Err(_) => batch.push_lines(&buffer, options),
+                Err(_) => {
+                    batch.push_lines(&buffer, options);
+                    extract.extract(&buffer, found);
+                }
             }
             buffer
         }

@@ -1,23 +1,18 @@
 //! `playtrace monitor`: contest latency budgets from telemetry logs, as a CI gate.
 
-mod input;
-mod pipeline;
-mod reader;
-
+use crate::args::{load_budgets, positive_millis, ReadArgs, ReportFormat as Format};
+use crate::output::{write_stdout, ExitStatus};
 use crate::progress::Progress;
-use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
-use playtrace_core::duration::parse_duration_ms;
 use playtrace_core::reject::Reject;
 use playtrace_core::report::{render_markdown, render_text, InputStats};
-use playtrace_core::size::parse_size_bytes;
 use playtrace_core::summary::GroupDim;
+use playtrace_core::units::Millis;
 use playtrace_export::atomic::AtomicFile;
 use std::io::{IsTerminal, Write};
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -60,17 +55,6 @@ Exit codes:
   1  a budget breached, overall or in any --group-by group
   2  usage error, bad budgets file, or an input that cannot be opened or read";
 
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A report for a terminal.
-    Text,
-    /// The summary object (the old monitor's shape plus PlayTrace's additions).
-    Json,
-    /// A report for a pull request or CI job summary.
-    Markdown,
-}
-
 /// Arguments of `playtrace monitor`.
 #[derive(Debug, Args)]
 #[command(about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -97,12 +81,12 @@ pub struct MonitorArgs {
     include_raw: bool,
 
     /// Arming p95 budget in ms (or a duration like 8s); default 8000.
-    #[arg(long, value_name = "MS", value_parser = positive_ms)]
-    arming_threshold: Option<f64>,
+    #[arg(long, value_name = "MS", value_parser = positive_millis)]
+    arming_threshold: Option<Millis>,
 
     /// Resolution p95 budget in ms (or a duration like 800ms); default 800.
-    #[arg(long, value_name = "MS", value_parser = positive_ms)]
-    resolution_threshold: Option<f64>,
+    #[arg(long, value_name = "MS", value_parser = positive_millis)]
+    resolution_threshold: Option<Millis>,
 
     /// TOML file of [[budget]] entries replacing the default budgets (see below).
     #[arg(long, value_name = "FILE")]
@@ -117,42 +101,17 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
 
-    /// Longest line read; longer lines become `size` rejects.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = size)]
-    max_line_bytes: u64,
-
-    /// Largest multi-line JSON document (timeline, summary) read whole.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = size)]
-    max_document_bytes: u64,
-
-    /// Scanning threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    threads: Option<NonZeroUsize>,
+    #[command(flatten)]
+    read: ReadArgs,
 
     /// No progress bar and no warnings on stderr.
     #[arg(short, long)]
     quiet: bool,
 }
 
-fn positive_ms(text: &str) -> Result<f64, String> {
-    match parse_duration_ms(text) {
-        Ok(ms) if ms > 0.0 => Ok(ms),
-        Ok(_) => Err("the threshold must be more than 0 ms".to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 fn group_dim(text: &str) -> Result<GroupDim, String> {
     GroupDim::parse(text)
         .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
-}
-
-fn size(text: &str) -> Result<u64, String> {
-    match parse_size_bytes(text) {
-        Ok(0) => Err("the size must be more than 0".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// Runs `playtrace monitor`.
@@ -162,7 +121,8 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let budgets = budget_set(&args)?;
 
     let counter = Arc::default();
-    let (inputs, total_bytes) = input::open_all(&names, &counter)?;
+    let opened = playtrace_read::open_all(&names, &counter)?;
+    let total_bytes = opened.total_bytes;
     let mut rejects_file = match &args.rejects {
         Some(path) => Some(
             AtomicFile::create(path)
@@ -190,30 +150,26 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
                 .min(4 << 20),
         );
     }
-    let limits = reader::ReadLimits {
-        max_line: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
-        max_document: usize::try_from(args.max_document_bytes).unwrap_or(usize::MAX),
-    };
-    let workers = args
-        .threads
-        .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, NonZeroUsize::get);
-
     let progress = Progress::start(!args.quiet, total_bytes, Arc::clone(&counter));
     let mut first_rejects: Vec<Reject> = Vec::new();
-    let mut on_reject = |reject: Reject| -> Result<()> {
+    let mut on_reject = |reject: Reject| -> Result<(), playtrace_read::SinkError> {
         if let (Some(file), Some(path)) = (rejects_file.as_mut(), &args.rejects) {
             serde_json::to_writer(&mut *file, &reject)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| Ok(file.write_all(b"\n")?))
-                .with_context(|| format!("cannot write the rejects file `{}`", path.display()))?;
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.write_all(b"\n"))
+                .map_err(|e| format!("cannot write the rejects file `{}`: {e}", path.display()))?;
         }
         if first_rejects.len() < 3 {
             first_rejects.push(reject);
         }
         Ok(())
     };
-    let result = pipeline::run(inputs, workers, limits, &mut correlator, &mut on_reject);
+    let result = playtrace_read::read(
+        opened.inputs,
+        args.read.options(),
+        &mut correlator,
+        &mut on_reject,
+    );
     progress.finish();
     let stats = result?;
     if let (Some(file), Some(path)) = (rejects_file, &args.rejects) {
@@ -232,7 +188,7 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         Format::Text => render_text(&summary, &input_stats),
         Format::Markdown => render_markdown(&summary, &input_stats),
     };
-    crate::write_stdout(output.as_bytes())?;
+    write_stdout(output.as_bytes())?;
     if !args.quiet {
         warn_about_rejects(
             stats.rejects.total(),
@@ -245,32 +201,6 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
-}
-
-/// Reads `names` with the monitor's pipeline (default limits, every core): the summary with
-/// per-contest records (`raw`) and every reject. What `playtrace export` builds reports from.
-pub fn summarize(
-    names: &[String],
-    budgets: &BudgetSet,
-) -> Result<(playtrace_core::summary::Summary, Vec<Reject>)> {
-    let counter = Arc::default();
-    let (inputs, _) = input::open_all(names, &counter)?;
-    let mut correlator = Correlator::new(CorrelatorOptions {
-        include_raw: true,
-        group_by: Vec::new(),
-    });
-    let limits = reader::ReadLimits {
-        max_line: 16 << 20,
-        max_document: 256 << 20,
-    };
-    let workers = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let mut rejects = Vec::new();
-    let mut on_reject = |reject: Reject| -> Result<()> {
-        rejects.push(reject);
-        Ok(())
-    };
-    let stats = pipeline::run(inputs, workers, limits, &mut correlator, &mut on_reject)?;
-    Ok((correlator.finish(budgets, stats.rejects), rejects))
 }
 
 /// The inputs to read: files and `--input`s in order, else standard input when it is piped.
@@ -289,20 +219,12 @@ fn input_names(args: &MonitorArgs) -> Result<Vec<String>> {
 
 /// The budgets to check: the budgets file or the defaults, with the threshold flags applied.
 fn budget_set(args: &MonitorArgs) -> Result<BudgetSet> {
-    let mut budgets = match &args.budgets {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the budgets file `{}`", path.display()))?;
-            BudgetSet::from_toml(&text)
-                .with_context(|| format!("invalid budgets file `{}`", path.display()))?
-        }
-        None => BudgetSet::default(),
-    };
+    let mut budgets = load_budgets(args.budgets.as_deref())?;
     if let Some(ms) = args.arming_threshold {
-        budgets.set_p95_limit(Metric::Arming, ms);
+        budgets.set_p95_limit(Metric::Arming, ms.as_ms_f64());
     }
     if let Some(ms) = args.resolution_threshold {
-        budgets.set_p95_limit(Metric::Resolution, ms);
+        budgets.set_p95_limit(Metric::Resolution, ms.as_ms_f64());
     }
     Ok(budgets)
 }

@@ -1,10 +1,10 @@
 //! `playtrace demo`: the collector plus a simulated game feeding it through the SDK, so a
 //! newcomer sees contests, budgets, alerts and streams live with one command.
 
-use crate::smoke::duration;
-use crate::ExitStatus;
+use crate::output::ExitStatus;
 use anyhow::Context;
 use clap::Args;
+use playtrace_core::units::Millis;
 use playtrace_sdk::{Client, ClientConfig, Event};
 use playtrace_server::config::{parse_listen, ServeConfig};
 use serde_json::{json, Value};
@@ -40,8 +40,8 @@ pub struct DemoArgs {
     data_dir: Option<PathBuf>,
 
     /// Stop after this long (default: run until Ctrl-C).
-    #[arg(long, value_parser = duration)]
-    duration: Option<Duration>,
+    #[arg(long)]
+    duration: Option<Millis>,
 
     /// Contests started per second.
     #[arg(long, default_value_t = 20)]
@@ -168,7 +168,7 @@ fn play_second(client: &Client, rng: &mut Rng, second: u64, contests: u32) {
         client.emit(e);
     }
     // Offline publishing jobs.
-    if second % 3 == 0 {
+    if second.is_multiple_of(3) {
         let failed = rng.unit() < 0.15;
         let name = if failed {
             "offline.sessionClosure.failed"
@@ -245,11 +245,7 @@ budget_group_by = ["room"]
     config.data_dir = data_dir.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("playtrace-http")
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::args::runtime("playtrace-http")?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let stop_server = stop.clone();
     let server = std::thread::Builder::new()
@@ -303,7 +299,11 @@ budget_group_by = ["room"]
     let started = Instant::now();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut second = 0u64;
-    while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {
+    while !stop.load(Ordering::Relaxed)
+        && args
+            .duration
+            .is_none_or(|d| started.elapsed() < d.to_duration())
+    {
         let tick = Instant::now();
         play_second(&client, &mut rng, second, args.contests_per_second);
         if second % 3 == 2 {

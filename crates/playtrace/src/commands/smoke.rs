@@ -2,11 +2,12 @@
 //! streamed back; a flagged check event coming back as a live alert; a missed event replayed
 //! after a reconnect. No seeded fallback: a missing live alert is a failed check.
 
-use crate::collector::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
-use crate::ExitStatus;
+use crate::args::Format;
+use crate::client::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
+use crate::output::{write_stdout, ExitStatus};
 use anyhow::Context;
 use clap::Args;
-use playtrace_core::duration::parse_duration_ms;
+use playtrace_core::units::{format_duration_ms, Millis};
 use playtrace_export::atomic::write_atomic;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -46,8 +47,8 @@ pub struct SmokeArgs {
     read_token: Option<String>,
 
     /// How long to wait for each thing to come back (durations: 500ms, 10s, 1m).
-    #[arg(long, default_value = "10s", value_parser = duration)]
-    timeout: Duration,
+    #[arg(long, default_value = "10s")]
+    timeout: Millis,
 
     /// Write the JSON report here (atomically).
     #[arg(long, value_name = "FILE")]
@@ -59,23 +60,16 @@ pub struct SmokeArgs {
     observation: Option<PathBuf>,
 
     /// Repeat every INTERVAL until interrupted, printing one status line per run.
-    #[arg(long, value_name = "INTERVAL", value_parser = duration, requires = "log")]
-    watch: Option<Duration>,
+    #[arg(long, value_name = "INTERVAL", requires = "log")]
+    watch: Option<Millis>,
 
     /// With --watch: append each run's report to FILE as one JSON line.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
 
     /// Output format of the final result: text (a summary) or json (the report).
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    format: String,
-}
-
-/// Parses a duration argument (SPEC §7).
-pub fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration_ms(text)
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .map_err(|e| e.to_string())
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 /// A check that did not pass.
@@ -142,7 +136,7 @@ fn wait_for(
 }
 
 fn format_duration(d: Duration) -> String {
-    playtrace_core::duration::format_duration_ms(d.as_secs_f64() * 1000.0)
+    format_duration_ms(d.as_secs_f64() * 1000.0)
 }
 
 struct Run {
@@ -187,7 +181,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         )?;
         let m = wait_for(
             &stream,
-            args.timeout,
+            args.timeout.to_duration(),
             &mut last_id,
             &mut counts,
             |m| m.event == "event" && m.data["attrs"]["checkId"] == probe_nonce.as_str(),
@@ -205,7 +199,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         )?;
         let m = wait_for(
             &stream,
-            args.timeout,
+            args.timeout.to_duration(),
             &mut last_id,
             &mut counts,
             |m| m.event == "alert" && m.data["data"]["checkId"] == check_nonce.as_str(),
@@ -271,7 +265,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         };
         let m = wait_for(
             &resumed,
-            args.timeout,
+            args.timeout.to_duration(),
             &mut last_id,
             &mut counts,
             ours,
@@ -329,7 +323,7 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
         "startedAt": started_at,
         "baseUrl": c.base,
         "config": {
-            "timeoutMs": args.timeout.as_millis() as u64,
+            "timeoutMs": args.timeout.as_ms(),
             "reportPath": args.report,
             "observationPath": args.observation,
             "seededFallback": false,
@@ -410,18 +404,18 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
         &args.url,
         args.ingest_token.clone(),
         args.read_token.clone(),
-        args.timeout,
+        args.timeout.to_duration(),
     );
-    let Some(interval) = args.watch else {
+    let Some(interval) = args.watch.map(Millis::to_duration) else {
         let run = run_once(&c, &args)?;
         record(&args, &run)?;
-        match args.format.as_str() {
-            "json" => {
+        match args.format {
+            Format::Json => {
                 let mut out = serde_json::to_vec_pretty(&run.report)?;
                 out.push(b'\n');
-                crate::write_stdout(&out)?;
+                write_stdout(&out)?;
             }
-            _ => crate::write_stdout(format!("{}\n", status_line(&run.report)).as_bytes())?,
+            Format::Text => write_stdout(format!("{}\n", status_line(&run.report)).as_bytes())?,
         }
         return Ok(if run.report["success"] == true {
             ExitStatus::Success
@@ -431,7 +425,7 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc_flag(flag)?;
+    crate::signal::flag_on_signal(flag)?;
     let mut last = ExitStatus::Success;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -451,26 +445,10 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
                 format!("{}  FAIL  connection: {e}", now_rfc3339())
             }
         };
-        crate::write_stdout(format!("{line}\n").as_bytes())?;
+        write_stdout(format!("{line}\n").as_bytes())?;
         while !stop.load(Ordering::Relaxed) && started.elapsed() < interval {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
     }
     Ok(last)
-}
-
-/// Sets `flag` on SIGINT/SIGTERM (a runtime only for the signal).
-fn ctrlc_flag(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot watch for signals")?;
-    std::thread::Builder::new()
-        .name("playtrace-signal".into())
-        .spawn(move || {
-            runtime.block_on(playtrace_server::shutdown_signal());
-            flag.store(true, Ordering::Relaxed);
-        })
-        .context("cannot watch for signals")?;
-    Ok(())
 }

@@ -1,9 +1,10 @@
 //! Opening inputs: files, standard input, gzip detected by its magic bytes (not the name).
 //!
 //! Every input is opened before any is read, so a typo in the third path fails at once, naming
-//! that path, instead of after minutes spent on the first two.
+//! that path, instead of after minutes spent on the first two. Nothing here reads ahead or
+//! seeks: an input is consumed once, so a FIFO or a pipe is as good as a file.
 
-use anyhow::{bail, Context, Result};
+use crate::ReadError;
 use flate2::bufread::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -16,13 +17,38 @@ pub struct Input {
     /// The name as the user gave it (`-` for standard input); used in rejects and messages.
     pub name: String,
     /// Decompressed bytes.
-    pub reader: Box<dyn Read + Send>,
+    pub(crate) reader: Box<dyn Read + Send>,
     /// Whether the bytes are gzip-decompressed (errors then mean a corrupt archive).
-    pub gzip: bool,
+    pub(crate) gzip: bool,
 }
 
-/// Raw (on-disk) bytes consumed so far, across inputs, for progress.
+impl Input {
+    /// An input from any reader (a socket, a test's bytes); gzip is detected by content.
+    pub fn from_reader(
+        name: impl Into<String>,
+        reader: impl Read + Send + 'static,
+    ) -> Result<Input, ReadError> {
+        let name = name.into();
+        let (reader, gzip) = decompress(reader).map_err(|e| ReadError::open(&name, e))?;
+        Ok(Input { name, reader, gzip })
+    }
+
+    /// Whether the input is gzip (by its first bytes).
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+}
+
+/// Raw (on-disk) bytes consumed so far, across inputs, for progress displays.
 pub type ByteCounter = Arc<AtomicU64>;
+
+/// Every input, opened.
+pub struct Opened {
+    /// In the order given.
+    pub inputs: Vec<Input>,
+    /// The total on-disk size when every input is a regular file.
+    pub total_bytes: Option<u64>,
+}
 
 struct Counting<R> {
     inner: R,
@@ -37,11 +63,11 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Opens every input. Returns them with the total on-disk size when known (all regular files).
-pub fn open_all(names: &[String], counter: &ByteCounter) -> Result<(Vec<Input>, Option<u64>)> {
+/// Opens every input, counting raw bytes read into `counter`.
+pub fn open_all(names: &[String], counter: &ByteCounter) -> Result<Opened, ReadError> {
     let stdin_uses = names.iter().filter(|n| n.as_str() == "-").count();
     if stdin_uses > 1 {
-        bail!("`-` (standard input) is given {stdin_uses} times; it can be read only once");
+        return Err(ReadError::StdinTwice { count: stdin_uses });
     }
     let mut total = Some(0u64);
     let mut inputs = Vec::with_capacity(names.len());
@@ -50,62 +76,35 @@ pub fn open_all(names: &[String], counter: &ByteCounter) -> Result<(Vec<Input>, 
         total = total.zip(size).map(|(t, s)| t + s);
         inputs.push(input);
     }
-    Ok((inputs, total))
+    Ok(Opened {
+        inputs,
+        total_bytes: total,
+    })
 }
 
-fn open(name: &str, counter: &ByteCounter) -> Result<(Input, Option<u64>)> {
+fn open(name: &str, counter: &ByteCounter) -> Result<(Input, Option<u64>), ReadError> {
     if name == "-" {
         let raw = Counting {
             inner: io::stdin(),
             counter: counter.clone(),
         };
-        let (reader, gzip) = decompress(raw).context("cannot read standard input")?;
-        return Ok((
-            Input {
-                name: name.to_string(),
-                reader,
-                gzip,
-            },
-            None,
-        ));
+        return Ok((Input::from_reader(name, raw)?, None));
     }
     let path = Path::new(name);
-    let metadata = std::fs::metadata(path).map_err(|e| open_error(name, &e))?;
+    let metadata = std::fs::metadata(path).map_err(|e| ReadError::open(name, e))?;
     if metadata.is_dir() {
-        bail!(
-            "`{name}` is a directory; pass the log files inside it (for example `{}/*.ndjson`)",
-            name.trim_end_matches('/')
-        );
+        return Err(ReadError::Directory {
+            input: name.to_string(),
+        });
     }
-    let file = File::open(path).map_err(|e| open_error(name, &e))?;
+    // Opening a FIFO blocks until a writer opens it, as reading it would.
+    let file = File::open(path).map_err(|e| ReadError::open(name, e))?;
     let raw = Counting {
         inner: file,
         counter: counter.clone(),
     };
-    let (reader, gzip) = decompress(raw).map_err(|e| open_error(name, &e))?;
     let size = metadata.is_file().then_some(metadata.len());
-    Ok((
-        Input {
-            name: name.to_string(),
-            reader,
-            gzip,
-        },
-        size,
-    ))
-}
-
-fn open_error(name: &str, e: &io::Error) -> anyhow::Error {
-    match e.kind() {
-        io::ErrorKind::NotFound => anyhow::anyhow!(
-            "cannot open `{name}`: no such file (check the path; use `-` to read standard input)"
-        ),
-        io::ErrorKind::PermissionDenied => {
-            anyhow::anyhow!(
-                "cannot open `{name}`: permission denied (check the file's permissions)"
-            )
-        }
-        _ => anyhow::anyhow!("cannot read `{name}`: {e}"),
-    }
+    Ok((Input::from_reader(name, raw)?, size))
 }
 
 /// Wraps gzip data (magic bytes `1f 8b`, whatever the file is called) in a decoder that also

@@ -1,0 +1,100 @@
+//! Argument types shared by the commands, so one flag means one thing everywhere: durations
+//! and sizes (core's [`Millis`] and [`Bytes`], SPEC §7, parsed by their one parser), `--format`,
+//! the reading limits of commands that read logs, the budgets file, the async runtime.
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use playtrace_core::budget::BudgetSet;
+use playtrace_core::units::{Bytes, Millis};
+use playtrace_read::{ReadLimits, ReadOptions};
+use std::num::NonZeroUsize;
+use std::path::Path;
+
+/// `--format` of commands that print a report for people or for machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A report for a terminal.
+    Text,
+    /// The summary object (the old monitor's shape plus PlayTrace's additions).
+    Json,
+    /// A report for a pull request or CI job summary.
+    Markdown,
+}
+
+/// `--format` of commands whose result is a line or a JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line for people.
+    Text,
+    /// The full result as JSON.
+    Json,
+}
+
+/// A duration flag that must be more than zero (budget thresholds). Other duration flags are
+/// plain [`Millis`] (clap parses them with `Millis::from_str`).
+pub fn positive_millis(text: &str) -> Result<Millis, String> {
+    match text.parse::<Millis>() {
+        Ok(ms) if ms > Millis::ZERO => Ok(ms),
+        Ok(_) => Err("the threshold must be more than 0 ms".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A size flag (`16MiB`, `1GB`, bytes when bare) that must be more than zero.
+pub fn positive_bytes(text: &str) -> Result<Bytes, String> {
+    match text.parse::<Bytes>() {
+        Ok(b) if b.as_u64() == 0 => Err("the size must be more than 0".to_string()),
+        Ok(b) => Ok(b),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How commands that read telemetry logs read them (`monitor`, `export`).
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Longest line read; longer lines become `size` rejects.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = positive_bytes)]
+    pub max_line_bytes: Bytes,
+
+    /// Largest multi-line JSON document (timeline, summary) read whole.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = positive_bytes)]
+    pub max_document_bytes: Bytes,
+
+    /// Scanning threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+}
+
+impl ReadArgs {
+    /// The reading engine's options.
+    pub fn options(&self) -> ReadOptions {
+        let defaults = ReadOptions::default();
+        ReadOptions {
+            limits: ReadLimits {
+                max_line: self.max_line_bytes.as_usize(),
+                max_document: self.max_document_bytes.as_usize(),
+            },
+            workers: self.threads.map_or(defaults.workers, NonZeroUsize::get),
+        }
+    }
+}
+
+/// The budgets file (`--budgets`), or the default budgets without one.
+pub fn load_budgets(path: Option<&Path>) -> Result<BudgetSet> {
+    let Some(path) = path else {
+        return Ok(BudgetSet::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the budgets file `{}`", path.display()))?;
+    BudgetSet::from_toml(&text)
+        .with_context(|| format!("invalid budgets file `{}`", path.display()))
+}
+
+/// The tokio runtime of a command that needs one (`serve`, `demo`, `export`).
+pub fn runtime(thread_name: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(thread_name)
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,275 @@
+//! `playtrace export`: build QA artifacts from telemetry logs and fan them out to writers, with
+//! a durable retry queue and a dead-letter queue; `export retry` and `export dlq` manage them.
+
+mod queue;
+mod read;
+
+use crate::args::{load_budgets, ReadArgs};
+use crate::output::{write_stdout, ExitStatus};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use playtrace_export::artifacts::{self, Kinds, Source};
+use playtrace_export::deliver::deliver;
+use playtrace_export::{FanOut, Writer};
+use queue::{Action, StateArgs};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const LONG_ABOUT: &str = "\
+Build QA artifacts from telemetry logs and write them everywhere at once.
+
+Artifacts (--kinds): report (the budget report as JSON, a CSV of per-contest durations, a
+Markdown report with an SVG latency chart showing the budget line), transcripts (one per
+session from telemetry.transcript.entry events, as JSON, CSV and Markdown), rejects (the lines
+that could not be read, NDJSON). Writers (--to, repeatable): fs:DIR (atomic files),
+s3://BUCKET/PREFIX (S3-compatible storage; --s3-endpoint for MinIO/Garage/s3s; credentials
+from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] or the AWS_PROFILE in
+~/.aws/credentials and ~/.aws/config, as the AWS CLI reads them), stdout.
+Every artifact goes to every writer, writers in parallel; a writer that fails does not stop the
+others. Transient failures (connection refused, timeouts, 5xx, 429) go to a durable retry
+queue and are retried from it with exponential backoff and jitter for --retry-for; what still
+fails then stays queued (`playtrace export retry` drains it). Permanent failures (403, a
+missing bucket, a bad name) and exhausted retries (--max-attempts) go to a dead-letter queue
+(`playtrace export dlq list|retry|purge`) with the artifact itself; nothing is dropped.
+Re-running does not duplicate: names are deterministic and queue entries unique by content
+hash. The manifest gives, per artifact and writer, status (written, queued, dead-lettered),
+location, attempts and the last error, and per writer attempted, successes, failures,
+retried, queued, deadLettered, bytes and durationMs.
+
+  playtrace export logs/*.ndjson --to fs:artifacts --manifest artifacts/manifest.json
+  playtrace export logs/run.ndjson --kinds report --to stdout --dry-run
+
+Inputs are read once, with the same engine and limits as `playtrace monitor` (`-` is standard
+input, pipes and FIFOs work, gzip is detected by content); lines that cannot be read are
+rejects, counted in the report and the manifest and written to the rejects artifact. The retry
+queue lives in --state DIR (default ./playtrace-export), locked by one export at a time.
+
+Exit codes: 0 all written; 1 some artifacts left in the retry queue or the DLQ (the summary
+names them); 2 usage or input error. A breached budget in a report does not change the exit
+code (that is `playtrace monitor`'s job).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Budget report (JSON, per-contest CSV, Markdown + SVG).
+    Report,
+    /// Transcripts per session.
+    Transcripts,
+    /// Rejected lines.
+    Rejects,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    action: Option<Action>,
+
+    /// Telemetry logs (NDJSON, any dialect; `-` for standard input; gzip detected by content).
+    files: Vec<String>,
+
+    /// Which artifacts to build (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "report,transcripts,rejects"
+    )]
+    kinds: Vec<Kind>,
+
+    /// Where to write: fs:DIR, s3://BUCKET/PREFIX or stdout (repeatable).
+    #[arg(long = "to", value_name = "WRITER")]
+    to: Vec<String>,
+
+    /// File-name prefix of every artifact.
+    #[arg(long, default_value = "playtrace")]
+    prefix: String,
+
+    /// Write the manifest (every artifact, and per writer its status) here; `-` prints it on
+    /// standard output (not with --to stdout).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+
+    /// Build everything and print the manifest of what would be written; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    #[command(flatten)]
+    state: StateArgs,
+
+    /// Budgets file (TOML, as `playtrace monitor --budgets`).
+    #[arg(long, value_name = "FILE")]
+    budgets: Option<PathBuf>,
+
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+pub fn run(args: ExportArgs) -> Result<ExitStatus> {
+    if let Some(action) = &args.action {
+        return queue::run(&args.state, action);
+    }
+    if args.files.is_empty() {
+        bail!(
+            "no input: pass telemetry logs to build artifacts from; see `playtrace export --help`"
+        );
+    }
+    if args.to.is_empty() && !args.dry_run {
+        bail!("no writer: add --to fs:DIR and/or --to stdout (or --dry-run to see what would be written)");
+    }
+    if args.manifest.as_ref().is_some_and(|m| m.as_os_str() == "-")
+        && args.to.iter().any(|t| t == "stdout")
+    {
+        bail!("--manifest - and --to stdout would both write to standard output; give the manifest a file");
+    }
+    if args.prefix.chars().any(char::is_control) {
+        bail!("--prefix must not contain control characters (newlines, tabs)");
+    }
+    let writers: Vec<Arc<dyn Writer>> = args
+        .to
+        .iter()
+        .map(|s| args.state.writer(s))
+        .collect::<Result<_>>()?;
+    let budgets = load_budgets(args.budgets.as_deref())?;
+    // The queue is locked before the inputs are read, so a second export on the same --state
+    // stops at once rather than after reading everything.
+    let state = if args.dry_run {
+        None
+    } else {
+        Some(args.state.open()?)
+    };
+    let kinds = Kinds {
+        report: args.kinds.contains(&Kind::Report),
+        transcripts: args.kinds.contains(&Kind::Transcripts),
+        rejects: args.kinds.contains(&Kind::Rejects),
+    };
+    let read = read::read(&args.files, &budgets, &args.read, kinds)?;
+    warn_about_input(&read, kinds);
+    let artifacts = artifacts::build(
+        &args.prefix,
+        kinds,
+        &Source {
+            summary: &read.summary,
+            read: &read.stats,
+            budgets: &budgets,
+            rejects_ndjson: &read.rejects_ndjson,
+            transcripts: &read.transcripts,
+        },
+    )?;
+    let ids: Vec<String> = writers.iter().map(|w| w.id()).collect();
+    let now = crate::client::now_rfc3339();
+    let Some(state) = state else {
+        let m = artifacts::manifest(&artifacts, None, &ids, &read.stats, &now);
+        let mut out = serde_json::to_vec_pretty(&m)?;
+        out.push(b'\n');
+        write_stdout(&out)?;
+        return Ok(ExitStatus::Success);
+    };
+    let runtime = crate::args::runtime("playtrace-export")?;
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let progress = crate::progress::Progress::start_items(
+        true,
+        (artifacts.len() * writers.len()) as u64,
+        done.clone(),
+        "writes",
+    );
+    let result = runtime.block_on(deliver(
+        &artifacts,
+        &writers,
+        &state.queue,
+        args.state.options(),
+        done,
+    ));
+    progress.finish();
+    let result = result?;
+    if let Some(path) = &args.manifest {
+        let m = artifacts::manifest(&artifacts, Some(&result), &ids, &read.stats, &now);
+        let mut bytes = serde_json::to_vec_pretty(&m)?;
+        if path.as_os_str() == "-" {
+            bytes.push(b'\n');
+            write_stdout(&bytes)?;
+        } else {
+            playtrace_export::atomic::write_atomic(path, &bytes)
+                .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        }
+    }
+    Ok(if summarize_delivery("export", &result) {
+        ExitStatus::Success
+    } else {
+        ExitStatus::CheckFailed
+    })
+}
+
+/// Says on stderr what was read but cannot be in the artifacts as such: rejected lines (they
+/// are in the rejects artifact and the report's counts) and transcript entries without a
+/// session.
+fn warn_about_input(read: &read::Read, kinds: Kinds) {
+    let mut err = std::io::stderr().lock();
+    let total = read.stats.rejects.total();
+    if total > 0 {
+        let _ = writeln!(
+            err,
+            "warning: {total} {} rejected",
+            if total == 1 { "line was" } else { "lines were" }
+        );
+        for r in &read.first_rejects {
+            let _ = writeln!(err, "  {}:{}: {}: {}", r.file, r.line, r.kind, r.message);
+        }
+        let _ = writeln!(
+            err,
+            "  {}",
+            if kinds.rejects {
+                "all rejected lines are in the rejects artifact"
+            } else {
+                "add rejects to --kinds to export them all"
+            }
+        );
+    }
+    let orphans = read.transcripts.without_session();
+    if orphans > 0 {
+        let _ = writeln!(
+            err,
+            "warning: {orphans} transcript {} no sessionId (nor an envelope session) and {} left out of the transcripts",
+            if orphans == 1 { "entry has" } else { "entries have" },
+            if orphans == 1 { "is" } else { "are" },
+        );
+    }
+}
+
+/// One line per writer, then one per artifact that is not written (queued or dead-lettered);
+/// returns whether everything was written.
+fn summarize_delivery(command: &str, result: &FanOut) -> bool {
+    for w in &result.writers {
+        let mut line = format!(
+            "{command}: {}: {} of {} written ({} bytes, {} ms)",
+            w.id, w.successes, w.attempted, w.bytes, w.duration_ms
+        );
+        if w.retried > 0 {
+            line.push_str(&format!(", {} retries", w.retried));
+        }
+        if w.queued + w.dead_lettered > 0 {
+            line.push_str(&format!(
+                ", {} queued for retry, {} dead-lettered",
+                w.queued, w.dead_lettered
+            ));
+        }
+        eprintln!("{line}");
+    }
+    let mut all_written = true;
+    for o in result.outcomes.iter().filter(|o| o.status != "written") {
+        all_written = false;
+        let fate = if o.status == "queued" {
+            "queued for retry: `playtrace export retry`"
+        } else {
+            "in the dead-letter queue: `playtrace export dlq list`"
+        };
+        eprintln!(
+            "{command}: {} → {}: {} (after {} attempt{}; {fate})",
+            o.artifact,
+            o.writer,
+            o.error.as_deref().unwrap_or("not attempted"),
+            o.attempts,
+            if o.attempts == 1 { "" } else { "s" }
+        );
+    }
+    all_written
+}

@@ -1,0 +1,209 @@
+//! Export's durable state on the command line: `--state DIR` and the retry settings, the
+//! writers named by `--to` (or by queue entries), and the `export retry` and `export dlq`
+//! actions.
+
+use super::summarize_delivery;
+use crate::output::{write_stdout, ExitStatus};
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use playtrace_core::units::Millis;
+use playtrace_export::deliver::{drain, lock, DeliverOptions, SharedQueue};
+use playtrace_export::fs::FsWriter;
+use playtrace_export::queue::RetryPolicy;
+use playtrace_export::s3::{S3Options, S3Writer};
+use playtrace_export::state::{StateDir, DEFAULT_STATE_DIR};
+use playtrace_export::stdout::StdoutWriter;
+use playtrace_export::Writer;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Export's own state directory: the retry queue and dead-letter queue (export.db), locked
+    /// by one export at a time. Not the collector's data directory.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR, global = true)]
+    state: PathBuf,
+
+    /// S3-compatible endpoint (MinIO, Garage, s3s: http://127.0.0.1:9000); AWS when unset.
+    /// Credentials and region come from the standard AWS variables, else from the profile
+    /// AWS_PROFILE (default `default`) in ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
+    s3_endpoint: Option<String>,
+
+    /// Keep retrying transient failures (connection refused, timeouts, 5xx, 429) from the
+    /// retry queue for this long, with exponential backoff (1 s, 2 s, 4 s, ... plus jitter);
+    /// what still fails then stays queued for `playtrace export retry`. 0 queues at once.
+    #[arg(long, value_name = "DURATION", default_value = "10s", global = true)]
+    retry_for: Millis,
+
+    /// Attempts before a transiently failing artifact moves to the dead-letter queue.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    max_attempts: u32,
+}
+
+/// The locked state directory and its queue.
+pub struct State {
+    /// Held for the lock.
+    _dir: StateDir,
+    pub queue: SharedQueue,
+}
+
+impl StateArgs {
+    /// Locks the state directory (exit 2 naming the holder's PID when another export has it)
+    /// and opens its queue.
+    pub fn open(&self) -> Result<State> {
+        let dir = StateDir::open(&self.state)?;
+        let policy = RetryPolicy {
+            max_attempts: self.max_attempts,
+            ..RetryPolicy::default()
+        };
+        let queue = dir.queue(policy)?;
+        Ok(State {
+            _dir: dir,
+            queue: Arc::new(std::sync::Mutex::new(queue)),
+        })
+    }
+
+    pub fn options(&self) -> DeliverOptions {
+        DeliverOptions {
+            retry_for: self.retry_for.to_duration(),
+        }
+    }
+
+    /// A writer from its command-line (or queue) id.
+    pub fn writer(&self, spec: &str) -> Result<Arc<dyn Writer>> {
+        if spec == "stdout" {
+            return Ok(Arc::new(StdoutWriter::default()));
+        }
+        if let Some(dir) = spec.strip_prefix("fs:") {
+            if dir.is_empty() {
+                bail!("--to fs: needs a directory, e.g. --to fs:artifacts");
+            }
+            return Ok(Arc::new(FsWriter::new(dir)));
+        }
+        if spec.starts_with("s3://") {
+            let options = S3Options {
+                endpoint: self.s3_endpoint.clone(),
+                ..S3Options::default()
+            };
+            let w =
+                S3Writer::new(spec, &options).map_err(|e| anyhow::anyhow!("--to {spec}: {e}"))?;
+            return Ok(Arc::new(w));
+        }
+        bail!("--to {spec}: not a writer; use fs:DIR, s3://BUCKET/PREFIX or stdout")
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Try every queued artifact again now, on the writer it was meant for (retrying
+    /// transient failures for --retry-for, as the export does).
+    Retry {
+        /// Only the entries whose backoff has passed (for a periodic job).
+        #[arg(long)]
+        due: bool,
+    },
+    /// The dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// List dead letters (JSON lines: id, writer, name, attempts, error).
+    List,
+    /// Move dead letters back to the retry queue (all, or the given ids) and retry them.
+    Retry {
+        /// Dead-letter ids (default: all).
+        ids: Vec<i64>,
+    },
+    /// Delete dead letters (all, or the given ids).
+    Purge {
+        /// Dead-letter ids (default: all).
+        ids: Vec<i64>,
+    },
+}
+
+/// Runs `export retry` or `export dlq ...`.
+pub fn run(state: &StateArgs, action: &Action) -> Result<ExitStatus> {
+    let opened = state.open()?;
+    match action {
+        Action::Retry { due } => retry(state, &opened.queue, !*due),
+        Action::Dlq { action } => dlq(state, &opened.queue, action),
+    }
+}
+
+/// `export retry` (`all`: every entry, not only those whose backoff has passed).
+fn retry(state: &StateArgs, queue: &SharedQueue, all: bool) -> Result<ExitStatus> {
+    let entries = lock(queue).due(all)?;
+    if entries.is_empty() {
+        let waiting = lock(queue).due(true)?.len();
+        if waiting == 0 {
+            eprintln!("export retry: nothing to retry");
+            return Ok(ExitStatus::Success);
+        }
+        eprintln!(
+            "export retry: nothing due yet; {waiting} queued artifact(s) are still backing off (run without --due to try them now)"
+        );
+        return Ok(ExitStatus::CheckFailed);
+    }
+    let mut writers: Vec<Arc<dyn Writer>> = Vec::new();
+    let mut seen = Vec::new();
+    for entry in &entries {
+        if !seen.contains(&entry.writer) {
+            seen.push(entry.writer.clone());
+            match state.writer(&entry.writer) {
+                Ok(w) => writers.push(w),
+                Err(e) => eprintln!("export retry: {e}"),
+            }
+        }
+    }
+    let runtime = crate::args::runtime("playtrace-export")?;
+    let drained = runtime.block_on(drain(queue, &writers, all, state.options()))?;
+    let written = summarize_delivery("export retry", &drained.result);
+    if drained.unconfigured > 0 {
+        eprintln!(
+            "export retry: {} left queued: their writer could not be set up here (see above)",
+            drained.unconfigured
+        );
+    }
+    Ok(if written && drained.unconfigured == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::CheckFailed
+    })
+}
+
+fn dlq(state: &StateArgs, shared: &SharedQueue, action: &DlqAction) -> Result<ExitStatus> {
+    let mut queue = lock(shared);
+    match action {
+        DlqAction::List => {
+            let mut out = Vec::new();
+            for e in queue.dead_letters()? {
+                serde_json::to_writer(
+                    &mut out,
+                    &json!({"id": e.id, "writer": e.writer, "name": e.artifact.name,
+                            "bytes": e.artifact.bytes.len(), "sha256": e.sha256,
+                            "attempts": e.attempts, "error": e.error}),
+                )?;
+                out.push(b'\n');
+            }
+            write_stdout(&out)?;
+            Ok(ExitStatus::Success)
+        }
+        DlqAction::Retry { ids } => {
+            let moved = queue.revive(ids)?;
+            eprintln!("export dlq retry: {moved} moved back to the retry queue");
+            drop(queue);
+            retry(state, shared, true)
+        }
+        DlqAction::Purge { ids } => {
+            let n = queue.purge(ids)?;
+            eprintln!("export dlq purge: {n} removed");
+            Ok(ExitStatus::Success)
+        }
+    }
+}
