@@ -14,6 +14,7 @@
 //! Duplicates are keyed on `(game, id)` by a unique index, so a retried batch is stored once.
 
 mod alerts;
+mod check;
 mod health;
 mod lock;
 mod mark;
@@ -25,6 +26,7 @@ mod store;
 mod writer;
 
 pub use alerts::{AlertQuery, AlertRow};
+pub use check::{backup, verify, Verification};
 pub use health::{Health, Loss};
 pub use lock::{DirLock, LockError, LOCK_FILE};
 pub use mark::{read_mark, MARK_FILE};

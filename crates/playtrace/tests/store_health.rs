@@ -258,6 +258,17 @@ fn a_truncated_wal_after_kill_9_is_reported() {
         .set_len(len / 2)
         .unwrap();
 
+    let (code, out) = store_cmd(&["verify", "--format", "json", "--data-dir"], &data);
+    assert_eq!(code, Some(1), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["integrity"].as_str()),
+        (Some(false), Some("ok")),
+        "{v}"
+    );
+    assert_eq!(v["acknowledged"].as_u64(), Some(acked), "{v}");
+    assert!(v["missing"].as_u64().unwrap() > 0, "{v}");
+
     let s = start(&data, "");
     let stored: i64 = rusqlite::Connection::open(s.db())
         .unwrap()
@@ -415,4 +426,54 @@ fn tokens_rotate_on_sighup_and_reload_and_a_bad_config_is_refused() {
         "the old admin token is gone"
     );
     assert_eq!(reload("admin-secret-2").0, 200);
+}
+
+/// Runs `playtrace store <args> <dir>`: exit code and stdout (stderr appended).
+fn store_cmd(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_playtrace"))
+        .arg("store")
+        .args(args)
+        .arg(dir)
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+#[test]
+fn store_verify_and_backup_work_while_serve_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start(&data, "");
+    let body: String = (0..100)
+        .map(|i| event("b", &format!("b-{i}"), "{}") + "\n")
+        .collect();
+    assert_eq!(s.ingest(&body, None).0, 200);
+
+    let copy = dir.path().join("copy.db");
+    let (code, out) = store_cmd(
+        &["backup", "--to", copy.to_str().unwrap(), "--data-dir"],
+        &data,
+    );
+    assert_eq!(code, Some(0), "the lock is not needed: {out}");
+    let n: i64 = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 100);
+    let (code, out) = store_cmd(
+        &["backup", "--to", copy.to_str().unwrap(), "--data-dir"],
+        &data,
+    );
+    assert_eq!(code, Some(2), "never overwrites: {out}");
+    assert!(out.contains("exists already"), "{out}");
+
+    let (code, out) = store_cmd(&["verify", "--data-dir"], &data);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("integrity ok"), "{out}");
+    // Serving went on meanwhile.
+    assert_eq!(s.ingest(&event("after", "after-1", "{}"), None).0, 200);
+    let (code, out) = store_cmd(&["verify", "--data-dir"], &dir.path().join("nothing"));
+    assert_eq!(code, Some(2), "{out}");
 }
