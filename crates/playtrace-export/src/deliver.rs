@@ -183,11 +183,19 @@ async fn deliver_to(
             tokio::time::sleep_until(next.into()).await;
             continue;
         }
+        // A retry never runs past --retry-for (the first attempt gets the writer's own
+        // timeouts): at least a second, so a retry due just before the deadline can answer.
+        let cap = (!first_round).then(|| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(std::time::Duration::from_secs(1))
+        });
         let results = write_each(
             &writer,
             &artifacts,
             &due,
             if first_round { done.as_ref() } else { None },
+            cap,
         )
         .await;
         if !first_round {

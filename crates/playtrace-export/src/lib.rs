@@ -201,7 +201,7 @@ async fn run_writer(
     let started = Instant::now();
     let id = writer.id();
     let indices: Vec<usize> = (0..artifacts.len()).collect();
-    let results = write_each(&writer, &artifacts, &indices, Some(&done)).await;
+    let results = write_each(&writer, &artifacts, &indices, Some(&done), None).await;
     let mut metrics = WriterMetrics {
         id: id.clone(),
         ..WriterMetrics::default()
@@ -283,6 +283,7 @@ pub(crate) async fn write_each(
     artifacts: &Arc<Vec<Artifact>>,
     indices: &[usize],
     done: Option<&Arc<std::sync::atomic::AtomicU64>>,
+    cap: Option<std::time::Duration>,
 ) -> Vec<Result<String, WriteError>> {
     let limit = Arc::new(tokio::sync::Semaphore::new(writer.concurrency().max(1)));
     let breaker = Arc::new(Breaker::default());
@@ -294,7 +295,17 @@ pub(crate) async fn write_each(
             let _permit = limit.acquire_owned().await;
             let result = match breaker.refusal() {
                 Some(refused) => Err(refused),
-                None => writer.write(&artifacts[index]).await,
+                None => match cap {
+                    None => writer.write(&artifacts[index]).await,
+                    Some(cap) => tokio::time::timeout(cap, writer.write(&artifacts[index]))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(WriteError::Transient(format!(
+                                "no answer within the {} ms left of --retry-for",
+                                cap.as_millis()
+                            )))
+                        }),
+                },
             };
             breaker.observe(&result);
             if let Some(done) = done {

@@ -25,7 +25,17 @@ pub struct S3Options {
     pub access_key_id: Option<String>,
     /// Secret access key.
     pub secret_access_key: Option<String>,
+    /// Giving up on a TCP (and TLS) connection after this long (default 3 s).
+    pub connect_timeout: Option<Duration>,
+    /// Giving up on an answer that sends nothing for this long, e.g. an endpoint that accepts
+    /// connections and never answers (default 5 s). Retries are the queue's job.
+    pub read_timeout: Option<Duration>,
 }
+
+/// [`S3Options::connect_timeout`] when unset.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// [`S3Options::read_timeout`] when unset.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Writes artifacts as objects under `s3://BUCKET/PREFIX/`.
 pub struct S3Writer {
@@ -91,7 +101,10 @@ impl S3Writer {
             })
             .with_client_options(
                 ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_connect_timeout(
+                        options.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+                    )
+                    .with_read_timeout(options.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT))
                     .with_timeout(Duration::from_secs(60)),
             );
         if let Some((key, secret, token)) = credentials {

@@ -7,17 +7,20 @@ use crate::fanout::Hub;
 use crate::http::conns::ConnMetrics;
 use crate::metrics::Metrics;
 use crate::pipeline::{Work, WorkJob};
+use playtrace_core::alert::RuleSet;
 use playtrace_core::contest::{BudgetQuery, LiveContests, WindowReport};
-use playtrace_store::{Log, Reader, StoreSettings, SubmitError};
-use std::sync::atomic::AtomicBool;
+use playtrace_store::{Health, Log, Reader, StoreSettings, SubmitError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Everything handlers share.
 pub(crate) struct AppState {
     /// The configuration in force.
     pub(crate) config: ServeConfig,
-    /// Tokens.
-    pub(crate) tokens: Tokens,
+    /// Tokens in force (replaced by a configuration reload).
+    pub(crate) tokens: RwLock<Arc<Tokens>>,
+    /// Alert rules in force, shared with the commit hook (replaced by a reload).
+    pub(crate) rules: Arc<RwLock<Arc<RuleSet>>>,
     /// Counters.
     pub(crate) metrics: Arc<Metrics>,
     /// Read connection.
@@ -32,23 +35,30 @@ pub(crate) struct AppState {
     pub(crate) hub: Arc<Hub>,
     /// Connection counters of the accept loop.
     pub(crate) connections: Arc<ConnMetrics>,
-    /// Where jobs are ordered and made durable (`None` once ingest is closed).
+    /// Whether the store can write, and what it found missing at start.
+    pub(crate) health: Arc<Health>,
+    /// Where jobs are ordered and made durable (`None` while the live state is rebuilt at
+    /// start, and once ingest is closed).
     log: RwLock<Option<Box<dyn Log<Work>>>>,
+    /// Set until the log opens: the live state is being rebuilt from the store.
+    pub(crate) rebuilding: AtomicBool,
 }
 
 impl AppState {
-    /// Shared state around a started log.
+    /// Shared state before the log opens ([`AppState::open_log`]): requests are served, ingest
+    /// answers 503 until then.
     pub(crate) fn new(
         config: ServeConfig,
         metrics: Arc<Metrics>,
         reader: Arc<Reader>,
         live: Arc<Mutex<LiveContests>>,
-        log: Box<dyn Log<Work>>,
         store_settings: StoreSettings,
         hub: Arc<Hub>,
+        health: Arc<Health>,
     ) -> Self {
         AppState {
-            tokens: config.tokens.clone(),
+            tokens: RwLock::new(Arc::new(config.tokens.clone())),
+            rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
             config,
             metrics,
             reader,
@@ -57,8 +67,29 @@ impl AppState {
             store_settings,
             hub,
             connections: Arc::default(),
-            log: RwLock::new(Some(log)),
+            health,
+            log: RwLock::new(None),
+            rebuilding: AtomicBool::new(true),
         }
+    }
+
+    /// Opens ingest once the live state is rebuilt.
+    pub(crate) fn open_log(&self, log: Box<dyn Log<Work>>) {
+        *self.log.write().unwrap_or_else(|p| p.into_inner()) = Some(log);
+        self.rebuilding.store(false, Ordering::Release);
+    }
+
+    /// Whether the live state is still being rebuilt from the store.
+    pub(crate) fn is_rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::Acquire)
+    }
+
+    /// The tokens in force now.
+    pub(crate) fn tokens(&self) -> Arc<Tokens> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Queues a job for the log.

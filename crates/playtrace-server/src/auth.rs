@@ -81,6 +81,11 @@ impl Tokens {
         }
     }
 
+    /// How many tokens are configured.
+    pub fn len(&self) -> usize {
+        self.by_secret.len()
+    }
+
     /// Whether no token is configured (open access; loopback only).
     pub fn is_empty(&self) -> bool {
         self.by_secret.is_empty()

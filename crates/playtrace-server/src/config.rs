@@ -377,6 +377,8 @@ pub struct ServeConfig {
     pub stream: Stream,
     /// `[http]`.
     pub http: Http,
+    /// The file this was read from (reloaded on SIGHUP and `POST /v1/admin/reload`).
+    pub source: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -403,6 +405,7 @@ impl Default for ServeConfig {
             rules: RuleSet::from_spec(alerts).unwrap_or_default(),
             stream: Stream::default(),
             http: Http::default(),
+            source: None,
         }
     }
 }
@@ -509,7 +512,9 @@ impl ServeConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text, &path.display().to_string())
+        let mut config = Self::from_toml(&text, &path.display().to_string())?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Reads config text over the defaults; `origin` names it in errors.

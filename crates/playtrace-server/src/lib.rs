@@ -25,6 +25,7 @@ mod http;
 mod ingest;
 mod metrics;
 mod pipeline;
+mod reload;
 mod runtime;
 mod view;
 

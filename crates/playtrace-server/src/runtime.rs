@@ -1,6 +1,7 @@
-//! Starting and stopping the collector, as named steps: open the store, rebuild the live state,
-//! start the pipeline on the store's writer, bind, run the background tasks, serve, and on
-//! shutdown drain in the reverse order.
+//! Starting and stopping the collector, as named steps: open the store (refusing one that
+//! cannot write), bind and serve (`/readyz` says `rebuilding`), rebuild the live state, start the
+//! pipeline on the store's writer and open ingest, run the background tasks, and on shutdown
+//! drain in the reverse order.
 
 use crate::alerting::budget::Evaluator;
 use crate::app::AppState;
@@ -92,15 +93,37 @@ fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
     })
 }
 
-/// Step 2: open contests and windows rebuilt from the store before taking new events.
-fn rebuild_live(
-    config: &ServeConfig,
-    store: &Store,
-) -> Result<Arc<Mutex<LiveContests>>, ServeError> {
-    let live = Arc::new(Mutex::new(LiveContests::new(config.live.clone())));
-    let rebuilt = rebuild(&store.reader(), &live).map_err(|e| store_error(store.dir(), e))?;
-    tracing::info!(events = rebuilt, "live state rebuilt from the store");
-    Ok(live)
+/// Step 2 (after binding, so `/healthz` answers and `/readyz` says `rebuilding`): open contests
+/// and windows rebuilt from the store, then the pipeline starts on the store's writer and ingest
+/// opens. Events sent meanwhile get 503 with Retry-After: nothing is taken before the live state
+/// can see it.
+async fn rebuild_and_open(
+    store: Store,
+    app: Arc<AppState>,
+    hub: Arc<Hub>,
+) -> Result<playtrace_store::Running, ServeError> {
+    let reader = store.reader();
+    let options = app.config.live.clone();
+    let dir = store.dir().to_path_buf();
+    let (rebuilt, events) = tokio::task::spawn_blocking(move || rebuild(&reader, options))
+        .await
+        .map_err(|e| ServeError::Runtime(e.to_string()))?
+        .map_err(|e| store_error(&dir, e))?;
+    tracing::info!(events, "live state rebuilt from the store");
+    *app.live.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
+    // Step 3: the pipeline runs around every commit of the store's writer.
+    let hook = ServerHook::new(
+        app.rules.clone(),
+        app.live.clone(),
+        app.metrics.clone(),
+        fanout::start(hub, app.config.stream.buffer),
+    );
+    let (writer, threads): (Writer<Work>, _) = store
+        .start(Box::new(hook))
+        .map_err(|e| store_error(&dir, e))?;
+    app.open_log(Box::new(writer));
+    app.ready.store(true, Ordering::Release);
+    Ok(threads)
 }
 
 /// Step 4: the budget alert evaluator, knowing which budget alerts already fire.
@@ -141,27 +164,8 @@ pub async fn serve(
     on_listening: impl FnOnce(&Running),
 ) -> Result<(), ServeError> {
     config.check_exposure()?;
+    let hangup = crate::reload::catch_sighup();
     let store = open_store(&config)?;
-    let live = rebuild_live(&config, &store)?;
-
-    // Step 3: the pipeline runs around every commit of the store's writer.
-    let metrics = Arc::new(Metrics::default());
-    let hub = Arc::new(Hub::new(
-        config.stream.buffer,
-        config.stream.max_pending.as_u64(),
-    ));
-    let hook = ServerHook::new(
-        config.rules.clone(),
-        live.clone(),
-        metrics.clone(),
-        fanout::start(hub.clone(), config.stream.buffer),
-    );
-    let reader = store.reader();
-    let settings = store.settings().clone();
-    let dir = config.data_dir.clone();
-    let (writer, store_threads): (Writer<Work>, _) = store
-        .start(Box::new(hook))
-        .map_err(|e| store_error(&dir, e))?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -172,6 +176,11 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let metrics = Arc::new(Metrics::default());
+    let hub = Arc::new(Hub::new(
+        config.stream.buffer,
+        config.stream.max_pending.as_u64(),
+    ));
     let timeouts = Timeouts {
         header: config.http.header_timeout.to_duration(),
         body_idle: config.http.body_idle_timeout.to_duration(),
@@ -180,40 +189,34 @@ pub async fn serve(
     };
     let cap = connection_cap(config.http.max_connections);
     let send_timeouts = hub.metrics.send_timeouts.clone();
+    let live = Arc::new(Mutex::new(LiveContests::new(config.live.clone())));
     let state = Arc::new(AppState::new(
         config,
         metrics,
-        reader,
+        store.reader(),
         live.clone(),
-        Box::new(writer),
-        settings,
-        hub,
-    ));
-    state.ready.store(true, Ordering::Release);
-
-    let evictor = start_evictor(live);
-    let budget_task = start_budget_alerts(&state).await?;
-    let alert_clock = tokio::spawn(crate::pipeline::maintain::run(
-        state.clone(),
-        Duration::from_secs(1),
+        store.settings().clone(),
+        hub.clone(),
+        store.health(),
     ));
 
+    let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
     let cors = Arc::new(Cors {
         origins: state.config.http.cors_origins.clone(),
     });
-    let open = state.tokens.is_empty();
+    let open = state.tokens().is_empty();
     let app = crate::http::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             open,
             crate::http::host::check,
         ))
         .layer(axum::middleware::from_fn_with_state(cors, cors::layer));
-    let hub = state.hub.clone();
+    let closing = state.hub.clone();
     let conns = Arc::new(Conns::new(cap, state.connections.clone()));
     tracing::debug!(cap, "connection cap");
-    crate::http::server::run(
+    let server = tokio::spawn(crate::http::server::run(
         listener,
         app,
         conns,
@@ -222,14 +225,30 @@ pub async fn serve(
         shutdown,
         move || {
             // Open streams end so the in-flight requests shutdown waits for finish.
-            hub.close()
+            closing.close()
         },
-    )
-    .await;
+    ));
+    let store_threads = match rebuild_and_open(store, state.clone(), hub).await {
+        Ok(threads) => threads,
+        Err(e) => {
+            server.abort();
+            reloader.abort();
+            return Err(e);
+        }
+    };
+
+    let evictor = start_evictor(live);
+    let budget_task = start_budget_alerts(&state).await?;
+    let alert_clock = tokio::spawn(crate::pipeline::maintain::run(
+        state.clone(),
+        Duration::from_secs(1),
+    ));
+    let served = server.await;
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
     alert_clock.abort();
+    reloader.abort();
     if let Some(task) = budget_task {
         task.abort();
     }
@@ -243,7 +262,7 @@ pub async fn serve(
             "a store thread panicked while stopping".into(),
         ));
     }
-    Ok(())
+    served.map_err(|e| ServeError::Runtime(e.to_string()))
 }
 
 /// Completes on SIGINT or SIGTERM.

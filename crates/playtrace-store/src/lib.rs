@@ -14,7 +14,10 @@
 //! Duplicates are keyed on `(game, id)` by a unique index, so a retried batch is stored once.
 
 mod alerts;
+mod check;
+mod health;
 mod lock;
+mod mark;
 mod query;
 mod record;
 mod retention;
@@ -24,10 +27,13 @@ mod store;
 mod writer;
 
 pub use alerts::{AlertQuery, AlertRow};
+pub use check::{backup, verify, Verification};
+pub use health::{Health, Loss};
 pub use lock::{DirLock, LockError, LOCK_FILE};
+pub use mark::{read_mark, MARK_FILE};
 /// Alert states are core's; the store keeps them by name.
 pub use playtrace_core::alert::AlertState;
-pub use query::{EventFilter, Reader, StoreStats};
+pub use query::{EventFilter, EventPage, Reader, StoreStats};
 pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
 pub use retention::{Removed, RetentionPolicy};
 pub use schema::{DB_FILE, SCHEMA_VERSION};
@@ -70,6 +76,19 @@ pub enum StoreError {
         /// The holder's process id, as it wrote it into the lock file.
         pid: Option<u32>,
     },
+    /// The database file (or its directory) cannot be written: no retry can fix that.
+    #[error(
+        "the store {} cannot be written ({cause}): give the user running playtrace write access \
+         to it and to its directory (chown/chmod, or remount the file system read-write), or \
+         point --data-dir at a writable directory",
+        path.display()
+    )]
+    ReadOnly {
+        /// Database path.
+        path: std::path::PathBuf,
+        /// What SQLite said.
+        cause: String,
+    },
     /// The database was written by a newer release.
     #[error(
         "the store at {path} has schema version {found}, newer than this release reads \
@@ -107,6 +126,25 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
             _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// This error as [`StoreError::ReadOnly`] when SQLite says the database cannot be written.
+    pub(crate) fn read_only(self, path: &std::path::Path) -> StoreError {
+        let code = match &self {
+            StoreError::Sqlite(e) | StoreError::Open { source: e, .. } => e.sqlite_error_code(),
+            _ => None,
+        };
+        match code {
+            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+                StoreError::ReadOnly {
+                    path: path.to_path_buf(),
+                    cause: self.to_string(),
+                }
+            }
+            _ => self,
         }
     }
 }

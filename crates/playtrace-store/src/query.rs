@@ -6,6 +6,7 @@ use crate::silences::{self, SilenceRow};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Which events a page holds.
@@ -29,6 +30,22 @@ pub struct EventFilter {
     pub hub: Option<String>,
     /// Only events whose `attrs.roomId` is this.
     pub room: Option<String>,
+    /// [`Reader::events_page`]: look at most this many sequence numbers past `after` (`None`:
+    /// until the page is full), so a filter that matches little costs a bounded scan.
+    pub scan_budget: Option<u64>,
+}
+
+/// A page of events and where the next one starts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventPage {
+    /// The matching events, in sequence order.
+    pub events: Vec<StoredEvent>,
+    /// The cursor to continue from (`after` of the next page): the last event returned, or the
+    /// last sequence number examined when the scan budget ran out first.
+    pub next: i64,
+    /// The scan budget ran out before the newest event: there may be more matches after `next`
+    /// even if this page is short or empty.
+    pub scan_limited: bool,
 }
 
 /// Size and counts of the store.
@@ -44,11 +61,16 @@ pub struct StoreStats {
     pub rejects: u64,
 }
 
-/// A read connection (WAL readers never block the writer).
+/// A small pool of read connections (WAL readers never block the writer, nor each other), so
+/// one slow query does not make every other reader wait.
 pub struct Reader {
-    conn: Mutex<Connection>,
+    pool: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
     path: std::path::PathBuf,
 }
+
+/// Read connections in the pool.
+pub const READERS: usize = 4;
 
 const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body, kind";
 
@@ -82,9 +104,12 @@ fn prefix_end(prefix: &str) -> Option<String> {
 impl Reader {
     /// Opens a read connection on the database at `path` (already migrated).
     pub(crate) fn open(path: &Path) -> Result<Reader, StoreError> {
-        let conn = crate::schema::connect(path)?;
+        let pool = (0..READERS)
+            .map(|_| crate::schema::connect(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
         Ok(Reader {
-            conn: Mutex::new(conn),
+            pool,
+            next: AtomicUsize::new(0),
             path: path.to_path_buf(),
         })
     }
@@ -124,15 +149,76 @@ impl Reader {
         self.with(|conn| alerts::firing(conn, category))
     }
 
+    /// Runs `f` on a free connection of the pool; waits for one only when all are busy.
     fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.pool.len();
+        let free = (0..n).find_map(|i| self.pool[(start + i) % n].try_lock().ok());
+        let conn = match free {
+            Some(conn) => conn,
+            None => self.pool[start % n]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        };
         Ok(f(&conn)?)
+    }
+
+    /// A page of events for the API: like [`Reader::events`], but a filter that matches little
+    /// examines at most `scan_budget` sequence numbers and says where it stopped.
+    pub fn events_page(&self, filter: &EventFilter) -> Result<EventPage, StoreError> {
+        let Some(budget) = filter.scan_budget else {
+            let events = self.events(filter)?;
+            let next = events.last().map_or(filter.after, |e| e.seq);
+            return Ok(EventPage {
+                events,
+                next,
+                scan_limited: false,
+            });
+        };
+        let end = filter.after.saturating_add(budget.max(1) as i64);
+        let events = self.events_until(filter, Some(end))?;
+        if events.len() >= filter.limit {
+            let next = events.last().map_or(filter.after, |e| e.seq);
+            return Ok(EventPage {
+                events,
+                next,
+                scan_limited: false,
+            });
+        }
+        // Short page: either the newest event was reached or the budget ran out first.
+        let head: Option<i64> =
+            self.with(|conn| conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0)))?;
+        let scan_limited = head.is_some_and(|h| h > end);
+        let next = if scan_limited {
+            end
+        } else {
+            events.last().map_or(filter.after, |e| e.seq)
+        };
+        Ok(EventPage {
+            events,
+            next,
+            scan_limited,
+        })
     }
 
     /// A page of events in sequence order.
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_until(filter, None)
+    }
+
+    /// Events after `filter.after` and up to `end` (inclusive) matching the filter: the
+    /// sequence range bounds the rows SQLite looks at (a primary-key range scan).
+    fn events_until(
+        &self,
+        filter: &EventFilter,
+        end: Option<i64>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?");
         let mut binds: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(filter.after)];
+        if let Some(end) = end {
+            sql.push_str(" AND seq <= ?");
+            binds.push(Box::new(end));
+        }
         if !filter.all_kinds {
             sql.push_str(" AND kind = 0");
         }
@@ -225,7 +311,12 @@ impl Reader {
 
     /// The lowest sequence number still stored (retention removes from the front), if any.
     pub fn first_seq(&self) -> Result<Option<i64>, StoreError> {
-        self.with(|conn| conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0)))
+        self.with(|conn| {
+            conn.query_row("SELECT seq FROM events ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
     }
 
     /// The highest sequence number stored, if any (a `Last-Event-ID` beyond it comes from
@@ -242,12 +333,13 @@ impl Reader {
         self.with(|conn| {
             let used_bytes = used_bytes(conn)?;
             let events: i64 = conn.query_row(
-                "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM events",
+                // Two primary-key lookups; `max(seq) - min(seq)` over the table is a scan.
+                "SELECT coalesce((SELECT max(seq) FROM events) - (SELECT min(seq) FROM events) + 1, 0)",
                 [],
                 |r| r.get(0),
             )?;
             let rejects: i64 = conn.query_row(
-                "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM rejects",
+                "SELECT coalesce((SELECT max(seq) FROM rejects) - (SELECT min(seq) FROM rejects) + 1, 0)",
                 [],
                 |r| r.get(0),
             )?;
@@ -282,10 +374,11 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 /// decrease with the sequence (the writer guarantees it), so a binary search over primary-key
 /// lookups finds it without an index on `recv_ms`.
 pub(crate) fn first_seq_at_or_after(conn: &Connection, ms: i64) -> rusqlite::Result<Option<i64>> {
-    let bounds: (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(seq), max(seq) FROM events", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    let bounds: (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let (Some(mut lo), Some(max)) = bounds else {
         return Ok(None);
     };
@@ -305,4 +398,101 @@ pub(crate) fn first_seq_at_or_after(conn: &Connection, ms: i64) -> rusqlite::Res
         }
     }
     Ok((lo <= max).then_some(lo))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn store(events: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let conn = crate::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare("INSERT INTO events (recv_ms, game, name, body) VALUES (1, ?1, 'n', '{}')")
+            .unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        for game in events {
+            stmt.execute([game]).unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_filter_matching_little_stops_at_the_scan_budget_and_pages_on() {
+        let mut games = vec!["busy"; 1000];
+        games.push("rare");
+        let (_dir, path) = store(&games);
+        let reader = Reader::open(&path).unwrap();
+        let mut filter = EventFilter {
+            game: Some("rare".into()),
+            limit: 10,
+            scan_budget: Some(100),
+            ..EventFilter::default()
+        };
+        let first = reader.events_page(&filter).unwrap();
+        assert!(first.events.is_empty());
+        assert!(first.scan_limited, "stopped at the budget, not the end");
+        assert_eq!(first.next, 100, "the cursor reached");
+        let mut found = Vec::new();
+        let mut pages = 1;
+        let mut page = first;
+        while page.scan_limited {
+            filter.after = page.next;
+            page = reader.events_page(&filter).unwrap();
+            found.extend(page.events.iter().map(|e| e.seq));
+            pages += 1;
+        }
+        assert_eq!(found, vec![1001], "paging with the cursor finds the match");
+        assert_eq!(pages, 11);
+        assert_eq!(page.next, 1001);
+    }
+
+    #[test]
+    fn concurrent_queries_do_not_wait_for_one_lock() {
+        let (_dir, path) = store(&["g"; 10]);
+        let reader = Arc::new(Reader::open(&path).unwrap());
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let holder = {
+            let reader = reader.clone();
+            std::thread::spawn(move || {
+                reader.with(|_| {
+                    entered_tx.send(()).unwrap();
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+            })
+        };
+        entered_rx.recv().unwrap();
+        // One query holds a connection and waits; others still get answers.
+        let (done_tx, done_rx) = mpsc::channel();
+        for _ in 1..READERS {
+            let (reader, done_tx) = (reader.clone(), done_tx.clone());
+            std::thread::spawn(move || {
+                let page = reader.events(&EventFilter {
+                    limit: 100,
+                    ..EventFilter::default()
+                });
+                let _ = done_tx.send(page.map(|p| p.len()).ok());
+            });
+        }
+        // The bound only keeps a broken pool from hanging the test; no timing is measured.
+        let answers: Vec<_> = (1..READERS)
+            .map(|_| done_rx.recv_timeout(Duration::from_secs(60)))
+            .collect();
+        release_tx.send(()).unwrap();
+        holder.join().unwrap().unwrap();
+        for a in answers {
+            assert_eq!(
+                a,
+                Ok(Some(10)),
+                "a query waited behind the one holding a connection"
+            );
+        }
+    }
 }

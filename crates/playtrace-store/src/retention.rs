@@ -153,6 +153,7 @@ mod tests {
             Box::new(crate::writer::AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &crate::CommitOutcome| {},
             )),
+            Arc::default(),
         )
         .unwrap();
         for batch in 0..20 {

@@ -133,6 +133,35 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Refuses a database SQLite opened read-only (it does so silently when the file is not
+/// writable) or cannot take the write lock on: it would answer every commit with an error no
+/// retry fixes.
+pub(crate) fn check_writable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(StoreError::ReadOnly {
+            path: path.to_path_buf(),
+            cause: "the file is not writable, so SQLite opened it read-only".into(),
+        });
+    }
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+    Ok(())
+}
+
+/// Makes the next event's sequence number come after `seq` (`AUTOINCREMENT`'s counter).
+pub(crate) fn raise_sequence(conn: &Connection, seq: i64) -> Result<(), StoreError> {
+    let changed = conn.execute(
+        "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'events'",
+        [seq],
+    )?;
+    if changed == 0 {
+        conn.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
+            [seq],
+        )?;
+    }
+    Ok(())
+}
+
 /// [`connect`], then [`migrate`]: a connection on an up-to-date database (for tests).
 #[cfg(test)]
 pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {

@@ -2,7 +2,9 @@
 //! migrates the database with its durability settings and size cap, and [`Store::start`] runs
 //! its writer, retention and checkpoints until [`Running::stop`].
 
+use crate::health::{Health, Loss, Throttle};
 use crate::lock::{DirLock, LockError, LOCK_FILE};
+use crate::mark::{self, Mark};
 use crate::query::Reader;
 use crate::retention::{Retention, RetentionPolicy};
 use crate::schema::{self, DB_FILE};
@@ -45,6 +47,7 @@ pub struct Store {
     reader: Arc<Reader>,
     settings: StoreSettings,
     options: StoreOptions,
+    health: Arc<Health>,
 }
 
 /// WAL larger than this gets a truncating checkpoint (which may wait for the writer).
@@ -66,8 +69,21 @@ impl Store {
             LockError::Io(path, source) => StoreError::Io { path, source },
         })?;
         let path = dir.join(DB_FILE);
-        let mut conn = schema::connect(&path)?;
-        let schema_found = schema::migrate(&mut conn, &path)?;
+        let read_only = |e: StoreError| e.read_only(&path);
+        let mut conn = schema::connect(&path).map_err(read_only)?;
+        schema::check_writable(&conn, &path).map_err(read_only)?;
+        let schema_found = schema::migrate(&mut conn, &path).map_err(read_only)?;
+        let (stored, loss) = mark::check(&conn, dir)?;
+        let head = match loss {
+            Some(loss) => {
+                report_loss(dir, loss);
+                // Sequence numbers are stream ids and cursors: never hand out one that was
+                // acknowledged for another event.
+                schema::raise_sequence(&conn, loss.acknowledged)?;
+                loss.acknowledged
+            }
+            None => stored,
+        };
         let max = options.retention.max_bytes;
         schema::set_size_limit(&conn, max.saturating_add(max / 10))?;
         schema::disable_auto_checkpoint(&conn)?;
@@ -91,7 +107,13 @@ impl Store {
                 schema_found,
             },
             options,
+            health: Arc::new(Health::new(head, loss)),
         })
+    }
+
+    /// Whether the store can write, and what it found missing at open.
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 
     /// The data directory.
@@ -121,8 +143,10 @@ impl Store {
         };
         let retention = Retention::open(&path, self.options.retention)?;
         let checkpoint_conn = schema::connect(&path)?;
+        let mark = Mark::open(&self.dir, self.health.committed_seq())?;
         let (writer, writer_thread) =
-            Writer::start(self.conn, self.options.writer, hook).map_err(spawn_error)?;
+            Writer::start(self.conn, self.options.writer, hook, self.health.clone())
+                .map_err(spawn_error)?;
         let stop = Arc::new(AtomicBool::new(false));
         let retention_stop = stop.clone();
         let retention_thread = std::thread::Builder::new()
@@ -142,9 +166,12 @@ impl Store {
             .map_err(spawn_error)?;
         let checkpoint_stop = stop.clone();
         let wal_path = self.dir.join(format!("{DB_FILE}-wal"));
+        let health = self.health.clone();
         let checkpoint_thread = std::thread::Builder::new()
             .name("playtrace-checkpoint".into())
-            .spawn(move || checkpoints(&checkpoint_conn, &wal_path, &checkpoint_stop))
+            .spawn(move || {
+                checkpoints(&checkpoint_conn, &wal_path, mark, &health, &checkpoint_stop)
+            })
             .map_err(spawn_error)?;
         Ok((
             writer,
@@ -180,15 +207,58 @@ impl Running {
     }
 }
 
-/// Checkpoints the WAL every 100 ms until `stop`, then once more, truncating.
-fn checkpoints(conn: &Connection, wal: &Path, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        if let Err(e) = schema::checkpoint(conn, wal, WAL_TRUNCATE_BYTES) {
-            tracing::warn!("checkpoint failed: {e}");
+/// Logs, loudly, that the store holds less than it acknowledged.
+fn report_loss(dir: &Path, loss: Loss) {
+    tracing::error!(
+        acknowledged = loss.acknowledged,
+        stored = loss.stored,
+        missing = loss.missing(),
+        "the store in {} holds less than it acknowledged: sequence numbers up to {} were \
+         acknowledged but it holds only up to {} (a damaged or truncated {DB_FILE}-wal, or an older \
+         copy of the database). Events may be lost; check it with `playtrace store verify`, \
+         restore a backup if you have one. New events continue after {}.",
+        dir.display(),
+        loss.acknowledged,
+        loss.stored,
+        loss.acknowledged
+    );
+}
+
+/// Every 100 ms until `stop` (then once more, truncating): records the high-water mark of what
+/// the writer committed, then checkpoints the WAL. Failures go to `health` (so `/readyz` tells)
+/// and to the log at most every 10 s.
+fn checkpoints(conn: &Connection, wal: &Path, mut mark: Mark, health: &Health, stop: &AtomicBool) {
+    let mut checkpoint_log = Throttle::new(Duration::from_secs(10));
+    let mut mark_log = Throttle::new(Duration::from_secs(10));
+    let mut round = |restart_bytes: u64| {
+        match mark.write(health.committed_seq()) {
+            Ok(()) => {
+                health.mark(None);
+                mark_log.reset();
+            }
+            Err(e) => {
+                if let Some(held) = mark_log.allow() {
+                    tracing::warn!(repeated = held, "cannot write the high-water mark: {e}");
+                }
+                health.mark(Some(e.to_string()));
+            }
         }
+        match schema::checkpoint(conn, wal, restart_bytes) {
+            Ok(_) => {
+                health.checkpoint(None);
+                checkpoint_log.reset();
+            }
+            Err(e) => {
+                if let Some(held) = checkpoint_log.allow() {
+                    tracing::warn!(repeated = held, "checkpoint failed: {e}");
+                }
+                health.checkpoint(Some(e.to_string()));
+            }
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        round(WAL_TRUNCATE_BYTES);
         std::thread::sleep(Duration::from_millis(100));
     }
-    if let Err(e) = schema::checkpoint(conn, wal, 0) {
-        tracing::warn!("final checkpoint failed: {e}");
-    }
+    round(0);
 }

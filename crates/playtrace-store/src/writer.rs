@@ -9,6 +9,7 @@
 //! job's events), so those are durable together with the events.
 
 use crate::alerts::{self, AlertRow};
+use crate::health::{Health, Throttle};
 use crate::record::{Kind, RejectRow, StoredEvent};
 use crate::silences::{self, SilenceRow};
 use crate::{now_ms, StoreError};
@@ -271,6 +272,7 @@ impl<T: Send + 'static> Writer<T> {
         conn: Connection,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
+        health: Arc<Health>,
     ) -> std::io::Result<(Writer<T>, JoinHandle<()>)> {
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
@@ -281,6 +283,8 @@ impl<T: Send + 'static> Writer<T> {
             options,
             hook,
             last_recv: 0,
+            health,
+            failure_log: Throttle::new(std::time::Duration::from_secs(10)),
         };
         let handle = std::thread::Builder::new()
             .name("playtrace-writer".into())
@@ -331,6 +335,8 @@ struct WriterThread<T: 'static> {
     options: WriterOptions,
     hook: Box<dyn CommitHook<T>>,
     last_recv: i64,
+    health: Arc<Health>,
+    failure_log: Throttle,
 }
 
 impl<T: 'static> WriterThread<T> {
@@ -356,6 +362,12 @@ impl<T: 'static> WriterThread<T> {
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
+                    // For the high-water mark: durable now, acknowledged just below.
+                    match crate::mark::stored_head(&self.conn) {
+                        Ok(head) => self.health.committed(head),
+                        Err(e) => tracing::warn!("cannot read the sequence head: {e}"),
+                    }
+                    self.failure_log.reset();
                     for (job, outcome) in jobs.drain(..).zip(outcomes) {
                         self.hook.committed(&job.events, &job.extra, &outcome);
                         (job.done)(Ok(outcome));
@@ -363,7 +375,10 @@ impl<T: 'static> WriterThread<T> {
                 }
                 Err(e) => {
                     self.hook.rolled_back();
-                    tracing::error!("commit failed: {e}");
+                    if let Some(held) = self.failure_log.allow() {
+                        tracing::error!(repeated = held, "commit failed: {e}");
+                    }
+                    self.health.commit_failed(e.to_string());
                     // Every job of the commit gets the same error (the cause, not re-wrapped).
                     for job in jobs.drain(..) {
                         (job.done)(Err(match &e {
@@ -460,6 +475,7 @@ mod tests {
             Box::new(AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
             )),
+            Arc::default(),
         )
         .unwrap();
         let (tx, rx) = mpsc::channel();

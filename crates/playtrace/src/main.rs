@@ -13,7 +13,7 @@ mod progress;
 mod signal;
 
 use clap::{Parser, Subcommand};
-use commands::{alerts, demo, export, monitor, serve, smoke};
+use commands::{alerts, demo, export, monitor, serve, smoke, store};
 use output::ExitStatus;
 use std::process::ExitCode;
 use tracing_subscriber::filter::LevelFilter;
@@ -64,6 +64,9 @@ enum Command {
     /// Is the newest moderation alert live and fresh?
     #[command(long_about = alerts::LONG_ABOUT)]
     Alerts(alerts::AlertsArgs),
+    /// Check a collector's store after a crash, or copy it while `serve` runs.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 fn init_logging(verbose: u8) {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
+        Command::Store(command) => store::run(command),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,

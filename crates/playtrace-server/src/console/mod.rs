@@ -69,7 +69,7 @@ async fn session(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Respon
     let mut name = None;
     let mut valid = true;
     for scope in [Scope::Read, Scope::Admin, Scope::Ingest] {
-        match app.tokens.check(presented, scope) {
+        match app.tokens().check(presented, scope) {
             Ok(token) => {
                 scopes.push(scope.as_str());
                 name = token.map(|t| t.name.clone());
@@ -79,7 +79,7 @@ async fn session(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Respon
         }
     }
     let mut r = Json(json!({
-        "tokensConfigured": !app.tokens.is_empty(),
+        "tokensConfigured": !app.tokens().is_empty(),
         "tokenValid": valid,
         "token": name,
         "scopes": scopes,

@@ -81,7 +81,7 @@ impl<S: Needs> FromRequestParts<Arc<AppState>> for Caller<S> {
         // else a token in the URL would end up in proxy and access logs.
         let on_stream = parts.uri.path() == STREAM_PATH;
         let param = token_param(parts);
-        if !on_stream && param.is_some() && bearer(parts).is_none() && !app.tokens.is_empty() {
+        if !on_stream && param.is_some() && bearer(parts).is_none() && !app.tokens().is_empty() {
             app.metrics.requests_refused.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -94,7 +94,8 @@ impl<S: Needs> FromRequestParts<Arc<AppState>> for Caller<S> {
         }
         let param = param.filter(|_| on_stream);
         let presented = bearer(parts).or(param.as_deref());
-        match app.tokens.check(presented, S::SCOPE) {
+        let tokens = app.tokens();
+        match tokens.check(presented, S::SCOPE) {
             Ok(token) => Ok(Caller {
                 game: token.and_then(|t| t.game.clone()),
                 name: token.map(|t| t.name.clone()),

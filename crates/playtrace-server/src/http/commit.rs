@@ -39,6 +39,13 @@ pub(crate) async fn commit(
                  delay (limits.queue_requests / limits.queue_bytes bound the queue)",
             ))
         }
+        Err(SubmitError::Closed(_)) if app.is_rebuilding() => {
+            return Err(overloaded(
+                "the collector is starting: it rebuilds its live state from the store and \
+                 takes events once /readyz answers 200; nothing was stored, retry after the \
+                 Retry-After delay",
+            ))
+        }
         Err(SubmitError::Closed(_)) => {
             return Err(overloaded("the collector is shutting down; retry"))
         }

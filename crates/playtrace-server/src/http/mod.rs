@@ -15,7 +15,7 @@ pub(crate) mod server;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::routes::{alerts, ingest, ops, query, silences, stream};
+use crate::http::routes::{admin, alerts, ingest, ops, query, silences, stream};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -40,6 +40,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/v1/admin/reload", post(admin::reload))
         .merge(crate::console::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::json_errors))

@@ -2,7 +2,7 @@
 //! and the same state rebuilt from the store at start.
 
 use crate::ingest::Parsed;
-use playtrace_core::contest::{EventMeta, LiveContests};
+use playtrace_core::contest::{EventMeta, LiveContests, LiveOptions};
 use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{CommitOutcome, Reader, StoreError, StoredEvent};
 use std::sync::Mutex;
@@ -31,9 +31,13 @@ pub(crate) fn apply_commit(
 }
 
 /// Replays the events that can still matter (within the longest window or `forget_after`)
-/// through the live correlation; returns how many.
-pub(crate) fn rebuild(reader: &Reader, live: &Mutex<LiveContests>) -> Result<u64, StoreError> {
-    let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
+/// through a new live correlation; returns it and how many events it saw. It is built apart from
+/// the shared state, so requests reading that state meanwhile are not held up.
+pub(crate) fn rebuild(
+    reader: &Reader,
+    options: LiveOptions,
+) -> Result<(LiveContests, u64), StoreError> {
+    let mut live = LiveContests::new(options);
     let since = playtrace_store::now_ms() - live.options().horizon_ms() as i64;
     let total = reader.replay_since(since, |page| {
         let mut parsed = Parsed::default();
@@ -53,5 +57,5 @@ pub(crate) fn rebuild(reader: &Reader, live: &Mutex<LiveContests>) -> Result<u64
         });
     })?;
     live.evict(playtrace_store::now_ms() as f64);
-    Ok(total)
+    Ok((live, total))
 }

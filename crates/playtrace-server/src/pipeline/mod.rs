@@ -22,7 +22,7 @@ use playtrace_store::{CommitHook, CommitOutcome, Job, Kind, StoreError, StoredEv
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Where an action's result is left for the request that asked for it.
 pub(crate) type ActionResult = Arc<Mutex<Option<Option<Value>>>>;
@@ -56,7 +56,8 @@ type Pending = Vec<StoredEvent>;
 
 /// The collector's commit hook.
 pub(crate) struct ServerHook {
-    rules: RuleSet,
+    /// The alert rules in force (replaced by a configuration reload).
+    rules: Arc<RwLock<Arc<RuleSet>>>,
     live: Arc<Mutex<LiveContests>>,
     metrics: Arc<Metrics>,
     fanout: Publisher,
@@ -67,7 +68,7 @@ pub(crate) struct ServerHook {
 impl ServerHook {
     /// A hook over the collector's shared parts.
     pub(crate) fn new(
-        rules: RuleSet,
+        rules: Arc<RwLock<Arc<RuleSet>>>,
         live: Arc<Mutex<LiveContests>>,
         metrics: Arc<Metrics>,
         fanout: Publisher,
@@ -87,8 +88,9 @@ impl ServerHook {
         events: &[StoredEvent],
         changes: &mut Vec<AlertChange>,
     ) -> Result<(), StoreError> {
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
         for e in events {
-            if e.seq == 0 || !self.rules.may_match(&e.name, &e.body) {
+            if e.seq == 0 || !rules.may_match(&e.name, &e.body) {
                 continue;
             }
             let Some(event) = serde_json::from_str(&e.body)
@@ -102,7 +104,7 @@ impl ServerHook {
                 env: e.env.as_deref(),
                 event_seq: Some(e.seq),
             };
-            for candidate in self.rules.evaluate(&event) {
+            for candidate in rules.evaluate(&event) {
                 changes.push(raise(tx, &candidate, &origin)?);
             }
         }

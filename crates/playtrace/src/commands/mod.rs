@@ -8,3 +8,4 @@ pub mod export;
 pub mod monitor;
 pub mod serve;
 pub mod smoke;
+pub mod store;

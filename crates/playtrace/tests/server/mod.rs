@@ -16,11 +16,7 @@ pub struct Server {
 
 /// Starts `playtrace serve` on a free port with `config` (TOML) and waits until it is ready.
 pub fn start(data_dir: &Path, config: &str) -> Server {
-    start_in(
-        Command::new(env!("CARGO_BIN_EXE_playtrace")),
-        data_dir,
-        config,
-    )
+    ready(spawn(data_dir, config))
 }
 
 /// Like [`start`], with the process's open-file limit lowered to `nofile` (`ulimit -n`).
@@ -29,10 +25,29 @@ pub fn start_limited(data_dir: &Path, config: &str, nofile: u32) -> Server {
     sh.arg("-c")
         .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_playtrace"));
-    start_in(sh, data_dir, config)
+    ready(spawn_in(sh, data_dir, config))
 }
 
-fn start_in(mut command: Command, data_dir: &Path, config: &str) -> Server {
+/// Waits until `/readyz` answers 200 (the collector binds before it rebuilds its live state).
+fn ready(server: Server) -> Server {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get("/readyz", None).0 != 200 {
+        assert!(Instant::now() < deadline, "server never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// Starts `playtrace serve` and returns once it listens (it may not be ready yet).
+pub fn spawn(data_dir: &Path, config: &str) -> Server {
+    spawn_in(
+        Command::new(env!("CARGO_BIN_EXE_playtrace")),
+        data_dir,
+        config,
+    )
+}
+
+fn spawn_in(mut command: Command, data_dir: &Path, config: &str) -> Server {
     let config_path = data_dir.with_extension("toml");
     std::fs::write(&config_path, config).unwrap();
     let mut child = command
@@ -70,18 +85,12 @@ fn start_in(mut command: Command, data_dir: &Path, config: &str) -> Server {
             panic!("server did not start:\n{}", log.lock().unwrap());
         }
     };
-    let server = Server {
+    Server {
         child,
         url,
         data_dir: data_dir.to_path_buf(),
         stderr: log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.get("/readyz", None).0 != 200 {
-        assert!(Instant::now() < deadline, "server never became ready");
-        std::thread::sleep(Duration::from_millis(20));
     }
-    server
 }
 
 pub fn agent() -> ureq::Agent {

@@ -1,5 +1,6 @@
 //! One module per group of routes: ingest, queries, alerts, the stream, operations.
 
+pub(crate) mod admin;
 pub(crate) mod alerts;
 pub(crate) mod ingest;
 pub(crate) mod ops;

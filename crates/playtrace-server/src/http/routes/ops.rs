@@ -1,5 +1,5 @@
-//! Operations: `/healthz` (the process answers), `/readyz` (the store is open and the live
-//! state rebuilt) and `/metrics` (Prometheus text, scope read).
+//! Operations: `/healthz` (the process answers), `/readyz` (the live state is rebuilt and the
+//! store can write) and `/metrics` (Prometheus text, scope read).
 
 use crate::app::AppState;
 use crate::http::auth::{Caller, Read};
@@ -18,13 +18,38 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// 200 only when events sent now would be stored: not while the live state is rebuilt at
+/// start (`rebuilding`), nor while the store cannot write (`store_unwritable`: read-only, disk
+/// full), nor while stopping. A store that holds less than it acknowledged is ready (waiting
+/// cannot fix it) but says so under `store.highWaterMark`.
 pub(crate) async fn readyz(State(app): State<Arc<AppState>>) -> Response {
-    let ready = app.ready.load(Ordering::Acquire) && app.writer_alive();
-    let body = json!({
-        "status": if ready { "ready" } else { "starting" },
-        "store": {"journalMode": app.store_settings.journal_mode,
-                  "synchronous": app.store_settings.synchronous},
-    });
+    let problem = app.health.write_problem();
+    let status = if app.is_rebuilding() {
+        "rebuilding"
+    } else if !(app.ready.load(Ordering::Acquire) && app.writer_alive()) {
+        "stopping"
+    } else if problem.is_some() {
+        "store_unwritable"
+    } else {
+        "ready"
+    };
+    let ready = status == "ready";
+    let mut store = json!({"journalMode": app.store_settings.journal_mode,
+                           "synchronous": app.store_settings.synchronous,
+                           "writable": problem.is_none()});
+    if let Some(problem) = problem {
+        store["problem"] = json!(problem);
+    }
+    if let Some(loss) = app.health.loss() {
+        store["highWaterMark"] = json!({
+            "acknowledged": loss.acknowledged,
+            "stored": loss.stored,
+            "missing": loss.missing(),
+            "warning": "the store held less than it had acknowledged when it started (a damaged \
+                        WAL or an older database): events may be lost; see docs/OPERATIONS.md",
+        });
+    }
+    let body = json!({"status": status, "store": store});
     let status = if ready {
         StatusCode::OK
     } else {
@@ -60,6 +85,32 @@ pub(crate) async fn metrics(
             stats.file_bytes as f64,
         );
     }
+    header(
+        &mut out,
+        "playtrace_store_writable",
+        "gauge",
+        "1 while the store can write; 0 when commits, checkpoints or the high-water mark fail.",
+    );
+    let writable = app.health.write_problem().is_none();
+    sample(
+        &mut out,
+        "playtrace_store_writable",
+        &[],
+        if writable { 1.0 } else { 0.0 },
+    );
+    header(
+        &mut out,
+        "playtrace_store_missing_acknowledged",
+        "gauge",
+        "Sequence numbers acknowledged before the last start but missing from the store then \
+         (a damaged WAL); 0 when the store held everything.",
+    );
+    sample(
+        &mut out,
+        "playtrace_store_missing_acknowledged",
+        &[],
+        app.health.loss().map_or(0, |l| l.missing()) as f64,
+    );
     let m = &app.hub.metrics;
     for (name, help, kind, v) in [
         (

@@ -37,6 +37,15 @@ pub struct StateArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", global = true)]
     retry_for: Millis,
 
+    /// S3: give up on connecting (TCP and TLS) after this long.
+    #[arg(long, value_name = "DURATION", default_value = "3s", global = true)]
+    s3_connect_timeout: Millis,
+
+    /// S3: give up on an endpoint that sends nothing for this long (one that accepts and never
+    /// answers); the artifact is queued for retry.
+    #[arg(long, value_name = "DURATION", default_value = "5s", global = true)]
+    s3_read_timeout: Millis,
+
     /// Attempts before a transiently failing artifact moves to the dead-letter queue.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     max_attempts: u32,
@@ -85,6 +94,8 @@ impl StateArgs {
         if spec.starts_with("s3://") {
             let options = S3Options {
                 endpoint: self.s3_endpoint.clone(),
+                connect_timeout: Some(self.s3_connect_timeout.to_duration()),
+                read_timeout: Some(self.s3_read_timeout.to_duration()),
                 ..S3Options::default()
             };
             let w =
