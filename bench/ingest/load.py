@@ -3,7 +3,8 @@
 
 Python 3 standard library only. Subcommands:
 
-  load     post NDJSON batches to one server for a fixed time; write one JSON result file
+  load     post NDJSON (or, --otlp, the same events as OTLP protobuf to /v1/logs) batches to one
+           server for a fixed time; write one JSON result file
   wait     poll a URL until it answers 200 (server readiness)
   annotate add key=value pairs to a result file (exit code, data-dir size, ...)
   report   median over the result files of each server; table or JSON; pass/fail
@@ -31,6 +32,7 @@ import random
 import resource
 import socket
 import statistics
+import struct
 import sys
 import threading
 import time
@@ -165,6 +167,99 @@ def batch_body(parts, batch_no):
 
 
 # ----------------------------------------------------------------------------------------
+# OTLP protobuf (the same events as an ExportLogsServiceRequest for POST /v1/logs)
+# ----------------------------------------------------------------------------------------
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _len_field(tag, payload):
+    return _varint(tag << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _any_value(v):
+    """AnyValue: string 1, bool 2, int 3, double 4 (JSON objects/arrays as strings)."""
+    if isinstance(v, bool):
+        return _varint(2 << 3) + _varint(int(v))
+    if isinstance(v, int):
+        return _varint(3 << 3) + _varint(v & (2**64 - 1))
+    if isinstance(v, float):
+        return _varint(4 << 3 | 1) + struct.pack("<d", v)
+    if not isinstance(v, str):
+        v = json.dumps(v, separators=(",", ":"))
+    return _len_field(1, v.encode())
+
+
+def _key_value(k, v):
+    return _len_field(1, k.encode()) + _len_field(2, _any_value(v))
+
+
+def _log_record(obj):
+    """LogRecord: time_unix_nano 1 (fixed64), severity_number 2, attributes 6, event_name 12;
+    the event's id and session as the log.record.uid and session.id attributes."""
+    out = bytearray(_varint(1 << 3 | 1) + struct.pack("<Q", int(obj["ts"]) * 1_000_000))
+    out += _varint(2 << 3) + _varint(9)
+    attrs = dict(obj.get("attrs") or {})
+    attrs["log.record.uid"] = obj["id"]
+    attrs["session.id"] = obj["session"]
+    for k, v in attrs.items():
+        out += _len_field(6, _key_value(k, v))
+    out += _len_field(12, obj["event"].encode())
+    return bytes(out)
+
+
+def otlp_template(parts):
+    """The NDJSON template's events as one ExportLogsServiceRequest, split around the same
+    placeholder (8 bytes either way, so no length prefix changes)."""
+    lines = PLACEHOLDER.join(parts).decode().splitlines()
+    objs = [json.loads(line) for line in lines if line]
+    resource = (_len_field(1, _key_value("service.name", objs[0]["game"]))
+                + _len_field(1, _key_value("deployment.environment.name", objs[0]["env"])))
+    scope_logs = b"".join(_len_field(2, _log_record(o)) for o in objs)
+    resource_logs = _len_field(1, resource) + _len_field(2, scope_logs)
+    return _len_field(1, resource_logs).split(PLACEHOLDER)
+
+
+def otlp_rejected(data):
+    """rejected_log_records of an ExportLogsServiceResponse (0 when empty)."""
+    def varint(buf, i):
+        n = shift = 0
+        while True:
+            b = buf[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n, i
+    if not data:
+        return 0
+    if data[0] != 0x0A:
+        raise ValueError("not an ExportLogsServiceResponse: %r" % data[:40])
+    length, i = varint(data, 1)
+    end = i + length
+    while i < end:
+        key, i = varint(data, i)
+        if key == 0x08:
+            n, i = varint(data, i)
+            return n
+        if key & 7 == 2:
+            skip, i = varint(data, i)
+            i += skip
+        else:
+            _, i = varint(data, i)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------
 # /proc helpers (server RSS and CPU)
 # ----------------------------------------------------------------------------------------
 
@@ -286,7 +381,8 @@ class Client(threading.Thread):
 
     def _run(self):
         args = self.args
-        headers = {"Content-Type": "application/x-ndjson"}
+        headers = {"Content-Type": "application/x-protobuf" if args.otlp
+                   else "application/x-ndjson"}
         clock = time.perf_counter
         sleep_503 = args.retry_sleep_ms / 1000.0
         self.connect()
@@ -340,7 +436,12 @@ class Client(threading.Thread):
                     sys.stderr.write("load: %s answered %d: %s\n"
                                      % (args.name, status, data[:300].decode("utf-8", "replace")))
                 continue
-            if args.count == "accepted":
+            if args.otlp:
+                rejected = otlp_rejected(data)
+                acked = batch_events - rejected
+                self.accepted += acked
+                self.rejected += rejected
+            elif args.count == "accepted":
                 answer = json.loads(data)
                 acked = answer.get("accepted", 0)
                 self.accepted += acked
@@ -408,6 +509,8 @@ def cmd_load(args):
     templates = [[make_template(rng, prefix, c, args.batch, args.contest_share, args.line_bytes,
                                 base_ms + 1000 * t)
                   for t in range(args.templates)] for c in range(args.clients)]
+    if args.otlp:
+        templates = [[otlp_template(t) for t in ts] for ts in templates]
     gen_s = time.perf_counter() - t0
     sample = batch_body(templates[0][0], 0)
     avg_line = len(sample) / args.batch
@@ -566,6 +669,7 @@ def cmd_annotate(args):
 TARGET_EVENTS_PER_S = 200_000
 TARGET_P99_MS = 50.0
 TARGET_RSS_BYTES = 200_000_000  # 200 MB = 190.7 MiB
+TARGET_OTLP_RATIO = 0.8
 GENERATOR_FLOOR = 400_000
 
 
@@ -640,6 +744,10 @@ def cmd_report(args):
         by_server.setdefault(r["server"], []).append(r)
     summary = {name: summarize(rs) for name, rs in by_server.items()}
     pt, ce = summary.get("playtrace"), summary.get("ceiling")
+    ot = summary.get("playtrace-otlp")
+    otlp_ratio = None
+    if pt and ot and pt["events_per_s"]:
+        otlp_ratio = ot["events_per_s"] / pt["events_per_s"]
     ratio = None
     if pt and ce and ce["events_per_s"]:
         ratio = pt["events_per_s"] / ce["events_per_s"]
@@ -654,6 +762,9 @@ def cmd_report(args):
              "pass": pt["peak_rss_mib"] is not None
              and pt["peak_rss_mib"] * 2**20 < TARGET_RSS_BYTES},
         ]
+    if otlp_ratio is not None:
+        targets.append({"target": "OTLP protobuf events/s >= 0.8 x NDJSON's",
+                        "value": round(otlp_ratio, 2), "pass": otlp_ratio >= TARGET_OTLP_RATIO})
     warnings = checks(results)
     if ce and ce["events_per_s"] < GENERATOR_FLOOR:
         warnings.append("the load generator reached only %.0f events/s against the ceiling "
@@ -670,7 +781,8 @@ def cmd_report(args):
 
     out = sys.stdout
     if args.format == "json":
-        json.dump({"config": meta, "servers": summary, "ratio": ratio, "targets": targets,
+        json.dump({"config": meta, "servers": summary, "ratio": ratio,
+                   "otlp_over_ndjson": otlp_ratio, "targets": targets,
                    "pass": passed, "warnings": warnings, "results": results}, out, indent=1)
         out.write("\n")
         out = sys.stderr
@@ -678,7 +790,7 @@ def cmd_report(args):
           "%(warmup)s s warm-up, median of %(runs)s runs; avg line %(avg_line_bytes)s B"
           % meta, file=out)
     print("", file=out)
-    head = "%-10s %12s %9s %9s %9s %14s %7s %11s %11s" % (
+    head = "%-14s %12s %9s %9s %9s %14s %7s %11s %11s" % (
         "server", "events/s", "req/s", "p50 ms", "p99 ms", "peak RSS MiB", "503s",
         "server CPU", "client CPU")
     print(head, file=out)
@@ -687,7 +799,7 @@ def cmd_report(args):
         s = summary.get(name)
         if not s:
             continue
-        print("%-10s %12s %9s %9s %9s %14s %7s %11s %11s" % (
+        print("%-14s %12s %9s %9s %9s %14s %7s %11s %11s" % (
             name, fmt(s["events_per_s"], ",.0f"), fmt(s["requests"] / meta["seconds"], ".0f"),
             fmt(s["p50_ms"], ".2f"), fmt(s["p99_ms"], ".2f"), fmt(s["peak_rss_mib"], ".1f"),
             fmt(s["status_503"], ".0f"), fmt(s["server_cpu_cores"], ".2f"),
@@ -695,13 +807,15 @@ def cmd_report(args):
     print("", file=out)
     if ratio is not None:
         print("playtrace / ceiling = %.2f" % ratio, file=out)
-    for name in ["ceiling", "playtrace"]:
+    if otlp_ratio is not None:
+        print("playtrace-otlp / playtrace (OTLP protobuf / NDJSON) = %.2f" % otlp_ratio, file=out)
+    for name in ["ceiling", "playtrace", "playtrace-otlp"]:
         s = summary.get(name)
         if s:
             print("  %-9s per run: events/s %s, p99 ms %s, RSS MiB %s, 503s total %d" % (
                 name, s["per_run_events_per_s"], s["per_run_p99_ms"],
                 s["per_run_peak_rss_mib"], s["status_503_total"]), file=out)
-    for name in ["ceiling", "playtrace"]:
+    for name in ["ceiling", "playtrace", "playtrace-otlp"]:
         threads = {}
         for r in by_server.get(name, []):
             for t, cores in (r.get("server_threads") or {}).items():
@@ -758,6 +872,9 @@ def main():
     lp.add_argument("--run-id", help="id prefix (default: random)")
     lp.add_argument("--count", choices=["accepted", "sent"], default="accepted",
                     help="events/s from the answers' accepted (playtrace) or from events sent")
+    lp.add_argument("--otlp", action="store_true",
+                    help="send the same events as OTLP protobuf (POST /v1/logs; acknowledged = "
+                         "batch less partialSuccess.rejectedLogRecords)")
     lp.add_argument("--metrics", help="GET this after the load (playtrace /metrics)")
     lp.add_argument("--info", help="GET this JSON after the load (playtrace /readyz)")
     lp.add_argument("--seconds", type=float, default=20.0)

@@ -10,6 +10,7 @@ use crate::auth::{Scope, Token, Tokens};
 use playtrace_core::alert::{AlertsSpec, BudgetAlerting, RuleSet};
 use playtrace_core::budget::{BudgetEntry, BudgetSet};
 use playtrace_core::contest::LiveOptions;
+use playtrace_core::summary::GroupDim;
 use playtrace_core::units::{Bytes, Millis, Written};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -314,6 +315,75 @@ impl HttpFile {
     }
 }
 
+/// `[otlp]`: how OTLP/HTTP log records map to events (docs/API.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Otlp {
+    /// The resource attribute naming the game (default `service.name`).
+    pub game_attribute: String,
+}
+
+impl Default for Otlp {
+    fn default() -> Self {
+        Otlp {
+            game_attribute: "service.name".into(),
+        }
+    }
+}
+
+/// `[metrics]`: which budget groups `/metrics` reports, bounded (docs/API.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Group dimensions of the per-group budget gauges (default `["room"]`; `[]` for none).
+    pub budget_group_by: Vec<GroupDim>,
+    /// Groups per dimension and window before the rest fold into `other` (default 50).
+    pub max_group_values: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            budget_group_by: vec![GroupDim::Room],
+            max_group_values: 50,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    budget_group_by: Option<Vec<String>>,
+    max_group_values: Option<usize>,
+}
+
+impl MetricsFile {
+    fn over(self, mut m: MetricsConfig) -> Result<MetricsConfig, ConfigError> {
+        if let Some(dims) = self.budget_group_by {
+            m.budget_group_by = dims
+                .iter()
+                .map(|d| {
+                    GroupDim::parse(d).ok_or_else(|| {
+                        invalid(
+                            "metrics.budget_group_by",
+                            format!("`{d}` is not a dimension; use hub, room, move or type"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            m.budget_group_by.dedup();
+        }
+        if let Some(n) = self.max_group_values {
+            m.max_group_values = n;
+        }
+        Ok(m)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OtlpFile {
+    game_attribute: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenFile {
@@ -347,6 +417,10 @@ struct File {
     stream: StreamFile,
     #[serde(default)]
     http: HttpFile,
+    #[serde(default)]
+    otlp: OtlpFile,
+    #[serde(default)]
+    metrics: MetricsFile,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -379,6 +453,10 @@ pub struct ServeConfig {
     pub http: Http,
     /// The file this was read from (reloaded on SIGHUP and `POST /v1/admin/reload`).
     pub source: Option<PathBuf>,
+    /// `[otlp]`.
+    pub otlp: Otlp,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for ServeConfig {
@@ -406,6 +484,8 @@ impl Default for ServeConfig {
             stream: Stream::default(),
             http: Http::default(),
             source: None,
+            otlp: Otlp::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -559,6 +639,10 @@ impl ServeConfig {
         c.rules = RuleSet::from_spec(file.alerts).map_err(|e| invalid("alerts", e.to_string()))?;
         c.stream = file.stream.over(c.stream)?;
         c.http = file.http.over(c.http)?;
+        if let Some(attribute) = file.otlp.game_attribute.filter(|a| !a.trim().is_empty()) {
+            c.otlp.game_attribute = attribute;
+        }
+        c.metrics = file.metrics.over(c.metrics)?;
         Ok(c)
     }
 
@@ -590,6 +674,28 @@ mod tests {
         assert_eq!(c.live.windows_ms, vec![300_000.0, 3_600_000.0]);
         assert_eq!(c.limits.max_body.as_u64(), 10 << 20);
         assert!(c.tokens.is_empty());
+    }
+
+    #[test]
+    fn otlp_and_metrics_sections_read_and_check_their_dimensions() {
+        let c = ServeConfig::from_toml("", "test").unwrap();
+        assert_eq!(c.otlp.game_attribute, "service.name");
+        assert_eq!(c.metrics, MetricsConfig::default());
+        let c = ServeConfig::from_toml(
+            "[otlp]\ngame_attribute = \"game.id\"\n[metrics]\nbudget_group_by = [\"hub\", \"type\"]\nmax_group_values = 5\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(c.otlp.game_attribute, "game.id");
+        assert_eq!(c.metrics.budget_group_by, [GroupDim::Hub, GroupDim::Type]);
+        assert_eq!(c.metrics.max_group_values, 5);
+        let err = ServeConfig::from_toml("[metrics]\nbudget_group_by = [\"planet\"]\n", "test")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metrics.budget_group_by") && err.contains("planet"),
+            "{err}"
+        );
     }
 
     #[test]

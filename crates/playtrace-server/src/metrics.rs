@@ -1,8 +1,13 @@
 //! Counters and histograms for `/metrics` (Prometheus text format 0.0.4), kept with atomics so
 //! that counting never takes a lock on the ingest path.
 
+pub(crate) mod budgets;
+pub(crate) mod process;
+mod text;
+
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) use text::{header, sample};
 
 /// A fixed-bucket histogram.
 pub struct Histogram {
@@ -56,7 +61,7 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     /// Rejected lines by kind (parse, schema, size, encoding).
     pub rejected: [AtomicU64; 4],
-    /// Requests answered, by status class.
+    /// Requests refused for their token (401/403).
     pub requests_refused: AtomicU64,
     /// Requests refused because the store queue was full (503).
     pub overloaded: AtomicU64,
@@ -66,6 +71,18 @@ pub struct Metrics {
     pub ingest_seconds: Histogram,
     /// Events per group commit.
     pub commit_events: Histogram,
+    /// Write requests handed to the store's writer and not yet answered (queued or being
+    /// committed).
+    pub queued: AtomicU64,
+}
+
+/// Counts one write request in [`Metrics::queued`] while it lives.
+pub(crate) struct Queued<'a>(&'a AtomicU64);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 const LATENCY: &[f64] = &[
@@ -86,6 +103,7 @@ impl Default for Metrics {
             store_full: AtomicU64::new(0),
             ingest_seconds: Histogram::new(LATENCY),
             commit_events: Histogram::new(BATCH),
+            queued: AtomicU64::new(0),
         }
     }
 }
@@ -93,37 +111,18 @@ impl Default for Metrics {
 /// Reject kinds in the order of [`Metrics::rejected`].
 pub const REJECT_KINDS: [&str; 4] = ["parse", "schema", "size", "encoding"];
 
-/// Appends a gauge or counter with optional labels.
-pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let v = v
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            let _ = write!(out, "{k}=\"{v}\"");
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// Appends `# HELP` and `# TYPE` lines.
-pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
 impl Metrics {
     /// Counts one reject kind.
     pub fn reject(&self, kind: &str) {
         if let Some(i) = REJECT_KINDS.iter().position(|k| *k == kind) {
             self.rejected[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a write request as queued until the guard is dropped.
+    pub(crate) fn queue(&self) -> Queued<'_> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        Queued(&self.queued)
     }
 
     /// The ingest counters and histograms.
@@ -178,6 +177,30 @@ impl Metrics {
             "playtrace_store_full_total",
             &[],
             get(&self.store_full),
+        );
+        header(
+            out,
+            "playtrace_store_queue_requests",
+            "gauge",
+            "Write requests queued for the store's writer or being committed (limits.queue_requests bounds the queue).",
+        );
+        sample(
+            out,
+            "playtrace_store_queue_requests",
+            &[],
+            get(&self.queued),
+        );
+        header(
+            out,
+            "playtrace_requests_refused_total",
+            "counter",
+            "Requests refused for a missing, unknown or under-scoped token (401/403).",
+        );
+        sample(
+            out,
+            "playtrace_requests_refused_total",
+            &[],
+            get(&self.requests_refused),
         );
         self.ingest_seconds.render(
             out,

@@ -13,9 +13,13 @@ use std::collections::BTreeMap;
 
 /// A stored event: the normalised envelope plus the store's fields.
 pub(crate) fn event_json(r: &StoredEvent) -> Value {
-    let normalised = serde_json::from_str::<serde_json::Map<String, Value>>(&r.body)
-        .ok()
-        .and_then(|o| Event::from_object(o).ok());
+    let object = serde_json::from_str::<serde_json::Map<String, Value>>(&r.body).ok();
+    // OTLP records keep their severity number and trace context beside the envelope.
+    let otlp: Vec<(&str, Value)> = ["severityText", "severityNumber", "traceId", "spanId"]
+        .into_iter()
+        .filter_map(|k| Some((k, object.as_ref()?.get(k)?.clone())))
+        .collect();
+    let normalised = object.and_then(|o| Event::from_object(o).ok());
     let mut v = json!({
         "seq": r.seq,
         "receivedMs": r.recv_ms,
@@ -32,6 +36,9 @@ pub(crate) fn event_json(r: &StoredEvent) -> Value {
             o.insert("level".into(), Value::String(level));
         }
         o.insert("attrs".into(), Value::Object(e.attrs));
+        for (k, v) in otlp {
+            o.insert(k.into(), v);
+        }
     }
     v
 }

@@ -184,6 +184,37 @@ pub(crate) fn list(conn: &rusqlite::Connection, q: &AlertQuery) -> rusqlite::Res
     rows.collect()
 }
 
+/// How many alerts there are per state, category and severity rank (seeded and probe alerts
+/// left out): the `playtrace_alerts` gauges.
+pub(crate) fn counts(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<AlertCount>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, category, severity, count(*) FROM alerts WHERE seeded = 0 AND probe = 0
+         GROUP BY state, category, severity ORDER BY state, category, severity",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(AlertCount {
+            state: r.get(0)?,
+            category: r.get(1)?,
+            severity: r.get(2)?,
+            count: r.get::<_, i64>(3)?.max(0) as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+/// One row of [`counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertCount {
+    /// `firing`, `resolved` or `silenced`.
+    pub state: String,
+    /// The alert category.
+    pub category: String,
+    /// Severity rank (0 = info).
+    pub severity: i64,
+    /// Number of alerts.
+    pub count: u64,
+}
+
 /// Fingerprints of the alerts of `category` that are firing (budget alerts after a restart).
 pub(crate) fn firing(conn: &rusqlite::Connection, category: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(

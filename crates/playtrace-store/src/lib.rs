@@ -26,7 +26,7 @@ mod silences;
 mod store;
 mod writer;
 
-pub use alerts::{AlertQuery, AlertRow};
+pub use alerts::{AlertCount, AlertQuery, AlertRow};
 pub use check::{backup, verify, Verification};
 pub use health::{Health, Loss};
 pub use lock::{DirLock, LockError, LOCK_FILE};

@@ -144,6 +144,11 @@ impl Reader {
         self.with(|conn| silences::active(conn, now_ms))
     }
 
+    /// Alert counts per state, category and severity (for `/metrics`).
+    pub fn alert_counts(&self) -> Result<Vec<crate::alerts::AlertCount>, StoreError> {
+        self.with(alerts::counts)
+    }
+
     /// Fingerprints of the firing alerts of `category`.
     pub fn firing_alerts(&self, category: &str) -> Result<Vec<String>, StoreError> {
         self.with(|conn| alerts::firing(conn, category))

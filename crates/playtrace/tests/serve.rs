@@ -592,7 +592,7 @@ fn metrics_count_what_happened() {
         "playtrace_ingest_duration_seconds_count 3",
         "playtrace_contests{state=\"resolved\"} 4",
         "playtrace_budget_breached{window=\"5m\",metric=\"arming\",percentile=\"95\"} 1",
-        "playtrace_budget_value_ms{window=\"5m\",metric=\"resolution\",percentile=\"95\"} 930",
+        "playtrace_budget_value_seconds{window=\"5m\",metric=\"resolution\",percentile=\"95\"} 0.93",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }

@@ -17,6 +17,7 @@ pub(crate) async fn commit(
     work: Work,
 ) -> ApiResult<CommitOutcome> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let _queued = app.metrics.queue();
     let job = Job {
         events,
         rejects,

@@ -15,7 +15,7 @@ pub(crate) mod server;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::routes::{admin, alerts, ingest, ops, query, silences, stream};
+use crate::http::routes::{admin, alerts, ingest, metrics, ops, otlp, query, silences, stream};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use std::sync::Arc;
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/events", post(ingest::ingest).get(query::list_events))
+        .route("/v1/logs", post(otlp::logs))
         .route("/v1/rejects", get(query::list_rejects))
         .route("/v1/budgets", get(query::budgets))
         .route("/v1/contests", get(query::list_contests))
@@ -39,7 +40,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/silences/{id}", axum::routing::delete(silences::remove))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/admin/reload", post(admin::reload))
         .merge(crate::console::routes())
         .fallback(not_found)

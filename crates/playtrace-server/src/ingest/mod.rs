@@ -1,6 +1,6 @@
 //! Ingest: turning what a client sends into the one parsed form the pipeline takes — rows to
 //! store, rejects, and contest observations ([`Parsed`]). One module per source format
-//! ([`json`]: NDJSON and JSON bodies; OTLP next), each decoding into [`Parsed`].
+//! ([`json`]: NDJSON and JSON bodies; [`otlp`]: OTLP/HTTP logs), each decoding into [`Parsed`].
 //!
 //! Every dialect of SPEC §2 goes through `playtrace-core`'s readers: single-event lines through
 //! the line scanner (the monitor's fast path), whole documents (arrays, timelines, summaries)
@@ -12,6 +12,7 @@
 //! contest are one contest whichever of them named the game.
 
 pub(crate) mod json;
+pub(crate) mod otlp;
 
 use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
@@ -122,6 +123,26 @@ impl Parsed {
             session: event.session.clone(),
             ts_ms: event.time_ms,
             body: envelope_json(event),
+            ..StoredEvent::default()
+        });
+        self.observations.push_event(index, event, OBSERVE_ALL);
+    }
+
+    /// Adds an event another format decoded, stored with `body` (its envelope as JSON).
+    fn push_decoded(&mut self, line: u32, event: &Event, body: String) {
+        let game = match self.games.resolve(event.game.as_deref()) {
+            Ok(game) => game,
+            Err(e) => return self.reject(line, e, body.as_bytes()),
+        };
+        let index = self.events.len() as u32;
+        self.events.push(StoredEvent {
+            game,
+            id: event.id.clone(),
+            name: event.name.clone(),
+            env: event.env.clone(),
+            session: event.session.clone(),
+            ts_ms: event.time_ms,
+            body,
             ..StoredEvent::default()
         });
         self.observations.push_event(index, event, OBSERVE_ALL);

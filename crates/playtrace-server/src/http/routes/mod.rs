@@ -1,9 +1,11 @@
-//! One module per group of routes: ingest, queries, alerts, the stream, operations.
+//! One module per group of routes: ingest (NDJSON/JSON and OTLP), queries, alerts, the stream, operations.
 
 pub(crate) mod admin;
 pub(crate) mod alerts;
 pub(crate) mod ingest;
+pub(crate) mod metrics;
 pub(crate) mod ops;
+pub(crate) mod otlp;
 pub(crate) mod params;
 pub(crate) mod query;
 pub(crate) mod silences;
