@@ -224,6 +224,11 @@ const MAX_DEPTH: usize = 64;
 /// The line's nesting depth when it is over [`MAX_DEPTH`] (brackets outside strings; a line that
 /// is not JSON fails later with its own message).
 fn too_deep(text: &str) -> Option<usize> {
+    // Telemetry lines open a handful of brackets: counting them (SIMD) settles almost every line
+    // without the byte-by-byte walk, which cost a tenth of ingest's CPU.
+    if memchr::memchr2_iter(b'[', b'{', text.as_bytes()).count() <= MAX_DEPTH {
+        return None;
+    }
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for b in text.bytes() {
         if in_string {
