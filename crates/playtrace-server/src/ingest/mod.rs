@@ -110,30 +110,22 @@ impl Parsed {
     }
 
     fn push_event(&mut self, line: u32, event: &Event, raw: &str) {
-        let game = match self.games.resolve(event.game.as_deref()) {
-            Ok(game) => game,
-            Err(e) => return self.reject(line, e, raw.as_bytes()),
-        };
-        let index = self.events.len() as u32;
-        self.events.push(StoredEvent {
-            game,
-            id: event.id.clone(),
-            name: event.name.clone(),
-            env: event.env.clone(),
-            session: event.session.clone(),
-            ts_ms: event.time_ms,
-            body: envelope_json(event),
-            ..StoredEvent::default()
-        });
-        self.observations.push_event(index, event, OBSERVE_ALL);
+        match self.games.resolve(event.game.as_deref()) {
+            Ok(game) => self.push_row(game, event, envelope_json(event)),
+            Err(e) => self.reject(line, e, raw.as_bytes()),
+        }
     }
 
     /// Adds an event another format decoded, stored with `body` (its envelope as JSON).
     fn push_decoded(&mut self, line: u32, event: &Event, body: String) {
-        let game = match self.games.resolve(event.game.as_deref()) {
-            Ok(game) => game,
-            Err(e) => return self.reject(line, e, body.as_bytes()),
-        };
+        match self.games.resolve(event.game.as_deref()) {
+            Ok(game) => self.push_row(game, event, body),
+            Err(e) => self.reject(line, e, body.as_bytes()),
+        }
+    }
+
+    /// The stored row and the contest observation of an event whose game is resolved.
+    fn push_row(&mut self, game: String, event: &Event, body: String) {
         let index = self.events.len() as u32;
         self.events.push(StoredEvent {
             game,
