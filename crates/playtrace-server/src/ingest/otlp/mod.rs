@@ -9,16 +9,18 @@
 //! by its 1-based position among all the request's log records; a body that cannot be decoded
 //! at all is an error for the whole request (400).
 
+mod attrs;
 mod json;
 mod map;
 mod proto;
 
 use super::Parsed;
+use attrs::Attrs;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
 use prost::Message;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The body's encoding, from `Content-Type`; the answer uses the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +76,7 @@ pub(crate) struct ResourceScope {
 }
 
 impl ResourceScope {
-    fn from_attrs(attrs: &Map<String, Value>, opts: MapOptions<'_>) -> ResourceScope {
+    fn from_attrs(attrs: &Attrs, opts: MapOptions<'_>) -> ResourceScope {
         let text = |key: &str| match attrs.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             _ => None,
@@ -95,7 +97,7 @@ pub(crate) struct Record {
     severity_number: i32,
     severity_text: String,
     body: Option<Value>,
-    attrs: Map<String, Value>,
+    attrs: Attrs,
     /// Lowercase hex; empty when absent.
     trace_id: String,
     /// Lowercase hex; empty when absent.

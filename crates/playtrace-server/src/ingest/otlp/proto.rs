@@ -1,11 +1,12 @@
 //! OTLP protobuf (`application/x-protobuf`), through `opentelemetry-proto`'s generated types.
 
+use super::attrs::Attrs;
 use super::{hex_id, DecodeError, MapOptions, Record, ResourceScope, Sink};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use prost::Message;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Decodes the request and hands every record, with its resource's scope, to `sink`.
 pub(super) fn decode(
@@ -45,7 +46,11 @@ pub(super) fn decode(
     Ok(())
 }
 
-fn attributes(kvs: Vec<KeyValue>) -> Map<String, Value> {
+fn attributes(kvs: Vec<KeyValue>) -> Attrs {
+    Attrs::from_pairs(pairs(kvs))
+}
+
+fn pairs(kvs: Vec<KeyValue>) -> Vec<(String, Value)> {
     kvs.into_iter()
         .map(|kv| (kv.key, kv.value.map_or(Value::Null, any_value)))
         .collect()
@@ -62,7 +67,7 @@ fn any_value(v: AnyValue) -> Value {
         Some(Any::DoubleValue(d)) => serde_json::Number::from_f64(d)
             .map_or_else(|| Value::String(non_finite(d).into()), Value::Number),
         Some(Any::ArrayValue(a)) => Value::Array(a.values.into_iter().map(any_value).collect()),
-        Some(Any::KvlistValue(kv)) => Value::Object(attributes(kv.values)),
+        Some(Any::KvlistValue(kv)) => Value::Object(pairs(kv.values).into_iter().collect()),
         Some(Any::BytesValue(b)) => Value::String(base64(&b)),
         // Profiles-only string-table reference: absent for logs, per the spec.
         Some(_) => Value::Null,
