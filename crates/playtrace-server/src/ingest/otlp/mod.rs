@@ -1,8 +1,7 @@
 //! OTLP/HTTP logs (`POST /v1/logs`, SPEC §2's OpenTelemetry dialect): an
-//! `ExportLogsServiceRequest` as protobuf ([`proto`], decoded by `opentelemetry-proto`'s
-//! generated types) or as OTLP/JSON ([`json`], our own reader: the crate's serde support
-//! refuses what real exporters write — numeric `intValue` from the JS SDK, string timestamps
-//! from the Collector). Both decode into [`Record`]s, which [`map`] turns into the same
+//! `ExportLogsServiceRequest` as protobuf ([`proto`], read straight from the wire) or as
+//! OTLP/JSON ([`json`], our own reader: generated serde support refuses what real exporters
+//! write — numeric `intValue` from the JS SDK, string timestamps from the Collector). Both decode into [`Record`]s, which [`map`] turns into the same
 //! envelope an NDJSON line becomes, so everything downstream treats them alike.
 //!
 //! A record that cannot be mapped is a reject (stored, counted in `partialSuccess`), numbered
@@ -16,10 +15,6 @@ mod proto;
 
 use super::Parsed;
 use attrs::Attrs;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use prost::Message;
 use serde_json::Value;
 
 /// The body's encoding, from `Content-Type`; the answer uses the same.
@@ -148,25 +143,21 @@ pub(crate) fn response(
         } else {
             String::new()
         };
-        ExportLogsPartialSuccess {
-            rejected_log_records: rejected as i64,
-            error_message: format!(
-                "{}{more}; the records are kept as rejects: GET /v1/rejects",
-                first_message.unwrap_or("rejected")
-            ),
-        }
+        format!(
+            "{}{more}; the records are kept as rejects: GET /v1/rejects",
+            first_message.unwrap_or("rejected")
+        )
     });
     match format {
-        OtlpFormat::Protobuf => ExportLogsServiceResponse {
-            partial_success: partial,
+        OtlpFormat::Protobuf => {
+            proto::encode_response(partial.as_deref().map(|m| (rejected as i64, m)))
         }
-        .encode_to_vec(),
         OtlpFormat::Json => {
             let v = match partial {
                 // int64 as a string, as the protobuf JSON mapping writes it.
-                Some(p) => serde_json::json!({"partialSuccess": {
-                    "rejectedLogRecords": p.rejected_log_records.to_string(),
-                    "errorMessage": p.error_message,
+                Some(message) => serde_json::json!({"partialSuccess": {
+                    "rejectedLogRecords": rejected.to_string(),
+                    "errorMessage": message,
                 }}),
                 None => serde_json::json!({}),
             };
