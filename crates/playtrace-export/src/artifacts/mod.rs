@@ -40,6 +40,8 @@ pub struct Source<'a> {
     pub read: &'a ReadSummary,
     /// The budgets the summary was checked against (the chart draws the resolution budget).
     pub budgets: &'a BudgetSet,
+    /// What the report's verdict demands beyond the budgets (the monitor's gate options).
+    pub gate: playtrace_core::report::Gate,
     /// Every reject as NDJSON, in input order.
     pub rejects_ndjson: &'a [u8],
     /// The transcript entries by session.

@@ -57,7 +57,7 @@ pub(super) fn artifacts(prefix: &str, source: &Source<'_>) -> Result<Vec<Artifac
     };
     let md = format!(
         "{}\n![Resolution latency distribution, budget line at {} ms]({chart})\n",
-        render_markdown(summary, &stats),
+        render_markdown(summary, &stats, &source.gate),
         human(budget)
     );
     out.push(artifact(

@@ -8,7 +8,7 @@ use clap::Args;
 use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::reject::Reject;
-use playtrace_core::report::{render_markdown, render_text, InputStats};
+use playtrace_core::report::{render_markdown, render_text, Gate, InputStats, Outcome};
 use playtrace_core::summary::GroupDim;
 use playtrace_core::units::Millis;
 use playtrace_export::atomic::AtomicFile;
@@ -34,7 +34,10 @@ counted as rejects (parse, schema, size, encoding) and never stop the run.
 Durations come from armingDurationMs / resolutionDurationMs when present, else from
 createdAt / startedAt / resolvedAt / expiredAt fields, else from the events' own timestamps.
 Percentiles are exact nearest-rank. A budget is breached when its percentile is strictly above
-the limit; with fewer samples than its min_samples it is insufficient_data, which passes.";
+the limit; with fewer samples than its min_samples it is insufficient_data. When an overall
+budget is insufficient_data (or there are fewer contests than --min-contests) the run's outcome
+is no_data, which fails the gate unless --allow-no-data: a wrong log path must not pass CI.
+A --group-by group with too few samples never fails the run (a rarely used room is normal).";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -51,8 +54,9 @@ Budgets file (TOML):
   min_samples = 20         # default 1
 
 Exit codes:
-  0  no budget breached (insufficient data counts as not breached)
-  1  a budget breached, overall or in any --group-by group
+  0  no budget breached, and every overall budget had enough samples (outcome pass)
+  1  a budget breached, overall or in any --group-by group (outcome breach), or too little
+     data to judge (outcome no_data) without --allow-no-data
   2  usage error, bad budgets file, or an input that cannot be opened or read";
 
 /// Arguments of `playtrace monitor`.
@@ -96,6 +100,15 @@ pub struct MonitorArgs {
     /// e.g. hub,room). A breach in any group fails the run.
     #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
     group_by: Vec<GroupDim>,
+
+    /// Pass a run with too little data to judge (outcome `no_data`: an overall budget with
+    /// fewer samples than its min_samples, or fewer contests than --min-contests).
+    #[arg(long)]
+    allow_no_data: bool,
+
+    /// Fewer contests than N is `no_data` (fails the run unless --allow-no-data).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    min_contests: u64,
 
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
@@ -183,10 +196,20 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         events: correlator.events(),
     };
     let summary = correlator.finish(&budgets, stats.rejects);
+    let gate = Gate {
+        min_contests: args.min_contests,
+        allow_no_data: args.allow_no_data,
+    };
+    let outcome = gate.outcome(&summary);
     let output = match format {
-        Format::Json => serde_json::to_string_pretty(&summary)? + "\n",
-        Format::Text => render_text(&summary, &input_stats),
-        Format::Markdown => render_markdown(&summary, &input_stats),
+        Format::Json => {
+            serde_json::to_string_pretty(&GateSummary {
+                summary: &summary,
+                outcome,
+            })? + "\n"
+        }
+        Format::Text => render_text(&summary, &input_stats, &gate),
+        Format::Markdown => render_markdown(&summary, &input_stats, &gate),
     };
     write_stdout(output.as_bytes())?;
     if !args.quiet {
@@ -196,11 +219,19 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
             args.rejects.as_deref(),
         );
     }
-    Ok(if summary.breached() {
+    Ok(if gate.fails(outcome) {
         ExitStatus::CheckFailed
     } else {
         ExitStatus::Success
     })
+}
+
+/// The JSON summary with the run's `outcome` (`pass`, `breach`, `no_data`) added.
+#[derive(serde::Serialize)]
+struct GateSummary<'a> {
+    #[serde(flatten)]
+    summary: &'a playtrace_core::summary::Summary,
+    outcome: Outcome,
 }
 
 /// The inputs to read: files and `--input`s in order, else standard input when it is piped.

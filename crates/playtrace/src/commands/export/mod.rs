@@ -151,6 +151,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
             summary: &read.summary,
             read: &read.stats,
             budgets: &budgets,
+            gate: playtrace_core::report::Gate::default(),
             rejects_ndjson: &read.rejects_ndjson,
             transcripts: &read.transcripts,
         },
