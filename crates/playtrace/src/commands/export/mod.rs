@@ -29,7 +29,8 @@ from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] or the AWS_
 Every artifact goes to every writer, writers in parallel; a writer that fails does not stop the
 others. Transient failures (connection refused, timeouts, 5xx, 429) go to a durable retry
 queue and are retried from it with exponential backoff and jitter for --retry-for; what still
-fails then stays queued (`playtrace export retry` drains it). Permanent failures (403, a
+fails then stays queued (`playtrace export retry` drains it, writing to exactly the destination each artifact was
+queued for; `playtrace export queue list` shows them). Permanent failures (403, a
 missing bucket, a bad name) and exhausted retries (--max-attempts) go to a dead-letter queue
 (`playtrace export dlq list|retry|purge`) with the artifact itself; nothing is dropped.
 Re-running does not duplicate: names are deterministic and queue entries unique by content

@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use playtrace_core::units::Millis;
 use playtrace_export::deliver::{drain, lock, DeliverOptions, SharedQueue};
 use playtrace_export::fs::FsWriter;
-use playtrace_export::queue::RetryPolicy;
-use playtrace_export::s3::{S3Options, S3Writer};
+use playtrace_export::queue::{Entry, RetryPolicy};
+use playtrace_export::s3::{S3Destination, S3Options, S3Writer};
 use playtrace_export::state::{StateDir, DEFAULT_STATE_DIR};
 use playtrace_export::stdout::StdoutWriter;
 use playtrace_export::Writer;
@@ -92,17 +92,46 @@ impl StateArgs {
             return Ok(Arc::new(FsWriter::new(dir)));
         }
         if spec.starts_with("s3://") {
-            let options = S3Options {
-                endpoint: self.s3_endpoint.clone(),
-                connect_timeout: Some(self.s3_connect_timeout.to_duration()),
-                read_timeout: Some(self.s3_read_timeout.to_duration()),
-                ..S3Options::default()
-            };
-            let w =
-                S3Writer::new(spec, &options).map_err(|e| anyhow::anyhow!("--to {spec}: {e}"))?;
+            let w = S3Writer::new(spec, &self.s3_options())
+                .map_err(|e| anyhow::anyhow!("--to {spec}: {e}"))?;
             return Ok(Arc::new(w));
         }
         bail!("--to {spec}: not a writer; use fs:DIR, s3://BUCKET/PREFIX or stdout")
+    }
+
+    fn s3_options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            connect_timeout: Some(self.s3_connect_timeout.to_duration()),
+            read_timeout: Some(self.s3_read_timeout.to_duration()),
+            ..S3Options::default()
+        }
+    }
+
+    /// The writer of a queued entry: exactly the destination the export queued it with
+    /// (endpoint, bucket, prefix, region, addressing; the absolute directory), whatever this
+    /// run's --s3-endpoint or environment say. Entries queued before destinations were stored
+    /// fall back to their writer id and this run's flags.
+    fn writer_for(&self, entry: &Entry) -> Result<Arc<dyn Writer>> {
+        if let Some(dest) = S3Destination::parse(&entry.destination) {
+            let w = S3Writer::from_destination(&dest, &self.s3_options())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dest.url))?;
+            return Ok(Arc::new(w));
+        }
+        if entry.destination.is_empty() {
+            self.writer(&entry.writer)
+        } else {
+            self.writer(&entry.destination)
+        }
+    }
+}
+
+/// A queued entry's destination as JSON: the S3 destination's fields, else its text.
+fn destination_json(entry: &Entry) -> serde_json::Value {
+    match S3Destination::parse(&entry.destination) {
+        Some(d) => serde_json::to_value(d).unwrap_or(serde_json::Value::Null),
+        None if entry.destination.is_empty() => json!(entry.writer),
+        None => json!(entry.destination),
     }
 }
 
@@ -115,11 +144,23 @@ pub enum Action {
         #[arg(long)]
         due: bool,
     },
+    /// The retry queue: what is waiting for `export retry`.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// The dead-letter queue.
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// List queued artifacts (JSON lines: id, writer, destination, name, bytes, sha256,
+    /// attempts, nextAttempt, error).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,8 +184,28 @@ pub fn run(state: &StateArgs, action: &Action) -> Result<ExitStatus> {
     let opened = state.open()?;
     match action {
         Action::Retry { due } => retry(state, &opened.queue, !*due),
+        Action::Queue {
+            action: QueueAction::List,
+        } => list_queue(&opened.queue),
         Action::Dlq { action } => dlq(state, &opened.queue, action),
     }
+}
+
+/// `export queue list`.
+fn list_queue(queue: &SharedQueue) -> Result<ExitStatus> {
+    let mut out = Vec::new();
+    for (e, due_ms) in lock(queue).waiting()? {
+        let next = playtrace_core::time::format_rfc3339_ms(due_ms as f64);
+        serde_json::to_writer(
+            &mut out,
+            &json!({"id": e.id, "writer": e.writer, "destination": destination_json(&e),
+                    "name": e.artifact.name, "bytes": e.artifact.bytes.len(), "sha256": e.sha256,
+                    "attempts": e.attempts, "nextAttempt": next, "error": e.error}),
+        )?;
+        out.push(b'\n');
+    }
+    write_stdout(&out)?;
+    Ok(ExitStatus::Success)
 }
 
 /// `export retry` (`all`: every entry, not only those whose backoff has passed).
@@ -164,9 +225,10 @@ fn retry(state: &StateArgs, queue: &SharedQueue, all: bool) -> Result<ExitStatus
     let mut writers: Vec<Arc<dyn Writer>> = Vec::new();
     let mut seen = Vec::new();
     for entry in &entries {
-        if !seen.contains(&entry.writer) {
-            seen.push(entry.writer.clone());
-            match state.writer(&entry.writer) {
+        let key = (&entry.writer, &entry.destination);
+        if !seen.contains(&key) {
+            seen.push(key);
+            match state.writer_for(entry) {
                 Ok(w) => writers.push(w),
                 Err(e) => eprintln!("export retry: {e}"),
             }
@@ -196,7 +258,8 @@ fn dlq(state: &StateArgs, shared: &SharedQueue, action: &DlqAction) -> Result<Ex
             for e in queue.dead_letters()? {
                 serde_json::to_writer(
                     &mut out,
-                    &json!({"id": e.id, "writer": e.writer, "name": e.artifact.name,
+                    &json!({"id": e.id, "writer": e.writer, "destination": destination_json(&e),
+                            "name": e.artifact.name,
                             "bytes": e.artifact.bytes.len(), "sha256": e.sha256,
                             "attempts": e.attempts, "error": e.error}),
                 )?;
