@@ -255,7 +255,25 @@ fn alerts_reads_the_fixture_observation() {
         v,
         json!({"status": "ready", "observedAt": "2025-11-05T04:53:28.025Z", "ageMs": 3_991_975,
                "windowMs": 7_200_000, "latencyMs": 3, "severity": "high",
-               "reason": "prohibited-capability", "seeded": false, "source": obs})
+               "reason": "prohibited-capability", "seeded": false, "alertSource": "live",
+               "source": obs})
+    );
+    // For people, the age is a duration, not milliseconds.
+    let text = playtrace()
+        .args([
+            "alerts",
+            "--observation",
+            obs,
+            "--now",
+            "2025-11-05T06:00:00Z",
+            "--window",
+            "2h",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout),
+        "ready: newest moderation alert prohibited-capability (1h 6m ago, window 2h), at 2025-11-05T04:53:28.025Z\n"
     );
     // Every duration format (a bare number is ms; the window includes its end), and bad ones.
     for (window, status) in [
@@ -349,4 +367,39 @@ fn alerts_statuses_missing_seeded_no_alerts_and_live() {
     let (code, _, err) = alerts(&["--url", "http://127.0.0.1:9"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// "Verify a deployment": right after a passing `smoke`, `alerts` finds smoke's probe alert,
+/// a live alert from the real pipeline, and passes; `--exclude-probes` judges real moderation
+/// traffic only (none here). Age is from createdAt even once the alert has resolved.
+#[test]
+fn alerts_counts_a_probes_live_alert_unless_probes_are_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), "");
+    let smoke = playtrace()
+        .args(["smoke", "--url", &s.url])
+        .output()
+        .unwrap();
+    assert_eq!(smoke.status.code(), Some(0), "{}", stderr(&smoke));
+    let (code, v, err) = alerts(&["--url", &s.url, "--window", "6h"]);
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (Some(0), Some("ready")),
+        "{err}"
+    );
+    assert_eq!(v["alertSource"], "probe");
+    let text = playtrace()
+        .args(["alerts", "--url", &s.url, "--window", "6h"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        line.starts_with("ready: ") && line.contains("from a verification probe"),
+        "{line}"
+    );
+    assert!(line.contains("ago, window 6h)"), "{line}");
+    let (code, v, _) = alerts(&["--url", &s.url, "--window", "6h", "--exclude-probes"]);
+    assert_eq!((code, v["status"].as_str()), (Some(1), Some("no-alerts")));
+    let (code, v, _) = alerts(&["check", "--url", &s.url, "--exclude-probes"]);
+    assert_eq!((code, v["status"].as_str()), (Some(1), Some("no-alerts")));
 }
