@@ -575,3 +575,85 @@ fn a_second_export_on_the_same_state_directory_exits_2_naming_the_holder() {
     assert!(dir.path().join("playtrace-export/export.db").exists());
     assert!(!dir.path().join("playtrace-data").exists());
 }
+
+/// The exported report says what `playtrace monitor` says about the same log with the same
+/// options: here the README example passes overall and breaches by room, so with
+/// `--group-by room` the report fails; and a log without a rejected line gets no rejects file.
+#[test]
+fn the_report_takes_the_monitors_options_and_says_what_the_monitor_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/telemetry/contests.ndjson")
+        .to_string_lossy()
+        .into_owned();
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            &example,
+            "--kinds",
+            "report,rejects",
+            "--to",
+            "fs:out",
+        ])
+        .args(["--group-by", "ROOM", "--resolution-threshold", "800ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let md = std::fs::read_to_string(dir.path().join("out/playtrace-budget-report.md")).unwrap();
+    let monitor = playtrace()
+        .args([
+            "monitor",
+            "--format",
+            "markdown",
+            "--group-by",
+            "room",
+            &example,
+        ])
+        .output()
+        .unwrap();
+    let monitor_md = String::from_utf8(monitor.stdout).unwrap();
+    assert!(
+        md.starts_with(&monitor_md),
+        "--- export\n{md}\n--- monitor\n{monitor_md}"
+    );
+    assert!(
+        md.contains("❌ **No budget breached overall, but 2 breaches in groups by room**"),
+        "{md}"
+    );
+    assert!(md.contains("### By room"), "{md}");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/playtrace-budget-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["outcome"], "breach");
+    assert_eq!(report["groups"]["by"], serde_json::json!(["room"]));
+    assert!(
+        !dir.path().join("out/playtrace-rejects.ndjson").exists(),
+        "nothing was rejected: no (empty) rejects file"
+    );
+
+    // No data in the report says so, as the monitor does, unless allowed.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "empty.ndjson",
+            "--kinds",
+            "report",
+            "--to",
+            "fs:none",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("none/playtrace-budget-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["outcome"], "no_data");
+    let md = std::fs::read_to_string(dir.path().join("none/playtrace-budget-report.md")).unwrap();
+    assert!(md.contains("⚠️ **Not enough data to judge"), "{md}");
+}

@@ -139,7 +139,8 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let port = free_port();
     let log = fixture_str("contest-telemetry-load-breach.ndjson");
     let target = format!("s3://{BUCKET}/runs/8");
-    // The server is down: S3 writes fail (transient), the filesystem writer writes everything.
+    // The server is down: S3 writes fail (transient), the filesystem writer writes everything:
+    // the report's 4 artifacts (nothing is rejected, so there is no rejects file).
     let started = Instant::now();
     let out = export(
         dir.path(),
@@ -161,8 +162,8 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("export: {target}: 0 of 5 written (0 bytes, "))
-            && err.contains("ms), 5 retries, 5 queued for retry, 0 dead-lettered"),
+        err.contains(&format!("export: {target}: 0 of 4 written (0 bytes, "))
+            && err.contains("ms), 4 retries, 4 queued for retry, 0 dead-lettered"),
         "{err}"
     );
     assert!(
@@ -171,7 +172,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     );
     assert_eq!(
         std::fs::read_dir(dir.path().join("local")).unwrap().count(),
-        5
+        4
     );
     // The manifest says where each artifact is, and how many attempts it took.
     let manifest: serde_json::Value =
@@ -197,7 +198,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let due = export(dir.path(), port, "SKTEST", &["retry", "--due"]);
     assert_eq!(due.status.code(), Some(1), "{}", stderr(&due));
     assert!(
-        stderr(&due).contains("nothing due yet; 5 queued artifact(s) are still backing off"),
+        stderr(&due).contains("nothing due yet; 4 queued artifact(s) are still backing off"),
         "{}",
         stderr(&due)
     );
@@ -209,7 +210,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let retry = export(dir.path(), port, "SKTEST", &["retry"]);
     assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
     assert!(
-        stderr(&retry).contains(&format!("export retry: {target}: 5 of 5 written")),
+        stderr(&retry).contains(&format!("export retry: {target}: 4 of 4 written")),
         "{}",
         stderr(&retry)
     );
@@ -217,7 +218,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(stderr(&again).trim(), "export retry: nothing to retry");
     let stored = objects(&root, "runs/8");
-    assert_eq!(stored.len(), 5);
+    assert_eq!(stored.len(), 4);
     for (name, bytes) in &stored {
         assert_eq!(
             bytes,
@@ -253,7 +254,7 @@ fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue(
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("export: {target}: 5 of 5 written")),
+        err.contains(&format!("export: {target}: 4 of 4 written")),
         "{err}"
     );
     let manifest: serde_json::Value =
@@ -265,10 +266,12 @@ fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue(
         assert!(w["error"].is_null(), "{w}");
     }
     let writer = &manifest["writers"][0];
-    assert_eq!(writer["successes"], 5);
-    assert!(writer["retried"].as_u64().unwrap() >= 10, "{writer}");
+    assert_eq!(writer["successes"], 4);
+    // Each of the 4 artifacts (the report's; nothing was rejected, so no rejects file) was
+    // retried at least twice.
+    assert!(writer["retried"].as_u64().unwrap() >= 8, "{writer}");
     assert_eq!(writer["queued"], 0);
-    assert_eq!(objects(&root, "runs/9").len(), 5);
+    assert_eq!(objects(&root, "runs/9").len(), 4);
     let retry = export(dir.path(), port, "SKTEST", &["retry"]);
     assert_eq!(stderr(&retry).trim(), "export retry: nothing to retry");
 }
@@ -324,7 +327,12 @@ fn wrong_credentials_are_a_permanent_error_in_the_dlq() {
     let root = dir.path().join("s3");
     let port = free_port();
     let _s3 = start_s3(&root, port);
-    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    // One unreadable line, so there is a rejects artifact to write.
+    let log = dir.path().join("with-a-reject.ndjson");
+    let mut bytes = std::fs::read(fixture_str("contest-telemetry-load-breach.ndjson")).unwrap();
+    bytes.extend_from_slice(b"not json\n");
+    std::fs::write(&log, bytes).unwrap();
+    let log = log.to_string_lossy().into_owned();
     let out = export(
         dir.path(),
         port,

@@ -28,7 +28,7 @@ pub struct Kinds {
     pub report: bool,
     /// One transcript per session.
     pub transcripts: bool,
-    /// The rejected lines as NDJSON.
+    /// The rejected lines as NDJSON (only written when some lines were rejected).
     pub rejects: bool,
 }
 
@@ -77,7 +77,8 @@ pub fn build(
     if kinds.report {
         out.extend(report::artifacts(prefix, source)?);
     }
-    if kinds.rejects {
+    // No rejects, no rejects file: an empty file would suggest something was rejected.
+    if kinds.rejects && source.read.rejects.total() > 0 {
         out.push(artifact(
             format!("{prefix}-rejects.ndjson"),
             "application/x-ndjson",

@@ -16,8 +16,13 @@ pub(super) fn artifacts(prefix: &str, source: &Source<'_>) -> Result<Vec<Artifac
     let mut out = Vec::new();
     let mut json_summary = serde_json::to_value(summary).map_err(json_error("budget report"))?;
     if let Some(o) = json_summary.as_object_mut() {
-        // The per-contest records go to the CSV; the JSON stays the monitor's summary.
+        // The per-contest records go to the CSV; the JSON stays the monitor's summary, with
+        // the monitor's verdict.
         o.remove("raw");
+        o.insert(
+            "outcome".into(),
+            json!(source.gate.outcome(summary).as_str()),
+        );
     }
     out.push(artifact(
         format!("{prefix}-budget-report.json"),

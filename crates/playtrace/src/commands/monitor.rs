@@ -1,16 +1,13 @@
 //! `playtrace monitor`: contest latency budgets from telemetry logs, as a CI gate.
 
-use crate::args::{load_budgets, positive_millis, ReadArgs, ReportFormat as Format};
+use crate::args::{BudgetArgs, ReadArgs, ReportFormat as Format};
 use crate::output::{write_stdout, ExitStatus};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::reject::Reject;
-use playtrace_core::report::{render_markdown, render_text, Gate, InputStats, Outcome};
-use playtrace_core::summary::GroupDim;
-use playtrace_core::units::Millis;
+use playtrace_core::report::{render_markdown, render_text, InputStats, Outcome};
 use playtrace_export::atomic::AtomicFile;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -84,31 +81,8 @@ pub struct MonitorArgs {
     #[arg(long)]
     include_raw: bool,
 
-    /// Arming p95 budget in ms (or a duration like 8s); default 8000.
-    #[arg(long, value_name = "MS", value_parser = positive_millis)]
-    arming_threshold: Option<Millis>,
-
-    /// Resolution p95 budget in ms (or a duration like 800ms); default 800.
-    #[arg(long, value_name = "MS", value_parser = positive_millis)]
-    resolution_threshold: Option<Millis>,
-
-    /// TOML file of [[budget]] entries replacing the default budgets (see below).
-    #[arg(long, value_name = "FILE")]
-    budgets: Option<PathBuf>,
-
-    /// Also check every budget per hub, room, move or type (comma-separate for combinations,
-    /// e.g. hub,room). A breach in any group fails the run.
-    #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
-    group_by: Vec<GroupDim>,
-
-    /// Pass a run with too little data to judge (outcome `no_data`: an overall budget with
-    /// fewer samples than its min_samples, or fewer contests than --min-contests).
-    #[arg(long)]
-    allow_no_data: bool,
-
-    /// Fewer contests than N is `no_data` (fails the run unless --allow-no-data).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    min_contests: u64,
+    #[command(flatten)]
+    budget: BudgetArgs,
 
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
@@ -122,16 +96,11 @@ pub struct MonitorArgs {
     quiet: bool,
 }
 
-fn group_dim(text: &str) -> Result<GroupDim, String> {
-    GroupDim::parse(text)
-        .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
-}
-
 /// Runs `playtrace monitor`.
 pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
     let names = input_names(&args)?;
-    let budgets = budget_set(&args)?;
+    let budgets = args.budget.budget_set()?;
 
     let counter = Arc::default();
     let opened = playtrace_read::open_all(&names, &counter)?;
@@ -144,15 +113,9 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         None => None,
     };
 
-    let mut group_by = Vec::new();
-    for dim in &args.group_by {
-        if !group_by.contains(dim) {
-            group_by.push(*dim);
-        }
-    }
     let mut correlator = Correlator::new(CorrelatorOptions {
         include_raw: args.include_raw,
-        group_by,
+        group_by: args.budget.group_by(),
     });
     if let Some(bytes) = total_bytes {
         // About one contest per kilobyte of log is typical; cap the guess so a huge input of
@@ -196,10 +159,7 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         events: correlator.events(),
     };
     let summary = correlator.finish(&budgets, stats.rejects);
-    let gate = Gate {
-        min_contests: args.min_contests,
-        allow_no_data: args.allow_no_data,
-    };
+    let gate = args.budget.gate();
     let outcome = gate.outcome(&summary);
     let output = match format {
         Format::Json => {
@@ -246,18 +206,6 @@ fn input_names(args: &MonitorArgs) -> Result<Vec<String>> {
         );
     }
     Ok(vec!["-".to_string()])
-}
-
-/// The budgets to check: the budgets file or the defaults, with the threshold flags applied.
-fn budget_set(args: &MonitorArgs) -> Result<BudgetSet> {
-    let mut budgets = load_budgets(args.budgets.as_deref())?;
-    if let Some(ms) = args.arming_threshold {
-        budgets.set_p95_limit(Metric::Arming, ms.as_ms_f64());
-    }
-    if let Some(ms) = args.resolution_threshold {
-        budgets.set_p95_limit(Metric::Resolution, ms.as_ms_f64());
-    }
-    Ok(budgets)
 }
 
 /// Tells stderr how many lines were rejected, shows the first few, and where the rest are.

@@ -4,7 +4,7 @@
 mod queue;
 mod read;
 
-use crate::args::{load_budgets, ReadArgs};
+use crate::args::{BudgetArgs, ReadArgs};
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -20,9 +20,11 @@ pub const LONG_ABOUT: &str = "\
 Build QA artifacts from telemetry logs and write them everywhere at once.
 
 Artifacts (--kinds): report (the budget report as JSON, a CSV of per-contest durations, a
-Markdown report with an SVG latency chart showing the budget line), transcripts (one per
-session from telemetry.transcript.entry events, as JSON, CSV and Markdown), rejects (the lines
-that could not be read, NDJSON). Writers (--to, repeatable): fs:DIR (atomic files),
+Markdown report with an SVG latency chart showing the budget line; judged with the monitor's
+options: --budgets, --arming-threshold, --resolution-threshold, --group-by, --allow-no-data,
+--min-contests, so it says what `playtrace monitor` would say), transcripts (one per session
+from telemetry.transcript.entry events, as JSON, CSV and Markdown), rejects (the lines that
+could not be read, NDJSON; only when some were rejected). Writers (--to, repeatable): fs:DIR (atomic files),
 s3://BUCKET/PREFIX (S3-compatible storage; --s3-endpoint for MinIO/Garage/s3s; credentials
 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] or the AWS_PROFILE in
 ~/.aws/credentials and ~/.aws/config, as the AWS CLI reads them), stdout.
@@ -97,9 +99,10 @@ pub struct ExportArgs {
     #[command(flatten)]
     state: StateArgs,
 
-    /// Budgets file (TOML, as `playtrace monitor --budgets`).
-    #[arg(long, value_name = "FILE")]
-    budgets: Option<PathBuf>,
+    /// The report's budgets, groups and gate, exactly as `playtrace monitor` takes them, so
+    /// the report says what the monitor would say.
+    #[command(flatten)]
+    budget: BudgetArgs,
 
     #[command(flatten)]
     read: ReadArgs,
@@ -130,7 +133,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         .iter()
         .map(|s| args.state.writer(s))
         .collect::<Result<_>>()?;
-    let budgets = load_budgets(args.budgets.as_deref())?;
+    let budgets = args.budget.budget_set()?;
     // The queue is locked before the inputs are read, so a second export on the same --state
     // stops at once rather than after reading everything.
     let state = if args.dry_run {
@@ -143,7 +146,13 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         transcripts: args.kinds.contains(&Kind::Transcripts),
         rejects: args.kinds.contains(&Kind::Rejects),
     };
-    let read = read::read(&args.files, &budgets, &args.read, kinds)?;
+    let read = read::read(
+        &args.files,
+        &budgets,
+        args.budget.group_by(),
+        &args.read,
+        kinds,
+    )?;
     warn_about_input(&read, kinds);
     let artifacts = artifacts::build(
         &args.prefix,
@@ -152,7 +161,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
             summary: &read.summary,
             read: &read.stats,
             budgets: &budgets,
-            gate: playtrace_core::report::Gate::default(),
+            gate: args.budget.gate(),
             rejects_ndjson: &read.rejects_ndjson,
             transcripts: &read.transcripts,
         },
