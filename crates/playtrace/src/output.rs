@@ -20,6 +20,37 @@ pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// An error and its causes on one line, each cause once: a cause whose text the message
+/// already contains (a library that puts its source's text in its own message) is not
+/// repeated, so the OS error is never printed twice.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+/// Writes a command's result to `-o/--output PATH` (atomically: whole or not at all) or, without
+/// one, to standard output.
+pub fn emit(output: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match output {
+        Some(path) if path.as_os_str() != "-" => {
+            playtrace_export::atomic::write_atomic(path, bytes)
+                .with_context(|| format!("cannot write --output `{}`", path.display()))
+        }
+        _ => Ok(write_stdout(bytes)?),
+    }
+}
+
 /// A duration for people, in its two largest units: `1h 10m`, `3m 5s`, `12s`, `850ms`,
 /// `2d 3h`. Ages and latencies in reports; machine output keeps milliseconds.
 pub fn human_duration(ms: f64) -> String {

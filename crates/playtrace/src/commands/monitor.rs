@@ -1,7 +1,7 @@
 //! `playtrace monitor`: contest latency budgets from telemetry logs, as a CI gate.
 
 use crate::args::{BudgetArgs, ReadArgs, ReportFormat as Format};
-use crate::output::{write_stdout, ExitStatus};
+use crate::output::{emit, ExitStatus};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -69,7 +69,7 @@ pub struct MonitorArgs {
     input: Vec<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Format::Text)]
     format: Format,
 
     /// Same as --format json (the old monitor script's flag).
@@ -83,6 +83,11 @@ pub struct MonitorArgs {
 
     #[command(flatten)]
     budget: BudgetArgs,
+
+    /// Write the report to this file (atomically: whole or not at all) instead of standard
+    /// output, e.g. a CI job summary.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
 
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
@@ -171,7 +176,7 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         Format::Text => render_text(&summary, &input_stats, &gate),
         Format::Markdown => render_markdown(&summary, &input_stats, &gate),
     };
-    write_stdout(output.as_bytes())?;
+    emit(args.output.as_deref(), output.as_bytes())?;
     if !args.quiet {
         warn_about_rejects(
             stats.rejects.total(),

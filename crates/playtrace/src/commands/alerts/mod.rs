@@ -97,7 +97,7 @@ pub struct AlertsArgs {
     exclude_probes: bool,
 
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, value_enum, ignore_case = true, default_value_t = Format::Text)]
     format: Format,
 }
 

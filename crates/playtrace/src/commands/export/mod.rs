@@ -4,14 +4,14 @@
 mod queue;
 mod read;
 
-use crate::args::{BudgetArgs, ReadArgs};
+use crate::args::{BudgetArgs, Format, ReadArgs};
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use playtrace_export::artifacts::{self, Kinds, Source};
 use playtrace_export::deliver::deliver;
 use playtrace_export::{FanOut, Status, Writer};
-use queue::{Action, StateArgs};
+use queue::{Action, DeliveryArgs, StateArgs};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,6 +75,7 @@ pub struct ExportArgs {
     #[arg(
         long,
         value_delimiter = ',',
+        ignore_case = true,
         default_value = "report,transcripts,rejects"
     )]
     kinds: Vec<Kind>,
@@ -88,9 +89,19 @@ pub struct ExportArgs {
     prefix: String,
 
     /// Write the manifest (every artifact, and per writer its status) here; `-` prints it on
-    /// standard output (not with --to stdout).
-    #[arg(long, value_name = "FILE")]
+    /// standard output (not with --to stdout). `--manifest` is the old name.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "manifest",
+        value_name = "FILE"
+    )]
     manifest: Option<PathBuf>,
+
+    /// Output on standard output: text (one line per writer and per artifact not written, on
+    /// stderr) or json (also the manifest on standard output).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Format::Text)]
+    format: Format,
 
     /// Build everything and print the manifest of what would be written; write nothing.
     #[arg(long)]
@@ -98,6 +109,9 @@ pub struct ExportArgs {
 
     #[command(flatten)]
     state: StateArgs,
+
+    #[command(flatten)]
+    delivery: DeliveryArgs,
 
     /// The report's budgets, groups and gate, exactly as `playtrace monitor` takes them, so
     /// the report says what the monitor would say.
@@ -120,10 +134,10 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     if args.to.is_empty() && !args.dry_run {
         bail!("no writer: add --to fs:DIR and/or --to stdout (or --dry-run to see what would be written)");
     }
-    if args.manifest.as_ref().is_some_and(|m| m.as_os_str() == "-")
+    if (args.manifest.as_ref().is_some_and(|m| m.as_os_str() == "-") || args.format == Format::Json)
         && args.to.iter().any(|t| t == "stdout")
     {
-        bail!("--manifest - and --to stdout would both write to standard output; give the manifest a file");
+        bail!("--output - (or --format json) and --to stdout would both write to standard output; give the manifest a file with -o FILE");
     }
     if args.prefix.chars().any(char::is_control) {
         bail!("--prefix must not contain control characters (newlines, tabs)");
@@ -131,7 +145,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     let writers: Vec<Arc<dyn Writer>> = args
         .to
         .iter()
-        .map(|s| args.state.writer(s))
+        .map(|s| args.delivery.writer(s))
         .collect::<Result<_>>()?;
     let budgets = args.budget.budget_set()?;
     // The queue is locked before the inputs are read, so a second export on the same --state
@@ -139,7 +153,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     let state = if args.dry_run {
         None
     } else {
-        Some(args.state.open()?)
+        Some(args.state.open(args.delivery.max_attempts)?)
     };
     let kinds = Kinds {
         report: args.kinds.contains(&Kind::Report),
@@ -187,21 +201,21 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
         &artifacts,
         &writers,
         &state.queue,
-        args.state.options(),
+        args.delivery.options(),
         done,
     ));
     progress.finish();
     let result = result?;
-    if let Some(path) = &args.manifest {
-        let m = artifacts::manifest(&artifacts, Some(&result), &ids, &read.stats, &now);
-        let mut bytes = serde_json::to_vec_pretty(&m)?;
-        if path.as_os_str() == "-" {
-            bytes.push(b'\n');
-            write_stdout(&bytes)?;
-        } else {
-            playtrace_export::atomic::write_atomic(path, &bytes)
-                .with_context(|| format!("cannot write the manifest {}", path.display()))?;
-        }
+    let m = artifacts::manifest(&artifacts, Some(&result), &ids, &read.stats, &now);
+    let mut bytes = serde_json::to_vec_pretty(&m)?;
+    bytes.push(b'\n');
+    let to_stdout = args.manifest.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(path) = args.manifest.as_ref().filter(|_| !to_stdout) {
+        playtrace_export::atomic::write_atomic(path, &bytes)
+            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+    }
+    if to_stdout || args.format == Format::Json {
+        write_stdout(&bytes)?;
     }
     Ok(if summarize_delivery("export", &result) {
         ExitStatus::Success

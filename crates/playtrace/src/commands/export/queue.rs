@@ -24,31 +24,37 @@ pub struct StateArgs {
     /// by one export at a time. Not the collector's data directory.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR, global = true)]
     state: PathBuf,
+}
 
+/// How artifacts are delivered and retried: only where something is written (`export`,
+/// `export retry`, `export dlq retry`), so `queue list`, `dlq list` and `dlq purge` do not
+/// offer flags that would do nothing there.
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
     /// S3-compatible endpoint (MinIO, Garage, s3s: http://127.0.0.1:9000); AWS when unset.
     /// Credentials and region come from the standard AWS variables, else from the profile
     /// AWS_PROFILE (default `default`) in ~/.aws/config and ~/.aws/credentials.
-    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     s3_endpoint: Option<String>,
 
     /// Keep retrying transient failures (connection refused, timeouts, 5xx, 429) from the
     /// retry queue for this long, with exponential backoff (1 s, 2 s, 4 s, ... plus jitter);
     /// what still fails then stays queued for `playtrace export retry`. 0 queues at once.
-    #[arg(long, value_name = "DURATION", default_value = "10s", global = true)]
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
     retry_for: Millis,
 
     /// S3: give up on connecting (TCP and TLS) after this long.
-    #[arg(long, value_name = "DURATION", default_value = "3s", global = true)]
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
     s3_connect_timeout: Millis,
 
     /// S3: give up on an endpoint that sends nothing for this long (one that accepts and never
     /// answers); the artifact is queued for retry.
-    #[arg(long, value_name = "DURATION", default_value = "5s", global = true)]
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
     s3_read_timeout: Millis,
 
     /// Attempts before a transiently failing artifact moves to the dead-letter queue.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..), global = true)]
-    max_attempts: u32,
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
 }
 
 /// The locked state directory and its queue.
@@ -60,11 +66,11 @@ pub struct State {
 
 impl StateArgs {
     /// Locks the state directory (exit 2 naming the holder's PID when another export has it)
-    /// and opens its queue.
-    pub fn open(&self) -> Result<State> {
+    /// and opens its queue, dead-lettering after `max_attempts`.
+    pub fn open(&self, max_attempts: u32) -> Result<State> {
         let dir = StateDir::open(&self.state)?;
         let policy = RetryPolicy {
-            max_attempts: self.max_attempts,
+            max_attempts,
             ..RetryPolicy::default()
         };
         let queue = dir.queue(policy)?;
@@ -73,7 +79,9 @@ impl StateArgs {
             queue: Arc::new(std::sync::Mutex::new(queue)),
         })
     }
+}
 
+impl DeliveryArgs {
     pub fn options(&self) -> DeliverOptions {
         DeliverOptions {
             retry_for: self.retry_for.to_duration(),
@@ -143,6 +151,9 @@ pub enum Action {
         /// Only the entries whose backoff has passed (for a periodic job).
         #[arg(long)]
         due: bool,
+
+        #[command(flatten)]
+        delivery: DeliveryArgs,
     },
     /// The retry queue: what is waiting for `export retry`.
     Queue {
@@ -171,6 +182,9 @@ pub enum DlqAction {
     Retry {
         /// Dead-letter ids (default: all).
         ids: Vec<i64>,
+
+        #[command(flatten)]
+        delivery: DeliveryArgs,
     },
     /// Delete dead letters (all, or the given ids).
     Purge {
@@ -181,13 +195,20 @@ pub enum DlqAction {
 
 /// Runs `export retry` or `export dlq ...`.
 pub fn run(state: &StateArgs, action: &Action) -> Result<ExitStatus> {
-    let opened = state.open()?;
+    let max_attempts = match action {
+        Action::Retry { delivery, .. }
+        | Action::Dlq {
+            action: DlqAction::Retry { delivery, .. },
+        } => delivery.max_attempts,
+        _ => RetryPolicy::default().max_attempts,
+    };
+    let opened = state.open(max_attempts)?;
     match action {
-        Action::Retry { due } => retry(state, &opened.queue, !*due),
+        Action::Retry { due, delivery } => retry(delivery, &opened.queue, !*due),
         Action::Queue {
             action: QueueAction::List,
         } => list_queue(&opened.queue),
-        Action::Dlq { action } => dlq(state, &opened.queue, action),
+        Action::Dlq { action } => dlq(&opened.queue, action),
     }
 }
 
@@ -209,7 +230,7 @@ fn list_queue(queue: &SharedQueue) -> Result<ExitStatus> {
 }
 
 /// `export retry` (`all`: every entry, not only those whose backoff has passed).
-fn retry(state: &StateArgs, queue: &SharedQueue, all: bool) -> Result<ExitStatus> {
+fn retry(state: &DeliveryArgs, queue: &SharedQueue, all: bool) -> Result<ExitStatus> {
     let entries = lock(queue).due(all)?;
     if entries.is_empty() {
         let waiting = lock(queue).due(true)?.len();
@@ -250,7 +271,7 @@ fn retry(state: &StateArgs, queue: &SharedQueue, all: bool) -> Result<ExitStatus
     })
 }
 
-fn dlq(state: &StateArgs, shared: &SharedQueue, action: &DlqAction) -> Result<ExitStatus> {
+fn dlq(shared: &SharedQueue, action: &DlqAction) -> Result<ExitStatus> {
     let mut queue = lock(shared);
     match action {
         DlqAction::List => {
@@ -268,11 +289,11 @@ fn dlq(state: &StateArgs, shared: &SharedQueue, action: &DlqAction) -> Result<Ex
             write_stdout(&out)?;
             Ok(ExitStatus::Success)
         }
-        DlqAction::Retry { ids } => {
+        DlqAction::Retry { ids, delivery } => {
             let moved = queue.revive(ids)?;
             eprintln!("export dlq retry: {moved} moved back to the retry queue");
             drop(queue);
-            retry(state, shared, true)
+            retry(delivery, shared, true)
         }
         DlqAction::Purge { ids } => {
             let n = queue.purge(ids)?;

@@ -62,8 +62,13 @@ pub struct SmokeArgs {
     #[arg(long, default_value = "10s")]
     timeout: Millis,
 
-    /// Write the JSON report here (atomically).
-    #[arg(long, value_name = "FILE")]
+    /// Write the JSON report here (atomically). `--report` is the old name.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "report",
+        value_name = "FILE"
+    )]
     report: Option<PathBuf>,
 
     /// Record the live alert observation here (what `playtrace alerts --observation` reads);
@@ -80,7 +85,7 @@ pub struct SmokeArgs {
     log: Option<PathBuf>,
 
     /// Output format of the final result: text (a summary) or json (the report).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Format::Text)]
     format: Format,
 }
 

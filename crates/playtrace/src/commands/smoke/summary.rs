@@ -3,7 +3,7 @@
 //! failure with its check and message.
 
 use crate::args::ReportFormat;
-use crate::output::{write_stdout, ExitStatus};
+use crate::output::{emit, ExitStatus};
 use anyhow::Context;
 use clap::Args;
 use playtrace_core::quantile::{nearest_rank, sort_samples};
@@ -23,6 +23,10 @@ pub struct SummaryArgs {
     /// Output format.
     #[arg(long, value_enum, ignore_case = true, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+
+    /// Write the summary to this file (atomically) instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// The three latencies a run measures, by their key in the report and their name for people.
@@ -281,7 +285,7 @@ pub fn run(args: &SummaryArgs) -> anyhow::Result<ExitStatus> {
         ReportFormat::Text => render_text(&summary),
         ReportFormat::Markdown => render_markdown(&summary),
     };
-    write_stdout(out.as_bytes())?;
+    emit(args.output.as_deref(), out.as_bytes())?;
     Ok(if summary.runs == 0 {
         ExitStatus::CheckFailed
     } else {
