@@ -52,6 +52,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
         [
             "qa-budget-report.json",
             "qa-contest-durations.csv",
+            "qa-arming-latency.svg",
             "qa-resolution-latency.svg",
             "qa-budget-report.md",
             "qa-rejects.ndjson",
@@ -67,7 +68,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
         assert_eq!(a["writes"][0]["status"], "written");
         assert_eq!(a["sha256"].as_str().unwrap().len(), 64);
     }
-    assert_eq!(manifest["writers"][0]["successes"], 8);
+    assert_eq!(manifest["writers"][0]["successes"], 9);
     // The report is the monitor's JSON (breached budgets do not change the exit code).
     let report: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("out/qa-budget-report.json")).unwrap(),
@@ -83,6 +84,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     );
     let md = std::fs::read_to_string(dir.path().join("out/qa-budget-report.md")).unwrap();
     assert!(md.contains("](qa-resolution-latency.svg)"));
+    assert!(md.contains("](qa-arming-latency.svg)"));
     let svg = std::fs::read_to_string(dir.path().join("out/qa-resolution-latency.svg")).unwrap();
     assert!(svg.contains("budget 800 ms"));
     // The transcript, rebuilt in sequence order with SPEC §6 escaping.
@@ -117,7 +119,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     assert!(!dir.path().join("-").exists());
     assert_eq!(
         std::fs::read_dir(dir.path().join("out")).unwrap().count(),
-        8
+        9
     );
 }
 
@@ -141,7 +143,7 @@ fn a_dry_run_writes_nothing_anywhere() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["dryRun"], true);
-    assert_eq!(m["artifacts"].as_array().unwrap().len(), 4);
+    assert_eq!(m["artifacts"].as_array().unwrap().len(), 5);
     assert_eq!(m["artifacts"][0]["writes"][0]["status"], "planned");
     assert!(!dir.path().join("out").exists());
     assert!(
@@ -177,7 +179,7 @@ fn a_permanent_failure_goes_to_the_dlq_and_the_other_writer_still_writes() {
     );
     assert_eq!(
         std::fs::read_dir(dir.path().join("good")).unwrap().count(),
-        4
+        5
     );
     let list = playtrace()
         .current_dir(dir.path())
@@ -188,7 +190,7 @@ fn a_permanent_failure_goes_to_the_dlq_and_the_other_writer_still_writes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(dead.len(), 4);
+    assert_eq!(dead.len(), 5);
     assert!(dead
         .iter()
         .all(|d| d["writer"] == "fs:blocker/out" && d["bytes"].as_u64().unwrap() > 0));
@@ -204,7 +206,7 @@ fn a_permanent_failure_goes_to_the_dlq_and_the_other_writer_still_writes() {
         std::fs::read_dir(dir.path().join("blocker/out"))
             .unwrap()
             .count(),
-        4
+        5
     );
     let list = playtrace()
         .current_dir(dir.path())

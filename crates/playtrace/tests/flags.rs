@@ -61,7 +61,7 @@ fn output_writes_the_file_a_command_writes() {
     let written: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(printed, written);
-    assert_eq!(printed["artifacts"].as_array().unwrap().len(), 4);
+    assert_eq!(printed["artifacts"].as_array().unwrap().len(), 5);
     let out = playtrace()
         .current_dir(dir.path())
         .args(["export", &log, "--kinds", "report", "--to", "fs:out"])

@@ -117,6 +117,7 @@ fn objects_land_with_the_right_keys_and_bytes() {
     assert_eq!(
         names,
         [
+            "playtrace-arming-latency.svg",
             "playtrace-budget-report.json",
             "playtrace-budget-report.md",
             "playtrace-contest-durations.csv",
@@ -140,7 +141,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let log = fixture_str("contest-telemetry-load-breach.ndjson");
     let target = format!("s3://{BUCKET}/runs/8");
     // The server is down: S3 writes fail (transient), the filesystem writer writes everything:
-    // the report's 4 artifacts (nothing is rejected, so there is no rejects file).
+    // the report's 5 artifacts (nothing is rejected, so there is no rejects file).
     let started = Instant::now();
     let out = export(
         dir.path(),
@@ -162,8 +163,8 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("export: {target}: 0 of 4 written (0 bytes, "))
-            && err.contains("ms), 4 retries, 4 queued for retry, 0 dead-lettered"),
+        err.contains(&format!("export: {target}: 0 of 5 written (0 bytes, "))
+            && err.contains("ms), 5 retries, 5 queued for retry, 0 dead-lettered"),
         "{err}"
     );
     assert!(
@@ -172,7 +173,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     );
     assert_eq!(
         std::fs::read_dir(dir.path().join("local")).unwrap().count(),
-        4
+        5
     );
     // The manifest says where each artifact is, and how many attempts it took.
     let manifest: serde_json::Value =
@@ -198,7 +199,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let due = export(dir.path(), port, "SKTEST", &["retry", "--due"]);
     assert_eq!(due.status.code(), Some(1), "{}", stderr(&due));
     assert!(
-        stderr(&due).contains("nothing due yet; 4 queued artifact(s) are still backing off"),
+        stderr(&due).contains("nothing due yet; 5 queued artifact(s) are still backing off"),
         "{}",
         stderr(&due)
     );
@@ -210,7 +211,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let retry = export(dir.path(), port, "SKTEST", &["retry"]);
     assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
     assert!(
-        stderr(&retry).contains(&format!("export retry: {target}: 4 of 4 written")),
+        stderr(&retry).contains(&format!("export retry: {target}: 5 of 5 written")),
         "{}",
         stderr(&retry)
     );
@@ -218,7 +219,7 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(stderr(&again).trim(), "export retry: nothing to retry");
     let stored = objects(&root, "runs/8");
-    assert_eq!(stored.len(), 4);
+    assert_eq!(stored.len(), 5);
     for (name, bytes) in &stored {
         assert_eq!(
             bytes,
@@ -254,7 +255,7 @@ fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue(
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("export: {target}: 4 of 4 written")),
+        err.contains(&format!("export: {target}: 5 of 5 written")),
         "{err}"
     );
     let manifest: serde_json::Value =
@@ -266,12 +267,12 @@ fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue(
         assert!(w["error"].is_null(), "{w}");
     }
     let writer = &manifest["writers"][0];
-    assert_eq!(writer["successes"], 4);
-    // Each of the 4 artifacts (the report's; nothing was rejected, so no rejects file) was
+    assert_eq!(writer["successes"], 5);
+    // Each of the 5 artifacts (the report's; nothing was rejected, so no rejects file) was
     // retried at least twice.
-    assert!(writer["retried"].as_u64().unwrap() >= 8, "{writer}");
+    assert!(writer["retried"].as_u64().unwrap() >= 10, "{writer}");
     assert_eq!(writer["queued"], 0);
-    assert_eq!(objects(&root, "runs/9").len(), 4);
+    assert_eq!(objects(&root, "runs/9").len(), 5);
     let retry = export(dir.path(), port, "SKTEST", &["retry"]);
     assert_eq!(stderr(&retry).trim(), "export retry: nothing to retry");
 }
@@ -318,7 +319,7 @@ fn a_named_profile_in_the_aws_files_is_enough_to_connect() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(objects(&root, "profiled").len(), 4);
+    assert_eq!(objects(&root, "profiled").len(), 5);
 }
 
 #[test]
@@ -497,7 +498,7 @@ fn retry_writes_to_the_exports_own_destination_whatever_its_flags_say() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 4, "{listed}");
+    assert_eq!(lines.len(), 5, "{listed}");
     assert_eq!(lines[0]["writer"], target.as_str());
     assert_eq!(
         lines[0]["destination"],
@@ -508,7 +509,7 @@ fn retry_writes_to_the_exports_own_destination_whatever_its_flags_say() {
     let _s3 = start_s3(&root, port);
     let retry = run(Some(format!("http://127.0.0.1:{elsewhere}")), &["retry"]);
     assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
-    assert_eq!(objects(&root, "runs/1").len(), 4);
+    assert_eq!(objects(&root, "runs/1").len(), 5);
     let empty = run(None, &["queue", "list"]);
     assert!(empty.stdout.is_empty());
 }

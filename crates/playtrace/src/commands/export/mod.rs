@@ -19,8 +19,9 @@ use std::sync::Arc;
 pub const LONG_ABOUT: &str = "\
 Build QA artifacts from telemetry logs and write them everywhere at once.
 
-Artifacts (--kinds): report (the budget report as JSON, a CSV of per-contest durations, a
-Markdown report with an SVG latency chart showing the budget line; judged with the monitor's
+Artifacts (--kinds): report (the budget report as JSON, a CSV of per-contest durations, one
+SVG chart per budgeted metric (arming, resolution) with its budget line, p95 marker and verdict,
+and a Markdown report embedding them; judged with the monitor's
 options: --budgets, --arming-threshold, --resolution-threshold, --group-by, --allow-no-data,
 --min-contests, so it says what `playtrace monitor` would say), transcripts (one per session
 from telemetry.transcript.entry events, as JSON, CSV and Markdown), rejects (the lines that
