@@ -11,6 +11,7 @@
 pub mod artifacts;
 pub mod atomic;
 pub mod aws_profile;
+pub mod bundle;
 pub mod deliver;
 pub mod fs;
 pub mod queue;

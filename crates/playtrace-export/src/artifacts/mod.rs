@@ -6,6 +6,7 @@
 //! Names are deterministic (a re-run rewrites the same names) and unique within a run: two
 //! artifacts with one name are an error, never an overwrite.
 
+pub mod ci;
 mod manifest;
 mod report;
 pub mod transcripts;

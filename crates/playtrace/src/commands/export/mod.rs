@@ -1,6 +1,8 @@
 //! `playtrace export`: build QA artifacts from telemetry logs and fan them out to writers, with
 //! a durable retry queue and a dead-letter queue; `export retry` and `export dlq` manage them.
 
+mod attach;
+mod publish;
 mod queue;
 mod read;
 
@@ -8,6 +10,7 @@ use crate::args::{BudgetArgs, Format, ReadArgs};
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use playtrace_export::artifacts::ci::PayloadBudget;
 use playtrace_export::artifacts::{self, Kinds, Source};
 use playtrace_export::deliver::deliver;
 use playtrace_export::{FanOut, Status, Writer};
@@ -108,6 +111,27 @@ pub struct ExportArgs {
     #[arg(long)]
     dry_run: bool,
 
+    /// Also publish these files, produced by the game's own tooling (inspector CSVs, QA
+    /// metadata), with the same writers, retries and manifest; globs too ('qa/*.csv').
+    /// Named by their file name. Put the logs before --attach (or end its list with --).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    attach: Vec<String>,
+
+    /// The manifest's shape: playtrace, or ci (the CI publisher's: generatedAt, artifacts
+    /// [{filepath, filename}], context{metrics, budgetStatus}, fallbackSummary).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = publish::ManifestFormat::Playtrace)]
+    manifest_format: publish::ManifestFormat,
+
+    /// Every artifact's bytes together must stay within SIZE (e.g. 12KB); over it is a failed
+    /// check (exit 1), and the CI manifest's budgetStatus says by how much.
+    #[arg(long, value_name = "SIZE", value_parser = crate::args::positive_bytes)]
+    payload_budget: Option<playtrace_core::units::Bytes>,
+
+    /// Also pack everything written, with the manifest, a metadata.json and a README, into
+    /// one archive for QA: FILE.zip or FILE.tar.gz.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    bundle: Option<PathBuf>,
+
     #[command(flatten)]
     state: StateArgs,
 
@@ -181,14 +205,28 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
             transcripts: &read.transcripts,
         },
     )?;
+    let mut artifacts = artifacts;
+    publish::attach(&mut artifacts, attach::attachments(&args.attach)?)?;
+    if let Some(path) = &args.bundle {
+        playtrace_export::bundle::BundleFormat::of(path)?;
+    }
     let ids: Vec<String> = writers.iter().map(|w| w.id()).collect();
-    let now = crate::client::now_rfc3339();
+    let payload = PayloadBudget::of(&artifacts, args.payload_budget.map(|b| b.as_u64()));
+    let run = |result| publish::Run {
+        artifacts: &artifacts,
+        result,
+        writers: &ids,
+        read: &read.stats,
+        prefix: &args.prefix,
+        payload,
+    };
     let Some(state) = state else {
-        let m = artifacts::manifest(&artifacts, None, &ids, &read.stats, &now);
-        let mut out = serde_json::to_vec_pretty(&m)?;
-        out.push(b'\n');
-        write_stdout(&out)?;
-        return Ok(ExitStatus::Success);
+        write_stdout(&publish::manifest(args.manifest_format, &run(None))?)?;
+        return Ok(if publish::check_payload(&payload) {
+            ExitStatus::CheckFailed
+        } else {
+            ExitStatus::Success
+        });
     };
     let runtime = crate::args::runtime("playtrace-export")?;
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -207,9 +245,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     ));
     progress.finish();
     let result = result?;
-    let m = artifacts::manifest(&artifacts, Some(&result), &ids, &read.stats, &now);
-    let mut bytes = serde_json::to_vec_pretty(&m)?;
-    bytes.push(b'\n');
+    let bytes = publish::manifest(args.manifest_format, &run(Some(&result)))?;
     let to_stdout = args.manifest.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = args.manifest.as_ref().filter(|_| !to_stdout) {
         playtrace_export::atomic::write_atomic(path, &bytes)
@@ -218,7 +254,19 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     if to_stdout || args.format == Format::Json {
         write_stdout(&bytes)?;
     }
-    Ok(if summarize_delivery("export", &result) {
+    if let Some(path) = &args.bundle {
+        let report = kinds.report.then(|| {
+            serde_json::json!({
+                "outcome": args.budget.gate().outcome(&read.summary).as_str(),
+                "contestsObserved": read.summary.totals.contests_observed,
+                "budgets": read.summary.budgets,
+            })
+        });
+        publish::write_bundle(path, &args.prefix, &artifacts, &bytes, report)?;
+    }
+    let all_written = summarize_delivery("export", &result);
+    let over_budget = publish::check_payload(&payload);
+    Ok(if all_written && !over_budget {
         ExitStatus::Success
     } else {
         ExitStatus::CheckFailed
