@@ -659,3 +659,41 @@ fn the_report_takes_the_monitors_options_and_says_what_the_monitor_says() {
     let md = std::fs::read_to_string(dir.path().join("none/playtrace-budget-report.md")).unwrap();
     assert!(md.contains("⚠️ **Not enough data to judge"), "{md}");
 }
+
+/// A queued `fs:` artifact keeps its absolute directory: a retry run from another working
+/// directory writes where the export meant to, not relative to itself.
+#[test]
+fn a_retry_from_another_directory_writes_where_the_export_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let log = input(dir.path());
+    std::fs::write(dir.path().join("blocker"), "a file, not a directory").unwrap();
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            &log,
+            "--kinds",
+            "report",
+            "--to",
+            "fs:blocker/out",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    std::fs::remove_file(dir.path().join("blocker")).unwrap();
+    let retry = playtrace()
+        .current_dir(elsewhere.path())
+        .args(["export", "dlq", "retry", "--state"])
+        .arg(dir.path().join("playtrace-export"))
+        .output()
+        .unwrap();
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("blocker/out"))
+            .unwrap()
+            .count(),
+        5
+    );
+    assert!(!elsewhere.path().join("blocker").exists());
+}

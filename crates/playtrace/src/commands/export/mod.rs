@@ -52,9 +52,15 @@ input, pipes and FIFOs work, gzip is detected by content); lines that cannot be 
 rejects, counted in the report and the manifest and written to the rejects artifact. The retry
 queue lives in --state DIR (default ./playtrace-export), locked by one export at a time.
 
-Exit codes: 0 all written; 1 some artifacts left in the retry queue or the DLQ (the summary
-names them); 2 usage or input error. A breached budget in a report does not change the exit
-code (that is `playtrace monitor`'s job).";
+CI publishing: --attach FILE... (globs too) publishes the game's own files alongside;
+--manifest-format ci writes the CI publisher's manifest shape; --payload-budget SIZE checks all
+artifacts' bytes together; --bundle FILE.zip|FILE.tar.gz packs everything, the manifest, a
+metadata.json and a README into one archive for QA.
+
+Exit codes: 0 all written (and within --payload-budget); 1 some artifacts left in the retry
+queue or the DLQ (the summary names them), or the payload over --payload-budget; 2 usage or
+input error. A breached budget in a report does not change the exit code (that is `playtrace
+monitor`'s job).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
