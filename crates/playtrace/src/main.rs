@@ -57,7 +57,7 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Build QA artifacts and write them to files and object storage, with retries and a DLQ.
     #[command(long_about = export::LONG_ABOUT)]
-    Export(export::ExportArgs),
+    Export(Box<export::ExportArgs>),
     /// Prove a running collector works end to end (probe, live alert, replay).
     #[command(long_about = smoke::LONG_ABOUT)]
     Smoke(smoke::SmokeArgs),
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => monitor::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Export(args) => export::run(args),
+        Command::Export(args) => export::run(*args),
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
         Command::Store(command) => store::run(command),
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,
         Ok(ExitStatus::CheckFailed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_chain(&e));
             ExitCode::from(2)
         }
     }
