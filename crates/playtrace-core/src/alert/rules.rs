@@ -320,10 +320,11 @@ impl RuleSet {
     /// filter: names and required attribute keys).
     pub fn may_match(&self, name: &str, raw: &str) -> bool {
         name == ADMIN_ALERT
-            || self
-                .rules
-                .iter()
-                .any(|r| r.wants_name(name) && r.required_fields().all(|f| raw.contains(f)))
+            || self.rules.iter().any(|r| {
+                r.wants_name(name)
+                    && r.required_fields()
+                        .all(|f| memchr::memmem::find(raw.as_bytes(), f.as_bytes()).is_some())
+            })
     }
 
     /// Every alert an event raises (one per matching rule), and the `admin.alert` it carries.
