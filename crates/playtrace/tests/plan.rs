@@ -288,3 +288,50 @@ fn our_fixtures_pass_the_example_plan() {
     assert_eq!(report["totals"]["unknownEvents"], 0, "{report:#}");
     assert_eq!(report["totals"]["warnings"], 0, "{report:#}");
 }
+
+/// The demo's simulated game speaks PlayTrace's own plan: every event it sends is described and
+/// none breaks it.
+#[test]
+fn the_demos_events_pass_the_example_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = dir.path().join("data");
+    let out = playtrace()
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--duration",
+            "4s",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let db = rusqlite::Connection::open(data.join("playtrace.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT body FROM events WHERE kind = 0")
+        .unwrap();
+    let bodies: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(bodies.len() > 50, "the demo sent {} events", bodies.len());
+    let log = write(dir.path(), "demo.ndjson", &(bodies.join("\n") + "\n"));
+    let out = playtrace()
+        .args(["plan", "check", "--format", "json", "--plan"])
+        .arg(repo("examples/plan"))
+        .arg(&log)
+        .output()
+        .unwrap();
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["totals"]["unknownEvents"], 0, "{report:#}");
+    assert_eq!(report["totals"]["warnings"], 0, "{report:#}");
+}
