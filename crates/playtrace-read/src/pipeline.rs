@@ -43,6 +43,15 @@ pub trait Extract: Sync {
     type Found: Send + Default;
     /// Looks at one block of whole lines (called on several threads at once).
     fn extract(&self, lines: &[u8], found: &mut Self::Found);
+
+    /// Looks at a whole-file JSON document (a pretty-printed timeline, an array of events),
+    /// which never reaches [`Extract::extract`]. Most extracts want lines only: nothing by
+    /// default.
+    fn extract_document(&self, _document: &serde_json::Value, _found: &mut Self::Found) {}
+
+    /// Told how many lines the block held (oversize lines and documents included), after the
+    /// block is scanned: what an extract numbering lines by input needs. Nothing by default.
+    fn block_lines(&self, _lines: u32, _found: &mut Self::Found) {}
 }
 
 /// No extra work: what `monitor` reads with.
@@ -214,6 +223,7 @@ fn work<E: Extract>(
         batch.clear();
         let mut found = E::Found::default();
         let buffer = scan_chunk(chunk, &mut batch, options, limits, extract, &mut found);
+        extract.block_lines(batch.lines, &mut found);
         fold.offer(
             seq,
             Done {
@@ -377,6 +387,7 @@ fn scan_chunk<E: Extract>(
         Chunk::Document(buffer) => {
             match serde_json::from_slice(&buffer) {
                 Ok(value) => {
+                    extract.extract_document(&value, found);
                     batch.push_document(0, value, &buffer, options);
                     batch.lines = line_count(&buffer);
                 }

@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     log: RwLock<Option<Box<dyn Log<Work>>>>,
     /// Set until the log opens: the live state is being rebuilt from the store.
     pub(crate) rebuilding: AtomicBool,
+    /// The tracking plan checked at ingest (`[plan]`), with its counters.
+    pub(crate) plan: Option<Arc<crate::ingest::plan::Gate>>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
         health: Arc<Health>,
     ) -> Self {
         AppState {
+            plan: crate::ingest::plan::Gate::from_config(&config.plan),
             tokens: RwLock::new(Arc::new(config.tokens.clone())),
             rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
             config,

@@ -7,6 +7,7 @@
 //! the same writer, so there is never a second writer to race with.
 
 pub(crate) mod budget;
+pub(crate) mod drift;
 pub(crate) mod lifecycle;
 pub(crate) mod silence;
 

@@ -21,6 +21,7 @@ mod limits;
 mod live;
 mod metrics;
 mod otlp;
+mod plan;
 mod retention;
 mod stream;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use limits::Limits;
 pub use live::Budgets;
 pub use metrics::MetricsConfig;
 pub use otlp::Otlp;
+pub use plan::{PlanConfig, PlanMode, PlanOverride, UnknownEvents};
 pub use retention::Retention;
 pub use stream::Stream;
 
@@ -40,6 +42,7 @@ use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
 use metrics::MetricsFile;
 use otlp::OtlpFile;
+use plan::PlanFile;
 use retention::RetentionFile;
 use stream::StreamFile;
 use tokens::{token, TokenFile};
@@ -126,6 +129,8 @@ struct File {
     otlp: OtlpFile,
     #[serde(default)]
     metrics: MetricsFile,
+    #[serde(default)]
+    plan: PlanFile,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -162,6 +167,8 @@ pub struct ServeConfig {
     pub otlp: Otlp,
     /// `[metrics]`.
     pub metrics: MetricsConfig,
+    /// `[plan]`: the tracking plan checked at ingest.
+    pub plan: PlanConfig,
 }
 
 impl Default for ServeConfig {
@@ -191,6 +198,7 @@ impl Default for ServeConfig {
             source: None,
             otlp: Otlp::default(),
             metrics: MetricsConfig::default(),
+            plan: PlanConfig::default(),
         }
     }
 }
@@ -267,6 +275,7 @@ impl ServeConfig {
         c.http = file.http.over(c.http)?;
         c.otlp = file.otlp.over(c.otlp);
         c.metrics = file.metrics.over(c.metrics)?;
+        c.plan = file.plan.over(c.plan)?;
         Ok(c)
     }
 

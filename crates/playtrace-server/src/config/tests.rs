@@ -108,6 +108,7 @@ fn the_documented_example_is_valid() {
     assert_eq!(c.listen, defaults.listen);
     assert_eq!(c.data_dir, defaults.data_dir);
     assert_eq!(c.limits, defaults.limits);
+    assert_eq!(c.plan, defaults.plan);
     assert_eq!(c.retention, defaults.retention);
     assert_eq!(c.live.windows_ms, defaults.live.windows_ms);
     assert_eq!(

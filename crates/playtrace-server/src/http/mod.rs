@@ -41,6 +41,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/plan/coverage", get(routes::plan::coverage))
         .route("/v1/admin/reload", post(admin::reload))
         .merge(crate::console::routes())
         .fallback(not_found)

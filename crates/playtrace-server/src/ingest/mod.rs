@@ -13,6 +13,7 @@
 
 pub(crate) mod json;
 pub(crate) mod otlp;
+pub(crate) mod plan;
 
 use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
@@ -67,6 +68,8 @@ pub(crate) struct Parsed {
     pub(crate) observations: ObservationBatch,
     /// The request's game.
     pub(crate) games: GameScope,
+    /// The tracking plan checked before an event is kept (`[plan]`).
+    pub(crate) plan: Option<std::sync::Arc<plan::Gate>>,
 }
 
 impl Parsed {
@@ -110,9 +113,23 @@ impl Parsed {
     }
 
     fn push_event(&mut self, line: u32, event: &Event, raw: &str) {
-        match self.games.resolve(event.game.as_deref()) {
+        match self
+            .games
+            .resolve(event.game.as_deref())
+            .and_then(|g| self.admit(g, event))
+        {
             Ok(game) => self.push_row(game, event, envelope_json(event)),
             Err(e) => self.reject(line, e, raw.as_bytes()),
+        }
+    }
+
+    /// `game` when the plan (if any) keeps the event, else the plan's reject.
+    fn admit(&self, game: String, event: &Event) -> Result<String, LineError> {
+        match &self.plan {
+            Some(gate) => gate
+                .admit(&game, &event.name, &Value::Object(event.attrs.clone()))
+                .map(|()| game),
+            None => Ok(game),
         }
     }
 
@@ -146,7 +163,12 @@ impl Parsed {
         }
         let mut refused = None;
         let scanned = scan_line_with(text, |e| {
-            match self.games.resolve(e.envelope.game.as_deref()) {
+            let game = self.games.resolve(e.envelope.game.as_deref());
+            let game = match (&self.plan, game) {
+                (Some(gate), Ok(game)) => gate.admit_line(&game, &e.name, text).map(|()| game),
+                (_, game) => game,
+            };
+            match game {
                 Ok(game) => {
                     let index = self.push_scanned(game, &e.name, e.time_ms, e.envelope, text);
                     self.observations

@@ -40,6 +40,8 @@ pub(crate) enum Work {
         /// The alert afterwards (`Some(None)`: no such alert).
         result: ActionResult,
     },
+    /// Plan drift alerts to raise or resolve (`alerting/drift.rs`).
+    Plan(Vec<crate::alerting::drift::DriftChange>),
     /// Silences made or ended, and what time changed.
     Lifecycle {
         op: LifecycleOp,
@@ -180,6 +182,7 @@ impl CommitHook<Work> for ServerHook {
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
             Work::Budget(budget_changes) => record_budgets(tx, budget_changes, &mut rows)?,
+            Work::Plan(changes) => crate::alerting::drift::record(tx, changes, &mut rows)?,
             Work::Action { id, action, result } => {
                 let change = act(tx, id, action)?;
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());

@@ -92,7 +92,8 @@ pub(crate) async fn ingest(
     let format = body_format(&headers)?;
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
     let max_line = app.config.limits.max_line.as_u64();
-    let parsed = Parsed::new(games);
+    let mut parsed = Parsed::new(games);
+    parsed.plan = app.plan.clone();
     // Reading a large body takes milliseconds: off the async workers, so other connections
     // (health checks, queries) keep being served meanwhile.
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
@@ -115,6 +116,7 @@ pub(crate) async fn ingest(
     for r in &rejected {
         app.metrics.reject(&r.kind);
     }
+    super::plan::record_drift(&app).await;
     app.metrics
         .ingest_seconds
         .observe(started.elapsed().as_secs_f64());

@@ -7,6 +7,7 @@ pub(crate) mod metrics;
 pub(crate) mod ops;
 pub(crate) mod otlp;
 pub(crate) mod params;
+pub(crate) mod plan;
 pub(crate) mod query;
 pub(crate) mod silences;
 pub(crate) mod stream;

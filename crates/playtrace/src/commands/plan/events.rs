@@ -1,0 +1,127 @@
+//! Reading telemetry logs as `(line, event name, attrs)` for the plan commands, on every core
+//! through `playtrace-read` (inputs, gzip, `-`, limits and rejects exactly as `monitor` reads
+//! them), with each block's results handed back in input order.
+//!
+//! Events are normalised by core (`Event::from_object`, `read_document`), so a structured log
+//! line's attrs are its fields after `level`, `timestamp` and `message`, and a timeline's
+//! `telemetry.hub.contestArmed` is checked as `telemetry.contest.armed` — as at ingest.
+
+use crate::args::ReadArgs;
+use crate::progress::Progress;
+use anyhow::Result;
+use playtrace_core::contest::{Correlator, CorrelatorOptions};
+use playtrace_core::dialect::read_document;
+use playtrace_core::event::Event;
+use playtrace_read::{Extract, SinkError};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a plan command does with each event of a block (on several threads at once).
+pub(crate) trait Visit: Sync {
+    /// One block's results, merged in input order by the caller.
+    type Out: Default + Send;
+    /// One event at 1-based `line` of the block.
+    fn event(&self, out: &mut Self::Out, line: u32, name: &str, attrs: &Value);
+}
+
+/// A block's results and how many lines it held.
+#[derive(Default)]
+pub(crate) struct Block<O> {
+    pub(crate) out: O,
+    pub(crate) lines: u32,
+}
+
+struct Events<'v, V>(&'v V);
+
+impl<V: Visit> Extract for Events<'_, V> {
+    type Found = Block<V::Out>;
+
+    fn extract(&self, lines: &[u8], found: &mut Self::Found) {
+        let mut line = 0u32;
+        for text in lines.split(|&b| b == b'\n') {
+            line += 1;
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            // Unreadable lines are the reader's rejects, counted there.
+            if let Ok(value) = serde_json::from_slice::<Value>(text) {
+                self.value(value, line, &mut found.out);
+            }
+        }
+    }
+
+    fn extract_document(&self, document: &Value, found: &mut Self::Found) {
+        self.value(document.clone(), 1, &mut found.out);
+    }
+
+    fn block_lines(&self, lines: u32, found: &mut Self::Found) {
+        found.lines = lines;
+    }
+}
+
+impl<V: Visit> Events<'_, V> {
+    fn value(&self, value: Value, line: u32, out: &mut V::Out) {
+        let events = match value {
+            Value::Object(o) if o.contains_key("event") || o.contains_key("message") => {
+                vec![Event::from_object(o)]
+            }
+            other => read_document(other),
+        };
+        for event in events.into_iter().flatten() {
+            let attrs = Value::Object(event.attrs);
+            self.0.event(out, line, &event.name, &attrs);
+        }
+    }
+}
+
+/// What reading found beside the events.
+pub(crate) struct ReadTotals {
+    /// Lines the reader could not read (parse, schema, size, encoding rejects).
+    pub(crate) unreadable: u64,
+}
+
+/// Reads `names` one input after another (each on every core), calling `on_block(input,
+/// line_base, out)` for each block in input order.
+pub(crate) fn read_events<V: Visit>(
+    names: &[String],
+    read: &ReadArgs,
+    quiet: bool,
+    visit: &V,
+    on_block: &mut (dyn FnMut(&str, u64, V::Out) + Send),
+) -> Result<ReadTotals> {
+    let counter = Arc::default();
+    let opened = playtrace_read::open_all(names, &counter)?;
+    let progress = Progress::start(!quiet, opened.total_bytes, Arc::clone(&counter));
+    let mut unreadable = 0;
+    let extract = Events(visit);
+    let mut result = Ok(());
+    for input in opened.inputs {
+        let name = input.name.clone();
+        let mut line_base = 0u64;
+        let mut correlator = Correlator::new(CorrelatorOptions::default());
+        let mut on_found = |block: Block<V::Out>| -> Result<(), SinkError> {
+            on_block(&name, line_base, block.out);
+            line_base += u64::from(block.lines);
+            Ok(())
+        };
+        let read = playtrace_read::read_extracting(
+            vec![input],
+            read.options(),
+            &mut correlator,
+            &extract,
+            &mut on_found,
+            &mut |_| Ok(()),
+        );
+        match read {
+            Ok(stats) => unreadable += stats.rejects.total(),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    progress.finish();
+    result?;
+    Ok(ReadTotals { unreadable })
+}
