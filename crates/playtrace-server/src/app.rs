@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     log: RwLock<Option<Box<dyn Log<Work>>>>,
     /// Set until the log opens: the live state is being rebuilt from the store.
     pub(crate) rebuilding: AtomicBool,
+    /// Alert notifications, when receivers are configured.
+    pub(crate) notify: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             health,
             log: RwLock::new(None),
             rebuilding: AtomicBool::new(true),
+            notify: std::sync::OnceLock::new(),
         }
     }
 

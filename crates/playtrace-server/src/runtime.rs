@@ -117,7 +117,8 @@ async fn rebuild_and_open(
         app.live.clone(),
         app.metrics.clone(),
         fanout::start(hub, app.config.stream.buffer),
-    );
+    )
+    .with_notify(app.notify.get().map(|n| n.routing()));
     let (writer, threads): (Writer<Work>, _) = store
         .start(Box::new(hook))
         .map_err(|e| store_error(&dir, e))?;
@@ -200,6 +201,7 @@ pub async fn serve(
         store.health(),
     ));
 
+    crate::notify::attach(&state, &store, addr).map_err(|e| store_error(&state.config.data_dir, e))?;
     let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
@@ -237,6 +239,7 @@ pub async fn serve(
         }
     };
 
+    let notify_tasks = crate::notify::start(&state);
     let evictor = start_evictor(live);
     let budget_task = start_budget_alerts(&state).await?;
     let alert_clock = tokio::spawn(crate::pipeline::maintain::run(
@@ -248,6 +251,7 @@ pub async fn serve(
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
     alert_clock.abort();
+    notify_tasks.iter().for_each(JoinHandle::abort);
     reloader.abort();
     if let Some(task) = budget_task {
         task.abort();

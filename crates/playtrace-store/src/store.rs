@@ -126,6 +126,11 @@ impl Store {
         self.reader.clone()
     }
 
+    /// A connection for the collector's notifier to the outbox tables.
+    pub fn outbox(&self) -> Result<crate::Outbox, StoreError> {
+        crate::Outbox::open(&self.dir.join(DB_FILE))
+    }
+
     /// The durability settings in force.
     pub fn settings(&self) -> &StoreSettings {
         &self.settings

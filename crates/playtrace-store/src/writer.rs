@@ -122,8 +122,8 @@ impl<T: Send + 'static> Clone for Writer<T> {
 /// one sequence (alert and budget changes, SPEC §5) and change alerts, durable together with the
 /// events that caused them. SQLite stays behind this type.
 pub struct Tx<'c> {
-    conn: &'c Connection,
-    recv_ms: i64,
+    pub(crate) conn: &'c Connection,
+    pub(crate) recv_ms: i64,
 }
 
 impl Tx<'_> {

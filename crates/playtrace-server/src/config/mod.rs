@@ -20,6 +20,7 @@ mod http;
 mod limits;
 mod live;
 mod metrics;
+mod notify;
 mod otlp;
 mod retention;
 mod stream;
@@ -31,6 +32,7 @@ pub use http::Http;
 pub use limits::Limits;
 pub use live::Budgets;
 pub use metrics::MetricsConfig;
+pub use notify::{Notify, Receiver, ReceiverKind, Route};
 pub use otlp::Otlp;
 pub use retention::Retention;
 pub use stream::Stream;
@@ -39,6 +41,7 @@ use http::HttpFile;
 use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
 use metrics::MetricsFile;
+use notify::NotifyFile;
 use otlp::OtlpFile;
 use retention::RetentionFile;
 use stream::StreamFile;
@@ -126,6 +129,8 @@ struct File {
     otlp: OtlpFile,
     #[serde(default)]
     metrics: MetricsFile,
+    #[serde(default)]
+    notify: NotifyFile,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -162,6 +167,8 @@ pub struct ServeConfig {
     pub otlp: Otlp,
     /// `[metrics]`.
     pub metrics: MetricsConfig,
+    /// `[notify]`: alert notifications.
+    pub notify: Notify,
 }
 
 impl Default for ServeConfig {
@@ -191,6 +198,7 @@ impl Default for ServeConfig {
             source: None,
             otlp: Otlp::default(),
             metrics: MetricsConfig::default(),
+            notify: Notify::default(),
         }
     }
 }
@@ -267,6 +275,7 @@ impl ServeConfig {
         c.http = file.http.over(c.http)?;
         c.otlp = file.otlp.over(c.otlp);
         c.metrics = file.metrics.over(c.metrics)?;
+        c.notify = file.notify.over(c.notify)?;
         Ok(c)
     }
 

@@ -63,6 +63,8 @@ pub(crate) struct ServerHook {
     fanout: Publisher,
     /// Rows (alert and budget changes) the jobs of the current transaction wrote, in job order.
     pending: VecDeque<Pending>,
+    /// Notification routes: alert changes join their groups in the same transaction.
+    notify: Option<Arc<crate::notify::routing::Routing>>,
 }
 
 impl ServerHook {
@@ -79,7 +81,14 @@ impl ServerHook {
             metrics,
             fanout,
             pending: VecDeque::new(),
+            notify: None,
         }
+    }
+
+    /// Alert changes also go to these notification routes, durably with the change.
+    pub(crate) fn with_notify(mut self, routing: Option<Arc<crate::notify::routing::Routing>>) -> Self {
+        self.notify = routing;
+        self
     }
 
     fn raise_for_events(
@@ -164,6 +173,9 @@ impl CommitHook<Work> for ServerHook {
                 *slot = Some(answer);
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
+        }
+        if let Some(routing) = &self.notify {
+            crate::notify::record(tx, routing, &rows)?;
         }
         self.pending.push_back(rows);
         Ok(())
