@@ -203,7 +203,12 @@ pub(crate) fn decide(
     external_url: &str,
     now_ms: i64,
 ) -> Flush {
-    let next_ms = now_ms.saturating_add(g.repeat_ms.max(100));
+    // Without a notification now, the repeat stays where the last one put it.
+    let repeat_ms = g.repeat_ms.max(100);
+    let next_ms = g
+        .sent_ms
+        .map_or(now_ms, |s| s.max(now_ms - repeat_ms))
+        .saturating_add(repeat_ms);
     let Some(r) = receiver else {
         return Flush {
             send: None,
@@ -260,7 +265,7 @@ pub(crate) fn decide(
             alerts: total as i64,
             body: body.to_string(),
         }),
-        next_ms,
+        next_ms: now_ms.saturating_add(repeat_ms),
     }
 }
 
