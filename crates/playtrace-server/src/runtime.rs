@@ -201,7 +201,11 @@ pub async fn serve(
         store.health(),
     ));
 
-    crate::notify::attach(&state, &store, addr).map_err(|e| store_error(&state.config.data_dir, e))?;
+    if let Some(n) = crate::notify::open(&state.config.notify, &store, addr)
+        .map_err(|e| store_error(&state.config.data_dir, e))?
+    {
+        let _ = state.notify.set(n);
+    }
     let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
@@ -239,7 +243,7 @@ pub async fn serve(
         }
     };
 
-    let notify_tasks = crate::notify::start(&state);
+    let notify_tasks = crate::notify::start(state.notify.get(), &state.hub);
     let evictor = start_evictor(live);
     let budget_task = start_budget_alerts(&state).await?;
     let alert_clock = tokio::spawn(crate::pipeline::maintain::run(

@@ -192,7 +192,8 @@ pub struct Notification {
     pub last_error: Option<String>,
 }
 
-const COLUMNS: &str = "id, receiver, group_key, status, alerts, body, state, attempts, created_ms, \
+const COLUMNS: &str =
+    "id, receiver, group_key, status, alerts, body, state, attempts, created_ms, \
      next_ms, updated_ms, last_error";
 
 fn notification(r: &Row<'_>) -> rusqlite::Result<Notification> {
@@ -223,34 +224,54 @@ pub struct Depth {
     pub count: u64,
 }
 
-/// The notifier's connection to the outbox tables. Its transactions are short (one flush round,
-/// one send's result) and take their turn with the writer's through SQLite's busy timeout.
+/// The notifier's connections to the outbox tables: one for the flushes, one for deliveries, so
+/// neither waits behind the other. Their transactions are short (one flush round, one send's
+/// result) and take their turn with the writer's through SQLite's busy timeout.
 pub struct Outbox {
-    conn: Mutex<Connection>,
+    flush: Mutex<Connection>,
+    send: Mutex<Connection>,
+}
+
+fn connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = schema::connect(path)?;
+    schema::disable_auto_checkpoint(&conn)?;
+    // Everything these connections write can be redone: a lost flush flushes again, a lost
+    // "sent" sends again under the same Idempotency-Key. What must not be lost (an alert
+    // entering its groups) is written by the writer's connection, whose FULL commits also make
+    // these WAL frames durable. So no fsync of their own per delivery.
+    conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+    Ok(conn)
 }
 
 impl Outbox {
     pub(crate) fn open(path: &Path) -> Result<Outbox, StoreError> {
-        let conn = schema::connect(path)?;
-        schema::disable_auto_checkpoint(&conn)?;
-        // Everything this connection writes can be redone: a lost flush flushes again, a lost
-        // "sent" sends again under the same Idempotency-Key. What must not be lost (an alert
-        // entering its groups) is written by the writer's connection, whose FULL commits also
-        // make these WAL frames durable. So no fsync of its own per delivery.
-        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         Ok(Outbox {
-            conn: Mutex::new(conn),
+            flush: Mutex::new(connection(path)?),
+            send: Mutex::new(connection(path)?),
         })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&mut conn)?)
+    }
+
+    fn with_flush<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut conn)?)
     }
 
     /// The earliest time a group is due to flush.
     pub fn next_flush_ms(&self) -> Result<Option<i64>, StoreError> {
-        self.with(|c| c.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0)))
+        self.with_flush(|c| {
+            c.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0))
+        })
     }
 
     /// Flushes up to `limit` groups due at `now`, in one transaction: `decide` says what each
@@ -262,7 +283,7 @@ impl Outbox {
         limit: usize,
         mut decide: impl FnMut(&Group) -> Flush,
     ) -> Result<usize, StoreError> {
-        self.with(|c| {
+        self.with_flush(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let groups: Vec<Group> = {
                 let mut stmt = tx.prepare_cached(
@@ -349,7 +370,12 @@ impl Outbox {
     }
 
     /// Pending notifications of `receiver` due at `now`, oldest first.
-    pub fn due(&self, receiver: &str, now: i64, limit: usize) -> Result<Vec<Notification>, StoreError> {
+    pub fn due(
+        &self,
+        receiver: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM notify_outbox
@@ -377,7 +403,13 @@ impl Outbox {
     }
 
     /// Records a failed attempt to try again at `next_ms`.
-    pub fn retry_at(&self, id: &str, attempts: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
+    pub fn retry_at(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             c.prepare_cached(
                 "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3, updated_ms = ?4,
@@ -393,7 +425,14 @@ impl Outbox {
         self.set(id, "dead", attempts, now, Some(error))
     }
 
-    fn set(&self, id: &str, state: &str, attempts: i64, now: i64, error: Option<&str>) -> Result<(), StoreError> {
+    fn set(
+        &self,
+        id: &str,
+        state: &str,
+        attempts: i64,
+        now: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             c.prepare_cached(
                 "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
@@ -425,9 +464,11 @@ impl Outbox {
     /// One notification.
     pub fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
         self.with(|c| {
-            c.prepare_cached(&format!("SELECT {COLUMNS} FROM notify_outbox WHERE id = ?1"))?
-                .query_row([id], notification)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notify_outbox WHERE id = ?1"
+            ))?
+            .query_row([id], notification)
+            .optional()
         })
     }
 
@@ -475,7 +516,7 @@ impl Outbox {
 
     /// Forgets sent notifications older than `before_ms` (dead ones stay until deleted).
     pub fn prune_sent(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.with(|c| {
+        self.with_flush(|c| {
             c.execute(
                 "DELETE FROM notify_outbox WHERE state = 'sent' AND updated_ms < ?1",
                 [before_ms],
@@ -487,11 +528,17 @@ impl Outbox {
     /// notifications to the dead list (so nothing disappears silently). Returns how many died.
     pub fn forget_receivers_except(&self, known: &[String], now: i64) -> Result<usize, StoreError> {
         let known = serde_json_array(known);
-        self.with(|c| {
+        self.with_flush(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let not_known = "receiver NOT IN (SELECT value FROM json_each(?1))";
-            tx.execute(&format!("DELETE FROM notify_members WHERE {not_known}"), [&known])?;
-            tx.execute(&format!("DELETE FROM notify_groups WHERE {not_known}"), [&known])?;
+            tx.execute(
+                &format!("DELETE FROM notify_members WHERE {not_known}"),
+                [&known],
+            )?;
+            tx.execute(
+                &format!("DELETE FROM notify_groups WHERE {not_known}"),
+                [&known],
+            )?;
             let dead = tx.execute(
                 &format!(
                     "UPDATE notify_outbox SET state = 'dead', updated_ms = ?2,
@@ -574,13 +621,19 @@ mod tests {
             }
         };
         assert_eq!(outbox.flush_due(1_000, 10, &mut decide).unwrap(), 1);
-        assert_eq!(outbox.flush_due(2_000, 10, &mut decide).unwrap(), 0, "not due");
+        assert_eq!(
+            outbox.flush_due(2_000, 10, &mut decide).unwrap(),
+            0,
+            "not due"
+        );
         // A repeat of a firing alert schedules nothing; a resolve schedules after the interval.
         in_tx(&mut conn, 1_500, |tx| {
             tx.notify_firing(&spec("g"), "a1", "{\"n\":2}").unwrap();
         });
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(100_000));
-        in_tx(&mut conn, 1_500, |tx| tx.notify_resolved("a1", "{}").unwrap());
+        in_tx(&mut conn, 1_500, |tx| {
+            tx.notify_resolved("a1", "{}").unwrap()
+        });
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(2_000));
         assert_eq!(outbox.flush_due(2_000, 10, &mut decide).unwrap(), 1);
         let last = seen.borrow().last().unwrap().clone();
@@ -589,7 +642,11 @@ mod tests {
         assert_eq!(outbox.due("hook", 2_000, 10).unwrap().len(), 2);
         in_tx(&mut conn, 3_000, |tx| tx.notify_withdrawn("a2").unwrap());
         assert_eq!(outbox.flush_due(4_000, 10, &mut decide).unwrap(), 1);
-        assert_eq!(outbox.next_flush_ms().unwrap(), None, "the empty group is gone");
+        assert_eq!(
+            outbox.next_flush_ms().unwrap(),
+            None,
+            "the empty group is gone"
+        );
     }
 
     #[test]
@@ -598,7 +655,9 @@ mod tests {
         let path = dir.path().join(crate::DB_FILE);
         let mut conn = crate::open(&path).unwrap();
         let outbox = Outbox::open(&path).unwrap();
-        in_tx(&mut conn, 0, |tx| tx.notify_firing(&spec("g"), "a", "{}").unwrap());
+        in_tx(&mut conn, 0, |tx| {
+            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
+        });
         outbox
             .flush_due(0, 10, |_| Flush {
                 send: Some(NewNotification {

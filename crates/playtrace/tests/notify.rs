@@ -60,7 +60,9 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn receiver(name: &str, url: &str, extra: &str) -> String {
-    format!("[[notify.receivers]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\n{extra}\n")
+    format!(
+        "[[notify.receivers]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\n{extra}\n"
+    )
 }
 
 fn route(name: &str, extra: &str) -> String {
@@ -107,7 +109,10 @@ fn assert_v4(body: &Value) {
             ]
         );
         for map in [&a["labels"], &a["annotations"]] {
-            assert!(map.as_object().unwrap().values().all(Value::is_string), "{map}");
+            assert!(
+                map.as_object().unwrap().values().all(Value::is_string),
+                "{map}"
+            );
         }
         assert!(["firing", "resolved"].contains(&a["status"].as_str().unwrap()));
     }
@@ -136,7 +141,11 @@ fn a_group_is_one_v4_notification_then_its_changes_and_resolution() {
     assert_eq!(first[0].path, "/alerts");
     assert_eq!(body["receiver"], "hook");
     assert_eq!(body["status"], "firing");
-    assert_eq!(body["alerts"].as_array().unwrap().len(), 2, "one notification per group");
+    assert_eq!(
+        body["alerts"].as_array().unwrap().len(),
+        2,
+        "one notification per group"
+    );
     assert_eq!(body["groupLabels"], json!({"alertname": "admin.alert"}));
     assert_eq!(body["groupKey"], "{}/{}:{alertname=\"admin.alert\"}");
     assert_eq!(body["externalURL"], s.url);
@@ -155,7 +164,10 @@ fn a_group_is_one_v4_notification_then_its_changes_and_resolution() {
         .find(|a| a["labels"]["session"] == "s1")
         .unwrap()
         .clone();
-    assert_eq!(first_alert["generatorURL"], format!("{}/alerts/{a1}", s.url));
+    assert_eq!(
+        first_alert["generatorURL"],
+        format!("{}/alerts/{a1}", s.url)
+    );
     assert_eq!(first_alert["endsAt"], "0001-01-01T00:00:00Z");
     assert_eq!(first_alert["fingerprint"], a1.trim_start_matches("al_"));
     assert!(first_alert["annotations"]["summary"]
@@ -167,7 +179,10 @@ fn a_group_is_one_v4_notification_then_its_changes_and_resolution() {
     let (status, _, _) = s.post_with(&format!("/v1/alerts/{a1}/resolve"), &[], b"");
     assert_eq!(status, 200);
     let second = hook.wait_for(2, WAIT);
-    assert!(second[1].at - second[0].at >= Duration::from_millis(900), "group_interval");
+    assert!(
+        second[1].at - second[0].at >= Duration::from_millis(900),
+        "group_interval"
+    );
     let body = &second[1].body;
     assert_v4(body);
     assert_eq!(body["status"], "firing");
@@ -227,8 +242,14 @@ fn a_firing_group_is_repeated_after_repeat_interval() {
     let s = start(&dir.path().join("data"), &config);
     raise(&s, &["r1"], None);
     let got = hook.wait_for(2, WAIT);
-    assert!(got[1].at - got[0].at >= Duration::from_millis(900), "repeat_interval");
-    assert_eq!(got[1].body["alerts"], got[0].body["alerts"], "the same firing alert");
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(900),
+        "repeat_interval"
+    );
+    assert_eq!(
+        got[1].body["alerts"], got[0].body["alerts"],
+        "the same firing alert"
+    );
     assert_ne!(
         got[0].headers["idempotency-key"], got[1].headers["idempotency-key"],
         "a repeat is a new notification"
@@ -261,7 +282,10 @@ fn retry_after_is_waited_for_and_a_400_goes_to_the_dead_list() {
         "Retry-After: 2 is waited for, not hammered ({:?})",
         got[1].at - got[0].at
     );
-    assert_eq!(got[0].headers["idempotency-key"], got[1].headers["idempotency-key"]);
+    assert_eq!(
+        got[0].headers["idempotency-key"],
+        got[1].headers["idempotency-key"]
+    );
     eventually("the busy receiver's notification is sent", || {
         notifications(&s, "?state=sent&receiver=busy", admin).len() == 1
     });
@@ -272,8 +296,14 @@ fn retry_after_is_waited_for_and_a_400_goes_to_the_dead_list() {
     });
     let dead = &notifications(&s, "?state=dead", admin)[0];
     assert_eq!(dead["attempts"], 1, "a 400 is not retried");
-    assert!(dead["lastError"].as_str().unwrap().contains("HTTP 400"), "{dead}");
-    assert!(dead["lastError"].as_str().unwrap().contains("bad payload"), "{dead}");
+    assert!(
+        dead["lastError"].as_str().unwrap().contains("HTTP 400"),
+        "{dead}"
+    );
+    assert!(
+        dead["lastError"].as_str().unwrap().contains("bad payload"),
+        "{dead}"
+    );
     assert_eq!(broken.requests().len(), 1);
 
     // Admin scope only; errors in the JSON shape.
@@ -282,7 +312,10 @@ fn retry_after_is_waited_for_and_a_400_goes_to_the_dead_list() {
     assert!(body["error"]["code"].is_string());
     let (status, _, body) = s.get("/v1/notifications?state=lost", admin);
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("pending, sent or dead"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("pending, sent or dead"));
 
     // Retry sends it again (and it dies again); DELETE forgets it.
     let id = dead["id"].as_str().unwrap().to_string();
@@ -331,7 +364,11 @@ fn the_rate_limit_holds() {
     // Two a minute: the third would come 30 s after the first two.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(hook.requests().len(), 2, "no more than the burst went out");
-    assert_eq!(notifications(&s, "?state=pending", None).len(), 3, "none dropped");
+    assert_eq!(
+        notifications(&s, "?state=pending", None).len(),
+        3,
+        "none dropped"
+    );
 }
 
 fn metric(s: &Server, series: &str) -> f64 {
@@ -381,7 +418,12 @@ fn probe_seeded_and_silenced_alerts_notify_nobody() {
         notifications(&s, "?state=pending", None).is_empty()
     });
     let all = hook.requests();
-    assert_eq!(all.len(), 1, "{:#?}", all.iter().map(|r| &r.body).collect::<Vec<_>>());
+    assert_eq!(
+        all.len(),
+        1,
+        "{:#?}",
+        all.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
     assert_eq!(got[0].body["alerts"][0]["labels"]["session"], "canary");
     assert_eq!(notifications(&s, "", None).len(), 1);
 }
@@ -407,15 +449,24 @@ fn notify_test_prints_the_receivers_answer() {
     let out = run("good");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("HTTP 200") && text.contains("accepted"), "{text}");
+    assert!(
+        text.contains("HTTP 200") && text.contains("accepted"),
+        "{text}"
+    );
     let sent = good.wait_for(1, WAIT);
     assert_v4(&sent[0].body);
-    assert_eq!(sent[0].body["alerts"][0]["labels"]["alertname"], "playtrace.test");
+    assert_eq!(
+        sent[0].body["alerts"][0]["labels"]["alertname"],
+        "playtrace.test"
+    );
 
     let out = run("bad");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("HTTP 400") && text.contains("no such channel"), "{text}");
+    assert!(
+        text.contains("HTTP 400") && text.contains("no such channel"),
+        "{text}"
+    );
 
     let out = run("nobody");
     assert_eq!(out.status.code(), Some(2));
@@ -450,14 +501,21 @@ fn notifications_survive_sigkill_while_the_receiver_is_down() {
         let got: HashSet<String> = hook
             .requests()
             .iter()
-            .filter_map(|r| r.body["alerts"][0]["labels"]["session"].as_str().map(String::from))
+            .filter_map(|r| {
+                r.body["alerts"][0]["labels"]["session"]
+                    .as_str()
+                    .map(String::from)
+            })
             .collect();
         got.len() == 10
     });
     // Duplicates (a send the crash kept from being recorded) only with the same key.
     let mut by_key: HashMap<String, HashSet<String>> = HashMap::new();
     for r in hook.requests() {
-        let session = r.body["alerts"][0]["labels"]["session"].as_str().unwrap().to_string();
+        let session = r.body["alerts"][0]["labels"]["session"]
+            .as_str()
+            .unwrap()
+            .to_string();
         by_key
             .entry(r.headers["idempotency-key"].clone())
             .or_default()

@@ -125,7 +125,14 @@ impl Default for Notify {
 
 /// The labels a route may group by.
 pub(crate) const LABELS: &[&str] = &[
-    "alertname", "category", "severity", "game", "env", "session", "hub", "room",
+    "alertname",
+    "category",
+    "severity",
+    "game",
+    "env",
+    "session",
+    "hub",
+    "room",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,7 +244,10 @@ fn receiver(i: usize, r: ReceiverFile) -> Result<Receiver, ConfigError> {
     };
     let concurrency = r.concurrency.unwrap_or(16);
     if concurrency == 0 {
-        return Err(invalid(&format!("{key}.concurrency"), "must be more than 0"));
+        return Err(invalid(
+            &format!("{key}.concurrency"),
+            "must be more than 0",
+        ));
     }
     Ok(Receiver {
         name: r.name,
@@ -400,25 +410,40 @@ mod tests {
         assert!(r
             .headers
             .contains(&("Authorization".to_string(), "s3cret".to_string())));
-        assert!(!format!("{r:?}").contains("s3cret"), "secrets stay out of logs");
+        assert!(
+            !format!("{r:?}").contains("s3cret"),
+            "secrets stay out of logs"
+        );
         let route = &n.routes[0];
         assert_eq!(route.group_wait, Millis::from_secs_saturating(30));
         assert_eq!(route.group_interval, Millis::from_secs_saturating(300));
-        assert_eq!(route.repeat_interval, Millis::from_secs_saturating(4 * 3600));
+        assert_eq!(
+            route.repeat_interval,
+            Millis::from_secs_saturating(4 * 3600)
+        );
     }
 
     #[test]
     fn mistakes_name_the_key_and_the_fix() {
         let unknown = parse("[[routes]]\nreceiver = \"nobody\"").unwrap_err();
-        assert!(unknown.to_string().contains("notify.routes[0].receiver"), "{unknown}");
-        let kind = parse("[[receivers]]\nname = \"a\"\nkind = \"slack\"\nurl = \"http://x\"")
-            .unwrap_err();
-        assert!(kind.to_string().contains("webhook or alertmanager"), "{kind}");
+        assert!(
+            unknown.to_string().contains("notify.routes[0].receiver"),
+            "{unknown}"
+        );
+        let kind =
+            parse("[[receivers]]\nname = \"a\"\nkind = \"slack\"\nurl = \"http://x\"").unwrap_err();
+        assert!(
+            kind.to_string().contains("webhook or alertmanager"),
+            "{kind}"
+        );
         let secret = parse(
             "[[receivers]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\n\
              headers = { \"Authorization_env\" = \"PLAYTRACE_TEST_UNSET_VAR\" }",
         )
         .unwrap_err();
-        assert!(secret.to_string().contains("PLAYTRACE_TEST_UNSET_VAR"), "{secret}");
+        assert!(
+            secret.to_string().contains("PLAYTRACE_TEST_UNSET_VAR"),
+            "{secret}"
+        );
     }
 }

@@ -20,8 +20,8 @@ pub(crate) mod routing;
 mod send;
 mod worker;
 
-use crate::app::AppState;
 use crate::config::{Notify, Receiver, ServeConfig};
+use crate::fanout::Hub;
 use metrics::ReceiverMetrics;
 use playtrace_store::{GroupSpec, Kind, Outbox, Store, StoreError, StoredEvent, Tx};
 use routing::{labels, Routing};
@@ -64,12 +64,15 @@ impl Notifier {
     }
 }
 
-/// Opens the outbox when receivers are configured and attaches the notifier to the state
-/// (`addr`: where the collector listens, the default external URL).
-pub(crate) fn attach(app: &AppState, store: &Store, addr: std::net::SocketAddr) -> Result<(), String> {
-    let config = &app.config.notify;
+/// The notifier, with its outbox open, when receivers are configured (`addr`: where the
+/// collector listens, the default external URL).
+pub(crate) fn open(
+    config: &Notify,
+    store: &Store,
+    addr: std::net::SocketAddr,
+) -> Result<Option<Arc<Notifier>>, String> {
     if config.receivers.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let outbox = store.outbox().map_err(|e| e.to_string())?;
     let notifier = Notifier {
@@ -94,14 +97,13 @@ pub(crate) fn attach(app: &AppState, store: &Store, addr: std::net::SocketAddr) 
         receivers: config.receivers.clone(),
         config: config.clone(),
     };
-    let _ = app.notify.set(Arc::new(notifier));
-    Ok(())
+    Ok(Some(Arc::new(notifier)))
 }
 
 /// Starts the notifier's tasks (none without receivers); abort them to stop.
-pub(crate) fn start(app: &AppState) -> Vec<JoinHandle<()>> {
-    match app.notify.get() {
-        Some(n) => worker::start(n, &app.hub),
+pub(crate) fn start(notifier: Option<&Arc<Notifier>>, hub: &Arc<Hub>) -> Vec<JoinHandle<()>> {
+    match notifier {
+        Some(n) => worker::start(n, hub),
         None => Vec::new(),
     }
 }
@@ -109,7 +111,11 @@ pub(crate) fn start(app: &AppState) -> Vec<JoinHandle<()>> {
 /// Inside the writer's transaction: each alert change among `rows` goes to its groups. A
 /// firing alert joins the groups its routes give; a resolved one is marked in every group that
 /// holds it; a silenced one leaves them without a word. Probe and seeded alerts never notify.
-pub(crate) fn record(tx: &Tx<'_>, routing: &Routing, rows: &[StoredEvent]) -> Result<(), StoreError> {
+pub(crate) fn record(
+    tx: &Tx<'_>,
+    routing: &Routing,
+    rows: &[StoredEvent],
+) -> Result<(), StoreError> {
     for row in rows.iter().filter(|r| r.kind == Kind::Alert) {
         let Ok(alert) = serde_json::from_str::<Value>(&row.body) else {
             continue;
@@ -143,8 +149,8 @@ pub(crate) fn record(tx: &Tx<'_>, routing: &Routing, rows: &[StoredEvent]) -> Re
 }
 
 /// Appends the notification metrics (nothing without receivers).
-pub(crate) async fn render_metrics(app: &AppState, out: &mut String) {
-    let Some(n) = app.notify.get() else {
+pub(crate) async fn render_metrics(notifier: Option<&Arc<Notifier>>, out: &mut String) {
+    let Some(n) = notifier else {
         return;
     };
     let outbox = n.outbox.clone();
@@ -173,11 +179,19 @@ pub struct TestAnswer {
 /// and returns its answer. Errors name the receiver and the receivers there are.
 pub async fn send_test(config: &ServeConfig, name: &str) -> Result<TestAnswer, String> {
     let Some(r) = config.notify.receivers.iter().find(|r| r.name == name) else {
-        let names: Vec<&str> = config.notify.receivers.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = config
+            .notify
+            .receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
         return Err(if names.is_empty() {
             "the config has no [[notify.receivers]]; add one (see docs/CONFIG.md)".to_string()
         } else {
-            format!("no receiver is named `{name}`; the receivers are: {}", names.join(", "))
+            format!(
+                "no receiver is named `{name}`; the receivers are: {}",
+                names.join(", ")
+            )
         });
     };
     let now = playtrace_store::now_ms();
@@ -210,8 +224,12 @@ pub async fn send_test(config: &ServeConfig, name: &str) -> Result<TestAnswer, S
     let answer = send::post(&client, r, &payload::new_id(now), &body.to_string()).await;
     let error = match answer.outcome {
         send::Outcome::Sent => None,
-        send::Outcome::Transient { error, .. } => Some(format!("{error} (transient: the outbox would retry)")),
-        send::Outcome::Permanent { error } => Some(format!("{error} (permanent: the outbox would give up)")),
+        send::Outcome::Transient { error, .. } => {
+            Some(format!("{error} (transient: the outbox would retry)"))
+        }
+        send::Outcome::Permanent { error } => {
+            Some(format!("{error} (permanent: the outbox would give up)"))
+        }
     };
     Ok(TestAnswer {
         url: send::target_url(r),

@@ -223,8 +223,7 @@ pub(crate) fn decide(
         .collect();
     let something_new = firing.iter().any(|m| !m.notified);
     let repeat_due = !firing.is_empty()
-        && g
-            .sent_ms
+        && g.sent_ms
             .is_none_or(|s| now_ms >= s.saturating_add(g.repeat_ms));
     if !(something_new || repeat_due || !ended.is_empty()) {
         return Flush {
@@ -235,13 +234,22 @@ pub(crate) fn decide(
     let mut alerts: Vec<(Value, bool)> = firing
         .iter()
         .chain(&ended)
-        .map(|m| (serde_json::from_str(&m.alert).unwrap_or(Value::Null), m.firing))
+        .map(|m| {
+            (
+                serde_json::from_str(&m.alert).unwrap_or(Value::Null),
+                m.firing,
+            )
+        })
         .collect();
     let total = alerts.len();
     if r.max_alerts > 0 && alerts.len() > r.max_alerts {
         alerts.truncate(r.max_alerts);
     }
-    let status = if firing.is_empty() { "resolved" } else { "firing" };
+    let status = if firing.is_empty() {
+        "resolved"
+    } else {
+        "firing"
+    };
     let body = match r.kind {
         ReceiverKind::Webhook => webhook_body(&WebhookGroup {
             receiver: &r.name,

@@ -124,7 +124,10 @@ fn a_flush_sends_only_what_alertmanager_would() {
     let a2 = alert("al_2", "s2", "firing");
     // Something new fires: sent, with both.
     let f = decide(
-        &group(vec![member(&a1, true, true), member(&a2, true, false)], Some(0)),
+        &group(
+            vec![member(&a1, true, true), member(&a2, true, false)],
+            Some(0),
+        ),
         Some(&r),
         "http://x",
         1_000,
@@ -142,7 +145,9 @@ fn a_flush_sends_only_what_alertmanager_would() {
     let n = decide(&ended, Some(&r), "http://x", 1_000).send.unwrap();
     assert_eq!(n.status, "resolved");
     let quiet_r = receiver("webhook", 0, false);
-    assert!(decide(&ended, Some(&quiet_r), "http://x", 1_000).send.is_none());
+    assert!(decide(&ended, Some(&quiet_r), "http://x", 1_000)
+        .send
+        .is_none());
     // Fired and resolved before the first notification: nothing at all.
     let blip = group(vec![member(&a1, false, false)], None);
     assert!(decide(&blip, Some(&r), "http://x", 1_000).send.is_none());
@@ -172,8 +177,14 @@ fn alertmanager_alerts_end_unless_sent_again() {
         .unwrap();
     let body: Value = serde_json::from_str(&n.body).unwrap();
     assert_eq!(body[0]["labels"]["alertname"], "prohibited-capability");
-    assert_eq!(body[0]["endsAt"], "1970-01-01T00:04:00.000Z", "4 × resend_interval");
-    assert!(body[0].get("status").is_none(), "Alertmanager's postable alert shape");
+    assert_eq!(
+        body[0]["endsAt"], "1970-01-01T00:04:00.000Z",
+        "4 × resend_interval"
+    );
+    assert!(
+        body[0].get("status").is_none(),
+        "Alertmanager's postable alert shape"
+    );
 }
 
 #[test]

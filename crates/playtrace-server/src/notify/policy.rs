@@ -22,9 +22,11 @@ pub(crate) fn backoff(attempts: u32, base: Duration, max: Duration, noise: u64) 
 pub(crate) fn noise() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish()
 }
 
@@ -152,7 +154,11 @@ mod tests {
         assert!(b.allow(5_000).is_ok(), "the trial");
         assert!(b.allow(5_001).is_err(), "one trial at a time");
         b.failure(5_100, Some(30_000));
-        assert_eq!(b.allow(6_000), Err(35_100), "Retry-After beats the cooldown");
+        assert_eq!(
+            b.allow(6_000),
+            Err(35_100),
+            "Retry-After beats the cooldown"
+        );
         assert!(b.allow(35_100).is_ok());
         b.success();
         assert!(b.allow(35_200).is_ok() && !b.is_open());

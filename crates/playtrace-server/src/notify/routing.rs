@@ -21,7 +21,9 @@ pub(crate) fn labels(alert: &Value) -> Labels {
         }
     };
     put("alertname", attribute(alert, "rule"));
-    for k in ["category", "severity", "game", "env", "session", "hub", "room"] {
+    for k in [
+        "category", "severity", "game", "env", "session", "hub", "room",
+    ] {
         put(k, attribute(alert, k));
     }
     l
@@ -159,7 +161,9 @@ impl Routing {
 }
 
 fn matches(r: &Route, labels: &Labels) -> bool {
-    let is = |k: &str, want: Option<&str>| want.is_none_or(|w| labels.get(k).map(String::as_str) == Some(w));
+    let is = |k: &str, want: Option<&str>| {
+        want.is_none_or(|w| labels.get(k).map(String::as_str) == Some(w))
+    };
     let severity_ok = r.min_severity.is_none_or(|min| {
         labels
             .get("severity")
@@ -224,7 +228,10 @@ mod tests {
         let high = r.targets("al_1", &labels(&alert("x", "critical", "s1")));
         assert_eq!(high.len(), 1);
         assert_eq!(high[0].receiver, "pager");
-        assert_eq!(high[0].group_key, "{}/{min_severity=\"high\"}:{alertname=\"x\"}");
+        assert_eq!(
+            high[0].group_key,
+            "{}/{min_severity=\"high\"}:{alertname=\"x\"}"
+        );
         assert_eq!(high[0].group_labels, r#"{"alertname":"x"}"#);
         let low = r.targets("al_1", &labels(&alert("x", "low", "s1")));
         assert_eq!(low[0].receiver, "all");

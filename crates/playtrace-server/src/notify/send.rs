@@ -52,7 +52,8 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
 pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -157,7 +158,11 @@ mod tests {
                 retry_after: Some(Duration::from_secs(2))
             }
         );
-        match classify(429, None, r#"{"ok":false,"error":"rate_limited","retry_after":30}"#) {
+        match classify(
+            429,
+            None,
+            r#"{"ok":false,"error":"rate_limited","retry_after":30}"#,
+        ) {
             Outcome::Transient { retry_after, .. } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(30)));
             }

@@ -84,7 +84,10 @@ async fn flusher(n: Arc<Notifier>) {
     .await
     {
         if dead > 0 {
-            tracing::warn!(dead, "notifications for receivers no longer configured moved to the dead list");
+            tracing::warn!(
+                dead,
+                "notifications for receivers no longer configured moved to the dead list"
+            );
         }
     }
     let mut pruned_at = 0;
@@ -138,6 +141,9 @@ struct Gate {
     breaker: Breaker,
     bucket: Bucket,
     in_flight: HashSet<String>,
+    /// Sends recorded since the current read of due notifications began: that read may still
+    /// see them pending, so they are skipped (or they would go out twice).
+    finished: HashSet<String>,
 }
 
 async fn deliver(n: Arc<Notifier>, i: usize) {
@@ -145,15 +151,24 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
     let slots = Arc::new(Semaphore::new(n.receivers[i].concurrency));
     let gate = Arc::new(Mutex::new(Gate {
         breaker: Breaker::default(),
-        bucket: Bucket::new(n.receivers[i].rate_limit, n.receivers[i].rate_burst, now_ms()),
+        bucket: Bucket::new(
+            n.receivers[i].rate_limit,
+            n.receivers[i].rate_burst,
+            now_ms(),
+        ),
         in_flight: HashSet::new(),
+        finished: HashSet::new(),
     }));
     loop {
         let now = now_ms();
         let mut until = now + 1_000;
         let free = slots.available_permits();
         if free > 0 {
-            let busy = lock(&gate).in_flight.len();
+            let busy = {
+                let mut g = lock(&gate);
+                g.finished.clear();
+                g.in_flight.len()
+            };
             let (outbox, who) = (n.outbox.clone(), name.clone());
             let due = blocking("reading due notifications", move || {
                 outbox.due(&who, now, busy + free)
@@ -162,16 +177,20 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
             .unwrap_or_default();
             for note in due {
                 let mut g = lock(&gate);
-                if g.in_flight.contains(&note.id) {
+                if g.in_flight.contains(&note.id) || g.finished.contains(&note.id) {
                     continue;
                 }
                 if let Err(at) = g.bucket.peek(now) {
-                    n.metrics[i].rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    n.metrics[i]
+                        .rate_limited
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     until = until.min(at);
                     break;
                 }
                 if let Err(at) = g.breaker.allow(now) {
-                    n.metrics[i].circuit_open.store(true, std::sync::atomic::Ordering::Relaxed);
+                    n.metrics[i]
+                        .circuit_open
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     until = until.min(at);
                     break;
                 }
@@ -185,18 +204,21 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
                 tokio::spawn(async move {
                     let id = note.id.clone();
                     send_one(&n2, i, note, &gate2).await;
-                    gate2
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .in_flight
-                        .remove(&id);
+                    let mut g = lock(&gate2);
+                    g.in_flight.remove(&id);
+                    g.finished.insert(id);
+                    drop(g);
                     drop(permit);
                     n2.wakes[i].notify_one();
                 });
             }
         }
         let (outbox, who) = (n.outbox.clone(), name.clone());
-        if let Some(Some(t)) = blocking("reading the next due time", move || outbox.next_due_ms(&who)).await {
+        if let Some(Some(t)) = blocking("reading the next due time", move || {
+            outbox.next_due_ms(&who)
+        })
+        .await
+        {
             if t > now {
                 until = until.min(t);
             }
@@ -233,7 +255,10 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: &Mutex<
     match answer.outcome {
         Outcome::Sent => {
             bump(&m.sent);
-            blocking("recording a delivery", move || outbox.sent(&id, attempts, now)).await;
+            blocking("recording a delivery", move || {
+                outbox.sent(&id, attempts, now)
+            })
+            .await;
         }
         Outcome::Permanent { error } => {
             bump(&m.failed);

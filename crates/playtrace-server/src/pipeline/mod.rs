@@ -86,7 +86,10 @@ impl ServerHook {
     }
 
     /// Alert changes also go to these notification routes, durably with the change.
-    pub(crate) fn with_notify(mut self, routing: Option<Arc<crate::notify::routing::Routing>>) -> Self {
+    pub(crate) fn with_notify(
+        mut self,
+        routing: Option<Arc<crate::notify::routing::Routing>>,
+    ) -> Self {
         self.notify = routing;
         self
     }
