@@ -96,6 +96,34 @@ fn start_alertmanager(dir: &std::path::Path, webhook: &str) -> Alertmanager {
     am
 }
 
+/// The Alertmanager side of "Send alerts to Slack/PagerDuty via Alertmanager" in
+/// docs/CONFIG.md passes Alertmanager's own check.
+#[test]
+fn the_documented_alertmanager_config_is_valid() {
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIG.md"),
+    )
+    .unwrap();
+    let section = &doc[doc
+        .find("## Send alerts to Slack/PagerDuty via Alertmanager")
+        .unwrap()..];
+    let yaml = section.split("```yaml\n").nth(1).unwrap();
+    let yaml = &yaml[..yaml.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alertmanager.yml");
+    std::fs::write(&path, yaml).unwrap();
+    let amtool = binary().with_file_name("amtool");
+    let out = Command::new(&amtool)
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", amtool.display()));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 receivers"), "{text}");
+}
+
 fn ours(alerts: &[Value]) -> Option<Value> {
     alerts
         .iter()

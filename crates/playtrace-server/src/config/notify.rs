@@ -424,6 +424,24 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_examples_are_valid() {
+        let doc = include_str!("../../../../docs/CONFIG.md");
+        std::env::set_var("ONCALL_WEBHOOK_AUTH", "Bearer a-secret");
+        let section = &doc[doc.find("## Alert notifications").unwrap()..];
+        let blocks: Vec<&str> = section
+            .split("```toml\n")
+            .skip(1)
+            .take(2)
+            .map(|b| &b[..b.find("```").unwrap()])
+            .collect();
+        assert_eq!(blocks.len(), 2);
+        for text in blocks {
+            let c = crate::config::ServeConfig::from_toml(text, "docs/CONFIG.md").unwrap();
+            assert!(!c.notify.receivers.is_empty());
+        }
+    }
+
+    #[test]
     fn mistakes_name_the_key_and_the_fix() {
         let unknown = parse("[[routes]]\nreceiver = \"nobody\"").unwrap_err();
         assert!(
