@@ -5,11 +5,11 @@
 //! never on the writer's thread. Nothing here knows HTTP or payload formats.
 
 use crate::schema;
-use crate::writer::Tx;
+use crate::writer::{take_turn, Tx, WriteTurn};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The group an alert joins: one per receiver and group key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +230,7 @@ pub struct Depth {
 pub struct Outbox {
     flush: Mutex<Connection>,
     send: Mutex<Connection>,
+    turn: Arc<WriteTurn>,
 }
 
 fn connection(path: &Path) -> Result<Connection, StoreError> {
@@ -244,11 +245,22 @@ fn connection(path: &Path) -> Result<Connection, StoreError> {
 }
 
 impl Outbox {
-    pub(crate) fn open(path: &Path) -> Result<Outbox, StoreError> {
+    pub(crate) fn open(path: &Path, turn: Arc<WriteTurn>) -> Result<Outbox, StoreError> {
         Ok(Outbox {
             flush: Mutex::new(connection(path)?),
             send: Mutex::new(connection(path)?),
+            turn,
         })
+    }
+
+    /// A write on the delivery connection, in the writer's turn.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = take_turn(&self.turn);
+        Ok(f(&mut conn)?)
     }
 
     fn with<R>(
@@ -264,14 +276,15 @@ impl Outbox {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
         let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = take_turn(&self.turn);
         Ok(f(&mut conn)?)
     }
 
     /// The earliest time a group is due to flush.
     pub fn next_flush_ms(&self) -> Result<Option<i64>, StoreError> {
-        self.with_flush(|c| {
-            c.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0))
-        })
+        // A read: no turn needed.
+        let conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(conn.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0))?)
     }
 
     /// Flushes up to `limit` groups due at `now`, in one transaction: `decide` says what each
@@ -410,7 +423,7 @@ impl Outbox {
         next_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.write(|c| {
             c.prepare_cached(
                 "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3, updated_ms = ?4,
                      last_error = ?5 WHERE id = ?1 AND state = 'pending'",
@@ -433,7 +446,7 @@ impl Outbox {
         now: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.write(|c| {
             c.prepare_cached(
                 "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
                      last_error = coalesce(?5, last_error) WHERE id = ?1",
@@ -475,7 +488,7 @@ impl Outbox {
     /// Makes a dead or pending notification due now with its attempts reset; `false` when there
     /// is no such notification or it was sent already.
     pub fn requeue(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        self.with(|c| {
+        self.write(|c| {
             let n = c
                 .prepare_cached(
                     "UPDATE notify_outbox SET state = 'pending', attempts = 0, next_ms = ?2,
@@ -488,7 +501,7 @@ impl Outbox {
 
     /// Deletes a dead notification; `false` when there is no dead one with this id.
     pub fn delete_dead(&self, id: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
+        self.write(|c| {
             let n = c
                 .prepare_cached("DELETE FROM notify_outbox WHERE id = ?1 AND state = 'dead'")?
                 .execute([id])?;
@@ -602,7 +615,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DB_FILE);
         let mut conn = crate::open(&path).unwrap();
-        let outbox = Outbox::open(&path).unwrap();
+        let outbox = Outbox::open(&path, Arc::default()).unwrap();
         in_tx(&mut conn, 1_000, |tx| {
             tx.notify_firing(&spec("g"), "a1", "{}").unwrap();
             tx.notify_firing(&spec("g"), "a2", "{}").unwrap();
@@ -654,7 +667,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DB_FILE);
         let mut conn = crate::open(&path).unwrap();
-        let outbox = Outbox::open(&path).unwrap();
+        let outbox = Outbox::open(&path, Arc::default()).unwrap();
         in_tx(&mut conn, 0, |tx| {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
         });
