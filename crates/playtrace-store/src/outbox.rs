@@ -213,6 +213,35 @@ fn notification(r: &Row<'_>) -> rusqlite::Result<Notification> {
     })
 }
 
+/// What a delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// Delivered.
+    Sent,
+    /// Failed; try again at `next_ms`.
+    Retry {
+        /// When, epoch ms.
+        next_ms: i64,
+    },
+    /// Failed for good: to the dead-letter list.
+    Dead,
+}
+
+/// One delivery attempt, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The notification's id.
+    pub id: String,
+    /// Attempts made, this one included.
+    pub attempts: i64,
+    /// When it ended, epoch ms.
+    pub at_ms: i64,
+    /// What it came to.
+    pub result: AttemptResult,
+    /// What went wrong, if it failed.
+    pub error: Option<String>,
+}
+
 /// How many notifications one receiver has in one state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Depth {
@@ -410,49 +439,41 @@ impl Outbox {
         })
     }
 
-    /// Records a delivered notification.
-    pub fn sent(&self, id: &str, attempts: i64, now: i64) -> Result<(), StoreError> {
-        self.set(id, "sent", attempts, now, None)
-    }
-
-    /// Records a failed attempt to try again at `next_ms`.
-    pub fn retry_at(
-        &self,
-        id: &str,
-        attempts: i64,
-        next_ms: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
+    /// Records what delivery attempts came to, in one transaction.
+    pub fn record(&self, attempts: &[Attempt]) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         self.write(|c| {
-            c.prepare_cached(
-                "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3, updated_ms = ?4,
-                     last_error = ?5 WHERE id = ?1 AND state = 'pending'",
-            )?
-            .execute(params![id, attempts, next_ms, crate::now_ms(), error])?;
-            Ok(())
-        })
-    }
-
-    /// Moves a notification to the dead-letter list with its last error.
-    pub fn dead(&self, id: &str, attempts: i64, now: i64, error: &str) -> Result<(), StoreError> {
-        self.set(id, "dead", attempts, now, Some(error))
-    }
-
-    fn set(
-        &self,
-        id: &str,
-        state: &str,
-        attempts: i64,
-        now: i64,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.write(|c| {
-            c.prepare_cached(
-                "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
-                     last_error = coalesce(?5, last_error) WHERE id = ?1",
-            )?
-            .execute(params![id, state, attempts, now, error])?;
-            Ok(())
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for a in attempts {
+                match &a.result {
+                    AttemptResult::Retry { next_ms } => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3,
+                                 updated_ms = ?4, last_error = ?5
+                             WHERE id = ?1 AND state = 'pending'",
+                        )?
+                        .execute(params![a.id, a.attempts, next_ms, a.at_ms, a.error])?,
+                    result => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
+                                 last_error = coalesce(?5, last_error) WHERE id = ?1",
+                        )?
+                        .execute(params![
+                            a.id,
+                            if *result == AttemptResult::Sent {
+                                "sent"
+                            } else {
+                                "dead"
+                            },
+                            a.attempts,
+                            a.at_ms,
+                            a.error
+                        ])?,
+                };
+            }
+            tx.commit()
         })
     }
 
@@ -662,6 +683,16 @@ mod tests {
         );
     }
 
+    fn dead(id: &str, at_ms: i64) -> Attempt {
+        Attempt {
+            id: id.into(),
+            attempts: 1,
+            at_ms,
+            result: AttemptResult::Dead,
+            error: Some("HTTP 400".into()),
+        }
+    }
+
     #[test]
     fn dead_notifications_are_kept_until_retried_or_deleted() {
         let dir = tempfile::tempdir().unwrap();
@@ -682,12 +713,12 @@ mod tests {
                 next_ms: 10,
             })
             .unwrap();
-        outbox.dead("n", 1, 5, "HTTP 400").unwrap();
-        let dead = outbox.list(Some("dead"), Some("hook"), 10).unwrap();
-        assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400"));
+        outbox.record(&[dead("n", 5)]).unwrap();
+        let listed = outbox.list(Some("dead"), Some("hook"), 10).unwrap();
+        assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 400"));
         assert!(outbox.requeue("n", 6).unwrap());
         assert_eq!(outbox.due("hook", 6, 10).unwrap()[0].attempts, 0);
-        outbox.dead("n", 1, 7, "HTTP 400").unwrap();
+        outbox.record(&[dead("n", 7)]).unwrap();
         assert!(outbox.delete_dead("n").unwrap());
         assert!(outbox.get("n").unwrap().is_none());
         assert_eq!(

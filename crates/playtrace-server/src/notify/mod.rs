@@ -40,6 +40,9 @@ pub(crate) struct Notifier {
     metrics: Vec<Arc<ReceiverMetrics>>,
     flush_wake: tokio::sync::Notify,
     wakes: Vec<tokio::sync::Notify>,
+    /// Attempts to record (batched by the recorder task, which takes the receiving end).
+    record_tx: tokio::sync::mpsc::UnboundedSender<worker::Recorded>,
+    record_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<worker::Recorded>>>,
 }
 
 impl Notifier {
@@ -75,6 +78,7 @@ pub(crate) fn open(
         return Ok(None);
     }
     let outbox = store.outbox().map_err(|e| e.to_string())?;
+    let (record_tx, record_rx) = tokio::sync::mpsc::unbounded_channel();
     let notifier = Notifier {
         external_url: config
             .external_url
@@ -96,6 +100,8 @@ pub(crate) fn open(
             .collect(),
         receivers: config.receivers.clone(),
         config: config.clone(),
+        record_tx,
+        record_rx: std::sync::Mutex::new(Some(record_rx)),
     };
     Ok(Some(Arc::new(notifier)))
 }

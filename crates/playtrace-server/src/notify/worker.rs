@@ -8,17 +8,19 @@ use crate::notify::payload::decide;
 use crate::notify::policy::{backoff, noise, Breaker, Bucket};
 use crate::notify::send::{post, Outcome};
 use crate::notify::Notifier;
-use playtrace_store::{now_ms, Kind, Notification, StoreError};
+use playtrace_store::{now_ms, Attempt, AttemptResult, Kind, Notification, StoreError};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Groups flushed per transaction at most.
 const FLUSH_BATCH: usize = 256;
 /// Sent notifications are kept this long for `GET /v1/notifications?state=sent`.
 const KEEP_SENT_MS: i64 = 24 * 3600 * 1000;
+/// How long the flusher lets alert changes gather after being woken.
+const COALESCE: Duration = Duration::from_millis(10);
 /// Nothing waits longer than this for a `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -54,6 +56,10 @@ pub(crate) fn start(n: &Arc<Notifier>, hub: &Arc<Hub>) -> Vec<JoinHandle<()>> {
         tokio::spawn(waker(n.clone(), hub.clone())),
         tokio::spawn(flusher(n.clone())),
     ];
+    let taken = n.record_rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(rx) = taken {
+        tasks.push(tokio::spawn(recorder(n.clone(), rx)));
+    }
     for i in 0..n.receivers.len() {
         tasks.push(tokio::spawn(deliver(n.clone(), i)));
     }
@@ -129,6 +135,8 @@ async fn flusher(n: Arc<Notifier>) {
             .await;
         }
         sleep_or_wake(&n.flush_wake, until).await;
+        // Commits come in bursts: flush a burst's groups in one transaction.
+        tokio::time::sleep(COALESCE).await;
     }
 }
 
@@ -137,7 +145,7 @@ fn lock(g: &Mutex<Gate>) -> std::sync::MutexGuard<'_, Gate> {
 }
 
 /// What the delivery task and its sends share.
-struct Gate {
+pub(crate) struct Gate {
     breaker: Breaker,
     bucket: Bucket,
     in_flight: HashSet<String>,
@@ -202,14 +210,8 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
                 drop(g);
                 let (n2, gate2) = (n.clone(), gate.clone());
                 tokio::spawn(async move {
-                    let id = note.id.clone();
-                    send_one(&n2, i, note, &gate2).await;
-                    let mut g = lock(&gate2);
-                    g.in_flight.remove(&id);
-                    g.finished.insert(id);
-                    drop(g);
+                    send_one(&n2, i, note, gate2).await;
                     drop(permit);
-                    n2.wakes[i].notify_one();
                 });
             }
         }
@@ -227,7 +229,39 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
     }
 }
 
-async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: &Mutex<Gate>) {
+/// One attempt's result on its way to the recorder.
+pub(crate) struct Recorded {
+    receiver: usize,
+    attempt: Attempt,
+    gate: Arc<Mutex<Gate>>,
+}
+
+/// Records attempts in batches (one transaction for all that finished meanwhile), then lets
+/// their receivers look at their queues again.
+async fn recorder(n: Arc<Notifier>, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let attempts: Vec<Attempt> = batch.iter().map(|r| r.attempt.clone()).collect();
+        let outbox = n.outbox.clone();
+        blocking("recording deliveries", move || outbox.record(&attempts)).await;
+        for r in batch {
+            let mut g = lock(&r.gate);
+            g.in_flight.remove(&r.attempt.id);
+            g.finished.insert(r.attempt.id);
+            drop(g);
+            n.wakes[r.receiver].notify_one();
+        }
+    }
+}
+
+/// Sends one notification and hands the result to the recorder.
+async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: Arc<Mutex<Gate>>) {
     let r = &n.receivers[i];
     let m = &n.metrics[i];
     let started = Instant::now();
@@ -238,10 +272,8 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: &Mutex<
     let bump = |c: &std::sync::atomic::AtomicU64| {
         c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    let outbox = n.outbox.clone();
-    let id = note.id.clone();
     let open = {
-        let mut g = gate.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&gate);
         match &answer.outcome {
             Outcome::Transient { retry_after, .. } => g
                 .breaker
@@ -252,22 +284,16 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: &Mutex<
     };
     m.circuit_open
         .store(open, std::sync::atomic::Ordering::Relaxed);
-    match answer.outcome {
+    let (result, error) = match answer.outcome {
         Outcome::Sent => {
             bump(&m.sent);
-            blocking("recording a delivery", move || {
-                outbox.sent(&id, attempts, now)
-            })
-            .await;
+            (AttemptResult::Sent, None)
         }
         Outcome::Permanent { error } => {
             bump(&m.failed);
             bump(&m.dead);
             tracing::warn!(receiver = %r.name, id = %note.id, "notification refused, moved to the dead list: {error}");
-            blocking("recording a dead notification", move || {
-                outbox.dead(&id, attempts, now, &error)
-            })
-            .await;
+            (AttemptResult::Dead, Some(error))
         }
         Outcome::Transient { error, retry_after } => {
             bump(&m.failed);
@@ -279,10 +305,7 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: &Mutex<
                     playtrace_core::units::format_duration_ms(age as f64)
                 );
                 tracing::warn!(receiver = %r.name, id = %note.id, "{error}");
-                blocking("recording a dead notification", move || {
-                    outbox.dead(&id, attempts, now, &error)
-                })
-                .await;
+                (AttemptResult::Dead, Some(error))
             } else {
                 bump(&m.retried);
                 let wait = match retry_after {
@@ -295,12 +318,23 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: &Mutex<
                     ),
                 };
                 tracing::debug!(receiver = %r.name, id = %note.id, ?wait, "notification failed, retrying: {error}");
-                let next = now + wait.as_millis() as i64;
-                blocking("recording a retry", move || {
-                    outbox.retry_at(&id, attempts, next, &error)
-                })
-                .await;
+                let next_ms = now + wait.as_millis() as i64;
+                (AttemptResult::Retry { next_ms }, Some(error))
             }
         }
+    };
+    let recorded = Recorded {
+        receiver: i,
+        attempt: Attempt {
+            id: note.id,
+            attempts,
+            at_ms: now,
+            result,
+            error,
+        },
+        gate,
+    };
+    if n.record_tx.send(recorded).is_err() {
+        tracing::debug!("the notification recorder has stopped");
     }
 }
