@@ -53,6 +53,8 @@ class Receiver:
         recv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: no thread and connection per request
+
             def log_message(self, *a):
                 pass
 
@@ -142,23 +144,35 @@ def ingest(url, out, args, run):
         return json.load(f)["events_per_s"]
 
 
+POSTERS = 16  # each POST waits for a commit: enough connections to hold the rate under load
+
+
 def post_alerts(url, rate, stop, sent):
-    """Posts `rate` admin alerts a second (each its own session) until `stop` is set."""
+    """Posts `rate` admin alerts a second in all (each its own session) until `stop` is set."""
+    threads = [threading.Thread(target=_poster, args=(url, rate / POSTERS, k, stop, sent))
+               for k in range(POSTERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _poster(url, rate, k, stop, sent):
     host, port = url[len("http://"):].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    n, start = 0, time.time()
+    n, start = 0, time.time() + k / (rate * POSTERS)
     while not stop.is_set():
         due = start + n / rate
         if due > time.time():
             time.sleep(due - time.time())
-        session = "bench-%d" % n
+        session = "bench-%d-%d" % (k, n)
         body = json.dumps({"id": session, "sessionId": session, "severity": "high",
                            "reason": "bench", "data": {"sentMs": time.time() * 1000}})
         conn.request("POST", "/v1/alerts", body, {"Content-Type": "application/json"})
         r = conn.getresponse()
         r.read()
         if r.status == 200:
-            sent.append(session)
+            sent.append(session)  # list.append is atomic under the GIL
         n += 1
     conn.close()
 
@@ -185,10 +199,12 @@ def one_round(args, tmp, run):
     stop, sent = threading.Event(), []
     poster = threading.Thread(target=post_alerts, args=(url, args.alerts_per_s, stop, sent))
     try:
+        t0 = time.time()
         poster.start()
         with_notify = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run)
         stop.set()
         poster.join()
+        alert_rate = len(sent) / (time.time() - t0)
         deadline = time.time() + args.drain
         while time.time() < deadline:
             pending = get_json(url + "/v1/notifications?state=pending&limit=1")["notifications"]
@@ -205,6 +221,7 @@ def one_round(args, tmp, run):
     lags = [healthy.seen[s] for s in sent if s in healthy.seen]
     result = {"run": run, "baseline_events_per_s": base, "notify_events_per_s": with_notify,
               "ratio": with_notify / base if base else None, "alerts": len(sent),
+              "alerts_per_s": alert_rate,
               "lag_p99_ms": p99(lags), "lag_p50_ms": statistics.median(lags) if lags else None,
               "lost": lost, "dead": dead,
               "requests": {r.name: r.requests for r in receivers}}
@@ -233,6 +250,7 @@ def main():
         "notify_events_per_s": med("notify_events_per_s"),
         "lag_p99_ms": med("lag_p99_ms"),
         "lag_p50_ms": med("lag_p50_ms"),
+        "alerts_per_s": med("alerts_per_s"),
         "lost": sum(sum(r["lost"].values()) for r in rounds),
         "dead": sum(r["dead"] for r in rounds),
         "loadavg_1m": os.getloadavg()[0],
@@ -249,6 +267,7 @@ def main():
         print("  ingest without receivers   %10.0f events/s" % summary["baseline_events_per_s"])
         print("  ingest with receivers      %10.0f events/s  (%.2fx)"
               % (summary["notify_events_per_s"], summary["ratio"]))
+        print("  alerts posted              %10.0f /s" % summary["alerts_per_s"])
         print("  lag to healthy receiver    p50 %.0f ms, p99 %.0f ms"
               % (summary["lag_p50_ms"], summary["lag_p99_ms"]))
         print("  lost %d, dead %d  -> %s" % (summary["lost"], summary["dead"],
