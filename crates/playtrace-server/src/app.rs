@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     pub(crate) rebuilding: AtomicBool,
     /// The tracking plan checked at ingest (`[plan]`), with its counters.
     pub(crate) plan: Option<Arc<crate::ingest::plan::Gate>>,
+    /// Alert notifications, when receivers are configured.
+    pub(crate) notify: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             health,
             log: RwLock::new(None),
             rebuilding: AtomicBool::new(true),
+            notify: std::sync::OnceLock::new(),
         }
     }
 

@@ -15,6 +15,7 @@
 //! [`runtime`] starts it all as named steps; [`config`] is the TOML file.
 
 pub mod config;
+pub mod notify;
 
 mod alerting;
 mod app;

@@ -65,6 +65,9 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     if new.http != old.http {
         restart.push("http");
     }
+    if new.notify != old.notify {
+        restart.push("notify");
+    }
     tracing::info!(
         tokens = new.tokens.len(),
         needs_restart = ?restart,

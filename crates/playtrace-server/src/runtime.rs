@@ -116,7 +116,8 @@ async fn rebuild_and_open(
         app.live.clone(),
         app.metrics.clone(),
         fanout::start(hub, app.config.stream.buffer),
-    );
+    )
+    .with_notify(app.notify.get().map(|n| n.routing()));
     let (writer, threads): (Writer<Work>, _) = store
         .start(Box::new(hook))
         .map_err(|e| store_error(&dir, e))?;
@@ -199,6 +200,11 @@ pub async fn serve(
         store.health(),
     ));
 
+    if let Some(n) = crate::notify::open(&state.config.notify, &store, addr)
+        .map_err(|e| store_error(&state.config.data_dir, e))?
+    {
+        let _ = state.notify.set(n);
+    }
     let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
@@ -236,6 +242,7 @@ pub async fn serve(
         }
     };
 
+    let notify_tasks = crate::notify::start(state.notify.get(), &state.hub);
     let evictor = start_evictor(live);
     let budget_task = start_budget_alerts(&state).await?;
     let alert_clock = tokio::spawn(crate::pipeline::maintain::run(
@@ -247,6 +254,7 @@ pub async fn serve(
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
     alert_clock.abort();
+    notify_tasks.iter().for_each(JoinHandle::abort);
     reloader.abort();
     if let Some(task) = budget_task {
         task.abort();

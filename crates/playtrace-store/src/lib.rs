@@ -18,6 +18,7 @@ mod check;
 mod health;
 mod lock;
 mod mark;
+mod outbox;
 mod query;
 mod record;
 mod retention;
@@ -31,6 +32,10 @@ pub use check::{backup, verify, Verification};
 pub use health::{Health, Loss};
 pub use lock::{DirLock, LockError, LOCK_FILE};
 pub use mark::{read_mark, MARK_FILE};
+pub use outbox::{
+    Attempt, AttemptResult, Depth, Flush, Group, GroupSpec, Member, NewNotification, Notification,
+    Outbox,
+};
 /// Alert states are core's; the store keeps them by name.
 pub use playtrace_core::alert::AlertState;
 pub use query::{EventFilter, EventPage, Reader, StoreStats};

@@ -154,6 +154,7 @@ mod tests {
                 |_: &[StoredEvent], _: &(), _: &crate::CommitOutcome| {},
             )),
             Arc::default(),
+            Arc::default(),
         )
         .unwrap();
         for batch in 0..20 {

@@ -73,8 +73,51 @@ CREATE TABLE IF NOT EXISTS silences (
 CREATE INDEX IF NOT EXISTS silences_ends ON silences (ends_ms);
 ";
 
+/// Notifications (issue 16): alerts waiting in their route's group (`notify_members`), each
+/// group's timers (`notify_groups`), and the outbox of notifications to send, sent or dead
+/// (`notify_outbox`). Written in the same transaction as the alert change that caused them.
+const V_NOTIFY: &str = "
+CREATE TABLE IF NOT EXISTS notify_groups (
+    receiver    TEXT NOT NULL,
+    group_key   TEXT NOT NULL,
+    labels      TEXT NOT NULL,
+    interval_ms INTEGER NOT NULL,
+    repeat_ms   INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    flush_ms    INTEGER,
+    sent_ms     INTEGER,
+    PRIMARY KEY (receiver, group_key)
+);
+CREATE INDEX IF NOT EXISTS notify_groups_flush ON notify_groups (flush_ms);
+CREATE TABLE IF NOT EXISTS notify_members (
+    receiver  TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    alert_id  TEXT NOT NULL,
+    firing    INTEGER NOT NULL,
+    alert     TEXT NOT NULL,
+    notified  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (receiver, group_key, alert_id)
+);
+CREATE INDEX IF NOT EXISTS notify_members_alert ON notify_members (alert_id);
+CREATE TABLE IF NOT EXISTS notify_outbox (
+    id          TEXT PRIMARY KEY,
+    receiver    TEXT NOT NULL,
+    group_key   TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    alerts      INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_ms  INTEGER NOT NULL,
+    next_ms     INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    last_error  TEXT
+);
+CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, receiver, next_ms);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

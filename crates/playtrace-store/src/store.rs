@@ -48,6 +48,7 @@ pub struct Store {
     settings: StoreSettings,
     options: StoreOptions,
     health: Arc<Health>,
+    turn: Arc<crate::writer::WriteTurn>,
 }
 
 /// WAL larger than this gets a truncating checkpoint (which may wait for the writer).
@@ -108,6 +109,7 @@ impl Store {
             },
             options,
             health: Arc::new(Health::new(head, loss)),
+            turn: Arc::default(),
         })
     }
 
@@ -124,6 +126,11 @@ impl Store {
     /// The shared read connection.
     pub fn reader(&self) -> Arc<Reader> {
         self.reader.clone()
+    }
+
+    /// A connection for the collector's notifier to the outbox tables.
+    pub fn outbox(&self) -> Result<crate::Outbox, StoreError> {
+        crate::Outbox::open(&self.dir.join(DB_FILE), self.turn.clone())
     }
 
     /// The durability settings in force.
@@ -144,9 +151,14 @@ impl Store {
         let retention = Retention::open(&path, self.options.retention)?;
         let checkpoint_conn = schema::connect(&path)?;
         let mark = Mark::open(&self.dir, self.health.committed_seq())?;
-        let (writer, writer_thread) =
-            Writer::start(self.conn, self.options.writer, hook, self.health.clone())
-                .map_err(spawn_error)?;
+        let (writer, writer_thread) = Writer::start(
+            self.conn,
+            self.options.writer,
+            hook,
+            self.health.clone(),
+            self.turn.clone(),
+        )
+        .map_err(spawn_error)?;
         let stop = Arc::new(AtomicBool::new(false));
         let retention_stop = stop.clone();
         let retention_thread = std::thread::Builder::new()

@@ -122,8 +122,8 @@ impl<T: Send + 'static> Clone for Writer<T> {
 /// one sequence (alert and budget changes, SPEC §5) and change alerts, durable together with the
 /// events that caused them. SQLite stays behind this type.
 pub struct Tx<'c> {
-    conn: &'c Connection,
-    recv_ms: i64,
+    pub(crate) conn: &'c Connection,
+    pub(crate) recv_ms: i64,
 }
 
 impl Tx<'_> {
@@ -267,12 +267,14 @@ impl<T: Send + 'static> Log<T> for Writer<T> {
 }
 
 impl<T: Send + 'static> Writer<T> {
-    /// Starts the writer on `conn` (opened and migrated by the store).
+    /// Starts the writer on `conn` (opened and migrated by the store); it takes `turn` for each
+    /// transaction.
     pub(crate) fn start(
         conn: Connection,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
         health: Arc<Health>,
+        turn: Arc<WriteTurn>,
     ) -> std::io::Result<(Writer<T>, JoinHandle<()>)> {
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
@@ -286,6 +288,7 @@ impl<T: Send + 'static> Writer<T> {
             health,
             failure_log: Throttle::new(std::time::Duration::from_secs(10)),
             spent: spawn_releaser(),
+            turn,
         };
         let handle = std::thread::Builder::new()
             .name("playtrace-writer".into())
@@ -340,6 +343,18 @@ struct WriterThread<T: 'static> {
     failure_log: Throttle,
     /// Where committed jobs' rows go to be freed (`None`: freed here).
     spent: Option<Sender<Spent<T>>>,
+    turn: Arc<WriteTurn>,
+}
+
+/// Whose turn it is to write, among the store's connections that write often (the writer and
+/// the notifier's outbox). SQLite lets one write at a time and makes the others poll with
+/// growing sleeps; a writer committing back to back would starve a poller for seconds, and the
+/// poller would slow its commits. Taking turns in process hands the lock over at once.
+pub(crate) type WriteTurn = std::sync::Mutex<()>;
+
+/// Takes the turn (a panic elsewhere while holding it leaves nothing to repair).
+pub(crate) fn take_turn(turn: &WriteTurn) -> std::sync::MutexGuard<'_, ()> {
+    turn.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A commit's rows after every job was answered.
@@ -376,7 +391,10 @@ impl<T: Send + 'static> WriterThread<T> {
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
-            let result = commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook);
+            let result = {
+                let _turn = take_turn(&self.turn);
+                commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook)
+            };
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
@@ -499,6 +517,7 @@ mod tests {
             Box::new(AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
             )),
+            Arc::default(),
             Arc::default(),
         )
         .unwrap();

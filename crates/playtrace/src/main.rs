@@ -13,7 +13,7 @@ mod progress;
 mod signal;
 
 use clap::{Parser, Subcommand};
-use commands::{alerts, demo, export, monitor, plan, serve, smoke, store};
+use commands::{alerts, demo, export, monitor, notify, plan, serve, smoke, store};
 use output::ExitStatus;
 use std::process::ExitCode;
 use tracing_subscriber::filter::LevelFilter;
@@ -70,6 +70,9 @@ enum Command {
     /// Tracking plans: check logs against event contracts, draft a plan, diff two plans.
     #[command(subcommand, long_about = plan::LONG_ABOUT)]
     Plan(plan::PlanCommand),
+    /// Alert notifications: send a test notification to a configured receiver.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
 }
 
 fn init_logging(verbose: u8) {
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::Alerts(args) => alerts::run(args),
         Command::Store(command) => store::run(command),
         Command::Plan(command) => plan::run(command),
+        Command::Notify(command) => notify::run(command),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,

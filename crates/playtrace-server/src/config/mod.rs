@@ -20,6 +20,7 @@ mod http;
 mod limits;
 mod live;
 mod metrics;
+mod notify;
 mod otlp;
 mod plan;
 mod retention;
@@ -32,6 +33,7 @@ pub use http::Http;
 pub use limits::Limits;
 pub use live::Budgets;
 pub use metrics::MetricsConfig;
+pub use notify::{Notify, Receiver, ReceiverKind, Route};
 pub use otlp::Otlp;
 pub use plan::{PlanConfig, PlanMode, PlanOverride, UnknownEvents};
 pub use retention::Retention;
@@ -41,6 +43,7 @@ use http::HttpFile;
 use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
 use metrics::MetricsFile;
+use notify::NotifyFile;
 use otlp::OtlpFile;
 use plan::PlanFile;
 use retention::RetentionFile;
@@ -131,6 +134,7 @@ struct File {
     metrics: MetricsFile,
     #[serde(default)]
     plan: PlanFile,
+    notify: NotifyFile,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -169,6 +173,8 @@ pub struct ServeConfig {
     pub metrics: MetricsConfig,
     /// `[plan]`: the tracking plan checked at ingest.
     pub plan: PlanConfig,
+    /// `[notify]`: alert notifications.
+    pub notify: Notify,
 }
 
 impl Default for ServeConfig {
@@ -199,6 +205,7 @@ impl Default for ServeConfig {
             otlp: Otlp::default(),
             metrics: MetricsConfig::default(),
             plan: PlanConfig::default(),
+            notify: Notify::default(),
         }
     }
 }
@@ -276,6 +283,7 @@ impl ServeConfig {
         c.otlp = file.otlp.over(c.otlp);
         c.metrics = file.metrics.over(c.metrics)?;
         c.plan = file.plan.over(c.plan)?;
+        c.notify = file.notify.over(c.notify)?;
         Ok(c)
     }
 

@@ -15,7 +15,9 @@ pub(crate) mod server;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::routes::{admin, alerts, ingest, metrics, ops, otlp, query, silences, stream};
+use crate::http::routes::{
+    admin, alerts, ingest, metrics, notifications, ops, otlp, query, silences, stream,
+};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -43,6 +45,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/v1/plan/coverage", get(routes::plan::coverage))
         .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/notifications", get(notifications::list))
+        .route(
+            "/v1/notifications/{id}",
+            get(notifications::get_one).delete(notifications::remove),
+        )
+        .route("/v1/notifications/{id}/retry", post(notifications::retry))
         .merge(crate::console::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::json_errors))

@@ -102,6 +102,8 @@ pub(crate) struct ServerHook {
     fanout: Publisher,
     /// Rows (alert and budget changes) the jobs of the current transaction wrote, in job order.
     pending: VecDeque<Pending>,
+    /// Notification routes: alert changes join their groups in the same transaction.
+    notify: Option<Arc<crate::notify::routing::Routing>>,
 }
 
 impl ServerHook {
@@ -116,7 +118,17 @@ impl ServerHook {
             metrics,
             fanout,
             pending: VecDeque::new(),
+            notify: None,
         }
+    }
+
+    /// Alert changes also go to these notification routes, durably with the change.
+    pub(crate) fn with_notify(
+        mut self,
+        routing: Option<Arc<crate::notify::routing::Routing>>,
+    ) -> Self {
+        self.notify = routing;
+        self
     }
 
     /// Raises the prepared candidates of the events that were stored (a duplicate raised its
@@ -195,6 +207,9 @@ impl CommitHook<Work> for ServerHook {
                 *slot = Some(answer);
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
+        }
+        if let Some(routing) = &self.notify {
+            crate::notify::record(tx, routing, &rows)?;
         }
         self.pending.push_back(rows);
         Ok(())

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export;
 pub mod monitor;
 pub mod plan;
+pub mod notify;
 pub mod serve;
 pub mod smoke;
 pub mod store;

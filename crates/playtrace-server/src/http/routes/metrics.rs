@@ -231,6 +231,7 @@ pub(crate) async fn metrics(
         &grouped,
         app.config.metrics.max_group_values,
     );
+    crate::notify::render_metrics(app.notify.get(), &mut out).await;
     process::render(&mut out);
     Ok((
         [(h::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

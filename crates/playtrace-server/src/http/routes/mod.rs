@@ -4,6 +4,7 @@ pub(crate) mod admin;
 pub(crate) mod alerts;
 pub(crate) mod ingest;
 pub(crate) mod metrics;
+pub(crate) mod notifications;
 pub(crate) mod ops;
 pub(crate) mod otlp;
 pub(crate) mod params;

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Notification benchmark (bench/notify/run drives it; never part of scripts/test).
+
+Python 3 standard library only. One round = two phases on fresh data directories:
+
+  baseline   `playtrace serve` without [notify]; bench/ingest/load.py posts at the collector's
+             maximum rate for --seconds: events/s.
+  notify     the same collector with three webhook receivers (healthy; slow: 500 ms per answer;
+             flaky: 503 on every other request), every alert its own group (group_wait 0s), the
+             same ingest load plus --alerts-per-s admin alerts posted to /v1/alerts. Measured:
+             events/s, notification lag to the healthy receiver (arrival - the alert's post time,
+             carried in its data as sentMs), and after the load, once the outbox drained, whether
+             every alert reached every receiver (nothing lost) and nothing is dead.
+
+Report: medians over the rounds; pass when lag p99 < 1 s, nothing lost, and notify events/s >=
+0.9 x baseline events/s.
+"""
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOAD = os.path.join(HERE, "..", "ingest", "load.py")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 recording which alerts arrived, and when."""
+
+    def __init__(self, name, delay=0.0, flaky=False):
+        self.name, self.delay, self.flaky = name, delay, flaky
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.seen = {}  # alert session -> first arrival lag, ms
+        recv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: no thread and connection per request
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                now = time.time() * 1000
+                with recv.lock:
+                    recv.requests += 1
+                    n = recv.requests
+                if recv.flaky and n % 2 == 1:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if recv.delay:
+                    time.sleep(recv.delay)
+                try:
+                    payload = json.loads(body)
+                    with recv.lock:
+                        for a in payload.get("alerts", []):
+                            if a.get("status") != "firing":
+                                continue
+                            session = a["labels"].get("session")
+                            sent = float(a["annotations"].get("sentMs", "nan"))
+                            recv.seen.setdefault(session, now - sent)
+                except (ValueError, KeyError):
+                    pass
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/hook" % self.port
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def config(receivers):
+    text = '[notify]\nbackoff = "200ms"\nmax_backoff = "2s"\nmax_attempts = 1000\n'
+    for r in receivers:
+        concurrency = 128 if r.delay else 32
+        text += ('[[notify.receivers]]\nname = "%s"\nkind = "webhook"\nurl = "%s"\n'
+                 "concurrency = %d\n" % (r.name, r.url, concurrency))
+        text += ('[[notify.routes]]\nreceiver = "%s"\ngroup_by = ["session"]\n'
+                 'group_wait = "0s"\ncontinue = true\n' % r.name)
+    return text
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def start_collector(binary, tmp, name, conf):
+    port = free_port()
+    data = os.path.join(tmp, name)
+    conf_path = data + ".toml"
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    log = open(data + ".log", "w")
+    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir", data,
+                          "--config", conf_path], stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % port
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return p, url
+        except OSError:
+            pass
+        if p.poll() is not None or time.time() > deadline:
+            sys.exit("the collector did not start; see %s.log" % data)
+        time.sleep(0.1)
+
+
+def ingest(url, out, args, run):
+    subprocess.run([sys.executable, LOAD, "load", "--url", url + "/v1/events", "--name", "x",
+                    "--out", out, "--run", str(run), "--seconds", str(args.seconds),
+                    "--warmup", str(args.warmup), "--clients", str(args.clients),
+                    "--batch", str(args.batch)], check=True, stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        return json.load(f)["events_per_s"]
+
+
+POSTERS = 16  # each POST waits for a commit: enough connections to hold the rate under load
+
+
+def post_alerts(url, rate, stop, sent):
+    """Posts `rate` admin alerts a second in all (each its own session) until `stop` is set."""
+    threads = [threading.Thread(target=_poster, args=(url, rate / POSTERS, k, stop, sent))
+               for k in range(POSTERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _poster(url, rate, k, stop, sent):
+    host, port = url[len("http://"):].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    n, start = 0, time.time() + k / (rate * POSTERS)
+    while not stop.is_set():
+        due = start + n / rate
+        if due > time.time():
+            time.sleep(due - time.time())
+        session = "bench-%d-%d" % (k, n)
+        body = json.dumps({"id": session, "sessionId": session, "severity": "high",
+                           "reason": "bench", "data": {"sentMs": time.time() * 1000}})
+        conn.request("POST", "/v1/alerts", body, {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        if r.status == 200:
+            sent.append(session)  # list.append is atomic under the GIL
+        n += 1
+    conn.close()
+
+
+def p99(values):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(0.99 * len(v) + 0.5)) - 1)]
+
+
+def one_round(args, tmp, run):
+    # Baseline: no receivers.
+    p, url = start_collector(args.playtrace, tmp, "base-%d" % run, "")
+    try:
+        base = ingest(url, os.path.join(tmp, "base-%d.json" % run), args, run)
+    finally:
+        p.terminate()
+        p.wait()
+    # With notifications.
+    healthy, slow, flaky = Receiver("healthy"), Receiver("slow", delay=0.5), Receiver("flaky", flaky=True)
+    receivers = [healthy, slow, flaky]
+    p, url = start_collector(args.playtrace, tmp, "notify-%d" % run, config(receivers))
+    stop, sent = threading.Event(), []
+    poster = threading.Thread(target=post_alerts, args=(url, args.alerts_per_s, stop, sent))
+    try:
+        t0 = time.time()
+        poster.start()
+        with_notify = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run)
+        stop.set()
+        poster.join()
+        alert_rate = len(sent) / (time.time() - t0)
+        deadline = time.time() + args.drain
+        while time.time() < deadline:
+            pending = get_json(url + "/v1/notifications?state=pending&limit=1")["notifications"]
+            if not pending and all(len(r.seen) >= len(sent) for r in receivers):
+                break
+            time.sleep(0.5)
+        dead = len(get_json(url + "/v1/notifications?state=dead&limit=1000")["notifications"])
+    finally:
+        p.terminate()
+        p.wait()
+        for r in receivers:
+            r.stop()
+    lost = {r.name: len(set(sent) - set(r.seen)) for r in receivers}
+    lags = [healthy.seen[s] for s in sent if s in healthy.seen]
+    result = {"run": run, "baseline_events_per_s": base, "notify_events_per_s": with_notify,
+              "ratio": with_notify / base if base else None, "alerts": len(sent),
+              "alerts_per_s": alert_rate,
+              "lag_p99_ms": p99(lags), "lag_p50_ms": statistics.median(lags) if lags else None,
+              "lost": lost, "dead": dead,
+              "requests": {r.name: r.requests for r in receivers}}
+    print(json.dumps(result), file=sys.stderr)
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--playtrace", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--alerts-per-s", type=float, default=100)
+    ap.add_argument("--drain", type=float, default=120, help="seconds to wait for the outbox")
+    ap.add_argument("--format", choices=["table", "json"], default="table")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="playtrace-notify-bench-") as tmp:
+        rounds = [one_round(args, tmp, run) for run in range(1, args.runs + 1)]
+    med = lambda k: statistics.median([r[k] for r in rounds if r[k] is not None])
+    summary = {
+        "runs": len(rounds),
+        "baseline_events_per_s": med("baseline_events_per_s"),
+        "notify_events_per_s": med("notify_events_per_s"),
+        "lag_p99_ms": med("lag_p99_ms"),
+        "lag_p50_ms": med("lag_p50_ms"),
+        "alerts_per_s": med("alerts_per_s"),
+        "lost": sum(sum(r["lost"].values()) for r in rounds),
+        "dead": sum(r["dead"] for r in rounds),
+        "loadavg_1m": os.getloadavg()[0],
+        "rounds": rounds,
+    }
+    summary["ratio"] = summary["notify_events_per_s"] / summary["baseline_events_per_s"]
+    summary["pass"] = (summary["lag_p99_ms"] < 1000 and summary["lost"] == 0
+                       and summary["ratio"] >= 0.9)
+    if args.format == "json":
+        print(json.dumps(summary, indent=1))
+    else:
+        print("notify bench, medians of %d runs (load average %.1f at the end)"
+              % (summary["runs"], summary["loadavg_1m"]))
+        print("  ingest without receivers   %10.0f events/s" % summary["baseline_events_per_s"])
+        print("  ingest with receivers      %10.0f events/s  (%.2fx)"
+              % (summary["notify_events_per_s"], summary["ratio"]))
+        print("  alerts posted              %10.0f /s" % summary["alerts_per_s"])
+        print("  lag to healthy receiver    p50 %.0f ms, p99 %.0f ms"
+              % (summary["lag_p50_ms"], summary["lag_p99_ms"]))
+        print("  lost %d, dead %d  -> %s" % (summary["lost"], summary["dead"],
+                                            "PASS" if summary["pass"] else "FAIL"))
+    sys.exit(0 if summary["pass"] else 3)
+
+
+if __name__ == "__main__":
+    main()

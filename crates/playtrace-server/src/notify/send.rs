@@ -1,0 +1,195 @@
+//! One HTTP attempt to a receiver and what its answer means: 2xx delivered; 429, 408, 5xx and
+//! connection errors are transient (with the wait the receiver asked for: `Retry-After` in
+//! seconds or as an HTTP date, or Slack's `retry_after` in a JSON body); any other 4xx is
+//! permanent. Every request carries `Idempotency-Key` = the notification id.
+
+use crate::config::{Receiver, ReceiverKind};
+use std::time::{Duration, SystemTime};
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// Delivered.
+    Sent,
+    /// Try again (after `retry_after` when the receiver said).
+    Transient {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Never going to work as it is.
+    Permanent { error: String },
+}
+
+/// The receiver's answer, for `playtrace notify test`.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) status: Option<u16>,
+    pub(crate) body: String,
+    pub(crate) outcome: Outcome,
+}
+
+/// The URL a notification is posted to.
+pub(crate) fn target_url(r: &Receiver) -> String {
+    match r.kind {
+        ReceiverKind::Webhook => r.url.clone(),
+        ReceiverKind::Alertmanager => format!("{}/api/v2/alerts", r.url),
+    }
+}
+
+/// A client for every receiver (connections are pooled per host).
+pub(crate) fn client() -> Result<reqwest::Client, String> {
+    // TLS goes through rustls with ring (see the workspace Cargo.toml); reqwest needs the
+    // process-wide provider chosen before it builds a client. An error only means another caller
+    // installed one first, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("PlayTrace/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// `Retry-After`: seconds, or an HTTP date (a date in the past means now).
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Slack-style `{"retry_after": 30}` (seconds) in a JSON answer.
+fn body_retry_after(body: &str) -> Option<Duration> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let secs = v.get("retry_after")?.as_f64()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+/// What an answer with `status` means.
+pub(crate) fn classify(status: u16, retry_header: Option<&str>, body: &str) -> Outcome {
+    if (200..300).contains(&status) {
+        return Outcome::Sent;
+    }
+    let snippet: String = body.trim().chars().take(200).collect();
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let error = if snippet.is_empty() {
+        format!("HTTP {status} {reason}")
+    } else {
+        format!("HTTP {status} {reason}: {snippet}")
+    };
+    if status == 429 || status == 408 || status >= 500 {
+        let retry_after = retry_header
+            .and_then(|v| retry_after(v, SystemTime::now()))
+            .or_else(|| body_retry_after(body));
+        Outcome::Transient { error, retry_after }
+    } else {
+        Outcome::Permanent { error }
+    }
+}
+
+/// Posts `body` to the receiver once.
+pub(crate) async fn post(client: &reqwest::Client, r: &Receiver, id: &str, body: &str) -> Answer {
+    let mut request = client
+        .post(target_url(r))
+        .timeout(r.timeout.to_duration())
+        .header("Content-Type", "application/json")
+        .header("Idempotency-Key", id);
+    for (k, v) in &r.headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    match request.body(body.to_string()).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let text = response.text().await.unwrap_or_default();
+            let outcome = classify(status, retry.as_deref(), &text);
+            Answer {
+                status: Some(status),
+                body: text,
+                outcome,
+            }
+        }
+        Err(e) => {
+            let what = if e.is_timeout() {
+                format!("no answer within {}", r.timeout)
+            } else if e.is_connect() {
+                "cannot connect".to_string()
+            } else {
+                "request failed".to_string()
+            };
+            let mut error = format!("{what}: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                error.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            Answer {
+                status: None,
+                body: String::new(),
+                outcome: Outcome::Transient {
+                    error,
+                    retry_after: None,
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified_like_the_issue_says() {
+        assert_eq!(classify(200, None, ""), Outcome::Sent);
+        assert_eq!(classify(202, None, ""), Outcome::Sent);
+        assert_eq!(
+            classify(503, Some("2"), ""),
+            Outcome::Transient {
+                error: "HTTP 503 Service Unavailable".into(),
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+        match classify(
+            429,
+            None,
+            r#"{"ok":false,"error":"rate_limited","retry_after":30}"#,
+        ) {
+            Outcome::Transient { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(30)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(classify(500, None, ""), Outcome::Transient { .. }));
+        match classify(400, None, "bad payload") {
+            Outcome::Permanent { error } => assert_eq!(error, "HTTP 400 Bad Request: bad payload"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(classify(404, None, ""), Outcome::Permanent { .. }));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past: now"
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-1", now), None);
+    }
+}

@@ -1,0 +1,340 @@
+//! The notifier's tasks, all off the store's writer thread: a waker (the fan-out tells it an
+//! alert changed), the flusher (due groups → notifications in the outbox, by Alertmanager's
+//! timers), and one delivery task per receiver (its own concurrency, circuit breaker and rate
+//! limit, so a slow or dead receiver never delays the others).
+
+use crate::fanout::Hub;
+use crate::notify::payload::decide;
+use crate::notify::policy::{backoff, noise, Breaker, Bucket};
+use crate::notify::send::{post, Outcome};
+use crate::notify::Notifier;
+use playtrace_store::{now_ms, Attempt, AttemptResult, Kind, Notification, StoreError};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Groups flushed per transaction at most.
+const FLUSH_BATCH: usize = 256;
+/// Sent notifications are kept this long for `GET /v1/notifications?state=sent`.
+const KEEP_SENT_MS: i64 = 24 * 3600 * 1000;
+/// How long the flusher lets alert changes gather after being woken.
+const COALESCE: Duration = Duration::from_millis(10);
+/// Nothing waits longer than this for a `Retry-After`.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Runs `f` on a blocking thread; a store error is logged and becomes `None`.
+async fn blocking<R: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<R, StoreError> + Send + 'static,
+) -> Option<R> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(r)) => Some(r),
+        Ok(Err(e)) => {
+            tracing::warn!("notifications: {what}: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!("notifications: {what}: {e}");
+            None
+        }
+    }
+}
+
+async fn sleep_or_wake(wake: &tokio::sync::Notify, until_ms: i64) {
+    let wait = Duration::from_millis((until_ms - now_ms()).clamp(0, 60_000) as u64);
+    tokio::select! {
+        () = wake.notified() => {}
+        () = tokio::time::sleep(wait) => {}
+    }
+}
+
+/// Starts every task; they run until aborted.
+pub(crate) fn start(n: &Arc<Notifier>, hub: &Arc<Hub>) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(waker(n.clone(), hub.clone())),
+        tokio::spawn(flusher(n.clone())),
+    ];
+    let taken = n.record_rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(rx) = taken {
+        tasks.push(tokio::spawn(recorder(n.clone(), rx)));
+    }
+    for i in 0..n.receivers.len() {
+        tasks.push(tokio::spawn(deliver(n.clone(), i)));
+    }
+    tasks
+}
+
+/// Wakes the flusher whenever a committed batch carries an alert change.
+async fn waker(n: Arc<Notifier>, hub: Arc<Hub>) {
+    loop {
+        let sub = hub.subscribe(false);
+        // Anything committed before this subscription is in the store already.
+        n.flush_wake.notify_one();
+        while let Ok(batch) = sub.recv().await {
+            if batch.iter().any(|m| m.record.kind == Kind::Alert) {
+                n.flush_wake.notify_one();
+            }
+        }
+        // Cut off for lagging: the outbox lost nothing; subscribe again.
+    }
+}
+
+async fn flusher(n: Arc<Notifier>) {
+    let names: Vec<String> = n.receivers.iter().map(|r| r.name.clone()).collect();
+    let outbox = n.outbox.clone();
+    if let Some(dead) = blocking("forgetting removed receivers", move || {
+        outbox.forget_receivers_except(&names, now_ms())
+    })
+    .await
+    {
+        if dead > 0 {
+            tracing::warn!(
+                dead,
+                "notifications for receivers no longer configured moved to the dead list"
+            );
+        }
+    }
+    let mut pruned_at = 0;
+    loop {
+        let now = now_ms();
+        let m = n.clone();
+        let flushed = blocking("flushing groups", move || {
+            let mut hit = HashSet::new();
+            m.outbox.flush_due(now, FLUSH_BATCH, |g| {
+                let f = decide(g, m.receiver(&g.receiver), &m.external_url, now);
+                if f.send.is_some() {
+                    hit.insert(g.receiver.clone());
+                }
+                f
+            })?;
+            let next = m.outbox.next_flush_ms()?;
+            Ok((hit, next))
+        })
+        .await;
+        let mut until = now + 1_000;
+        if let Some((hit, next)) = flushed {
+            for name in hit {
+                if let Some(i) = n.index(&name) {
+                    n.wakes[i].notify_one();
+                }
+            }
+            match next {
+                Some(t) if t <= now => continue,
+                Some(t) => until = until.min(t),
+                None => until = now + 60_000,
+            }
+        }
+        if now - pruned_at > 600_000 {
+            pruned_at = now;
+            let outbox = n.outbox.clone();
+            blocking("pruning sent notifications", move || {
+                outbox.prune_sent(now - KEEP_SENT_MS)
+            })
+            .await;
+        }
+        sleep_or_wake(&n.flush_wake, until).await;
+        // Commits come in bursts: flush a burst's groups in one transaction.
+        tokio::time::sleep(COALESCE).await;
+    }
+}
+
+fn lock(g: &Mutex<Gate>) -> std::sync::MutexGuard<'_, Gate> {
+    g.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the delivery task and its sends share.
+pub(crate) struct Gate {
+    breaker: Breaker,
+    bucket: Bucket,
+    in_flight: HashSet<String>,
+    /// Sends recorded since the current read of due notifications began: that read may still
+    /// see them pending, so they are skipped (or they would go out twice).
+    finished: HashSet<String>,
+}
+
+async fn deliver(n: Arc<Notifier>, i: usize) {
+    let name = n.receivers[i].name.clone();
+    let slots = Arc::new(Semaphore::new(n.receivers[i].concurrency));
+    let gate = Arc::new(Mutex::new(Gate {
+        breaker: Breaker::default(),
+        bucket: Bucket::new(
+            n.receivers[i].rate_limit,
+            n.receivers[i].rate_burst,
+            now_ms(),
+        ),
+        in_flight: HashSet::new(),
+        finished: HashSet::new(),
+    }));
+    loop {
+        let now = now_ms();
+        let mut until = now + 1_000;
+        let free = slots.available_permits();
+        if free > 0 {
+            let busy = {
+                let mut g = lock(&gate);
+                g.finished.clear();
+                g.in_flight.len()
+            };
+            let (outbox, who) = (n.outbox.clone(), name.clone());
+            let due = blocking("reading due notifications", move || {
+                outbox.due(&who, now, busy + free)
+            })
+            .await
+            .unwrap_or_default();
+            for note in due {
+                let mut g = lock(&gate);
+                if g.in_flight.contains(&note.id) || g.finished.contains(&note.id) {
+                    continue;
+                }
+                if let Err(at) = g.bucket.peek(now) {
+                    n.metrics[i]
+                        .rate_limited
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    until = until.min(at);
+                    break;
+                }
+                if let Err(at) = g.breaker.allow(now) {
+                    n.metrics[i]
+                        .circuit_open
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    until = until.min(at);
+                    break;
+                }
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let _ = g.bucket.take(now);
+                g.in_flight.insert(note.id.clone());
+                drop(g);
+                let (n2, gate2) = (n.clone(), gate.clone());
+                tokio::spawn(async move {
+                    send_one(&n2, i, note, gate2).await;
+                    drop(permit);
+                });
+            }
+        }
+        let (outbox, who) = (n.outbox.clone(), name.clone());
+        if let Some(Some(t)) = blocking("reading the next due time", move || {
+            outbox.next_due_ms(&who)
+        })
+        .await
+        {
+            if t > now {
+                until = until.min(t);
+            }
+        }
+        sleep_or_wake(&n.wakes[i], until).await;
+    }
+}
+
+/// One attempt's result on its way to the recorder.
+pub(crate) struct Recorded {
+    receiver: usize,
+    attempt: Attempt,
+    gate: Arc<Mutex<Gate>>,
+}
+
+/// Records attempts in batches (one transaction for all that finished meanwhile), then lets
+/// their receivers look at their queues again.
+async fn recorder(n: Arc<Notifier>, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let attempts: Vec<Attempt> = batch.iter().map(|r| r.attempt.clone()).collect();
+        let outbox = n.outbox.clone();
+        blocking("recording deliveries", move || outbox.record(&attempts)).await;
+        for r in batch {
+            let mut g = lock(&r.gate);
+            g.in_flight.remove(&r.attempt.id);
+            g.finished.insert(r.attempt.id);
+            drop(g);
+            n.wakes[r.receiver].notify_one();
+        }
+    }
+}
+
+/// Sends one notification and hands the result to the recorder.
+async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: Arc<Mutex<Gate>>) {
+    let r = &n.receivers[i];
+    let m = &n.metrics[i];
+    let started = Instant::now();
+    let answer = post(&n.client, r, &note.id, &note.body).await;
+    m.latency(started.elapsed().as_secs_f64());
+    let attempts = note.attempts + 1;
+    let now = now_ms();
+    let bump = |c: &std::sync::atomic::AtomicU64| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let open = {
+        let mut g = lock(&gate);
+        match &answer.outcome {
+            Outcome::Transient { retry_after, .. } => g
+                .breaker
+                .failure(now, retry_after.map(|d| d.as_millis() as i64)),
+            _ => g.breaker.success(),
+        }
+        g.breaker.is_open()
+    };
+    m.circuit_open
+        .store(open, std::sync::atomic::Ordering::Relaxed);
+    let (result, error) = match answer.outcome {
+        Outcome::Sent => {
+            bump(&m.sent);
+            (AttemptResult::Sent, None)
+        }
+        Outcome::Permanent { error } => {
+            bump(&m.failed);
+            bump(&m.dead);
+            tracing::warn!(receiver = %r.name, id = %note.id, "notification refused, moved to the dead list: {error}");
+            (AttemptResult::Dead, Some(error))
+        }
+        Outcome::Transient { error, retry_after } => {
+            bump(&m.failed);
+            let age = now - note.created_ms;
+            if attempts >= i64::from(n.config.max_attempts) || age >= n.config.max_age.as_ms_i64() {
+                bump(&m.dead);
+                let error = format!(
+                    "gave up after {attempts} attempts over {}: {error}",
+                    playtrace_core::units::format_duration_ms(age as f64)
+                );
+                tracing::warn!(receiver = %r.name, id = %note.id, "{error}");
+                (AttemptResult::Dead, Some(error))
+            } else {
+                bump(&m.retried);
+                let wait = match retry_after {
+                    Some(d) => d.min(MAX_RETRY_AFTER),
+                    None => backoff(
+                        u32::try_from(attempts).unwrap_or(u32::MAX),
+                        n.config.backoff.to_duration(),
+                        n.config.max_backoff.to_duration(),
+                        noise(),
+                    ),
+                };
+                tracing::debug!(receiver = %r.name, id = %note.id, ?wait, "notification failed, retrying: {error}");
+                let next_ms = now + wait.as_millis() as i64;
+                (AttemptResult::Retry { next_ms }, Some(error))
+            }
+        }
+    };
+    let recorded = Recorded {
+        receiver: i,
+        attempt: Attempt {
+            id: note.id,
+            attempts,
+            at_ms: now,
+            result,
+            error,
+        },
+        gate,
+    };
+    if n.record_tx.send(recorded).is_err() {
+        tracing::debug!("the notification recorder has stopped");
+    }
+}

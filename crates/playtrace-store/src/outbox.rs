@@ -1,0 +1,732 @@
+//! The notification outbox (SPEC §4): alerts waiting in their route's group, each group's timers,
+//! and the notifications to send, sent or dead. An alert change reaches its groups inside the
+//! writer's transaction ([`crate::Tx`]), so it is durable with the change itself; the
+//! collector's notifier then works from these tables through its own connection ([`Outbox`]),
+//! never on the writer's thread. Nothing here knows HTTP or payload formats.
+
+use crate::schema;
+use crate::writer::{take_turn, Tx, WriteTurn};
+use crate::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The group an alert joins: one per receiver and group key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec<'a> {
+    /// The receiver's name.
+    pub receiver: &'a str,
+    /// The group's key (route and group label values).
+    pub group_key: &'a str,
+    /// The group labels, as JSON.
+    pub labels: &'a str,
+    /// A new group first flushes this long after its first alert.
+    pub wait_ms: i64,
+    /// A change to a group that already notified waits at least this long after that.
+    pub interval_ms: i64,
+    /// Alerts still firing are notified again after this long.
+    pub repeat_ms: i64,
+}
+
+/// Makes every group holding `alert_id` (or the one group named) due: now for a group that has
+/// notified more than `interval_ms` ago, else when that interval is over; a group still in its
+/// first wait keeps its time.
+const SCHEDULE: &str = "flush_ms = CASE WHEN sent_ms IS NULL THEN coalesce(flush_ms, ?1)
+     ELSE min(coalesce(flush_ms, 9223372036854775807), max(?1, sent_ms + interval_ms)) END";
+
+impl Tx<'_> {
+    /// A firing alert joins its group (or updates its copy there). A group is scheduled only
+    /// when the alert is new to it or fires again, not for every repeat of a firing one.
+    pub fn notify_firing(
+        &self,
+        g: &GroupSpec<'_>,
+        alert_id: &str,
+        alert: &str,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn;
+        let was_firing: Option<bool> = conn
+            .prepare_cached(
+                "SELECT firing FROM notify_members
+                 WHERE receiver = ?1 AND group_key = ?2 AND alert_id = ?3",
+            )?
+            .query_row(params![g.receiver, g.group_key, alert_id], |r| r.get(0))
+            .optional()?;
+        conn.prepare_cached(
+            "INSERT INTO notify_members (receiver, group_key, alert_id, firing, alert, notified)
+             VALUES (?1, ?2, ?3, 1, ?4, 0)
+             ON CONFLICT (receiver, group_key, alert_id) DO UPDATE SET
+                 firing = 1, alert = excluded.alert,
+                 notified = CASE WHEN firing = 1 THEN notified ELSE 0 END",
+        )?
+        .execute(params![g.receiver, g.group_key, alert_id, alert])?;
+        if was_firing == Some(true) {
+            return Ok(());
+        }
+        let now = self.recv_ms();
+        conn.prepare_cached(&format!(
+            "INSERT INTO notify_groups (receiver, group_key, labels, interval_ms, repeat_ms,
+                 created_ms, flush_ms, sent_ms)
+             VALUES (?2, ?3, ?4, ?5, ?6, ?1, ?1 + ?7, NULL)
+             ON CONFLICT (receiver, group_key) DO UPDATE SET
+                 interval_ms = excluded.interval_ms, repeat_ms = excluded.repeat_ms, {SCHEDULE}"
+        ))?
+        .execute(params![
+            now,
+            g.receiver,
+            g.group_key,
+            g.labels,
+            g.interval_ms,
+            g.repeat_ms,
+            g.wait_ms.max(0)
+        ])?;
+        Ok(())
+    }
+
+    /// The alert was resolved: every group holding it is told at its next flush.
+    pub fn notify_resolved(&self, alert_id: &str, alert: &str) -> Result<(), StoreError> {
+        self.schedule_groups_of(alert_id)?;
+        self.conn
+            .prepare_cached("UPDATE notify_members SET firing = 0, alert = ?2 WHERE alert_id = ?1")?
+            .execute(params![alert_id, alert])?;
+        Ok(())
+    }
+
+    /// The alert left its groups without resolving (silenced): nothing is sent about it.
+    pub fn notify_withdrawn(&self, alert_id: &str) -> Result<(), StoreError> {
+        self.schedule_groups_of(alert_id)?;
+        self.conn
+            .prepare_cached("DELETE FROM notify_members WHERE alert_id = ?1")?
+            .execute([alert_id])?;
+        Ok(())
+    }
+
+    fn schedule_groups_of(&self, alert_id: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "UPDATE notify_groups SET {SCHEDULE} WHERE (receiver, group_key) IN
+                     (SELECT receiver, group_key FROM notify_members WHERE alert_id = ?2)"
+            ))?
+            .execute(params![self.recv_ms(), alert_id])?;
+        Ok(())
+    }
+}
+
+/// An alert in a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The alert's id.
+    pub alert_id: String,
+    /// Firing (`false`: resolved since the group last flushed).
+    pub firing: bool,
+    /// The alert's JSON at its last change.
+    pub alert: String,
+    /// Whether a notification already carried it as firing.
+    pub notified: bool,
+}
+
+/// A group due to flush, with its alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The receiver's name.
+    pub receiver: String,
+    /// The group's key.
+    pub group_key: String,
+    /// The group labels, as JSON.
+    pub labels: String,
+    /// Repeat interval, ms.
+    pub repeat_ms: i64,
+    /// When it last notified, epoch ms.
+    pub sent_ms: Option<i64>,
+    /// Its alerts, oldest first.
+    pub members: Vec<Member>,
+}
+
+/// A notification the flush decided to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// Its id (also the `Idempotency-Key`).
+    pub id: String,
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// Alerts it carries.
+    pub alerts: i64,
+    /// The request body.
+    pub body: String,
+}
+
+/// What a flush of one group does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flush {
+    /// The notification to queue, if any.
+    pub send: Option<NewNotification>,
+    /// When the group flushes again if alerts still fire (the repeat).
+    pub next_ms: i64,
+}
+
+/// A notification in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Its id.
+    pub id: String,
+    /// The receiver's name.
+    pub receiver: String,
+    /// The group it is about.
+    pub group_key: String,
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// Alerts it carries.
+    pub alerts: i64,
+    /// The request body.
+    pub body: String,
+    /// `pending`, `sent` or `dead`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it was queued, epoch ms.
+    pub created_ms: i64,
+    /// When it is next tried (pending), epoch ms.
+    pub next_ms: i64,
+    /// Last change, epoch ms.
+    pub updated_ms: i64,
+    /// What the last failed attempt said.
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, receiver, group_key, status, alerts, body, state, attempts, created_ms, \
+     next_ms, updated_ms, last_error";
+
+fn notification(r: &Row<'_>) -> rusqlite::Result<Notification> {
+    Ok(Notification {
+        id: r.get(0)?,
+        receiver: r.get(1)?,
+        group_key: r.get(2)?,
+        status: r.get(3)?,
+        alerts: r.get(4)?,
+        body: r.get(5)?,
+        state: r.get(6)?,
+        attempts: r.get(7)?,
+        created_ms: r.get(8)?,
+        next_ms: r.get(9)?,
+        updated_ms: r.get(10)?,
+        last_error: r.get(11)?,
+    })
+}
+
+/// What a delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// Delivered.
+    Sent,
+    /// Failed; try again at `next_ms`.
+    Retry {
+        /// When, epoch ms.
+        next_ms: i64,
+    },
+    /// Failed for good: to the dead-letter list.
+    Dead,
+}
+
+/// One delivery attempt, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The notification's id.
+    pub id: String,
+    /// Attempts made, this one included.
+    pub attempts: i64,
+    /// When it ended, epoch ms.
+    pub at_ms: i64,
+    /// What it came to.
+    pub result: AttemptResult,
+    /// What went wrong, if it failed.
+    pub error: Option<String>,
+}
+
+/// How many notifications one receiver has in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Depth {
+    /// The receiver.
+    pub receiver: String,
+    /// `pending`, `sent` or `dead`.
+    pub state: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// The notifier's connections to the outbox tables: one for the flushes, one for deliveries, so
+/// neither waits behind the other. Their transactions are short (one flush round, one send's
+/// result) and take their turn with the writer's through SQLite's busy timeout.
+pub struct Outbox {
+    flush: Mutex<Connection>,
+    send: Mutex<Connection>,
+    turn: Arc<WriteTurn>,
+}
+
+fn connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = schema::connect(path)?;
+    schema::disable_auto_checkpoint(&conn)?;
+    // Everything these connections write can be redone: a lost flush flushes again, a lost
+    // "sent" sends again under the same Idempotency-Key. What must not be lost (an alert
+    // entering its groups) is written by the writer's connection, whose FULL commits also make
+    // these WAL frames durable. So no fsync of their own per delivery.
+    conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+    Ok(conn)
+}
+
+impl Outbox {
+    pub(crate) fn open(path: &Path, turn: Arc<WriteTurn>) -> Result<Outbox, StoreError> {
+        Ok(Outbox {
+            flush: Mutex::new(connection(path)?),
+            send: Mutex::new(connection(path)?),
+            turn,
+        })
+    }
+
+    /// A write on the delivery connection, in the writer's turn.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = take_turn(&self.turn);
+        Ok(f(&mut conn)?)
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&mut conn)?)
+    }
+
+    fn with_flush<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = take_turn(&self.turn);
+        Ok(f(&mut conn)?)
+    }
+
+    /// The earliest time a group is due to flush.
+    pub fn next_flush_ms(&self) -> Result<Option<i64>, StoreError> {
+        // A read: no turn needed.
+        let conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(conn.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0))?)
+    }
+
+    /// Flushes up to `limit` groups due at `now`, in one transaction: `decide` says what each
+    /// sends; the notification is queued, its firing alerts marked notified, resolved alerts
+    /// leave the group, and a group with nothing firing is removed. Returns how many were queued.
+    pub fn flush_due(
+        &self,
+        now: i64,
+        limit: usize,
+        mut decide: impl FnMut(&Group) -> Flush,
+    ) -> Result<usize, StoreError> {
+        self.with_flush(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let groups: Vec<Group> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
+                     WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![now, limit as i64], |r| {
+                    Ok(Group {
+                        receiver: r.get(0)?,
+                        group_key: r.get(1)?,
+                        labels: r.get(2)?,
+                        repeat_ms: r.get(3)?,
+                        sent_ms: r.get(4)?,
+                        members: Vec::new(),
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut queued = 0;
+            for mut g in groups {
+                g.members = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT alert_id, firing, alert, notified FROM notify_members
+                         WHERE receiver = ?1 AND group_key = ?2 ORDER BY rowid",
+                    )?;
+                    let rows = stmt.query_map(params![g.receiver, g.group_key], |r| {
+                        Ok(Member {
+                            alert_id: r.get(0)?,
+                            firing: r.get(1)?,
+                            alert: r.get(2)?,
+                            notified: r.get(3)?,
+                        })
+                    })?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                let flush = decide(&g);
+                let key = params![g.receiver, g.group_key];
+                if let Some(n) = &flush.send {
+                    tx.prepare_cached(
+                        "INSERT INTO notify_outbox (id, receiver, group_key, status, alerts, body,
+                             state, attempts, created_ms, next_ms, updated_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
+                    )?
+                    .execute(params![
+                        n.id,
+                        g.receiver,
+                        g.group_key,
+                        n.status,
+                        n.alerts,
+                        n.body,
+                        now
+                    ])?;
+                    tx.prepare_cached(
+                        "UPDATE notify_members SET notified = 1
+                         WHERE receiver = ?1 AND group_key = ?2 AND firing = 1",
+                    )?
+                    .execute(key)?;
+                    tx.prepare_cached(
+                        "UPDATE notify_groups SET sent_ms = ?3 WHERE receiver = ?1 AND group_key = ?2",
+                    )?
+                    .execute(params![g.receiver, g.group_key, now])?;
+                    queued += 1;
+                }
+                tx.prepare_cached(
+                    "DELETE FROM notify_members WHERE receiver = ?1 AND group_key = ?2 AND firing = 0",
+                )?
+                .execute(key)?;
+                let firing = g.members.iter().any(|m| m.firing);
+                if firing {
+                    tx.prepare_cached(
+                        "UPDATE notify_groups SET flush_ms = ?3 WHERE receiver = ?1 AND group_key = ?2",
+                    )?
+                    .execute(params![g.receiver, g.group_key, flush.next_ms])?;
+                } else {
+                    tx.prepare_cached(
+                        "DELETE FROM notify_groups WHERE receiver = ?1 AND group_key = ?2",
+                    )?
+                    .execute(key)?;
+                }
+            }
+            tx.commit()?;
+            Ok(queued)
+        })
+    }
+
+    /// Pending notifications of `receiver` due at `now`, oldest first.
+    pub fn due(
+        &self,
+        receiver: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notify_outbox
+                 WHERE state = 'pending' AND receiver = ?1 AND next_ms <= ?2
+                 ORDER BY next_ms, created_ms LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![receiver, now, limit as i64], notification)?;
+            rows.collect()
+        })
+    }
+
+    /// When `receiver`'s next pending notification is due.
+    pub fn next_due_ms(&self, receiver: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT min(next_ms) FROM notify_outbox WHERE state = 'pending' AND receiver = ?1",
+            )?
+            .query_row([receiver], |r| r.get(0))
+        })
+    }
+
+    /// Records what delivery attempts came to, in one transaction.
+    pub fn record(&self, attempts: &[Attempt]) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for a in attempts {
+                match &a.result {
+                    AttemptResult::Retry { next_ms } => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3,
+                                 updated_ms = ?4, last_error = ?5
+                             WHERE id = ?1 AND state = 'pending'",
+                        )?
+                        .execute(params![a.id, a.attempts, next_ms, a.at_ms, a.error])?,
+                    result => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
+                                 last_error = coalesce(?5, last_error) WHERE id = ?1",
+                        )?
+                        .execute(params![
+                            a.id,
+                            if *result == AttemptResult::Sent {
+                                "sent"
+                            } else {
+                                "dead"
+                            },
+                            a.attempts,
+                            a.at_ms,
+                            a.error
+                        ])?,
+                };
+            }
+            tx.commit()
+        })
+    }
+
+    /// Notifications, newest first, optionally of one state and receiver.
+    pub fn list(
+        &self,
+        state: Option<&str>,
+        receiver: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notify_outbox
+                 WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR receiver = ?2)
+                 ORDER BY created_ms DESC, id DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![state, receiver, limit as i64], notification)?;
+            rows.collect()
+        })
+    }
+
+    /// One notification.
+    pub fn get(&self, id: &str) -> Result<Option<Notification>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notify_outbox WHERE id = ?1"
+            ))?
+            .query_row([id], notification)
+            .optional()
+        })
+    }
+
+    /// Makes a dead or pending notification due now with its attempts reset; `false` when there
+    /// is no such notification or it was sent already.
+    pub fn requeue(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE notify_outbox SET state = 'pending', attempts = 0, next_ms = ?2,
+                         updated_ms = ?2 WHERE id = ?1 AND state IN ('pending', 'dead')",
+                )?
+                .execute(params![id, now])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Deletes a dead notification; `false` when there is no dead one with this id.
+    pub fn delete_dead(&self, id: &str) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let n = c
+                .prepare_cached("DELETE FROM notify_outbox WHERE id = ?1 AND state = 'dead'")?
+                .execute([id])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Notifications per receiver and state (the queue-depth gauges).
+    pub fn depths(&self) -> Result<Vec<Depth>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT receiver, state, count(*) FROM notify_outbox GROUP BY receiver, state
+                 ORDER BY receiver, state",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Depth {
+                    receiver: r.get(0)?,
+                    state: r.get(1)?,
+                    count: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Forgets sent notifications older than `before_ms` (dead ones stay until deleted).
+    pub fn prune_sent(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.with_flush(|c| {
+            c.execute(
+                "DELETE FROM notify_outbox WHERE state = 'sent' AND updated_ms < ?1",
+                [before_ms],
+            )
+        })
+    }
+
+    /// Drops the groups of receivers no longer configured, and moves their pending
+    /// notifications to the dead list (so nothing disappears silently). Returns how many died.
+    pub fn forget_receivers_except(&self, known: &[String], now: i64) -> Result<usize, StoreError> {
+        let known = serde_json_array(known);
+        self.with_flush(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let not_known = "receiver NOT IN (SELECT value FROM json_each(?1))";
+            tx.execute(
+                &format!("DELETE FROM notify_members WHERE {not_known}"),
+                [&known],
+            )?;
+            tx.execute(
+                &format!("DELETE FROM notify_groups WHERE {not_known}"),
+                [&known],
+            )?;
+            let dead = tx.execute(
+                &format!(
+                    "UPDATE notify_outbox SET state = 'dead', updated_ms = ?2,
+                         last_error = 'the receiver is no longer configured'
+                     WHERE state = 'pending' AND {not_known}"
+                ),
+                params![known, now],
+            )?;
+            tx.commit()?;
+            Ok(dead)
+        })
+    }
+}
+
+/// `["a","b"]` for `json_each` (names are escaped as JSON strings).
+fn serde_json_array(names: &[String]) -> String {
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let escaped: String = n
+                .chars()
+                .flat_map(|ch| match ch {
+                    '"' => vec!['\\', '"'],
+                    '\\' => vec!['\\', '\\'],
+                    c if (c as u32) < 0x20 => format!("\\u{:04x}", c as u32).chars().collect(),
+                    c => vec![c],
+                })
+                .collect();
+            format!("\"{escaped}\"")
+        })
+        .collect();
+    format!("[{}]", quoted.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(key: &'a str) -> GroupSpec<'a> {
+        GroupSpec {
+            receiver: "hook",
+            group_key: key,
+            labels: "{}",
+            wait_ms: 0,
+            interval_ms: 1_000,
+            repeat_ms: 60_000,
+        }
+    }
+
+    fn in_tx(conn: &mut Connection, now: i64, f: impl FnOnce(&Tx<'_>)) {
+        let tx = conn.transaction().unwrap();
+        f(&Tx {
+            conn: &tx,
+            recv_ms: now,
+        });
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_group_flushes_once_per_change_and_resolved_alerts_leave_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let mut conn = crate::open(&path).unwrap();
+        let outbox = Outbox::open(&path, Arc::default()).unwrap();
+        in_tx(&mut conn, 1_000, |tx| {
+            tx.notify_firing(&spec("g"), "a1", "{}").unwrap();
+            tx.notify_firing(&spec("g"), "a2", "{}").unwrap();
+        });
+        let seen = std::cell::RefCell::new(Vec::new());
+        let mut decide = |g: &Group| {
+            seen.borrow_mut().push(g.members.clone());
+            Flush {
+                send: Some(NewNotification {
+                    id: format!("n{}", seen.borrow().len()),
+                    status: "firing".into(),
+                    alerts: g.members.len() as i64,
+                    body: "{}".into(),
+                }),
+                next_ms: 100_000,
+            }
+        };
+        assert_eq!(outbox.flush_due(1_000, 10, &mut decide).unwrap(), 1);
+        assert_eq!(
+            outbox.flush_due(2_000, 10, &mut decide).unwrap(),
+            0,
+            "not due"
+        );
+        // A repeat of a firing alert schedules nothing; a resolve schedules after the interval.
+        in_tx(&mut conn, 1_500, |tx| {
+            tx.notify_firing(&spec("g"), "a1", "{\"n\":2}").unwrap();
+        });
+        assert_eq!(outbox.next_flush_ms().unwrap(), Some(100_000));
+        in_tx(&mut conn, 1_500, |tx| {
+            tx.notify_resolved("a1", "{}").unwrap()
+        });
+        assert_eq!(outbox.next_flush_ms().unwrap(), Some(2_000));
+        assert_eq!(outbox.flush_due(2_000, 10, &mut decide).unwrap(), 1);
+        let last = seen.borrow().last().unwrap().clone();
+        assert_eq!(last.len(), 2);
+        assert!(!last[0].firing && last[0].notified);
+        assert_eq!(outbox.due("hook", 2_000, 10).unwrap().len(), 2);
+        in_tx(&mut conn, 3_000, |tx| tx.notify_withdrawn("a2").unwrap());
+        assert_eq!(outbox.flush_due(4_000, 10, &mut decide).unwrap(), 1);
+        assert_eq!(
+            outbox.next_flush_ms().unwrap(),
+            None,
+            "the empty group is gone"
+        );
+    }
+
+    fn dead(id: &str, at_ms: i64) -> Attempt {
+        Attempt {
+            id: id.into(),
+            attempts: 1,
+            at_ms,
+            result: AttemptResult::Dead,
+            error: Some("HTTP 400".into()),
+        }
+    }
+
+    #[test]
+    fn dead_notifications_are_kept_until_retried_or_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let mut conn = crate::open(&path).unwrap();
+        let outbox = Outbox::open(&path, Arc::default()).unwrap();
+        in_tx(&mut conn, 0, |tx| {
+            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
+        });
+        outbox
+            .flush_due(0, 10, |_| Flush {
+                send: Some(NewNotification {
+                    id: "n".into(),
+                    status: "firing".into(),
+                    alerts: 1,
+                    body: "{}".into(),
+                }),
+                next_ms: 10,
+            })
+            .unwrap();
+        outbox.record(&[dead("n", 5)]).unwrap();
+        let listed = outbox.list(Some("dead"), Some("hook"), 10).unwrap();
+        assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 400"));
+        assert!(outbox.requeue("n", 6).unwrap());
+        assert_eq!(outbox.due("hook", 6, 10).unwrap()[0].attempts, 0);
+        outbox.record(&[dead("n", 7)]).unwrap();
+        assert!(outbox.delete_dead("n").unwrap());
+        assert!(outbox.get("n").unwrap().is_none());
+        assert_eq!(
+            outbox
+                .forget_receivers_except(&["other".to_string()], 8)
+                .unwrap(),
+            0
+        );
+        assert_eq!(outbox.next_flush_ms().unwrap(), None);
+    }
+}
