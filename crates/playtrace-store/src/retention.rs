@@ -100,6 +100,7 @@ impl Retention {
             )?;
             total += n as u64;
             if n == 0 {
+                crate::erase::prune_index(&self.conn)?;
                 return Ok(total);
             }
         }

@@ -132,6 +132,11 @@ impl Tx<'_> {
         self.recv_ms
     }
 
+    /// The transaction's connection, for the store's other modules (erasure).
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
     /// Appends a row of `kind` to the sequence; returns it with its sequence number.
     pub fn append(
         &self,
@@ -165,6 +170,7 @@ impl Tx<'_> {
             session: None,
             ts_ms: None,
             body,
+            subjects: Vec::new(),
         })
     }
 
@@ -406,6 +412,7 @@ fn commit<T: 'static>(
             "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        let mut index = tx.prepare_cached(crate::erase::INDEX_SQL)?;
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -422,6 +429,11 @@ fn commit<T: 'static>(
                 e.seq = if n == 1 { tx.last_insert_rowid() } else { 0 };
                 e.recv_ms = recv_ms;
                 e.kind = Kind::Event;
+                if n == 1 {
+                    for key in &e.subjects {
+                        index.execute(params![e.seq, key])?;
+                    }
+                }
                 seqs.push(e.seq);
                 if n == 1 {
                     accepted += 1;
