@@ -2,7 +2,7 @@
 //! contests, the fan-out hub, metrics.
 
 use crate::auth::Tokens;
-use crate::config::ServeConfig;
+use crate::config::{Privacy, ServeConfig};
 use crate::fanout::Hub;
 use crate::http::conns::ConnMetrics;
 use crate::metrics::Metrics;
@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     log: RwLock<Option<Box<dyn Log<Work>>>>,
     /// Set until the log opens: the live state is being rebuilt from the store.
     pub(crate) rebuilding: AtomicBool,
+    /// Redaction rules and subjects in force (replaced by a reload).
+    pub(crate) privacy: RwLock<Arc<Privacy>>,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
         AppState {
             tokens: RwLock::new(Arc::new(config.tokens.clone())),
             rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
+            privacy: RwLock::new(Arc::new(config.privacy.clone())),
             config,
             metrics,
             reader,
@@ -87,6 +90,14 @@ impl AppState {
     /// The tokens in force now.
     pub(crate) fn tokens(&self) -> Arc<Tokens> {
         self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The redaction rules and subjects in force now.
+    pub(crate) fn privacy(&self) -> Arc<Privacy> {
+        self.privacy
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

@@ -21,6 +21,7 @@ mod limits;
 mod live;
 mod metrics;
 mod otlp;
+mod privacy;
 mod retention;
 mod stream;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use limits::Limits;
 pub use live::Budgets;
 pub use metrics::MetricsConfig;
 pub use otlp::Otlp;
+pub use privacy::{HashSecret, Mask, Privacy, RedactRule};
 pub use retention::Retention;
 pub use stream::Stream;
 
@@ -40,6 +42,7 @@ use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
 use metrics::MetricsFile;
 use otlp::OtlpFile;
+use privacy::PrivacyFile;
 use retention::RetentionFile;
 use stream::StreamFile;
 use tokens::{token, TokenFile};
@@ -126,6 +129,8 @@ struct File {
     otlp: OtlpFile,
     #[serde(default)]
     metrics: MetricsFile,
+    #[serde(default)]
+    privacy: PrivacyFile,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -162,6 +167,8 @@ pub struct ServeConfig {
     pub otlp: Otlp,
     /// `[metrics]`.
     pub metrics: MetricsConfig,
+    /// `[privacy]` and `[[privacy.rules]]`.
+    pub privacy: Privacy,
 }
 
 impl Default for ServeConfig {
@@ -191,6 +198,7 @@ impl Default for ServeConfig {
             source: None,
             otlp: Otlp::default(),
             metrics: MetricsConfig::default(),
+            privacy: Privacy::default(),
         }
     }
 }
@@ -225,6 +233,15 @@ impl ServeConfig {
 
     /// Reads config text over the defaults; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<ServeConfig, ConfigError> {
+        Self::from_toml_env(text, origin, &|var| std::env::var(var).ok())
+    }
+
+    /// [`ServeConfig::from_toml`] reading environment variables (the hash secret) with `env`.
+    pub(crate) fn from_toml_env(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServeConfig, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| ConfigError::Toml {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
@@ -267,6 +284,7 @@ impl ServeConfig {
         c.http = file.http.over(c.http)?;
         c.otlp = file.otlp.over(c.otlp);
         c.metrics = file.metrics.over(c.metrics)?;
+        c.privacy = file.privacy.over(c.privacy, env)?;
         Ok(c)
     }
 

@@ -13,7 +13,9 @@
 
 pub(crate) mod json;
 pub(crate) mod otlp;
+pub(crate) mod redact;
 
+use crate::config::Privacy;
 use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
 use playtrace_core::reject::{raw_text, LineError};
@@ -22,6 +24,8 @@ use playtrace_core::scan::{
 };
 use playtrace_store::{RejectRow, StoredEvent};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Observations keep every string the live view shows.
 const OBSERVE_ALL: BatchOptions = BatchOptions {
@@ -67,6 +71,8 @@ pub(crate) struct Parsed {
     pub(crate) observations: ObservationBatch,
     /// The request's game.
     pub(crate) games: GameScope,
+    /// Redaction and subjects (`[privacy]`); `None` stores lines as sent, unindexed.
+    pub(crate) privacy: Option<Arc<Privacy>>,
 }
 
 impl Parsed {
@@ -76,6 +82,18 @@ impl Parsed {
             games,
             ..Parsed::default()
         }
+    }
+
+    /// Redacts every line and indexes every event by the players and sessions it names.
+    pub(crate) fn with_privacy(mut self, privacy: Arc<Privacy>) -> Parsed {
+        self.privacy = Some(privacy);
+        self
+    }
+
+    fn subjects(&self, body: &str, session: Option<&str>) -> Vec<i64> {
+        self.privacy
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.subjects(body, session))
     }
 
     fn reject(&mut self, line: u32, error: LineError, raw: &[u8]) {
@@ -96,14 +114,17 @@ impl Parsed {
         body: &str,
     ) -> u32 {
         let index = self.events.len() as u32;
+        let session = envelope.session.map(|s| s.into_owned());
+        let subjects = self.subjects(body, session.as_deref());
         self.events.push(StoredEvent {
             game,
             id: envelope.id.map(|i| i.into_owned()),
             name: name.to_string(),
             env: envelope.env.map(|e| e.into_owned()),
-            session: envelope.session.map(|s| s.into_owned()),
+            session,
             ts_ms: time_ms,
             body: body.to_string(),
+            subjects,
             ..StoredEvent::default()
         });
         index
@@ -118,6 +139,10 @@ impl Parsed {
 
     /// Adds an event another format decoded, stored with `body` (its envelope as JSON).
     fn push_decoded(&mut self, line: u32, event: &Event, body: String) {
+        let body = match &self.privacy {
+            Some(p) => p.redact_body(body),
+            None => body,
+        };
         match self.games.resolve(event.game.as_deref()) {
             Ok(game) => self.push_row(game, event, body),
             Err(e) => self.reject(line, e, body.as_bytes()),
@@ -127,6 +152,7 @@ impl Parsed {
     /// The stored row and the contest observation of an event whose game is resolved.
     fn push_row(&mut self, game: String, event: &Event, body: String) {
         let index = self.events.len() as u32;
+        let subjects = self.subjects(&body, event.session.as_deref());
         self.events.push(StoredEvent {
             game,
             id: event.id.clone(),
@@ -135,6 +161,7 @@ impl Parsed {
             session: event.session.clone(),
             ts_ms: event.time_ms,
             body,
+            subjects,
             ..StoredEvent::default()
         });
         self.observations.push_event(index, event, OBSERVE_ALL);
@@ -142,6 +169,12 @@ impl Parsed {
 
     /// Reads one JSON value (a line, or an array element) numbered `line`.
     pub(crate) fn push_text(&mut self, line: u32, text: &str) {
+        // Redacted before it is read: nothing after this sees what the rules remove.
+        let redacted = match &self.privacy {
+            Some(p) => p.redact_text(text),
+            None => Cow::Borrowed(text),
+        };
+        let text: &str = &redacted;
         if let Some(depth) = too_deep(text) {
             return self.reject(
                 line,

@@ -93,7 +93,7 @@ pub(crate) async fn ingest(
     let format = body_format(&headers)?;
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
     let max_line = app.config.limits.max_line.as_u64();
-    let parsed = Parsed::new(games);
+    let parsed = Parsed::new(games).with_privacy(app.privacy());
     // Reading a large body takes milliseconds: off the async workers, so other connections
     // (health checks, queries) keep being served meanwhile.
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
