@@ -103,8 +103,14 @@ pub struct ErasureRecord {
 /// The text an erased value is replaced with inside alert data.
 const ERASED: &str = "[erased]";
 
-/// The needles a value is looked for with in free text (rejects, alerts): as a JSON string,
-/// and bare when it is long enough not to match unrelated text.
+impl Erasure {
+    /// What the subject is looked for with in free text (rejects, alerts, export artifacts):
+    /// each value as a JSON string, and bare when it is long enough not to match unrelated text.
+    pub fn needles(&self) -> Vec<String> {
+        needles(&self.values)
+    }
+}
+
 fn needles(values: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for v in values.iter().filter(|v| !v.is_empty()) {
@@ -355,6 +361,12 @@ impl Reader {
             })?;
             rows.collect()
         })
+    }
+
+    /// The highest sequence number an erasure removed (the head of the sequence may have been
+    /// erased: a client that saw it is not ahead).
+    pub fn last_erased(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|conn| conn.query_row("SELECT max(seq) FROM erased_seqs", [], |r| r.get(0)))
     }
 
     /// How many sequence numbers strictly between `after` and `before` an erasure removed (a

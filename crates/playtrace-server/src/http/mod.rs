@@ -42,6 +42,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/admin/reload", post(admin::reload))
+        .route(
+            "/v1/erasures",
+            post(routes::erasures::erase).get(routes::erasures::list),
+        )
         .merge(crate::console::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::json_errors))
