@@ -432,8 +432,13 @@ mod tests {
         let mut q = Queue::open(&path, RetryPolicy::default()).unwrap();
         let t = WriteError::Transient("connection refused".into());
         let p = WriteError::Permanent("403".into());
-        q.failed("s3://b", &artifact("transcript-erased-player-9.json"), &t, 1)
-            .unwrap();
+        q.failed(
+            "s3://b",
+            &artifact("transcript-erased-player-9.json"),
+            &t,
+            1,
+        )
+        .unwrap();
         q.failed("s3://b", &artifact("dead-erased-player-9.json"), &p, 1)
             .unwrap();
         q.failed("s3://b", &artifact("kept-player-10.json"), &p, 1)

@@ -227,16 +227,27 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
         for n in &needles {
             erased.rejects += rejects.execute([n])? as u64;
         }
-        let mut alerts =
-            conn.prepare_cached("SELECT id, body FROM alerts WHERE instr(body, ?1) > 0")?;
-        let mut update = conn.prepare_cached("UPDATE alerts SET body = ?2 WHERE id = ?1")?;
+        // A fingerprint may hold the subject too (`rule|session|check`): scrubbed, it stays
+        // unique with the alert's id, and a later raise for a new subject starts a new alert.
+        let mut alerts = conn.prepare_cached(
+            "SELECT id, body, fingerprint FROM alerts
+             WHERE instr(body, ?1) > 0 OR instr(fingerprint, ?1) > 0",
+        )?;
+        let mut update =
+            conn.prepare_cached("UPDATE alerts SET body = ?2, fingerprint = ?3 WHERE id = ?1")?;
         let mut touched = BTreeSet::new();
         for n in &needles {
-            let found: Vec<(String, String)> = alerts
-                .query_map([n], |r| Ok((r.get(0)?, r.get(1)?)))?
+            let found: Vec<(String, String, String)> = alerts
+                .query_map([n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
-            for (id, body) in found {
-                update.execute(params![id, scrub(&body, values)])?;
+            for (id, body, fingerprint) in found {
+                let scrubbed = scrub(&fingerprint, values);
+                let fingerprint = if scrubbed == fingerprint {
+                    fingerprint
+                } else {
+                    format!("{scrubbed}|{id}")
+                };
+                update.execute(params![id, scrub(&body, values), fingerprint])?;
                 touched.insert(id);
             }
         }

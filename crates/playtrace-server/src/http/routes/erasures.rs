@@ -24,7 +24,8 @@ pub(crate) struct Subject {
     session: Option<String>,
 }
 
-const SHAPE: &str = "the body must be {\"player\": \"ID\"} or {\"session\": \"ID\"} (the id as the \
+const SHAPE: &str =
+    "the body must be {\"player\": \"ID\"} or {\"session\": \"ID\"} (the id as the \
                      game sent it; a hashed id is found by hashing it)";
 
 fn record_json(r: &ErasureRecord) -> Value {
@@ -52,7 +53,10 @@ pub(crate) async fn erase(
         _ => return Err(ApiError::bad_request(SHAPE)),
     };
     if raw.is_empty() {
-        return Err(ApiError::bad_request(format!("{}: the id is empty", kind.as_str())));
+        return Err(ApiError::bad_request(format!(
+            "{}: the id is empty",
+            kind.as_str()
+        )));
     }
     let who = caller.name.unwrap_or_else(|| "admin".into());
     let erasure = app.privacy().erasure(kind, &raw, &who);
@@ -103,5 +107,7 @@ pub(crate) async fn list(
     let limit = p.limit.unwrap_or(100).clamp(1, 1000);
     let reader = app.reader.clone();
     let rows = blocking(move || reader.erasures(limit)).await?;
-    Ok(Json(json!({"erasures": rows.iter().map(record_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"erasures": rows.iter().map(record_json).collect::<Vec<_>>()}),
+    ))
 }

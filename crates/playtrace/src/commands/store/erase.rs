@@ -63,7 +63,9 @@ pub fn erase(args: EraseArgs) -> anyhow::Result<ExitStatus> {
             let mut queue = state.queue(RetryPolicy::default())?;
             let (queued, dead) = queue
                 .erase_containing(&erasure.needles())
-                .with_context(|| format!("cannot erase from the export state in {}", dir.display()))?;
+                .with_context(|| {
+                    format!("cannot erase from the export state in {}", dir.display())
+                })?;
             Some((queued, dead))
         }
         None => None,
