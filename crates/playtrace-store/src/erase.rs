@@ -12,7 +12,7 @@
 use crate::lock::{DirLock, LockError, LOCK_FILE};
 use crate::query::Reader;
 use crate::schema::{self, DB_FILE};
-use crate::writer::Tx;
+use crate::writer::{Tx, INDEX_SQL};
 use crate::{now_ms, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -20,9 +20,6 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
-
-/// The writer's statement that indexes one key of a stored row.
-pub(crate) const INDEX_SQL: &str = "INSERT OR IGNORE INTO subjects (seq, key) VALUES (?1, ?2)";
 
 /// What an erasure is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,7 +46,7 @@ impl SubjectKind {
 pub fn subject_key(kind: SubjectKind, value: &str) -> i64 {
     let seed = match kind {
         SubjectKind::Player => 0x706c_6179_6572,
-        SubjectKind::Session => 0x7365_7373_696f_6e,
+        SubjectKind::Session => 0x0073_6573_7369_6f6e,
     };
     xxhash_rust::xxh3::xxh3_64_with_seed(value.as_bytes(), seed) as i64
 }
@@ -145,10 +142,8 @@ fn scrub(body: &str, values: &[String]) -> String {
                     }
                 }
             }
-            Value::Number(n) => {
-                if values.iter().any(|x| *x == n.to_string()) {
-                    *v = Value::String(ERASED.into());
-                }
+            Value::Number(n) if values.iter().any(|x| *x == n.to_string()) => {
+                *v = Value::String(ERASED.into());
             }
             Value::Array(items) => items.iter_mut().for_each(|i| walk(i, values)),
             Value::Object(map) => map.values_mut().for_each(|i| walk(i, values)),

@@ -20,6 +20,9 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// Indexes one subject key of a stored row (`subjects`, docs/PRIVACY.md).
+pub(crate) const INDEX_SQL: &str = "INSERT OR IGNORE INTO subjects (seq, key) VALUES (?1, ?2)";
+
 /// What a commit did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitOutcome {
@@ -412,7 +415,7 @@ fn commit<T: 'static>(
             "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        let mut index = tx.prepare_cached(crate::erase::INDEX_SQL)?;
+        let mut index = tx.prepare_cached(INDEX_SQL)?;
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
