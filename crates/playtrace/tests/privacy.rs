@@ -224,6 +224,27 @@ fn erasing_a_player_through_the_api_removes_its_bytes_and_nothing_else() {
     );
     assert_eq!(replayed[0].data["id"], "b-0");
     assert!(last_seq > 0);
+    drop(sub);
+
+    // The newest event erased: a client that saw it is not "ahead" of the store.
+    s.ingest(&chat("c-1", "carol-1", "s-carol", "carol words"), None);
+    let carol = events(&s).last().unwrap()["seq"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let (status, _, _) = s.post_with("/v1/erasures", &[], br#"{"player":"carol-1"}"#);
+    assert_eq!(status, 200);
+    let sub = subscribe(
+        &s.url,
+        "/v1/stream?topics=events",
+        &[("Last-Event-ID", carol.as_str())],
+    );
+    s.ingest(&chat("d-1", "dave-1", "s-dave", "dave words"), None);
+    let first = sub.next(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (first.event.as_str(), &first.data["id"]),
+        ("event", &Value::from("d-1"))
+    );
 }
 
 #[test]
