@@ -97,11 +97,16 @@ impl Parsed {
     }
 
     fn reject(&mut self, line: u32, error: LineError, raw: &[u8]) {
+        let raw = raw_text(raw);
+        let raw = match &self.privacy {
+            Some(p) => p.redact_body(raw),
+            None => raw,
+        };
         self.rejects.push(RejectRow {
             line,
             kind: error.kind.as_str().to_string(),
             message: error.message,
-            raw: raw_text(raw),
+            raw,
         });
     }
 
@@ -139,12 +144,15 @@ impl Parsed {
 
     /// Adds an event another format decoded, stored with `body` (its envelope as JSON).
     fn push_decoded(&mut self, line: u32, event: &Event, body: String) {
-        let body = match &self.privacy {
-            Some(p) => p.redact_body(body),
-            None => body,
-        };
         match self.games.resolve(event.game.as_deref()) {
-            Ok(game) => self.push_row(game, event, body),
+            Ok(game) => {
+                let body = match &self.privacy {
+                    Some(p) => p.redact_body(body),
+                    None => body,
+                };
+                self.push_row(game, event, body)
+            }
+            // `reject` redacts the text.
             Err(e) => self.reject(line, e, body.as_bytes()),
         }
     }
@@ -169,7 +177,9 @@ impl Parsed {
 
     /// Reads one JSON value (a line, or an array element) numbered `line`.
     pub(crate) fn push_text(&mut self, line: u32, text: &str) {
-        // Redacted before it is read: nothing after this sees what the rules remove.
+        // Redacted before it is read: nothing after this sees what the rules remove. A reject
+        // gets the line as sent, which `reject` redacts (once) like every other reject's text.
+        let original = text;
         let redacted = match &self.privacy {
             Some(p) => p.redact_text(text),
             None => Cow::Borrowed(text),
@@ -182,7 +192,7 @@ impl Parsed {
                     "values are nested {depth} levels deep, over the {MAX_DEPTH} allowed; \
                      flatten `attrs`"
                 )),
-                text.as_bytes(),
+                original.as_bytes(),
             );
         }
         let mut refused = None;
@@ -199,20 +209,20 @@ impl Parsed {
         match scanned {
             Ok(LineScan::Event(())) => match refused {
                 None => self.observations.events += 1,
-                Some(err) => self.reject(line, err, text.as_bytes()),
+                Some(err) => self.reject(line, err, original.as_bytes()),
             },
             Ok(LineScan::Document) => match serde_json::from_str::<Value>(text) {
                 Ok(value) => {
                     for item in read_document(value) {
                         match item {
-                            Ok(event) => self.push_event(line, &event, text),
-                            Err(e) => self.reject(line, e, text.as_bytes()),
+                            Ok(event) => self.push_event(line, &event, original),
+                            Err(e) => self.reject(line, e, original.as_bytes()),
                         }
                     }
                 }
-                Err(e) => self.reject(line, json_error(e), text.as_bytes()),
+                Err(e) => self.reject(line, json_error(e), original.as_bytes()),
             },
-            Err(e) => self.reject(line, e, text.as_bytes()),
+            Err(e) => self.reject(line, e, original.as_bytes()),
         }
     }
 }

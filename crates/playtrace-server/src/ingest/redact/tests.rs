@@ -160,3 +160,35 @@ fn bad_rules_are_refused_naming_the_key() {
         assert!(err.contains(key), "{toml}: {err}");
     }
 }
+
+#[test]
+fn every_reject_is_redacted_once_whichever_path_made_it() {
+    use crate::ingest::json::parse_body;
+    use crate::ingest::Parsed;
+    let p = std::sync::Arc::new(privacy(RULES, SECRET));
+    let hashed = p.hash("alice-77").unwrap();
+    let long = format!(
+        r#"{{"event":"chat.message","attrs":{{"playerId":"alice-77","text":"secret words","pad":"{}"}}}}"#,
+        "x".repeat(300)
+    );
+    let body = format!(
+        "{long}\n{{\"event\":\"chat.message\",\"attrs\":{{\"playerId\":\"alice-77\",\"text\":\"cut words\"\n{{\"event\":\"chat.message\",\"attrs\":{{\"playerId\":\"alice-77\",\"participantCount\":\"two\"}}}}\n"
+    );
+    let parsed = parse_body(
+        Parsed::default().with_privacy(p.clone()),
+        body.as_bytes(),
+        crate::ingest::json::BodyFormat::Ndjson,
+        200,
+    );
+    assert_eq!(parsed.rejects.len(), 3, "{:?}", parsed.rejects);
+    for r in &parsed.rejects {
+        assert!(!r.raw.contains("alice-77"), "{}: {}", r.kind, r.raw);
+        assert!(!r.raw.contains("words"), "{}: {}", r.kind, r.raw);
+    }
+    // Hashed once, so an erasure finds it by hashing the raw id.
+    assert!(
+        parsed.rejects[2].raw.contains(&hashed),
+        "{}",
+        parsed.rejects[2].raw
+    );
+}
