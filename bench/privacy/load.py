@@ -57,6 +57,10 @@ class Client(threading.Thread):
         self.idx, self.batch, self.until, self.count_from = idx, batch, until, count_from
         u = urllib.parse.urlparse(url)
         self.host, self.port, self.path = u.hostname, u.port, u.path
+        self.batch_size, self.players = batch, players
+        # `load` reuses 4 bodies (ids made unique per request); `fill` draws every batch afresh
+        # so that the players are spread over all of --players.
+        self.fresh = limit is not None
         self.templates = [template(idx * 100 + k, batch, players) for k in range(4)]
         self.acked = 0
         self.limit = limit
@@ -68,7 +72,9 @@ class Client(threading.Thread):
         n = 0
         try:
             while time.monotonic() < self.until and (self.limit is None or n < self.limit):
-                body = self.templates[n % 4].replace("#ID#", f"c{self.idx}-{n}").encode()
+                text = (template(self.idx * 1_000_003 + n, self.batch_size, self.players)
+                        if self.fresh else self.templates[n % 4])
+                body = text.replace("#ID#", f"c{self.idx}-{n}").encode()
                 status, data = post(conn, self.path, body, headers)
                 n += 1
                 if status == 503:
