@@ -401,6 +401,42 @@ impl Queue {
             .map_err(|e| self.err(e))
     }
 
+    /// Deletes queued and dead-lettered artifacts whose bytes or context contain any of
+    /// `needles` (an erased player's or session's id, as sent or hashed), then zeroes what the
+    /// delete freed and empties the WAL, so the bytes leave the files (docs/PRIVACY.md).
+    /// Returns (queued, dead letters) removed.
+    pub fn erase_containing(&mut self, needles: &[String]) -> Result<(usize, usize), QueueError> {
+        let err = |e| QueueError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        };
+        self.conn
+            .execute_batch("PRAGMA secure_delete=ON;")
+            .map_err(err)?;
+        let tx = self.conn.transaction().map_err(err)?;
+        let (mut queued, mut dead) = (0, 0);
+        for n in needles.iter().filter(|n| !n.is_empty()) {
+            let needle = n.as_bytes();
+            queued += tx
+                .execute(
+                    "DELETE FROM retry_queue WHERE instr(bytes, ?1) > 0 OR instr(context, ?2) > 0",
+                    rusqlite::params![needle, n],
+                )
+                .map_err(err)?;
+            dead += tx
+                .execute(
+                    "DELETE FROM dead_letters WHERE instr(bytes, ?1) > 0 OR instr(context, ?2) > 0",
+                    rusqlite::params![needle, n],
+                )
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(err)?;
+        Ok((queued, dead))
+    }
+
     /// Attempts recorded so far for this artifact at this writer (0 if not queued).
     pub fn attempts(&self, writer: &str, artifact: &Artifact) -> Result<u32, QueueError> {
         let sha = sha256_hex(&artifact.bytes);
@@ -428,6 +464,38 @@ mod tests {
             kind: "report".into(),
             context: serde_json::json!({"runId": "r"}),
         }
+    }
+
+    #[test]
+    fn an_erased_players_artifacts_leave_both_queues_and_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.db");
+        let mut q = Queue::open(&path, RetryPolicy::default()).unwrap();
+        let t = WriteError::Transient("connection refused".into());
+        let p = WriteError::Permanent("403".into());
+        q.failed(
+            "s3://b",
+            &artifact("transcript-erased-player-9.json"),
+            &t,
+            1,
+        )
+        .unwrap();
+        q.failed("s3://b", &artifact("dead-erased-player-9.json"), &p, 1)
+            .unwrap();
+        q.failed("s3://b", &artifact("kept-player-10.json"), &p, 1)
+            .unwrap();
+        let removed = q
+            .erase_containing(&["erased-player-9".to_string()])
+            .unwrap();
+        assert_eq!(removed, (1, 1));
+        assert!(q.due(true).unwrap().is_empty());
+        let dead = q.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].artifact.name, "kept-player-10.json");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::fs::read(dir.path().join("export.db-wal")).unwrap_or_default());
+        let needle = b"erased-player-9";
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
     }
 
     #[test]

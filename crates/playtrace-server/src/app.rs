@@ -2,7 +2,7 @@
 //! contests, the fan-out hub, metrics.
 
 use crate::auth::Tokens;
-use crate::config::ServeConfig;
+use crate::config::{Privacy, ServeConfig};
 use crate::fanout::Hub;
 use crate::http::conns::ConnMetrics;
 use crate::metrics::Metrics;
@@ -46,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) plan: Option<Arc<crate::ingest::plan::Gate>>,
     /// Alert notifications, when receivers are configured.
     pub(crate) notify: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
+    /// Redaction rules and subjects in force (replaced by a reload).
+    pub(crate) privacy: RwLock<Arc<Privacy>>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             plan: crate::ingest::plan::Gate::from_config(&config.plan),
             tokens: RwLock::new(Arc::new(config.tokens.clone())),
             rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
+            privacy: RwLock::new(Arc::new(config.privacy.clone())),
             config,
             metrics,
             reader,
@@ -93,6 +96,14 @@ impl AppState {
     /// The tokens in force now.
     pub(crate) fn tokens(&self) -> Arc<Tokens> {
         self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The redaction rules and subjects in force now.
+    pub(crate) fn privacy(&self) -> Arc<Privacy> {
+        self.privacy
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

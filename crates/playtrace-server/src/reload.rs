@@ -1,8 +1,8 @@
 //! Reloading the configuration without a restart (SIGHUP, `POST /v1/admin/reload`): the file is
 //! read again and checked whole; an invalid one is refused with the reason and the configuration
 //! in force stays. What a reload replaces: `[[tokens]]` (rotation: a removed token is refused
-//! from the next request on) and the `[alerts]` rules. Every other key is read at start only; a
-//! reload that changes one says so and it takes effect at the next restart.
+//! from the next request on), the `[alerts]` rules and `[privacy]`. Every other key is read at
+//! start only; a reload that changes one says so and it takes effect at the next restart.
 
 use crate::app::AppState;
 use crate::config::{ConfigError, ServeConfig};
@@ -39,6 +39,7 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     let tokens = new.tokens.clone();
     *app.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
     *app.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new.rules.clone());
+    *app.privacy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new.privacy.clone());
     let old = &app.config;
     let mut restart = Vec::new();
     if new.limits != old.limits {
@@ -71,10 +72,10 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     tracing::info!(
         tokens = new.tokens.len(),
         needs_restart = ?restart,
-        "configuration reloaded: tokens and alert rules are in force"
+        "configuration reloaded: tokens, alert rules and privacy rules are in force"
     );
     json!({
-        "reloaded": ["tokens", "alerts.rules"],
+        "reloaded": ["tokens", "alerts.rules", "privacy"],
         "tokens": new.tokens.len(),
         "needsRestart": restart,
     })

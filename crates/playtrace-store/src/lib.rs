@@ -15,6 +15,7 @@
 
 mod alerts;
 mod check;
+mod erase;
 mod health;
 mod lock;
 mod mark;
@@ -29,6 +30,9 @@ mod writer;
 
 pub use alerts::{AlertCount, AlertQuery, AlertRow};
 pub use check::{backup, verify, Verification};
+pub use erase::{
+    erase_dir, subject_key, truncate_wal, Erased, Erasure, ErasureRecord, SubjectKind,
+};
 pub use health::{Health, Loss};
 pub use lock::{DirLock, LockError, LOCK_FILE};
 pub use mark::{read_mark, MARK_FILE};

@@ -86,6 +86,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         ts_ms: r.get(7)?,
         body: r.get(8)?,
         kind: Kind::from_code(r.get(9)?),
+        subjects: Vec::new(),
     })
 }
 
@@ -155,7 +156,10 @@ impl Reader {
     }
 
     /// Runs `f` on a free connection of the pool; waits for one only when all are busy.
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.pool.len();
         let free = (0..n).find_map(|i| self.pool[(start + i) % n].try_lock().ok());

@@ -69,6 +69,10 @@ pub struct StoredEvent {
     /// The event's JSON object: the line as sent for single-event lines, the normalised
     /// envelope for events expanded from a document; for the other kinds the message's data.
     pub body: String,
+    /// Keys of the players and sessions the event names ([`crate::subject_key`]): ingest fills
+    /// them, the writer indexes them with the event so an erasure finds its rows without a
+    /// scan. Empty when read back.
+    pub subjects: Vec<i64>,
 }
 
 impl StoredEvent {

@@ -98,6 +98,8 @@ impl Retention {
                 "DELETE FROM events WHERE seq < ?1 AND seq < (SELECT min(seq) FROM events) + ?2",
                 params![end, CHUNK],
             )?;
+            // Their subject keys go with them, a chunk at a time like the rows.
+            crate::erase::prune_index(&self.conn)?;
             total += n as u64;
             if n == 0 {
                 return Ok(total);
@@ -164,6 +166,7 @@ mod tests {
                     id: Some(format!("{batch}-{i}")),
                     name: "n".into(),
                     body: "x".repeat(200),
+                    subjects: vec![i % 7],
                     ..StoredEvent::default()
                 })
                 .collect();
@@ -205,5 +208,15 @@ mod tests {
             .unwrap();
         assert_ne!(oldest, "0-0", "the oldest went first");
         assert_eq!(newest, "19-499", "the newest stays");
+        let count = |sql: &str| -> i64 { r.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count("SELECT count(*) FROM subjects WHERE seq < (SELECT min(seq) FROM events)"),
+            0,
+            "subject keys go with their events"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM subjects"),
+            count("SELECT count(*) FROM events")
+        );
     }
 }

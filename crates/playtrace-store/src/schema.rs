@@ -116,8 +116,34 @@ CREATE TABLE IF NOT EXISTS notify_outbox (
 CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, receiver, next_ms);
 ";
 
+/// Privacy (docs/PRIVACY.md): `subjects` indexes the players and sessions each row names
+/// (64-bit keys, ordered by sequence so retention prunes a range and an erasure finds a
+/// subject's rows through `subjects_key`), `erased_seqs` remembers the sequence numbers an
+/// erasure removed (so a stream resuming across them is not told retention lost them), and
+/// `erasures` is the log of erasures: who, when, the subject's hash and the counts, never data.
+const V_PRIVACY: &str = "
+CREATE TABLE IF NOT EXISTS subjects (
+    seq INTEGER NOT NULL,
+    key INTEGER NOT NULL,
+    PRIMARY KEY (seq, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subjects_key ON subjects (key);
+CREATE TABLE IF NOT EXISTS erased_seqs (seq INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS erasures (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms        INTEGER NOT NULL,
+    who          TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    subject_hash TEXT NOT NULL,
+    events       INTEGER NOT NULL,
+    rejects      INTEGER NOT NULL,
+    alerts       INTEGER NOT NULL,
+    stream_rows  INTEGER NOT NULL
+);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY, V_PRIVACY];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -147,7 +173,8 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StoreEr
 
 /// Opens (creating if needed) the database at `path` with `journal_mode=WAL`,
 /// `synchronous=FULL` and a busy timeout, so a commit that returned is on disk and readers never
-/// block the writer. Tables are not touched: [`migrate`] (on the writer's connection) does that.
+/// block the writer; `secure_delete` zeroes what a delete frees, so erased and expired rows do
+/// not linger in free pages (docs/PRIVACY.md). Tables are not touched: [`migrate`] (on the writer's connection) does that.
 pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let wrap = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -170,7 +197,8 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA synchronous=FULL;
          PRAGMA foreign_keys=OFF;
          PRAGMA journal_size_limit=67108864;
-         PRAGMA cache_size=-32768;",
+         PRAGMA cache_size=-32768;
+         PRAGMA secure_delete=ON;",
     )
     .map_err(wrap)?;
     Ok(conn)

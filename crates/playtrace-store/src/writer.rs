@@ -20,6 +20,9 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySe
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+/// Indexes one subject key of a stored row (`subjects`, docs/PRIVACY.md).
+pub(crate) const INDEX_SQL: &str = "INSERT OR IGNORE INTO subjects (seq, key) VALUES (?1, ?2)";
+
 /// What a commit did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitOutcome {
@@ -132,6 +135,11 @@ impl Tx<'_> {
         self.recv_ms
     }
 
+    /// The transaction's connection, for the store's other modules (erasure).
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
     /// Appends a row of `kind` to the sequence; returns it with its sequence number.
     pub fn append(
         &self,
@@ -165,6 +173,7 @@ impl Tx<'_> {
             session: None,
             ts_ms: None,
             body,
+            subjects: Vec::new(),
         })
     }
 
@@ -448,6 +457,7 @@ fn commit<T: 'static>(
             "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        let mut index = tx.prepare_cached(INDEX_SQL)?;
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -464,6 +474,11 @@ fn commit<T: 'static>(
                 e.seq = if n == 1 { tx.last_insert_rowid() } else { 0 };
                 e.recv_ms = recv_ms;
                 e.kind = Kind::Event;
+                if n == 1 {
+                    for key in &e.subjects {
+                        index.execute(params![e.seq, key])?;
+                    }
+                }
                 seqs.push(e.seq);
                 if n == 1 {
                     accepted += 1;

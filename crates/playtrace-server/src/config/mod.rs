@@ -23,6 +23,7 @@ mod metrics;
 mod notify;
 mod otlp;
 mod plan;
+mod privacy;
 mod retention;
 mod stream;
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use metrics::MetricsConfig;
 pub use notify::{Notify, Receiver, ReceiverKind, Route};
 pub use otlp::Otlp;
 pub use plan::{PlanConfig, PlanMode, PlanOverride, UnknownEvents};
+pub use privacy::{HashSecret, Mask, Privacy, RedactRule};
 pub use retention::Retention;
 pub use stream::Stream;
 
@@ -46,6 +48,7 @@ use metrics::MetricsFile;
 use notify::NotifyFile;
 use otlp::OtlpFile;
 use plan::PlanFile;
+use privacy::PrivacyFile;
 use retention::RetentionFile;
 use stream::StreamFile;
 use tokens::{token, TokenFile};
@@ -135,6 +138,7 @@ struct File {
     #[serde(default)]
     plan: PlanFile,
     notify: NotifyFile,
+    privacy: PrivacyFile,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -175,6 +179,8 @@ pub struct ServeConfig {
     pub plan: PlanConfig,
     /// `[notify]`: alert notifications.
     pub notify: Notify,
+    /// `[privacy]` and `[[privacy.rules]]`.
+    pub privacy: Privacy,
 }
 
 impl Default for ServeConfig {
@@ -206,6 +212,7 @@ impl Default for ServeConfig {
             metrics: MetricsConfig::default(),
             plan: PlanConfig::default(),
             notify: Notify::default(),
+            privacy: Privacy::default(),
         }
     }
 }
@@ -240,6 +247,15 @@ impl ServeConfig {
 
     /// Reads config text over the defaults; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<ServeConfig, ConfigError> {
+        Self::from_toml_env(text, origin, &|var| std::env::var(var).ok())
+    }
+
+    /// [`ServeConfig::from_toml`] reading environment variables (the hash secret) with `env`.
+    pub(crate) fn from_toml_env(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServeConfig, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| ConfigError::Toml {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
@@ -284,6 +300,7 @@ impl ServeConfig {
         c.metrics = file.metrics.over(c.metrics)?;
         c.plan = file.plan.over(c.plan)?;
         c.notify = file.notify.over(c.notify)?;
+        c.privacy = file.privacy.over(c.privacy, env)?;
         Ok(c)
     }
 

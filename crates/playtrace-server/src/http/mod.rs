@@ -51,6 +51,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(notifications::get_one).delete(notifications::remove),
         )
         .route("/v1/notifications/{id}/retry", post(notifications::retry))
+        .route(
+            "/v1/erasures",
+            post(routes::erasures::erase).get(routes::erasures::list),
+        )
         .merge(crate::console::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(error::json_errors))

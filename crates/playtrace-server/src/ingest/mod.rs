@@ -14,7 +14,9 @@
 pub(crate) mod json;
 pub(crate) mod otlp;
 pub(crate) mod plan;
+pub(crate) mod redact;
 
+use crate::config::Privacy;
 use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
 use playtrace_core::reject::{raw_text, LineError};
@@ -23,6 +25,8 @@ use playtrace_core::scan::{
 };
 use playtrace_store::{RejectRow, StoredEvent};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Observations keep every string the live view shows.
 const OBSERVE_ALL: BatchOptions = BatchOptions {
@@ -70,6 +74,8 @@ pub(crate) struct Parsed {
     pub(crate) games: GameScope,
     /// The tracking plan checked before an event is kept (`[plan]`).
     pub(crate) plan: Option<std::sync::Arc<plan::Gate>>,
+    /// Redaction and subjects (`[privacy]`); `None` stores lines as sent, unindexed.
+    pub(crate) privacy: Option<Arc<Privacy>>,
 }
 
 impl Parsed {
@@ -81,12 +87,29 @@ impl Parsed {
         }
     }
 
+    /// Redacts every line and indexes every event by the players and sessions it names.
+    pub(crate) fn with_privacy(mut self, privacy: Arc<Privacy>) -> Parsed {
+        self.privacy = Some(privacy);
+        self
+    }
+
+    fn subjects(&self, body: &str, session: Option<&str>) -> Vec<i64> {
+        self.privacy
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.subjects(body, session))
+    }
+
     fn reject(&mut self, line: u32, error: LineError, raw: &[u8]) {
+        let raw = raw_text(raw);
+        let raw = match &self.privacy {
+            Some(p) => p.redact_body(raw),
+            None => raw,
+        };
         self.rejects.push(RejectRow {
             line,
             kind: error.kind.as_str().to_string(),
             message: error.message,
-            raw: raw_text(raw),
+            raw,
         });
     }
 
@@ -99,14 +122,17 @@ impl Parsed {
         body: &str,
     ) -> u32 {
         let index = self.events.len() as u32;
+        let session = envelope.session.map(|s| s.into_owned());
+        let subjects = self.subjects(body, session.as_deref());
         self.events.push(StoredEvent {
             game,
             id: envelope.id.map(|i| i.into_owned()),
             name: name.to_string(),
             env: envelope.env.map(|e| e.into_owned()),
-            session: envelope.session.map(|s| s.into_owned()),
+            session,
             ts_ms: time_ms,
             body: body.to_string(),
+            subjects,
             ..StoredEvent::default()
         });
         index
@@ -136,6 +162,7 @@ impl Parsed {
     /// The stored row and the contest observation of an event whose game is resolved.
     fn push_row(&mut self, game: String, event: &Event, body: String) {
         let index = self.events.len() as u32;
+        let subjects = self.subjects(&body, event.session.as_deref());
         self.events.push(StoredEvent {
             game,
             id: event.id.clone(),
@@ -144,6 +171,7 @@ impl Parsed {
             session: event.session.clone(),
             ts_ms: event.time_ms,
             body,
+            subjects,
             ..StoredEvent::default()
         });
         self.observations.push_event(index, event, OBSERVE_ALL);
@@ -151,6 +179,14 @@ impl Parsed {
 
     /// Reads one JSON value (a line, or an array element) numbered `line`.
     pub(crate) fn push_text(&mut self, line: u32, text: &str) {
+        // Redacted before it is read: nothing after this sees what the rules remove. A reject
+        // gets the line as sent, which `reject` redacts (once) like every other reject's text.
+        let original = text;
+        let redacted = match &self.privacy {
+            Some(p) => p.redact_text(text),
+            None => Cow::Borrowed(text),
+        };
+        let text: &str = &redacted;
         if let Some(depth) = too_deep(text) {
             return self.reject(
                 line,
@@ -158,7 +194,7 @@ impl Parsed {
                     "values are nested {depth} levels deep, over the {MAX_DEPTH} allowed; \
                      flatten `attrs`"
                 )),
-                text.as_bytes(),
+                original.as_bytes(),
             );
         }
         let mut refused = None;
@@ -180,20 +216,20 @@ impl Parsed {
         match scanned {
             Ok(LineScan::Event(())) => match refused {
                 None => self.observations.events += 1,
-                Some(err) => self.reject(line, err, text.as_bytes()),
+                Some(err) => self.reject(line, err, original.as_bytes()),
             },
             Ok(LineScan::Document) => match serde_json::from_str::<Value>(text) {
                 Ok(value) => {
                     for item in read_document(value) {
                         match item {
-                            Ok(event) => self.push_event(line, &event, text),
-                            Err(e) => self.reject(line, e, text.as_bytes()),
+                            Ok(event) => self.push_event(line, &event, original),
+                            Err(e) => self.reject(line, e, original.as_bytes()),
                         }
                     }
                 }
-                Err(e) => self.reject(line, json_error(e), text.as_bytes()),
+                Err(e) => self.reject(line, json_error(e), original.as_bytes()),
             },
-            Err(e) => self.reject(line, e, text.as_bytes()),
+            Err(e) => self.reject(line, e, original.as_bytes()),
         }
     }
 }

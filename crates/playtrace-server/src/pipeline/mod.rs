@@ -42,6 +42,11 @@ pub(crate) enum Work {
     },
     /// Plan drift alerts to raise or resolve (`alerting/drift.rs`).
     Plan(Vec<crate::alerting::drift::DriftChange>),
+    /// An erasure (`POST /v1/erasures`): what it removed is left in `result`.
+    Erase {
+        erasure: playtrace_store::Erasure,
+        result: Arc<Mutex<Option<playtrace_store::Erased>>>,
+    },
     /// Silences made or ended, and what time changed.
     Lifecycle {
         op: LifecycleOp,
@@ -148,7 +153,10 @@ impl ServerHook {
                 env: e.env.as_deref(),
                 event_seq: Some(e.seq),
             };
-            changes.push(raise(tx, candidate, &origin)?);
+            let change = raise(tx, candidate, &origin)?;
+            // The alert's row names the event's subjects: an erasure finds it too.
+            tx.index_subjects(change.record.seq, &e.subjects)?;
+            changes.push(change);
         }
         Ok(())
     }
@@ -200,6 +208,10 @@ impl CommitHook<Work> for ServerHook {
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());
                 *slot = Some(change.as_ref().map(|c| c.alert.clone()));
                 rows.extend(change.map(|c| c.record));
+            }
+            Work::Erase { erasure, result } => {
+                let erased = tx.erase(erasure)?;
+                *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(erased);
             }
             Work::Lifecycle { op, result } => {
                 let (answer, changes) = lifecycle::run(tx, op)?;

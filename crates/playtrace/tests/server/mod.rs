@@ -19,6 +19,13 @@ pub fn start(data_dir: &Path, config: &str) -> Server {
     ready(spawn(data_dir, config))
 }
 
+/// Like [`start`], with extra environment variables (a hash secret, for instance).
+pub fn start_env(data_dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_playtrace"));
+    command.envs(env.iter().copied());
+    ready(spawn_in(command, data_dir, config))
+}
+
 /// Like [`start`], with the process's open-file limit lowered to `nofile` (`ulimit -n`).
 pub fn start_limited(data_dir: &Path, config: &str, nofile: u32) -> Server {
     let mut sh = Command::new("sh");

@@ -69,13 +69,18 @@ pub(crate) async fn post(
         event.insert("session".into(), json!(s));
     }
     event.insert("attrs".into(), Value::Object(envelope));
+    // Redacted and indexed like an ingested event (docs/PRIVACY.md).
+    let privacy = app.privacy();
+    let body = privacy.redact_body(Value::Object(event).to_string());
+    let subjects = privacy.subjects(&body, candidate.session_id.as_deref());
     let row = StoredEvent {
         game: game.unwrap_or_default(),
         id,
         name: ADMIN_ALERT.into(),
         env,
         session: candidate.session_id.clone(),
-        body: Value::Object(event).to_string(),
+        body,
+        subjects,
         ..StoredEvent::default()
     };
     let outcome = commit_ingest(&app, vec![row], vec![], ObservationBatch::default()).await?;

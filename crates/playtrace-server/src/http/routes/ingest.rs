@@ -92,7 +92,7 @@ pub(crate) async fn ingest(
     let format = body_format(&headers)?;
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
     let max_line = app.config.limits.max_line.as_u64();
-    let mut parsed = Parsed::new(games);
+    let mut parsed = Parsed::new(games).with_privacy(app.privacy());
     parsed.plan = app.plan.clone();
     // Reading a large body takes milliseconds: off the async workers, so other connections
     // (health checks, queries) keep being served meanwhile.

@@ -48,7 +48,7 @@ pub(crate) async fn logs(
     let games = game_scope(caller.game, q.game, &headers)?;
     let format = format(&headers)?;
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
-    let mut parsed = Parsed::new(games);
+    let mut parsed = Parsed::new(games).with_privacy(app.privacy());
     parsed.plan = app.plan.clone();
     let large = bytes.len() > PARSE_INLINE_BYTES;
     let decode = {

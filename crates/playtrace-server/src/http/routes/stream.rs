@@ -252,12 +252,19 @@ fn reset(resume: i64, data: serde_json::Value) -> Event {
 async fn resume_point(app: &Arc<AppState>, after: i64, queue: &mut VecDeque<Event>) -> (i64, bool) {
     let reader = app.reader.clone();
     let bounds = tokio::task::spawn_blocking(move || {
-        Ok::<_, playtrace_store::StoreError>((reader.first_seq()?, reader.last_seq()?))
+        let first = reader.first_seq()?;
+        // Sequence numbers an erasure removed are a gap nobody lost (docs/PRIVACY.md).
+        let erased = match first {
+            Some(f) if f.saturating_sub(after) > 1 => reader.erased_between(after, f)?,
+            _ => 0,
+        };
+        let last = reader.last_seq()?.max(reader.last_erased()?);
+        Ok::<_, playtrace_store::StoreError>((first, last, erased))
     })
     .await
     .ok()
     .and_then(Result::ok);
-    let Some((first, last)) = bounds else {
+    let Some((first, last, erased)) = bounds else {
         return (after, true);
     };
     if after > last.unwrap_or(0) {
@@ -272,8 +279,8 @@ async fn resume_point(app: &Arc<AppState>, after: i64, queue: &mut VecDeque<Even
     }
     match first {
         // Retention removed part of the gap: say how much, then go on from what is left.
-        Some(first) if first.saturating_sub(after) > 1 => {
-            let missed = first - after - 1;
+        Some(first) if first.saturating_sub(after) - 1 > erased => {
+            let missed = first - after - 1 - erased;
             app.hub.metrics.resets.fetch_add(1, Ordering::Relaxed);
             queue.push_back(reset(
                 first - 1,

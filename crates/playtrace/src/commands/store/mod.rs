@@ -1,5 +1,8 @@
-//! `playtrace store verify|backup`: check a collector's data directory after a crash, or copy
-//! its database consistently while `serve` runs (neither takes the directory's lock).
+//! `playtrace store verify|backup|erase`: check a collector's data directory after a crash, or
+//! copy its database consistently while `serve` runs (neither takes the directory's lock), or
+//! erase a player's or a session's data from it ([`erase`], which does).
+
+mod erase;
 
 use crate::args::Format;
 use crate::output::{write_stdout, ExitStatus};
@@ -16,6 +19,10 @@ pub enum StoreCommand {
     Verify(VerifyArgs),
     /// A consistent copy of the database, taken while `serve` runs (or not).
     Backup(BackupArgs),
+    /// Erase a player's or a session's events, rejects and alert data, so the bytes are gone
+    /// from the database and WAL files (with `serve` stopped; a running collector takes
+    /// POST /v1/erasures).
+    Erase(erase::EraseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +51,7 @@ pub fn run(command: StoreCommand) -> anyhow::Result<ExitStatus> {
     match command {
         StoreCommand::Verify(args) => verify(args),
         StoreCommand::Backup(args) => backup(args),
+        StoreCommand::Erase(args) => erase::erase(args),
     }
 }
 

@@ -1,0 +1,280 @@
+//! `[privacy]` and `[[privacy.rules]]`: what is redacted before anything is stored, which attrs
+//! name a player, and the secret hashed ids are keyed with (docs/PRIVACY.md). The rules are
+//! compiled here, once per (re)load; `ingest/redact.rs` applies them.
+
+use super::{invalid, ConfigError};
+use memchr::memmem::Finder;
+use regex::Regex;
+use ring::hmac;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The shortest hash secret accepted: a short one could be found by trying them all.
+const MIN_SECRET_BYTES: usize = 16;
+
+/// What a `mask` entry replaces in every string value.
+#[derive(Debug, Clone)]
+pub struct Mask {
+    /// `email`, `ip` or `regex:…` as written.
+    pub name: String,
+    /// What finds it.
+    pub(crate) regex: Regex,
+    /// What replaces it (`[email]`, `[ip]`, `[redacted]`).
+    pub(crate) label: &'static str,
+}
+
+/// One `[[privacy.rules]]` entry.
+#[derive(Debug, Clone)]
+pub struct RedactRule {
+    /// The event names it applies to (`chat.message`, `chat.*`); `None`: every event.
+    pub event: Option<String>,
+    /// Attrs removed.
+    pub drop: Vec<String>,
+    /// Attrs replaced by their keyed hash.
+    pub hash: Vec<String>,
+    /// Attrs cut to at most this many characters.
+    pub truncate: BTreeMap<String, usize>,
+    /// Patterns replaced in every string value.
+    pub mask: Vec<Mask>,
+}
+
+impl RedactRule {
+    /// Whether the rule applies to an event named `name` (`*` matches any run of characters).
+    pub(crate) fn applies_to(&self, name: Option<&str>) -> bool {
+        match (&self.event, name) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(pattern), Some(name)) => glob(pattern, name),
+        }
+    }
+}
+
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`).
+#[derive(Clone)]
+pub struct HashSecret(pub(crate) hmac::Key);
+
+impl std::fmt::Debug for HashSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashSecret(…)")
+    }
+}
+
+/// `[privacy]`: redaction rules, subjects and the hash secret. Reloaded with tokens and alert
+/// rules.
+#[derive(Debug, Clone)]
+pub struct Privacy {
+    /// `[[privacy.rules]]`, in file order.
+    pub rules: Vec<RedactRule>,
+    /// Attrs that name a player (default `playerId`, `actorId`, `accountId`).
+    pub player_attrs: Vec<String>,
+    /// The environment variable the hash secret was read from.
+    pub hash_secret_env: Option<String>,
+    /// The secret itself, when `hash_secret_env` is set.
+    pub(crate) secret: Option<HashSecret>,
+    /// `"key"` for every attr some rule drops, hashes or truncates: a line containing none of
+    /// them (and no mask match) is stored as sent, without being parsed again.
+    pub(crate) key_finders: Vec<Finder<'static>>,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            rules: Vec::new(),
+            player_attrs: ["playerId", "actorId", "accountId"]
+                .map(str::to_string)
+                .to_vec(),
+            hash_secret_env: None,
+            secret: None,
+            key_finders: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PrivacyFile {
+    hash_secret_env: Option<String>,
+    player_attrs: Option<Vec<String>>,
+    #[serde(default)]
+    rules: Vec<RuleFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    event: Option<String>,
+    #[serde(default)]
+    drop: Vec<String>,
+    #[serde(default)]
+    hash: Vec<String>,
+    #[serde(default)]
+    truncate: BTreeMap<String, usize>,
+    #[serde(default)]
+    mask: Vec<String>,
+}
+
+fn mask(key: &str, written: &str) -> Result<Mask, ConfigError> {
+    let (pattern, label) = match written {
+        "email" => (
+            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+            "[email]",
+        ),
+        "ip" => (
+            concat!(
+                r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
+                // IPv6 written out, or compressed with groups on both sides of `::` (a bare
+                // `::` is too common in keys such as `actor-0::actor-1`).
+                r"|(?i:\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b",
+                r"|\b(?:[0-9a-f]{1,4}:){1,6}(?::[0-9a-f]{1,4}){1,6}\b)",
+            ),
+            "[ip]",
+        ),
+        other => match other.strip_prefix("regex:") {
+            Some(p) if !p.is_empty() => (p, "[redacted]"),
+            _ => {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "`{other}` is not a mask; write \"email\", \"ip\" or \"regex:PATTERN\""
+                    ),
+                ))
+            }
+        },
+    };
+    let regex = Regex::new(pattern)
+        .map_err(|e| invalid(key, format!("`{written}` does not compile: {e}")))?;
+    Ok(Mask {
+        name: written.to_string(),
+        regex,
+        label,
+    })
+}
+
+impl PrivacyFile {
+    /// The section over the defaults; `env` reads the hash secret's variable.
+    pub(super) fn over(
+        self,
+        mut p: Privacy,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Privacy, ConfigError> {
+        if let Some(attrs) = self.player_attrs {
+            if attrs.iter().any(|a| a.trim().is_empty()) {
+                return Err(invalid("privacy.player_attrs", "an attr name is empty"));
+            }
+            p.player_attrs = attrs;
+        }
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for (i, r) in self.rules.into_iter().enumerate() {
+            let key = format!("privacy.rules[{i}]");
+            if r.event.as_deref().is_some_and(|e| e.trim().is_empty()) {
+                return Err(invalid(
+                    &format!("{key}.event"),
+                    "is empty; leave it out to match every event",
+                ));
+            }
+            if r.drop.is_empty() && r.hash.is_empty() && r.truncate.is_empty() && r.mask.is_empty()
+            {
+                return Err(invalid(
+                    &key,
+                    "does nothing; give it drop, hash, truncate or mask",
+                ));
+            }
+            if let Some((attr, _)) = r.truncate.iter().find(|(_, n)| **n == 0) {
+                return Err(invalid(
+                    &format!("{key}.truncate.{attr}"),
+                    "must be more than 0 (use drop to remove it)",
+                ));
+            }
+            let mask = r
+                .mask
+                .iter()
+                .map(|m| mask(&format!("{key}.mask"), m))
+                .collect::<Result<_, _>>()?;
+            rules.push(RedactRule {
+                event: r.event,
+                drop: r.drop,
+                hash: r.hash,
+                truncate: r.truncate,
+                mask,
+            });
+        }
+        let hashes = rules.iter().any(|r| !r.hash.is_empty());
+        p.secret = match self.hash_secret_env.as_deref() {
+            Some(var) => {
+                let value = env(var).unwrap_or_default();
+                if value.len() < MIN_SECRET_BYTES {
+                    return Err(invalid(
+                        "privacy.hash_secret_env",
+                        format!(
+                            "the environment variable {var} is {}; set it to a random secret of at \
+                             least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`) before \
+                             starting playtrace",
+                            if value.is_empty() { "not set".to_string() } else { format!("only {} bytes long", value.len()) }
+                        ),
+                    ));
+                }
+                Some(HashSecret(hmac::Key::new(
+                    hmac::HMAC_SHA256,
+                    value.as_bytes(),
+                )))
+            }
+            None if hashes => {
+                return Err(invalid(
+                    "privacy.hash_secret_env",
+                    "a rule hashes attrs, so a secret is needed: name the environment variable \
+                     holding it, e.g. hash_secret_env = \"PLAYTRACE_HASH_SECRET\"",
+                ))
+            }
+            None => None,
+        };
+        p.hash_secret_env = self.hash_secret_env;
+        let mut keys: Vec<&String> = rules
+            .iter()
+            .flat_map(|r| r.drop.iter().chain(&r.hash).chain(r.truncate.keys()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        p.key_finders = keys
+            .into_iter()
+            .map(|k| Finder::new(&format!("\"{k}\"")).into_owned())
+            .collect();
+        p.rules = rules;
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_names() {
+        assert!(glob("chat.*", "chat.message"));
+        assert!(glob("chat.*", "chat."));
+        assert!(!glob("chat.*", "chatter"));
+        assert!(glob("*.message", "chat.message"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxbyy"));
+        assert!(glob("exact", "exact"));
+        assert!(!glob("exact", "exactly"));
+    }
+}

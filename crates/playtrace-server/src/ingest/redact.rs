@@ -1,0 +1,281 @@
+//! Redaction before anything is stored (docs/PRIVACY.md), and the subjects an event names.
+//!
+//! A line is redacted before it is read, so the stored body, the contest observations, the
+//! envelope's session, alerts raised from it and a reject's raw text all see only what the
+//! `[[privacy.rules]]` let through. A line that contains none of the rules' attr names and no
+//! mask match is stored as sent without a second parse (the common case stays cheap); one that
+//! is not JSON (a reject) gets every rule's attrs and masks applied to its text.
+//!
+//! Rules apply to an event's keys at any depth except the envelope's own (`event`, `ts`, `id`,
+//! `game`, `env`, `level`, and `message` when it is the name); masks to every string value.
+
+use crate::config::{Privacy, RedactRule};
+use playtrace_store::{subject_key, Erasure, SubjectKind};
+use ring::hmac;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// The attr naming a session besides the envelope's `session`.
+const SESSION_ATTR: &str = "sessionId";
+
+/// What replaces a dropped value in a reject's text (a reject's JSON cannot lose a key).
+const DROPPED: &str = "\"[dropped]\"";
+
+/// Hex characters of a hashed value (128 bits of HMAC-SHA-256: collisions need ~2^64 ids).
+const HASH_HEX: usize = 32;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Envelope keys at an event's top level no rule touches.
+fn protected(key: &str, map: &Map<String, Value>) -> bool {
+    matches!(
+        key,
+        "event" | "ts" | "time" | "id" | "game" | "env" | "level"
+    ) || (key == "message" && !map.contains_key("event"))
+}
+
+/// The value of `"key": …` occurrences in `text`: (range of the value's text, the value).
+/// Strings are decoded; other scalars are their text. Unterminated strings run to the end.
+fn json_values(text: &str, key: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    let needle = format!("\"{key}\"");
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for at in memchr::memmem::find_iter(bytes, needle.as_bytes()) {
+        let mut i = at + needle.len();
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let end = (i + 1).min(bytes.len());
+            let raw = &text[start..end];
+            let value = serde_json::from_str::<String>(raw)
+                .unwrap_or_else(|_| raw.trim_matches('"').to_string());
+            out.push((start..end, value));
+        } else {
+            while i < bytes.len() && !matches!(bytes[i], b',' | b'}' | b']') {
+                i += 1;
+            }
+            let value = text[start..i].trim_end();
+            if !value.is_empty() && !value.starts_with(['{', '[']) {
+                out.push((start..start + value.len(), value.to_string()));
+            }
+        }
+    }
+    out
+}
+
+impl Privacy {
+    /// `value` hashed with the configured secret (hex); `None` without a secret.
+    pub fn hash(&self, value: &str) -> Option<String> {
+        let secret = self.secret.as_ref()?;
+        let tag = hmac::sign(&secret.0, value.as_bytes());
+        Some(hex(&tag.as_ref()[..HASH_HEX / 2]))
+    }
+
+    fn hash_json(&self, v: &Value) -> Value {
+        let text = match v {
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            other => Cow::Owned(other.to_string()),
+        };
+        // A rule that hashes needs a secret (the configuration refuses one without).
+        Value::String(self.hash(&text).unwrap_or_default())
+    }
+
+    /// Whether redaction could change `text`.
+    fn may_change(&self, text: &str) -> bool {
+        self.key_finders
+            .iter()
+            .any(|f| f.find(text.as_bytes()).is_some())
+            || self
+                .rules
+                .iter()
+                .flat_map(|r| &r.mask)
+                .any(|m| m.regex.is_match(text))
+    }
+
+    /// A line's text as it may be stored.
+    pub(crate) fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.rules.is_empty() || !self.may_change(text) {
+            return Cow::Borrowed(text);
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(mut value) => {
+                self.redact_value(&mut value);
+                Cow::Owned(value.to_string())
+            }
+            Err(_) => Cow::Owned(self.redact_raw(text)),
+        }
+    }
+
+    /// An event body another format decoded (already JSON), as it may be stored.
+    pub(crate) fn redact_body(&self, body: String) -> String {
+        match self.redact_text(&body) {
+            Cow::Borrowed(_) => body,
+            Cow::Owned(redacted) => redacted,
+        }
+    }
+
+    /// A parsed line: one event, or a document holding events (arrays, timelines).
+    fn redact_value(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => self.redact_event(map),
+            Value::Array(items) => {
+                for item in items {
+                    self.redact_value(item);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn redact_event(&self, map: &mut Map<String, Value>) {
+        let name = ["event", "message", "name"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .map(str::to_string);
+        for rule in self.rules.iter().filter(|r| r.applies_to(name.as_deref())) {
+            self.apply(rule, map, true);
+        }
+    }
+
+    fn apply(&self, rule: &RedactRule, map: &mut Map<String, Value>, top: bool) {
+        let keys: Vec<String> = map
+            .keys()
+            .filter(|k| !(top && protected(k, map)))
+            .cloned()
+            .collect();
+        for key in keys {
+            if rule.drop.contains(&key) {
+                map.remove(&key);
+                continue;
+            }
+            let Some(v) = map.get_mut(&key) else { continue };
+            if rule.hash.contains(&key) {
+                *v = self.hash_json(v);
+            } else if let (Some(&n), Value::String(s)) = (rule.truncate.get(&key), &mut *v) {
+                if let Some((cut, _)) = s.char_indices().nth(n) {
+                    s.truncate(cut);
+                }
+                mask_string(rule, s);
+            } else {
+                self.apply_nested(rule, v);
+            }
+        }
+    }
+
+    fn apply_nested(&self, rule: &RedactRule, v: &mut Value) {
+        match v {
+            Value::Object(inner) => self.apply(rule, inner, false),
+            Value::Array(items) => items.iter_mut().for_each(|i| self.apply_nested(rule, i)),
+            Value::String(s) => mask_string(rule, s),
+            _ => {}
+        }
+    }
+
+    /// A reject's text (not JSON): every rule's attrs, whatever event it was, and every mask.
+    fn redact_raw(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for rule in &self.rules {
+            for key in &rule.drop {
+                out = replace_values(&out, key, |_| DROPPED.to_string());
+            }
+            for key in &rule.hash {
+                out = replace_values(&out, key, |v| {
+                    Value::String(self.hash(v).unwrap_or_default()).to_string()
+                });
+            }
+            for (key, n) in &rule.truncate {
+                out = replace_values(&out, key, |v| {
+                    Value::String(v.chars().take(*n).collect()).to_string()
+                });
+            }
+        }
+        for mask in self.rules.iter().flat_map(|r| &r.mask) {
+            if let Cow::Owned(masked) = mask.regex.replace_all(&out, mask.label) {
+                out = masked;
+            }
+        }
+        out
+    }
+
+    /// The index keys of the players and sessions a stored event names (its body after
+    /// redaction, so a hashed id is indexed as its hash).
+    pub(crate) fn subjects(&self, body: &str, session: Option<&str>) -> Vec<i64> {
+        let mut keys = Vec::new();
+        for attr in &self.player_attrs {
+            for (_, v) in json_values(body, attr) {
+                keys.push(subject_key(SubjectKind::Player, &v));
+            }
+        }
+        let sessions = json_values(body, SESSION_ATTR).into_iter().map(|(_, v)| v);
+        for s in session.map(str::to_string).into_iter().chain(sessions) {
+            keys.push(subject_key(SubjectKind::Session, &s));
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// The erasure of a subject named by its raw id: it is looked for as sent and, with a
+    /// secret, as its hash; the log gets a hash of it (keyed when a secret is configured).
+    pub fn erasure(&self, kind: SubjectKind, raw: &str, who: &str) -> Erasure {
+        let mut values = vec![raw.to_string()];
+        values.extend(self.hash(raw));
+        let tagged = format!("{}:{raw}", kind.as_str());
+        let subject_hash = match &self.secret {
+            Some(secret) => hex(hmac::sign(&secret.0, tagged.as_bytes()).as_ref()),
+            None => hex(ring::digest::digest(&ring::digest::SHA256, tagged.as_bytes()).as_ref()),
+        };
+        Erasure {
+            kind,
+            values,
+            who: who.to_string(),
+            subject_hash,
+        }
+    }
+}
+
+fn mask_string(rule: &RedactRule, s: &mut String) {
+    for mask in &rule.mask {
+        if let Cow::Owned(masked) = mask.regex.replace_all(s, mask.label) {
+            *s = masked;
+        }
+    }
+}
+
+/// `text` with the value of every `"key": …` replaced by `with(value)` (JSON text).
+fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> String {
+    let found = json_values(text, key);
+    if found.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (range, value) in found {
+        if range.start < last {
+            continue;
+        }
+        out.push_str(&text[last..range.start]);
+        out.push_str(&with(&value));
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! Erasing a player from a data directory: the rows go, other players stay, the log records the
+//! counts, and the player's bytes occur nowhere in the database or WAL files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use playtrace_store::{
+    erase_dir, subject_key, AfterCommit, CommitOutcome, Erasure, EventFilter, Job, RejectRow,
+    RetentionPolicy, Store, StoreOptions, StoredEvent, SubjectKind, WriterOptions, DB_FILE,
+};
+use std::path::Path;
+use std::time::Duration;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        retention: RetentionPolicy {
+            max_age_ms: 1e15,
+            max_bytes: 1 << 30,
+            interval: Duration::from_secs(3600),
+        },
+        writer: WriterOptions::default(),
+    }
+}
+
+fn event(i: usize, player: &str, session: &str) -> StoredEvent {
+    StoredEvent {
+        game: "g".into(),
+        id: Some(format!("e-{i}")),
+        name: "chat.message".into(),
+        session: Some(session.into()),
+        body: format!(
+            r#"{{"event":"chat.message","id":"e-{i}","session":"{session}","attrs":{{"playerId":"{player}","text":"words of {player} number {i}"}}}}"#
+        ),
+        subjects: vec![
+            subject_key(SubjectKind::Player, player),
+            subject_key(SubjectKind::Session, session),
+        ],
+        ..StoredEvent::default()
+    }
+}
+
+/// Writes 2,000 events of 40 players (player-0 … player-39, one session each) and a reject
+/// naming player-7.
+fn populate(dir: &Path) {
+    let store = Store::open(dir, options()).unwrap();
+    let (writer, running) = store
+        .start::<()>(Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )))
+        .unwrap();
+    for batch in 0..4 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let events = (batch * 500..(batch + 1) * 500)
+            .map(|i| {
+                let p = i % 40;
+                event(i, &format!("player-{p}"), &format!("session-{p}"))
+            })
+            .collect();
+        let rejects = if batch == 0 {
+            vec![RejectRow {
+                line: 1,
+                kind: "parse".into(),
+                message: "unterminated".into(),
+                raw: r#"{"event":"chat.message","attrs":{"playerId":"player-7","text":"cut"#.into(),
+            }]
+        } else {
+            vec![]
+        };
+        let job = Job {
+            events,
+            rejects,
+            extra: (),
+            done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+        };
+        assert!(writer.try_submit(job).is_ok());
+        rx.recv().unwrap();
+    }
+    drop(writer);
+    assert!(running.stop());
+}
+
+fn file_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(dir.join(DB_FILE)).unwrap();
+    if let Ok(wal) = std::fs::read(dir.join(format!("{DB_FILE}-wal"))) {
+        bytes.extend(wal);
+    }
+    bytes
+}
+
+fn occurs(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+fn events_of(dir: &Path) -> Vec<StoredEvent> {
+    let store = Store::open(dir, options()).unwrap();
+    store
+        .reader()
+        .events(&EventFilter {
+            limit: 10_000,
+            ..EventFilter::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn erasing_a_player_removes_its_rows_and_bytes_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    assert!(occurs(&file_bytes(dir.path()), "words of player-7 number"));
+
+    let erasure = Erasure {
+        kind: SubjectKind::Player,
+        values: vec!["player-7".into()],
+        who: "test".into(),
+        subject_hash: "h-7".into(),
+    };
+    let (erased, truncated) = erase_dir(dir.path(), &erasure).unwrap();
+    assert_eq!(erased.events, 50, "{erased:?}");
+    assert_eq!(erased.rejects, 1);
+    assert!(truncated, "the WAL was emptied");
+
+    let bytes = file_bytes(dir.path());
+    assert!(
+        !occurs(&bytes, "player-7\""),
+        "player-7's id is still in the files"
+    );
+    assert!(
+        !occurs(&bytes, "words of player-7 "),
+        "player-7's text is still in the files"
+    );
+    assert!(
+        occurs(&bytes, "words of player-8 number"),
+        "other players stay"
+    );
+
+    let events = events_of(dir.path());
+    assert_eq!(events.len(), 1950);
+    assert!(events.iter().all(|e| !e.body.contains("\"player-7\"")));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.body.contains("\"player-17\""))
+            .count(),
+        50,
+        "a player whose id contains the erased one's is untouched"
+    );
+
+    let store = Store::open(dir.path(), options()).unwrap();
+    let log = store.reader().erasures(10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].removed.events, log[0].removed.rejects), (50, 1));
+    assert_eq!(log[0].subject, "player");
+    assert_eq!(log[0].subject_hash, "h-7");
+    assert_eq!(log[0].who, "test");
+    // The gap is known as erased, not as lost.
+    assert_eq!(store.reader().erased_between(0, 10_000).unwrap(), 50);
+}
+
+#[test]
+fn erasing_a_session_leaves_the_players_other_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    let erasure = Erasure {
+        kind: SubjectKind::Session,
+        values: vec!["session-3".into()],
+        who: "test".into(),
+        subject_hash: "h".into(),
+    };
+    let (erased, _) = erase_dir(dir.path(), &erasure).unwrap();
+    assert_eq!(erased.events, 50);
+    let bytes = file_bytes(dir.path());
+    assert!(!occurs(&bytes, "words of player-3 "));
+    assert_eq!(events_of(dir.path()).len(), 1950);
+    // Erasing again finds nothing, and says so.
+    let (again, _) = erase_dir(dir.path(), &erasure).unwrap();
+    assert_eq!(again.events, 0);
+}
+
+#[test]
+fn a_running_collector_keeps_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = Store::open(dir.path(), options()).unwrap();
+    let erasure = Erasure {
+        kind: SubjectKind::Player,
+        values: vec!["p".into()],
+        who: "test".into(),
+        subject_hash: "h".into(),
+    };
+    let err = erase_dir(dir.path(), &erasure).unwrap_err();
+    assert!(err.to_string().contains("in use"), "{err}");
+}
