@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     log: RwLock<Option<Box<dyn Log<Work>>>>,
     /// Set until the log opens: the live state is being rebuilt from the store.
     pub(crate) rebuilding: AtomicBool,
+    /// Per-game limits and sampling (`[[games]]`, `[[sampling]]`).
+    pub(crate) guard: crate::ingest::guard::Guard,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
         AppState {
             tokens: RwLock::new(Arc::new(config.tokens.clone())),
             rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
+            guard: crate::ingest::guard::Guard::new(config.games.clone()),
             config,
             metrics,
             reader,

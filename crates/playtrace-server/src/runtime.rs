@@ -243,11 +243,16 @@ pub async fn serve(
         state.clone(),
         Duration::from_secs(1),
     ));
+    let limit_alerts = tokio::spawn(crate::pipeline::limits::run(
+        state.clone(),
+        Duration::from_secs(1),
+    ));
     let served = server.await;
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
     alert_clock.abort();
+    limit_alerts.abort();
     reloader.abort();
     if let Some(task) = budget_task {
         task.abort();

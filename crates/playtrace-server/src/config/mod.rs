@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod games;
 mod http;
 mod limits;
 mod live;
@@ -27,6 +28,7 @@ mod stream;
 mod tests;
 mod tokens;
 
+pub use games::{GameLimits, Games, OverCap, SampleRule};
 pub use http::Http;
 pub use limits::Limits;
 pub use live::Budgets;
@@ -35,6 +37,7 @@ pub use otlp::Otlp;
 pub use retention::Retention;
 pub use stream::Stream;
 
+use games::{GameFile, SampleFile};
 use http::HttpFile;
 use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
@@ -126,6 +129,10 @@ struct File {
     otlp: OtlpFile,
     #[serde(default)]
     metrics: MetricsFile,
+    #[serde(default)]
+    games: Vec<GameFile>,
+    #[serde(default)]
+    sampling: Vec<SampleFile>,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -162,6 +169,8 @@ pub struct ServeConfig {
     pub otlp: Otlp,
     /// `[metrics]`.
     pub metrics: MetricsConfig,
+    /// `[[games]]`, `[limits]`' per-game keys and `[[sampling]]`.
+    pub games: Games,
 }
 
 impl Default for ServeConfig {
@@ -191,6 +200,7 @@ impl Default for ServeConfig {
             source: None,
             otlp: Otlp::default(),
             metrics: MetricsConfig::default(),
+            games: Games::default(),
         }
     }
 }
@@ -237,6 +247,7 @@ impl ServeConfig {
             c.data_dir = dir;
         }
         c.limits = file.limits.over(c.limits)?;
+        c.games = games::games(&file.limits, file.games, file.sampling)?;
         c.retention = file.retention.over(c.retention)?;
         c.live = live_options(&file.contests, &file.budgets, c.live)?;
         if let Some(v) = &file.budgets.evaluate_every {

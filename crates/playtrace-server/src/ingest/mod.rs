@@ -11,6 +11,7 @@
 //! A line without `game` takes the request's game ([`GameScope`]), so the lines of one
 //! contest are one contest whichever of them named the game.
 
+pub(crate) mod guard;
 pub(crate) mod json;
 pub(crate) mod otlp;
 

@@ -5,6 +5,7 @@
 //! task, whose consumers (the stream, notifications) run on their own tasks.
 
 pub(crate) mod budgets;
+pub(crate) mod limits;
 pub(crate) mod live;
 pub(crate) mod maintain;
 
@@ -14,7 +15,7 @@ use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
 use crate::fanout::Publisher;
 use crate::metrics::Metrics;
 use crate::pipeline::live::apply_commit;
-use playtrace_core::alert::{alert_id, RuleSet};
+use playtrace_core::alert::{alert_id, AlertCandidate, RuleSet};
 use playtrace_core::contest::LiveContests;
 use playtrace_core::event::Event;
 use playtrace_core::scan::ObservationBatch;
@@ -40,6 +41,8 @@ pub(crate) enum Work {
         /// The alert afterwards (`Some(None)`: no such alert).
         result: ActionResult,
     },
+    /// Alerts raised by the collector itself (a game over its limits), each with its game.
+    Raise(Vec<(String, AlertCandidate)>),
     /// Silences made or ended, and what time changed.
     Lifecycle {
         op: LifecycleOp,
@@ -152,6 +155,16 @@ impl CommitHook<Work> for ServerHook {
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
             Work::Budget(budget_changes) => record_budgets(tx, budget_changes, &mut rows)?,
+            Work::Raise(alerts) => {
+                for (game, candidate) in alerts {
+                    let origin = Origin {
+                        game: Some(game),
+                        env: None,
+                        event_seq: None,
+                    };
+                    rows.push(raise(tx, candidate, &origin)?.record);
+                }
+            }
             Work::Action { id, action, result } => {
                 let change = act(tx, id, action)?;
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());

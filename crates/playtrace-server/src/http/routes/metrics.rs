@@ -33,6 +33,7 @@ pub(crate) async fn metrics(
         1.0,
     );
     app.metrics.render(&mut out);
+    app.guard.render(&mut out);
     let reader = app.reader.clone();
     let store = tokio::task::spawn_blocking(move || (reader.stats(), reader.alert_counts())).await;
     if let Ok((stats, alerts)) = store {

@@ -7,7 +7,7 @@ use crate::http::auth::{Caller, Ingest};
 use crate::http::body::read_body;
 use crate::http::commit::commit;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::routes::ingest::{game_scope, IngestParams};
+use crate::http::routes::ingest::{admit, game_scope, IngestParams};
 use crate::ingest::otlp::{parse_logs, response, MapOptions, OtlpFormat};
 use crate::ingest::Parsed;
 use crate::pipeline::Work;
@@ -68,6 +68,9 @@ pub(crate) async fn logs(
         decode()
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Per-game limits and sampling, as for /v1/events (what they drop is counted in /metrics).
+    let mut parsed = parsed;
+    admit(&app, &mut parsed, None)?;
     let rejected = parsed.rejects.len();
     let first = parsed.rejects.first().map(|r| r.message.clone());
     let kinds: Vec<String> = parsed.rejects.iter().map(|r| r.kind.clone()).collect();
