@@ -291,3 +291,66 @@ pub(super) fn games(
     }
     Ok(g)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{OverCap, ServeConfig};
+
+    #[test]
+    fn the_documented_games_example_reads_over_the_defaults() {
+        let doc = include_str!("../../../../docs/CONFIG.md");
+        let section = &doc[doc.find("## Games").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + section[start..].find("```").unwrap();
+        let text = format!(
+            "[limits]\nevents_per_second = 100\nsession_events_per_day = 7\n{}",
+            &section[start..end]
+        );
+        let c = ServeConfig::from_toml(&text, "docs/CONFIG.md").unwrap();
+        let gf = c.games.limits("glass-frontier");
+        assert_eq!(gf.bucket(), Some((2000.0, 10_000.0)));
+        assert_eq!(gf.over_daily_cap, OverCap::Flag);
+        assert_eq!(gf.max_line.map(|b| b.as_u64()), Some(65_536));
+        let other = c.games.limits("anything-else");
+        assert_eq!(other.bucket(), Some((100.0, 100.0)));
+        assert_eq!(other.session_events_per_day, Some(7));
+        assert_eq!(other.over_daily_cap, OverCap::Drop);
+        assert!(c.games.sampling[0].matches("glass-frontier", "player.frame"));
+        assert!(!c.games.sampling[0].matches("other", "player.frame"));
+        assert!(c.games.is_active());
+        assert!(!ServeConfig::default().games.is_active());
+    }
+
+    #[test]
+    fn bad_game_keys_are_named() {
+        for (text, key) in [
+            (
+                "[[games]]\nname = \"a\"\nevents_per_second = -1\n",
+                "games[0].events_per_second",
+            ),
+            (
+                "[[games]]\nname = \"a\"\n[[games]]\nname = \"a\"\n",
+                "games[1].name",
+            ),
+            (
+                "[limits]\nover_daily_cap = \"keep\"\n",
+                "limits.over_daily_cap",
+            ),
+            (
+                "[[sampling]]\nevent = \"x\"\nsample = 1.5\n",
+                "sampling[0].sample",
+            ),
+            (
+                "[[sampling]]\nevent = \"*\"\nsample = 0.5\n",
+                "sampling[0].event",
+            ),
+        ] {
+            let err = ServeConfig::from_toml(text, "t").unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let err = ServeConfig::from_toml("[[games]]\nname = \"a\"\nrate = 1\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rate"), "{err}");
+    }
+}
