@@ -44,6 +44,9 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     if new.limits != old.limits {
         restart.push("limits");
     }
+    if new.dimensions != old.dimensions {
+        restart.push("dimensions");
+    }
     if new.games != old.games {
         restart.push("games / sampling");
     }

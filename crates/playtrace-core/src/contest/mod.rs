@@ -9,8 +9,8 @@
 //! plus ids with `--include-raw`), never with the bytes read.
 
 mod correlator;
-mod interner;
-mod lifecycle;
+pub(crate) mod interner;
+pub(crate) mod lifecycle;
 mod live;
 mod sentiment;
 mod table;

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod dimensions;
 mod games;
 mod http;
 mod limits;
@@ -133,6 +134,8 @@ struct File {
     games: Vec<GameFile>,
     #[serde(default)]
     sampling: Vec<SampleFile>,
+    #[serde(default)]
+    dimensions: Vec<dimensions::DimensionFile>,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -171,6 +174,8 @@ pub struct ServeConfig {
     pub metrics: MetricsConfig,
     /// `[[games]]`, `[limits]`' per-game keys and `[[sampling]]`.
     pub games: Games,
+    /// `[[dimensions]]`: attributes budgets can be grouped by, with their caps.
+    pub dimensions: playtrace_core::dims::Dimensions,
 }
 
 impl Default for ServeConfig {
@@ -201,6 +206,7 @@ impl Default for ServeConfig {
             otlp: Otlp::default(),
             metrics: MetricsConfig::default(),
             games: Games::default(),
+            dimensions: playtrace_core::dims::Dimensions::default(),
         }
     }
 }
@@ -248,6 +254,7 @@ impl ServeConfig {
         }
         c.limits = file.limits.over(c.limits)?;
         c.games = games::games(&file.limits, file.games, file.sampling)?;
+        c.dimensions = dimensions::dimensions(file.dimensions)?;
         c.retention = file.retention.over(c.retention)?;
         c.live = live_options(&file.contests, &file.budgets, c.live)?;
         if let Some(v) = &file.budgets.evaluate_every {
@@ -267,7 +274,7 @@ impl ServeConfig {
         );
         c.budget_alerting = file
             .alerts
-            .budget_alerting()
+            .budget_alerting_with(&c.dimensions)
             .map_err(|e| invalid("alerts", e.to_string()))?;
         c.alerts_resolve_after = file
             .alerts
@@ -277,7 +284,7 @@ impl ServeConfig {
         c.stream = file.stream.over(c.stream)?;
         c.http = file.http.over(c.http)?;
         c.otlp = file.otlp.over(c.otlp);
-        c.metrics = file.metrics.over(c.metrics)?;
+        c.metrics = file.metrics.over(c.metrics, &c.dimensions)?;
         Ok(c)
     }
 

@@ -154,6 +154,7 @@ impl Parsed {
             );
         }
         let mut refused = None;
+        let before = self.observations.observations.len();
         let scanned = scan_line_with(text, |e| {
             match self.games.resolve(e.envelope.game.as_deref()) {
                 Ok(game) => {
@@ -166,7 +167,10 @@ impl Parsed {
         });
         match scanned {
             Ok(LineScan::Event(())) => match refused {
-                None => self.observations.events += 1,
+                None => {
+                    self.observations.events += 1;
+                    self.observations.attach_dims(before, text);
+                }
                 Some(err) => self.reject(line, err, text.as_bytes()),
             },
             Ok(LineScan::Document) => match serde_json::from_str::<Value>(text) {

@@ -158,7 +158,7 @@ impl CommitHook<Work> for ServerHook {
             Work::Raise(alerts) => {
                 for (game, candidate) in alerts {
                     let origin = Origin {
-                        game: Some(game),
+                        game: (!game.is_empty()).then_some(game.as_str()),
                         env: None,
                         event_seq: None,
                     };

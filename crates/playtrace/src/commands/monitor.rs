@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
+use playtrace_core::dims::{Dimension, Dimensions, DEFAULT_MAX_VALUES};
 use playtrace_core::reject::Reject;
 use playtrace_core::report::{render_markdown, render_text, InputStats};
 use playtrace_core::summary::GroupDim;
@@ -41,6 +42,7 @@ Examples:
   playtrace monitor logs/contests.ndjson
   playtrace monitor --format json logs/*.ndjson.gz > summary.json
   playtrace monitor --group-by room --budgets budgets.toml --format markdown staging.ndjson
+  playtrace monitor --dimension variant=variant --group-by variant ab-test.ndjson
   kubectl logs deploy/hub | playtrace monitor --rejects rejects.ndjson
 
 Budgets file (TOML):
@@ -92,10 +94,16 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "FILE")]
     budgets: Option<PathBuf>,
 
-    /// Also check every budget per hub, room, move or type (comma-separate for combinations,
-    /// e.g. hub,room). A breach in any group fails the run.
-    #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
-    group_by: Vec<GroupDim>,
+    /// Also check every budget per hub, room, move, type or a --dimension (comma-separate for
+    /// combinations, e.g. hub,room or build,platform). A breach in any group fails the run.
+    #[arg(long, value_name = "DIM", value_delimiter = ',')]
+    group_by: Vec<String>,
+
+    /// An attribute to group by, as NAME=ATTR (`build=clientVersion`: --group-by build reads
+    /// `attrs.clientVersion`); repeatable, at most 4, the same as the collector's [[dimensions]].
+    /// Each keeps its first 1,000 values (NAME=ATTR:N for N), later ones are grouped as `other`.
+    #[arg(long, value_name = "NAME=ATTR", value_parser = dimension)]
+    dimension: Vec<Dimension>,
 
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
@@ -109,9 +117,40 @@ pub struct MonitorArgs {
     quiet: bool,
 }
 
-fn group_dim(text: &str) -> Result<GroupDim, String> {
-    GroupDim::parse(text)
-        .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
+fn dimension(text: &str) -> Result<Dimension, String> {
+    let usage = || {
+        format!("`{text}` is not NAME=ATTR (e.g. build=clientVersion, or build=clientVersion:500)")
+    };
+    let (name, rest) = text.split_once('=').ok_or_else(usage)?;
+    let (attr, max_values) = match rest.rsplit_once(':') {
+        Some((attr, n)) => (attr, n.parse::<usize>().map_err(|_| usage())?),
+        None => (rest, DEFAULT_MAX_VALUES),
+    };
+    Ok(Dimension {
+        name: name.trim().to_string(),
+        attr: attr.trim().to_string(),
+        max_values,
+    })
+}
+
+/// `--group-by` over the built-in dimensions and `--dimension`s, in order, without repeats.
+fn group_by(args: &MonitorArgs) -> Result<(Dimensions, Vec<GroupDim>)> {
+    let dims =
+        Dimensions::new(args.dimension.clone()).map_err(|e| anyhow::anyhow!("--dimension: {e}"))?;
+    let mut group_by = Vec::new();
+    for text in &args.group_by {
+        let Some(dim) = dims.parse(text) else {
+            bail!(
+                "--group-by: `{text}` is not a dimension; use one of {} (add others with \
+                 --dimension NAME=ATTR)",
+                dims.known()
+            );
+        };
+        if !group_by.contains(&dim) {
+            group_by.push(dim);
+        }
+    }
+    Ok((dims, group_by))
 }
 
 /// Runs `playtrace monitor`.
@@ -119,6 +158,7 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
     let names = input_names(&args)?;
     let budgets = budget_set(&args)?;
+    let (dims, group_by) = group_by(&args)?;
 
     let counter = Arc::default();
     let opened = playtrace_read::open_all(&names, &counter)?;
@@ -131,16 +171,11 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         None => None,
     };
 
-    let mut group_by = Vec::new();
-    for dim in &args.group_by {
-        if !group_by.contains(dim) {
-            group_by.push(*dim);
-        }
-    }
     let mut correlator = Correlator::new(CorrelatorOptions {
         include_raw: args.include_raw,
         group_by,
-    });
+    })
+    .with_dimensions(&dims);
     if let Some(bytes) = total_bytes {
         // About one contest per kilobyte of log is typical; cap the guess so a huge input of
         // other events cannot reserve much memory up front.

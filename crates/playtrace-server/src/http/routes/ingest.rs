@@ -105,7 +105,12 @@ pub(crate) async fn ingest(
         .await
         .inspect_err(|e| count_refused_body(&app, game.as_deref(), e))?;
     let max_line = (app.guard).max_line(game.as_deref(), app.config.limits.max_line.as_u64());
-    let parsed = Parsed::new(games);
+    let mut parsed = Parsed::new(games);
+    if !app.config.dimensions.is_empty() {
+        parsed
+            .observations
+            .set_dim_attrs(app.config.dimensions.attrs());
+    }
     // Reading a large body takes milliseconds: off the async workers, so other connections
     // (health checks, queries) keep being served meanwhile.
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {

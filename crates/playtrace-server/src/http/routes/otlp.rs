@@ -49,7 +49,12 @@ pub(crate) async fn logs(
     let games = game_scope(caller.game, q.game, &headers)?;
     let format = format(&headers)?;
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
-    let parsed = Parsed::new(games);
+    let mut parsed = Parsed::new(games);
+    if !app.config.dimensions.is_empty() {
+        parsed
+            .observations
+            .set_dim_attrs(app.config.dimensions.attrs());
+    }
     let large = bytes.len() > PARSE_INLINE_BYTES;
     let decode = {
         let app = app.clone();
