@@ -1,5 +1,6 @@
 //! Folding observations into contests, and contests into a summary.
 
+use super::cardinality::Cardinality;
 use super::interner::Interner;
 use super::lifecycle::{fill_missing, value, Ends, EndsSlot, Lifecycle, Pending, NONE};
 use super::sentiment::SentimentStats;
@@ -7,7 +8,7 @@ use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
 use crate::budget::{
     evaluate, BudgetResult, BudgetSet, Metric, DEFAULT_ARMING_P95_MS, DEFAULT_RESOLUTION_P95_MS,
 };
-use crate::dims::{Cardinality, Dimensions, Group, GROUP_SLOTS};
+use crate::dims::{Dimensions, Group, GROUP_SLOTS};
 use crate::event::EventKind;
 use crate::num::Num;
 use crate::quantile::{sort_samples, Distribution};

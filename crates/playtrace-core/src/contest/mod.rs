@@ -8,9 +8,10 @@
 //! rolling windows. The correlator's memory grows with the number of contests (72 bytes each,
 //! plus ids with `--include-raw`), never with the bytes read.
 
+mod cardinality;
 mod correlator;
-pub(crate) mod interner;
-pub(crate) mod lifecycle;
+mod interner;
+mod lifecycle;
 mod live;
 mod sentiment;
 mod table;

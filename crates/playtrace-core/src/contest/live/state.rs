@@ -9,6 +9,7 @@
 //! ([`super::ring`]).
 
 use crate::budget::Metric;
+use crate::contest::cardinality::Cardinality;
 use crate::contest::interner::Interner;
 use crate::contest::lifecycle::{
     fill_missing, pending_name, value, ContestState, Ends, Lifecycle, Pending, NONE,
@@ -16,7 +17,7 @@ use crate::contest::lifecycle::{
 use crate::contest::live::cache::ReportCache;
 use crate::contest::live::closed::{identity, Closed, ClosedStore, SampleRef};
 use crate::contest::live::ring::{Ring, SeriesKey, Slice, NO_SERIES};
-use crate::dims::{Cardinality, Group, GROUP_SLOTS};
+use crate::dims::{Group, GROUP_SLOTS};
 use crate::event::EventKind;
 use crate::scan::{Key, Observation, ObservationBatch, Span};
 use std::collections::{HashMap, VecDeque};
