@@ -140,10 +140,14 @@ fn group_by(args: &MonitorArgs) -> Result<(Dimensions, Vec<GroupDim>)> {
     let mut group_by = Vec::new();
     for text in &args.group_by {
         let Some(dim) = dims.parse(text) else {
+            let declared: String = dims
+                .list()
+                .iter()
+                .map(|d| format!(", {}", d.name))
+                .collect();
             bail!(
-                "--group-by: `{text}` is not a dimension; use one of {} (add others with \
-                 --dimension NAME=ATTR)",
-                dims.known()
+                "--group-by: `{text}` is not a dimension; use hub, room, move or type{declared} \
+                 (or declare it with --dimension NAME=ATTR)"
             );
         };
         if !group_by.contains(&dim) {
