@@ -46,10 +46,19 @@ mod tests {
         assert_eq!(c.metrics.budget_group_by[0].as_str(), "build");
         assert_eq!(c.budget_alerting.group_by.len(), 2);
         for (text, needle) in [
-            ("[[dimensions]]\nname = \"room\"\nattr = \"x\"\n", "defined twice"),
+            (
+                "[[dimensions]]\nname = \"room\"\nattr = \"x\"\n",
+                "defined twice",
+            ),
             ("[[dimensions]]\nname = \"b\"\nattr = \"\"\n", "attribute"),
-            ("[[dimensions]]\nname = \"b\"\nattr = \"x\"\nmax_values = 0\n", "max_values"),
-            ("[metrics]\nbudget_group_by = [\"build\"]\n", "hub, room, move, type"),
+            (
+                "[[dimensions]]\nname = \"b\"\nattr = \"x\"\nmax_values = 0\n",
+                "max_values",
+            ),
+            (
+                "[metrics]\nbudget_group_by = [\"build\"]\n",
+                "hub, room, move, type",
+            ),
         ] {
             let err = ServeConfig::from_toml(text, "t").unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");

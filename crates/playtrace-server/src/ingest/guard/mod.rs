@@ -208,6 +208,8 @@ impl Guard {
         }
         let mut keep = vec![true; parsed.events.len()];
         let mut flags: Vec<(usize, Limit)> = Vec::new();
+        // Counted here and added to the totals once per request (no label per event).
+        let mut sampled: Vec<((&str, usize), u64)> = Vec::new();
         for (i, e) in parsed.events.iter().enumerate() {
             if !observed[i] {
                 if let Some((r, rule)) = self
@@ -223,9 +225,11 @@ impl Guard {
                         .is_none_or(|s| sample::keeps(s, rule.sample));
                     if !kept && !sample::protected(e, rules) {
                         keep[i] = false;
-                        let label = st.label(&self.config, &e.game);
-                        *st.sampled_out.entry((label, r)).or_insert(0) += 1;
-                        *admitted.dropped.entry("sampled").or_insert(0) += 1;
+                        let key = (e.game.as_str(), r);
+                        match sampled.last_mut() {
+                            Some((k, n)) if *k == key => *n += 1,
+                            _ => sampled.push((key, 1)),
+                        }
                         continue;
                     }
                 }
@@ -281,6 +285,11 @@ impl Guard {
                 }
             }
         }
+        for ((game, rule), n) in sampled {
+            let label = st.label(&self.config, game);
+            *st.sampled_out.entry((label, rule)).or_insert(0) += n;
+            *admitted.dropped.entry("sampled").or_insert(0) += n;
+        }
         drop(st);
         for (i, limit) in flags {
             if let Some(e) = parsed.events.get_mut(i) {
@@ -295,9 +304,21 @@ impl Guard {
 
     /// Takes each game's tokens for its events in the request, or none when one game is short.
     fn take_tokens(&self, st: &mut State, parsed: &Parsed, now_ms: f64) -> Result<(), RateLimited> {
+        // Lines of one game come together: count runs, and touch the map once per run.
         let mut per_game: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut run: Option<(&str, u64)> = None;
         for e in &parsed.events {
-            *per_game.entry(e.game.as_str()).or_insert(0) += 1;
+            match &mut run {
+                Some((g, n)) if *g == e.game => *n += 1,
+                _ => {
+                    if let Some((g, n)) = run.replace((e.game.as_str(), 1)) {
+                        *per_game.entry(g).or_insert(0) += n;
+                    }
+                }
+            }
+        }
+        if let Some((g, n)) = run {
+            *per_game.entry(g).or_insert(0) += n;
         }
         let mut wanted = Vec::new();
         for (&game, &n) in &per_game {
