@@ -14,6 +14,7 @@ pub mod alert;
 pub mod budget;
 pub mod contest;
 pub mod dialect;
+pub mod dims;
 pub mod event;
 pub mod fields;
 pub mod num;

@@ -221,8 +221,7 @@ pub struct RejectsSummary {
 }
 
 /// A dimension contests can be grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GroupDim {
     /// `hubId`.
     Hub,
@@ -232,6 +231,24 @@ pub enum GroupDim {
     Move,
     /// `type`.
     Type,
+    /// A configured attribute dimension (`[[dimensions]]`, `monitor --dimension`).
+    Attr(AttrDim),
+}
+
+/// A configured attribute dimension: its slot among the configured ones, and its name
+/// (`Dimensions::parse` of the `dims` module makes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttrDim {
+    /// Its position among the configured dimensions.
+    pub index: u8,
+    /// Its name.
+    pub name: &'static str,
+}
+
+impl Serialize for GroupDim {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl GroupDim {
@@ -242,10 +259,11 @@ impl GroupDim {
             GroupDim::Room => "room",
             GroupDim::Move => "move",
             GroupDim::Type => "type",
+            GroupDim::Attr(a) => a.name,
         }
     }
 
-    /// Parses `hub|room|move|type`.
+    /// Parses `hub|room|move|type` (configured dimensions: `Dimensions::parse` of the `dims` module).
     pub fn parse(text: &str) -> Option<GroupDim> {
         match text.trim() {
             "hub" => Some(GroupDim::Hub),
@@ -256,9 +274,15 @@ impl GroupDim {
         }
     }
 
-    /// The dimension's slot in the `[hub, room, move, type]` arrays contests keep.
+    /// The dimension's slot in the `[hub, room, move, type, attributes…]` arrays contests keep.
     pub(crate) fn index(self) -> usize {
-        self as usize
+        match self {
+            GroupDim::Hub => 0,
+            GroupDim::Room => 1,
+            GroupDim::Move => 2,
+            GroupDim::Type => 3,
+            GroupDim::Attr(a) => 4 + usize::from(a.index),
+        }
     }
 }
 
@@ -276,6 +300,10 @@ pub struct Groups {
     pub by: Vec<GroupDim>,
     /// One entry per distinct combination, sorted by key.
     pub entries: Vec<GroupEntry>,
+    /// Per attribute dimension, the contest events whose value was past the dimension's
+    /// `max_values` and is grouped as `other` (absent when none was).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub folded: BTreeMap<String, u64>,
 }
 
 /// One group's budgets.

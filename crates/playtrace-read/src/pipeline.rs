@@ -120,6 +120,7 @@ pub fn read_extracting<E: Extract>(
 ) -> Result<ReadStats, ReadError> {
     let (workers, limits) = (options.workers, options.limits);
     let options = correlator.batch_options();
+    let dim_attrs = correlator.dim_attrs().to_vec();
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let workers = workers.max(1);
     let source = Mutex::new(Source {
@@ -150,10 +151,12 @@ pub fn read_extracting<E: Extract>(
     std::thread::scope(|scope| -> Result<(), ReadError> {
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (source, fold) = (&source, &fold);
+            let (source, fold, dim_attrs) = (&source, &fold, &dim_attrs);
             let spawned = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
-                .spawn_scoped(scope, move || work(source, fold, options, limits, extract));
+                .spawn_scoped(scope, move || {
+                    work(source, fold, (options, dim_attrs), limits, extract)
+                });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(e) => {
@@ -185,7 +188,7 @@ pub fn read_extracting<E: Extract>(
 fn work<E: Extract>(
     source: &Mutex<Source>,
     fold: &Fold<'_, E::Found>,
-    options: BatchOptions,
+    (options, dim_attrs): (BatchOptions, &[String]),
     limits: ReadLimits,
     extract: &E,
 ) {
@@ -221,6 +224,8 @@ fn work<E: Extract>(
             }
         };
         batch.clear();
+        // The attributes of the correlator's `[[dimensions]]` (none: nothing is read).
+        batch.set_dim_attrs(dim_attrs.to_vec());
         let mut found = E::Found::default();
         let buffer = scan_chunk(chunk, &mut batch, options, limits, extract, &mut found);
         extract.block_lines(batch.lines, &mut found);

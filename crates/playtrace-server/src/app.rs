@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub(crate) notify: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
     /// Redaction rules and subjects in force (replaced by a reload).
     pub(crate) privacy: RwLock<Arc<Privacy>>,
+    /// Per-game limits and sampling (`[[games]]`, `[[sampling]]`).
+    pub(crate) guard: crate::ingest::guard::Guard,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             tokens: RwLock::new(Arc::new(config.tokens.clone())),
             rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
             privacy: RwLock::new(Arc::new(config.privacy.clone())),
+            guard: crate::ingest::guard::Guard::new(config.games.clone()),
             config,
             metrics,
             reader,

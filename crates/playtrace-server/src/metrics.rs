@@ -2,6 +2,7 @@
 //! that counting never takes a lock on the ingest path.
 
 pub(crate) mod budgets;
+pub(crate) mod dimensions;
 pub(crate) mod process;
 mod text;
 

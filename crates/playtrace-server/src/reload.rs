@@ -45,6 +45,12 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     if new.limits != old.limits {
         restart.push("limits");
     }
+    if new.dimensions != old.dimensions {
+        restart.push("dimensions");
+    }
+    if new.games != old.games {
+        restart.push("games / sampling");
+    }
     if new.retention != old.retention {
         restart.push("retention");
     }

@@ -104,11 +104,13 @@ async fn rebuild_and_open(
 ) -> Result<playtrace_store::Running, ServeError> {
     let reader = store.reader();
     let options = app.config.live.clone();
+    let dimensions = app.config.dimensions.clone();
     let dir = store.dir().to_path_buf();
-    let (rebuilt, events) = tokio::task::spawn_blocking(move || rebuild(&reader, options))
-        .await
-        .map_err(|e| ServeError::Runtime(e.to_string()))?
-        .map_err(|e| store_error(&dir, e))?;
+    let (rebuilt, events) =
+        tokio::task::spawn_blocking(move || rebuild(&reader, options, &dimensions))
+            .await
+            .map_err(|e| ServeError::Runtime(e.to_string()))?
+            .map_err(|e| store_error(&dir, e))?;
     tracing::info!(events, "live state rebuilt from the store");
     *app.live.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
     // Step 3: the pipeline runs around every commit of the store's writer.
@@ -249,12 +251,17 @@ pub async fn serve(
         state.clone(),
         Duration::from_secs(1),
     ));
+    let limit_alerts = tokio::spawn(crate::pipeline::limits::run(
+        state.clone(),
+        Duration::from_secs(1),
+    ));
     let served = server.await;
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
     alert_clock.abort();
     notify_tasks.iter().for_each(JoinHandle::abort);
+    limit_alerts.abort();
     reloader.abort();
     if let Some(task) = budget_task {
         task.abort();

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use playtrace_core::budget::{BudgetSet, Metric};
+use playtrace_core::dims::Dimensions;
 use playtrace_core::report::Gate;
 use playtrace_core::summary::GroupDim;
 use playtrace_core::units::{Bytes, Millis};
@@ -98,10 +99,11 @@ pub struct BudgetArgs {
     #[arg(long, value_name = "FILE")]
     pub budgets: Option<PathBuf>,
 
-    /// Also check every budget per hub, room, move or type (comma-separate for combinations,
-    /// e.g. hub,room). A breach in any group fails the run.
-    #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
-    pub group_by: Vec<GroupDim>,
+    /// Also check every budget per hub, room, move or type (or, in `monitor`, a --dimension;
+    /// comma-separate for combinations, e.g. hub,room or build,platform). A breach in any group
+    /// fails the run.
+    #[arg(long, value_name = "DIM", value_delimiter = ',')]
+    pub group_by: Vec<String>,
 
     /// Pass a run with too little data to judge (outcome `no_data`: an overall budget with
     /// fewer samples than its min_samples, or fewer contests than --min-contests).
@@ -111,12 +113,6 @@ pub struct BudgetArgs {
     /// Fewer contests than N is `no_data` (fails the run unless --allow-no-data).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub min_contests: u64,
-}
-
-/// A `--group-by` dimension, in any case (`room`, `Room`, `ROOM`).
-fn group_dim(text: &str) -> Result<GroupDim, String> {
-    GroupDim::parse(&text.to_ascii_lowercase())
-        .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
 }
 
 impl BudgetArgs {
@@ -132,15 +128,30 @@ impl BudgetArgs {
         Ok(budgets)
     }
 
-    /// The `--group-by` dimensions, each once, in the order given.
-    pub fn group_by(&self) -> Vec<GroupDim> {
-        let mut dims = Vec::new();
-        for dim in &self.group_by {
-            if !dims.contains(dim) {
-                dims.push(*dim);
+    /// The `--group-by` dimensions over the built-in ones (in any case: `room`, `ROOM`) and
+    /// `dims` (declared with `--dimension`), each once, in the order given.
+    pub fn group_by(&self, dims: &Dimensions) -> Result<Vec<GroupDim>> {
+        let mut group_by = Vec::new();
+        for text in &self.group_by {
+            let Some(dim) = dims
+                .parse(text)
+                .or_else(|| dims.parse(&text.to_ascii_lowercase()))
+            else {
+                let declared: String = dims
+                    .list()
+                    .iter()
+                    .map(|d| format!(", {}", d.name))
+                    .collect();
+                anyhow::bail!(
+                    "--group-by: `{text}` is not a dimension; use hub, room, move or type{declared} \
+                     (in monitor, declare an attribute with --dimension NAME=ATTR)"
+                );
+            };
+            if !group_by.contains(&dim) {
+                group_by.push(dim);
             }
         }
-        dims
+        Ok(group_by)
     }
 
     /// The gate's demands beyond the budgets.

@@ -67,8 +67,16 @@ pub struct BudgetAlerting {
 }
 
 impl AlertsSpec {
-    /// The budget alerting settings, validated.
+    /// The budget alerting settings, validated (`budget_group_by` over hub, room, move, type).
     pub fn budget_alerting(&self) -> Result<BudgetAlerting, RuleError> {
+        self.budget_alerting_with(&crate::dims::Dimensions::default())
+    }
+
+    /// The budget alerting settings, validated, `budget_group_by` also over `dims`.
+    pub fn budget_alerting_with(
+        &self,
+        dims: &crate::dims::Dimensions,
+    ) -> Result<BudgetAlerting, RuleError> {
         let duration = |key: &str, v: &Option<Written>, default: f64| -> Result<f64, RuleError> {
             match v {
                 None => Ok(default),
@@ -82,9 +90,9 @@ impl AlertsSpec {
             .budget_group_by
             .iter()
             .map(|d| {
-                crate::summary::GroupDim::parse(d).ok_or_else(|| RuleError {
+                dims.parse(d).ok_or_else(|| RuleError {
                     rule: "alerts.budget_group_by".into(),
-                    message: format!("`{d}` is not hub, room, move or type"),
+                    message: format!("`{d}` is not a dimension; use one of {}", dims.known()),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -1,5 +1,6 @@
 //! Folding observations into contests, and contests into a summary.
 
+use super::cardinality::Cardinality;
 use super::interner::Interner;
 use super::lifecycle::{fill_missing, value, Ends, EndsSlot, Lifecycle, Pending, NONE};
 use super::sentiment::SentimentStats;
@@ -7,6 +8,7 @@ use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
 use crate::budget::{
     evaluate, BudgetResult, BudgetSet, Metric, DEFAULT_ARMING_P95_MS, DEFAULT_RESOLUTION_P95_MS,
 };
+use crate::dims::{Dimensions, Group, GROUP_SLOTS};
 use crate::event::EventKind;
 use crate::num::Num;
 use crate::quantile::{sort_samples, Distribution};
@@ -27,14 +29,14 @@ pub struct CorrelatorOptions {
     pub group_by: Vec<GroupDim>,
 }
 
-/// One contest, 72 bytes: identity, lifecycle (explicit durations, launch time, participants),
+/// One contest, 88 bytes: identity, lifecycle (explicit durations, launch time, participants),
 /// group. Derived durations are computed in [`Correlator::finish`] from the lifecycle and the
 /// contest's [`Ends`], which only contests lacking an explicit duration have.
 struct ContestRecord {
     key: [u64; 2],
     life: Lifecycle,
     /// Interned hub, room, move, type (only those the options need).
-    group: [u32; 4],
+    group: Group,
 }
 
 /// A contest's [`Ends`] in the correlator's side table, created on first use.
@@ -54,7 +56,7 @@ impl EndsSlot for SideEnds<'_> {
 struct ExpiredSample {
     arming_ms: f64,
     participants: u32,
-    group: [u32; 4],
+    group: Group,
 }
 
 /// Strings kept for `raw`.
@@ -80,6 +82,9 @@ pub struct Correlator {
     sentiment: SentimentStats,
     strings: Interner,
     events: u64,
+    /// The attribute dimensions' cardinality guard.
+    card: Cardinality,
+    dim_attrs: Vec<String>,
 }
 
 fn split(key: Key) -> [u64; 2] {
@@ -104,6 +109,8 @@ impl Correlator {
             sentiment: SentimentStats::default(),
             strings: Interner::default(),
             events: 0,
+            card: Cardinality::default(),
+            dim_attrs: Vec::new(),
         }
     }
 
@@ -167,16 +174,37 @@ impl Correlator {
         }
     }
 
-    fn group_of(&mut self, batch: &ObservationBatch, obs: &Observation) -> [u32; 4] {
+    fn group_of(&mut self, batch: &ObservationBatch, obs: &Observation) -> Group {
+        let mut g = [NONE; GROUP_SLOTS];
         if !self.keeps_strings {
-            return [NONE; 4];
+            return g;
         }
-        [
-            self.intern(batch, obs.hub),
-            self.intern(batch, obs.room),
-            self.intern(batch, obs.move_),
-            self.intern(batch, obs.type_),
-        ]
+        g[0] = self.intern(batch, obs.hub);
+        g[1] = self.intern(batch, obs.room);
+        g[2] = self.intern(batch, obs.move_);
+        g[3] = self.intern(batch, obs.type_);
+        for (i, span) in obs.attrs.iter().enumerate() {
+            // A whole run is one window: the first max_values values are kept.
+            g[4 + i] = self
+                .card
+                .value(&mut self.strings, i, batch.text(*span), 0.0, f64::INFINITY);
+        }
+        g
+    }
+
+    /// Reads the attribute dimensions `dims` (`--dimension`, `[[dimensions]]`) so
+    /// `group_by` may name them; each keeps its first `max_values` values over the run, later
+    /// ones are grouped as `other` and counted in `groups.folded`.
+    pub fn with_dimensions(mut self, dims: &Dimensions) -> Self {
+        self.card = Cardinality::new(dims.caps());
+        self.dim_attrs = dims.attrs();
+        self
+    }
+
+    /// The attributes batches must read for this correlator
+    /// ([`ObservationBatch::set_dim_attrs`]).
+    pub fn dim_attrs(&self) -> &[String] {
+        &self.dim_attrs
     }
 
     /// Finds or creates the record of contest `key`, filling group fields it still lacks.
@@ -303,7 +331,7 @@ impl Correlator {
         let (mut missing_arming, mut missing_resolution) = (0, 0);
         let (mut resolved, mut unresolved, mut capacity_over_two) = (0, 0, 0);
         let grouping = !self.options.group_by.is_empty();
-        let mut groups: HashMap<[u32; 4], GroupSamples> = HashMap::new();
+        let mut groups: HashMap<Group, GroupSamples> = HashMap::new();
         let mut raw_contests = Vec::new();
 
         for (idx, rec) in self.records.iter().enumerate() {
@@ -436,9 +464,23 @@ impl Correlator {
                 })
                 .collect();
             entries.sort_by(|a, b| a.key.cmp(&b.key));
+            // Observations whose value a dimension's cap folded into `other`, by dimension.
+            let folded = self
+                .options
+                .group_by
+                .iter()
+                .filter_map(|d| match d {
+                    GroupDim::Attr(a) => {
+                        let n = self.card.folded().get(usize::from(a.index)).copied()?;
+                        (n > 0).then(|| (a.name.to_string(), n))
+                    }
+                    _ => None,
+                })
+                .collect();
             Groups {
                 by: self.options.group_by.clone(),
                 entries,
+                folded,
             }
         });
 
@@ -492,8 +534,8 @@ impl Correlator {
     }
 
     /// The group a record falls in: its interned values for the chosen dimensions only.
-    fn group_key(&self, group: [u32; 4]) -> [u32; 4] {
-        let mut key = [NONE; 4];
+    fn group_key(&self, group: Group) -> Group {
+        let mut key = [NONE; GROUP_SLOTS];
         for dim in &self.options.group_by {
             let i = dim.index();
             key[i] = group[i];
@@ -501,7 +543,7 @@ impl Correlator {
         key
     }
 
-    fn group_label(&self, key: [u32; 4]) -> BTreeMap<GroupDim, Option<String>> {
+    fn group_label(&self, key: Group) -> BTreeMap<GroupDim, Option<String>> {
         self.options
             .group_by
             .iter()

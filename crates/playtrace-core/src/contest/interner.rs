@@ -24,6 +24,11 @@ impl Interner {
         self.ids.get(s).copied()
     }
 
+    /// Distinct strings held.
+    pub(crate) fn len(&self) -> usize {
+        self.strings.len()
+    }
+
     pub(crate) fn get(&self, id: u32) -> Option<&str> {
         self.strings.get(id as usize).map(|s| &**s)
     }

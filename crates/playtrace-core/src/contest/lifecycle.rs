@@ -22,6 +22,7 @@
 //! a duration is derived from) through an [`EndsSlot`], so the correlator can keep them in a side
 //! table for the few contests that come without explicit durations.
 
+use crate::dims::Group;
 use crate::event::EventKind;
 use crate::scan::{Observation, ObservationBatch, UNKNOWN_PART};
 
@@ -170,13 +171,13 @@ pub(crate) struct Pending {
     created_src: Source,
     participants: u32,
     capacity: u32,
-    /// Interned hub, room, move, type (as the caller keeps them).
-    pub(crate) group: [u32; 4],
+    /// Interned hub, room, move, type and attribute dimensions (as the caller keeps them).
+    pub(crate) group: Group,
 }
 
 impl Pending {
     /// armed: creation time (`createdAt`, else the event time), participants and capacity.
-    pub(crate) fn armed(obs: &Observation, group: [u32; 4]) -> Pending {
+    pub(crate) fn armed(obs: &Observation, group: Group) -> Pending {
         let (created, created_src) = Stamp::of(obs.created_at(), obs.time_ms())
             .map_or((f64::NAN, Source::Unknown), |s| (s.at, s.src));
         Pending {
@@ -294,7 +295,7 @@ impl Lifecycle {
     }
 
     /// What an armed contest (from [`Lifecycle::arming`]) carries into its launch or expiry.
-    pub(crate) fn pending(&self, ends: &Ends, group: [u32; 4]) -> Pending {
+    pub(crate) fn pending(&self, ends: &Ends, group: Group) -> Pending {
         Pending {
             created: ends.created,
             created_src: ends.created_src,
@@ -555,7 +556,7 @@ impl Lifecycle {
 }
 
 /// Fills the group values a record (or sample) does not know yet; known ones are kept.
-pub(crate) fn fill_missing(group: &mut [u32; 4], from: [u32; 4]) {
+pub(crate) fn fill_missing(group: &mut Group, from: Group) {
     for (slot, new) in group.iter_mut().zip(from) {
         if *slot == NONE {
             *slot = new;

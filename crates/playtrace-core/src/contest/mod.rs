@@ -8,6 +8,7 @@
 //! rolling windows. The correlator's memory grows with the number of contests (72 bytes each,
 //! plus ids with `--include-raw`), never with the bytes read.
 
+mod cardinality;
 mod correlator;
 mod interner;
 mod lifecycle;

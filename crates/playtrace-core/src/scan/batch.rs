@@ -4,6 +4,7 @@
 use super::event_ref::LineScan;
 use super::line::{json_error, scan_line_with};
 use crate::dialect::read_document;
+use crate::dims::MAX_ATTR_DIMS;
 use crate::event::{Event, EventKind};
 use crate::fields::ContestFields;
 use crate::reject::{raw_text, LineError, RejectKind};
@@ -102,6 +103,8 @@ pub struct Observation {
     pub outcome: Span,
     /// Workflow error (raw only).
     pub error: Span,
+    /// Values of the configured attribute dimensions ([`ObservationBatch::set_dim_attrs`]).
+    pub attrs: [Span; MAX_ATTR_DIMS],
 }
 
 pub(super) fn join(k: [u64; 2]) -> Key {
@@ -224,6 +227,8 @@ pub struct ObservationBatch {
     /// Events read (every dialect, contest or not).
     pub events: u64,
     scratch: Vec<u8>,
+    /// Attributes read into [`Observation::attrs`] (none by default).
+    dim_attrs: Vec<String>,
 }
 
 impl ObservationBatch {
@@ -319,12 +324,13 @@ impl ObservationBatch {
 
     /// Reads one line of text.
     pub fn push_line(&mut self, offset: u32, text: &str, opts: BatchOptions) {
+        let before = self.observations.len();
         let scanned = scan_line_with(text, |event| {
             self.events += 1;
             self.observe(offset, &event.name, event.time_ms, event.fields, opts);
         });
         match scanned {
-            Ok(LineScan::Event(())) => {}
+            Ok(LineScan::Event(())) => self.attach_dims(before, text),
             Ok(LineScan::Document) => match serde_json::from_str(text) {
                 Ok(value) => self.push_document(offset, value, text.as_bytes(), opts),
                 Err(e) => self.reject(offset, json_error(e), text.as_bytes()),
@@ -354,12 +360,52 @@ impl ObservationBatch {
         match event.contest_fields() {
             Ok(fields) => {
                 self.events += 1;
+                let before = self.observations.len();
                 self.observe(offset, &event.name, event.time_ms, &fields, opts);
+                if self.observations.len() > before && !self.dim_attrs.is_empty() {
+                    let values = dim_values(&self.dim_attrs, &event.attrs, None);
+                    self.set_dims(before, values);
+                }
             }
             Err(e) => {
                 let raw = serde_json::to_vec(&event.attrs).unwrap_or_default();
                 self.reject(offset, e, &raw);
             }
+        }
+    }
+
+    /// Reads these attributes into every observation's [`Observation::attrs`] (the configured
+    /// dimensions, in slot order; at most [`MAX_ATTR_DIMS`]). Reading them costs a JSON parse of
+    /// each contest line, so it is done only when dimensions are configured.
+    pub fn set_dim_attrs(&mut self, attrs: Vec<String>) {
+        self.dim_attrs = attrs;
+        self.dim_attrs.truncate(MAX_ATTR_DIMS);
+    }
+
+    /// Fills the attribute dimensions of the observations from `from` on (those one line made)
+    /// from the line's text: `attrs.<attr>` of a native envelope, else the line's own key.
+    pub fn attach_dims(&mut self, from: usize, text: &str) {
+        if self.observations.len() <= from || self.dim_attrs.is_empty() {
+            return;
+        }
+        let Ok(serde_json::Value::Object(o)) = serde_json::from_str(text) else {
+            return;
+        };
+        let attrs = match o.get("attrs") {
+            Some(serde_json::Value::Object(a)) => Some(a),
+            _ => None,
+        };
+        let values = dim_values(&self.dim_attrs, attrs.unwrap_or(&o), Some(&o));
+        self.set_dims(from, values);
+    }
+
+    fn set_dims(&mut self, from: usize, values: [Option<String>; MAX_ATTR_DIMS]) {
+        let spans = values.map(|v| {
+            let v = v.map(Cow::Owned);
+            self.keep(v.as_ref(), true)
+        });
+        for o in &mut self.observations[from..] {
+            o.attrs = spans;
         }
     }
 
@@ -443,7 +489,28 @@ impl ObservationBatch {
             contest_key: self.keep(f.contest_key.as_ref(), opts.keep_raw),
             outcome: self.keep(f.outcome_tier.as_ref(), opts.keep_raw),
             error: self.keep(f.error.as_ref(), opts.keep_raw),
+            attrs: [Span::NONE; MAX_ATTR_DIMS],
         };
         self.observations.push(observation);
     }
+}
+
+/// The dimensions' values in `attrs` (else in `top`, a log line's own keys) as text.
+fn dim_values(
+    names: &[String],
+    attrs: &serde_json::Map<String, serde_json::Value>,
+    top: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> [Option<String>; MAX_ATTR_DIMS] {
+    let mut out: [Option<String>; MAX_ATTR_DIMS] = Default::default();
+    for (slot, name) in out.iter_mut().zip(names) {
+        let v = attrs.get(name).or_else(|| top?.get(name));
+        *slot = match v {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                Some(v.to_string())
+            }
+            _ => None,
+        };
+    }
+    out
 }

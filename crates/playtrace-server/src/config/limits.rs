@@ -35,6 +35,15 @@ pub(super) struct LimitsFile {
     max_line: Option<Written>,
     queue_requests: Option<usize>,
     queue_bytes: Option<Written>,
+    // Every game's limits and the guard's attributes: read by `games.rs`.
+    pub(super) events_per_second: Option<f64>,
+    pub(super) burst: Option<f64>,
+    pub(super) session_events_per_day: Option<u64>,
+    pub(super) player_events_per_day: Option<u64>,
+    pub(super) over_daily_cap: Option<String>,
+    pub(super) player_attr: Option<String>,
+    pub(super) build_attr: Option<String>,
+    pub(super) alert_hits: Option<u64>,
 }
 
 impl LimitsFile {

@@ -1,6 +1,7 @@
 //! `[metrics]`: which budget groups `/metrics` reports, bounded.
 
 use super::{invalid, ConfigError};
+use playtrace_core::dims::Dimensions;
 use playtrace_core::summary::GroupDim;
 use serde::Deserialize;
 
@@ -30,15 +31,22 @@ pub(super) struct MetricsFile {
 }
 
 impl MetricsFile {
-    pub(super) fn over(self, mut m: MetricsConfig) -> Result<MetricsConfig, ConfigError> {
+    pub(super) fn over(
+        self,
+        mut m: MetricsConfig,
+        dimensions: &Dimensions,
+    ) -> Result<MetricsConfig, ConfigError> {
         if let Some(dims) = self.budget_group_by {
             m.budget_group_by = dims
                 .iter()
                 .map(|d| {
-                    GroupDim::parse(d).ok_or_else(|| {
+                    dimensions.parse(d).ok_or_else(|| {
                         invalid(
                             "metrics.budget_group_by",
-                            format!("`{d}` is not a dimension; use hub, room, move or type"),
+                            format!(
+                                "`{d}` is not a dimension; use one of {}",
+                                dimensions.known()
+                            ),
                         )
                     })
                 })

@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod dimensions;
+mod games;
 mod http;
 mod limits;
 mod live;
@@ -30,6 +32,7 @@ mod stream;
 mod tests;
 mod tokens;
 
+pub use games::{GameLimits, Games, OverCap, SampleRule};
 pub use http::Http;
 pub use limits::Limits;
 pub use live::Budgets;
@@ -41,6 +44,7 @@ pub use privacy::{HashSecret, Mask, Privacy, RedactRule};
 pub use retention::Retention;
 pub use stream::Stream;
 
+use games::{GameFile, SampleFile};
 use http::HttpFile;
 use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
@@ -137,8 +141,16 @@ struct File {
     metrics: MetricsFile,
     #[serde(default)]
     plan: PlanFile,
+    #[serde(default)]
     notify: NotifyFile,
+    #[serde(default)]
     privacy: PrivacyFile,
+    #[serde(default)]
+    games: Vec<GameFile>,
+    #[serde(default)]
+    sampling: Vec<SampleFile>,
+    #[serde(default)]
+    dimensions: Vec<dimensions::DimensionFile>,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -181,6 +193,10 @@ pub struct ServeConfig {
     pub notify: Notify,
     /// `[privacy]` and `[[privacy.rules]]`.
     pub privacy: Privacy,
+    /// `[[games]]`, `[limits]`' per-game keys and `[[sampling]]`.
+    pub games: Games,
+    /// `[[dimensions]]`: attributes budgets can be grouped by, with their caps.
+    pub dimensions: playtrace_core::dims::Dimensions,
 }
 
 impl Default for ServeConfig {
@@ -213,6 +229,8 @@ impl Default for ServeConfig {
             plan: PlanConfig::default(),
             notify: Notify::default(),
             privacy: Privacy::default(),
+            games: Games::default(),
+            dimensions: playtrace_core::dims::Dimensions::default(),
         }
     }
 }
@@ -268,6 +286,8 @@ impl ServeConfig {
             c.data_dir = dir;
         }
         c.limits = file.limits.over(c.limits)?;
+        c.games = games::games(&file.limits, file.games, file.sampling)?;
+        c.dimensions = dimensions::dimensions(file.dimensions)?;
         c.retention = file.retention.over(c.retention)?;
         c.live = live_options(&file.contests, &file.budgets, c.live)?;
         if let Some(v) = &file.budgets.evaluate_every {
@@ -287,7 +307,7 @@ impl ServeConfig {
         );
         c.budget_alerting = file
             .alerts
-            .budget_alerting()
+            .budget_alerting_with(&c.dimensions)
             .map_err(|e| invalid("alerts", e.to_string()))?;
         c.alerts_resolve_after = file
             .alerts
@@ -297,7 +317,7 @@ impl ServeConfig {
         c.stream = file.stream.over(c.stream)?;
         c.http = file.http.over(c.http)?;
         c.otlp = file.otlp.over(c.otlp);
-        c.metrics = file.metrics.over(c.metrics)?;
+        c.metrics = file.metrics.over(c.metrics, &c.dimensions)?;
         c.plan = file.plan.over(c.plan)?;
         c.notify = file.notify.over(c.notify)?;
         c.privacy = file.privacy.over(c.privacy, env)?;

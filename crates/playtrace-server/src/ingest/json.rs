@@ -89,7 +89,7 @@ fn parse_json(parsed: &mut Parsed, body: &[u8], max_line: u64) {
 
 fn too_long(len: usize, max: u64) -> LineError {
     LineError::size(format!(
-        "line is {len} bytes, over the {max}-byte limit (limits.max_line); split the event or \
+        "line is {len} bytes, over the {max}-byte limit (limits.max_line, or the game's max_line); split the event or \
          raise limits.max_line"
     ))
 }

@@ -11,6 +11,7 @@
 //! A line without `game` takes the request's game ([`GameScope`]), so the lines of one
 //! contest are one contest whichever of them named the game.
 
+pub(crate) mod guard;
 pub(crate) mod json;
 pub(crate) mod otlp;
 pub(crate) mod plan;
@@ -198,6 +199,7 @@ impl Parsed {
             );
         }
         let mut refused = None;
+        let before = self.observations.observations.len();
         let scanned = scan_line_with(text, |e| {
             let game = self.games.resolve(e.envelope.game.as_deref());
             let game = match (&self.plan, game) {
@@ -215,7 +217,10 @@ impl Parsed {
         });
         match scanned {
             Ok(LineScan::Event(())) => match refused {
-                None => self.observations.events += 1,
+                None => {
+                    self.observations.events += 1;
+                    self.observations.attach_dims(before, text);
+                }
                 Some(err) => self.reject(line, err, original.as_bytes()),
             },
             Ok(LineScan::Document) => match serde_json::from_str::<Value>(text) {

@@ -3,6 +3,7 @@
 
 use crate::ingest::Parsed;
 use playtrace_core::contest::{EventMeta, LiveContests, LiveOptions};
+use playtrace_core::dims::Dimensions;
 use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{CommitOutcome, Reader, StoreError, StoredEvent};
 use std::sync::Mutex;
@@ -36,11 +37,13 @@ pub(crate) fn apply_commit(
 pub(crate) fn rebuild(
     reader: &Reader,
     options: LiveOptions,
+    dimensions: &Dimensions,
 ) -> Result<(LiveContests, u64), StoreError> {
-    let mut live = LiveContests::new(options);
+    let mut live = LiveContests::new(options).with_dimension_caps(dimensions.caps());
     let since = playtrace_store::now_ms() - live.options().horizon_ms() as i64;
     let total = reader.replay_since(since, |page| {
         let mut parsed = Parsed::default();
+        parsed.observations.set_dim_attrs(dimensions.attrs());
         // Each stored body is one event; map event index → record.
         let mut owner = Vec::with_capacity(page.len());
         for (i, record) in page.iter().enumerate() {

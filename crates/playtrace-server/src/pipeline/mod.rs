@@ -5,6 +5,7 @@
 //! task, whose consumers (the stream, notifications) run on their own tasks.
 
 pub(crate) mod budgets;
+pub(crate) mod limits;
 pub(crate) mod live;
 pub(crate) mod maintain;
 
@@ -47,6 +48,8 @@ pub(crate) enum Work {
         erasure: playtrace_store::Erasure,
         result: Arc<Mutex<Option<playtrace_store::Erased>>>,
     },
+    /// Alerts raised by the collector itself (a game over its limits), each with its game.
+    Raise(Vec<(String, AlertCandidate)>),
     /// Silences made or ended, and what time changed.
     Lifecycle {
         op: LifecycleOp,
@@ -203,6 +206,16 @@ impl CommitHook<Work> for ServerHook {
             }
             Work::Budget(budget_changes) => record_budgets(tx, budget_changes, &mut rows)?,
             Work::Plan(changes) => crate::alerting::drift::record(tx, changes, &mut rows)?,
+            Work::Raise(alerts) => {
+                for (game, candidate) in alerts {
+                    let origin = Origin {
+                        game: (!game.is_empty()).then_some(game.as_str()),
+                        env: None,
+                        event_seq: None,
+                    };
+                    rows.push(raise(tx, candidate, &origin)?.record);
+                }
+            }
             Work::Action { id, action, result } => {
                 let change = act(tx, id, action)?;
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,6 +6,7 @@ use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
+use playtrace_core::dims::{Dimension, Dimensions, DEFAULT_MAX_VALUES};
 use playtrace_core::reject::Reject;
 use playtrace_core::report::{render_markdown, render_text, InputStats, Outcome};
 use playtrace_export::atomic::AtomicFile;
@@ -41,6 +42,7 @@ Examples:
   playtrace monitor logs/contests.ndjson
   playtrace monitor --format json logs/*.ndjson.gz > summary.json
   playtrace monitor --group-by room --budgets budgets.toml --format markdown staging.ndjson
+  playtrace monitor --dimension variant=variant --group-by variant ab-test.ndjson
   kubectl logs deploy/hub | playtrace monitor --rejects rejects.ndjson
 
 Budgets file (TOML):
@@ -89,6 +91,12 @@ pub struct MonitorArgs {
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
 
+    /// An attribute to group by, as NAME=ATTR (`build=clientVersion`: --group-by build reads
+    /// `attrs.clientVersion`); repeatable, at most 4, the same as the collector's [[dimensions]].
+    /// Each keeps its first 1,000 values (NAME=ATTR:N for N), later ones are grouped as `other`.
+    #[arg(long, value_name = "NAME=ATTR", value_parser = dimension)]
+    dimension: Vec<Dimension>,
+
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
@@ -101,11 +109,30 @@ pub struct MonitorArgs {
     quiet: bool,
 }
 
+fn dimension(text: &str) -> Result<Dimension, String> {
+    let usage = || {
+        format!("`{text}` is not NAME=ATTR (e.g. build=clientVersion, or build=clientVersion:500)")
+    };
+    let (name, rest) = text.split_once('=').ok_or_else(usage)?;
+    let (attr, max_values) = match rest.rsplit_once(':') {
+        Some((attr, n)) => (attr, n.parse::<usize>().map_err(|_| usage())?),
+        None => (rest, DEFAULT_MAX_VALUES),
+    };
+    Ok(Dimension {
+        name: name.trim().to_string(),
+        attr: attr.trim().to_string(),
+        max_values,
+    })
+}
+
 /// Runs `playtrace monitor`.
 pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
     let names = input_names(&args)?;
     let budgets = args.budget.budget_set()?;
+    let dims =
+        Dimensions::new(args.dimension.clone()).map_err(|e| anyhow::anyhow!("--dimension: {e}"))?;
+    let group_by = args.budget.group_by(&dims)?;
 
     let counter = Arc::default();
     let opened = playtrace_read::open_all(&names, &counter)?;
@@ -120,8 +147,9 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
 
     let mut correlator = Correlator::new(CorrelatorOptions {
         include_raw: args.include_raw,
-        group_by: args.budget.group_by(),
-    });
+        group_by,
+    })
+    .with_dimensions(&dims);
     if let Some(bytes) = total_bytes {
         // About one contest per kilobyte of log is typical; cap the guess so a huge input of
         // other events cannot reserve much memory up front.

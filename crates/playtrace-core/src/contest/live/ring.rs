@@ -9,6 +9,7 @@
 //! `W` (never less).
 
 use crate::contest::table::BuildKeyHasher;
+use crate::dims::Group;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Hash maps keyed by small integers and value keys (no DoS concern: keys are ours).
@@ -25,8 +26,8 @@ pub(super) const NO_SERIES: SeriesId = u32::MAX;
 pub(super) struct SeriesKey {
     /// Interned game and env.
     pub(super) scope: [u32; 2],
-    /// Interned hub, room, move, type.
-    pub(super) group: [u32; 4],
+    /// Interned hub, room, move, type and attribute dimensions.
+    pub(super) group: Group,
     /// [`crate::budget::Metric::index`].
     pub(super) metric: u8,
 }

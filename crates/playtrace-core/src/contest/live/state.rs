@@ -9,6 +9,7 @@
 //! ([`super::ring`]).
 
 use crate::budget::Metric;
+use crate::contest::cardinality::Cardinality;
 use crate::contest::interner::Interner;
 use crate::contest::lifecycle::{
     fill_missing, pending_name, value, ContestState, Ends, Lifecycle, Pending, NONE,
@@ -16,6 +17,7 @@ use crate::contest::lifecycle::{
 use crate::contest::live::cache::ReportCache;
 use crate::contest::live::closed::{identity, Closed, ClosedStore, SampleRef};
 use crate::contest::live::ring::{Ring, SeriesKey, Slice, NO_SERIES};
+use crate::dims::{Group, GROUP_SLOTS};
 use crate::event::EventKind;
 use crate::scan::{Key, Observation, ObservationBatch, Span};
 use std::collections::{HashMap, VecDeque};
@@ -81,7 +83,7 @@ pub(super) struct Contest {
     /// `contestId`, or `hubId:roomId:contestKey` before launch.
     pub(super) id: Box<str>,
     pub(super) scope: [u32; 2],
-    pub(super) group: [u32; 4],
+    pub(super) group: Group,
     pub(super) life: Lifecycle,
     /// Kept inline: the contest view shows every time.
     pub(super) ends: Ends,
@@ -115,7 +117,7 @@ impl Contest {
         Contest {
             id: id.into(),
             scope,
-            group: [NONE; 4],
+            group: [NONE; GROUP_SLOTS],
             life: Lifecycle::default(),
             ends: Ends::default(),
             outcomes: Vec::new(),
@@ -161,6 +163,8 @@ pub struct LiveContests {
     pub(super) latest_recv: f64,
     /// Budget reports already computed, valid while nothing they count changes.
     pub(super) cache: ReportCache,
+    /// The attribute dimensions' cardinality guard.
+    card: Cardinality,
 }
 
 impl LiveContests {
@@ -176,6 +180,7 @@ impl LiveContests {
             strings: Interner::default(),
             latest_recv: f64::NEG_INFINITY,
             cache: ReportCache::default(),
+            card: Cardinality::default(),
         }
     }
 
@@ -280,19 +285,38 @@ impl LiveContests {
         batch.text(span).map_or(NONE, |s| self.strings.intern(s))
     }
 
-    fn group_of(&mut self, batch: &ObservationBatch, obs: &Observation) -> [u32; 4] {
-        [
-            self.intern_span(batch, obs.hub),
-            self.intern_span(batch, obs.room),
-            self.intern_span(batch, obs.move_),
-            self.intern_span(batch, obs.type_),
-        ]
+    fn group_of(&mut self, batch: &ObservationBatch, obs: &Observation, recv: f64) -> Group {
+        let mut g = [NONE; GROUP_SLOTS];
+        g[0] = self.intern_span(batch, obs.hub);
+        g[1] = self.intern_span(batch, obs.room);
+        g[2] = self.intern_span(batch, obs.move_);
+        g[3] = self.intern_span(batch, obs.type_);
+        let horizon = self.options.longest_window();
+        for (i, span) in obs.attrs.iter().enumerate() {
+            g[4 + i] = self
+                .card
+                .value(&mut self.strings, i, batch.text(*span), recv, horizon);
+        }
+        g
+    }
+
+    /// Attribute values folded into `other` by each configured dimension's cap so far
+    /// (observations, in dimension order).
+    pub fn dimension_folded(&self) -> &[u64] {
+        self.card.folded()
+    }
+
+    /// Caps the distinct values each attribute dimension keeps (`max_values`, in dimension order;
+    /// values not seen for the longest window give their place up).
+    pub fn with_dimension_caps(mut self, caps: Vec<usize>) -> Self {
+        self.card = Cardinality::new(caps);
+        self
     }
 
     fn armed(&mut self, batch: &ObservationBatch, obs: &Observation, scope: [u32; 2], recv: f64) {
         let Some(key) = obs.arming_key() else { return };
         let mut c = Contest::new(&pending_name(batch, obs), scope, recv);
-        c.group = self.group_of(batch, obs);
+        c.group = self.group_of(batch, obs, recv);
         (c.life, c.ends) = Lifecycle::arming(&Pending::armed(obs, c.group));
         c.events = 1;
         // A re-armed key replaces the earlier arming: the later event wins.
@@ -302,7 +326,7 @@ impl LiveContests {
     fn expired(&mut self, batch: &ObservationBatch, obs: &Observation, scope: [u32; 2], recv: f64) {
         let Some(key) = obs.arming_key() else { return };
         let slot = (scope[0], key ^ ARMING_TAG);
-        let group = self.group_of(batch, obs);
+        let group = self.group_of(batch, obs, recv);
         // An expiry without its armed event still counts (as the monitor's does), unnamed.
         // A reduced earlier expiry is replaced, as a full one would be.
         self.closed.take(identity(slot.0, slot.1));
@@ -333,7 +357,7 @@ impl LiveContests {
         recv: f64,
     ) {
         let Some(key) = obs.contest() else { return };
-        let group = self.group_of(batch, obs);
+        let group = self.group_of(batch, obs, recv);
         let slot = (scope[0], key);
         let mut reopened = false;
         let mut c = match self.contests.remove(&slot) {
@@ -473,6 +497,12 @@ impl LiveContests {
     /// Whether no contest is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Distinct strings held (scopes and group values): values an attribute dimension folds into
+    /// `other` are never held.
+    pub fn strings_held(&self) -> usize {
+        self.strings.len()
     }
 
     /// Number of window samples held.

@@ -9,6 +9,7 @@ use crate::contest::live::cache::Stamp;
 use crate::contest::live::report::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
 use crate::contest::live::ring::{from_order_key, Counts, HashMap, SeriesId};
 use crate::contest::live::state::LiveContests;
+use crate::dims::{Group, GROUP_SLOTS};
 use crate::num::Num;
 use crate::quantile::nearest_rank_counted;
 
@@ -70,14 +71,14 @@ impl LiveContests {
         let grouping = !query.group_by.is_empty();
         let dims: Vec<usize> = query.group_by.iter().map(|d| d.index()).collect();
         let mut overall: [Merge<'_>; 3] = Default::default();
-        let mut groups: HashMap<[u32; 4], [Merge<'_>; 3]> = HashMap::default();
+        let mut groups: HashMap<Group, [Merge<'_>; 3]> = HashMap::default();
         let target = |series: SeriesId| {
             let key = self.ring.series(series)?;
             if !self.scope_matches(key.scope, query.game.as_deref(), query.env.as_deref()) {
                 return None;
             }
             let group = grouping.then(|| {
-                let mut g = [NONE; 4];
+                let mut g = [NONE; GROUP_SLOTS];
                 for &d in &dims {
                     g[d] = key.group[d];
                 }
@@ -139,7 +140,7 @@ impl LiveContests {
 }
 
 /// Where a series' counts go in a report: its metric's index, and its group when grouping.
-type Target = (usize, Option<[u32; 4]>);
+type Target = (usize, Option<Group>);
 
 /// The counts of one metric of one group: running sums of series (walked as they are when there
 /// is only one) and whole slices added or taken away.

@@ -5,6 +5,7 @@ use crate::http::auth::{Caller, Ingest};
 use crate::http::body::{body_format, read_body};
 use crate::http::commit::commit_ingest;
 use crate::http::error::{ApiError, ApiResult};
+use crate::ingest::guard::{Admitted, Limit};
 use crate::ingest::json::parse_body;
 use crate::ingest::{GameScope, Parsed};
 use axum::body::Body;
@@ -12,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +35,12 @@ pub(crate) struct IngestAnswer {
     accepted: u64,
     duplicates: u64,
     rejected: Vec<RejectAnswer>,
+    /// Events not stored by a game's limits or sampling, by cause (absent when none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    dropped: BTreeMap<&'static str, u64>,
+    /// Events stored flagged over a daily cap, by cap (absent when none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    flagged: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,10 +98,19 @@ pub(crate) async fn ingest(
     let started = Instant::now();
     let games = game_scope(caller.game, q.game, &headers)?;
     let format = body_format(&headers)?;
-    let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
-    let max_line = app.config.limits.max_line.as_u64();
+    let game = games.default.clone();
+    let max_body = (app.guard).max_body(game.as_deref(), app.config.limits.max_body.as_u64());
+    let bytes = read_body(max_body, &headers, body)
+        .await
+        .inspect_err(|e| count_refused_body(&app, game.as_deref(), e))?;
+    let max_line = (app.guard).max_line(game.as_deref(), app.config.limits.max_line.as_u64());
     let mut parsed = Parsed::new(games).with_privacy(app.privacy());
     parsed.plan = app.plan.clone();
+    if !app.config.dimensions.is_empty() {
+        parsed
+            .observations
+            .set_dim_attrs(app.config.dimensions.attrs());
+    }
     // Reading a large body takes milliseconds: off the async workers, so other connections
     // (health checks, queries) keep being served meanwhile.
     let parsed = if bytes.len() > PARSE_INLINE_BYTES {
@@ -103,6 +120,8 @@ pub(crate) async fn ingest(
     } else {
         parse_body(parsed, &bytes, format, max_line)
     };
+    let mut parsed = parsed;
+    let admitted = admit(&app, &mut parsed, game.as_deref())?;
     let rejected: Vec<RejectAnswer> = parsed
         .rejects
         .iter()
@@ -124,5 +143,40 @@ pub(crate) async fn ingest(
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
         rejected,
+        dropped: admitted.dropped,
+        flagged: admitted.flagged,
     }))
+}
+
+/// A body over the game's (or the collector's) size limit counts as that game's `max_body` hit.
+fn count_refused_body(app: &AppState, game: Option<&str>, e: &ApiError) {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        app.guard.count_size(game, Limit::MaxBody, 1);
+    }
+}
+
+/// The request's events through its games' limits and sampling (`ingest/guard`): a game over
+/// its rate is 429 with `Retry-After`.
+pub(crate) fn admit(
+    app: &AppState,
+    parsed: &mut Parsed,
+    game: Option<&str>,
+) -> ApiResult<Admitted> {
+    let too_long = parsed.rejects.iter().filter(|r| r.kind == "size").count();
+    app.guard.count_size(game, Limit::MaxLine, too_long as u64);
+    let rules = app.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let now = playtrace_store::now_ms() as f64;
+    app.guard.admit(parsed, &rules, now).map_err(|l| {
+        let mut e = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "game `{}` is over its {} events per second ([[games]] events_per_second); \
+                 these {} events were not stored: send them again after Retry-After seconds",
+                l.game, l.rate, l.events
+            ),
+        );
+        e.retry_after = Some(l.retry_after);
+        e
+    })
 }

@@ -36,6 +36,9 @@ pub(crate) async fn metrics(
     if let Some(plan) = &app.plan {
         plan.render(&mut out);
     }
+    app.guard.render(&mut out);
+    let folded = app.with_live(|l| l.dimension_folded().to_vec());
+    crate::metrics::dimensions::render(&mut out, &app.config.dimensions, &folded);
     let reader = app.reader.clone();
     let store = tokio::task::spawn_blocking(move || (reader.stats(), reader.alert_counts())).await;
     if let Ok((stats, alerts)) = store {

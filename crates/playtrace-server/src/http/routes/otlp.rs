@@ -7,7 +7,7 @@ use crate::http::auth::{Caller, Ingest};
 use crate::http::body::read_body;
 use crate::http::commit::commit_ingest;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::routes::ingest::{game_scope, IngestParams};
+use crate::http::routes::ingest::{admit, game_scope, IngestParams};
 use crate::ingest::otlp::{parse_logs, response, MapOptions, OtlpFormat};
 use crate::ingest::Parsed;
 use axum::body::Body;
@@ -50,6 +50,11 @@ pub(crate) async fn logs(
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
     let mut parsed = Parsed::new(games).with_privacy(app.privacy());
     parsed.plan = app.plan.clone();
+    if !app.config.dimensions.is_empty() {
+        parsed
+            .observations
+            .set_dim_attrs(app.config.dimensions.attrs());
+    }
     let large = bytes.len() > PARSE_INLINE_BYTES;
     let decode = {
         let app = app.clone();
@@ -68,6 +73,9 @@ pub(crate) async fn logs(
         decode()
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Per-game limits and sampling, as for /v1/events (what they drop is counted in /metrics).
+    let mut parsed = parsed;
+    admit(&app, &mut parsed, None)?;
     let rejected = parsed.rejects.len();
     let first = parsed.rejects.first().map(|r| r.message.clone());
     let kinds: Vec<String> = parsed.rejects.iter().map(|r| r.kind.clone()).collect();

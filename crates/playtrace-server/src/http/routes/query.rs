@@ -9,7 +9,6 @@ use crate::view::{event_json, reject_json};
 use axum::extract::{Path, State};
 use axum::Json;
 use playtrace_core::contest::{BudgetQuery, ContestState};
-use playtrace_core::summary::GroupDim;
 use playtrace_core::time::format_rfc3339_ms;
 use playtrace_core::units::Millis;
 use playtrace_store::EventFilter;
@@ -116,9 +115,11 @@ pub(crate) async fn budgets(
     };
     if let Some(dims) = q.group_by.as_deref().filter(|s| !s.is_empty()) {
         for d in dims.split(',') {
-            let dim = GroupDim::parse(d).ok_or_else(|| {
+            let dim = app.config.dimensions.parse(d).ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "group_by: `{d}` is not a dimension; use hub, room, move or type (comma-separated)"
+                    "group_by: `{d}` is not a dimension; use {} (comma-separated; more are \
+                     configured with [[dimensions]])",
+                    app.config.dimensions.known()
                 ))
             })?;
             if !query.group_by.contains(&dim) {

@@ -10,6 +10,7 @@ use crate::args::{BudgetArgs, Format, ReadArgs};
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use playtrace_core::dims::Dimensions;
 use playtrace_export::artifacts::ci::PayloadBudget;
 use playtrace_export::artifacts::{self, Kinds, Source};
 use playtrace_export::deliver::deliver;
@@ -194,7 +195,7 @@ pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     let read = read::read(
         &args.files,
         &budgets,
-        args.budget.group_by(),
+        args.budget.group_by(&Dimensions::default())?,
         &args.read,
         kinds,
     )?;

@@ -1,0 +1,178 @@
+//! Budgets grouped by a configured attribute (`[[dimensions]]`, `monitor --dimension`): the
+//! collector's `GET /v1/budgets?group_by=variant` equals `playtrace monitor --group-by variant`
+//! on the same lines, and a flood of distinct values folds into `other` with an alert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod server;
+
+use common::playtrace;
+use serde_json::Value;
+use server::start;
+use std::time::{Duration, Instant};
+
+const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
+
+/// An A/B test: arm `b` arms and resolves slower than arm `a`.
+fn ab_lines() -> String {
+    let mut out = String::new();
+    for i in 0..120u32 {
+        let (variant, slow) = if i % 3 == 0 { ("b", 400) } else { ("a", 0) };
+        let common = format!(
+            r#""hubId":"h","roomId":"r{}","contestKey":"k{i}","variant":"{variant}""#,
+            i % 4
+        );
+        out.push_str(&format!(
+            r#"{{"event":"telemetry.contest.armed","game":"gf","attrs":{{{common},"createdAt":1000}}}}"#
+        ));
+        out.push('\n');
+        out.push_str(&format!(
+            r#"{{"event":"telemetry.contest.launched","game":"gf","attrs":{{{common},"contestId":"c{i}","armingDurationMs":{}}}}}"#,
+            1000 + slow + i * 7
+        ));
+        out.push('\n');
+        out.push_str(&format!(
+            r#"{{"event":"telemetry.contest.resolved","game":"gf","attrs":{{"contestId":"c{i}","resolutionDurationMs":{},"variant":"{variant}"}}}}"#,
+            200 + slow + i * 3
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn budgets_by_variant_live_equal_the_monitors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ab.ndjson");
+    std::fs::write(&file, ab_lines()).unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[[dimensions]]\nname = \"variant\"\nattr = \"variant\"\n",
+    );
+    let (status, _, answer) = s.post_with("/v1/events", &[NDJSON], ab_lines().as_bytes());
+    assert_eq!(status, 200, "{answer}");
+
+    let out = playtrace()
+        .args([
+            "monitor",
+            "--format",
+            "json",
+            "--dimension",
+            "variant=variant",
+        ])
+        .args(["--group-by", "variant"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let monitor: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let offline = monitor["groups"]["entries"].as_array().expect("groups");
+    assert_eq!(offline.len(), 2, "{monitor}");
+
+    let (status, _, budgets) = s.get("/v1/budgets?group_by=variant&window=1h", None);
+    assert_eq!(status, 200, "{budgets}");
+    let live = budgets["windows"][0]["groups"].as_array().expect("groups");
+    assert_eq!(live.len(), 2, "{budgets}");
+    for (off, on) in offline.iter().zip(live) {
+        assert_eq!(off["key"], on["key"]);
+        for metric in ["arming", "resolution"] {
+            let find = |g: &Value| {
+                g["budgets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|b| b["metric"] == metric)
+                    .cloned()
+                    .unwrap()
+            };
+            let (off, on) = (find(off), find(on));
+            assert_eq!(off["samples"], on["samples"], "{metric}");
+            assert_eq!(off["value"], on["value"], "{metric}");
+        }
+    }
+    // The arms differ, so the comparison means something.
+    assert_eq!(live[0]["key"]["variant"], "a");
+    assert_ne!(
+        live[0]["budgets"][0]["value"],
+        live[1]["budgets"][0]["value"]
+    );
+
+    // An undeclared dimension is refused, naming what can be used.
+    let (status, _, err) = s.get("/v1/budgets?group_by=platform", None);
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variant"),
+        "{err}"
+    );
+    let out = playtrace()
+        .args(["monitor", "--group-by", "platform"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_flood_of_distinct_builds_folds_into_other_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[[dimensions]]\nname = \"build\"\nattr = \"clientVersion\"\nmax_values = 50\n",
+    );
+    let rss_before = s.metric("process_resident_memory_bytes");
+    for chunk in 0..10 {
+        let body: String = (0..10_000)
+            .map(|i| {
+                let n = chunk * 10_000 + i;
+                format!(
+                    r#"{{"event":"telemetry.contest.resolved","game":"gf","attrs":{{"contestId":"c{n}","resolutionDurationMs":5,"clientVersion":"9.9.{n}"}}}}"#
+                ) + "\n"
+            })
+            .collect();
+        let (status, _, answer) = s.post_with("/v1/events", &[NDJSON], body.as_bytes());
+        assert_eq!(status, 200, "{answer}");
+    }
+    let folded = s.metric("playtrace_dimension_folded_total{dimension=\"build\"}");
+    assert_eq!(folded, 100_000.0 - 50.0);
+    let (_, _, budgets) = s.get("/v1/budgets?group_by=build&window=5m", None);
+    let groups = budgets["windows"][0]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 51);
+    let other = groups
+        .iter()
+        .find(|g| g["key"]["build"] == "other")
+        .expect("other");
+    let resolution = other["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["metric"] == "resolution")
+        .unwrap();
+    assert_eq!(resolution["samples"], 100_000 - 50, "{other}");
+    // The contests themselves take memory (bounded by the windows); the build strings do not.
+    let rss_after = s.metric("process_resident_memory_bytes");
+    assert!(
+        rss_after - rss_before < 400e6,
+        "RSS grew {} MB",
+        (rss_after - rss_before) / 1e6
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, list) = s.get("/v1/alerts?category=pipeline", None);
+        let alert = list["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["reason"] == "cardinality.folded")
+            .cloned();
+        if let Some(a) = alert {
+            assert_eq!(a["data"]["dimension"], "build", "{a}");
+            assert_eq!(a["data"]["maxValues"], 50, "{a}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no cardinality alert: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
