@@ -37,12 +37,14 @@ impl Decisions {
         };
         let text =
             std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| err(format!("not JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
         let (id, list) = match &value {
             Value::Array(a) => (None, a.clone()),
             Value::Object(o) => (
-                o.get("decisionId").and_then(Value::as_str).map(String::from),
+                o.get("decisionId")
+                    .and_then(Value::as_str)
+                    .map(String::from),
                 o.get("decisions")
                     .and_then(Value::as_array)
                     .cloned()

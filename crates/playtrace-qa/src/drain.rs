@@ -135,7 +135,14 @@ pub(crate) fn report_drift(telemetry: &Telemetry, job: &Job) {
             &job.session_id,
             vec![
                 ("jobId", job.job_id.clone().into()),
-                ("error", format!("searchOutOfSync: {}", job.last_error.clone().unwrap_or_default()).into()),
+                (
+                    "error",
+                    format!(
+                        "searchOutOfSync: {}",
+                        job.last_error.clone().unwrap_or_default()
+                    )
+                    .into(),
+                ),
                 ("attempts", job.attempts.into()),
             ],
         );

@@ -74,10 +74,12 @@ impl SearchIndex {
     /// Opens (or creates) the index at `path`.
     pub fn open(path: &Path) -> Result<SearchIndex, QaError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| QaError::Usage(format!(
-                "--index {}: cannot create its directory: {e}",
-                path.display()
-            )))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                QaError::Usage(format!(
+                    "--index {}: cannot create its directory: {e}",
+                    path.display()
+                ))
+            })?;
         }
         let conn = open_db(path, "the search index")?;
         let index = SearchIndex {
@@ -198,15 +200,24 @@ mod tests {
             body,
         };
         index.write(&[doc(1, "a conclave of archivists")]).unwrap();
-        index.write(&[doc(2, "a conclave of cartographers")]).unwrap();
+        index
+            .write(&[doc(2, "a conclave of cartographers")])
+            .unwrap();
         assert_eq!(
-            index.version(IndexName::LoreBundles, "s-lore-faction.echo").unwrap(),
+            index
+                .version(IndexName::LoreBundles, "s-lore-faction.echo")
+                .unwrap(),
             Some(2)
         );
         assert_eq!(index.count(IndexName::LoreBundles).unwrap(), 1);
-        assert!(index.search(IndexName::LoreBundles, "archivists").unwrap().is_empty());
+        assert!(index
+            .search(IndexName::LoreBundles, "archivists")
+            .unwrap()
+            .is_empty());
         assert_eq!(
-            index.search(IndexName::LoreBundles, "cartographers").unwrap(),
+            index
+                .search(IndexName::LoreBundles, "cartographers")
+                .unwrap(),
             [("s-lore-faction.echo".to_string(), 2)]
         );
         assert_eq!(index.count(IndexName::NewsCards).unwrap(), 0);

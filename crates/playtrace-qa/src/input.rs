@@ -114,8 +114,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Session>, QaError> {
         path: path.to_path_buf(),
         message,
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
     let values: Vec<(usize, Value)> = match serde_json::from_str::<Value>(&text) {
         Ok(v) => vec![(0, v)],
         Err(whole) => {
@@ -218,7 +217,8 @@ fn replay_session(
         .and_then(|p| p.get("schedule"))
         .and_then(Value::as_object)
         .ok_or("`publishing.schedule` must be an object")?;
-    let closed_at = time(schedule, "sessionClosedAt").map_err(|m| format!("publishing.schedule.{m}"))?;
+    let closed_at =
+        time(schedule, "sessionClosedAt").map_err(|m| format!("publishing.schedule.{m}"))?;
     let world = o.get("worldDeltas").and_then(Value::as_object);
     let deltas = match world.and_then(|w| w.get("deltas")) {
         Some(Value::Array(items)) => items
@@ -289,4 +289,38 @@ fn time(o: &Map<String, Value>, key: &str) -> Result<f64, String> {
         Some(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("`{key}` is not a time")),
         _ => Err(format!("`{key}` must be an RFC 3339 time")),
     }
+}
+
+/// Every session under `path` (a file or a directory), only `only` when given. A session that
+/// appears twice is an error naming both files: which of them to trust is the user's call.
+pub fn load(path: &Path, only: Option<&str>) -> Result<Vec<Session>, QaError> {
+    let mut out: Vec<Session> = Vec::new();
+    for file in files(path)? {
+        for s in read_file(&file)? {
+            if only.is_some_and(|id| id != s.session_id) {
+                continue;
+            }
+            if let Some(first) = out.iter().find(|o| o.session_id == s.session_id) {
+                return Err(QaError::Input {
+                    path: file.clone(),
+                    message: format!(
+                        "session `{}` appears twice (also in {}); keep one, or pick one with --session",
+                        s.session_id,
+                        first.source.display()
+                    ),
+                });
+            }
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        return Err(QaError::Input {
+            path: path.to_path_buf(),
+            message: match only {
+                Some(id) => format!("no session `{id}` in it (check --session)"),
+                None => "no sessions in it".into(),
+            },
+        });
+    }
+    Ok(out)
 }

@@ -252,7 +252,10 @@ fn set_pointer(
     target: Option<&str>,
     now: f64,
 ) -> Result<(), QaError> {
-    let tx = state.conn.unchecked_transaction().map_err(|e| state.err(e))?;
+    let tx = state
+        .conn
+        .unchecked_transaction()
+        .map_err(|e| state.err(e))?;
     tx.execute(
         "INSERT INTO pointers (session_id, version, target, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (session_id) DO UPDATE SET version = excluded.version,
@@ -281,7 +284,11 @@ pub(crate) fn pointer_version(state: &State, session: &str) -> Result<Option<i64
         .map_err(|e| state.err(e))
 }
 
-fn version_hash(state: &State, session: &str, version: Option<i64>) -> Result<Option<String>, QaError> {
+fn version_hash(
+    state: &State,
+    session: &str,
+    version: Option<i64>,
+) -> Result<Option<String>, QaError> {
     let Some(version) = version else {
         return Ok(None);
     };
@@ -314,7 +321,8 @@ pub(crate) fn versions(state: &State, session: &str) -> Result<Vec<Value>, QaErr
             }))
         })
         .map_err(|e| state.err(e))?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(|e| state.err(e))
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(|e| state.err(e))
 }
 
 /// What [`rollback`] did.
@@ -358,7 +366,8 @@ pub fn rollback(
         let rows = stmt
             .query_map([session], |r| r.get(0))
             .map_err(|e| state.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| state.err(e))?
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| state.err(e))?
     };
     let to = match to {
         Some(v) if complete.contains(&v) => v,
@@ -402,7 +411,13 @@ pub fn rollback(
                 pointer.name, target.spec
             )))?;
     }
-    set_pointer(&state, session, to, target.as_ref().map(|t| t.spec.as_str()), now)?;
+    set_pointer(
+        &state,
+        session,
+        to,
+        target.as_ref().map(|t| t.spec.as_str()),
+        now,
+    )?;
     let _ = &mut state;
     Ok(RollbackResult {
         session_id: session.to_string(),

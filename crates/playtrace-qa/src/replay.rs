@@ -40,7 +40,11 @@ pub(crate) fn recorded(o: &Map<String, Value>) -> Recorded {
     } else {
         "publishing"
     };
-    let base: &[&str] = if m == "moderation" { &["moderation"] } else { &["publishing", "moderation"] };
+    let base: &[&str] = if m == "moderation" {
+        &["moderation"]
+    } else {
+        &["publishing", "moderation"]
+    };
     let get = |k: &str| {
         let mut p = base.to_vec();
         p.push(k);
@@ -79,7 +83,8 @@ pub(crate) fn recorded(o: &Map<String, Value>) -> Recorded {
         status: s(o, &[sched[0], sched[1], sched[2], "status"])
             .unwrap_or("")
             .to_string(),
-        decision_id: s(o, &[sched[0], sched[1], sched[2], "moderationDecisionId"]).map(String::from),
+        decision_id: s(o, &[sched[0], sched[1], sched[2], "moderationDecisionId"])
+            .map(String::from),
     }
 }
 
@@ -91,7 +96,8 @@ pub(crate) fn recorded_held(o: &Map<String, Value>, rec: &Recorded) -> bool {
             b.iter()
                 .any(|b| b.get("status").and_then(Value::as_str) == Some("awaiting_moderation"))
         });
-    batch_waiting || (rec.summary.requires_moderation && rec.pending > 0 && rec.decision_id.is_none())
+    batch_waiting
+        || (rec.summary.requires_moderation && rec.pending > 0 && rec.decision_id.is_none())
 }
 
 /// The contradictions in a recorded report.
@@ -153,7 +159,12 @@ pub(crate) fn check(
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|j| j.get("jobId").or(Some(j)).and_then(Value::as_str).map(String::from))
+                .filter_map(|j| {
+                    j.get("jobId")
+                        .or(Some(j))
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
@@ -169,16 +180,27 @@ pub(crate) fn check(
     }
     // Counts that must agree.
     let counts = [
-        ("worldDeltas.deltaCount", u(o, &["worldDeltas", "deltaCount"])),
-        ("publishing.schedule.moderation.deltaCount", u(o, &["publishing", "schedule", "moderation", "deltaCount"])),
+        (
+            "worldDeltas.deltaCount",
+            u(o, &["worldDeltas", "deltaCount"]),
+        ),
+        (
+            "publishing.schedule.moderation.deltaCount",
+            u(o, &["publishing", "schedule", "moderation", "deltaCount"]),
+        ),
     ];
-    let mut batch_counts: Vec<(String, Option<u64>)> = counts.iter().map(|(p, c)| (p.to_string(), *c)).collect();
+    let mut batch_counts: Vec<(String, Option<u64>)> =
+        counts.iter().map(|(p, c)| (p.to_string(), *c)).collect();
     if let Some(batches) = at(o, &["publishing", "schedule", "batches"]).and_then(Value::as_array) {
         for (i, b) in batches.iter().enumerate() {
-            batch_counts.push((format!("publishing.schedule.batches[{i}].deltaCount"), b.get("deltaCount").and_then(Value::as_u64)));
+            batch_counts.push((
+                format!("publishing.schedule.batches[{i}].deltaCount"),
+                b.get("deltaCount").and_then(Value::as_u64),
+            ));
         }
     }
-    let known: Vec<&(String, Option<u64>)> = batch_counts.iter().filter(|(_, c)| c.is_some()).collect();
+    let known: Vec<&(String, Option<u64>)> =
+        batch_counts.iter().filter(|(_, c)| c.is_some()).collect();
     if let Some((first_path, first)) = known.first() {
         for (path, c) in &known[1..] {
             if c != first {
@@ -186,7 +208,11 @@ pub(crate) fn check(
                     "count_mismatch",
                     id,
                     path,
-                    format!("{path} is {} but {first_path} is {}", c.unwrap_or(0), first.unwrap_or(0)),
+                    format!(
+                        "{path} is {} but {first_path} is {}",
+                        c.unwrap_or(0),
+                        first.unwrap_or(0)
+                    ),
                 ));
             }
         }
@@ -196,12 +222,18 @@ pub(crate) fn check(
             "count_mismatch",
             id,
             "publishing.schedule.moderation.pendingCount",
-            format!("{} deltas pending moderation out of {}", rec.pending, session.delta_count),
+            format!(
+                "{} deltas pending moderation out of {}",
+                rec.pending, session.delta_count
+            ),
         ));
     }
     // The gate over the deltas that are present.
     for (i, d) in session.deltas.iter().enumerate() {
-        let ours: Vec<&str> = gate::reasons(d, gate_config).iter().map(|r| r.as_str()).collect();
+        let ours: Vec<&str> = gate::reasons(d, gate_config)
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
         let mut theirs: Vec<&str> = d
             .raw
             .get("safety")
@@ -217,7 +249,10 @@ pub(crate) fn check(
                 "gate_disagrees",
                 id,
                 &format!("worldDeltas.deltas[{i}].safety.reasons"),
-                format!("delta `{}` was recorded with reasons {theirs:?}; the gate finds {ours:?}", d.delta_id),
+                format!(
+                    "delta `{}` was recorded with reasons {theirs:?}; the gate finds {ours:?}",
+                    d.delta_id
+                ),
             ));
         }
     }
@@ -231,17 +266,39 @@ pub(crate) fn check(
                     "cadence_mismatch",
                     id,
                     path,
-                    format!("{path} is {} but the cadence gives {}", crate::iso(r), crate::iso(expected)),
+                    format!(
+                        "{path} is {} but the cadence gives {}",
+                        crate::iso(r),
+                        crate::iso(expected)
+                    ),
                 ));
             }
         }
     };
-    compare("publishing.schedule.moderation.startAt", time(&["publishing", "schedule", "moderation", "startAt"]), ours.moderation_start);
-    compare("publishing.schedule.moderation.endAt", time(&["publishing", "schedule", "moderation", "endAt"]), ours.moderation_end);
-    compare("publishing.schedule.digest.runAt", time(&["publishing", "schedule", "digest", "runAt"]), ours.digest_run_at);
-    if let Some(e) = at(o, &["publishing", "schedule", "moderation", "escalations"]).and_then(Value::as_array) {
+    compare(
+        "publishing.schedule.moderation.startAt",
+        time(&["publishing", "schedule", "moderation", "startAt"]),
+        ours.moderation_start,
+    );
+    compare(
+        "publishing.schedule.moderation.endAt",
+        time(&["publishing", "schedule", "moderation", "endAt"]),
+        ours.moderation_end,
+    );
+    compare(
+        "publishing.schedule.digest.runAt",
+        time(&["publishing", "schedule", "digest", "runAt"]),
+        ours.digest_run_at,
+    );
+    if let Some(e) =
+        at(o, &["publishing", "schedule", "moderation", "escalations"]).and_then(Value::as_array)
+    {
         for (i, (r, x)) in e.iter().zip(&ours.escalations).enumerate() {
-            compare(&format!("publishing.schedule.moderation.escalations[{i}]"), r.as_str().and_then(parse_rfc3339_ms), *x);
+            compare(
+                &format!("publishing.schedule.moderation.escalations[{i}]"),
+                r.as_str().and_then(parse_rfc3339_ms),
+                *x,
+            );
         }
     }
     out

@@ -122,7 +122,11 @@ struct Processed {
 }
 
 /// Runs the batch. `done` counts finished sessions (for a progress bar).
-pub fn run(options: QaOptions, telemetry: &Telemetry, done: &AtomicU64) -> Result<QaResult, QaError> {
+pub fn run(
+    options: QaOptions,
+    telemetry: &Telemetry,
+    done: &AtomicU64,
+) -> Result<QaResult, QaError> {
     let mut state = State::open(&options.state_dir)?;
     let index_path = options
         .index
@@ -133,7 +137,9 @@ pub fn run(options: QaOptions, telemetry: &Telemetry, done: &AtomicU64) -> Resul
     let now = options.now_ms;
     let mut processed = Vec::with_capacity(options.sessions.len());
     for session in &options.sessions {
-        let p = process(session, &options, &mut state, &mut index, &runtime, telemetry)?;
+        let p = process(
+            session, &options, &mut state, &mut index, &runtime, telemetry,
+        )?;
         processed.push(p);
         done.fetch_add(1, Ordering::Relaxed);
     }
@@ -154,10 +160,19 @@ pub fn run(options: QaOptions, telemetry: &Telemetry, done: &AtomicU64) -> Resul
             .into_iter()
             .filter(|j| p.plan.contains(&j.job_id))
             .collect();
-        let mine = drained_by.get(p.session_id.as_str()).cloned().unwrap_or_default();
+        let mine = drained_by
+            .get(p.session_id.as_str())
+            .cloned()
+            .unwrap_or_default();
         let in_sync = jobs.iter().all(|j| j.status == JobStatus::Done);
-        let dead = jobs.iter().filter(|j| j.status == JobStatus::OutOfSync).count();
-        let pending = jobs.iter().filter(|j| j.status == JobStatus::Pending).count();
+        let dead = jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::OutOfSync)
+            .count();
+        let pending = jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Pending)
+            .count();
         let search_status = if p.held {
             "held"
         } else if p.plan.is_empty() {
@@ -170,7 +185,9 @@ pub fn run(options: QaOptions, telemetry: &Telemetry, done: &AtomicU64) -> Resul
             "in_sync"
         };
         let after = summary(&jobs);
-        let ok = matches!(p.status, "published" | "nothing_to_publish") && in_sync && p.findings.is_empty();
+        let ok = matches!(p.status, "published" | "nothing_to_publish")
+            && in_sync
+            && p.findings.is_empty();
         failed |= !ok;
         rollup.add(p.mention_count, p.delta_count, &p.summary);
         findings.extend(p.findings.iter().cloned());
@@ -259,7 +276,11 @@ pub fn run(options: QaOptions, telemetry: &Telemetry, done: &AtomicU64) -> Resul
                 "drift_never_retried",
                 &j.session_id,
                 "retryQueue",
-                format!("search job `{}` was due at {} and was not re-executed", j.job_id, iso(j.retry_at_ms.unwrap_or(now))),
+                format!(
+                    "search job `{}` was due at {} and was not re-executed",
+                    j.job_id,
+                    iso(j.retry_at_ms.unwrap_or(now))
+                ),
             ));
         }
     }
@@ -273,7 +294,10 @@ pub fn run(options: QaOptions, telemetry: &Telemetry, done: &AtomicU64) -> Resul
     let rollup_json = rollup.to_json();
     let mut files = Vec::new();
     if let Some(dir) = &options.output {
-        std::fs::create_dir_all(dir).map_err(|error| QaError::Output { path: dir.clone(), error })?;
+        std::fs::create_dir_all(dir).map_err(|error| QaError::Output {
+            path: dir.clone(),
+            error,
+        })?;
         for r in &reports {
             let sid = r["sessionId"].as_str().unwrap_or("session");
             let path = dir.join(format!("{}-offline-qa.json", safe(sid)));
@@ -331,8 +355,16 @@ fn process(
     let sid = session.session_id.as_str();
     let now = options.now_ms;
     let job_id = format!("session-closure-{sid}");
-    telemetry.emit("offline.sessionClosure.queued", sid, vec![("jobId", job_id.clone().into())]);
-    telemetry.emit("offline.sessionClosure.started", sid, vec![("jobId", job_id.clone().into())]);
+    telemetry.emit(
+        "offline.sessionClosure.queued",
+        sid,
+        vec![("jobId", job_id.clone().into())],
+    );
+    telemetry.emit(
+        "offline.sessionClosure.started",
+        sid,
+        vec![("jobId", job_id.clone().into())],
+    );
     let mut findings = match &session.recorded {
         Some(o) => replay::check(session, o, &options.gate, &options.cadence),
         None => Vec::new(),
@@ -347,7 +379,11 @@ fn process(
     for d in &session.deltas {
         let reasons = gate::reasons(d, &options.gate);
         computed.add(&reasons);
-        let verdict = if reasons.is_empty() { None } else { options.decisions.verdict(sid, &d.delta_id) };
+        let verdict = if reasons.is_empty() {
+            None
+        } else {
+            options.decisions.verdict(sid, &d.delta_id)
+        };
         let status = match (reasons.is_empty(), verdict) {
             (true, _) => "ready",
             (false, Some(Verdict::Approve)) => "approved",
@@ -355,19 +391,26 @@ fn process(
             (false, None) => "needs-review",
         };
         if !reasons.is_empty() {
-            if verdict.is_some() { decided_present += 1 } else { undecided += 1 }
+            if verdict.is_some() {
+                decided_present += 1
+            } else {
+                undecided += 1
+            }
         }
         if matches!(status, "ready" | "approved") {
             publishable.push(d);
         }
         let mut raw = d.raw.clone();
         raw.insert("confidenceTier".into(), json!(gate::tier(d.confidence)));
-        raw.insert("safety".into(), json!({
-            "requiresModeration": !reasons.is_empty(),
-            "reasons": reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-            "capabilityViolations": gate::violations(d, &options.gate),
-            "confidence": gate::tier(d.confidence),
-        }));
+        raw.insert(
+            "safety".into(),
+            json!({
+                "requiresModeration": !reasons.is_empty(),
+                "reasons": reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "capabilityViolations": gate::violations(d, &options.gate),
+                "confidence": gate::tier(d.confidence),
+            }),
+        );
         raw.insert("status".into(), json!(status));
         deltas.push(Value::Object(raw));
     }
@@ -380,7 +423,11 @@ fn process(
                 None if held => rec.pending.max(1).saturating_sub(decided_present),
                 None => 0,
             };
-            (rec.summary, pending, options.decisions.decision_id.clone().or(rec.decision_id))
+            (
+                rec.summary,
+                pending,
+                options.decisions.decision_id.clone().or(rec.decision_id),
+            )
         }
         None => (computed, undecided, options.decisions.decision_id.clone()),
     };
@@ -397,8 +444,9 @@ fn process(
     let mut plan = Vec::new();
     let mut before = Vec::new();
     let mut error = None;
-    let (status, batch_status, notes) = if held {
-        telemetry.emit("admin.alert", sid, vec![
+    let (status, batch_status, notes) =
+        if held {
+            telemetry.emit("admin.alert", sid, vec![
             ("severity", "high".into()),
             ("category", "moderation".into()),
             ("reason", "world_delta_requires_moderation".into()),
@@ -409,70 +457,105 @@ fn process(
                 "batchId": crate::cadence::batch_id(sid),
             })),
         ]);
-        ("awaiting_moderation", "awaiting_moderation", Some("moderation_gate_pending"))
-    } else {
-        let items = bundles(sid, &publishable);
-        if items.is_empty() {
-            ("nothing_to_publish", "skipped", Some("no_publishable_deltas"))
+            (
+                "awaiting_moderation",
+                "awaiting_moderation",
+                Some("moderation_gate_pending"),
+            )
         } else {
-            let mut objects: Vec<(String, Vec<u8>)> = items
-                .iter()
-                .map(|b| (b.object_name(), serde_json::to_vec_pretty(&b.json).unwrap_or_default()))
-                .collect();
-            let manifest = json!({
-                "sessionId": sid,
-                "batchId": crate::cadence::batch_id(sid),
-                "objects": objects.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-            });
-            objects.push(("manifest.json".into(), serde_json::to_vec_pretty(&manifest).unwrap_or_default()));
-            let pb = runtime.block_on(publish(state, options.target.as_ref(), sid, objects, options.storage_outage, now))?;
-            let ok = pb.ok();
-            if ok {
-                let mut fresh = Vec::new();
-                for (i, b) in items.iter().enumerate() {
-                    let id = b.job_id();
-                    plan.push(id.clone());
-                    match state.job(&id)? {
-                        Some(j) if j.expected_version == pb.version => before.push(j),
-                        _ => fresh.push(Job {
-                            job_id: id,
-                            session_id: sid.to_string(),
-                            index: b.index,
-                            doc_id: b.id.clone(),
-                            expected_version: pb.version,
-                            title: b.title.clone(),
-                            body: b.body.clone(),
-                            drift: options.drift.for_job(i),
-                            attempts: 0,
-                            status: JobStatus::Pending,
-                            retry_at_ms: None,
-                            last_error: None,
-                        }),
-                    }
-                }
-                for j in crate::sync::attempt(state, index, fresh, now)? {
-                    report_drift(telemetry, &j);
-                    before.push(j);
-                }
-                before.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+            let items = bundles(sid, &publishable);
+            if items.is_empty() {
+                (
+                    "nothing_to_publish",
+                    "skipped",
+                    Some("no_publishable_deltas"),
+                )
             } else {
-                error = pb.error.clone();
-                telemetry.emit("offline.sessionClosure.failed", sid, vec![
-                    ("jobId", job_id.clone().into()),
-                    ("error", pb.error.clone().unwrap_or_default().into()),
-                    ("attempts", 1.into()),
-                ]);
+                let mut objects: Vec<(String, Vec<u8>)> = items
+                    .iter()
+                    .map(|b| {
+                        (
+                            b.object_name(),
+                            serde_json::to_vec_pretty(&b.json).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                let manifest = json!({
+                    "sessionId": sid,
+                    "batchId": crate::cadence::batch_id(sid),
+                    "objects": objects.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+                });
+                objects.push((
+                    "manifest.json".into(),
+                    serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+                ));
+                let pb = runtime.block_on(publish(
+                    state,
+                    options.target.as_ref(),
+                    sid,
+                    objects,
+                    options.storage_outage,
+                    now,
+                ))?;
+                let ok = pb.ok();
+                if ok {
+                    let mut fresh = Vec::new();
+                    for (i, b) in items.iter().enumerate() {
+                        let id = b.job_id();
+                        plan.push(id.clone());
+                        match state.job(&id)? {
+                            Some(j) if j.expected_version == pb.version => before.push(j),
+                            _ => fresh.push(Job {
+                                job_id: id,
+                                session_id: sid.to_string(),
+                                index: b.index,
+                                doc_id: b.id.clone(),
+                                expected_version: pb.version,
+                                title: b.title.clone(),
+                                body: b.body.clone(),
+                                drift: options.drift.for_job(i),
+                                attempts: 0,
+                                status: JobStatus::Pending,
+                                retry_at_ms: None,
+                                last_error: None,
+                            }),
+                        }
+                    }
+                    for j in crate::sync::attempt(state, index, fresh, now)? {
+                        report_drift(telemetry, &j);
+                        before.push(j);
+                    }
+                    before.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+                } else {
+                    error = pb.error.clone();
+                    telemetry.emit(
+                        "offline.sessionClosure.failed",
+                        sid,
+                        vec![
+                            ("jobId", job_id.clone().into()),
+                            ("error", pb.error.clone().unwrap_or_default().into()),
+                            ("attempts", 1.into()),
+                        ],
+                    );
+                }
+                published = Some(pb);
+                if ok {
+                    ("published", "published", None)
+                } else {
+                    ("publish_failed", "publish_failed", Some("storage_error"))
+                }
             }
-            published = Some(pb);
-            if ok { ("published", "published", None) } else { ("publish_failed", "publish_failed", Some("storage_error")) }
-        }
-    };
+        };
     if status != "publish_failed" {
-        telemetry.emit("offline.sessionClosure.completed", sid, vec![
-            ("jobId", job_id.into()),
-            ("durationMs", (started.elapsed().as_millis() as u64).into()),
-            ("status", status.into()),
-        ]);
+        telemetry.emit(
+            "offline.sessionClosure.completed",
+            sid,
+            vec![
+                ("jobId", job_id.into()),
+                ("durationMs", (started.elapsed().as_millis() as u64).into()),
+                ("status", status.into()),
+            ],
+        );
     }
     let m = ModerationState {
         status: moderation_status,

@@ -65,7 +65,9 @@ impl State {
             message,
         };
         std::fs::create_dir_all(dir).map_err(|e| {
-            state_err(format!("cannot create it: {e} (pass a writable --state DIR)"))
+            state_err(format!(
+                "cannot create it: {e} (pass a writable --state DIR)"
+            ))
         })?;
         let lock = DirLock::acquire(dir, "lock").map_err(|e| match e {
             LockError::Held(pid) => state_err(format!(
@@ -113,8 +115,10 @@ pub(crate) fn open_db(path: &Path, what: &'static str) -> Result<Connection, QaE
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
     Ok(conn)
 }
 

@@ -37,9 +37,7 @@ impl Telemetry {
     /// Queues one event (never blocks).
     pub(crate) fn emit(&self, name: &'static str, session: &str, attrs: Vec<(&str, Value)>) {
         if let Some(client) = &self.client {
-            let mut event = Event::new(name)
-                .session(session)
-                .attr("sessionId", session);
+            let mut event = Event::new(name).session(session).attr("sessionId", session);
             for (k, v) in attrs {
                 event = event.attr(k, v);
             }

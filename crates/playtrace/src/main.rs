@@ -13,7 +13,7 @@ mod progress;
 mod signal;
 
 use clap::{Parser, Subcommand};
-use commands::{alerts, demo, export, monitor, serve, smoke, store};
+use commands::{alerts, demo, export, monitor, qa, serve, smoke, store};
 use output::ExitStatus;
 use std::process::ExitCode;
 use tracing_subscriber::filter::LevelFilter;
@@ -67,6 +67,9 @@ enum Command {
     /// Check a collector's store after a crash, or copy it while `serve` runs.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Replay offline publishing jobs: moderation hold, publishing with rollback, search sync.
+    #[command(long_about = qa::LONG_ABOUT)]
+    Qa(qa::QaArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
         Command::Store(command) => store::run(command),
+        Command::Qa(args) => qa::run(args),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod demo;
 pub mod export;
 pub mod monitor;
+pub mod qa;
 pub mod serve;
 pub mod smoke;
 pub mod store;
