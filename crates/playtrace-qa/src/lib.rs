@@ -26,15 +26,18 @@ pub mod telemetry;
 
 mod bundles;
 mod drain;
+mod options;
 mod replay;
 mod report;
 mod run;
+mod session;
 mod sync;
 
 pub use drain::{drain, DrainOptions, DrainResult};
 pub use findings::Finding;
+pub use options::{DriftMode, QaOptions};
 pub use publish::{rollback, RollbackResult, Target};
-pub use run::{run, DriftMode, QaOptions, QaResult};
+pub use run::{run, QaResult};
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -95,4 +98,12 @@ pub fn now_ms() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as f64)
         .unwrap_or(0.0)
+}
+
+/// A current-thread runtime for the writers.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, QaError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| QaError::Usage(format!("cannot start the async runtime: {e}")))
 }

@@ -403,7 +403,7 @@ pub fn rollback(
     if let Some(target) = &target {
         let names: Vec<String> = serde_json::from_str(&names).unwrap_or_default();
         let pointer = pointer_object(session, to, &names, &hash, now);
-        let runtime = crate::run::runtime()?;
+        let runtime = crate::runtime()?;
         runtime
             .block_on(target.writer.write(&pointer))
             .map_err(|e| QaError::Usage(format!(
