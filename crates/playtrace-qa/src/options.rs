@@ -26,7 +26,7 @@ impl DriftMode {
         if self == DriftMode::Off || position % 2 == 1 {
             return Drift::None;
         }
-        match (self, position % 4 == 0) {
+        match (self, position.is_multiple_of(4)) {
             (DriftMode::First, true) => Drift::FirstFail,
             (DriftMode::First, false) => Drift::FirstStale,
             (_, true) => Drift::AlwaysFail,

@@ -113,3 +113,26 @@ impl Rollup {
 pub(crate) fn file_stamp(now: f64) -> String {
     iso(now).replace([':', '.'], "-")
 }
+
+/// Seconds spent per step of a run (the benchmark's "share of time per step"). Moderation
+/// covers the replay checks, the gate, the cadence and building the bundles.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Timings {
+    pub moderation: f64,
+    pub publish: f64,
+    pub search_sync: f64,
+    pub drain: f64,
+    pub reports: f64,
+}
+
+impl Timings {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "moderationSeconds": self.moderation,
+            "publishSeconds": self.publish,
+            "searchSyncSeconds": self.search_sync,
+            "drainSeconds": self.drain,
+            "reportsSeconds": self.reports,
+        })
+    }
+}

@@ -8,7 +8,7 @@ use crate::index::SearchIndex;
 use crate::options::QaOptions;
 use crate::publish::versions;
 use crate::queue::{summary, Job, JobStatus};
-use crate::report::{file_stamp, Rollup};
+use crate::report::{file_stamp, Rollup, Timings};
 use crate::session::process;
 use crate::state::{State, INDEX_DB};
 use crate::telemetry::Telemetry;
@@ -52,15 +52,25 @@ pub fn run(
     let mut index = SearchIndex::open(&index_path)?;
     let runtime = runtime()?;
     let now = options.now_ms;
+    let mut timings = Timings::default();
     let mut processed = Vec::with_capacity(options.sessions.len());
     for session in &options.sessions {
         let p = process(
-            session, &options, &mut state, &mut index, &runtime, telemetry,
+            session,
+            &options,
+            &mut state,
+            &mut index,
+            &runtime,
+            telemetry,
+            &mut timings,
         )?;
         processed.push(p);
         done.fetch_add(1, Ordering::Relaxed);
     }
+    let step = std::time::Instant::now();
     let drained = drain_open(&mut state, &mut index, now, false, telemetry)?;
+    timings.drain += step.elapsed().as_secs_f64();
+    let step = std::time::Instant::now();
     let mut drained_by: HashMap<&str, Vec<&Job>> = HashMap::new();
     for j in &drained {
         drained_by.entry(j.session_id.as_str()).or_default().push(j);
@@ -229,7 +239,9 @@ pub fn run(
         write_json(&path, &body)?;
         files.push(path);
     }
+    timings.reports += step.elapsed().as_secs_f64();
     let result_summary = json!({
+        "timings": timings.to_json(),
         "mode": mode,
         "generatedAt": iso(now),
         "status": if failed { "failed" } else { "ok" },

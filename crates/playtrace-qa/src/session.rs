@@ -14,7 +14,7 @@ use crate::options::QaOptions;
 use crate::publish::{pointer_version, publish, versions, Published};
 use crate::queue::{Job, JobStatus};
 use crate::replay;
-use crate::report::{schedule_json, ModerationState};
+use crate::report::{schedule_json, ModerationState, Timings};
 use crate::state::State;
 use crate::telemetry::Telemetry;
 use crate::QaError;
@@ -47,8 +47,10 @@ pub(crate) fn process(
     index: &mut SearchIndex,
     runtime: &tokio::runtime::Runtime,
     telemetry: &Telemetry,
+    timings: &mut Timings,
 ) -> Result<Processed, QaError> {
     let started = Instant::now();
+    let step = started;
     let sid = session.session_id.as_str();
     let now = options.now_ms;
     let job_id = format!("session-closure-{sid}");
@@ -186,6 +188,8 @@ pub(crate) fn process(
                     "manifest.json".into(),
                     serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
                 ));
+                timings.moderation += step.elapsed().as_secs_f64();
+                let step = Instant::now();
                 let pb = runtime.block_on(publish(
                     state,
                     options.target.as_ref(),
@@ -194,6 +198,8 @@ pub(crate) fn process(
                     options.storage_outage,
                     now,
                 ))?;
+                timings.publish += step.elapsed().as_secs_f64();
+                let step = Instant::now();
                 let ok = pb.ok();
                 if ok {
                     let mut fresh = Vec::new();
@@ -223,6 +229,7 @@ pub(crate) fn process(
                         before.push(j);
                     }
                     before.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+                    timings.search_sync += step.elapsed().as_secs_f64();
                 } else {
                     error = pb.error.clone();
                     telemetry.emit(

@@ -245,7 +245,9 @@ fn run_batch(args: QaArgs) -> Result<ExitStatus> {
         Some(spec) => Some(target(spec).map_err(anyhow::Error::msg)?),
         None => None,
     };
+    let read_started = std::time::Instant::now();
     let sessions = playtrace_qa::input::load(input, args.session.as_deref())?;
+    let read_seconds = read_started.elapsed().as_secs_f64();
     let telemetry = telemetry(common)?;
     let done = Arc::new(AtomicU64::new(0));
     let progress = crate::progress::Progress::start_items(
@@ -277,7 +279,8 @@ fn run_batch(args: QaArgs) -> Result<ExitStatus> {
     let result = playtrace_qa::run(options, &telemetry, &done);
     progress.finish();
     finish(&telemetry);
-    let result = result?;
+    let mut result = result?;
+    result.summary["timings"]["readSeconds"] = read_seconds.into();
     let out = match common.format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&result.summary)?;
