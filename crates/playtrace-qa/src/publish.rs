@@ -103,172 +103,254 @@ fn pointer_object(session: &str, version: i64, names: &[String], hash: &str, now
     )
 }
 
-/// Publishes `objects` (name inside the version, bytes) as the session's next version.
-pub(crate) async fn publish(
+/// One session's plan inside [`publish_many`].
+struct Plan {
+    session: String,
+    objects: Vec<(String, Vec<u8>)>,
+    hash: String,
+    names: Vec<String>,
+    version: i64,
+    pointer: Option<i64>,
+    unchanged: bool,
+}
+
+fn db(state: &State) -> impl Fn(rusqlite::Error) -> QaError + '_ {
+    move |e| state.err(e)
+}
+
+/// Publishes each session's objects (name inside the version, bytes) as its next version;
+/// the results in the order given. Sessions are written concurrently, and the state records
+/// each stage for all of them in one transaction: versions started, versions written whole
+/// (or incomplete), pointers moved.
+pub(crate) async fn publish_many(
     state: &mut State,
     target: Option<&Target>,
-    session: &str,
-    objects: Vec<(String, Vec<u8>)>,
+    batches: Vec<(String, Vec<(String, Vec<u8>)>)>,
     outage: bool,
     now: f64,
-) -> Result<Published, QaError> {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for (name, bytes) in &objects {
-        hasher.update(name.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(bytes);
+) -> Result<Vec<Published>, QaError> {
+    let mut plans = Vec::with_capacity(batches.len());
+    for (session, objects) in batches {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for (name, bytes) in &objects {
+            hasher.update(name.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(bytes);
+        }
+        let hash = format!("{:016x}", hasher.digest());
+        let names: Vec<String> = objects.iter().map(|(n, _)| n.clone()).collect();
+        let pointer = pointer_version(state, &session)?;
+        let unchanged = version_hash(state, &session, pointer)?.is_some_and(|h| h == hash);
+        let latest: Option<(i64, String, String)> = state
+            .conn
+            .query_row(
+                "SELECT version, status, content_hash FROM publish_versions WHERE session_id = ?1
+                 ORDER BY version DESC LIMIT 1",
+                [&session],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db(state))?;
+        let version = match (&latest, unchanged) {
+            (_, true) => pointer.unwrap_or(1),
+            (Some((v, status, h)), _) if *h == hash && status != "complete" => *v,
+            (Some((v, _, _)), _) => v + 1,
+            (None, _) => 1,
+        };
+        plans.push(Plan {
+            session,
+            objects,
+            hash,
+            names,
+            version,
+            pointer,
+            unchanged,
+        });
     }
-    let hash = format!("{:016x}", hasher.digest());
-    let names: Vec<String> = objects.iter().map(|(n, _)| n.clone()).collect();
-    let pointer = pointer_version(state, session)?;
-    let latest: Option<(i64, String, String)> = state
-        .conn
-        .query_row(
-            "SELECT version, status, content_hash FROM publish_versions WHERE session_id = ?1
-             ORDER BY version DESC LIMIT 1",
-            [session],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .map_err(|e| state.err(e))?;
-    if let (Some(p), Some(h)) = (pointer, version_hash(state, session, pointer)?) {
-        if h == hash {
-            return Ok(Published {
-                status: "unchanged",
-                version: p,
-                pointer: Some(p),
-                objects: objects.len(),
-                error: None,
-            });
+    let mut results: Vec<Published> = plans
+        .iter()
+        .map(|p| Published {
+            status: if p.unchanged {
+                "unchanged"
+            } else {
+                "published"
+            },
+            version: p.version,
+            pointer: if p.unchanged {
+                p.pointer
+            } else {
+                Some(p.version)
+            },
+            objects: p.objects.len(),
+            error: None,
+        })
+        .collect();
+    {
+        let tx = state.conn.unchecked_transaction().map_err(db(state))?;
+        for p in plans.iter().filter(|p| !p.unchanged) {
+            tx.execute(
+                "INSERT OR REPLACE INTO publish_versions
+                 (session_id, version, status, content_hash, objects, names, error, created_at_ms)
+                 VALUES (?1, ?2, 'writing', ?3, ?4, ?5, NULL, ?6)",
+                params![
+                    p.session,
+                    p.version,
+                    p.hash,
+                    p.objects.len() as i64,
+                    serde_json::to_string(&p.names).unwrap_or_default(),
+                    now as i64
+                ],
+            )
+            .map_err(db(state))?;
+            if target.is_none() {
+                // No storage: the version and pointer are kept in the state only.
+                set_pointer(&tx, &p.session, p.version, None, now).map_err(db(state))?;
+            }
+        }
+        tx.commit().map_err(db(state))?;
+    }
+    let Some(target) = target else {
+        return Ok(results);
+    };
+    // Every session's objects, sessions concurrently.
+    let mut writers: Vec<Option<Arc<dyn Writer>>> = vec![None; plans.len()];
+    let mut set = tokio::task::JoinSet::new();
+    for (i, p) in plans.iter_mut().enumerate().filter(|(_, p)| !p.unchanged) {
+        let writer: Arc<dyn Writer> = if outage {
+            Arc::new(Outage {
+                inner: target.writer.clone(),
+                allowed: p.objects.len() / 2,
+                used: AtomicUsize::new(0),
+            })
+        } else {
+            target.writer.clone()
+        };
+        writers[i] = Some(writer.clone());
+        let key = safe(&p.session);
+        let artifacts: Vec<Artifact> = std::mem::take(&mut p.objects)
+            .into_iter()
+            .map(|(name, bytes)| {
+                artifact(format!("{key}/v{}/{name}", p.version), bytes, &p.session)
+            })
+            .collect();
+        set.spawn(async move {
+            let result = fan_out(&artifacts, std::slice::from_ref(&writer)).await;
+            let failure = result
+                .outcomes
+                .iter()
+                .find(|o| o.status != Status::Written)
+                .map(|o| format!("{}: {}", o.artifact, o.error.clone().unwrap_or_default()));
+            (i, failure)
+        });
+    }
+    let mut failures: Vec<Option<String>> = vec![None; plans.len()];
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, failure)) => failures[i] = failure,
+            Err(e) => tracing::error!("a publishing task failed: {e}"),
         }
     }
-    let version = match &latest {
-        Some((v, status, h)) if *h == hash && status != "complete" => *v,
-        Some((v, _, _)) => v + 1,
-        None => 1,
-    };
-    state
-        .conn
-        .execute(
-            "INSERT OR REPLACE INTO publish_versions
-             (session_id, version, status, content_hash, objects, names, error, created_at_ms)
-             VALUES (?1, ?2, 'writing', ?3, ?4, ?5, NULL, ?6)",
-            params![
-                session,
-                version,
-                hash,
-                objects.len() as i64,
-                serde_json::to_string(&names).unwrap_or_default(),
-                now as i64
-            ],
-        )
-        .map_err(|e| state.err(e))?;
-    let Some(target) = target else {
-        // No storage: the version and pointer are kept in the state only.
-        set_pointer(state, session, version, None, now)?;
-        return Ok(Published {
-            status: "published",
-            version,
-            pointer: Some(version),
-            objects: objects.len(),
-            error: None,
-        });
-    };
-    let writer: Arc<dyn Writer> = if outage {
-        Arc::new(Outage {
-            inner: target.writer.clone(),
-            allowed: objects.len() / 2,
-            used: AtomicUsize::new(0),
-        })
-    } else {
-        target.writer.clone()
-    };
-    let key = safe(session);
-    let artifacts: Vec<Artifact> = objects
-        .into_iter()
-        .map(|(name, bytes)| artifact(format!("{key}/v{version}/{name}"), bytes, session))
-        .collect();
-    let count = artifacts.len();
-    let result = fan_out(&artifacts, std::slice::from_ref(&writer)).await;
-    let failure = result
-        .outcomes
-        .iter()
-        .find(|o| o.status != Status::Written)
-        .map(|o| format!("{}: {}", o.artifact, o.error.clone().unwrap_or_default()));
-    if let Some(error) = failure {
-        mark(state, session, version, "incomplete", Some(&error))?;
-        return Ok(Published {
-            status: "publish_failed",
-            version,
-            pointer,
-            objects: count,
-            error: Some(error),
+    {
+        let tx = state.conn.unchecked_transaction().map_err(db(state))?;
+        for (i, p) in plans.iter().enumerate().filter(|(_, p)| !p.unchanged) {
+            let (status, error) = match &failures[i] {
+                Some(e) => ("incomplete", Some(e.as_str())),
+                None => ("written", None),
+            };
+            mark(&tx, &p.session, p.version, status, error).map_err(db(state))?;
+            if let Some(e) = &failures[i] {
+                results[i] = Published {
+                    status: "publish_failed",
+                    version: p.version,
+                    pointer: p.pointer,
+                    objects: p.names.len(),
+                    error: Some(e.clone()),
+                };
+            }
+        }
+        tx.commit().map_err(db(state))?;
+    }
+    // The pointers of the versions written whole.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, p) in plans.iter().enumerate() {
+        if p.unchanged || failures[i].is_some() {
+            continue;
+        }
+        let Some(writer) = writers[i].clone() else {
+            continue;
+        };
+        let pointer = pointer_object(&p.session, p.version, &p.names, &p.hash, now);
+        set.spawn(async move {
+            let result = writer.write(&pointer).await;
+            (
+                i,
+                result.map_err(|e| format!("the pointer {}: {e}", pointer.name)),
+            )
         });
     }
-    mark(state, session, version, "written", None)?;
-    let pointer_artifact = pointer_object(session, version, &names, &hash, now);
-    if let Err(e) = writer.write(&pointer_artifact).await {
-        let error = format!("the pointer {}: {e}", pointer_artifact.name);
-        mark(state, session, version, "written", Some(&error))?;
-        return Ok(Published {
+    let mut moved = Vec::new();
+    let mut pointer_errors = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, Ok(_))) => moved.push(i),
+            Ok((i, Err(e))) => pointer_errors.push((i, e)),
+            Err(e) => tracing::error!("a pointer task failed: {e}"),
+        }
+    }
+    let tx = state.conn.unchecked_transaction().map_err(db(state))?;
+    for i in moved {
+        let p = &plans[i];
+        set_pointer(&tx, &p.session, p.version, Some(&target.spec), now).map_err(db(state))?;
+    }
+    for (i, error) in pointer_errors {
+        let p = &plans[i];
+        mark(&tx, &p.session, p.version, "written", Some(&error)).map_err(db(state))?;
+        results[i] = Published {
             status: "pointer_failed",
-            version,
-            pointer,
-            objects: count,
+            version: p.version,
+            pointer: p.pointer,
+            objects: p.names.len(),
             error: Some(error),
-        });
+        };
     }
-    set_pointer(state, session, version, Some(&target.spec), now)?;
-    Ok(Published {
-        status: "published",
-        version,
-        pointer: Some(version),
-        objects: count,
-        error: None,
-    })
+    tx.commit().map_err(db(state))?;
+    Ok(results)
 }
 
 fn mark(
-    state: &State,
+    tx: &rusqlite::Connection,
     session: &str,
     version: i64,
     status: &str,
     error: Option<&str>,
-) -> Result<(), QaError> {
-    state
-        .conn
-        .execute(
-            "UPDATE publish_versions SET status = ?3, error = ?4 WHERE session_id = ?1 AND version = ?2",
-            params![session, version, status, error],
-        )
-        .map(|_| ())
-        .map_err(|e| state.err(e))
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE publish_versions SET status = ?3, error = ?4 WHERE session_id = ?1 AND version = ?2",
+        params![session, version, status, error],
+    )
+    .map(|_| ())
 }
 
+/// Moves the pointer to a version and marks the version complete (inside the caller's
+/// transaction).
 fn set_pointer(
-    state: &State,
+    tx: &rusqlite::Connection,
     session: &str,
     version: i64,
     target: Option<&str>,
     now: f64,
-) -> Result<(), QaError> {
-    let tx = state
-        .conn
-        .unchecked_transaction()
-        .map_err(|e| state.err(e))?;
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO pointers (session_id, version, target, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (session_id) DO UPDATE SET version = excluded.version,
              target = COALESCE(excluded.target, pointers.target), updated_at_ms = excluded.updated_at_ms",
         params![session, version, target, now as i64],
-    )
-    .map_err(|e| state.err(e))?;
+    )?;
     tx.execute(
         "UPDATE publish_versions SET status = 'complete', error = NULL WHERE session_id = ?1 AND version = ?2",
         params![session, version],
-    )
-    .map_err(|e| state.err(e))?;
-    tx.commit().map_err(|e| state.err(e))
+    )?;
+    Ok(())
 }
 
 /// The version the session's pointer names.
@@ -350,7 +432,7 @@ pub fn rollback(
     make_target: impl FnOnce(&str) -> Result<Target, String>,
     now: f64,
 ) -> Result<RollbackResult, QaError> {
-    let mut state = State::open(state_dir)?;
+    let state = State::open(state_dir)?;
     let current = pointer_version(&state, session)?;
     let Some(current) = current else {
         return Err(QaError::Usage(format!(
@@ -411,14 +493,18 @@ pub fn rollback(
                 pointer.name, target.spec
             )))?;
     }
-    set_pointer(
-        &state,
-        session,
-        to,
-        target.as_ref().map(|t| t.spec.as_str()),
-        now,
-    )?;
-    let _ = &mut state;
+    {
+        let tx = state.conn.unchecked_transaction().map_err(db(&state))?;
+        set_pointer(
+            &tx,
+            session,
+            to,
+            target.as_ref().map(|t| t.spec.as_str()),
+            now,
+        )
+        .map_err(db(&state))?;
+        tx.commit().map_err(db(&state))?;
+    }
     Ok(RollbackResult {
         session_id: session.to_string(),
         from: Some(current),

@@ -9,7 +9,7 @@ use crate::options::QaOptions;
 use crate::publish::versions;
 use crate::queue::{summary, Job, JobStatus};
 use crate::report::{file_stamp, Rollup, Timings};
-use crate::session::process;
+use crate::session::{finish, prepare, CHUNK};
 use crate::state::{State, INDEX_DB};
 use crate::telemetry::Telemetry;
 use crate::{iso, runtime, QaError};
@@ -54,18 +54,23 @@ pub fn run(
     let now = options.now_ms;
     let mut timings = Timings::default();
     let mut processed = Vec::with_capacity(options.sessions.len());
-    for session in &options.sessions {
-        let p = process(
-            session,
+    for chunk in options.sessions.chunks(CHUNK) {
+        let step = std::time::Instant::now();
+        let prepared = chunk
+            .iter()
+            .map(|s| prepare(s, &options, &state, telemetry))
+            .collect::<Result<Vec<_>, _>>()?;
+        timings.moderation += step.elapsed().as_secs_f64();
+        processed.extend(finish(
+            prepared,
             &options,
             &mut state,
             &mut index,
             &runtime,
             telemetry,
             &mut timings,
-        )?;
-        processed.push(p);
-        done.fetch_add(1, Ordering::Relaxed);
+        )?);
+        done.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     let step = std::time::Instant::now();
     let drained = drain_open(&mut state, &mut index, now, false, telemetry)?;

@@ -1,9 +1,11 @@
-//! One session through the steps PlayTrace owns: the replay checks (old reports), the gate and
-//! the decisions, the cadence, the moderation hold, publishing and the first attempt of each
-//! search job.
+//! The sessions of a batch through the steps PlayTrace owns, a chunk at a time: the replay
+//! checks (old reports), the gate and the decisions, the cadence and the moderation hold for
+//! each session ([`prepare`]); then publishing of the chunk's released batches and the first
+//! attempt of their search jobs ([`finish`]), so a chunk costs a handful of fsyncs rather
+//! than a handful per session.
 
-use crate::bundles::bundles;
-use crate::cadence::schedule;
+use crate::bundles::{bundles, Bundle};
+use crate::cadence::{schedule, Schedule};
 use crate::decisions::Verdict;
 use crate::drain::report_drift;
 use crate::findings::Finding;
@@ -11,7 +13,7 @@ use crate::gate::{self, Summary};
 use crate::index::SearchIndex;
 use crate::input::{Mode, Session};
 use crate::options::QaOptions;
-use crate::publish::{pointer_version, publish, versions, Published};
+use crate::publish::{pointer_version, publish_many, versions, Published};
 use crate::queue::{Job, JobStatus};
 use crate::replay;
 use crate::report::{schedule_json, ModerationState, Timings};
@@ -19,7 +21,11 @@ use crate::state::State;
 use crate::telemetry::Telemetry;
 use crate::QaError;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::time::Instant;
+
+/// Sessions published and synced together.
+pub(crate) const CHUNK: usize = 16;
 
 /// One session's result before the drain.
 pub(crate) struct Processed {
@@ -40,19 +46,30 @@ pub(crate) struct Processed {
     pub error: Option<String>,
 }
 
-pub(crate) fn process(
-    session: &Session,
+/// A session through the gate, waiting for publishing.
+pub(crate) struct Prepared<'a> {
+    session: &'a Session,
+    started: Instant,
+    job_id: String,
+    findings: Vec<Finding>,
+    deltas: Vec<Value>,
+    summary: Summary,
+    pending: u64,
+    moderation_status: &'static str,
+    decision_id: Option<String>,
+    times: Schedule,
+    items: Vec<Bundle>,
+}
+
+/// The gate, the decisions, the cadence and the hold of one session.
+pub(crate) fn prepare<'a>(
+    session: &'a Session,
     options: &QaOptions,
-    state: &mut State,
-    index: &mut SearchIndex,
-    runtime: &tokio::runtime::Runtime,
+    state: &State,
     telemetry: &Telemetry,
-    timings: &mut Timings,
-) -> Result<Processed, QaError> {
+) -> Result<Prepared<'a>, QaError> {
     let started = Instant::now();
-    let step = started;
     let sid = session.session_id.as_str();
-    let now = options.now_ms;
     let job_id = format!("session-closure-{sid}");
     telemetry.emit(
         "offline.sessionClosure.queued",
@@ -139,153 +156,210 @@ pub(crate) fn process(
         "decided"
     };
     let times = schedule(session.closed_at, &options.cadence);
-    let mut published = None;
-    let mut plan = Vec::new();
-    let mut before = Vec::new();
-    let mut error = None;
-    let (status, batch_status, notes) =
-        if held {
-            telemetry.emit("admin.alert", sid, vec![
-            ("severity", "high".into()),
-            ("category", "moderation".into()),
-            ("reason", "world_delta_requires_moderation".into()),
-            ("data", json!({
-                "pendingCount": pending,
-                "deltaCount": session.delta_count,
-                "reasons": summary_m.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-                "batchId": crate::cadence::batch_id(sid),
-            })),
-        ]);
+    let items = if held {
+        telemetry.emit(
+            "admin.alert",
+            sid,
+            vec![
+                ("severity", "high".into()),
+                ("category", "moderation".into()),
+                ("reason", "world_delta_requires_moderation".into()),
+                (
+                    "data",
+                    json!({
+                        "pendingCount": pending,
+                        "deltaCount": session.delta_count,
+                        "reasons": summary_m.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                        "batchId": crate::cadence::batch_id(sid),
+                    }),
+                ),
+            ],
+        );
+        Vec::new()
+    } else {
+        bundles(sid, &publishable)
+    };
+    Ok(Prepared {
+        session,
+        started,
+        job_id,
+        findings,
+        deltas,
+        summary: summary_m,
+        pending,
+        moderation_status,
+        decision_id,
+        times,
+        items,
+    })
+}
+
+/// The objects of a released batch: its bundles and a manifest.
+fn objects(sid: &str, items: &[Bundle]) -> Vec<(String, Vec<u8>)> {
+    let mut objects: Vec<(String, Vec<u8>)> = items
+        .iter()
+        .map(|b| {
             (
+                b.object_name(),
+                serde_json::to_vec_pretty(&b.json).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let manifest = json!({
+        "sessionId": sid,
+        "batchId": crate::cadence::batch_id(sid),
+        "objects": objects.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+    });
+    objects.push((
+        "manifest.json".into(),
+        serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+    ));
+    objects
+}
+
+/// Publishes a chunk's released batches, runs the first attempt of their search jobs, and
+/// sends each session's closing event.
+pub(crate) fn finish(
+    chunk: Vec<Prepared<'_>>,
+    options: &QaOptions,
+    state: &mut State,
+    index: &mut SearchIndex,
+    runtime: &tokio::runtime::Runtime,
+    telemetry: &Telemetry,
+    timings: &mut Timings,
+) -> Result<Vec<Processed>, QaError> {
+    let now = options.now_ms;
+    let step = Instant::now();
+    let released: Vec<usize> = (0..chunk.len())
+        .filter(|i| chunk[*i].pending == 0 && !chunk[*i].items.is_empty())
+        .collect();
+    let batches: Vec<(String, Vec<(String, Vec<u8>)>)> = released
+        .iter()
+        .map(|i| {
+            let sid = &chunk[*i].session.session_id;
+            (sid.clone(), objects(sid, &chunk[*i].items))
+        })
+        .collect();
+    let results = runtime.block_on(publish_many(
+        state,
+        options.target.as_ref(),
+        batches,
+        options.storage_outage,
+        now,
+    ))?;
+    let mut published: HashMap<usize, Published> = released.into_iter().zip(results).collect();
+    timings.publish += step.elapsed().as_secs_f64();
+    // The first attempt of every new search job of the chunk, together.
+    let step = Instant::now();
+    let mut plans: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut before: HashMap<String, Vec<Job>> = HashMap::new();
+    let mut fresh = Vec::new();
+    for (i, p) in chunk.iter().enumerate() {
+        let Some(pb) = published.get(&i).filter(|pb| pb.ok()) else {
+            continue;
+        };
+        let sid = p.session.session_id.as_str();
+        for (k, b) in p.items.iter().enumerate() {
+            let id = b.job_id();
+            plans.entry(i).or_default().push(id.clone());
+            match state.job(&id)? {
+                Some(j) if j.expected_version == pb.version => {
+                    before.entry(sid.to_string()).or_default().push(j)
+                }
+                _ => fresh.push(Job {
+                    job_id: id,
+                    session_id: sid.to_string(),
+                    index: b.index,
+                    doc_id: b.id.clone(),
+                    expected_version: pb.version,
+                    title: b.title.clone(),
+                    body: b.body.clone(),
+                    drift: options.drift.for_job(k),
+                    attempts: 0,
+                    status: JobStatus::Pending,
+                    retry_at_ms: None,
+                    last_error: None,
+                }),
+            }
+        }
+    }
+    for j in crate::sync::attempt(state, index, fresh, now)? {
+        report_drift(telemetry, &j);
+        before.entry(j.session_id.clone()).or_default().push(j);
+    }
+    timings.search_sync += step.elapsed().as_secs_f64();
+    let mut out = Vec::with_capacity(chunk.len());
+    for (i, p) in chunk.into_iter().enumerate() {
+        let sid = p.session.session_id.as_str();
+        let pb = published.remove(&i);
+        let (status, batch_status, notes) = match &pb {
+            _ if p.pending > 0 => (
                 "awaiting_moderation",
                 "awaiting_moderation",
                 Some("moderation_gate_pending"),
-            )
-        } else {
-            let items = bundles(sid, &publishable);
-            if items.is_empty() {
-                (
-                    "nothing_to_publish",
-                    "skipped",
-                    Some("no_publishable_deltas"),
-                )
-            } else {
-                let mut objects: Vec<(String, Vec<u8>)> = items
-                    .iter()
-                    .map(|b| {
-                        (
-                            b.object_name(),
-                            serde_json::to_vec_pretty(&b.json).unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                let manifest = json!({
-                    "sessionId": sid,
-                    "batchId": crate::cadence::batch_id(sid),
-                    "objects": objects.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-                });
-                objects.push((
-                    "manifest.json".into(),
-                    serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
-                ));
-                timings.moderation += step.elapsed().as_secs_f64();
-                let step = Instant::now();
-                let pb = runtime.block_on(publish(
-                    state,
-                    options.target.as_ref(),
-                    sid,
-                    objects,
-                    options.storage_outage,
-                    now,
-                ))?;
-                timings.publish += step.elapsed().as_secs_f64();
-                let step = Instant::now();
-                let ok = pb.ok();
-                if ok {
-                    let mut fresh = Vec::new();
-                    for (i, b) in items.iter().enumerate() {
-                        let id = b.job_id();
-                        plan.push(id.clone());
-                        match state.job(&id)? {
-                            Some(j) if j.expected_version == pb.version => before.push(j),
-                            _ => fresh.push(Job {
-                                job_id: id,
-                                session_id: sid.to_string(),
-                                index: b.index,
-                                doc_id: b.id.clone(),
-                                expected_version: pb.version,
-                                title: b.title.clone(),
-                                body: b.body.clone(),
-                                drift: options.drift.for_job(i),
-                                attempts: 0,
-                                status: JobStatus::Pending,
-                                retry_at_ms: None,
-                                last_error: None,
-                            }),
-                        }
-                    }
-                    for j in crate::sync::attempt(state, index, fresh, now)? {
-                        report_drift(telemetry, &j);
-                        before.push(j);
-                    }
-                    before.sort_by(|a, b| a.job_id.cmp(&b.job_id));
-                    timings.search_sync += step.elapsed().as_secs_f64();
-                } else {
-                    error = pb.error.clone();
-                    telemetry.emit(
-                        "offline.sessionClosure.failed",
-                        sid,
-                        vec![
-                            ("jobId", job_id.clone().into()),
-                            ("error", pb.error.clone().unwrap_or_default().into()),
-                            ("attempts", 1.into()),
-                        ],
-                    );
-                }
-                published = Some(pb);
-                if ok {
-                    ("published", "published", None)
-                } else {
-                    ("publish_failed", "publish_failed", Some("storage_error"))
-                }
-            }
+            ),
+            None => (
+                "nothing_to_publish",
+                "skipped",
+                Some("no_publishable_deltas"),
+            ),
+            Some(pb) if pb.ok() => ("published", "published", None),
+            Some(_) => ("publish_failed", "publish_failed", Some("storage_error")),
         };
-    if status != "publish_failed" {
-        telemetry.emit(
-            "offline.sessionClosure.completed",
-            sid,
-            vec![
-                ("jobId", job_id.into()),
-                ("durationMs", (started.elapsed().as_millis() as u64).into()),
-                ("status", status.into()),
-            ],
-        );
+        let error = pb.as_ref().and_then(|pb| pb.error.clone());
+        if status == "publish_failed" {
+            telemetry.emit(
+                "offline.sessionClosure.failed",
+                sid,
+                vec![
+                    ("jobId", p.job_id.clone().into()),
+                    ("error", error.clone().unwrap_or_default().into()),
+                    ("attempts", 1.into()),
+                ],
+            );
+        } else {
+            telemetry.emit(
+                "offline.sessionClosure.completed",
+                sid,
+                vec![
+                    ("jobId", p.job_id.clone().into()),
+                    (
+                        "durationMs",
+                        (p.started.elapsed().as_millis() as u64).into(),
+                    ),
+                    ("status", status.into()),
+                ],
+            );
+        }
+        let m = ModerationState {
+            status: p.moderation_status,
+            pending: p.pending,
+            summary: &p.summary,
+            delta_count: p.session.delta_count,
+            decision_id: p.decision_id.as_deref(),
+        };
+        let schedule_v = schedule_json(sid, &p.times, &m, batch_status, notes, now);
+        let mut jobs = before.remove(sid).unwrap_or_default();
+        jobs.sort_by(|a, b| a.job_id.cmp(&b.job_id));
+        out.push(Processed {
+            session_id: sid.to_string(),
+            mode: p.session.mode,
+            mention_count: p.session.mention_count,
+            delta_count: p.session.delta_count,
+            summary: p.summary,
+            deltas: p.deltas,
+            schedule: schedule_v,
+            status,
+            held: p.pending > 0,
+            published: pb,
+            plan: plans.remove(&i).unwrap_or_default(),
+            before: jobs,
+            findings: p.findings,
+            recorded: p.session.recorded.clone(),
+            error,
+        });
     }
-    let m = ModerationState {
-        status: moderation_status,
-        pending,
-        summary: &summary_m,
-        delta_count: session.delta_count,
-        decision_id: decision_id.as_deref(),
-    };
-    let schedule_v = schedule_json(sid, &times, &m, batch_status, notes, now);
-    Ok(Processed {
-        session_id: sid.to_string(),
-        mode: session.mode,
-        mention_count: session.mention_count,
-        delta_count: session.delta_count,
-        summary: summary_m,
-        deltas,
-        schedule: schedule_v,
-        status,
-        held,
-        published,
-        plan,
-        before,
-        findings,
-        recorded: session.recorded.clone(),
-        error,
-    })
+    Ok(out)
 }
 
 /// Versions an earlier run wrote whole but never pointed to (the pointer write failed or the
