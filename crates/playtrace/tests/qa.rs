@@ -172,7 +172,7 @@ fn count(db: &Path, sql: &str) -> i64 {
 #[test]
 fn the_retry_queue_survives_a_sigkill_of_the_drain() {
     let dir = tempfile::tempdir().unwrap();
-    let sessions: Vec<Value> = (0..300)
+    let sessions: Vec<Value> = (0..600)
         .map(|i| closure(&format!("k-{i}"), 2, "a"))
         .collect();
     let input = write(dir.path(), "many.json", sessions);
@@ -194,7 +194,7 @@ fn the_retry_queue_survives_a_sigkill_of_the_drain() {
             &db,
             "SELECT count(*) FROM search_jobs WHERE status = 'pending'"
         ),
-        600
+        1200
     );
     let mut drain: Child = Command::new(env!("CARGO_BIN_EXE_playtrace"))
         .current_dir(dir.path())
@@ -229,7 +229,7 @@ fn the_retry_queue_survives_a_sigkill_of_the_drain() {
     );
     assert_eq!(
         pending + retried,
-        600,
+        1200,
         "every queued job is either retried or still queued"
     );
     // The rest is re-executed by the next drain, each job attempted exactly twice.
@@ -252,7 +252,7 @@ fn the_retry_queue_survives_a_sigkill_of_the_drain() {
     );
     assert_eq!(
         count(&db, "SELECT count(*) FROM search_jobs WHERE attempts = 2"),
-        600
+        1200
     );
     let index = dir.path().join("playtrace-qa/search.db");
     assert_eq!(
@@ -260,7 +260,7 @@ fn the_retry_queue_survives_a_sigkill_of_the_drain() {
             &index,
             "SELECT count(*) FROM lore_bundles WHERE version = 1"
         ),
-        600,
+        1200,
         "every lore bundle holds its expected version"
     );
 }
