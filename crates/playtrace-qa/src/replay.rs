@@ -285,6 +285,19 @@ pub(crate) fn check(
         time(&["publishing", "schedule", "moderation", "endAt"]),
         ours.moderation_end,
     );
+    if let Some(b) = at(o, &["publishing", "schedule", "batches"]).and_then(Value::as_array) {
+        for (i, b) in b.iter().enumerate() {
+            if b.get("type").and_then(Value::as_str) == Some("hourly") {
+                compare(
+                    &format!("publishing.schedule.batches[{i}].runAt"),
+                    b.get("runAt")
+                        .and_then(Value::as_str)
+                        .and_then(parse_rfc3339_ms),
+                    ours.batch_run_at,
+                );
+            }
+        }
+    }
     compare(
         "publishing.schedule.digest.runAt",
         time(&["publishing", "schedule", "digest", "runAt"]),

@@ -355,3 +355,110 @@ fn a_job_failing_three_times_is_dead_lettered_as_search_out_of_sync() {
         .drained
         .is_empty());
 }
+
+/// The filesystem writer, except that pointer objects fail (a storage that died between the
+/// last object and the pointer).
+struct NoPointer(playtrace_export::fs::FsWriter);
+
+impl playtrace_export::Writer for NoPointer {
+    fn id(&self) -> String {
+        self.0.id()
+    }
+    fn write<'a>(&'a self, a: &'a playtrace_export::Artifact) -> playtrace_export::WriteFuture<'a> {
+        if a.name.ends_with("/current") {
+            Box::pin(async {
+                Err(playtrace_export::WriteError::Transient(
+                    "connection reset".into(),
+                ))
+            })
+        } else {
+            self.0.write(a)
+        }
+    }
+}
+
+#[test]
+fn a_version_written_without_its_pointer_is_a_finding_and_the_rerun_completes_it() {
+    use playtrace_qa::Target;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let published = dir.path().join("pub");
+    let input = write_batch(dir.path(), &[closure(3, 2, false)]);
+    let mut o = options(&input, &state);
+    o.target = Some(Target {
+        writer: Arc::new(NoPointer(playtrace_export::fs::FsWriter::new(&published))),
+        spec: format!("fs:{}", published.display()),
+    });
+    let r = run(o);
+    assert_eq!(r.reports[0]["publishing"]["status"], "publish_failed");
+    assert_eq!(
+        r.reports[0]["publishing"]["storage"]["status"],
+        "pointer_failed"
+    );
+    assert!(published.join("s-3/v1/manifest.json").exists());
+    assert!(!published.join("s-3/current").exists());
+    assert_eq!(r.reports[0]["publishing"]["searchPlan"]["jobs"], json!([]));
+    let mut o = options(&input, &state);
+    o.target = Some(Target {
+        writer: Arc::new(playtrace_export::fs::FsWriter::new(&published)),
+        spec: format!("fs:{}", published.display()),
+    });
+    let r = run(o);
+    assert_eq!(codes(&r), ["version_without_pointer"]);
+    assert_eq!(r.reports[0]["publishing"]["status"], "published");
+    let pointer: Value =
+        serde_json::from_slice(&std::fs::read(published.join("s-3/current")).unwrap()).unwrap();
+    assert_eq!(pointer["version"], 1, "the same version, completed");
+    // Once completed, nothing is left to report.
+    let mut o = options(&input, &state);
+    o.target = Some(Target {
+        writer: Arc::new(playtrace_export::fs::FsWriter::new(&published)),
+        spec: format!("fs:{}", published.display()),
+    });
+    let r = run(o);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert!(!r.failed);
+    assert_eq!(r.reports[0]["publishing"]["storage"]["status"], "unchanged");
+}
+
+#[test]
+fn a_replayed_drain_that_dropped_jobs_and_disagreeing_counts_are_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report: Value = serde_json::from_slice(&std::fs::read(fixture()).unwrap()).unwrap();
+    // The old harness's drain: it emptied the queue without re-running anything.
+    let job = json!({"jobId": "index-lore-qa-batch-gamma-lore-0", "attempt": 1});
+    report["publishing"]["retryQueue"]["beforeDrain"]["jobs"] = json!([job]);
+    report["publishing"]["retryQueue"]["beforeDrain"]["pendingCount"] = json!(1);
+    report["publishing"]["schedule"]["batches"][0]["deltaCount"] = json!(7);
+    report["publishing"]["schedule"]["moderation"]["endAt"] = json!("2025-11-05T07:20:00.000Z");
+    let path = dir.path().join("edited-offline-qa.json");
+    std::fs::write(&path, serde_json::to_vec(&report).unwrap()).unwrap();
+    let r = run(options(&path, &dir.path().join("state")));
+    let found: Vec<(&str, &str)> = r
+        .findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.path.as_str()))
+        .collect();
+    assert!(
+        found.contains(&("drift_never_retried", "publishing.retryQueue")),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            "count_mismatch",
+            "publishing.schedule.batches[0].deltaCount"
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("cadence_mismatch", "publishing.schedule.moderation.endAt")),
+        "{found:?}"
+    );
+    // The unedited fixture has none of these.
+    let clean = run(options(&fixture(), &dir.path().join("state2")));
+    assert_eq!(
+        codes(&clean),
+        ["published_while_held", "search_published_while_held"]
+    );
+}
