@@ -1,8 +1,8 @@
 //! The offline publishing QA engine behind `playtrace qa` (SPEC §1, issue 19).
 //!
 //! A batch of closed play sessions goes through every step PlayTrace owns: the moderation gate
-//! ([`gate`]), the publishing cadence ([`cadence`]), versioned publishing to a filesystem or
-//! S3-compatible store behind a `current` pointer ([`publish`]), and search sync into an SQLite
+//! ([`gate`]), the publishing cadence (`cadence`), versioned publishing to a filesystem or
+//! S3-compatible store behind a `current` pointer (`publish`), and search sync into an SQLite
 //! FTS5 index ([`index`]) whose failures wait in a durable retry queue ([`queue`]) until
 //! [`drain`] re-executes them or they are dead-lettered as `searchOutOfSync`. Reports of the old
 //! harness (the glass-frontier `offline:qa` output) are replayed: their recorded counts are
@@ -13,15 +13,15 @@
 //! `qa.db` (retry queue, publish versions, pointers) and, unless `--index` says otherwise, the
 //! search index `search.db`. Both are SQLite in WAL mode with `synchronous=FULL`.
 
-pub mod cadence;
+mod cadence;
 pub mod decisions;
-pub mod findings;
+mod findings;
 pub mod gate;
 pub mod index;
 pub mod input;
-pub mod publish;
+mod publish;
 pub mod queue;
-pub mod state;
+mod state;
 pub mod telemetry;
 
 mod bundles;
@@ -33,6 +33,7 @@ mod run;
 mod session;
 mod sync;
 
+pub use cadence::CadenceConfig;
 pub use drain::{drain, DrainOptions, DrainResult};
 pub use findings::Finding;
 pub use options::{DriftMode, QaOptions};

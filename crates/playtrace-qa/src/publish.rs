@@ -103,10 +103,13 @@ fn pointer_object(session: &str, version: i64, names: &[String], hash: &str, now
     )
 }
 
+/// A session's objects to publish: (name inside the version, bytes).
+pub(crate) type Objects = Vec<(String, Vec<u8>)>;
+
 /// One session's plan inside [`publish_many`].
 struct Plan {
     session: String,
-    objects: Vec<(String, Vec<u8>)>,
+    objects: Objects,
     hash: String,
     names: Vec<String>,
     version: i64,
@@ -125,7 +128,7 @@ fn db(state: &State) -> impl Fn(rusqlite::Error) -> QaError + '_ {
 pub(crate) async fn publish_many(
     state: &mut State,
     target: Option<&Target>,
-    batches: Vec<(String, Vec<(String, Vec<u8>)>)>,
+    batches: Vec<(String, Objects)>,
     outage: bool,
     now: f64,
 ) -> Result<Vec<Published>, QaError> {

@@ -13,7 +13,7 @@ use crate::gate::{self, Summary};
 use crate::index::SearchIndex;
 use crate::input::{Mode, Session};
 use crate::options::QaOptions;
-use crate::publish::{pointer_version, publish_many, versions, Published};
+use crate::publish::{pointer_version, publish_many, versions, Objects, Published};
 use crate::queue::{Job, JobStatus};
 use crate::replay;
 use crate::report::{schedule_json, ModerationState, Timings};
@@ -195,7 +195,7 @@ pub(crate) fn prepare<'a>(
 }
 
 /// The objects of a released batch: its bundles and a manifest.
-fn objects(sid: &str, items: &[Bundle]) -> Vec<(String, Vec<u8>)> {
+fn objects(sid: &str, items: &[Bundle]) -> Objects {
     let mut objects: Vec<(String, Vec<u8>)> = items
         .iter()
         .map(|b| {
@@ -233,7 +233,7 @@ pub(crate) fn finish(
     let released: Vec<usize> = (0..chunk.len())
         .filter(|i| chunk[*i].pending == 0 && !chunk[*i].items.is_empty())
         .collect();
-    let batches: Vec<(String, Vec<(String, Vec<u8>)>)> = released
+    let batches: Vec<(String, Objects)> = released
         .iter()
         .map(|i| {
             let sid = &chunk[*i].session.session_id;
