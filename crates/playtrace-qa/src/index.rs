@@ -139,6 +139,32 @@ impl SearchIndex {
         tx.commit().map_err(err)
     }
 
+    /// Removes a document (a later version's, after a rollback).
+    pub fn remove(&mut self, index: IndexName, doc_id: &str) -> Result<(), QaError> {
+        let table = index.as_str();
+        let path = self.path.clone();
+        let err = |error| QaError::Db {
+            what: "the search index",
+            path: path.clone(),
+            error,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN
+                 (SELECT fts_rowid FROM documents WHERE index_name = ?1 AND doc_id = ?2)"
+            ),
+            params![table, doc_id],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM documents WHERE index_name = ?1 AND doc_id = ?2",
+            params![table, doc_id],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
     /// The version of a document as the index holds it (read back from the FTS table).
     pub fn version(&self, index: IndexName, doc_id: &str) -> Result<Option<i64>, QaError> {
         let table = index.as_str();

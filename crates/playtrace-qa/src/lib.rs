@@ -27,6 +27,7 @@ pub mod telemetry;
 mod bundles;
 mod drain;
 mod options;
+mod reindex;
 mod replay;
 mod report;
 mod run;
@@ -38,6 +39,7 @@ pub use drain::{drain, DrainOptions, DrainResult};
 pub use findings::Finding;
 pub use options::{DriftMode, QaOptions};
 pub use publish::{rollback, RollbackResult, Target};
+pub use reindex::Reindexed;
 pub use run::{run, QaResult};
 
 use std::path::PathBuf;

@@ -422,10 +422,13 @@ pub struct RollbackResult {
     pub to: i64,
     /// The storage the pointer lives in.
     pub target: Option<String>,
+    /// The search index brought back to the restored version.
+    pub reindexed: crate::reindex::Reindexed,
 }
 
 /// Points a session's `current` back to version `to` (default: the newest complete version
-/// before the current one). `make_target` builds the writer from the recorded spec when no
+/// before the current one) and brings the search index back to that version's documents
+/// (`index`: default `<state>/search.db`). `make_target` builds the writer from the recorded spec when no
 /// target is given.
 pub fn rollback(
     state_dir: &Path,
@@ -433,9 +436,10 @@ pub fn rollback(
     to: Option<i64>,
     target: Option<Target>,
     make_target: impl FnOnce(&str) -> Result<Target, String>,
+    index: Option<&Path>,
     now: f64,
 ) -> Result<RollbackResult, QaError> {
-    let state = State::open(state_dir)?;
+    let mut state = State::open(state_dir)?;
     let current = pointer_version(&state, session)?;
     let Some(current) = current else {
         return Err(QaError::Usage(format!(
@@ -508,10 +512,12 @@ pub fn rollback(
         .map_err(db(&state))?;
         tx.commit().map_err(db(&state))?;
     }
+    let reindexed = crate::reindex::resync(&mut state, index, session, current, to, now)?;
     Ok(RollbackResult {
         session_id: session.to_string(),
         from: Some(current),
         to,
         target: target.map(|t| t.spec).or(spec),
+        reindexed,
     })
 }

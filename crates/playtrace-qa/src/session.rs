@@ -283,6 +283,19 @@ pub(crate) fn finish(
             }
         }
     }
+    let documents: Vec<(&str, i64, &[Bundle])> = chunk
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let pb = published.get(&i).filter(|pb| pb.status == "published")?;
+            Some((
+                p.session.session_id.as_str(),
+                pb.version,
+                p.items.as_slice(),
+            ))
+        })
+        .collect();
+    crate::reindex::record_documents(state, &documents)?;
     for j in crate::sync::attempt(state, index, fresh, now)? {
         report_drift(telemetry, &j);
         before.entry(j.session_id.clone()).or_default().push(j);

@@ -42,6 +42,16 @@ CREATE TABLE IF NOT EXISTS publish_versions (
     created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (session_id, version)
 );
+CREATE TABLE IF NOT EXISTS version_documents (
+    session_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    index_name TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (session_id, version, job_id)
+);
 CREATE TABLE IF NOT EXISTS pointers (
     session_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,

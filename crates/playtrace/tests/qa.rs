@@ -403,6 +403,18 @@ fn s3_publishing_moves_the_pointer_only_after_a_whole_batch_and_rollback_restore
     assert_eq!(json(&out)["to"], 1);
     assert_eq!(pointer(&root)["version"], 1);
     assert_eq!(pointer(&root)["prefix"], "s-1/v1/");
+    // The search index follows: v1's documents are back, v2's gone.
+    let index = dir.path().join("playtrace-qa/search.db");
+    let versions = |v: i64| {
+        count(
+            &index,
+            &format!(
+                "SELECT count(*) FROM lore_bundles WHERE session_id = 's-1' AND version = {v}"
+            ),
+        )
+    };
+    assert_eq!((versions(1), versions(2)), (5, 0));
+    assert_eq!(json(&out)["reindexed"]["synced"], 6);
     let out = qa_s3(
         dir.path(),
         port,
@@ -410,6 +422,7 @@ fn s3_publishing_moves_the_pointer_only_after_a_whole_batch_and_rollback_restore
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(pointer(&root)["version"], 2);
+    assert_eq!((versions(1), versions(2)), (0, 5));
     let out = qa_s3(
         dir.path(),
         port,

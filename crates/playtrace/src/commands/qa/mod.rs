@@ -332,19 +332,29 @@ fn rollback(
         Some(spec) => Some(target(spec).map_err(anyhow::Error::msg)?),
         None => None,
     };
-    let result =
-        playtrace_qa::rollback(&common.state, session, to, given, target, now_ms(common)?)?;
+    let result = playtrace_qa::rollback(
+        &common.state,
+        session,
+        to,
+        given,
+        target,
+        common.index.as_deref(),
+        now_ms(common)?,
+    )?;
     let out = match common.format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&result)?),
         Format::Text => format!(
-            "{}: current now points to v{} (was {}){}\n",
+            "{}: current now points to v{} (was {}){}; search index: {} documents restored ({} queued for retry), {} removed\n",
             result.session_id,
             result.to,
             result.from.map_or("nothing".into(), |v| format!("v{v}")),
             result
                 .target
                 .as_deref()
-                .map_or(String::new(), |t| format!(" in {t}"))
+                .map_or(String::new(), |t| format!(" in {t}")),
+            result.reindexed.synced,
+            result.reindexed.queued,
+            result.reindexed.removed,
         ),
     };
     write_stdout(out.as_bytes())?;
