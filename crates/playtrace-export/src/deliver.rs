@@ -76,9 +76,19 @@ pub async fn drain(
     let mut by_writer: HashMap<String, Vec<(Artifact, u32)>> = HashMap::new();
     let mut unconfigured = 0;
     for e in entries {
-        if writers.iter().any(|w| w.id() == e.writer) {
+        // An entry goes to the writer of exactly its destination (older entries without one:
+        // the writer of its id).
+        let key = if e.destination.is_empty() {
+            e.writer
+        } else {
+            e.destination
+        };
+        if writers
+            .iter()
+            .any(|w| w.destination() == key || w.id() == key)
+        {
             by_writer
-                .entry(e.writer)
+                .entry(key)
                 .or_default()
                 .push((e.artifact, e.attempts));
         } else {
@@ -88,7 +98,9 @@ pub async fn drain(
     let work = writers
         .iter()
         .filter_map(|w| {
-            let entries = by_writer.remove(&w.id())?;
+            let entries = by_writer
+                .remove(&w.destination())
+                .or_else(|| by_writer.remove(&w.id()))?;
             let attempts = entries.iter().map(|(_, n)| (*n, true)).collect();
             let artifacts = entries.into_iter().map(|(a, _)| a).collect();
             Some((w.clone(), Arc::new(artifacts), attempts))
@@ -149,6 +161,7 @@ async fn deliver_to(
 ) -> Result<(WriterMetrics, Vec<Outcome>), QueueError> {
     let started = Instant::now();
     let id = writer.id();
+    let destination = writer.destination();
     let mut metrics = WriterMetrics {
         id: id.clone(),
         attempted: artifacts.len() as u64,
@@ -224,7 +237,15 @@ async fn deliver_to(
                 }
             }
         }
-        let fates = record(&queue, &id, &artifacts, &delivered, &failed, &total).await?;
+        let fates = record(
+            &queue,
+            (&id, &destination),
+            &artifacts,
+            &delivered,
+            &failed,
+            &total,
+        )
+        .await?;
         waiting = later;
         for ((i, error), fate) in failed.into_iter().zip(fates) {
             let o = &mut outcomes[i];
@@ -258,7 +279,7 @@ async fn deliver_to(
 /// Records one round in the queue (a blocking SQLite transaction, off the async workers).
 async fn record(
     queue: &SharedQueue,
-    writer: &str,
+    (writer, destination): (&str, &str),
     artifacts: &Arc<Vec<Artifact>>,
     delivered: &[usize],
     failed: &[(usize, WriteError)],
@@ -268,6 +289,7 @@ async fn record(
         return Ok(Vec::new());
     }
     let (queue, writer, artifacts) = (queue.clone(), writer.to_string(), artifacts.clone());
+    let destination = destination.to_string();
     let delivered = delivered.to_vec();
     let failed: Vec<(usize, WriteError, u32)> = failed
         .iter()
@@ -279,7 +301,7 @@ async fn record(
             .iter()
             .map(|(i, e, n)| (&artifacts[*i], e, *n))
             .collect();
-        lock(&queue).record(&writer, &delivered, &failed)
+        lock(&queue).record(&writer, &destination, &delivered, &failed)
     })
     .await
     .map_err(|e| QueueError::Task(format!("recording outcomes failed: {e}")))?

@@ -97,6 +97,12 @@ impl Writer for FsWriter {
         format!("fs:{}", self.root.display())
     }
 
+    fn destination(&self) -> String {
+        // A retry run from another directory must write where the export meant to.
+        let root = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
+        format!("fs:{}", root.display())
+    }
+
     fn write<'a>(&'a self, artifact: &'a Artifact) -> WriteFuture<'a> {
         Box::pin(async move {
             let path = target(&self.root, &artifact.name)?;

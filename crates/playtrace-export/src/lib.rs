@@ -11,6 +11,7 @@
 pub mod artifacts;
 pub mod atomic;
 pub mod aws_profile;
+pub mod bundle;
 pub mod deliver;
 pub mod fs;
 pub mod queue;
@@ -60,6 +61,13 @@ pub type WriteFuture<'a> = Pin<Box<dyn Future<Output = Result<String, WriteError
 pub trait Writer: Send + Sync {
     /// A short name for metrics and the manifest (`fs:artifacts`, `s3://bucket/prefix`).
     fn id(&self) -> String;
+    /// Everything needed to reach the same place again from another process and another
+    /// working directory (`export retry`), stored with each queued artifact: for S3 the
+    /// endpoint, bucket, prefix, region and addressing style (never a secret), for the
+    /// filesystem the absolute directory. Defaults to [`Writer::id`].
+    fn destination(&self) -> String {
+        self.id()
+    }
     /// Writes one artifact.
     fn write<'a>(&'a self, artifact: &'a Artifact) -> WriteFuture<'a>;
     /// Writes in flight at most (per writer).

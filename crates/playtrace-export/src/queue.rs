@@ -87,8 +87,11 @@ pub struct Entry {
     /// Its row id in its queue; for a dead letter, the id `playtrace export dlq list` prints
     /// and `dlq retry` / `dlq purge` take.
     pub id: i64,
-    /// The writer it is for.
+    /// The writer it is for ([`crate::Writer::id`]).
     pub writer: String,
+    /// Where exactly ([`crate::Writer::destination`]): what `export retry` writes to. Empty
+    /// for entries queued before destinations were stored.
+    pub destination: String,
     /// The artifact, bytes included, as it was first given to the writer.
     pub artifact: Artifact,
     /// Its sha256, hex.
@@ -113,6 +116,7 @@ CREATE TABLE IF NOT EXISTS retry_queue (
     writer TEXT NOT NULL, name TEXT NOT NULL, media_type TEXT NOT NULL, kind TEXT NOT NULL,
     context TEXT NOT NULL, bytes BLOB NOT NULL, sha256 TEXT NOT NULL,
     attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, error TEXT NOT NULL,
+    destination TEXT NOT NULL DEFAULT '',
     UNIQUE (writer, name, sha256)
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -120,6 +124,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     writer TEXT NOT NULL, name TEXT NOT NULL, media_type TEXT NOT NULL, kind TEXT NOT NULL,
     context TEXT NOT NULL, bytes BLOB NOT NULL, sha256 TEXT NOT NULL,
     attempts INTEGER NOT NULL, error TEXT NOT NULL, failed_ms INTEGER NOT NULL,
+    destination TEXT NOT NULL DEFAULT '',
     UNIQUE (writer, name, sha256)
 );
 ";
@@ -161,10 +166,32 @@ fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         sha256: r.get(7)?,
         attempts: r.get(8)?,
         error: r.get(9)?,
+        destination: r.get(10)?,
     })
 }
 
-const COLUMNS: &str = "id, writer, name, media_type, kind, context, bytes, sha256, attempts, error";
+const COLUMNS: &str =
+    "id, writer, name, media_type, kind, context, bytes, sha256, attempts, error, destination";
+
+/// Adds the `destination` column to a queue created before it existed (its entries keep an
+/// empty destination: `export retry` falls back to their writer id and its own flags).
+fn add_destination_column(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["retry_queue", "dead_letters"] {
+        let has: bool = conn.query_row(
+            &format!(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'destination'"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN destination TEXT NOT NULL DEFAULT ''"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 impl Queue {
     /// Opens (creating) the queues in the SQLite file at `path`.
@@ -181,6 +208,7 @@ impl Queue {
         conn.execute_batch("PRAGMA synchronous=FULL;")
             .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        add_destination_column(&conn).map_err(wrap)?;
         Ok(Queue {
             conn,
             path: name,
@@ -204,16 +232,18 @@ impl Queue {
         error: &WriteError,
         attempts: u32,
     ) -> Result<bool, QueueError> {
-        let fates = self.record(writer, &[], &[(artifact, error, attempts)])?;
+        let fates = self.record(writer, writer, &[], &[(artifact, error, attempts)])?;
         Ok(fates.first() == Some(&Fate::DeadLettered))
     }
 
     /// Records what one writer did with a batch, in one transaction: `delivered` artifacts
     /// leave the retry queue; each of `failed` (artifact, error, attempts so far) is queued for
-    /// retry or dead-lettered. Returns the fate of each failure, in order.
+    /// retry or dead-lettered, with the writer's full `destination`. Returns the fate of each
+    /// failure, in order.
     pub fn record(
         &mut self,
         writer: &str,
+        destination: &str,
         delivered: &[&Artifact],
         failed: &[(&Artifact, &WriteError, u32)],
     ) -> Result<Vec<Fate>, QueueError> {
@@ -234,15 +264,15 @@ impl Queue {
             let mut dead_letter = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO dead_letters
-                     (writer, name, media_type, kind, context, bytes, sha256, attempts, error, failed_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     (writer, name, media_type, kind, context, bytes, sha256, attempts, error, failed_ms, destination)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(&err)?;
             let mut enqueue = tx
                 .prepare_cached(
                     "INSERT INTO retry_queue
-                     (writer, name, media_type, kind, context, bytes, sha256, attempts, error, next_attempt_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     (writer, name, media_type, kind, context, bytes, sha256, attempts, error, next_attempt_ms, destination)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(&err)?;
             for artifact in delivered {
@@ -282,7 +312,8 @@ impl Queue {
                         sha,
                         attempts,
                         message,
-                        at
+                        at,
+                        destination
                     ])
                     .map_err(&err)?;
                 fates.push(fate);
@@ -317,6 +348,16 @@ impl Queue {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Every retry-queue entry with when it is due (ms since the epoch), oldest first.
+    pub fn waiting(&self) -> Result<Vec<(Entry, i64)>, QueueError> {
+        let sql = format!("SELECT {COLUMNS}, next_attempt_ms FROM retry_queue ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((row_entry(r)?, r.get(11)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Every dead letter, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<Entry>, QueueError> {
         let sql = format!("SELECT {COLUMNS} FROM dead_letters ORDER BY id");
@@ -339,8 +380,8 @@ impl Queue {
             .execute(
                 &format!(
                     "INSERT OR IGNORE INTO retry_queue
-                     (writer, name, media_type, kind, context, bytes, sha256, attempts, next_attempt_ms, error)
-                     SELECT writer, name, media_type, kind, context, bytes, sha256, 0, 0, error
+                     (writer, name, media_type, kind, context, bytes, sha256, attempts, next_attempt_ms, error, destination)
+                     SELECT writer, name, media_type, kind, context, bytes, sha256, 0, 0, error, destination
                      FROM dead_letters{filter}"
                 ),
                 [],
@@ -443,6 +484,40 @@ mod tests {
         let id = q.due(true).unwrap()[0].id;
         q.delivered(id).unwrap();
         assert!(q.due(true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_queue_from_before_destinations_opens_and_keeps_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&SCHEMA.replace("destination TEXT NOT NULL DEFAULT '',", ""))
+            .unwrap();
+        old.execute(
+            "INSERT INTO retry_queue (writer, name, media_type, kind, context, bytes, sha256, attempts, next_attempt_ms, error)
+             VALUES ('s3://b/p', 'a.json', 'application/json', 'report', 'null', x'7b7d', 'x', 1, 0, 'refused')",
+            [],
+        )
+        .unwrap();
+        drop(old);
+        let mut q = Queue::open(&path, RetryPolicy::default()).unwrap();
+        let due = q.due(true).unwrap();
+        assert_eq!(
+            (due[0].writer.as_str(), due[0].destination.as_str()),
+            ("s3://b/p", "")
+        );
+        let t = WriteError::Transient("refused".into());
+        q.record(
+            "s3://b/q",
+            "{\"url\":\"s3://b/q\"}",
+            &[],
+            &[(&artifact("b.json"), &t, 1)],
+        )
+        .unwrap();
+        assert_eq!(
+            q.due(true).unwrap()[1].destination,
+            "{\"url\":\"s3://b/q\"}"
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct S3Options {
     pub access_key_id: Option<String>,
     /// Secret access key.
     pub secret_access_key: Option<String>,
+    /// `endpoint` is the whole truth (`None`: AWS itself): the environment and the profile
+    /// are not asked for one. A retry of a queued entry sets it.
+    pub fixed_endpoint: bool,
     /// Giving up on a TCP (and TLS) connection after this long (default 3 s).
     pub connect_timeout: Option<Duration>,
     /// Giving up on an answer that sends nothing for this long, e.g. an endpoint that accepts
@@ -42,6 +45,41 @@ pub struct S3Writer {
     store: Arc<dyn ObjectStore>,
     url: String,
     prefix: String,
+    destination: S3Destination,
+}
+
+/// Where an S3 writer writes, resolved: what the retry queue stores with each entry so that
+/// `export retry` writes exactly there, whatever its own flags and environment say. Holds no
+/// credentials: those are read again (environment, profile) when the retry runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Destination {
+    /// `s3://BUCKET/PREFIX`.
+    pub url: String,
+    /// The endpoint URL; `None` is AWS itself.
+    pub endpoint: Option<String>,
+    /// The region the requests were signed for.
+    pub region: String,
+    /// Path-style addressing (`endpoint/bucket/key`), as every S3 writer uses.
+    pub path_style: bool,
+}
+
+impl S3Destination {
+    /// Reads a destination stored by [`Writer::destination`]; `None` when `text` is not one
+    /// (a queue entry written before destinations were stored holds only the writer's id).
+    pub fn parse(text: &str) -> Option<S3Destination> {
+        if !text.starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(text).ok()
+    }
+
+    /// The endpoint as people and error messages name it.
+    pub fn endpoint_label(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region))
+    }
 }
 
 /// Splits `s3://bucket/prefix` into bucket and prefix.
@@ -69,9 +107,15 @@ impl S3Writer {
         let endpoint = options
             .endpoint
             .clone()
+            .filter(|_| !options.fixed_endpoint)
             .or_else(|| env("AWS_ENDPOINT_URL_S3"))
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .or(profile.endpoint_url.clone());
+        let endpoint = if options.fixed_endpoint {
+            options.endpoint.clone()
+        } else {
+            endpoint
+        };
         let region = options
             .region
             .clone()
@@ -79,6 +123,7 @@ impl S3Writer {
             .or_else(|| env("AWS_DEFAULT_REGION"))
             .or(profile.region.clone())
             .unwrap_or_else(|| "us-east-1".into());
+        let (endpoint_used, region_used) = (endpoint.clone(), region.clone());
         // A key pair is taken whole from one place, never half from each.
         let credentials = match (&options.access_key_id, &options.secret_access_key) {
             (Some(k), Some(s)) => Some((k.clone(), s.clone(), None)),
@@ -123,18 +168,86 @@ impl S3Writer {
         let store = builder
             .build()
             .map_err(|e| format!("cannot configure {url}: {e}"))?;
+        let url = format!(
+            "s3://{bucket}{}",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("/{prefix}")
+            }
+        );
         Ok(S3Writer {
             store: Arc::new(store),
-            url: format!(
-                "s3://{bucket}{}",
-                if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!("/{prefix}")
-                }
-            ),
+            destination: S3Destination {
+                url: url.clone(),
+                endpoint: endpoint_used,
+                region: region_used,
+                path_style: true,
+            },
+            url,
             prefix,
         })
+    }
+
+    /// The writer a queued entry was meant for: its stored endpoint and region win over
+    /// `options`' (which give the timeouts and, when set, the credentials).
+    pub fn from_destination(
+        destination: &S3Destination,
+        options: &S3Options,
+    ) -> Result<S3Writer, String> {
+        let options = S3Options {
+            endpoint: destination.endpoint.clone(),
+            fixed_endpoint: true,
+            region: Some(destination.region.clone()),
+            ..options.clone()
+        };
+        S3Writer::new(&destination.url, &options)
+    }
+
+    /// The resolved destination.
+    pub fn resolved(&self) -> &S3Destination {
+        &self.destination
+    }
+}
+
+/// An object store error in words a person can act on: a refused connection or a timeout
+/// names the endpoint, instead of the client's "Generic S3 error: error sending request".
+fn describe(e: &object_store::Error, endpoint: &str) -> WriteError {
+    let transient = match classify(e) {
+        WriteError::Transient(m) => m,
+        permanent => return permanent,
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut chain = String::new();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    return WriteError::Transient(format!(
+                        "connection refused (endpoint {endpoint})"
+                    ))
+                }
+                std::io::ErrorKind::TimedOut => {
+                    return WriteError::Transient(format!("timed out (endpoint {endpoint})"))
+                }
+                _ => {}
+            }
+        }
+        chain.push_str(&err.to_string().to_ascii_lowercase());
+        chain.push(' ');
+        source = err.source();
+    }
+    let with = |what: &str| WriteError::Transient(format!("{what} (endpoint {endpoint})"));
+    if chain.contains("connection refused") {
+        with("connection refused")
+    } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
+        with("cannot resolve the endpoint's host name")
+    } else if chain.contains("timed out") || chain.contains("timeout") {
+        with("timed out")
+    } else if chain.contains("connection reset") || chain.contains("connection closed") {
+        with("the connection was closed by the server")
+    } else {
+        WriteError::Transient(format!("{transient} (endpoint {endpoint})"))
     }
 }
 
@@ -168,6 +281,10 @@ impl Writer for S3Writer {
         self.url.clone()
     }
 
+    fn destination(&self) -> String {
+        serde_json::to_string(&self.destination).unwrap_or_else(|_| self.url.clone())
+    }
+
     fn concurrency(&self) -> usize {
         32
     }
@@ -187,7 +304,7 @@ impl Writer for S3Writer {
             self.store
                 .put(&path, payload)
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| describe(&e, &self.destination.endpoint_label()))?;
             Ok(format!("{}/{}", self.url, artifact.name))
         })
     }

@@ -113,7 +113,6 @@ async fn rebuild_and_open(
     *app.live.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
     // Step 3: the pipeline runs around every commit of the store's writer.
     let hook = ServerHook::new(
-        app.rules.clone(),
         app.live.clone(),
         app.metrics.clone(),
         fanout::start(hub, app.config.stream.buffer),

@@ -21,12 +21,10 @@ pub const MARK_FILE: &str = "playtrace.hwm";
 /// The highest sequence number the database holds (or ever held: `AUTOINCREMENT` remembers it
 /// in `sqlite_sequence` after retention removed the rows).
 pub(crate) fn stored_head(conn: &Connection) -> rusqlite::Result<i64> {
+    // Cached: the writer asks after every commit.
     let head: Option<i64> = conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     Ok(head.unwrap_or(0))
 }

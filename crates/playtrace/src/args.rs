@@ -4,11 +4,13 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use playtrace_core::budget::BudgetSet;
+use playtrace_core::budget::{BudgetSet, Metric};
+use playtrace_core::report::Gate;
+use playtrace_core::summary::GroupDim;
 use playtrace_core::units::{Bytes, Millis};
 use playtrace_read::{ReadLimits, ReadOptions};
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `--format` of commands that print a report for people or for machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +77,77 @@ impl ReadArgs {
                 max_document: self.max_document_bytes.as_usize(),
             },
             workers: self.threads.map_or(defaults.workers, NonZeroUsize::get),
+        }
+    }
+}
+
+/// What a report is judged against, the same for `monitor` and `export` so both say the same
+/// about the same logs: the budgets (file and threshold flags), the groups, and the gate's
+/// demands on data.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// Arming p95 budget in ms (or a duration like 8s); default 8000.
+    #[arg(long, value_name = "MS", value_parser = positive_millis)]
+    pub arming_threshold: Option<Millis>,
+
+    /// Resolution p95 budget in ms (or a duration like 800ms); default 800.
+    #[arg(long, value_name = "MS", value_parser = positive_millis)]
+    pub resolution_threshold: Option<Millis>,
+
+    /// TOML file of [[budget]] entries replacing the default budgets.
+    #[arg(long, value_name = "FILE")]
+    pub budgets: Option<PathBuf>,
+
+    /// Also check every budget per hub, room, move or type (comma-separate for combinations,
+    /// e.g. hub,room). A breach in any group fails the run.
+    #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
+    pub group_by: Vec<GroupDim>,
+
+    /// Pass a run with too little data to judge (outcome `no_data`: an overall budget with
+    /// fewer samples than its min_samples, or fewer contests than --min-contests).
+    #[arg(long)]
+    pub allow_no_data: bool,
+
+    /// Fewer contests than N is `no_data` (fails the run unless --allow-no-data).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub min_contests: u64,
+}
+
+/// A `--group-by` dimension, in any case (`room`, `Room`, `ROOM`).
+fn group_dim(text: &str) -> Result<GroupDim, String> {
+    GroupDim::parse(&text.to_ascii_lowercase())
+        .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
+}
+
+impl BudgetArgs {
+    /// The budgets to check: the budgets file or the defaults, with the threshold flags applied.
+    pub fn budget_set(&self) -> Result<BudgetSet> {
+        let mut budgets = load_budgets(self.budgets.as_deref())?;
+        if let Some(ms) = self.arming_threshold {
+            budgets.set_p95_limit(Metric::Arming, ms.as_ms_f64());
+        }
+        if let Some(ms) = self.resolution_threshold {
+            budgets.set_p95_limit(Metric::Resolution, ms.as_ms_f64());
+        }
+        Ok(budgets)
+    }
+
+    /// The `--group-by` dimensions, each once, in the order given.
+    pub fn group_by(&self) -> Vec<GroupDim> {
+        let mut dims = Vec::new();
+        for dim in &self.group_by {
+            if !dims.contains(dim) {
+                dims.push(*dim);
+            }
+        }
+        dims
+    }
+
+    /// The gate's demands beyond the budgets.
+    pub fn gate(&self) -> Gate {
+        Gate {
+            min_contests: self.min_contests,
+            allow_no_data: self.allow_no_data,
         }
     }
 }

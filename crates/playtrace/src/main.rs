@@ -57,7 +57,7 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Build QA artifacts and write them to files and object storage, with retries and a DLQ.
     #[command(long_about = export::LONG_ABOUT)]
-    Export(export::ExportArgs),
+    Export(Box<export::ExportArgs>),
     /// Prove a running collector works end to end (probe, live alert, replay).
     #[command(long_about = smoke::LONG_ABOUT)]
     Smoke(smoke::SmokeArgs),
@@ -69,7 +69,7 @@ enum Command {
     Store(store::StoreCommand),
     /// Replay offline publishing jobs: moderation hold, publishing with rollback, search sync.
     #[command(long_about = qa::LONG_ABOUT)]
-    Qa(qa::QaArgs),
+    Qa(Box<qa::QaArgs>),
 }
 
 fn init_logging(verbose: u8) {
@@ -99,17 +99,17 @@ fn main() -> ExitCode {
         Command::Monitor(args) => monitor::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Export(args) => export::run(args),
+        Command::Export(args) => export::run(*args),
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
         Command::Store(command) => store::run(command),
-        Command::Qa(args) => qa::run(args),
+        Command::Qa(args) => qa::run(*args),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,
         Ok(ExitStatus::CheckFailed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_chain(&e));
             ExitCode::from(2)
         }
     }

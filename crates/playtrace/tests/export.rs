@@ -52,6 +52,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
         [
             "qa-budget-report.json",
             "qa-contest-durations.csv",
+            "qa-arming-latency.svg",
             "qa-resolution-latency.svg",
             "qa-budget-report.md",
             "qa-rejects.ndjson",
@@ -67,7 +68,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
         assert_eq!(a["writes"][0]["status"], "written");
         assert_eq!(a["sha256"].as_str().unwrap().len(), 64);
     }
-    assert_eq!(manifest["writers"][0]["successes"], 8);
+    assert_eq!(manifest["writers"][0]["successes"], 9);
     // The report is the monitor's JSON (breached budgets do not change the exit code).
     let report: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("out/qa-budget-report.json")).unwrap(),
@@ -83,6 +84,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     );
     let md = std::fs::read_to_string(dir.path().join("out/qa-budget-report.md")).unwrap();
     assert!(md.contains("](qa-resolution-latency.svg)"));
+    assert!(md.contains("](qa-arming-latency.svg)"));
     let svg = std::fs::read_to_string(dir.path().join("out/qa-resolution-latency.svg")).unwrap();
     assert!(svg.contains("budget 800 ms"));
     // The transcript, rebuilt in sequence order with SPEC §6 escaping.
@@ -117,7 +119,7 @@ fn artifacts_land_whole_with_a_manifest_of_hashes() {
     assert!(!dir.path().join("-").exists());
     assert_eq!(
         std::fs::read_dir(dir.path().join("out")).unwrap().count(),
-        8
+        9
     );
 }
 
@@ -141,7 +143,7 @@ fn a_dry_run_writes_nothing_anywhere() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["dryRun"], true);
-    assert_eq!(m["artifacts"].as_array().unwrap().len(), 4);
+    assert_eq!(m["artifacts"].as_array().unwrap().len(), 5);
     assert_eq!(m["artifacts"][0]["writes"][0]["status"], "planned");
     assert!(!dir.path().join("out").exists());
     assert!(
@@ -177,7 +179,7 @@ fn a_permanent_failure_goes_to_the_dlq_and_the_other_writer_still_writes() {
     );
     assert_eq!(
         std::fs::read_dir(dir.path().join("good")).unwrap().count(),
-        4
+        5
     );
     let list = playtrace()
         .current_dir(dir.path())
@@ -188,7 +190,7 @@ fn a_permanent_failure_goes_to_the_dlq_and_the_other_writer_still_writes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(dead.len(), 4);
+    assert_eq!(dead.len(), 5);
     assert!(dead
         .iter()
         .all(|d| d["writer"] == "fs:blocker/out" && d["bytes"].as_u64().unwrap() > 0));
@@ -204,7 +206,7 @@ fn a_permanent_failure_goes_to_the_dlq_and_the_other_writer_still_writes() {
         std::fs::read_dir(dir.path().join("blocker/out"))
             .unwrap()
             .count(),
-        4
+        5
     );
     let list = playtrace()
         .current_dir(dir.path())
@@ -574,4 +576,124 @@ fn a_second_export_on_the_same_state_directory_exits_2_naming_the_holder() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(dir.path().join("playtrace-export/export.db").exists());
     assert!(!dir.path().join("playtrace-data").exists());
+}
+
+/// The exported report says what `playtrace monitor` says about the same log with the same
+/// options: here the README example passes overall and breaches by room, so with
+/// `--group-by room` the report fails; and a log without a rejected line gets no rejects file.
+#[test]
+fn the_report_takes_the_monitors_options_and_says_what_the_monitor_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/telemetry/contests.ndjson")
+        .to_string_lossy()
+        .into_owned();
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            &example,
+            "--kinds",
+            "report,rejects",
+            "--to",
+            "fs:out",
+        ])
+        .args(["--group-by", "ROOM", "--resolution-threshold", "800ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let md = std::fs::read_to_string(dir.path().join("out/playtrace-budget-report.md")).unwrap();
+    let monitor = playtrace()
+        .args([
+            "monitor",
+            "--format",
+            "markdown",
+            "--group-by",
+            "room",
+            &example,
+        ])
+        .output()
+        .unwrap();
+    let monitor_md = String::from_utf8(monitor.stdout).unwrap();
+    assert!(
+        md.starts_with(&monitor_md),
+        "--- export\n{md}\n--- monitor\n{monitor_md}"
+    );
+    assert!(
+        md.contains("❌ **No budget breached overall, but 2 breaches in groups by room**"),
+        "{md}"
+    );
+    assert!(md.contains("### By room"), "{md}");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/playtrace-budget-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["outcome"], "breach");
+    assert_eq!(report["groups"]["by"], serde_json::json!(["room"]));
+    assert!(
+        !dir.path().join("out/playtrace-rejects.ndjson").exists(),
+        "nothing was rejected: no (empty) rejects file"
+    );
+
+    // No data in the report says so, as the monitor does, unless allowed.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "empty.ndjson",
+            "--kinds",
+            "report",
+            "--to",
+            "fs:none",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("none/playtrace-budget-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["outcome"], "no_data");
+    let md = std::fs::read_to_string(dir.path().join("none/playtrace-budget-report.md")).unwrap();
+    assert!(md.contains("⚠️ **Not enough data to judge"), "{md}");
+}
+
+/// A queued `fs:` artifact keeps its absolute directory: a retry run from another working
+/// directory writes where the export meant to, not relative to itself.
+#[test]
+fn a_retry_from_another_directory_writes_where_the_export_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let log = input(dir.path());
+    std::fs::write(dir.path().join("blocker"), "a file, not a directory").unwrap();
+    let out = playtrace()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            &log,
+            "--kinds",
+            "report",
+            "--to",
+            "fs:blocker/out",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    std::fs::remove_file(dir.path().join("blocker")).unwrap();
+    let retry = playtrace()
+        .current_dir(elsewhere.path())
+        .args(["export", "dlq", "retry", "--state"])
+        .arg(dir.path().join("playtrace-export"))
+        .output()
+        .unwrap();
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("blocker/out"))
+            .unwrap()
+            .count(),
+        5
+    );
+    assert!(!elsewhere.path().join("blocker").exists());
 }

@@ -20,12 +20,16 @@ fn check_input(name: &str, args: &[&str], input: &Path) {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let actual = stdout(&out);
+    compare(name, &stdout(&out));
+}
+
+/// Compares `actual` with the golden file `name` (or rewrites it with PLAYTRACE_BLESS=1).
+fn compare(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
     if std::env::var_os("PLAYTRACE_BLESS").is_some() {
-        std::fs::write(&path, &actual).unwrap();
+        std::fs::write(&path, actual).unwrap();
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -76,4 +80,60 @@ fn markdown_report_of_the_example_by_room() {
         &example,
     );
     check_input("example-by-room.txt", &["--group-by", "room"], &example);
+}
+
+/// The export's charts of the fixture (both budgets breached): one per metric, exact.
+fn charts(dir: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let out = playtrace()
+        .current_dir(dir)
+        .args(["export", "--kinds", "report", "--to", "fs:out"])
+        .arg(fixture("contest-telemetry-load-breach.ndjson"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    vec![
+        (
+            "load-breach-arming.svg",
+            dir.join("out/playtrace-arming-latency.svg"),
+        ),
+        (
+            "load-breach-resolution.svg",
+            dir.join("out/playtrace-resolution-latency.svg"),
+        ),
+    ]
+}
+
+#[test]
+fn svg_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (golden, path) in charts(dir.path()) {
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains(": BREACH (p95 "), "{svg}");
+        compare(golden, &svg);
+    }
+}
+
+/// The charts render to PNG with librsvg (Debian's rsvg-convert, installed by scripts/test),
+/// so they stay valid images whatever the golden files say.
+#[test]
+fn svg_charts_render_to_png() {
+    let rsvg = std::env::var("PLAYTRACE_RSVG").unwrap_or_else(|_| "rsvg-convert".into());
+    let dir = tempfile::tempdir().unwrap();
+    for (_, path) in charts(dir.path()) {
+        let png = path.with_extension("png");
+        let status = std::process::Command::new(&rsvg)
+            .arg(&path)
+            .arg("-o")
+            .arg(&png)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {rsvg} ({e}): install librsvg2-bin (scripts/test does) or set PLAYTRACE_RSVG")
+            });
+        assert!(status.success(), "{rsvg} refused {}", path.display());
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((width, height), (640, 300));
+    }
 }

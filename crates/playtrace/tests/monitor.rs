@@ -12,7 +12,7 @@ use std::io::Write;
 /// The summary with PlayTrace's added keys removed, to compare with the old monitor's output.
 fn legacy_view(mut v: Value) -> Value {
     let o = v.as_object_mut().unwrap();
-    for key in ["rejects", "budgets", "groups"] {
+    for key in ["rejects", "budgets", "groups", "outcome"] {
         o.remove(key);
     }
     o["totals"]
@@ -106,8 +106,10 @@ fn timeline_artefact_is_read_as_contest_events() {
         .arg(fixture("contest-timeline-artefact.trimmed.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Without durations the budgets cannot be judged: the gate fails as `no_data`.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = json(&out);
+    assert_eq!(v["outcome"], "no_data");
     assert_eq!(
         v["totals"],
         json!({"contestsObserved": 1, "resolvedContests": 1, "workflowFailures": 0, "expiredContests": 0, "unresolvedContests": 0})
@@ -120,7 +122,6 @@ fn timeline_artefact_is_read_as_contest_events() {
             "outcomes": ["mixed-success"], "resolved": true
         }])
     );
-    // Without durations the budgets cannot be judged, which does not fail the gate.
     assert_eq!(v["budgets"][0]["status"], "insufficient_data");
     assert_eq!(v["durations"]["arming"]["missing"], 1);
     assert_eq!(v["durations"]["resolution"]["missing"], 1);
@@ -304,8 +305,9 @@ fn empty_input_prints_a_summary_with_insufficient_data() {
         .arg(&empty)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1), "no data fails the gate");
     let v = json(&out);
+    assert_eq!(v["outcome"], "no_data");
     assert_eq!(v["totals"]["contestsObserved"], 0);
     assert_eq!(v["budgets"][0]["status"], "insufficient_data");
     assert_eq!(v["budgets"][1]["value"], Value::Null);
@@ -330,8 +332,9 @@ fn binary_garbage_is_read_as_far_as_it_goes() {
         .arg(&garbage)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = json(&out);
+    assert_eq!(v["outcome"], "no_data");
     assert!(v["rejects"]["total"].as_u64().unwrap() > 100);
     assert!(v["rejects"]["byKind"]["encoding"].as_u64().unwrap() > 0);
     assert_eq!(v["totals"]["contestsObserved"], 0);
@@ -517,7 +520,7 @@ fn a_summary_without_raw_is_a_schema_reject_naming_include_raw() {
         .arg(&summary)
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(again.status.code(), Some(1), "nothing to judge: no_data");
     assert_eq!(json(&again)["rejects"]["byKind"]["schema"], 1);
     let reject: Value =
         serde_json::from_str(std::fs::read_to_string(&rejects).unwrap().trim()).unwrap();
@@ -847,7 +850,7 @@ fn a_pretty_document_over_its_limit_is_one_size_reject() {
         .arg(&path)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(
         v["rejects"],
@@ -891,4 +894,102 @@ fn a_records_created_and_started_fields_win_over_the_armed_lines_timestamp() {
     let v = json(&out);
     assert_eq!(v["durations"]["arming"]["p95"], 240, "{v}");
     assert_eq!(v["raw"]["contests"][0]["armingDurationMs"], 240);
+}
+
+/// A CI gate must not pass on nothing: an empty file, an empty pipe, garbage and a log of
+/// other events all end `no_data` with exit 1, said plainly in every format.
+#[test]
+fn no_data_fails_the_gate_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let garbage = dir.path().join("garbage.log");
+    std::fs::write(&garbage, "not json\nat all\n").unwrap();
+    for input in [&empty, &garbage] {
+        let text = playtrace().arg("monitor").arg(input).output().unwrap();
+        assert_eq!(text.status.code(), Some(1), "{}", stderr(&text));
+        let report = stdout(&text);
+        assert!(!report.contains("PASS"), "{report}");
+        assert!(
+            report.contains("NO DATA: not enough data to judge: arming p95 has 0 samples; resolution p95 has 0 samples (is this the right log?)"),
+            "{report}"
+        );
+        let md = playtrace()
+            .args(["monitor", "--format", "markdown"])
+            .arg(input)
+            .output()
+            .unwrap();
+        assert_eq!(md.status.code(), Some(1));
+        let md = stdout(&md);
+        assert!(md.contains("⚠️ **Not enough data to judge"), "{md}");
+        assert!(!md.contains('✅'), "{md}");
+    }
+    let piped = playtrace()
+        .args(["monitor", "--format", "json"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(piped.status.code(), Some(1));
+    assert_eq!(json(&piped)["outcome"], "no_data");
+
+    let allowed = playtrace()
+        .args(["monitor", "--allow-no-data"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    assert!(stdout(&allowed).contains("allowed by --allow-no-data"));
+}
+
+#[test]
+fn min_contests_sets_a_floor_and_groups_with_few_samples_do_not_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.ndjson");
+    let mut lines = String::new();
+    for i in 0..5 {
+        lines.push_str(&contest_lines(&format!("busy-{i}"), "room-busy", 100, 100));
+    }
+    lines.push_str(&contest_lines("rare", "room-rare", 100, 100));
+    std::fs::write(&log, lines).unwrap();
+    let budgets = dir.path().join("budgets.toml");
+    std::fs::write(
+        &budgets,
+        "[[budget]]\nmetric = \"arming\"\nlimit_ms = 8000\nmin_samples = 3\n",
+    )
+    .unwrap();
+    let grouped = playtrace()
+        .args([
+            "monitor",
+            "--format",
+            "json",
+            "--group-by",
+            "room",
+            "--budgets",
+        ])
+        .arg(&budgets)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(grouped.status.code(), Some(0), "{}", stderr(&grouped));
+    let v = json(&grouped);
+    assert_eq!(v["outcome"], "pass");
+    let rare = v["groups"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"]["room"] == "room-rare")
+        .unwrap();
+    assert_eq!(rare["budgets"][0]["status"], "insufficient_data");
+
+    let floor = playtrace()
+        .args(["monitor", "--min-contests", "10"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(floor.status.code(), Some(1));
+    assert!(
+        stdout(&floor).contains("6 contests observed, --min-contests is 10"),
+        "{}",
+        stdout(&floor)
+    );
 }

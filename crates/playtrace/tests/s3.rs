@@ -117,6 +117,7 @@ fn objects_land_with_the_right_keys_and_bytes() {
     assert_eq!(
         names,
         [
+            "playtrace-arming-latency.svg",
             "playtrace-budget-report.json",
             "playtrace-budget-report.md",
             "playtrace-contest-durations.csv",
@@ -139,7 +140,8 @@ fn a_stopped_server_leaves_artifacts_queued_and_retry_delivers_each_once() {
     let port = free_port();
     let log = fixture_str("contest-telemetry-load-breach.ndjson");
     let target = format!("s3://{BUCKET}/runs/8");
-    // The server is down: S3 writes fail (transient), the filesystem writer writes everything.
+    // The server is down: S3 writes fail (transient), the filesystem writer writes everything:
+    // the report's 5 artifacts (nothing is rejected, so there is no rejects file).
     let started = Instant::now();
     let out = export(
         dir.path(),
@@ -266,6 +268,8 @@ fn a_server_that_comes_back_during_the_run_gets_everything_from_the_retry_queue(
     }
     let writer = &manifest["writers"][0];
     assert_eq!(writer["successes"], 5);
+    // Each of the 5 artifacts (the report's; nothing was rejected, so no rejects file) was
+    // retried at least twice.
     assert!(writer["retried"].as_u64().unwrap() >= 10, "{writer}");
     assert_eq!(writer["queued"], 0);
     assert_eq!(objects(&root, "runs/9").len(), 5);
@@ -315,7 +319,7 @@ fn a_named_profile_in_the_aws_files_is_enough_to_connect() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(objects(&root, "profiled").len(), 4);
+    assert_eq!(objects(&root, "profiled").len(), 5);
 }
 
 #[test]
@@ -324,7 +328,12 @@ fn wrong_credentials_are_a_permanent_error_in_the_dlq() {
     let root = dir.path().join("s3");
     let port = free_port();
     let _s3 = start_s3(&root, port);
-    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    // One unreadable line, so there is a rejects artifact to write.
+    let log = dir.path().join("with-a-reject.ndjson");
+    let mut bytes = std::fs::read(fixture_str("contest-telemetry-load-breach.ndjson")).unwrap();
+    bytes.extend_from_slice(b"not json\n");
+    std::fs::write(&log, bytes).unwrap();
+    let log = log.to_string_lossy().into_owned();
     let out = export(
         dir.path(),
         port,
@@ -428,4 +437,79 @@ fn a_sigkill_mid_export_loses_nothing_that_was_queued() {
     );
     assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
     assert_eq!(objects(&root, "killed").len(), 1_200);
+}
+
+/// A queued artifact carries its writer's whole destination: `export retry` without the
+/// export's --s3-endpoint (here: with the environment naming another, dead endpoint) still
+/// writes to the endpoint, bucket and prefix the export meant, and `export queue list` shows
+/// that destination without the secret. Connection errors name the endpoint.
+#[test]
+fn retry_writes_to_the_exports_own_destination_whatever_its_flags_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s3");
+    let port = free_port();
+    let elsewhere = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let log = fixture_str("contest-telemetry-load-breach.ndjson");
+    let target = format!("s3://{BUCKET}/runs/1");
+    let run = |env_endpoint: Option<String>, args: &[&str]| {
+        let mut cmd = playtrace();
+        cmd.current_dir(dir.path())
+            .env("AWS_ACCESS_KEY_ID", "AKTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "SKTEST")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("no-credentials"),
+            );
+        if let Some(e) = env_endpoint {
+            cmd.env("AWS_ENDPOINT_URL", e);
+        }
+        cmd.arg("export").args(args).output().unwrap()
+    };
+    let out = run(
+        None,
+        &[
+            &log,
+            "--kinds",
+            "report",
+            "--to",
+            &target,
+            "--s3-endpoint",
+            &endpoint,
+            "--retry-for",
+            "0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("connection refused (endpoint {endpoint})")),
+        "{err}"
+    );
+    assert!(!err.contains("error sending request"), "{err}");
+
+    let list = run(None, &["queue", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    let listed = String::from_utf8(list.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{listed}");
+    assert_eq!(lines[0]["writer"], target.as_str());
+    assert_eq!(
+        lines[0]["destination"],
+        serde_json::json!({"url": target, "endpoint": endpoint, "region": "us-east-1", "pathStyle": true})
+    );
+    assert!(!listed.contains("SKTEST"), "the secret is never stored");
+
+    let _s3 = start_s3(&root, port);
+    let retry = run(Some(format!("http://127.0.0.1:{elsewhere}")), &["retry"]);
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert_eq!(objects(&root, "runs/1").len(), 5);
+    let empty = run(None, &["queue", "list"]);
+    assert!(empty.stdout.is_empty());
 }

@@ -255,7 +255,25 @@ fn alerts_reads_the_fixture_observation() {
         v,
         json!({"status": "ready", "observedAt": "2025-11-05T04:53:28.025Z", "ageMs": 3_991_975,
                "windowMs": 7_200_000, "latencyMs": 3, "severity": "high",
-               "reason": "prohibited-capability", "seeded": false, "source": obs})
+               "reason": "prohibited-capability", "seeded": false, "alertSource": "live",
+               "source": obs})
+    );
+    // For people, the age is a duration, not milliseconds.
+    let text = playtrace()
+        .args([
+            "alerts",
+            "--observation",
+            obs,
+            "--now",
+            "2025-11-05T06:00:00Z",
+            "--window",
+            "2h",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout),
+        "ready: newest moderation alert prohibited-capability (1h 6m ago, window 2h), at 2025-11-05T04:53:28.025Z\n"
     );
     // Every duration format (a bare number is ms; the window includes its end), and bad ones.
     for (window, status) in [
@@ -349,4 +367,177 @@ fn alerts_statuses_missing_seeded_no_alerts_and_live() {
     let (code, _, err) = alerts(&["--url", "http://127.0.0.1:9"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// "Verify a deployment": right after a passing `smoke`, `alerts` finds smoke's probe alert,
+/// a live alert from the real pipeline, and passes; `--exclude-probes` judges real moderation
+/// traffic only (none here). Age is from createdAt even once the alert has resolved.
+#[test]
+fn alerts_counts_a_probes_live_alert_unless_probes_are_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), "");
+    let smoke = playtrace()
+        .args(["smoke", "--url", &s.url])
+        .output()
+        .unwrap();
+    assert_eq!(smoke.status.code(), Some(0), "{}", stderr(&smoke));
+    let (code, v, err) = alerts(&["--url", &s.url, "--window", "6h"]);
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (Some(0), Some("ready")),
+        "{err}"
+    );
+    assert_eq!(v["alertSource"], "probe");
+    let text = playtrace()
+        .args(["alerts", "--url", &s.url, "--window", "6h"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        line.starts_with("ready: ") && line.contains("from a verification probe"),
+        "{line}"
+    );
+    assert!(line.contains("ago, window 6h)"), "{line}");
+    let (code, v, _) = alerts(&["--url", &s.url, "--window", "6h", "--exclude-probes"]);
+    assert_eq!((code, v["status"].as_str()), (Some(1), Some("no-alerts")));
+    let (code, v, _) = alerts(&["check", "--url", &s.url, "--exclude-probes"]);
+    assert_eq!((code, v["status"].as_str()), (Some(1), Some("no-alerts")));
+}
+
+/// Every watch run is one line of the log, failed or not: a refused token is a failed run
+/// (check `auth`) in the log, not only a FAIL on the terminal.
+#[test]
+fn watch_logs_failed_runs_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[[tokens]]\nname = \"game\"\nsecret = \"ingest-secret-1\"\nscopes = [\"ingest\"]\n[[tokens]]\nname = \"dashboard\"\nsecret = \"read-secret-1\"\nscopes = [\"read\"]\n",
+    );
+    let log = dir.path().join("smoke.ndjson");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_playtrace"))
+        .args(["smoke", "--watch", "100ms", "--url", &s.url, "--log"])
+        .arg(&log)
+        .args([
+            "--read-token",
+            "read-secret-1",
+            "--ingest-token",
+            "wrong-token",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let lines = std::fs::read_to_string(&log).unwrap_or_default();
+        if lines.lines().count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watch wrote {lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the last run failed");
+    let runs: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for r in &runs {
+        assert_eq!(r["success"], false);
+        assert_eq!(r["error"]["check"], "auth", "{r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("401"),
+            "{r}"
+        );
+        assert_eq!(r["baseUrl"], s.url.as_str());
+    }
+}
+
+#[test]
+fn smoke_summary_reports_pass_rate_latencies_and_the_last_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("smoke.ndjson");
+    let pass = |id: &str, at: &str, probe: f64, alert: f64, replay: f64| {
+        json!({"runId": id, "startedAt": at, "success": true, "error": null,
+               "metrics": {"probe": {"observed": true, "latencyMs": probe},
+                           "adminAlert": {"observed": true, "latencyMs": alert},
+                           "replay": {"observed": true, "latencyMs": replay}}})
+        .to_string()
+    };
+    let failed = json!({"runId": "r3", "startedAt": "2025-11-05T05:10:00Z", "success": false,
+        "error": {"check": "adminAlert", "message": "no live alert | rules off"},
+        "metrics": {"probe": {"observed": true, "latencyMs": 9.0},
+                    "adminAlert": {"observed": false, "latencyMs": null},
+                    "replay": {"observed": false, "latencyMs": null}}})
+    .to_string();
+    let lines = [
+        pass("r1", "2025-11-05T05:00:00Z", 2.0, 10.0, 3.0),
+        pass("r2", "2025-11-05T05:05:00Z", 4.0, 30.0, 5.0),
+        failed,
+        "not a report".to_string(),
+        pass("r4", "2025-11-05T05:15:00Z", 6.0, 20.0, 7.0),
+    ];
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let run = |format: &str| {
+        playtrace()
+            .args(["smoke", "summary", "--format", format])
+            .arg(&log)
+            .output()
+            .unwrap()
+    };
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("smoke.ndjson:4: not a smoke report"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["runs"].as_u64(), v["passed"].as_u64()),
+        (Some(4), Some(3))
+    );
+    assert_eq!(v["passRate"], 0.75);
+    assert_eq!(
+        v["latencyMs"]["probe"],
+        json!({"samples": 4, "p50": 4.0, "p95": 9.0, "max": 9.0})
+    );
+    assert_eq!(
+        v["latencyMs"]["adminAlert"],
+        json!({"samples": 3, "p50": 20.0, "p95": 30.0, "max": 30.0})
+    );
+    assert_eq!(v["firstRun"]["runId"], "r1");
+    assert_eq!(v["lastRun"]["startedAt"], "2025-11-05T05:15:00Z");
+    assert_eq!(
+        v["lastFailure"],
+        json!({"runId": "r3", "startedAt": "2025-11-05T05:10:00Z", "success": false,
+               "check": "adminAlert", "message": "no live alert | rules off"})
+    );
+    assert_eq!(v["unreadableLines"], 1);
+    let text = String::from_utf8(run("TEXT").stdout).unwrap();
+    assert!(
+        text.contains("Pass rate:  75.0% (3 passed, 1 failed: adminAlert 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Last failure: 2025-11-05T05:10:00Z (run r3): adminAlert: no live alert | rules off"
+        ),
+        "{text}"
+    );
+    let md = String::from_utf8(run("markdown").stdout).unwrap();
+    assert!(
+        md.contains("| alert | 3 | 20.0 ms | 30.0 ms | 30.0 ms |"),
+        "{md}"
+    );
+    assert!(md.contains("no live alert \\| rules off"), "{md}");
+    // A log with no run has nothing to report: exit 1.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let out = playtrace()
+        .args(["smoke", "summary"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }

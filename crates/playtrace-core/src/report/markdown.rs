@@ -1,6 +1,6 @@
 //! The Markdown report, for a pull request comment or a CI job summary.
 
-use super::{budget_name, ms, plural, verdict, InputStats};
+use super::{budget_name, ms, plural, verdict, Gate, InputStats, Outcome};
 use crate::budget::{BudgetResult, BudgetStatus};
 use crate::num::human;
 use crate::summary::{DurationStats, Summary};
@@ -44,11 +44,15 @@ fn short_mark(b: &BudgetResult) -> String {
 }
 
 /// Renders a summary as Markdown.
-pub fn render_markdown(s: &Summary, input: &InputStats) -> String {
+pub fn render_markdown(s: &Summary, input: &InputStats, gate: &Gate) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Contest latency budgets\n");
-    let (failed, text) = verdict(s);
-    let icon = if failed { "❌" } else { "✅" };
+    let (outcome, failed, text) = verdict(s, gate);
+    let icon = match (outcome, failed) {
+        (Outcome::NoData, _) => "⚠️",
+        (_, true) => "❌",
+        (_, false) => "✅",
+    };
     let verdict = format!("{icon} **{}{}**", text[..1].to_uppercase(), &text[1..]);
     let _ = writeln!(
         out,

@@ -1,13 +1,13 @@
 //! The terminal report: the verdict first, then the numbers behind it.
 
-use super::{budget_name, ms, plural, verdict, InputStats};
+use super::{budget_name, ms, plural, verdict, Gate, InputStats, Outcome};
 use crate::budget::BudgetStatus;
 use crate::num::human;
 use crate::summary::{DurationStats, Summary};
 use std::fmt::Write;
 
 /// Renders a summary for a terminal.
-pub fn render_text(s: &Summary, input: &InputStats) -> String {
+pub fn render_text(s: &Summary, input: &InputStats, gate: &Gate) -> String {
     let mut out = String::new();
     let t = &s.totals;
     let _ = writeln!(
@@ -193,8 +193,13 @@ pub fn render_text(s: &Summary, input: &InputStats) -> String {
         );
     }
 
-    let (failed, text) = verdict(s);
-    let verdict = format!("{}: {text}", if failed { "FAIL" } else { "PASS" });
+    let (outcome, failed, text) = verdict(s, gate);
+    let label = match (outcome, failed) {
+        (Outcome::NoData, _) => "NO DATA",
+        (_, true) => "FAIL",
+        (_, false) => "PASS",
+    };
+    let verdict = format!("{label}: {text}");
     let _ = writeln!(out, "\n{verdict}");
     out
 }

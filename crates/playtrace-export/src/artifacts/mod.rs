@@ -6,6 +6,7 @@
 //! Names are deterministic (a re-run rewrites the same names) and unique within a run: two
 //! artifacts with one name are an error, never an overwrite.
 
+pub mod ci;
 mod manifest;
 mod report;
 pub mod transcripts;
@@ -28,7 +29,7 @@ pub struct Kinds {
     pub report: bool,
     /// One transcript per session.
     pub transcripts: bool,
-    /// The rejected lines as NDJSON.
+    /// The rejected lines as NDJSON (only written when some lines were rejected).
     pub rejects: bool,
 }
 
@@ -40,6 +41,8 @@ pub struct Source<'a> {
     pub read: &'a ReadSummary,
     /// The budgets the summary was checked against (the chart draws the resolution budget).
     pub budgets: &'a BudgetSet,
+    /// What the report's verdict demands beyond the budgets (the monitor's gate options).
+    pub gate: playtrace_core::report::Gate,
     /// Every reject as NDJSON, in input order.
     pub rejects_ndjson: &'a [u8],
     /// The transcript entries by session.
@@ -75,7 +78,8 @@ pub fn build(
     if kinds.report {
         out.extend(report::artifacts(prefix, source)?);
     }
-    if kinds.rejects {
+    // No rejects, no rejects file: an empty file would suggest something was rejected.
+    if kinds.rejects && source.read.rejects.total() > 0 {
         out.push(artifact(
             format!("{prefix}-rejects.ndjson"),
             "application/x-ndjson",

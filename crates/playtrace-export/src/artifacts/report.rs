@@ -1,10 +1,11 @@
-//! The budget report: the monitor's JSON summary, the per-contest durations as CSV, and a
-//! Markdown report embedding an SVG chart of resolution latency with its budget line.
+//! The budget report: the monitor's JSON summary, the per-contest durations as CSV, one SVG
+//! chart per budgeted metric (arming, resolution) with its budget line and percentile marker,
+//! and a Markdown report embedding them.
 
 use super::{artifact, json_error, ArtifactError, Source};
 use crate::Artifact;
-use playtrace_core::budget::{Metric, DEFAULT_RESOLUTION_P95_MS};
-use playtrace_core::num::{human, Num};
+use playtrace_core::budget::Metric;
+use playtrace_core::num::Num;
 use playtrace_core::report::{render_markdown, svg::latency_chart, InputStats};
 use playtrace_core::summary::Raw;
 use playtrace_sdk::transcript::csv_field;
@@ -16,8 +17,13 @@ pub(super) fn artifacts(prefix: &str, source: &Source<'_>) -> Result<Vec<Artifac
     let mut out = Vec::new();
     let mut json_summary = serde_json::to_value(summary).map_err(json_error("budget report"))?;
     if let Some(o) = json_summary.as_object_mut() {
-        // The per-contest records go to the CSV; the JSON stays the monitor's summary.
+        // The per-contest records go to the CSV; the JSON stays the monitor's summary, with
+        // the monitor's verdict.
         o.remove("raw");
+        o.insert(
+            "outcome".into(),
+            json!(source.gate.outcome(summary).as_str()),
+        );
     }
     out.push(artifact(
         format!("{prefix}-budget-report.json"),
@@ -34,32 +40,48 @@ pub(super) fn artifacts(prefix: &str, source: &Source<'_>) -> Result<Vec<Artifac
         "report",
         durations_csv(raw).into_bytes(),
     ));
-    let samples: Vec<f64> = raw
-        .contests
-        .iter()
-        .filter_map(|c| c.resolution_duration_ms.map(|n| n.0))
-        .collect();
-    let budget = source
-        .budgets
-        .p95_limit(Metric::Resolution)
-        .unwrap_or(DEFAULT_RESOLUTION_P95_MS);
-    let chart = format!("{prefix}-resolution-latency.svg");
-    out.push(artifact(
-        chart.clone(),
-        "image/svg+xml",
-        "report",
-        latency_chart("Resolution latency", &samples, budget).into_bytes(),
-    ));
+    // One chart per metric with a budget, drawn against that budget's verdict.
+    let mut charts = Vec::new();
+    for b in &summary.budgets {
+        let (title, stem): (&str, &str) = match b.metric {
+            Metric::Arming => ("Arming latency", "arming"),
+            Metric::Resolution => ("Resolution latency", "resolution"),
+            // Timeouts have no per-contest durations in `raw`.
+            Metric::ExpiredArming => continue,
+        };
+        let name = format!("{prefix}-{stem}-latency.svg");
+        if charts.iter().any(|(n, _, _)| *n == name) {
+            continue; // a second budget on the same metric: the first one's chart
+        }
+        let samples: Vec<f64> = raw
+            .contests
+            .iter()
+            .filter_map(|c| match b.metric {
+                Metric::Arming => c.arming_duration_ms,
+                _ => c.resolution_duration_ms,
+            })
+            .map(|n| n.0)
+            .collect();
+        out.push(artifact(
+            name.clone(),
+            "image/svg+xml",
+            "report",
+            latency_chart(title, &samples, b).into_bytes(),
+        ));
+        charts.push((name, title, b.status));
+    }
     let stats = InputStats {
         inputs: source.read.inputs,
         lines: source.read.lines,
         events: source.read.events,
     };
-    let md = format!(
-        "{}\n![Resolution latency distribution, budget line at {} ms]({chart})\n",
-        render_markdown(summary, &stats),
-        human(budget)
-    );
+    let mut md = render_markdown(summary, &stats, &source.gate);
+    for (name, title, status) in &charts {
+        md.push_str(&format!(
+            "\n![{title} distribution: {}]({name})\n",
+            status.as_str()
+        ));
+    }
     out.push(artifact(
         format!("{prefix}-budget-report.md"),
         "text/markdown",

@@ -2,8 +2,9 @@
 
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::pipeline::Work;
+use crate::pipeline::{Ingested, Work};
 use axum::http::StatusCode;
+use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{CommitOutcome, Job, RejectRow, StoreError, StoredEvent, SubmitError};
 use std::sync::atomic::Ordering;
 
@@ -71,4 +72,17 @@ pub(crate) async fn commit(
         )),
         Err(_) => Err(overloaded("the store writer stopped; retry")),
     }
+}
+
+/// [`commit`] for ingested events: the alert rules in force are evaluated here, on the
+/// request's thread, so the store's writer only raises what they found.
+pub(crate) async fn commit_ingest(
+    app: &AppState,
+    events: Vec<StoredEvent>,
+    rejects: Vec<RejectRow>,
+    observations: ObservationBatch,
+) -> ApiResult<CommitOutcome> {
+    let rules = app.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let work = Work::Ingest(Ingested::new(&rules, &events, observations));
+    commit(app, events, rejects, work).await
 }

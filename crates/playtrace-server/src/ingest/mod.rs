@@ -116,14 +116,6 @@ impl Parsed {
         }
     }
 
-    /// Adds an event another format decoded, stored with `body` (its envelope as JSON).
-    fn push_decoded(&mut self, line: u32, event: &Event, body: String) {
-        match self.games.resolve(event.game.as_deref()) {
-            Ok(game) => self.push_row(game, event, body),
-            Err(e) => self.reject(line, e, body.as_bytes()),
-        }
-    }
-
     /// The stored row and the contest observation of an event whose game is resolved.
     fn push_row(&mut self, game: String, event: &Event, body: String) {
         let index = self.events.len() as u32;

@@ -14,7 +14,7 @@ use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
 use crate::fanout::Publisher;
 use crate::metrics::Metrics;
 use crate::pipeline::live::apply_commit;
-use playtrace_core::alert::{alert_id, RuleSet};
+use playtrace_core::alert::{alert_id, AlertCandidate, RuleSet};
 use playtrace_core::contest::LiveContests;
 use playtrace_core::event::Event;
 use playtrace_core::scan::ObservationBatch;
@@ -22,15 +22,15 @@ use playtrace_store::{CommitHook, CommitOutcome, Job, Kind, StoreError, StoredEv
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// Where an action's result is left for the request that asked for it.
 pub(crate) type ActionResult = Arc<Mutex<Option<Option<Value>>>>;
 
 /// What a writer job carries besides its rows.
 pub(crate) enum Work {
-    /// Ingested events and their contest observations.
-    Ingest(ObservationBatch),
+    /// Ingested events: their contest observations and the alerts they may raise.
+    Ingest(Ingested),
     /// Budget status changes, and the budget alerts they fire or resolve.
     Budget(Vec<BudgetChange>),
     /// An admin action on an alert.
@@ -48,6 +48,45 @@ pub(crate) enum Work {
     },
 }
 
+/// What ingest hands the writer besides the rows, prepared on the request's thread so the one
+/// writer thread every request waits for does no more than store them: the contest
+/// observations, and the alert candidates the rules found (raised inside the transaction only
+/// for events that were stored, not for duplicates).
+#[derive(Default)]
+pub(crate) struct Ingested {
+    observations: ObservationBatch,
+    /// `(index of the event in the job, candidate)`, in event order.
+    alerts: Vec<(usize, AlertCandidate)>,
+}
+
+impl Ingested {
+    /// Evaluates `rules` over `events` (a cheap substring test first; only events a rule may
+    /// match are read again as JSON).
+    pub(crate) fn new(
+        rules: &RuleSet,
+        events: &[StoredEvent],
+        observations: ObservationBatch,
+    ) -> Ingested {
+        let mut alerts = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if !rules.may_match(&e.name, &e.body) {
+                continue;
+            }
+            let Some(event) = serde_json::from_str(&e.body)
+                .ok()
+                .and_then(|o| Event::from_object(o).ok())
+            else {
+                continue;
+            };
+            alerts.extend(rules.evaluate(&event).into_iter().map(|c| (i, c)));
+        }
+        Ingested {
+            observations,
+            alerts,
+        }
+    }
+}
+
 /// A job for the store's writer.
 pub(crate) type WorkJob = Job<Work>;
 
@@ -56,8 +95,6 @@ type Pending = Vec<StoredEvent>;
 
 /// The collector's commit hook.
 pub(crate) struct ServerHook {
-    /// The alert rules in force (replaced by a configuration reload).
-    rules: Arc<RwLock<Arc<RuleSet>>>,
     live: Arc<Mutex<LiveContests>>,
     metrics: Arc<Metrics>,
     fanout: Publisher,
@@ -68,13 +105,11 @@ pub(crate) struct ServerHook {
 impl ServerHook {
     /// A hook over the collector's shared parts.
     pub(crate) fn new(
-        rules: Arc<RwLock<Arc<RuleSet>>>,
         live: Arc<Mutex<LiveContests>>,
         metrics: Arc<Metrics>,
         fanout: Publisher,
     ) -> Self {
         ServerHook {
-            rules,
             live,
             metrics,
             fanout,
@@ -82,21 +117,16 @@ impl ServerHook {
         }
     }
 
+    /// Raises the prepared candidates of the events that were stored (a duplicate raised its
+    /// alert when it was first stored).
     fn raise_for_events(
-        &self,
         tx: &Tx<'_>,
         events: &[StoredEvent],
+        ingested: &Ingested,
         changes: &mut Vec<AlertChange>,
     ) -> Result<(), StoreError> {
-        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
-        for e in events {
-            if e.seq == 0 || !rules.may_match(&e.name, &e.body) {
-                continue;
-            }
-            let Some(event) = serde_json::from_str(&e.body)
-                .ok()
-                .and_then(|o| Event::from_object(o).ok())
-            else {
+        for (i, candidate) in &ingested.alerts {
+            let Some(e) = events.get(*i).filter(|e| e.seq != 0) else {
                 continue;
             };
             let origin = Origin {
@@ -104,9 +134,7 @@ impl ServerHook {
                 env: e.env.as_deref(),
                 event_seq: Some(e.seq),
             };
-            for candidate in rules.evaluate(&event) {
-                changes.push(raise(tx, &candidate, &origin)?);
-            }
+            changes.push(raise(tx, candidate, &origin)?);
         }
         Ok(())
     }
@@ -146,9 +174,9 @@ impl CommitHook<Work> for ServerHook {
     ) -> Result<(), StoreError> {
         let mut rows = Vec::new();
         match work {
-            Work::Ingest(_) => {
+            Work::Ingest(ingested) => {
                 let mut changes = Vec::new();
-                self.raise_for_events(tx, events, &mut changes)?;
+                Self::raise_for_events(tx, events, ingested, &mut changes)?;
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
             Work::Budget(budget_changes) => record_budgets(tx, budget_changes, &mut rows)?,
@@ -182,8 +210,8 @@ impl CommitHook<Work> for ServerHook {
         self.metrics
             .duplicates
             .fetch_add(outcome.duplicates, Ordering::Relaxed);
-        if let Work::Ingest(observations) = work {
-            apply_commit(&self.live, events, observations, outcome);
+        if let Work::Ingest(ingested) = work {
+            apply_commit(&self.live, events, &ingested.observations, outcome);
         }
         if !self.fanout.has_subscribers() {
             return;

@@ -1,16 +1,13 @@
 //! `playtrace monitor`: contest latency budgets from telemetry logs, as a CI gate.
 
-use crate::args::{load_budgets, positive_millis, ReadArgs, ReportFormat as Format};
-use crate::output::{write_stdout, ExitStatus};
+use crate::args::{BudgetArgs, ReadArgs, ReportFormat as Format};
+use crate::output::{emit, ExitStatus};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use playtrace_core::budget::{BudgetSet, Metric};
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::reject::Reject;
-use playtrace_core::report::{render_markdown, render_text, InputStats};
-use playtrace_core::summary::GroupDim;
-use playtrace_core::units::Millis;
+use playtrace_core::report::{render_markdown, render_text, InputStats, Outcome};
 use playtrace_export::atomic::AtomicFile;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -34,7 +31,10 @@ counted as rejects (parse, schema, size, encoding) and never stop the run.
 Durations come from armingDurationMs / resolutionDurationMs when present, else from
 createdAt / startedAt / resolvedAt / expiredAt fields, else from the events' own timestamps.
 Percentiles are exact nearest-rank. A budget is breached when its percentile is strictly above
-the limit; with fewer samples than its min_samples it is insufficient_data, which passes.";
+the limit; with fewer samples than its min_samples it is insufficient_data. When an overall
+budget is insufficient_data (or there are fewer contests than --min-contests) the run's outcome
+is no_data, which fails the gate unless --allow-no-data: a wrong log path must not pass CI.
+A --group-by group with too few samples never fails the run (a rarely used room is normal).";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -51,8 +51,9 @@ Budgets file (TOML):
   min_samples = 20         # default 1
 
 Exit codes:
-  0  no budget breached (insufficient data counts as not breached)
-  1  a budget breached, overall or in any --group-by group
+  0  no budget breached, and every overall budget had enough samples (outcome pass)
+  1  a budget breached, overall or in any --group-by group (outcome breach), or too little
+     data to judge (outcome no_data) without --allow-no-data
   2  usage error, bad budgets file, or an input that cannot be opened or read";
 
 /// Arguments of `playtrace monitor`.
@@ -68,7 +69,7 @@ pub struct MonitorArgs {
     input: Vec<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Format::Text)]
     format: Format,
 
     /// Same as --format json (the old monitor script's flag).
@@ -80,22 +81,13 @@ pub struct MonitorArgs {
     #[arg(long)]
     include_raw: bool,
 
-    /// Arming p95 budget in ms (or a duration like 8s); default 8000.
-    #[arg(long, value_name = "MS", value_parser = positive_millis)]
-    arming_threshold: Option<Millis>,
+    #[command(flatten)]
+    budget: BudgetArgs,
 
-    /// Resolution p95 budget in ms (or a duration like 800ms); default 800.
-    #[arg(long, value_name = "MS", value_parser = positive_millis)]
-    resolution_threshold: Option<Millis>,
-
-    /// TOML file of [[budget]] entries replacing the default budgets (see below).
-    #[arg(long, value_name = "FILE")]
-    budgets: Option<PathBuf>,
-
-    /// Also check every budget per hub, room, move or type (comma-separate for combinations,
-    /// e.g. hub,room). A breach in any group fails the run.
-    #[arg(long, value_name = "DIM", value_delimiter = ',', value_parser = group_dim)]
-    group_by: Vec<GroupDim>,
+    /// Write the report to this file (atomically: whole or not at all) instead of standard
+    /// output, e.g. a CI job summary.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
 
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
@@ -109,16 +101,11 @@ pub struct MonitorArgs {
     quiet: bool,
 }
 
-fn group_dim(text: &str) -> Result<GroupDim, String> {
-    GroupDim::parse(text)
-        .ok_or_else(|| format!("`{text}` is not a dimension; use hub, room, move or type"))
-}
-
 /// Runs `playtrace monitor`.
 pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
     let names = input_names(&args)?;
-    let budgets = budget_set(&args)?;
+    let budgets = args.budget.budget_set()?;
 
     let counter = Arc::default();
     let opened = playtrace_read::open_all(&names, &counter)?;
@@ -131,15 +118,9 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         None => None,
     };
 
-    let mut group_by = Vec::new();
-    for dim in &args.group_by {
-        if !group_by.contains(dim) {
-            group_by.push(*dim);
-        }
-    }
     let mut correlator = Correlator::new(CorrelatorOptions {
         include_raw: args.include_raw,
-        group_by,
+        group_by: args.budget.group_by(),
     });
     if let Some(bytes) = total_bytes {
         // About one contest per kilobyte of log is typical; cap the guess so a huge input of
@@ -183,12 +164,19 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         events: correlator.events(),
     };
     let summary = correlator.finish(&budgets, stats.rejects);
+    let gate = args.budget.gate();
+    let outcome = gate.outcome(&summary);
     let output = match format {
-        Format::Json => serde_json::to_string_pretty(&summary)? + "\n",
-        Format::Text => render_text(&summary, &input_stats),
-        Format::Markdown => render_markdown(&summary, &input_stats),
+        Format::Json => {
+            serde_json::to_string_pretty(&GateSummary {
+                summary: &summary,
+                outcome,
+            })? + "\n"
+        }
+        Format::Text => render_text(&summary, &input_stats, &gate),
+        Format::Markdown => render_markdown(&summary, &input_stats, &gate),
     };
-    write_stdout(output.as_bytes())?;
+    emit(args.output.as_deref(), output.as_bytes())?;
     if !args.quiet {
         warn_about_rejects(
             stats.rejects.total(),
@@ -196,11 +184,19 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
             args.rejects.as_deref(),
         );
     }
-    Ok(if summary.breached() {
+    Ok(if gate.fails(outcome) {
         ExitStatus::CheckFailed
     } else {
         ExitStatus::Success
     })
+}
+
+/// The JSON summary with the run's `outcome` (`pass`, `breach`, `no_data`) added.
+#[derive(serde::Serialize)]
+struct GateSummary<'a> {
+    #[serde(flatten)]
+    summary: &'a playtrace_core::summary::Summary,
+    outcome: Outcome,
 }
 
 /// The inputs to read: files and `--input`s in order, else standard input when it is piped.
@@ -215,18 +211,6 @@ fn input_names(args: &MonitorArgs) -> Result<Vec<String>> {
         );
     }
     Ok(vec!["-".to_string()])
-}
-
-/// The budgets to check: the budgets file or the defaults, with the threshold flags applied.
-fn budget_set(args: &MonitorArgs) -> Result<BudgetSet> {
-    let mut budgets = load_budgets(args.budgets.as_deref())?;
-    if let Some(ms) = args.arming_threshold {
-        budgets.set_p95_limit(Metric::Arming, ms.as_ms_f64());
-    }
-    if let Some(ms) = args.resolution_threshold {
-        budgets.set_p95_limit(Metric::Resolution, ms.as_ms_f64());
-    }
-    Ok(budgets)
 }
 
 /// Tells stderr how many lines were rejected, shows the first few, and where the rest are.

@@ -25,7 +25,7 @@ pub struct VerifyArgs {
     data_dir: PathBuf,
 
     /// Output: a line for people, or the result as JSON.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "text")]
     format: Format,
 }
 

@@ -5,6 +5,7 @@ PLAYTRACE_SHOTS."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,9 @@ def main():
         page.wait_for_selector(f'.alert[data-id="{first}"]', timeout=1000)
         print(f"alert shown {1000 * (time.monotonic() - t0):.0f} ms after the POST answered")
         page.wait_for_selector("#fresh-status.ready", timeout=2000)
+        fresh_text = page.inner_text("#freshness")
+        check("(live)" in fresh_text and re.search(r"\d+(ms|s|m|h|d) ago", fresh_text) is not None,
+              f"freshness names the source and the age as a duration: {fresh_text!r}")
         page.screenshot(path=os.path.join(SHOTS, "alerts.png"), full_page=True)
 
         # Filters.

@@ -41,13 +41,18 @@ function notice(text) {
   n.hidden = !text;
 }
 
+// Ages as `playtrace alerts` prints them: the two largest units, "1h 10m", "45s", "2d 3h".
 function age(ms) {
-  if (ms === null || ms === undefined || isNaN(ms)) return '-';
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 90) return s + 's';
-  if (s < 5400) return Math.round(s / 60) + 'm';
-  if (s < 172800) return (s / 3600).toFixed(1) + 'h';
-  return (s / 86400).toFixed(1) + 'd';
+  if (ms === null || ms === undefined || isNaN(ms) || ms < 0) return '-';
+  if (ms < 1000) return Math.round(ms) + 'ms';
+  let rest = Math.round(ms / 1000);
+  const parts = [];
+  for (const [name, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]]) {
+    if (rest >= size || parts.length) { parts.push([Math.floor(rest / size), name]); rest %= size; }
+    if (parts.length === 2) break;
+  }
+  if (parts.length === 2 && parts[1][0] === 0) parts.pop();
+  return parts.map(([n, u]) => n + u).join(' ');
 }
 
 const since = (iso) => (iso ? Date.now() - Date.parse(iso) : null);
@@ -322,17 +327,19 @@ function alertsView() {
     const windowText = input ? input.value : '6h';
     const windowMs = parseDuration(windowText);
     let status, detail;
-    // The rule of `playtrace alerts`: the newest moderation alert by createdAt (seeded ones
-    // included, so a seeded newest is reported as such), its age from createdAt.
+    // The rule of `playtrace alerts`: the newest moderation alert by createdAt, resolved or
+    // not — a smoke probe's alert counts (the real pipeline raised it), a seeded one is reported
+    // as such and is never fresh — its age from createdAt, its source named.
     try {
-      const r = await api('/v1/alerts?category=moderation&include_seeded=true&sort=created&limit=1');
+      const r = await api('/v1/alerts?category=moderation&include_seeded=true&include_probes=true&sort=created&limit=1');
       const a = r.alerts[0];
       if (!a) {
         status = 'no-alerts'; detail = 'no moderation alert yet';
       } else {
         const ageMs = since(a.createdAt);
+        const source = a.seeded ? 'seeded' : (a.probe ? 'probe' : 'live');
         status = a.seeded ? 'seeded' : (ageMs !== null && ageMs <= windowMs ? 'ready' : 'stale');
-        detail = 'newest moderation alert ' + age(ageMs) + ' ago: ' + (a.reason || a.rule);
+        detail = 'newest moderation alert (' + source + ') ' + age(ageMs) + ' ago: ' + (a.reason || a.rule);
       }
     } catch (e) { status = 'error'; detail = e.message; }
     fresh.textContent = '';

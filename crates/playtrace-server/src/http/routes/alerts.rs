@@ -5,7 +5,7 @@ use crate::alerting::budget::breaching;
 use crate::alerting::AlertAction;
 use crate::app::AppState;
 use crate::http::auth::{Admin, Caller, Ingest, Read};
-use crate::http::commit::commit;
+use crate::http::commit::{commit, commit_ingest};
 use crate::http::error::{blocking, ApiError, ApiResult};
 use crate::http::routes::ingest::{game_scope, IngestParams};
 use crate::http::routes::params::Params;
@@ -78,13 +78,7 @@ pub(crate) async fn post(
         body: Value::Object(event).to_string(),
         ..StoredEvent::default()
     };
-    let outcome = commit(
-        &app,
-        vec![row],
-        vec![],
-        Work::Ingest(ObservationBatch::default()),
-    )
-    .await?;
+    let outcome = commit_ingest(&app, vec![row], vec![], ObservationBatch::default()).await?;
     Ok(Json(json!({
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,

@@ -3,11 +3,10 @@
 use crate::app::AppState;
 use crate::http::auth::{Caller, Ingest};
 use crate::http::body::{body_format, read_body};
-use crate::http::commit::commit;
+use crate::http::commit::commit_ingest;
 use crate::http::error::{ApiError, ApiResult};
 use crate::ingest::json::parse_body;
 use crate::ingest::{GameScope, Parsed};
-use crate::pipeline::Work;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -112,13 +111,7 @@ pub(crate) async fn ingest(
             message: r.message.clone(),
         })
         .collect();
-    let outcome = commit(
-        &app,
-        parsed.events,
-        parsed.rejects,
-        Work::Ingest(parsed.observations),
-    )
-    .await?;
+    let outcome = commit_ingest(&app, parsed.events, parsed.rejects, parsed.observations).await?;
     for r in &rejected {
         app.metrics.reject(&r.kind);
     }

@@ -5,12 +5,11 @@
 use crate::app::AppState;
 use crate::http::auth::{Caller, Ingest};
 use crate::http::body::read_body;
-use crate::http::commit::commit;
+use crate::http::commit::commit_ingest;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::routes::ingest::{game_scope, IngestParams};
 use crate::ingest::otlp::{parse_logs, response, MapOptions, OtlpFormat};
 use crate::ingest::Parsed;
-use crate::pipeline::Work;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header as h, HeaderMap, StatusCode};
@@ -71,13 +70,7 @@ pub(crate) async fn logs(
     let rejected = parsed.rejects.len();
     let first = parsed.rejects.first().map(|r| r.message.clone());
     let kinds: Vec<String> = parsed.rejects.iter().map(|r| r.kind.clone()).collect();
-    commit(
-        &app,
-        parsed.events,
-        parsed.rejects,
-        Work::Ingest(parsed.observations),
-    )
-    .await?;
+    commit_ingest(&app, parsed.events, parsed.rejects, parsed.observations).await?;
     for kind in &kinds {
         app.metrics.reject(kind);
     }

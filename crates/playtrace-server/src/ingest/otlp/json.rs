@@ -4,6 +4,7 @@
 //! *or* numbers (the JS SDK writes numeric `intValue`; the Collector writes string
 //! timestamps), unknown fields ignored.
 
+use super::attrs::Attrs;
 use super::{DecodeError, MapOptions, Record, ResourceScope, Sink};
 use serde_json::{Map, Value};
 
@@ -34,7 +35,7 @@ pub(super) fn decode(
         let attrs = match field(resource_logs, "resource", "resource") {
             Some(resource) => attributes(resource, &format!("{at}.resource"))
                 .map_err(|e| DecodeError(format!("{e}; fix the resource's attributes")))?,
-            None => Map::new(),
+            None => Attrs::default(),
         };
         let scope = ResourceScope::from_attrs(&attrs, opts);
         for (j, scope_logs) in list(resource_logs, "scopeLogs", "scope_logs", &at)?
@@ -153,17 +154,17 @@ fn hex(s: &str, len: usize, name: &str) -> Result<String, String> {
 }
 
 /// The `attributes` of `v` (a resource or a record) as a JSON object.
-fn attributes(v: &Value, what: &str) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
+fn attributes(v: &Value, what: &str) -> Result<Attrs, String> {
+    let mut out = Vec::new();
     match field(v, "attributes", "attributes") {
         None => {}
         Some(Value::Array(kvs)) => key_values(kvs, &mut out)?,
         Some(_) => return Err(format!("{what}: `attributes` must be an array")),
     }
-    Ok(out)
+    Ok(Attrs::from_pairs(out))
 }
 
-fn key_values(kvs: &[Value], out: &mut Map<String, Value>) -> Result<(), String> {
+fn key_values(kvs: &[Value], out: &mut Vec<(String, Value)>) -> Result<(), String> {
     for kv in kvs {
         let Some(Value::String(key)) = field(kv, "key", "key") else {
             return Err("an attribute needs a string `key`".into());
@@ -172,7 +173,7 @@ fn key_values(kvs: &[Value], out: &mut Map<String, Value>) -> Result<(), String>
             Some(v) => any_value(v).map_err(|e| format!("attribute `{key}`: {e}"))?,
             None => Value::Null,
         };
-        out.insert(key.clone(), value);
+        out.push((key.clone(), value));
     }
     Ok(())
 }
@@ -231,13 +232,13 @@ fn any_value(v: &Value) -> Result<Value, String> {
         };
     }
     if let Some(kv) = get("kvlistValue", "kvlist_value") {
-        let mut out = Map::new();
+        let mut out = Vec::new();
         match field(kv, "values", "values") {
             None => {}
             Some(Value::Array(items)) => key_values(items, &mut out)?,
             Some(_) => return Err("`kvlistValue.values` must be an array".into()),
         }
-        return Ok(Value::Object(out));
+        return Ok(Value::Object(out.into_iter().collect::<Map<_, _>>()));
     }
     if let Some(b) = get("bytesValue", "bytes_value") {
         // Base64 in OTLP/JSON: kept as written, which is what the protobuf path gives too.

@@ -1,24 +1,21 @@
 //! OTLP/HTTP logs (`POST /v1/logs`, SPEC §2's OpenTelemetry dialect): an
-//! `ExportLogsServiceRequest` as protobuf ([`proto`], decoded by `opentelemetry-proto`'s
-//! generated types) or as OTLP/JSON ([`json`], our own reader: the crate's serde support
-//! refuses what real exporters write — numeric `intValue` from the JS SDK, string timestamps
-//! from the Collector). Both decode into [`Record`]s, which [`map`] turns into the same
+//! `ExportLogsServiceRequest` as protobuf ([`proto`], read straight from the wire) or as
+//! OTLP/JSON ([`json`], our own reader: generated serde support refuses what real exporters
+//! write — numeric `intValue` from the JS SDK, string timestamps from the Collector). Both decode into [`Record`]s, which [`map`] turns into the same
 //! envelope an NDJSON line becomes, so everything downstream treats them alike.
 //!
 //! A record that cannot be mapped is a reject (stored, counted in `partialSuccess`), numbered
 //! by its 1-based position among all the request's log records; a body that cannot be decoded
 //! at all is an error for the whole request (400).
 
+mod attrs;
 mod json;
 mod map;
 mod proto;
 
 use super::Parsed;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceResponse,
-};
-use prost::Message;
-use serde_json::{Map, Value};
+use attrs::Attrs;
+use serde_json::Value;
 
 /// The body's encoding, from `Content-Type`; the answer uses the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +71,7 @@ pub(crate) struct ResourceScope {
 }
 
 impl ResourceScope {
-    fn from_attrs(attrs: &Map<String, Value>, opts: MapOptions<'_>) -> ResourceScope {
+    fn from_attrs(attrs: &Attrs, opts: MapOptions<'_>) -> ResourceScope {
         let text = |key: &str| match attrs.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             _ => None,
@@ -95,7 +92,7 @@ pub(crate) struct Record {
     severity_number: i32,
     severity_text: String,
     body: Option<Value>,
-    attrs: Map<String, Value>,
+    attrs: Attrs,
     /// Lowercase hex; empty when absent.
     trace_id: String,
     /// Lowercase hex; empty when absent.
@@ -146,25 +143,21 @@ pub(crate) fn response(
         } else {
             String::new()
         };
-        ExportLogsPartialSuccess {
-            rejected_log_records: rejected as i64,
-            error_message: format!(
-                "{}{more}; the records are kept as rejects: GET /v1/rejects",
-                first_message.unwrap_or("rejected")
-            ),
-        }
+        format!(
+            "{}{more}; the records are kept as rejects: GET /v1/rejects",
+            first_message.unwrap_or("rejected")
+        )
     });
     match format {
-        OtlpFormat::Protobuf => ExportLogsServiceResponse {
-            partial_success: partial,
+        OtlpFormat::Protobuf => {
+            proto::encode_response(partial.as_deref().map(|m| (rejected as i64, m)))
         }
-        .encode_to_vec(),
         OtlpFormat::Json => {
             let v = match partial {
                 // int64 as a string, as the protobuf JSON mapping writes it.
-                Some(p) => serde_json::json!({"partialSuccess": {
-                    "rejectedLogRecords": p.rejected_log_records.to_string(),
-                    "errorMessage": p.error_message,
+                Some(message) => serde_json::json!({"partialSuccess": {
+                    "rejectedLogRecords": rejected.to_string(),
+                    "errorMessage": message,
                 }}),
                 None => serde_json::json!({}),
             };

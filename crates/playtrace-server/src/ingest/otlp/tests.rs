@@ -1,9 +1,12 @@
 use super::*;
 use crate::ingest::GameScope;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue, KeyValueList};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use serde_json::json;
 
 const OPTS: MapOptions<'static> = MapOptions {
@@ -186,6 +189,127 @@ fn protobuf_decodes_to_the_same_events_as_json() {
         "traceId": "ab".repeat(16), "spanId": "0000000000000001"}]}]}]});
     let from_json = parse(json_body.to_string().as_bytes(), OtlpFormat::Json);
     assert_eq!(from_json.events[0].body, p.events[0].body);
+}
+
+#[test]
+fn every_kind_of_value_and_field_reads_as_the_generated_types_wrote_it() {
+    use any_value::Value as V;
+    let record = |name: &str, attributes: Vec<KeyValue>| LogRecord {
+        time_unix_nano: 0,
+        observed_time_unix_nano: 1_700_000_000_000_000_001,
+        severity_number: 9,
+        severity_text: "notice".into(),
+        event_name: name.into(),
+        attributes,
+        flags: 1,
+        dropped_attributes_count: 3,
+        ..LogRecord::default()
+    };
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            // Scope logs before the resource on the wire would be legal; the generated encoder
+            // writes the resource first, so both orders are checked below by hand.
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", s("g")), kv("session.id", s("res-s"))],
+                dropped_attributes_count: 1,
+                ..Resource::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    record(
+                        "kinds",
+                        vec![
+                            kv("b", V::BoolValue(true)),
+                            kv("neg", V::IntValue(-5)),
+                            kv("d", V::DoubleValue(1.5)),
+                            kv("inf", V::DoubleValue(f64::INFINITY)),
+                            kv(
+                                "arr",
+                                V::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                                    values: vec![
+                                        AnyValue {
+                                            value: Some(s("x")),
+                                        },
+                                        AnyValue::default(),
+                                    ],
+                                }),
+                            ),
+                            kv("dup", s("first")),
+                            kv("dup", s("last")),
+                            KeyValue {
+                                key: "unset".into(),
+                                value: None,
+                                ..KeyValue::default()
+                            },
+                        ],
+                    ),
+                    LogRecord {
+                        body: Some(AnyValue {
+                            value: Some(s("named.by.body")),
+                        }),
+                        severity_number: -3,
+                        ..LogRecord::default()
+                    },
+                ],
+                ..ScopeLogs::default()
+            }],
+            ..ResourceLogs::default()
+        }],
+    };
+    let p = parse(&request.encode_to_vec(), OtlpFormat::Protobuf);
+    assert!(p.rejects.is_empty(), "{:?}", p.rejects);
+    let body = body_of(&p, 0);
+    assert_eq!(
+        body,
+        json!({"attrs": {"arr": ["x", null], "b": true, "d": 1.5, "dup": "last",
+                         "inf": "Infinity", "neg": -5, "unset": null},
+               "event": "kinds", "game": "g", "session": "res-s", "severityNumber": 9,
+               "severityText": "notice", "ts": 1_700_000_000_000u64})
+    );
+    assert_eq!(p.events[1].name, "named.by.body");
+    assert_eq!(body_of(&p, 1)["severityNumber"], -3);
+
+    // The same resource written after its scope logs (legal protobuf) gives the same events.
+    let encoded = request.encode_to_vec();
+    let mut outer = encoded.as_slice();
+    assert_eq!(outer[0], 0x0a);
+    outer = &outer[1..];
+    let (len, used) = {
+        let (mut v, mut i) = (0usize, 0);
+        loop {
+            v |= usize::from(outer[i] & 0x7f) << (7 * i);
+            i += 1;
+            if outer[i - 1] < 0x80 {
+                break (v, i);
+            }
+        }
+    };
+    let inner = ResourceLogs::decode(&outer[used..used + len]).unwrap();
+    let mut swapped = Vec::new();
+    for field in [
+        ResourceLogs {
+            scope_logs: inner.scope_logs.clone(),
+            ..ResourceLogs::default()
+        }
+        .encode_to_vec(),
+        ResourceLogs {
+            resource: inner.resource.clone(),
+            ..ResourceLogs::default()
+        }
+        .encode_to_vec(),
+    ] {
+        swapped.extend(field);
+    }
+    let mut request_bytes = vec![0x0a];
+    let mut n = swapped.len();
+    while n >= 0x80 {
+        request_bytes.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    request_bytes.push(n as u8);
+    request_bytes.extend(swapped);
+    let again = parse(&request_bytes, OtlpFormat::Protobuf);
+    assert_eq!(again.events[0].body, p.events[0].body);
 }
 
 #[test]

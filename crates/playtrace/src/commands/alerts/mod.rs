@@ -6,12 +6,12 @@ mod work;
 
 use crate::args::Format;
 use crate::client::Collector;
-use crate::output::{write_stdout, ExitStatus};
+use crate::output::{human_duration, write_stdout, ExitStatus};
 use anyhow::{bail, Context};
 use clap::Args;
 use playtrace_core::num::Num;
 use playtrace_core::time::parse_rfc3339_ms;
-use playtrace_core::units::{format_duration_ms, Millis};
+use playtrace_core::units::Millis;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -21,8 +21,11 @@ pub const LONG_ABOUT: &str = "\
 Is the newest moderation alert live (not seeded) and inside the freshness window?
 
 Asks the collector for its latest moderation alert, seeded ones included so a seeded alert can
-be told apart from a live one, and measures its age from createdAt; or reads an observation
-file written by `playtrace smoke --observation` (age from observedAt).
+be told apart from a live one, and measures its age from createdAt (whether or not it has since
+resolved); or reads an observation file written by `playtrace smoke --observation` (age from
+observedAt). A probe's alert (from `playtrace smoke`) went through the real pipeline, so it
+counts as evidence of live alerting (alertSource `probe`); --exclude-probes judges real
+moderation traffic only.
 
   playtrace alerts --url http://127.0.0.1:7070 --window 6h
   playtrace alerts --observation artifacts/admin-alert-observations.json --format json
@@ -87,8 +90,14 @@ pub struct AlertsArgs {
     #[arg(long, global = true, value_name = "RFC3339", value_parser = rfc3339)]
     now: Option<f64>,
 
+    /// Judge real moderation traffic only: alerts raised by verification probes (`playtrace
+    /// smoke`) do not count. By default they do: a probe's alert is a live alert produced by
+    /// the real pipeline.
+    #[arg(long, global = true)]
+    exclude_probes: bool,
+
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, value_enum, ignore_case = true, default_value_t = Format::Text)]
     format: Format,
 }
 
@@ -109,6 +118,9 @@ struct Verdict {
     severity: Option<String>,
     reason: Option<String>,
     seeded: Option<bool>,
+    /// What raised the alert: `live` (moderation traffic), `probe` (a verification probe
+    /// through the real pipeline) or `seeded`.
+    alert_source: Option<&'static str>,
     source: String,
 }
 
@@ -121,6 +133,13 @@ fn judge(alert: &Value, time_key: &str, now: f64, window_ms: f64, source: String
     let at = observed_at.as_deref().and_then(parse_rfc3339_ms);
     let age_ms = at.map(|t| (now - t).max(0.0));
     let seeded = alert["seeded"].as_bool().unwrap_or(false);
+    let alert_source = if seeded {
+        "seeded"
+    } else if alert["probe"].as_bool().unwrap_or(false) {
+        "probe"
+    } else {
+        "live"
+    };
     let status = if seeded {
         "seeded"
     } else if age_ms.is_some_and(|a| a <= window_ms) {
@@ -140,6 +159,7 @@ fn judge(alert: &Value, time_key: &str, now: f64, window_ms: f64, source: String
         severity: text(alert, "severity"),
         reason: text(alert, "reason"),
         seeded: Some(seeded),
+        alert_source: Some(alert_source),
         source,
     }
 }
@@ -154,6 +174,7 @@ fn empty(status: &'static str, window_ms: f64, source: String) -> Verdict {
         severity: None,
         reason: None,
         seeded: None,
+        alert_source: None,
         source,
     }
 }
@@ -206,7 +227,10 @@ fn check(args: &AlertsArgs) -> anyhow::Result<ExitStatus> {
                 args.read_token.clone(),
                 Duration::from_secs(10),
             );
-            let answer = c.get("/v1/alerts/latest?category=moderation&include_seeded=true")?;
+            let probes = if args.exclude_probes { "false" } else { "true" };
+            let answer = c.get(&format!(
+                "/v1/alerts/latest?category=moderation&include_seeded=true&include_probes={probes}"
+            ))?;
             let source = c.base.clone();
             match answer.status {
                 200 => judge(&answer.body, "createdAt", now, window_ms, source),
@@ -226,7 +250,7 @@ fn check(args: &AlertsArgs) -> anyhow::Result<ExitStatus> {
             write_stdout(&out)?;
         }
         Format::Text => {
-            let window = format_duration_ms(window_ms);
+            let window = human_duration(window_ms);
             let line = match verdict.status {
                 "missing" => format!("missing: no observation file at {}", verdict.source),
                 "no-alerts" => format!("no-alerts: {} has no moderation alert", verdict.source),
@@ -235,11 +259,11 @@ fn check(args: &AlertsArgs) -> anyhow::Result<ExitStatus> {
                     verdict.reason.as_deref().unwrap_or("?"),
                     verdict
                         .age_ms
-                        .map_or("unknown".to_string(), |a| { format_duration_ms(a.0) }),
-                    if verdict.seeded == Some(true) {
-                        ", seeded"
-                    } else {
-                        ""
+                        .map_or("unknown".to_string(), |a| human_duration(a.0)),
+                    match verdict.alert_source {
+                        Some("seeded") => ", seeded",
+                        Some("probe") => ", from a verification probe",
+                        _ => "",
                     },
                     verdict
                         .observed_at

@@ -4,11 +4,11 @@
 
 use crate::args::Format;
 use crate::client::{Collector, StreamEnd};
-use crate::output::{write_stdout, ExitStatus};
+use crate::output::{human_duration, write_stdout, ExitStatus};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use playtrace_core::time::parse_rfc3339_ms;
-use playtrace_core::units::{format_duration_ms, Millis};
+use playtrace_core::units::Millis;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -118,7 +118,7 @@ fn ago(iso: &Value) -> String {
     let now = playtrace_store_now();
     iso.as_str()
         .and_then(parse_rfc3339_ms)
-        .map_or("?".into(), |t| format_duration_ms((now - t).max(0.0)))
+        .map_or("?".into(), |t| human_duration((now - t).max(0.0)))
 }
 
 fn playtrace_store_now() -> f64 {

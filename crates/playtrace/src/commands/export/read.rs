@@ -8,7 +8,7 @@ use anyhow::Result;
 use playtrace_core::budget::BudgetSet;
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::reject::Reject;
-use playtrace_core::summary::Summary;
+use playtrace_core::summary::{GroupDim, Summary};
 use playtrace_export::artifacts::transcripts::TRANSCRIPT_EVENT;
 use playtrace_export::artifacts::{
     transcript_line, Kinds, ReadSummary, TranscriptLine, Transcripts,
@@ -58,12 +58,18 @@ impl Extract for TranscriptLines {
 
 /// Reads `names` once: summary (with per-contest records), rejects, transcripts (what `kinds`
 /// asks for).
-pub fn read(names: &[String], budgets: &BudgetSet, args: &ReadArgs, kinds: Kinds) -> Result<Read> {
+pub fn read(
+    names: &[String],
+    budgets: &BudgetSet,
+    group_by: Vec<GroupDim>,
+    args: &ReadArgs,
+    kinds: Kinds,
+) -> Result<Read> {
     let counter = Arc::default();
     let opened = playtrace_read::open_all(names, &counter)?;
     let mut correlator = Correlator::new(CorrelatorOptions {
         include_raw: true,
-        group_by: Vec::new(),
+        group_by,
     });
     let mut rejects_ndjson = Vec::new();
     let mut first_rejects = Vec::new();

@@ -93,7 +93,14 @@ pub struct QaArgs {
 
     /// Fail search jobs deterministically: `first` (default) fails the first attempt of every
     /// other job, `always` every attempt of them.
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "first", value_name = "MODE")]
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        num_args = 0..=1,
+        default_missing_value = "first",
+        value_name = "MODE"
+    )]
     simulate_search_drift: Option<DriftArg>,
 
     /// Make the storage fail halfway through each batch (the pointer must not move).
@@ -133,7 +140,7 @@ struct Common {
     token: Option<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "text")]
     format: Format,
 }
 

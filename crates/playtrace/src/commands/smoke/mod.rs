@@ -1,6 +1,9 @@
 //! `playtrace smoke`: prove a running collector works end to end — a probe event in, stored,
 //! streamed back; a flagged check event coming back as a live alert; a missed event replayed
-//! after a reconnect. No seeded fallback: a missing live alert is a failed check.
+//! after a reconnect. No seeded fallback: a missing live alert is a failed check. `smoke
+//! summary` (in `summary`) turns a watch log into a report.
+
+mod summary;
 
 use crate::args::Format;
 use crate::client::{nonce, now_rfc3339, ClientError, Collector, SseMessage, Stream, StreamEnd};
@@ -28,12 +31,21 @@ fallback: a missing live alert fails the run.
 
   playtrace smoke --url http://127.0.0.1:7070 --report smoke.json
   playtrace smoke --watch 5m --log smoke.ndjson          # until interrupted
+  playtrace smoke summary smoke.ndjson --format markdown # pass rate, latencies, last failure
+
+With --watch, every run is one line of the log, failed or not: a collector that is down or a
+token that is refused is logged as a failed run (check `connection` or `auth`) and the watch
+goes on.
 
 Exit codes: 0 every check passed; 1 a check failed (the report names it and why);
 2 usage, connection, 401 or 403.";
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SmokeArgs {
+    #[command(subcommand)]
+    action: Option<SmokeAction>,
+
     /// Collector URL.
     #[arg(long, env = "PLAYTRACE_URL", default_value = "http://127.0.0.1:7070")]
     url: String,
@@ -50,8 +62,13 @@ pub struct SmokeArgs {
     #[arg(long, default_value = "10s")]
     timeout: Millis,
 
-    /// Write the JSON report here (atomically).
-    #[arg(long, value_name = "FILE")]
+    /// Write the JSON report here (atomically). `--report` is the old name.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "report",
+        value_name = "FILE"
+    )]
     report: Option<PathBuf>,
 
     /// Record the live alert observation here (what `playtrace alerts --observation` reads);
@@ -68,8 +85,15 @@ pub struct SmokeArgs {
     log: Option<PathBuf>,
 
     /// Output format of the final result: text (a summary) or json (the report).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Format::Text)]
     format: Format,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SmokeAction {
+    /// Summarize a `--watch --log` file: pass rate, probe/alert/replay latency p50/p95/max, the
+    /// first and last run, and the last failure with its check and message.
+    Summary(summary::SummaryArgs),
 }
 
 /// A check that did not pass.
@@ -314,31 +338,90 @@ fn run_once(c: &Collector, args: &SmokeArgs) -> Result<Run, ClientError> {
             });
         }
     }
-    let (success, error) = match &result {
-        Ok(()) => (true, Value::Null),
-        Err(f) => (false, json!({"check": f.check, "message": f.message})),
-    };
-    let report = json!({
-        "runId": run_id,
-        "startedAt": started_at,
-        "baseUrl": c.base,
-        "config": {
-            "timeoutMs": args.timeout.as_ms(),
-            "reportPath": args.report,
-            "observationPath": args.observation,
-            "seededFallback": false,
-        },
-        "metrics": metrics,
-        "eventCounts": counts,
-        "success": success,
-        "error": error,
-        "completedAt": now_rfc3339(),
-        "durationMs": ms(started.elapsed()),
-    });
+    let success = result.is_ok();
+    let report = Report {
+        run_id: &run_id,
+        started_at: &started_at,
+        started,
+        metrics,
+        counts,
+        failure: result.err(),
+    }
+    .json(c, args);
     Ok(Run {
         report,
         observation: success.then_some(observation).flatten(),
     })
+}
+
+/// What one run found, before it becomes the report's JSON.
+struct Report<'a> {
+    run_id: &'a str,
+    started_at: &'a str,
+    started: Instant,
+    metrics: Value,
+    counts: Value,
+    failure: Option<Failure>,
+}
+
+impl Report<'_> {
+    /// The report, in the old smoke report's shape plus `error`.
+    fn json(self, c: &Collector, args: &SmokeArgs) -> Value {
+        let (success, error) = match &self.failure {
+            None => (true, Value::Null),
+            Some(f) => (false, json!({"check": f.check, "message": f.message})),
+        };
+        json!({
+            "runId": self.run_id,
+            "startedAt": self.started_at,
+            "baseUrl": c.base,
+            "config": {
+                "timeoutMs": args.timeout.as_ms(),
+                "reportPath": args.report,
+                "observationPath": args.observation,
+                "seededFallback": false,
+            },
+            "metrics": self.metrics,
+            "eventCounts": self.counts,
+            "success": success,
+            "error": error,
+            "completedAt": now_rfc3339(),
+            "durationMs": ms(self.started.elapsed()),
+        })
+    }
+}
+
+/// The report of a watch run that could not reach the collector or was refused: a failed run
+/// like any other in the log (check `connection` or `auth`), so a watch log has every run.
+fn unreachable_report(
+    c: &Collector,
+    args: &SmokeArgs,
+    error: &ClientError,
+    started_at: &str,
+    started: Instant,
+) -> Value {
+    let check = match error {
+        ClientError::Connect { .. } => "connection",
+        ClientError::Auth { .. } => "auth",
+        ClientError::Status {
+            status: 401 | 403, ..
+        } => "auth",
+        _ => "collector",
+    };
+    Report {
+        run_id: &nonce(),
+        started_at,
+        started,
+        metrics: json!({
+            "probe": {"observed": false, "latencyMs": null},
+            "adminAlert": {"observed": false, "latencyMs": null, "severity": null, "reason": null,
+                            "seeded": false, "observedAt": null, "checkId": null},
+            "replay": {"observed": false, "latencyMs": null},
+        }),
+        counts: json!({}),
+        failure: Some(fail(check, error.to_string())),
+    }
+    .json(c, args)
 }
 
 /// Carries a connection/auth error through the check closure.
@@ -400,6 +483,9 @@ fn record(args: &SmokeArgs, run: &Run) -> anyhow::Result<()> {
 }
 
 pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(SmokeAction::Summary(summary)) = &args.action {
+        return summary::run(summary);
+    }
     let c = Collector::new(
         &args.url,
         args.ingest_token.clone(),
@@ -429,22 +515,23 @@ pub fn run(args: SmokeArgs) -> anyhow::Result<ExitStatus> {
     let mut last = ExitStatus::Success;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let line = match run_once(&c, &args) {
-            Ok(run) => {
-                record(&args, &run)?;
-                last = if run.report["success"] == true {
-                    ExitStatus::Success
-                } else {
-                    ExitStatus::CheckFailed
-                };
-                status_line(&run.report)
-            }
-            // A collector that is down is what a watch exists to notice: report and go on.
-            Err(e) => {
-                last = ExitStatus::CheckFailed;
-                format!("{}  FAIL  connection: {e}", now_rfc3339())
-            }
+        let started_at = now_rfc3339();
+        let run = match run_once(&c, &args) {
+            Ok(run) => run,
+            // A collector that is down (or a refused token) is what a watch exists to notice:
+            // log it as a failed run and go on.
+            Err(e) => Run {
+                report: unreachable_report(&c, &args, &e, &started_at, started),
+                observation: None,
+            },
         };
+        record(&args, &run)?;
+        last = if run.report["success"] == true {
+            ExitStatus::Success
+        } else {
+            ExitStatus::CheckFailed
+        };
+        let line = status_line(&run.report);
         write_stdout(format!("{line}\n").as_bytes())?;
         while !stop.load(Ordering::Relaxed) && started.elapsed() < interval {
             std::thread::sleep(Duration::from_millis(50).min(interval));
