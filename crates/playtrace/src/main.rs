@@ -13,7 +13,7 @@ mod progress;
 mod signal;
 
 use clap::{Parser, Subcommand};
-use commands::{alerts, demo, export, monitor, notify, plan, serve, smoke, store};
+use commands::{alerts, demo, export, monitor, notify, plan, qa, serve, smoke, store};
 use output::ExitStatus;
 use std::process::ExitCode;
 use tracing_subscriber::filter::LevelFilter;
@@ -73,6 +73,9 @@ enum Command {
     /// Alert notifications: send a test notification to a configured receiver.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// Replay offline publishing jobs: moderation hold, publishing with rollback, search sync.
+    #[command(long_about = qa::LONG_ABOUT)]
+    Qa(Box<qa::QaArgs>),
 }
 
 fn init_logging(verbose: u8) {
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Store(command) => store::run(command),
         Command::Plan(command) => plan::run(command),
         Command::Notify(command) => notify::run(command),
+        Command::Qa(args) => qa::run(*args),
     };
     match result {
         Ok(ExitStatus::Success) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod export;
 pub mod monitor;
 pub mod notify;
 pub mod plan;
+pub mod qa;
 pub mod serve;
 pub mod smoke;
 pub mod store;
