@@ -155,7 +155,10 @@ impl Reader {
     }
 
     /// Runs `f` on a free connection of the pool; waits for one only when all are busy.
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.pool.len();
         let free = (0..n).find_map(|i| self.pool[(start + i) % n].try_lock().ok());

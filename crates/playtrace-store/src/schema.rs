@@ -73,8 +73,16 @@ CREATE TABLE IF NOT EXISTS silences (
 CREATE INDEX IF NOT EXISTS silences_ends ON silences (ends_ms);
 ";
 
+/// Rejects replayed through ingest (issue 25): when, and the sequence of the event they became
+/// (`replayed_seq` stays NULL until then; a reject is never deleted by a replay).
+const V4_REJECTS_REPLAYED: &str = "
+ALTER TABLE rejects ADD COLUMN replayed_seq INTEGER;
+ALTER TABLE rejects ADD COLUMN replayed_ms INTEGER;
+CREATE INDEX IF NOT EXISTS rejects_recv ON rejects (recv_ms);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V4_REJECTS_REPLAYED];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
