@@ -36,7 +36,7 @@ pub use mark::{read_mark, MARK_FILE};
 pub use playtrace_core::alert::AlertState;
 pub use query::{EventFilter, EventPage, Reader, StoreStats};
 pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
-pub use rejects::{RejectEntry, RejectFilter, RejectGroup};
+pub use rejects::{RejectEntry, RejectFilter, RejectGroup, REJECT_GROUP_DIMS};
 pub use retention::{Removed, RetentionPolicy};
 pub use schema::{DB_FILE, SCHEMA_VERSION};
 pub use silences::SilenceRow;

@@ -63,8 +63,11 @@ fn raw_field(path: &str) -> String {
     format!("(CASE WHEN json_valid(raw) THEN CAST(json_extract(raw, '{path}') AS TEXT) END)")
 }
 
-/// The SQL of a grouping dimension (`kind`, `message`, `name`, `game`, `env`).
-pub fn group_expr(dim: &str) -> Option<String> {
+/// What rejects can be grouped by (`GET /v1/rejects?group_by=`).
+pub const REJECT_GROUP_DIMS: &[&str] = &["kind", "message", "name", "game", "env"];
+
+/// The SQL of a grouping dimension (one of [`REJECT_GROUP_DIMS`]).
+fn group_expr(dim: &str) -> Option<String> {
     Some(match dim {
         "kind" => "kind".to_string(),
         "message" => "message".to_string(),

@@ -13,6 +13,8 @@
 
 pub(crate) mod json;
 pub(crate) mod otlp;
+pub(crate) mod replay;
+pub(crate) mod transform;
 
 use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;

@@ -8,12 +8,14 @@ use playtrace_store::{CommitOutcome, Reader, StoreError, StoredEvent};
 use std::sync::Mutex;
 
 /// Folds one committed job into the live state: duplicates are skipped so a retried batch is
-/// counted once.
+/// counted once. `recv` holds per-event receive times that differ from the commit's (replayed
+/// rejects keep their original one); empty for ordinary ingest.
 pub(crate) fn apply_commit(
     live: &Mutex<LiveContests>,
     events: &[StoredEvent],
     observations: &ObservationBatch,
     outcome: &CommitOutcome,
+    recv: Vec<Option<i64>>,
 ) {
     if observations.observations.is_empty() {
         return;
@@ -25,7 +27,11 @@ pub(crate) fn apply_commit(
         (e.seq != 0).then(|| EventMeta {
             game: e.game(),
             env: e.env.as_deref(),
-            recv_ms,
+            recv_ms: recv
+                .get(i as usize)
+                .copied()
+                .flatten()
+                .map_or(recv_ms, |ms| ms as f64),
         })
     });
 }

@@ -8,5 +8,6 @@ pub(crate) mod ops;
 pub(crate) mod otlp;
 pub(crate) mod params;
 pub(crate) mod query;
+pub(crate) mod rejects;
 pub(crate) mod silences;
 pub(crate) mod stream;
