@@ -112,7 +112,11 @@ fn where_clause(filter: &RejectFilter) -> (String, Vec<Box<dyn ToSql>>) {
         }
     };
     eq(&mut sql, "kind".into(), &filter.kind);
-    eq(&mut sql, group_expr("name").unwrap_or_default(), &filter.name);
+    eq(
+        &mut sql,
+        group_expr("name").unwrap_or_default(),
+        &filter.name,
+    );
     eq(&mut sql, raw_field("$.game"), &filter.game);
     eq(&mut sql, raw_field("$.env"), &filter.env);
     if let Some(since) = filter.since_ms {
@@ -282,7 +286,11 @@ mod tests {
         let (_dir, reader) = reader_with(&[
             ("schema", "missing `event`", r#"{"evt":"a","game":"g1"}"#),
             ("parse", "invalid JSON", "{not json"),
-            ("schema", "bad attrs", r#"{"event":"x","game":"g2","env":"prod"}"#),
+            (
+                "schema",
+                "bad attrs",
+                r#"{"event":"x","game":"g2","env":"prod"}"#,
+            ),
         ]);
         let all = reader
             .rejects_matching(&RejectFilter::default(), 0, 10)
@@ -324,7 +332,9 @@ mod tests {
             }),
             [3]
         );
-        let groups = reader.reject_groups(&RejectFilter::default(), &["kind"]).unwrap();
+        let groups = reader
+            .reject_groups(&RejectFilter::default(), &["kind"])
+            .unwrap();
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].key, [Some("schema".to_string())]);
         assert_eq!((groups[0].count, groups[0].example.record.seq), (2, 1));

@@ -171,7 +171,10 @@ field = "attrs.debug"
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["event"], "a");
         assert!(v.get("evt").is_none());
-        assert_eq!(v["game"], "own", "only_if_missing keeps the line's own game");
+        assert_eq!(
+            v["game"], "own",
+            "only_if_missing keeps the line's own game"
+        );
         assert_eq!(v["env"], "prod");
         assert_eq!(v["attrs"], serde_json::json!({"hubId": "h"}));
         assert_eq!(t.apply("{not json"), None);

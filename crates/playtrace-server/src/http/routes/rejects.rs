@@ -140,7 +140,10 @@ pub(crate) async fn list(
         let groups = blocking(move || {
             let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
             let groups = reader.reject_groups(&f, &refs)?;
-            Ok((refs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), groups))
+            Ok((
+                refs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                groups,
+            ))
         })
         .await?;
         let (dims, groups) = groups;
@@ -242,8 +245,8 @@ pub(crate) async fn replay(
         let page = Arc::new(page);
         let read = || read_page(page.clone(), games.clone(), transform.clone(), max_line);
         let batch = read().await?;
-        totals.selected += (batch.marks.len() as u64)
-            + batch.failing.values().map(|(n, _)| n).sum::<u64>();
+        totals.selected +=
+            (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
         totals.passing += batch.marks.len() as u64;
         for (key, (n, example)) in &batch.failing {
             let slot = totals.failing.entry(key.clone()).or_insert((0, *example));
@@ -303,7 +306,11 @@ async fn read_page(
 
 /// Commits one page of replayed events with their reject marks; waits for a full writer queue
 /// instead of failing (live ingest goes first), reading the page again for each try (`read`).
-async fn commit_page<F, Fut>(app: &AppState, mut batch: ReplayBatch, read: F) -> ApiResult<(u64, u64)>
+async fn commit_page<F, Fut>(
+    app: &AppState,
+    mut batch: ReplayBatch,
+    read: F,
+) -> ApiResult<(u64, u64)>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ApiResult<ReplayBatch>>,
