@@ -258,12 +258,36 @@ copy = ["score"]
         s.get("/v1/rejects?game=other", None).2["rejects"],
         json!([])
     );
-    let (status, done) = post_json(
-        &s,
-        "/v1/rejects/replay",
-        &json!({"game": "gf", "transform": "[[rename]]\nfrom = \"evt\"\nto = \"event\"\n"}),
+    // From the terminal: what fails, the line itself, then the replay with a transform file.
+    let cli = |args: &[&str]| -> Value {
+        let out = playtrace()
+            .arg("rejects")
+            .args(args)
+            .args(["--url", &s.url, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let groups = cli(&["list", "--group-by", "kind,message"]);
+    assert_eq!(groups["total"], 1, "{groups}");
+    let shown = cli(&["show", "1"]);
+    assert_eq!(shown["raw"], line);
+    let fix = dir.path().join("fix.toml");
+    std::fs::write(&fix, "[[rename]]\nfrom = \"evt\"\nto = \"event\"\n").unwrap();
+    let fix = fix.to_str().unwrap();
+    let dry = cli(&["replay", "--game", "gf", "--dry-run", "--transform", fix]);
+    assert_eq!(
+        (dry["passing"].as_u64(), dry["events"].as_u64()),
+        (Some(1), Some(0)),
+        "{dry}"
     );
-    assert_eq!((status, done["events"].as_u64()), (200, Some(1)), "{done}");
+    let done = cli(&["replay", "--game", "gf", "--transform", fix]);
+    assert_eq!(done["events"].as_u64(), Some(1), "{done}");
     let (_, _, alerts) = s.get("/v1/alerts", None);
     let alert = alerts["alerts"]
         .as_array()

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod demo;
 pub mod export;
 pub mod monitor;
+pub mod rejects;
 pub mod serve;
 pub mod smoke;
 pub mod store;
