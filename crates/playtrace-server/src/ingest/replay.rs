@@ -143,6 +143,18 @@ pub(crate) fn receive_times(marks: &[ReplayMark], events: usize) -> Vec<Option<i
     times
 }
 
+/// The original receive time a replayed event's stored envelope carries (the live state rebuilt
+/// at start counts it where the replay did). A substring test first: almost no body has one.
+pub(crate) fn original_recv_ms(body: &str) -> Option<i64> {
+    const KEY: &str = "\"originalReceivedMs\":";
+    let at = memchr::memmem::find(body.as_bytes(), KEY.as_bytes())?;
+    let rest = body[at + KEY.len()..].trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit() && c != '-')
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// The stored envelope of a replayed event: `replayed: true`, the reject it came from and its
 /// original receive time, and the derived id (so the body says what the `id` column does).
 fn mark_body(body: &str, id: Option<&str>, reject_seq: i64, recv_ms: i64) -> String {
@@ -197,6 +209,8 @@ mod tests {
         let body: Value = serde_json::from_str(&b.parsed.events[0].body).unwrap();
         assert_eq!(body["replayed"], true);
         assert_eq!(body["originalReceivedMs"], 1001);
+        assert_eq!(original_recv_ms(&b.parsed.events[0].body), Some(1001));
+        assert_eq!(original_recv_ms(r#"{"event":"x"}"#), None);
         assert_eq!(b.failing.values().map(|(n, _)| n).sum::<u64>(), 2);
     }
 }

@@ -58,7 +58,8 @@ pub(crate) fn rebuild(
             Some(EventMeta {
                 game: record.game(),
                 env: record.env.as_deref(),
-                recv_ms: record.recv_ms as f64,
+                recv_ms: crate::ingest::replay::original_recv_ms(&record.body)
+                    .unwrap_or(record.recv_ms) as f64,
             })
         });
     })?;
