@@ -44,17 +44,42 @@ impl ReplayBatch {
         transform: Option<&Transform>,
         max_line: u64,
     ) -> ReplayBatch {
+        let mut partial = Vec::new();
+        loop {
+            match Self::read_except(games, entries, transform, max_line, &partial) {
+                Ok(batch) => return batch,
+                // A document line whose events read only in part: read the page again
+                // without it (rare; its reject stays as it is).
+                Err(seq) => partial.push(seq),
+            }
+        }
+    }
+
+    /// One read of the page, leaving out the rejects in `partial` (counted as failing); `Err`
+    /// names a reject that read only in part.
+    fn read_except(
+        games: &GameScope,
+        entries: &[RejectEntry],
+        transform: Option<&Transform>,
+        max_line: u64,
+        partial: &[i64],
+    ) -> Result<ReplayBatch, i64> {
         let mut batch = ReplayBatch {
             parsed: Parsed::new(games.clone()),
             ..ReplayBatch::default()
         };
         for entry in entries {
             let record = &entry.record;
+            if partial.contains(&record.seq) {
+                batch.fail(
+                    "schema",
+                    "some events of the line still fail; replay after fixing all".into(),
+                    record.seq,
+                );
+                continue;
+            }
             let repaired = transform.and_then(|t| t.apply(&record.row.raw));
             let text = repaired.as_deref().unwrap_or(&record.row.raw);
-            // A trial read first: a line that still fails (wholly or in part) leaves nothing in
-            // the job, and its reject stays as it is.
-            let mut trial = Parsed::new(games.clone());
             if text.len() as u64 > max_line {
                 batch.fail(
                     "size",
@@ -63,17 +88,23 @@ impl ReplayBatch {
                 );
                 continue;
             }
-            trial.push_text(record.row.line, text);
-            if let Some(r) = trial.rejects.first() {
-                batch.fail(&r.kind, r.message.clone(), record.seq);
+            // Read straight into the job: a line that fails as a whole leaves only its rejects,
+            // which are taken back (the stored reject stays as it is).
+            let (first, rejects) = (batch.parsed.events.len(), batch.parsed.rejects.len());
+            batch.parsed.push_text(record.row.line, text);
+            if batch.parsed.rejects.len() > rejects {
+                if batch.parsed.events.len() > first {
+                    return Err(record.seq);
+                }
+                let r = batch.parsed.rejects.swap_remove(rejects);
+                batch.parsed.rejects.truncate(rejects);
+                batch.fail(&r.kind, r.message, record.seq);
                 continue;
             }
-            if trial.events.is_empty() {
+            if batch.parsed.events.len() == first {
                 batch.fail("schema", "the line holds no event".into(), record.seq);
                 continue;
             }
-            let first = batch.parsed.events.len();
-            batch.parsed.push_text(record.row.line, text);
             let events = &mut batch.parsed.events[first..];
             let many = events.len() > 1;
             for (n, e) in events.iter_mut().enumerate() {
@@ -95,7 +126,7 @@ impl ReplayBatch {
                 recv_ms: record.recv_ms,
             });
         }
-        batch
+        Ok(batch)
     }
 
     fn fail(&mut self, kind: &str, message: String, seq: i64) {
@@ -158,6 +189,26 @@ pub(crate) fn original_recv_ms(body: &str) -> Option<i64> {
 /// The stored envelope of a replayed event: `replayed: true`, the reject it came from and its
 /// original receive time, and the derived id (so the body says what the `id` column does).
 fn mark_body(body: &str, id: Option<&str>, reject_seq: i64, recv_ms: i64) -> String {
+    let mut head = format!(
+        "{{\"replayed\":true,\"replayedFrom\":{reject_seq},\"originalReceivedMs\":{recv_ms}"
+    );
+    let rest = body.trim_start().strip_prefix('{').map(str::trim_start);
+    // The common case spliced as text (no second parse of every event); a body that already
+    // names one of these keys (an `id: null`, an earlier mark) is rewritten as JSON instead.
+    let has = |key: &str| memchr::memmem::find(body.as_bytes(), key.as_bytes()).is_some();
+    let clash =
+        (id.is_some() && has("\"id\"")) || has("\"replayed") || has("\"originalReceivedMs\"");
+    if let (Some(rest), false) = (rest, clash) {
+        if let Some(id) = id {
+            head.push_str(",\"id\":");
+            head.push_str(&Value::String(id.to_string()).to_string());
+        }
+        if !rest.starts_with('}') {
+            head.push(',');
+        }
+        head.push_str(rest);
+        return head;
+    }
     let Ok(mut o) = serde_json::from_str::<Map<String, Value>>(body) else {
         return body.to_string();
     };
@@ -211,6 +262,23 @@ mod tests {
         assert_eq!(body["originalReceivedMs"], 1001);
         assert_eq!(original_recv_ms(&b.parsed.events[0].body), Some(1001));
         assert_eq!(original_recv_ms(r#"{"event":"x"}"#), None);
+        let own: Value = serde_json::from_str(&b.parsed.events[1].body).unwrap();
+        assert_eq!(
+            (own["id"].as_str(), own["replayed"].as_bool()),
+            (Some("own"), Some(true))
+        );
+        for body in [
+            r#"{}"#,
+            r#"{"event":"x","id":null}"#,
+            r#" { "event":"x" } "#,
+        ] {
+            let marked: Value = serde_json::from_str(&mark_body(body, Some("r-1"), 1, 2)).unwrap();
+            assert_eq!(
+                (marked["id"].as_str(), marked["replayed"].as_bool()),
+                (Some("r-1"), Some(true)),
+                "{body}"
+            );
+        }
         assert_eq!(b.failing.values().map(|(n, _)| n).sum::<u64>(), 2);
     }
 }

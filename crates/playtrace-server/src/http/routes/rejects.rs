@@ -252,11 +252,11 @@ pub(crate) async fn replay(
             let slot = totals.failing.entry(key.clone()).or_insert((0, *example));
             slot.0 += n;
         }
+        let cutoff = playtrace_store::now_ms() - horizon_ms;
+        totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         if r.dry_run || batch.marks.is_empty() {
             continue;
         }
-        let cutoff = playtrace_store::now_ms() - horizon_ms;
-        totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         let (stored, duplicates) = commit_page(&app, batch, read).await?;
         totals.events.0 += stored;
         totals.events.1 += duplicates;
