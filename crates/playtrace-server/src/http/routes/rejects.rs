@@ -234,17 +234,15 @@ pub(crate) async fn replay(
     let max_line = app.config.limits.max_line.as_u64();
     let horizon_ms = app.with_live(|l| l.options().horizon_ms()) as i64;
     let mut totals = Totals::default();
-    let mut after = 0;
-    loop {
-        let reader = app.reader.clone();
-        let page_filter = f.clone();
-        let page =
-            blocking(move || reader.rejects_matching(&page_filter, after, REPLAY_PAGE)).await?;
-        let Some(last) = page.last() else { break };
-        after = last.record.seq;
-        let page = Arc::new(page);
-        let read = || read_page(page.clone(), games.clone(), transform.clone(), max_line);
-        let batch = read().await?;
+    let source = Source {
+        filter: f,
+        games,
+        transform,
+        max_line,
+    };
+    let mut next = source.fetch(&app, 0).await?;
+    while let Some((page, batch)) = next.take() {
+        let after = page.last().map_or(0, |e| e.record.seq);
         totals.selected +=
             (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
         totals.passing += batch.marks.len() as u64;
@@ -255,9 +253,15 @@ pub(crate) async fn replay(
         let cutoff = playtrace_store::now_ms() - horizon_ms;
         totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         if r.dry_run || batch.marks.is_empty() {
+            next = source.fetch(&app, after).await?;
             continue;
         }
-        let (stored, duplicates) = commit_page(&app, batch, read).await?;
+        // The next page is read while this one commits (the commit mostly waits for fsync).
+        let read = || source.read(page.clone());
+        let (committed, fetched) =
+            tokio::join!(commit_page(&app, batch, read), source.fetch(&app, after));
+        let (stored, duplicates) = committed?;
+        next = fetched?;
         totals.events.0 += stored;
         totals.events.1 += duplicates;
     }
@@ -290,18 +294,40 @@ struct Totals {
     failing: BTreeMap<(String, String), (u64, i64)>,
 }
 
-/// Reads a page of rejects again, off the async threads.
-async fn read_page(
-    page: Arc<Vec<RejectEntry>>,
+/// Where a replay's pages come from, and how they are read again.
+struct Source {
+    filter: RejectFilter,
     games: GameScope,
     transform: Option<Arc<Transform>>,
     max_line: u64,
-) -> ApiResult<ReplayBatch> {
-    tokio::task::spawn_blocking(move || {
-        ReplayBatch::read(&games, &page, transform.as_deref(), max_line)
-    })
-    .await
-    .map_err(ApiError::internal)
+}
+
+/// A page of rejects and what reading them again gave.
+type Page = (Arc<Vec<RejectEntry>>, ReplayBatch);
+
+impl Source {
+    /// The next page after `after`, read again; `None` when no reject is left.
+    async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
+        let (reader, filter) = (app.reader.clone(), self.filter.clone());
+        let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
+        if page.is_empty() {
+            return Ok(None);
+        }
+        let page = Arc::new(page);
+        let batch = self.read(page.clone()).await?;
+        Ok(Some((page, batch)))
+    }
+
+    /// Reads a page of rejects again, off the async threads.
+    async fn read(&self, page: Arc<Vec<RejectEntry>>) -> ApiResult<ReplayBatch> {
+        let (games, transform, max_line) =
+            (self.games.clone(), self.transform.clone(), self.max_line);
+        tokio::task::spawn_blocking(move || {
+            ReplayBatch::read(&games, &page, transform.as_deref(), max_line)
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
 }
 
 /// Commits one page of replayed events with their reject marks; waits for a full writer queue
