@@ -226,12 +226,12 @@ fn list_text(v: &Value) -> String {
                 .collect();
             out.push_str(&format!(
                 "{:>8}  {}  (e.g. #{})\n",
-                g["count"],
+                g["count"].as_u64().unwrap_or(0),
                 key.join(" "),
                 g["example"]["seq"]
             ));
         }
-        out.push_str(&format!("{:>8}  total\n", v["total"]));
+        out.push_str(&format!("{:>8}  total\n", v["total"].as_u64().unwrap_or(0)));
         return out;
     }
     for r in v["rejects"].as_array().into_iter().flatten() {

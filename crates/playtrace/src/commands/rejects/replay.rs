@@ -82,7 +82,7 @@ fn text(v: &Value) -> String {
     for g in v["stillFailing"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "{:>8}  still fail: {}: {} (e.g. #{})\n",
-            g["count"],
+            g["count"].as_u64().unwrap_or(0),
             g["kind"].as_str().unwrap_or("?"),
             g["message"].as_str().unwrap_or_default(),
             g["exampleSeq"]
