@@ -15,8 +15,11 @@ use std::collections::BTreeMap;
 pub(crate) fn event_json(r: &StoredEvent) -> Value {
     let object = serde_json::from_str::<serde_json::Map<String, Value>>(&r.body).ok();
     // OTLP records keep their severity number and trace context beside the envelope.
+    // Replayed rejects (docs/REJECTS.md) say so, with their reject and original receive time.
+    let replay = ["replayed", "replayedFrom", "originalReceivedMs"];
     let otlp: Vec<(&str, Value)> = ["severityText", "severityNumber", "traceId", "spanId"]
         .into_iter()
+        .chain(replay)
         .filter_map(|k| Some((k, object.as_ref()?.get(k)?.clone())))
         .collect();
     let normalised = object.and_then(|o| Event::from_object(o).ok());

@@ -22,6 +22,7 @@ mod mark;
 mod outbox;
 mod query;
 mod record;
+mod rejects;
 mod retention;
 mod schema;
 mod silences;
@@ -44,6 +45,7 @@ pub use outbox::{
 pub use playtrace_core::alert::AlertState;
 pub use query::{EventFilter, EventPage, Reader, StoreStats};
 pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
+pub use rejects::{RejectEntry, RejectFilter, RejectGroup, REJECT_GROUP_DIMS};
 pub use retention::{Removed, RetentionPolicy};
 pub use schema::{DB_FILE, SCHEMA_VERSION};
 pub use silences::SilenceRow;

@@ -142,8 +142,23 @@ CREATE TABLE IF NOT EXISTS erasures (
 );
 ";
 
+/// Rejects replayed through ingest (issue 25): when, and the sequence of the event they became
+/// (`replayed_seq` stays NULL until then; a reject is never deleted by a replay).
+const V_REJECTS_REPLAYED: &str = "
+ALTER TABLE rejects ADD COLUMN replayed_seq INTEGER;
+ALTER TABLE rejects ADD COLUMN replayed_ms INTEGER;
+CREATE INDEX IF NOT EXISTS rejects_recv ON rejects (recv_ms);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY, V_PRIVACY];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3_SILENCES,
+    V_NOTIFY,
+    V_PRIVACY,
+    V_REJECTS_REPLAYED,
+];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -212,6 +212,23 @@ impl Tx<'_> {
         Ok(silences::by_id(self.conn, id)?)
     }
 
+    /// Marks the reject `reject_seq` replayed as the event `event_seq` (see `rejects.rs`): in
+    /// the transaction of that event, so a replay killed at any moment is either whole or not
+    /// at all.
+    pub fn mark_reject_replayed(
+        &self,
+        reject_seq: i64,
+        event_seq: Option<i64>,
+    ) -> Result<(), StoreError> {
+        crate::rejects::mark_replayed(self.conn, reject_seq, event_seq, self.recv_ms)?;
+        Ok(())
+    }
+
+    /// The sequence of the stored event `(game, id)`, if any.
+    pub fn event_seq(&self, game: &str, id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(crate::rejects::event_seq(self.conn, game, id)?)
+    }
+
     /// Stores a silence (new, or ended early).
     pub fn put_silence(&self, silence: &SilenceRow) -> Result<(), StoreError> {
         Ok(silences::put(self.conn, silence)?)

@@ -13,7 +13,7 @@ mod progress;
 mod signal;
 
 use clap::{Parser, Subcommand};
-use commands::{alerts, demo, export, monitor, notify, plan, qa, serve, smoke, store};
+use commands::{alerts, demo, export, monitor, notify, plan, qa, rejects, serve, smoke, store};
 use output::ExitStatus;
 use std::process::ExitCode;
 use tracing_subscriber::filter::LevelFilter;
@@ -64,6 +64,9 @@ enum Command {
     /// Is the newest moderation alert live and fresh?
     #[command(long_about = alerts::LONG_ABOUT)]
     Alerts(alerts::AlertsArgs),
+    /// Browse stored rejects; replay them through ingest (repaired by a transform) exactly once.
+    #[command(long_about = rejects::LONG_ABOUT)]
+    Rejects(rejects::RejectsArgs),
     /// Check a collector's store after a crash, or copy it while `serve` runs.
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(*args),
         Command::Smoke(args) => smoke::run(args),
         Command::Alerts(args) => alerts::run(args),
+        Command::Rejects(args) => rejects::run(args),
         Command::Store(command) => store::run(command),
         Command::Plan(command) => plan::run(command),
         Command::Notify(command) => notify::run(command),

@@ -16,7 +16,7 @@ pub(crate) mod server;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::routes::{
-    admin, alerts, ingest, metrics, notifications, ops, otlp, query, silences, stream,
+    admin, alerts, ingest, metrics, notifications, ops, otlp, query, rejects, silences, stream,
 };
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,7 +27,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/events", post(ingest::ingest).get(query::list_events))
         .route("/v1/logs", post(otlp::logs))
-        .route("/v1/rejects", get(query::list_rejects))
+        .route("/v1/rejects", get(rejects::list))
+        .route("/v1/rejects/replay", post(rejects::replay))
+        .route("/v1/rejects/{seq}", get(rejects::get_one))
         .route("/v1/budgets", get(query::budgets))
         .route("/v1/contests", get(query::list_contests))
         .route("/v1/contests/{id}", get(query::get_contest))

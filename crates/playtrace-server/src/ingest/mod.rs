@@ -16,6 +16,8 @@ pub(crate) mod json;
 pub(crate) mod otlp;
 pub(crate) mod plan;
 pub(crate) mod redact;
+pub(crate) mod replay;
+pub(crate) mod transform;
 
 use crate::config::Privacy;
 use playtrace_core::dialect::read_document;

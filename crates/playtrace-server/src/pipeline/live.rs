@@ -9,12 +9,14 @@ use playtrace_store::{CommitOutcome, Reader, StoreError, StoredEvent};
 use std::sync::Mutex;
 
 /// Folds one committed job into the live state: duplicates are skipped so a retried batch is
-/// counted once.
+/// counted once. `recv` holds per-event receive times that differ from the commit's (replayed
+/// rejects keep their original one); empty for ordinary ingest.
 pub(crate) fn apply_commit(
     live: &Mutex<LiveContests>,
     events: &[StoredEvent],
     observations: &ObservationBatch,
     outcome: &CommitOutcome,
+    recv: Vec<Option<i64>>,
 ) {
     if observations.observations.is_empty() {
         return;
@@ -26,7 +28,11 @@ pub(crate) fn apply_commit(
         (e.seq != 0).then(|| EventMeta {
             game: e.game(),
             env: e.env.as_deref(),
-            recv_ms,
+            recv_ms: recv
+                .get(i as usize)
+                .copied()
+                .flatten()
+                .map_or(recv_ms, |ms| ms as f64),
         })
     });
 }
@@ -55,7 +61,8 @@ pub(crate) fn rebuild(
             Some(EventMeta {
                 game: record.game(),
                 env: record.env.as_deref(),
-                recv_ms: record.recv_ms as f64,
+                recv_ms: crate::ingest::replay::original_recv_ms(&record.body)
+                    .unwrap_or(record.recv_ms) as f64,
             })
         });
     })?;

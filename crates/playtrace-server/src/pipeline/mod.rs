@@ -13,6 +13,7 @@ use crate::alerting::budget::BudgetChange;
 use crate::alerting::lifecycle::{self, LifecycleOp};
 use crate::alerting::{act, raise, AlertAction, AlertChange, Origin};
 use crate::fanout::Publisher;
+use crate::ingest::replay::ReplayMark;
 use crate::metrics::Metrics;
 use crate::pipeline::live::apply_commit;
 use playtrace_core::alert::{alert_id, AlertCandidate, RuleSet};
@@ -67,6 +68,8 @@ pub(crate) struct Ingested {
     observations: ObservationBatch,
     /// `(index of the event in the job, candidate)`, in event order.
     alerts: Vec<(usize, AlertCandidate)>,
+    /// Set for a replay of stored rejects: each is marked replayed inside the commit.
+    replayed: Vec<ReplayMark>,
 }
 
 impl Ingested {
@@ -93,7 +96,18 @@ impl Ingested {
         Ingested {
             observations,
             alerts,
+            replayed: Vec::new(),
         }
+    }
+
+    /// Makes this a replay of stored rejects: the rejects are marked replayed in the commit,
+    /// and the alerts their events raise say `replayed: true` (a moderator sees old events).
+    pub(crate) fn replaying(mut self, marks: Vec<ReplayMark>) -> Ingested {
+        for (_, candidate) in &mut self.alerts {
+            candidate.data.insert("replayed".into(), Value::Bool(true));
+        }
+        self.replayed = marks;
+        self
     }
 }
 
@@ -202,6 +216,7 @@ impl CommitHook<Work> for ServerHook {
             Work::Ingest(ingested) => {
                 let mut changes = Vec::new();
                 Self::raise_for_events(tx, events, ingested, &mut changes)?;
+                crate::ingest::replay::mark_in_commit(tx, events, &ingested.replayed)?;
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
             Work::Budget(budget_changes) => record_budgets(tx, budget_changes, &mut rows)?,
@@ -254,7 +269,8 @@ impl CommitHook<Work> for ServerHook {
             .duplicates
             .fetch_add(outcome.duplicates, Ordering::Relaxed);
         if let Work::Ingest(ingested) = work {
-            apply_commit(&self.live, events, &ingested.observations, outcome);
+            let recv = crate::ingest::replay::receive_times(&ingested.replayed, events.len());
+            apply_commit(&self.live, events, &ingested.observations, outcome, recv);
         }
         if !self.fanout.has_subscribers() {
             return;

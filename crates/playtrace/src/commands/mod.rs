@@ -9,6 +9,7 @@ pub mod monitor;
 pub mod notify;
 pub mod plan;
 pub mod qa;
+pub mod rejects;
 pub mod serve;
 pub mod smoke;
 pub mod store;

@@ -11,5 +11,6 @@ pub(crate) mod otlp;
 pub(crate) mod params;
 pub(crate) mod plan;
 pub(crate) mod query;
+pub(crate) mod rejects;
 pub(crate) mod silences;
 pub(crate) mod stream;

@@ -1,11 +1,10 @@
-//! Reading what the collector holds (scope read): `GET /v1/events`, `/v1/rejects` (from the
-//! store), `/v1/budgets`, `/v1/contests`, `/v1/contests/{id}` (from the live state).
+//! Reading what the collector holds (scope read): `GET /v1/events` (from the store), `/v1/budgets`, `/v1/contests`, `/v1/contests/{id}` (from the live state).
 
 use crate::app::AppState;
 use crate::http::auth::{Caller, Read};
 use crate::http::error::{blocking, ApiError, ApiResult};
 use crate::http::routes::params::Params;
-use crate::view::{event_json, reject_json};
+use crate::view::event_json;
 use axum::extract::{Path, State};
 use axum::Json;
 use playtrace_core::contest::{BudgetQuery, ContestState};
@@ -71,27 +70,6 @@ pub(crate) async fn list_events(
     Ok(Json(
         json!({"events": events, "next": page.next, "scanLimited": page.scan_limited}),
     ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RejectsQuery {
-    after: Option<i64>,
-    limit: Option<usize>,
-}
-
-pub(crate) async fn list_rejects(
-    State(app): State<Arc<AppState>>,
-    _caller: Caller<Read>,
-    Params(q): Params<RejectsQuery>,
-) -> ApiResult<Json<Value>> {
-    let limit = page_limit(q.limit)?;
-    let after = q.after.unwrap_or(0);
-    let reader = app.reader.clone();
-    let records = blocking(move || reader.rejects(after, limit)).await?;
-    let next = records.last().map_or(after, |r| r.seq);
-    let rejects: Vec<Value> = records.iter().map(reject_json).collect();
-    Ok(Json(json!({"rejects": rejects, "next": next})))
 }
 
 #[derive(Debug, Deserialize)]

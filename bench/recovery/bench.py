@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Replay benchmark (issue 25): N stored rejects replayed through ingest with a transform,
+against live ingest throughput; and the p99 of a paced live client while the replay runs
+against the same client on a quiet collector. Standard library only; see README.md."""
+import argparse, json, os, re, subprocess, sys, tempfile, threading, time, urllib.request
+
+TRANSFORM = '[[rename]]\nfrom = "msg"\nto = "message"\n'
+
+
+def line(i, key):
+    return ('{"level":"info","%s":"telemetry.contest.resolved","hubId":"hub","roomId":"r%d",'
+            '"contestKey":"k%d","contestId":"c%d","outcomeTier":"success","armingDurationMs":%d,'
+            '"resolutionDurationMs":%d}' % (key, i % 7, i, i, 100 + i % 900, 1000 + i % 4000))
+
+
+def post(url, body, ctype="application/x-ndjson", timeout=60):
+    req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": ctype})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"null")
+
+
+def start(binary, tmp):
+    data = os.path.join(tmp, "data")
+    cfg = os.path.join(tmp, "serve.toml")
+    open(cfg, "w").close()
+    p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data,
+                          "--config", cfg], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         text=True)
+    for l in p.stderr:
+        m = re.search(r"listening on (\S+)", l)
+        if m:
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            url = m.group(1)
+            break
+    else:
+        sys.exit("serve did not start")
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url + "/readyz", timeout=5)
+            return p, url
+        except Exception:
+            time.sleep(0.05)
+    sys.exit("serve never became ready")
+
+
+def p99(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * 0.99))] if xs else None
+
+
+def paced(url, seconds, stop, out, start_id):
+    """One request of 100 events every 50 ms; latencies in ms."""
+    i = start_id
+    end = time.time() + seconds if seconds else None
+    while not stop.is_set() and (end is None or time.time() < end):
+        body = "".join('{"event":"live.tick","id":"l%d","attrs":{"n":%d}}\n' % (i + k, k)
+                       for k in range(100))
+        i += 100
+        t = time.perf_counter()
+        post(url + "/v1/events", body)
+        out.append((time.perf_counter() - t) * 1000)
+        time.sleep(max(0.0, 0.05 - (time.perf_counter() - t)))
+    return i
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--playtrace", required=True)
+    ap.add_argument("--rejects", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--format", default="table")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="playtrace-recovery-")
+    proc, url = start(a.playtrace, tmp)
+    try:
+        # Live ingest throughput: clients at full speed, 1,000 events per request.
+        counts = [0] * a.clients
+        def flood(c):
+            end, n = time.time() + a.seconds, 0
+            while time.time() < end:
+                body = "".join('{"event":"live.flood","id":"f%d-%d","attrs":{}}\n' % (c, n + k)
+                               for k in range(1000))
+                n += 1000
+                post(url + "/v1/events", body)
+                counts[c] += 1000
+        ts = [threading.Thread(target=flood, args=(c,)) for c in range(a.clients)]
+        t0 = time.time(); [t.start() for t in ts]; [t.join() for t in ts]
+        live_eps = sum(counts) / (time.time() - t0)
+
+        # The rejects: the same client bug on every line (`msg` for `message`).
+        t0 = time.time()
+        for s in range(0, a.rejects, 5000):
+            body = "".join(line(i, "msg") + "\n" for i in range(s, min(a.rejects, s + 5000)))
+            post(url + "/v1/events", body)
+        fill_s = time.time() - t0
+
+        quiet = []
+        paced(url, a.seconds, threading.Event(), quiet, 10**9)
+
+        during, stop, result = [], threading.Event(), {}
+        def replay():
+            t = time.time()
+            result["answer"] = post(url + "/v1/rejects/replay",
+                                    json.dumps({"transform": TRANSFORM}),
+                                    "application/json", timeout=24 * 3600)
+            result["seconds"] = time.time() - t
+            stop.set()
+        rt = threading.Thread(target=replay); rt.start()
+        paced(url, None, stop, during, 2 * 10**9)
+        rt.join()
+        ans = result["answer"]
+        replay_eps = ans["events"] / result["seconds"]
+        out = {
+            "rejects": a.rejects, "liveEventsPerSec": round(live_eps),
+            "replayEventsPerSec": round(replay_eps), "replaySeconds": round(result["seconds"], 1),
+            "replayVsLive": round(replay_eps / live_eps, 2),
+            "replayed": ans["replayed"], "events": ans["events"],
+            "liveP99QuietMs": round(p99(quiet), 1), "liveP99DuringReplayMs": round(p99(during), 1),
+            "p99Ratio": round(p99(during) / p99(quiet), 2), "fillSeconds": round(fill_s, 1),
+            "loadAverage": os.getloadavg()[0], "cpus": os.cpu_count(),
+        }
+        if a.format == "json":
+            print(json.dumps(out))
+        else:
+            for k, v in out.items():
+                print(f"{k:24} {v}")
+            print("targets: replayVsLive >= 0.5, p99Ratio < 2")
+    finally:
+        proc.terminate(); proc.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+//! Stored rejects (docs/API.md, docs/REJECTS.md): `GET /v1/rejects` (filters, `group_by`),
+//! `GET /v1/rejects/{seq}` (scope read) and `POST /v1/rejects/replay` (scope admin), which reads
+//! selected rejects again through ingest and stores what now passes exactly once.
+
+use crate::app::AppState;
+use crate::http::auth::{Admin, Caller, Read};
+use crate::http::commit::commit;
+use crate::http::error::{blocking, ApiError, ApiResult};
+use crate::http::routes::params::Params;
+use crate::http::routes::query::page_limit;
+use crate::ingest::replay::ReplayBatch;
+use crate::ingest::transform::Transform;
+use crate::ingest::GameScope;
+use crate::pipeline::{Ingested, Work};
+use crate::view::reject_json;
+use axum::extract::{Path, State};
+use axum::Json;
+use playtrace_core::time::parse_rfc3339_ms;
+use playtrace_core::units::Millis;
+use playtrace_store::{RejectEntry, RejectFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Rejects read again per commit: small enough that live ingest sharing the writer is not held
+/// up by one large job.
+const REPLAY_PAGE: usize = 500;
+
+/// How often a replay page waits for a full writer queue before the replay gives up (what was
+/// committed stays committed; run the replay again).
+const OVERLOAD_RETRIES: u32 = 600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RejectsQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+    kind: Option<String>,
+    name: Option<String>,
+    game: Option<String>,
+    env: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    q: Option<String>,
+    replayed: Option<bool>,
+    group_by: Option<String>,
+}
+
+/// A time bound: epoch ms, RFC 3339, or a duration back from now (`since=1h`).
+fn time_bound(param: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    if let Some(ms) = parse_rfc3339_ms(text) {
+        return Ok(Some(ms as i64));
+    }
+    match text.parse::<Millis>() {
+        Ok(d) => Ok(Some(playtrace_store::now_ms() - d.as_ms_f64() as i64)),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "{param}={text}: use epoch milliseconds, an RFC 3339 time, or a duration back from \
+             now such as 1h"
+        ))),
+    }
+}
+
+/// The filter every route of this module takes.
+#[allow(clippy::too_many_arguments)]
+fn filter(
+    kind: Option<String>,
+    name: Option<String>,
+    game: Option<String>,
+    env: Option<String>,
+    since: Option<&str>,
+    until: Option<&str>,
+    q: Option<String>,
+    replayed: Option<bool>,
+) -> ApiResult<RejectFilter> {
+    if let Some(k) = kind.as_deref() {
+        if !["parse", "schema", "size", "encoding"].contains(&k) {
+            return Err(ApiError::bad_request(format!(
+                "kind={k}: use parse, schema, size or encoding"
+            )));
+        }
+    }
+    let some = |v: Option<String>| v.filter(|s| !s.is_empty());
+    Ok(RejectFilter {
+        kind,
+        name: some(name),
+        game: some(game),
+        env: some(env),
+        since_ms: time_bound("since", since)?,
+        until_ms: time_bound("until", until)?,
+        text: some(q),
+        replayed,
+    })
+}
+
+/// A reject as the API shows it: the stored reject and whether it was replayed.
+fn entry_json(e: &RejectEntry) -> Value {
+    let mut v = reject_json(&e.record);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("replayed".into(), Value::Bool(e.replayed_ms.is_some()));
+        o.insert("replayedMs".into(), json!(e.replayed_ms));
+        o.insert("replayedSeq".into(), json!(e.replayed_seq));
+    }
+    v
+}
+
+pub(crate) async fn list(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller<Read>,
+    Params(q): Params<RejectsQuery>,
+) -> ApiResult<Json<Value>> {
+    let f = filter(
+        q.kind,
+        q.name,
+        q.game,
+        q.env,
+        q.since.as_deref(),
+        q.until.as_deref(),
+        q.q,
+        q.replayed,
+    )?;
+    let reader = app.reader.clone();
+    if let Some(dims) = q.group_by.filter(|g| !g.is_empty()) {
+        let dims: Vec<String> = dims.split(',').map(str::to_string).collect();
+        for d in &dims {
+            if !playtrace_store::REJECT_GROUP_DIMS.contains(&d.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "group_by: `{d}` is not a dimension; use kind, message, name, game or env \
+                     (comma-separated)"
+                )));
+            }
+        }
+        let groups = blocking(move || {
+            let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
+            let groups = reader.reject_groups(&f, &refs)?;
+            Ok((
+                refs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                groups,
+            ))
+        })
+        .await?;
+        let (dims, groups) = groups;
+        let total: u64 = groups.iter().map(|g| g.count).sum();
+        let groups: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                let mut o = serde_json::Map::new();
+                for (d, k) in dims.iter().zip(&g.key) {
+                    o.insert(d.clone(), json!(k));
+                }
+                o.insert("count".into(), json!(g.count));
+                o.insert("firstMs".into(), json!(g.first_ms));
+                o.insert("lastMs".into(), json!(g.last_ms));
+                o.insert("example".into(), entry_json(&g.example));
+                Value::Object(o)
+            })
+            .collect();
+        return Ok(Json(json!({"groups": groups, "total": total})));
+    }
+    let limit = page_limit(q.limit)?;
+    let after = q.after.unwrap_or(0);
+    let records = blocking(move || reader.rejects_matching(&f, after, limit)).await?;
+    let next = records.last().map_or(after, |r| r.record.seq);
+    let rejects: Vec<Value> = records.iter().map(entry_json).collect();
+    Ok(Json(json!({"rejects": rejects, "next": next})))
+}
+
+pub(crate) async fn get_one(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller<Read>,
+    Path(seq): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let reader = app.reader.clone();
+    match blocking(move || reader.reject(seq)).await? {
+        Some(e) => Ok(Json(entry_json(&e))),
+        None => Err(ApiError::not_found(format!(
+            "no reject {seq}; list them with GET /v1/rejects"
+        ))),
+    }
+}
+
+/// `POST /v1/rejects/replay`'s body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ReplayRequest {
+    kind: Option<String>,
+    name: Option<String>,
+    game: Option<String>,
+    env: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    q: Option<String>,
+    /// The game of lines that name none (as `?game=` at ingest).
+    default_game: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    /// A transform file's TOML text.
+    transform: Option<String>,
+}
+
+pub(crate) async fn replay(
+    State(app): State<Arc<AppState>>,
+    _caller: Caller<Admin>,
+    body: Option<Json<ReplayRequest>>,
+) -> ApiResult<Json<Value>> {
+    let r = body.map(|Json(r)| r).unwrap_or_default();
+    let f = filter(
+        r.kind,
+        r.name,
+        r.game,
+        r.env,
+        r.since.as_deref(),
+        r.until.as_deref(),
+        r.q,
+        Some(false),
+    )?;
+    let transform = match r.transform.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(text) => Some(Arc::new(
+            Transform::parse(text).map_err(ApiError::bad_request)?,
+        )),
+        None => None,
+    };
+    let games = GameScope {
+        default: r.default_game.filter(|g| !g.is_empty()),
+        only: None,
+    };
+    let max_line = app.config.limits.max_line.as_u64();
+    let horizon_ms = app.with_live(|l| l.options().horizon_ms()) as i64;
+    let mut totals = Totals::default();
+    let source = Source {
+        filter: f,
+        games,
+        transform,
+        max_line,
+    };
+    let mut next = source.fetch(&app, 0).await?;
+    while let Some((page, batch)) = next.take() {
+        let after = page.last().map_or(0, |e| e.record.seq);
+        totals.selected +=
+            (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
+        totals.passing += batch.marks.len() as u64;
+        for (key, (n, example)) in &batch.failing {
+            let slot = totals.failing.entry(key.clone()).or_insert((0, *example));
+            slot.0 += n;
+        }
+        let cutoff = playtrace_store::now_ms() - horizon_ms;
+        totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
+        if r.dry_run || batch.marks.is_empty() {
+            next = source.fetch(&app, after).await?;
+            continue;
+        }
+        // The next page is read while this one commits (the commit mostly waits for fsync).
+        let read = || source.read(page.clone());
+        let (committed, fetched) =
+            tokio::join!(commit_page(&app, batch, read), source.fetch(&app, after));
+        let (stored, duplicates) = committed?;
+        next = fetched?;
+        totals.events.0 += stored;
+        totals.events.1 += duplicates;
+    }
+    let failing: Vec<Value> = totals
+        .failing
+        .iter()
+        .map(|((kind, message), (count, example))| {
+            json!({"kind": kind, "message": message, "count": count, "exampleSeq": example})
+        })
+        .collect();
+    Ok(Json(json!({
+        "dryRun": r.dry_run,
+        "selected": totals.selected,
+        "passing": totals.passing,
+        "replayed": if r.dry_run { 0 } else { totals.passing },
+        "events": totals.events.0,
+        "duplicates": totals.events.1,
+        "stillFailing": failing,
+        "outsideLiveWindows": totals.outside_windows,
+    })))
+}
+
+#[derive(Default)]
+struct Totals {
+    selected: u64,
+    passing: u64,
+    /// (stored, duplicates)
+    events: (u64, u64),
+    outside_windows: u64,
+    failing: BTreeMap<(String, String), (u64, i64)>,
+}
+
+/// Where a replay's pages come from, and how they are read again.
+struct Source {
+    filter: RejectFilter,
+    games: GameScope,
+    transform: Option<Arc<Transform>>,
+    max_line: u64,
+}
+
+/// A page of rejects and what reading them again gave.
+type Page = (Arc<Vec<RejectEntry>>, ReplayBatch);
+
+impl Source {
+    /// The next page after `after`, read again; `None` when no reject is left.
+    async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
+        let (reader, filter) = (app.reader.clone(), self.filter.clone());
+        let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
+        if page.is_empty() {
+            return Ok(None);
+        }
+        let page = Arc::new(page);
+        let batch = self.read(page.clone()).await?;
+        Ok(Some((page, batch)))
+    }
+
+    /// Reads a page of rejects again, off the async threads.
+    async fn read(&self, page: Arc<Vec<RejectEntry>>) -> ApiResult<ReplayBatch> {
+        let (games, transform, max_line) =
+            (self.games.clone(), self.transform.clone(), self.max_line);
+        tokio::task::spawn_blocking(move || {
+            ReplayBatch::read(&games, &page, transform.as_deref(), max_line)
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+/// Commits one page of replayed events with their reject marks; waits for a full writer queue
+/// instead of failing (live ingest goes first), reading the page again for each try (`read`).
+async fn commit_page<F, Fut>(
+    app: &AppState,
+    mut batch: ReplayBatch,
+    read: F,
+) -> ApiResult<(u64, u64)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<ReplayBatch>>,
+{
+    let rules = app.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut tries = 0;
+    loop {
+        let ReplayBatch { parsed, marks, .. } = batch;
+        let ingested = Ingested::new(&rules, &parsed.events, parsed.observations).replaying(marks);
+        match commit(app, parsed.events, Vec::new(), Work::Ingest(ingested)).await {
+            Ok(outcome) => return Ok((outcome.accepted, outcome.duplicates)),
+            Err(e) if e.retry_after.is_some() && tries < OVERLOAD_RETRIES => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                batch = read().await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

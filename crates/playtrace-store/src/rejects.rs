@@ -1,0 +1,342 @@
+//! Browsing stored rejects (filters, grouping) and marking them replayed.
+//!
+//! A reject keeps only the raw line, so its game, environment and event name are read from the
+//! line when it is a JSON object (`json_valid` first: `json_extract` fails on a line that is not
+//! JSON, and those are exactly what a reject often holds). The event name is `event`, else the
+//! structured log line's `message`.
+
+use crate::query::Reader;
+use crate::record::{RejectRecord, RejectRow};
+use crate::StoreError;
+use rusqlite::types::ToSql;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Which rejects a listing, a grouping or a replay takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RejectFilter {
+    /// `parse`, `schema`, `size` or `encoding`.
+    pub kind: Option<String>,
+    /// The event name the line carries (when it could be read).
+    pub name: Option<String>,
+    /// The game the line names.
+    pub game: Option<String>,
+    /// The environment the line names.
+    pub env: Option<String>,
+    /// Received at or after, epoch ms.
+    pub since_ms: Option<i64>,
+    /// Received before, epoch ms.
+    pub until_ms: Option<i64>,
+    /// Text the message contains (case-insensitive).
+    pub text: Option<String>,
+    /// `Some(false)`: only rejects not replayed yet; `Some(true)`: only replayed ones.
+    pub replayed: Option<bool>,
+}
+
+/// A stored reject and whether it was replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectEntry {
+    /// The reject as stored.
+    pub record: RejectRecord,
+    /// When it was replayed, epoch ms.
+    pub replayed_ms: Option<i64>,
+    /// The sequence of the (first) event it became.
+    pub replayed_seq: Option<i64>,
+}
+
+/// Rejects sharing the grouped dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectGroup {
+    /// The values of the grouped dimensions, in the order asked (`None`: the line has none).
+    pub key: Vec<Option<String>>,
+    /// Rejects in the group.
+    pub count: u64,
+    /// First and last receive time, epoch ms.
+    pub first_ms: i64,
+    /// Last receive time, epoch ms.
+    pub last_ms: i64,
+    /// The group's oldest reject, as an example.
+    pub example: RejectEntry,
+}
+
+/// A field of the raw line, NULL when the line is not JSON.
+fn raw_field(path: &str) -> String {
+    format!("(CASE WHEN json_valid(raw) THEN CAST(json_extract(raw, '{path}') AS TEXT) END)")
+}
+
+/// What rejects can be grouped by (`GET /v1/rejects?group_by=`).
+pub const REJECT_GROUP_DIMS: &[&str] = &["kind", "message", "name", "game", "env"];
+
+/// The SQL of a grouping dimension (one of [`REJECT_GROUP_DIMS`]).
+fn group_expr(dim: &str) -> Option<String> {
+    Some(match dim {
+        "kind" => "kind".to_string(),
+        "message" => "message".to_string(),
+        "name" => format!(
+            "coalesce({}, {})",
+            raw_field("$.event"),
+            raw_field("$.message")
+        ),
+        "game" => raw_field("$.game"),
+        "env" => raw_field("$.env"),
+        _ => return None,
+    })
+}
+
+const COLUMNS: &str = "seq, recv_ms, line, kind, message, raw, replayed_ms, replayed_seq";
+
+fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RejectEntry> {
+    Ok(RejectEntry {
+        record: RejectRecord {
+            seq: r.get(0)?,
+            recv_ms: r.get(1)?,
+            row: RejectRow {
+                line: r.get(2)?,
+                kind: r.get(3)?,
+                message: r.get(4)?,
+                raw: r.get(5)?,
+            },
+        },
+        replayed_ms: r.get(6)?,
+        replayed_seq: r.get(7)?,
+    })
+}
+
+/// `WHERE …` of `filter` (always starting `WHERE 1`) and its bound values.
+fn where_clause(filter: &RejectFilter) -> (String, Vec<Box<dyn ToSql>>) {
+    let mut sql = String::from(" WHERE 1");
+    let mut binds: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut eq = |sql: &mut String, expr: String, value: &Option<String>| {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {expr} = ?"));
+            binds.push(Box::new(v.clone()));
+        }
+    };
+    eq(&mut sql, "kind".into(), &filter.kind);
+    eq(
+        &mut sql,
+        group_expr("name").unwrap_or_default(),
+        &filter.name,
+    );
+    eq(&mut sql, raw_field("$.game"), &filter.game);
+    eq(&mut sql, raw_field("$.env"), &filter.env);
+    if let Some(since) = filter.since_ms {
+        sql.push_str(" AND recv_ms >= ?");
+        binds.push(Box::new(since));
+    }
+    if let Some(until) = filter.until_ms {
+        sql.push_str(" AND recv_ms < ?");
+        binds.push(Box::new(until));
+    }
+    if let Some(text) = &filter.text {
+        sql.push_str(" AND instr(lower(message), lower(?)) > 0");
+        binds.push(Box::new(text.clone()));
+    }
+    match filter.replayed {
+        Some(true) => sql.push_str(" AND replayed_ms IS NOT NULL"),
+        Some(false) => sql.push_str(" AND replayed_ms IS NULL"),
+        None => {}
+    }
+    (sql, binds)
+}
+
+impl Reader {
+    /// Rejects matching `filter` with a sequence above `after`, oldest first.
+    pub fn rejects_matching(
+        &self,
+        filter: &RejectFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RejectEntry>, StoreError> {
+        let (mut sql, mut binds) = where_clause(filter);
+        sql = format!("SELECT {COLUMNS} FROM rejects{sql} AND seq > ? ORDER BY seq LIMIT ?");
+        binds.push(Box::new(after));
+        binds.push(Box::new(limit as i64));
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(binds.iter()), entry)?;
+            rows.collect()
+        })
+    }
+
+    /// The reject with this sequence number.
+    pub fn reject(&self, seq: i64) -> Result<Option<RejectEntry>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM rejects WHERE seq = ?1"),
+                [seq],
+                entry,
+            )
+            .optional()
+        })
+    }
+
+    /// Rejects matching `filter` counted by `dims` (see [`group_expr`]; unknown names are the
+    /// caller's to refuse), largest group first, each with its oldest reject as an example.
+    pub fn reject_groups(
+        &self,
+        filter: &RejectFilter,
+        dims: &[&str],
+    ) -> Result<Vec<RejectGroup>, StoreError> {
+        let exprs: Vec<String> = dims.iter().filter_map(|d| group_expr(d)).collect();
+        let keys: Vec<String> = exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{e} AS k{i}"))
+            .collect();
+        let group: Vec<String> = (0..exprs.len()).map(|i| format!("k{i}")).collect();
+        let (where_sql, binds) = where_clause(filter);
+        let select_keys = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", keys.join(", "))
+        };
+        let group_sql = if group.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", group.join(", "))
+        };
+        let sql = format!(
+            "SELECT count(*), min(recv_ms), max(recv_ms), min(seq){select_keys} FROM rejects\
+             {where_sql}{group_sql} ORDER BY count(*) DESC, min(seq)"
+        );
+        let n = exprs.len();
+        self.with(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(binds.iter()), |r| {
+                let key = (0..n)
+                    .map(|i| r.get::<_, Option<String>>(4 + i))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    key,
+                ))
+            })?;
+            let mut groups = Vec::new();
+            for row in rows {
+                let (count, first, last, example_seq, key) = row?;
+                let Some(example_seq) = example_seq.filter(|_| count > 0) else {
+                    continue;
+                };
+                let example = conn.query_row(
+                    &format!("SELECT {COLUMNS} FROM rejects WHERE seq = ?1"),
+                    [example_seq],
+                    entry,
+                )?;
+                groups.push(RejectGroup {
+                    key,
+                    count: count as u64,
+                    first_ms: first.unwrap_or_default(),
+                    last_ms: last.unwrap_or_default(),
+                    example,
+                });
+            }
+            Ok(groups)
+        })
+    }
+}
+
+/// Marks a reject replayed (inside the commit that stored what it became); a reject already
+/// marked keeps its first mark.
+pub(crate) fn mark_replayed(
+    conn: &Connection,
+    reject_seq: i64,
+    event_seq: Option<i64>,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE rejects SET replayed_seq = ?2, replayed_ms = ?3
+         WHERE seq = ?1 AND replayed_ms IS NULL",
+    )?
+    .execute(params![reject_seq, event_seq, now_ms])
+}
+
+/// The sequence of the stored event `(game, id)` (a replayed line whose event was already
+/// stored, e.g. by an earlier replay or a client's retry).
+pub(crate) fn event_seq(conn: &Connection, game: &str, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT seq FROM events WHERE game = ?1 AND id = ?2")?
+        .query_row(params![game, id], |r| r.get(0))
+        .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader_with(raws: &[(&str, &str, &str)]) -> (tempfile::TempDir, Reader) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let conn = crate::open(&path).unwrap();
+        for (i, (kind, message, raw)) in raws.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, 1, ?2, ?3, ?4)",
+                params![1000 + i as i64, kind, message, raw],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let reader = Reader::open(&path).unwrap();
+        (dir, reader)
+    }
+
+    #[test]
+    fn filters_read_the_line_when_it_is_json_and_skip_it_otherwise() {
+        let (_dir, reader) = reader_with(&[
+            ("schema", "missing `event`", r#"{"evt":"a","game":"g1"}"#),
+            ("parse", "invalid JSON", "{not json"),
+            (
+                "schema",
+                "bad attrs",
+                r#"{"event":"x","game":"g2","env":"prod"}"#,
+            ),
+        ]);
+        let all = reader
+            .rejects_matching(&RejectFilter::default(), 0, 10)
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        let by = |f: RejectFilter| -> Vec<i64> {
+            reader
+                .rejects_matching(&f, 0, 10)
+                .unwrap()
+                .iter()
+                .map(|e| e.record.seq)
+                .collect()
+        };
+        let game = |g: &str| RejectFilter {
+            game: Some(g.into()),
+            ..RejectFilter::default()
+        };
+        assert_eq!(by(game("g1")), [1]);
+        assert_eq!(
+            by(RejectFilter {
+                name: Some("x".into()),
+                env: Some("prod".into()),
+                ..RejectFilter::default()
+            }),
+            [3]
+        );
+        assert_eq!(
+            by(RejectFilter {
+                text: Some("JSON".into()),
+                ..RejectFilter::default()
+            }),
+            [2]
+        );
+        assert_eq!(
+            by(RejectFilter {
+                since_ms: Some(1001),
+                kind: Some("schema".into()),
+                ..RejectFilter::default()
+            }),
+            [3]
+        );
+        let groups = reader
+            .reject_groups(&RejectFilter::default(), &["kind"])
+            .unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].key, [Some("schema".to_string())]);
+        assert_eq!((groups[0].count, groups[0].example.record.seq), (2, 1));
+    }
+}
