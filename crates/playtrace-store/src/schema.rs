@@ -151,14 +151,7 @@ CREATE INDEX IF NOT EXISTS rejects_recv ON rejects (recv_ms);
 ";
 
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[
-    V1,
-    V2,
-    V3_SILENCES,
-    V_NOTIFY,
-    V_PRIVACY,
-    V_REJECTS_REPLAYED,
-];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY, V_PRIVACY, V_REJECTS_REPLAYED];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
