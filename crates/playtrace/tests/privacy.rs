@@ -178,8 +178,25 @@ fn populate(s: &server::Server) {
 fn erasing_a_player_through_the_api_removes_its_bytes_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Without a [privacy] section nothing is indexed for erasure, and the API says so.
+    {
+        let bare = dir.path().join("bare");
+        let s = start_env(&bare, "", &[]);
+        let (status, _, answer) = s.post_with(
+            "/v1/erasures",
+            &[("Content-Type", "application/json")],
+            br#"{"player":"alice-4411"}"#,
+        );
+        assert_eq!(status, 409, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("[privacy]")),
+            "{answer}"
+        );
+    }
     // No hashing: the raw id is stored, and must go.
-    let s = start_env(&data, "", &[]);
+    let s = start_env(&data, "[privacy]\n", &[]);
     populate(&s);
     assert!(occurs(&store_bytes(&data), "alice-4411"));
     let last_seq = events(&s).len();

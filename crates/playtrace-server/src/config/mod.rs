@@ -144,7 +144,7 @@ struct File {
     #[serde(default)]
     notify: NotifyFile,
     #[serde(default)]
-    privacy: PrivacyFile,
+    privacy: Option<PrivacyFile>,
     #[serde(default)]
     games: Vec<GameFile>,
     #[serde(default)]
@@ -320,7 +320,10 @@ impl ServeConfig {
         c.metrics = file.metrics.over(c.metrics, &c.dimensions)?;
         c.plan = file.plan.over(c.plan)?;
         c.notify = file.notify.over(c.notify)?;
-        c.privacy = file.privacy.over(c.privacy, env)?;
+        if let Some(privacy) = file.privacy {
+            c.privacy = privacy.over(c.privacy, env)?;
+            c.privacy.index_subjects = true;
+        }
         Ok(c)
     }
 

@@ -216,6 +216,9 @@ impl Privacy {
     /// redaction, so a hashed id is indexed as its hash).
     pub(crate) fn subjects(&self, body: &str, session: Option<&str>) -> Vec<i64> {
         let mut keys = Vec::new();
+        if !self.index_subjects {
+            return keys;
+        }
         for attr in &self.player_attrs {
             for (_, v) in json_values(body, attr) {
                 keys.push(subject_key(SubjectKind::Player, &v));

@@ -58,8 +58,19 @@ pub(crate) async fn erase(
             kind.as_str()
         )));
     }
+    let privacy = app.privacy();
+    if !privacy.index_subjects {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "erasure_not_configured",
+            "erasure needs a [privacy] section in the config: with it, ingest indexes each \
+             event's players and sessions so an erasure finds them; add `[privacy]` (see \
+             docs/PRIVACY.md) and restart. Events stored before that were not indexed and would not \
+             be found",
+        ));
+    }
     let who = caller.name.unwrap_or_else(|| "admin".into());
-    let erasure = app.privacy().erasure(kind, &raw, &who);
+    let erasure = privacy.erasure(kind, &raw, &who);
     let subject_hash = erasure.subject_hash.clone();
     let result: Arc<Mutex<Option<Erased>>> = Arc::default();
     commit(

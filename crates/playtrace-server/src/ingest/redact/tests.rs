@@ -100,7 +100,13 @@ fn documents_are_redacted_event_by_event() {
 
 #[test]
 fn subjects_are_the_player_attrs_and_sessions_an_event_names() {
-    let p = privacy("", SECRET);
+    assert!(
+        privacy("", SECRET)
+            .subjects(r#"{"event":"x","attrs":{"playerId":"p1"}}"#, Some("s1"))
+            .is_empty(),
+        "without [privacy] nothing is indexed"
+    );
+    let p = privacy("[privacy]\n", SECRET);
     let keys = p.subjects(
         r#"{"event":"x","attrs":{"playerId":"p1","actorId":42,"sessionId":"s2"}}"#,
         Some("s1"),
