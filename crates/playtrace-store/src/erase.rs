@@ -6,8 +6,9 @@
 //! files, not merely unlinked.
 //!
 //! The index (`subjects`) holds 64-bit keys ([`subject_key`]) by sequence number: the writer
-//! adds a row's keys with the row, retention prunes them with the rows, an erasure reads a
-//! subject's rows through `subjects_key` instead of scanning the events.
+//! appends a row's keys with the row (in sequence order, so inserting costs little), retention
+//! prunes them with the rows, an erasure scans this compact table (16 bytes a key) instead of
+//! the events.
 
 use crate::lock::{DirLock, LockError, LOCK_FILE};
 use crate::query::Reader;

@@ -117,8 +117,9 @@ CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (state, receiver, 
 ";
 
 /// Privacy (docs/PRIVACY.md): `subjects` indexes the players and sessions each row names
-/// (64-bit keys, ordered by sequence so retention prunes a range and an erasure finds a
-/// subject's rows through `subjects_key`), `erased_seqs` remembers the sequence numbers an
+/// (64-bit keys, ordered by sequence: the writer appends, retention prunes a range, and an
+/// erasure scans this compact table instead of the events — a secondary index on the key made
+/// every event a random B-tree insert and cut ingest to a fifth), `erased_seqs` remembers the sequence numbers an
 /// erasure removed (so a stream resuming across them is not told retention lost them), and
 /// `erasures` is the log of erasures: who, when, the subject's hash and the counts, never data.
 const V_PRIVACY: &str = "
@@ -127,7 +128,6 @@ CREATE TABLE IF NOT EXISTS subjects (
     key INTEGER NOT NULL,
     PRIMARY KEY (seq, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS subjects_key ON subjects (key);
 CREATE TABLE IF NOT EXISTS erased_seqs (seq INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS erasures (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
