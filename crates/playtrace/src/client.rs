@@ -345,3 +345,25 @@ pub fn now_rfc3339() -> String {
         .map_or(0.0, |d| d.as_millis() as f64);
     playtrace_core::time::format_rfc3339_ms(ms).unwrap_or_default()
 }
+
+/// A query string from `(key, value)` pairs, leaving out the absent ones, values
+/// percent-encoded (RFC 3986 unreserved characters kept).
+pub fn query(pairs: &[(&str, Option<String>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes `text` for a URL path segment or query value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

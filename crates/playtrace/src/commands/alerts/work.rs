@@ -3,6 +3,7 @@
 //! item for people, or the collector's JSON with `--format json`.
 
 use crate::args::Format;
+use crate::client::{encode, query};
 use crate::client::{Collector, StreamEnd};
 use crate::output::{human_duration, write_stdout, ExitStatus};
 use anyhow::{bail, Context};
@@ -93,25 +94,6 @@ pub enum Verb {
         /// The silence id (si_…).
         id: String,
     },
-}
-
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn ago(iso: &Value) -> String {

@@ -5,6 +5,7 @@
 mod replay;
 
 use crate::args::Format;
+use crate::client::query;
 use crate::client::Collector;
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::bail;
@@ -239,23 +240,4 @@ fn list_text(v: &Value) -> String {
         out.push('\n');
     }
     out
-}
-
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
