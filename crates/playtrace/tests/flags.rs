@@ -98,6 +98,21 @@ fn queue_listings_offer_no_delivery_flags() {
             assert!(!help.contains(flag), "{verb:?} offers {flag}:\n{help}");
         }
     }
+    // Flags before the verb make clap read the verb as a log: the error says what to do.
+    let state = tempfile::tempdir().unwrap();
+    let before = playtrace()
+        .args(["export", "--state"])
+        .arg(state.path())
+        .args(["dlq", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(before.status.code(), Some(2), "{}", stderr(&before));
+    assert!(
+        stderr(&before).contains("`dlq` is a subcommand of export: put it first")
+            && stderr(&before).contains("playtrace export dlq list --state DIR"),
+        "{}",
+        stderr(&before)
+    );
     let retry = playtrace()
         .args(["export", "retry", "--help"])
         .output()

@@ -17,7 +17,7 @@ use playtrace_export::deliver::deliver;
 use playtrace_export::{FanOut, Status, Writer};
 use queue::{Action, DeliveryArgs, StateArgs};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const LONG_ABOUT: &str = "\
@@ -157,6 +157,19 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> Result<ExitStatus> {
     if let Some(action) = &args.action {
         return queue::run(&args.state, action);
+    }
+    if let Some(verb) = args
+        .files
+        .first()
+        .filter(|f| ["retry", "queue", "dlq"].contains(&f.as_str()) && !Path::new(f).exists())
+    {
+        // clap reads a subcommand only before export's own flags; `--state DIR dlq list` would
+        // otherwise read `dlq list` as two missing logs.
+        bail!(
+            "`{verb}` is a subcommand of export: put it first, then its flags \
+             (`playtrace export {} --state DIR`)",
+            args.files.join(" ")
+        );
     }
     if args.files.is_empty() {
         bail!(
