@@ -135,13 +135,22 @@ def start_collector(binary, tmp, name, conf):
         time.sleep(0.1)
 
 
-def ingest(url, out, args, run):
+def ingest(url, out, args, run, pid):
+    """The load generator's result: events/s, and the collector's own CPU (cores) meanwhile."""
     subprocess.run([sys.executable, LOAD, "load", "--url", url + "/v1/events", "--name", "x",
+                    "--pid", str(pid),
                     "--out", out, "--run", str(run), "--seconds", str(args.seconds),
                     "--warmup", str(args.warmup), "--clients", str(args.clients),
                     "--batch", str(args.batch)], check=True, stdout=subprocess.DEVNULL)
     with open(out) as f:
-        return json.load(f)["events_per_s"]
+        return json.load(f)
+
+
+def cpu_us_per_event(result):
+    """The collector's CPU per acknowledged event: what notifications cost the collector itself,
+    apart from the receivers, posters and load generator sharing this machine's cores."""
+    cores, rate = result.get("server_cpu_cores"), result["events_per_s"]
+    return cores / rate * 1e6 if cores and rate else None
 
 
 POSTERS = 16  # each POST waits for a commit: enough connections to hold the rate under load
@@ -185,11 +194,19 @@ def p99(values):
 
 
 def one_round(args, tmp, run):
-    # Baseline: no receivers.
+    # Baseline: the same alerts posted at the same rate, no receivers configured — so the ratio
+    # is what notifications cost, not what 100 alerts a second cost.
     p, url = start_collector(args.playtrace, tmp, "base-%d" % run, "")
+    base_stop, base_sent = threading.Event(), []
+    base_poster = threading.Thread(target=post_alerts,
+                                   args=(url, args.alerts_per_s, base_stop, base_sent))
     try:
-        base = ingest(url, os.path.join(tmp, "base-%d.json" % run), args, run)
+        base_poster.start()
+        base_run = ingest(url, os.path.join(tmp, "base-%d.json" % run), args, run, p.pid)
+        base = base_run["events_per_s"]
     finally:
+        base_stop.set()
+        base_poster.join()
         p.terminate()
         p.wait()
     # With notifications.
@@ -199,9 +216,11 @@ def one_round(args, tmp, run):
     stop, sent = threading.Event(), []
     poster = threading.Thread(target=post_alerts, args=(url, args.alerts_per_s, stop, sent))
     try:
-        t0 = time.time()
+        t0, harness0 = time.time(), time.process_time()
         poster.start()
-        with_notify = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run)
+        notify_run = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run, p.pid)
+        with_notify = notify_run["events_per_s"]
+        harness_cores = (time.process_time() - harness0) / (time.time() - t0)
         stop.set()
         poster.join()
         alert_rate = len(sent) / (time.time() - t0)
@@ -221,6 +240,11 @@ def one_round(args, tmp, run):
     lags = [healthy.seen[s] for s in sent if s in healthy.seen]
     result = {"run": run, "baseline_events_per_s": base, "notify_events_per_s": with_notify,
               "ratio": with_notify / base if base else None, "alerts": len(sent),
+              "baseline_cpu_us_per_event": cpu_us_per_event(base_run),
+              "notify_cpu_us_per_event": cpu_us_per_event(notify_run),
+              "baseline_server_cores": base_run.get("server_cpu_cores"),
+              "notify_server_cores": notify_run.get("server_cpu_cores"),
+              "harness_cores": harness_cores,
               "alerts_per_s": alert_rate,
               "lag_p99_ms": p99(lags), "lag_p50_ms": statistics.median(lags) if lags else None,
               "lost": lost, "dead": dead,
@@ -251,12 +275,19 @@ def main():
         "lag_p99_ms": med("lag_p99_ms"),
         "lag_p50_ms": med("lag_p50_ms"),
         "alerts_per_s": med("alerts_per_s"),
+        "baseline_cpu_us_per_event": med("baseline_cpu_us_per_event"),
+        "notify_cpu_us_per_event": med("notify_cpu_us_per_event"),
+        "harness_cores": med("harness_cores"),
         "lost": sum(sum(r["lost"].values()) for r in rounds),
         "dead": sum(r["dead"] for r in rounds),
         "loadavg_1m": os.getloadavg()[0],
         "rounds": rounds,
     }
     summary["ratio"] = summary["notify_events_per_s"] / summary["baseline_events_per_s"]
+    # Events per collector-CPU-second with notifications relative to without: the throughput
+    # ratio a machine where the harness has its own cores would show.
+    summary["cpu_ratio"] = (summary["baseline_cpu_us_per_event"] / summary["notify_cpu_us_per_event"]
+                            if summary["notify_cpu_us_per_event"] else None)
     summary["pass"] = (summary["lag_p99_ms"] < 1000 and summary["lost"] == 0
                        and summary["ratio"] >= 0.9)
     if args.format == "json":
@@ -267,6 +298,11 @@ def main():
         print("  ingest without receivers   %10.0f events/s" % summary["baseline_events_per_s"])
         print("  ingest with receivers      %10.0f events/s  (%.2fx)"
               % (summary["notify_events_per_s"], summary["ratio"]))
+        print("  collector CPU per event    %10.2f us without, %.2f us with  (%.2fx per core)"
+              % (summary["baseline_cpu_us_per_event"] or 0, summary["notify_cpu_us_per_event"] or 0,
+                 summary["cpu_ratio"] or 0))
+        print("  harness (receivers, posters) %8.2f cores beside the collector"
+              % summary["harness_cores"])
         print("  alerts posted              %10.0f /s" % summary["alerts_per_s"])
         print("  lag to healthy receiver    p50 %.0f ms, p99 %.0f ms"
               % (summary["lag_p50_ms"], summary["lag_p99_ms"]))
