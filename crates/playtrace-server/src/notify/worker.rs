@@ -172,14 +172,15 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
         let mut until = now + 1_000;
         let free = slots.available_permits();
         if free > 0 {
-            let busy = {
+            let sending = {
                 let mut g = lock(&gate);
                 g.finished.clear();
-                g.in_flight.len()
+                g.in_flight.clone()
             };
+            let busy = sending.len();
             let (outbox, who) = (n.outbox.clone(), name.clone());
             let due = blocking("reading due notifications", move || {
-                outbox.due(&who, now, busy + free)
+                outbox.due_except(&who, now, busy + free, |id| sending.contains(id))
             })
             .await
             .unwrap_or_default();
