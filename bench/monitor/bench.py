@@ -250,6 +250,11 @@ def measure_shape(args, shape, jq_bin, duckdb_version):
                           args.runs, normalize_playtrace, ok_codes=(0, 1)))
     tools.append(Tool("duckdb", [args.duckdb_python, "-c", DUCKDB_CHILD, SQL_FILE, path, str(args.threads)],
                       args.runs, normalize_reference))
+    if args.baseline:
+        # Another playtrace binary (say, the previous commit's), timed in the same rounds.
+        tools.append(Tool("baseline", [args.baseline, "monitor", "--format", "json",
+                                       "--threads", str(args.threads), path],
+                          args.runs, normalize_playtrace, ok_codes=(0, 1)))
     if not args.skip_jq:
         tools.append(Tool("jq", [jq_bin, "-n", "-R", "-c", "-f", JQ_FILE, path],
                           args.jq_runs, normalize_reference))
@@ -281,7 +286,7 @@ def measure_shape(args, shape, jq_bin, duckdb_version):
             if len(t.walls) < t.runs:
                 wall, rss, code = t.run_once()
                 log(f"{shape:<6} round {r + 1}/{rounds}  {t.name:<9} {wall:8.3f} s  {rss / 1024:8.1f} MiB peak RSS"
-                    + (f"  (exit {code})" if t.name == "playtrace" else ""))
+                    + (f"  (exit {code})" if t.name in ("playtrace", "baseline") else ""))
         if r == 0:
             diffs = validate(final=False)
             if diffs:
@@ -310,6 +315,8 @@ def measure_shape(args, shape, jq_bin, duckdb_version):
         ratios["duckdb_time_over_playtrace_time"] = round(dk["median_s"] / pt["median_s"], 2)
         if jqs:
             ratios["jq_time_over_playtrace_time"] = round(jqs["median_s"] / pt["median_s"], 2)
+        if "baseline" in summ:
+            ratios["duckdb_time_over_baseline_time"] = round(dk["median_s"] / summ["baseline"]["median_s"], 2)
         ratios["playtrace_rss_over_duckdb_rss"] = round(pt["median_peak_rss_mib"] / dk["median_peak_rss_mib"], 3)
         speed_ok = ratios["duckdb_time_over_playtrace_time"] >= TARGET_SPEEDUP
         rss_ok = pt["median_peak_rss_mib"] < TARGET_RSS_MIB
@@ -344,7 +351,9 @@ def report_shape(w, m):
     if pt:
         w(f"DuckDB time / playtrace time : {ratios['duckdb_time_over_playtrace_time']:.2f}x"
           + (f"   jq time / playtrace time: {ratios['jq_time_over_playtrace_time']:.2f}x"
-             if "jq_time_over_playtrace_time" in ratios else ""))
+             if "jq_time_over_playtrace_time" in ratios else "")
+          + (f"   DuckDB time / baseline time: {ratios['duckdb_time_over_baseline_time']:.2f}x"
+             if "duckdb_time_over_baseline_time" in ratios else ""))
     w()
 
 
@@ -363,6 +372,9 @@ def main():
     ap.add_argument("--skip-playtrace", action="store_true",
                     help="only run the references (for testing the harness without the binary)")
     ap.add_argument("--playtrace", default=os.path.join(REPO, "target", "release", "playtrace"))
+    ap.add_argument("--baseline", metavar="PATH",
+                    help="another playtrace binary (an earlier build) timed in the same rounds, for a "
+                         "before/after ratio under the same load")
     ap.add_argument("--duckdb-python", default=sys.executable,
                     help="python interpreter with the duckdb module (default: this one)")
     ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
@@ -384,6 +396,9 @@ def main():
     jq_bin = shutil.which("jq")
     if not args.skip_jq and not jq_bin:
         log("ERROR: jq not found (install it, use bench/monitor/run, or pass --skip-jq)")
+        sys.exit(2)
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        log(f"ERROR: --baseline {args.baseline} is not an executable")
         sys.exit(2)
     if not args.skip_playtrace and not os.access(args.playtrace, os.X_OK):
         log(f"ERROR: {args.playtrace} not found; build it with `cargo build --release -p playtrace`, "
@@ -421,8 +436,10 @@ def main():
     yn = lambda b: "yes" if b else "NO"
     any_pt = not args.skip_playtrace
     if any_pt:
+        base = args.baseline is not None
         hdr = (f"{'shape':<7} {'B/line':>6} {'playtrace s':>11} {'DuckDB s':>9} {'DuckDB/pt':>9} "
-               f"{'pt RSS MiB':>10} {'DuckDB RSS':>10}  {'load avg':>17}  target")
+               + (f"{'DuckDB/baseline':>15} " if base else "")
+               + f"{'pt RSS MiB':>10} {'DuckDB RSS':>10}  {'load avg':>17}  target")
         w(hdr)
         w("-" * len(hdr))
         for m in measured:
@@ -430,7 +447,8 @@ def main():
             la = "/".join(f"{x:.1f}" for x in (m["loadavg_before"] or [])[:1] + (m["loadavg_after"] or [])[:1])
             w(f"{m['shape']:<7} {m['bytes'] / max(1, m['lines'] or 1):>6.0f} {pt['median_s']:>11.3f} "
               f"{dk['median_s']:>9.3f} {m['ratios']['duckdb_time_over_playtrace_time']:>8.2f}x "
-              f"{pt['median_peak_rss_mib']:>10.1f} {dk['median_peak_rss_mib']:>10.1f}  {la:>17}  "
+              + (f"{m['ratios']['duckdb_time_over_baseline_time']:>14.2f}x " if base else "")
+              + f"{pt['median_peak_rss_mib']:>10.1f} {dk['median_peak_rss_mib']:>10.1f}  {la:>17}  "
               f"{'met' if m['target']['met'] else 'NOT MET'}")
         w()
         all_met = all(m["target"]["met"] for m in measured)
