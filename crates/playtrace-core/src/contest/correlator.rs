@@ -4,7 +4,7 @@ use super::cardinality::Cardinality;
 use super::interner::Interner;
 use super::lifecycle::{fill_missing, value, Lifecycle, Pending, NONE};
 use super::sentiment::SentimentStats;
-use super::shard::{ContestShard, Prepared};
+use super::shard::{shard_of, ContestShard, Prepared};
 use super::table::BuildKeyHasher;
 use crate::budget::{
     evaluate, BudgetResult, BudgetSet, Metric, DEFAULT_ARMING_P95_MS, DEFAULT_RESOLUTION_P95_MS,
@@ -42,7 +42,7 @@ struct ExpiredSample {
 pub struct Correlator {
     ordered: Ordered,
     shards: Vec<ContestShard>,
-    /// Contests [`Correlator::reserve`] made room for, kept for [`Correlator::set_shards`].
+    /// Contests [`Correlator::reserve`] asked room for, not made yet.
     reserved: usize,
     prepared: Prepared,
 }
@@ -58,6 +58,8 @@ pub struct Ordered {
     pending: HashMap<Key, Pending, BuildKeyHasher>,
     /// Batches prepared so far: the next one's number.
     batches: u64,
+    /// How many shards the contests are split into.
+    shards: usize,
     workflow_failures: u64,
     raw_failures: Vec<RawFailure>,
     expired: Vec<ExpiredSample>,
@@ -78,6 +80,7 @@ impl Correlator {
             options,
             pending: HashMap::default(),
             batches: 0,
+            shards: 1,
             workflow_failures: 0,
             raw_failures: Vec::new(),
             expired: Vec::new(),
@@ -89,19 +92,28 @@ impl Correlator {
         };
         Correlator {
             ordered,
-            shards: vec![ContestShard::new(0, 1, include_raw)],
+            shards: vec![ContestShard::new(0, include_raw)],
             reserved: 0,
             prepared: Prepared::default(),
         }
     }
 
     /// Makes room for about `contests` contests up front (avoids rehashing a large index while
-    /// reading; a guess from the input size is fine).
+    /// reading; a guess from the input size is fine). The room is made when the first batch is
+    /// folded, split among the shards there are then: a table reserved for one shard and freed
+    /// for two would cost memory that is never given back.
     pub fn reserve(&mut self, contests: usize) {
         self.reserved = contests;
-        let count = self.shards.len();
-        for shard in &mut self.shards {
-            shard.reserve(contests / count + 1);
+    }
+
+    /// Makes the room [`Correlator::reserve`] asked for, once.
+    fn make_room(&mut self) {
+        let contests = std::mem::take(&mut self.reserved);
+        if contests > 0 {
+            let count = self.shards.len();
+            for shard in &mut self.shards {
+                shard.reserve(contests / count + 1);
+            }
         }
     }
 
@@ -114,18 +126,17 @@ impl Correlator {
             return;
         }
         let include_raw = self.ordered.options.include_raw;
+        self.ordered.shards = count;
         self.shards = (0..count)
-            .map(|n| ContestShard::new(n, count, include_raw))
+            .map(|n| ContestShard::new(n, include_raw))
             .collect();
-        if self.reserved > 0 {
-            self.reserve(self.reserved);
-        }
     }
 
     /// The in-order part and the shards, to fold on several threads: every batch goes through
     /// [`Ordered::prepare`] in input order, then through every shard's [`ContestShard::apply`],
     /// each shard also in input order (different shards may be at different batches).
     pub fn split(&mut self) -> (&mut Ordered, &mut [ContestShard]) {
+        self.make_room();
         (&mut self.ordered, &mut self.shards)
     }
 
@@ -146,6 +157,7 @@ impl Correlator {
 
     /// Folds one batch; batches must come in input order ("a later event wins").
     pub fn apply(&mut self, batch: &ObservationBatch) {
+        self.make_room();
         self.ordered.prepare(batch, &mut self.prepared);
         for shard in &mut self.shards {
             shard.apply(batch, &self.prepared);
@@ -172,6 +184,7 @@ impl Ordered {
     /// The in-order part of folding one batch: what links events across contests, and what
     /// the shards need from it, into `prepared`. Batches must come in input order.
     pub fn prepare(&mut self, batch: &ObservationBatch, prepared: &mut Prepared) {
+        prepared.shards(self.shards);
         prepared.clear();
         prepared.seq = self.batches;
         self.batches += 1;
@@ -184,7 +197,8 @@ impl Ordered {
                 | EventKind::WorkflowStarted
                 | EventKind::TimingFallback
                 | EventKind::OtherContest => {
-                    if obs.contest().is_some() {
+                    if let Some(key) = obs.contest() {
+                        prepared.add(shard_of(key, self.shards), i as u32);
                         if self.keeps_strings {
                             let group = self.group_of(batch, obs);
                             prepared.groups.push((i as u32, group));
@@ -197,7 +211,12 @@ impl Ordered {
                         }
                     }
                 }
-                EventKind::WorkflowFailed => self.failed(batch, obs),
+                EventKind::WorkflowFailed => {
+                    if let Some(key) = obs.contest() {
+                        prepared.add(shard_of(key, self.shards), i as u32);
+                    }
+                    self.failed(batch, obs);
+                }
                 EventKind::Expired => self.expired(batch, obs),
                 EventKind::Sentiment => {
                     if let Some(sample) = obs

@@ -60,6 +60,9 @@ pub struct Prepared {
     pub(super) pendings: Vec<(u32, Pending)>,
     /// `(observation index, group)` of every contest event, when groups are kept.
     pub(super) groups: Vec<(u32, Group)>,
+    /// Per shard, the indexes of the observations it folds (so that no shard walks the
+    /// others' observations).
+    pub(super) by_shard: Vec<Vec<u32>>,
 }
 
 impl Prepared {
@@ -68,6 +71,21 @@ impl Prepared {
         self.seq = 0;
         self.pendings.clear();
         self.groups.clear();
+        for list in &mut self.by_shard {
+            list.clear();
+        }
+    }
+
+    /// Observation `i` goes to shard `shard`.
+    pub(super) fn add(&mut self, shard: usize, i: u32) {
+        if let Some(list) = self.by_shard.get_mut(shard) {
+            list.push(i);
+        }
+    }
+
+    /// Makes room for `count` shards' lists.
+    pub(super) fn shards(&mut self, count: usize) {
+        self.by_shard.resize_with(count, Vec::new);
     }
 }
 
@@ -80,7 +98,6 @@ pub(super) fn shard_of(key: Key, count: usize) -> usize {
 /// One share of the contests (see the module documentation).
 pub struct ContestShard {
     pub(super) number: usize,
-    pub(super) count: usize,
     include_raw: bool,
     index: ContestIndex,
     pub(super) records: ChunkedVec<ContestRecord>,
@@ -98,10 +115,9 @@ fn take<'a, T>(list: &'a [(u32, T)], at: &mut usize, obs: u32) -> Option<&'a T> 
 }
 
 impl ContestShard {
-    pub(super) fn new(number: usize, count: usize, include_raw: bool) -> ContestShard {
+    pub(super) fn new(number: usize, include_raw: bool) -> ContestShard {
         ContestShard {
             number,
-            count,
             include_raw,
             index: ContestIndex::default(),
             records: ChunkedVec::default(),
@@ -131,12 +147,14 @@ impl ContestShard {
     /// batches must come in input order.
     pub fn apply(&mut self, batch: &ObservationBatch, prepared: &Prepared) {
         let (mut at_pending, mut at_group) = (0, 0);
-        for (i, obs) in batch.observations.iter().enumerate() {
-            let Some(key) = obs.contest() else { continue };
-            if self.count > 1 && shard_of(key, self.count) != self.number {
+        let Some(mine) = prepared.by_shard.get(self.number) else {
+            return;
+        };
+        for &i in mine {
+            let Some(obs) = batch.observations.get(i as usize) else {
                 continue;
-            }
-            let i = i as u32;
+            };
+            let Some(key) = obs.contest() else { continue };
             match obs.kind {
                 EventKind::Launched
                 | EventKind::Resolved
