@@ -20,10 +20,19 @@ About 1 % of all lines are malformed (truncated JSON, plain text, unterminated
 string). Contests still open when the size target is reached are left
 unfinished (as in a real log cut).
 
-Only the Python standard library is used. Output is byte-for-byte
-deterministic for a given (--size-mb, --seed).
+Shapes (--shape):
 
-Usage: python3 gen.py [--size-mb 1024] [--seed 42] --out FILE [--stats FILE.json]
+    long   ~380 B lines, UUID contest ids, JSON escapes in labels and tones (the default;
+           byte-for-byte what this generator always wrote)
+    short  ~300 B lines, short contest ids, no escapes anywhere
+    mixed  the long shape's contest lines plus 30 % non-contest lines (chat messages,
+           session starts and ends, heartbeats with a nested object) that a monitor must
+           read past: what a real game server's log looks like
+
+Only the Python standard library is used. Output is byte-for-byte
+deterministic for a given (--shape, --size-mb, --seed).
+
+Usage: python3 gen.py [--shape long] [--size-mb 1024] [--seed 42] --out FILE [--stats FILE.json]
 """
 
 import argparse
@@ -73,6 +82,25 @@ WF_ERRORS = [
     r"upstream unavailable:\n\tconnection reset by peer",
     "participant left before resolution",
 ]
+# The short shape's plain-text variants (no escapes).
+PLAIN_LABELS = {
+    "verb.sparringMatch": "Sparring Match", "verb.riddleDuel": "Riddle Duel",
+    "verb.brawl": "Tavern Brawl",
+}
+PLAIN_TONES = ["playful", "sarcastic", "earnest", "deadpan", "smug", "sincere"]
+PLAIN_WF_ERRORS = ["activity timed out after 30s", "nondeterministic history",
+                   "connection reset by peer", "participant left before resolution"]
+SHORT_MOVES = [(m.split(".")[1], t, PLAIN_LABELS.get(m, lab)) for m, t, lab in MOVES]
+
+SHAPES = ("long", "short", "mixed")
+P_NOISE = 0.30              # mixed: share of all lines that are not contest events
+CHAT_TEXTS = [
+    "gg", "anyone up for a rematch?", r"that was \"close\"", "lag again...",
+    r"brb\ncoffee", "nice one!", r"caf\u00e9 after?", "déjà vu", "ok", r"lol \ud83d\ude02",
+]
+PLATFORMS = ["pc", "ps5", "xbox", "switch", "ios", "android"]
+REGIONS = ["eu-west", "eu-central", "us-east", "us-west", "ap-south", "sa-east"]
+
 TEXT_LINES = [
     "    at com.playtrace.hub.contest.ContestWorkflow.resolve(ContestWorkflow.kt:{n})",
     "    at com.playtrace.hub.room.RoomActor.onMessage(RoomActor.kt:{n})",
@@ -109,7 +137,37 @@ def summarize(vals):
     }
 
 
-def generate(size_mb, seed, out_path):
+def noise_line(ts, rng, room_hub, rooms):
+    """One non-contest line of the mixed shape: chat, session start/end or a heartbeat."""
+    rnd, randrange = rng.random, rng.randrange
+    kind = rnd()
+    if kind < 0.5:
+        r = randrange(N_ROOMS)
+        text = CHAT_TEXTS[randrange(len(CHAT_TEXTS))]
+        return (f'{{"level":"info","timestamp":"{ts}","message":"game.chat.message",'
+                f'"hubId":"{room_hub[r]}","roomId":"{rooms[r]}","actorId":"actor-{randrange(1, 100_000)}",'
+                f'"channel":"room","text":"{text}","messageLength":{len(text)}}}\n')
+    session = uuid_from(rng.getrandbits(128))
+    if kind < 0.8:
+        ended = kind >= 0.65
+        tail = f',"durationMs":{randrange(1000, 3_600_000)},"reason":"quit"' if ended else ""
+        return (f'{{"level":"info","timestamp":"{ts}","message":"session.{"ended" if ended else "started"}",'
+                f'"sessionId":"{session}","playerId":"player-{randrange(1, 1_000_000)}",'
+                f'"platform":"{PLATFORMS[randrange(len(PLATFORMS))]}",'
+                f'"region":"{REGIONS[randrange(len(REGIONS))]}","clientVersion":"1.4.{randrange(3)}"{tail}}}\n')
+    return (f'{{"level":"debug","timestamp":"{ts}","message":"net.heartbeat","sessionId":"{session}",'
+            f'"rttMs":{randrange(8, 250)},"loss":0.0{randrange(10)},'
+            f'"position":{{"x":{randrange(-5000, 5000) / 4},"y":{randrange(-5000, 5000) / 4},'
+            f'"zone":"zone-{randrange(12)}"}},"flags":["ok","v2"]}}\n')
+
+
+def generate(size_mb, seed, out_path, shape="long"):
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; use one of {', '.join(SHAPES)}")
+    short = shape == "short"
+    moves = SHORT_MOVES if short else MOVES
+    tones = PLAIN_TONES if short else TONES
+    wf_errors = PLAIN_WF_ERRORS if short else WF_ERRORS
     target = int(size_mb * 1024 * 1024)
     rng = random.Random(seed)
     rnd = rng.random
@@ -117,11 +175,16 @@ def generate(size_mb, seed, out_path):
     getrandbits = rng.getrandbits
     lognorm = rng.lognormvariate
 
-    room_hub = [f"hub-{(r * 7) % N_HUBS:02d}" for r in range(N_ROOMS)]
-    rooms = [f"room-{r:03d}" for r in range(N_ROOMS)]
+    if short:
+        room_hub = [f"h{(r * 7) % N_HUBS}" for r in range(N_ROOMS)]
+        rooms = [f"r{r}" for r in range(N_ROOMS)]
+    else:
+        room_hub = [f"hub-{(r * 7) % N_HUBS:02d}" for r in range(N_ROOMS)]
+        rooms = [f"room-{r:03d}" for r in range(N_ROOMS)]
 
     # Expected values (ground truth), computed from what is actually written.
     exp_arming, exp_resolution, exp_expired = [], [], []
+    n_noise = 0
 
     pool = []
     buf = []
@@ -155,19 +218,22 @@ def generate(size_mb, seed, out_path):
             sec_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
         ts = "%s.%03dZ" % (sec_prefix, clock % 1000)
 
-        if len(pool) < MAX_OPEN and (not pool or rnd() < P_ARM):
+        if shape == "mixed" and rnd() < P_NOISE:
+            line = noise_line(ts, rng, room_hub, rooms)
+            n_noise += 1
+        elif len(pool) < MAX_OPEN and (not pool or rnd() < P_ARM):
             # --- arm a new contest ---------------------------------------------
             idx = n_contests
             n_contests += 1
             r = randrange(N_ROOMS)
             hub = room_hub[r]
             room = rooms[r]
-            move, ctype, label = MOVES[randrange(len(MOVES))]
+            move, ctype, label = moves[randrange(len(moves))]
             cap = (2, 2, 2, 4, 4, 6)[randrange(6)]
             cnt = 2 if cap == 2 else randrange(2, cap + 1)
             a1 = randrange(1, 100_000)
             a2 = randrange(1, 100_000)
-            key = f"{move}:actor-{a1}::actor-{a2}#{idx}"
+            key = f"{a1}:{a2}#{idx}" if short else f"{move}:actor-{a1}::actor-{a2}#{idx}"
             window = (5000, 10000, 15000, 30000)[randrange(4)]
             explicit = rnd() >= P_NO_DURATIONS
             created = clock
@@ -189,7 +255,7 @@ def generate(size_mb, seed, out_path):
                 arm = 100 if arm < 100 else 12000 if arm > 12000 else arm
                 res = int(lognorm(5.99, 0.5))         # median ~400 ms
                 res = 100 if res < 100 else 1500 if res > 1500 else res
-            cid = uuid_from(getrandbits(128))
+            cid = f"c{idx:x}" if short else uuid_from(getrandbits(128))
             # state: [plan, step, hub, room, key, cid, move, ctype, label, cnt, cap,
             #         window, explicit, created, arm, res, a1, a2]
             pool.append([plan, 0, hub, room, key, cid, move, ctype, label, cnt, cap,
@@ -236,12 +302,12 @@ def generate(size_mb, seed, out_path):
                 line = (f'{{"level":"info","timestamp":"{ts}","message":"telemetry.contest.workflowStarted",'
                         f'"hubId":"{hub}","roomId":"{room}","contestId":"{cid}",'
                         f'"contestKey":"{key}","workflowId":"contest-{cid}",'
-                        f'"runId":"{uuid_from(getrandbits(128))}"}}\n')
+                        f'"runId":"{("r%x" % getrandbits(32)) if short else uuid_from(getrandbits(128))}"}}\n')
             elif ev == "F":
                 line = (f'{{"level":"error","timestamp":"{ts}","message":"telemetry.contest.workflowFailed",'
                         f'"hubId":"{hub}","roomId":"{room}","contestId":"{cid}",'
                         f'"contestKey":"{key}","workflowId":"contest-{cid}",'
-                        f'"error":"{WF_ERRORS[randrange(len(WF_ERRORS))]}"}}\n')
+                        f'"error":"{wf_errors[randrange(len(wf_errors))]}"}}\n')
             elif ev == "E":
                 exp_expired.append(arm)
                 line = (f'{{"level":"warn","timestamp":"{ts}","message":"telemetry.contest.expired",'
@@ -256,7 +322,7 @@ def generate(size_mb, seed, out_path):
                 line = (f'{{"level":"info","timestamp":"{ts}","message":"telemetry.contest.sentiment",'
                         f'"hubId":"{hub}","roomId":"{room}","contestKey":"{key}",'
                         f'"actorId":"actor-{a1 if rnd() < 0.5 else a2}",'
-                        f'"sentiment":"{SENTIMENTS[randrange(3)]}","tone":"{TONES[randrange(len(TONES))]}",'
+                        f'"sentiment":"{SENTIMENTS[randrange(3)]}","tone":"{tones[randrange(len(tones))]}",'
                         f'"phase":"{phase}","messageLength":{randrange(1, 280)},'
                         f'"remainingCooldownMs":{remaining},"cooldownMs":{cooldown},'
                         f'"issuedAt":"{ts}"}}\n')
@@ -278,9 +344,9 @@ def generate(size_mb, seed, out_path):
                 bad = TEXT_LINES[randrange(len(TEXT_LINES))].format(n=randrange(2, 500)) + "\n"
             else:
                 # string value that is never closed before the end of the line
+                part = f"partial {randrange(1000)}" if short else f'{{\\"partial\\": {randrange(1000)}}}'
                 bad = (f'{{"level":"error","timestamp":"{ts}","message":"telemetry.contest.resolved",'
-                       f'"hubId":"{room_hub[0]}","error":"log record cut by rotation, '
-                       f'{{\\"partial\\": {randrange(1000)}}}\n')
+                       f'"hubId":"{room_hub[0]}","error":"log record cut by rotation, {part}\n')
             buf.append(bad)
             buf_chars += len(bad)
             n_lines += 1
@@ -294,11 +360,13 @@ def generate(size_mb, seed, out_path):
 
     return {
         "file": os.path.abspath(out_path),
+        "shape": shape,
         "sizeMb": size_mb,
         "seed": seed,
         "bytes": written,
         "lines": n_lines,
         "malformed": n_bad,
+        "nonContest": n_noise,
         "contestsArmed": n_contests,
         "contestsObserved": n_launched,
         "contestsStillOpen": len(pool),
@@ -316,20 +384,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=float, default=1024, help="target size in MiB (default 1024)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--shape", choices=SHAPES, default="long",
+                    help="long (default): ~380 B lines, UUIDs, escapes; short: ~300 B lines, short ids, "
+                         "no escapes; mixed: long plus 30%% non-contest lines")
     ap.add_argument("--out", required=True)
     ap.add_argument("--stats", help="also write generation stats + expected results as JSON here")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    st = generate(args.size_mb, args.seed, args.out)
+    st = generate(args.size_mb, args.seed, args.out, args.shape)
     st["seconds"] = round(time.perf_counter() - t0, 2)
     if args.stats:
         with open(args.stats, "w") as fh:
             json.dump(st, fh, indent=2)
             fh.write("\n")
     print(
-        f"gen.py: wrote {st['bytes']} bytes, {st['lines']} lines "
-        f"({st['malformed']} malformed), {st['contestsArmed']} contests armed, "
+        f"gen.py: {args.shape} shape, wrote {st['bytes']} bytes, {st['lines']} lines "
+        f"({st['malformed']} malformed, {st['nonContest']} non-contest), {st['contestsArmed']} contests armed, "
         f"{st['contestsObserved']} launched, {st['contestsStillOpen']} still open, "
         f"avg {st['bytes'] / max(1, st['lines']):.0f} B/line, in {st['seconds']} s",
         file=sys.stderr,

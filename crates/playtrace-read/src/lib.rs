@@ -7,18 +7,22 @@
 //!  chunks::ChunkSource      blocks of whole lines; a line over the limit is never held whole
 //!        │                  (its start is kept for the reject, the rest skipped)
 //!  pipeline::run            N workers scan blocks (and run an optional [`Extract`]); batches
-//!                           are folded into the correlator strictly in input order
+//!        │                  go through the correlator's in-order part strictly in input order
+//!  fold::Fold               then each contest shard folds them in input order, shards on
+//!                           different workers at once
 //! ```
 //!
 //! Each input is read exactly once, front to back, so pipes and FIFOs work like files. Results
 //! do not depend on the number of threads.
 
 mod chunks;
+mod fold;
 mod input;
 mod pipeline;
 
+pub use fold::{FoundSink, ReadStats, RejectSink};
 pub use input::{open_all, ByteCounter, Input, Opened};
-pub use pipeline::{read, read_extracting, Extract, FoundSink, NoExtract, ReadStats, RejectSink};
+pub use pipeline::{read, read_extracting, Extract, NoExtract};
 
 use std::io;
 use thiserror::Error;

@@ -1,38 +1,30 @@
-//! Reading inputs on every core while folding results in input order.
+//! Reading inputs on every core while folding results as if in input order.
 //!
 //! ```text
 //!  N worker threads, each in a loop:
 //!    take the next chunk from the shared ChunkSource (under a lock: reading is ~10% of the
 //!    work, so the other worker keeps scanning meanwhile)
 //!    scan it into an ObservationBatch (and run the caller's Extract over its lines)
-//!    fold every batch that is next in input order (if no other worker is folding already)
+//!    fold what is ready (fold.rs): the cheap in-order part of every batch that is next in
+//!    input order, then the contest shards no other worker is folding
 //! ```
 //!
 //! There is no reader thread and no folding thread: on two cores, two threads do all the work,
-//! and nothing competes with them for a core. Batches carry a sequence number and are folded
-//! strictly in order, so "a later event wins" holds and results do not depend on the number of
-//! threads. A worker never runs more than `AHEAD` chunks ahead of the fold, so memory stays
-//! bounded even behind one slow chunk (a large document).
+//! and nothing competes with them for a core. Batches carry a sequence number; the in-order part
+//! takes them strictly in order and every contest shard folds its contests' events in input
+//! order, so "a later event wins" holds and results do not depend on the number of threads. A
+//! worker never runs more than `AHEAD` chunks ahead of the fold, so memory stays bounded even
+//! behind one slow chunk (a large document).
 
-use crate::chunks::{Chunk, ChunkSource, BLOCK_BYTES};
+use crate::chunks::{Chunk, ChunkSource};
+use crate::fold::{Done, Fold, FoundSink, ReadStats, RejectSink};
 use crate::input::Input;
-use crate::{ReadError, ReadLimits, ReadOptions, SinkError};
+use crate::{ReadError, ReadLimits, ReadOptions};
 use playtrace_core::contest::Correlator;
-use playtrace_core::reject::{LineError, Reject, RejectCounts};
+use playtrace_core::reject::LineError;
 use playtrace_core::scan::{BatchOptions, ObservationBatch};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, TryLockError};
-use std::time::Duration;
-
-/// What the pipeline read.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReadStats {
-    /// Lines read (blank and rejected ones included).
-    pub lines: u64,
-    /// Rejects by kind.
-    pub rejects: RejectCounts,
-}
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 /// Extra work on every block of whole lines, done by the scanning threads beside the scan and
 /// handed back in input order: how `export` collects transcript lines in the same single pass
@@ -64,14 +56,8 @@ impl Extract for NoExtract {
     fn extract(&self, _lines: &[u8], _found: &mut ()) {}
 }
 
-/// Where a reject goes: the caller's sink (a failure stops the run as [`ReadError::Sink`]).
-pub type RejectSink<'a> = dyn FnMut(Reject) -> Result<(), SinkError> + Send + 'a;
-
-/// Where extracted items go, in input order.
-pub type FoundSink<'a, F> = dyn FnMut(F) -> Result<(), SinkError> + Send + 'a;
-
-/// Reads every input with `options.workers` threads, folds batches into `correlator` in input
-/// order, and hands every reject (with its input and line) to `on_reject`.
+/// Reads every input with `options.workers` threads, folds batches into `correlator` as if in
+/// input order (its contests split into one shard per worker), and hands every reject (with its input and line) to `on_reject`.
 pub fn read(
     inputs: Vec<Input>,
     options: ReadOptions,
@@ -90,16 +76,6 @@ pub fn read(
 
 /// How many chunks a worker may take beyond the next one to fold, per worker.
 const AHEAD_PER_WORKER: u64 = 3;
-
-struct Done<F> {
-    input: usize,
-    buffer: Vec<u8>,
-    batch: ObservationBatch,
-    found: F,
-}
-
-/// A reusable buffer and batch.
-type Spare = (Vec<u8>, ObservationBatch);
 
 /// The shared input: the chunk source and the sequence number of the next chunk.
 struct Source {
@@ -128,25 +104,14 @@ pub fn read_extracting<E: Extract>(
         seq: 0,
         error: None,
     });
-    let fold = Fold {
-        state: Mutex::new(FoldState {
-            correlator,
-            on_reject,
-            on_found,
-            names: &names,
-            stats: ReadStats::default(),
-            next: 0,
-            current_input: usize::MAX,
-            line_base: 0,
-            error: None,
-        }),
-        ready: Mutex::new(BTreeMap::new()),
-        spares: Mutex::new(Vec::new()),
-        folded: Mutex::new(0),
-        progress: Condvar::new(),
-        failed: AtomicBool::new(false),
-        ahead: AHEAD_PER_WORKER * workers as u64,
-    };
+    correlator.set_shards(workers);
+    let fold = Fold::new(
+        correlator.split(),
+        on_reject,
+        on_found,
+        &names,
+        AHEAD_PER_WORKER * workers as u64,
+    );
 
     std::thread::scope(|scope| -> Result<(), ReadError> {
         let mut handles = Vec::with_capacity(workers);
@@ -155,14 +120,13 @@ pub fn read_extracting<E: Extract>(
             let spawned = std::thread::Builder::new()
                 .name(format!("scan-{i}"))
                 .spawn_scoped(scope, move || {
-                    work(source, fold, (options, dim_attrs), limits, extract)
+                    work(i, source, fold, (options, dim_attrs), limits, extract)
                 });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(e) => {
                     // Stop the workers already started before reporting.
-                    fold.failed.store(true, Ordering::Relaxed);
-                    fold.progress.notify_all();
+                    fold.fail();
                     return Err(ReadError::Thread(e));
                 }
             }
@@ -177,15 +141,12 @@ pub fn read_extracting<E: Extract>(
     if let Some(e) = source.error {
         return Err(e);
     }
-    let state = fold.state.into_inner().map_err(|_| ReadError::Panicked)?;
-    if let Some(e) = state.error {
-        return Err(e);
-    }
-    Ok(state.stats)
+    fold.finish()
 }
 
 /// One worker: take a chunk, scan it, fold what is ready; until the input ends or fails.
 fn work<E: Extract>(
+    worker: usize,
     source: &Mutex<Source>,
     fold: &Fold<'_, E::Found>,
     (options, dim_attrs): (BatchOptions, &[String]),
@@ -196,12 +157,7 @@ fn work<E: Extract>(
         if fold.failed.load(Ordering::Relaxed) {
             return;
         }
-        let (buffer, mut batch) = fold
-            .spares
-            .lock()
-            .ok()
-            .and_then(|mut s| s.pop())
-            .unwrap_or_default();
+        let (buffer, mut batch, prepared) = fold.spare();
         let (seq, input, chunk) = {
             let Ok(mut src) = source.lock() else { return };
             if !fold.wait_for_room(src.seq) {
@@ -217,8 +173,7 @@ fn work<E: Extract>(
                 Err(error) => {
                     let input = src.chunks.current_name().to_string();
                     src.error = Some(ReadError::Io { input, error });
-                    fold.failed.store(true, Ordering::Relaxed);
-                    fold.progress.notify_all();
+                    fold.fail();
                     return;
                 }
             }
@@ -235,141 +190,11 @@ fn work<E: Extract>(
                 input,
                 buffer,
                 batch,
+                prepared,
                 found,
             },
+            worker,
         );
-    }
-}
-
-/// Batches waiting for their turn, and the fold itself.
-struct Fold<'a, F> {
-    state: Mutex<FoldState<'a, F>>,
-    ready: Mutex<BTreeMap<u64, Done<F>>>,
-    spares: Mutex<Vec<Spare>>,
-    /// Sequence number of the next batch to fold, for workers waiting for room.
-    folded: Mutex<u64>,
-    progress: Condvar,
-    failed: AtomicBool,
-    ahead: u64,
-}
-
-struct FoldState<'a, F> {
-    correlator: &'a mut Correlator,
-    on_reject: &'a mut RejectSink<'a>,
-    on_found: &'a mut FoundSink<'a, F>,
-    names: &'a [String],
-    stats: ReadStats,
-    next: u64,
-    current_input: usize,
-    line_base: u64,
-    error: Option<ReadError>,
-}
-
-impl<F> Fold<'_, F> {
-    /// Waits until chunk `seq` is within reach of the fold; `false` if the run failed.
-    fn wait_for_room(&self, seq: u64) -> bool {
-        let Ok(mut folded) = self.folded.lock() else {
-            return false;
-        };
-        while seq >= *folded + self.ahead {
-            if self.failed.load(Ordering::Relaxed) {
-                return false;
-            }
-            // The timeout only guards against a missed wake-up; folds normally notify.
-            match self
-                .progress
-                .wait_timeout(folded, Duration::from_millis(50))
-            {
-                Ok((guard, _)) => folded = guard,
-                Err(_) => return false,
-            }
-        }
-        !self.failed.load(Ordering::Relaxed)
-    }
-
-    /// Offers a scanned batch; folds every batch that is next in order unless another worker
-    /// is folding already (that worker then folds this one too).
-    fn offer(&self, seq: u64, done: Done<F>) {
-        if let Ok(mut ready) = self.ready.lock() {
-            ready.insert(seq, done);
-        }
-        loop {
-            let mut state = match self.state.try_lock() {
-                Ok(state) => state,
-                Err(TryLockError::WouldBlock) => return,
-                Err(TryLockError::Poisoned(_)) => {
-                    self.failed.store(true, Ordering::Relaxed);
-                    return;
-                }
-            };
-            loop {
-                let next = state.next;
-                let item = self.ready.lock().ok().and_then(|mut r| r.remove(&next));
-                let Some(item) = item else { break };
-                state.next += 1;
-                match state.fold(item) {
-                    Ok(spare) => {
-                        if let Ok(mut spares) = self.spares.lock() {
-                            if spares.len() < self.ahead as usize {
-                                spares.push(spare);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        state.error = Some(e);
-                        self.failed.store(true, Ordering::Relaxed);
-                        self.progress.notify_all();
-                        return;
-                    }
-                }
-                if let Ok(mut folded) = self.folded.lock() {
-                    *folded = state.next;
-                }
-                self.progress.notify_all();
-            }
-            let next = state.next;
-            drop(state);
-            // A batch may have arrived after the last look but before the fold lock was
-            // released; its worker found the lock taken and left the batch to us.
-            let more = self
-                .ready
-                .lock()
-                .map(|r| r.contains_key(&next))
-                .unwrap_or(false);
-            if !more {
-                return;
-            }
-        }
-    }
-}
-
-impl<F> FoldState<'_, F> {
-    /// Folds one batch; returns its buffer and batch for reuse.
-    fn fold(&mut self, item: Done<F>) -> Result<Spare, ReadError> {
-        if item.input != self.current_input {
-            self.current_input = item.input;
-            self.line_base = 0;
-        }
-        for r in &item.batch.rejects {
-            self.stats.rejects.add(r.kind);
-            (self.on_reject)(Reject {
-                file: self.names[item.input].clone(),
-                line: self.line_base + u64::from(r.line) + 1,
-                kind: r.kind,
-                message: r.message.clone(),
-                raw: r.raw.clone(),
-            })
-            .map_err(ReadError::Sink)?;
-        }
-        (self.on_found)(item.found).map_err(ReadError::Sink)?;
-        self.correlator.apply(&item.batch);
-        self.line_base += u64::from(item.batch.lines);
-        self.stats.lines += u64::from(item.batch.lines);
-        let mut buffer = item.buffer;
-        if buffer.capacity() > 4 * BLOCK_BYTES {
-            buffer = Vec::new();
-        }
-        Ok((buffer, item.batch))
     }
 }
 

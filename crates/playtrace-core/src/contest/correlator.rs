@@ -2,9 +2,10 @@
 
 use super::cardinality::Cardinality;
 use super::interner::Interner;
-use super::lifecycle::{fill_missing, value, Ends, EndsSlot, Lifecycle, Pending, NONE};
+use super::lifecycle::{fill_missing, value, Lifecycle, Pending, NONE};
 use super::sentiment::SentimentStats;
-use super::table::{BuildKeyHasher, ChunkedVec, ContestIndex};
+use super::shard::{shard_of, ContestShard, Prepared};
+use super::table::BuildKeyHasher;
 use crate::budget::{
     evaluate, BudgetResult, BudgetSet, Metric, DEFAULT_ARMING_P95_MS, DEFAULT_RESOLUTION_P95_MS,
 };
@@ -18,7 +19,7 @@ use crate::summary::{
     DurationStats, Durations, GroupDim, GroupEntry, Groups, Participants, Raw, RawContest,
     RawExpired, RawFailure, RejectsSummary, Summary, Timeouts, Totals,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// What the summary should contain beyond the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,53 +30,36 @@ pub struct CorrelatorOptions {
     pub group_by: Vec<GroupDim>,
 }
 
-/// One contest, 88 bytes: identity, lifecycle (explicit durations, launch time, participants),
-/// group. Derived durations are computed in [`Correlator::finish`] from the lifecycle and the
-/// contest's [`Ends`], which only contests lacking an explicit duration have.
-struct ContestRecord {
-    key: [u64; 2],
-    life: Lifecycle,
-    /// Interned hub, room, move, type (only those the options need).
-    group: Group,
-}
-
-/// A contest's [`Ends`] in the correlator's side table, created on first use.
-struct SideEnds<'a> {
-    table: &'a mut HashMap<u32, Ends, BuildKeyHasher>,
-    idx: u32,
-}
-
-impl EndsSlot for SideEnds<'_> {
-    const KEEP_ALL: bool = false;
-
-    fn ends(&mut self) -> &mut Ends {
-        self.table.entry(self.idx).or_default()
-    }
-}
-
 struct ExpiredSample {
     arming_ms: f64,
     participants: u32,
     group: Group,
 }
 
-/// Strings kept for `raw`.
-struct RawInfo {
-    contest_id: String,
-    outcomes: Vec<String>,
+/// Correlates contest lifecycle events into per-contest records: an in-order part
+/// ([`Ordered`]) and the contests in [`ContestShard`]s, which several threads may fold at once
+/// ([`Correlator::split`]); [`Correlator::apply`] does both on one thread.
+pub struct Correlator {
+    ordered: Ordered,
+    shards: Vec<ContestShard>,
+    /// Contests [`Correlator::reserve`] asked room for, not made yet.
+    reserved: usize,
+    prepared: Prepared,
 }
 
-/// Correlates contest lifecycle events into per-contest records.
-pub struct Correlator {
+/// The part of correlation that must see batches in input order: armed contests waiting for
+/// their launch (by `hubId:roomId:contestKey`, so across contest ids), expiries, workflow
+/// failures, sentiment, interned group values and the dimensions' cardinality guard. It is cheap
+/// next to the contests' own records, which [`ContestShard`]s fold.
+pub struct Ordered {
     options: CorrelatorOptions,
     /// Whether any hub/room/move/type string is kept (grouping or raw output).
     keeps_strings: bool,
-    index: ContestIndex,
-    records: ChunkedVec<ContestRecord>,
-    raw: Vec<RawInfo>,
-    timings: HashMap<u32, Ends, BuildKeyHasher>,
     pending: HashMap<Key, Pending, BuildKeyHasher>,
-    failed_before_seen: HashSet<Key, BuildKeyHasher>,
+    /// Batches prepared so far: the next one's number.
+    batches: u64,
+    /// How many shards the contests are split into.
+    shards: usize,
     workflow_failures: u64,
     raw_failures: Vec<RawFailure>,
     expired: Vec<ExpiredSample>,
@@ -87,22 +71,16 @@ pub struct Correlator {
     dim_attrs: Vec<String>,
 }
 
-fn split(key: Key) -> [u64; 2] {
-    [key as u64, (key >> 64) as u64]
-}
-
 impl Correlator {
     /// A correlator producing what `options` ask for.
     pub fn new(options: CorrelatorOptions) -> Self {
-        Correlator {
+        let include_raw = options.include_raw;
+        let ordered = Ordered {
             keeps_strings: options.include_raw || !options.group_by.is_empty(),
             options,
-            index: ContestIndex::default(),
-            records: ChunkedVec::default(),
-            raw: Vec::new(),
-            timings: HashMap::default(),
             pending: HashMap::default(),
-            failed_before_seen: HashSet::default(),
+            batches: 0,
+            shards: 1,
             workflow_failures: 0,
             raw_failures: Vec::new(),
             expired: Vec::new(),
@@ -111,22 +89,62 @@ impl Correlator {
             events: 0,
             card: Cardinality::default(),
             dim_attrs: Vec::new(),
+        };
+        Correlator {
+            ordered,
+            shards: vec![ContestShard::new(0, include_raw)],
+            reserved: 0,
+            prepared: Prepared::default(),
         }
     }
 
     /// Makes room for about `contests` contests up front (avoids rehashing a large index while
-    /// reading; a guess from the input size is fine).
+    /// reading; a guess from the input size is fine). The room is made when the first batch is
+    /// folded, split among the shards there are then: a table reserved for one shard and freed
+    /// for two would cost memory that is never given back.
     pub fn reserve(&mut self, contests: usize) {
-        let records = &self.records;
-        self.index
-            .reserve(contests, |i| records.get(i as usize).key);
+        self.reserved = contests;
+    }
+
+    /// Makes the room [`Correlator::reserve`] asked for, once.
+    fn make_room(&mut self) {
+        let contests = std::mem::take(&mut self.reserved);
+        if contests > 0 {
+            let count = self.shards.len();
+            for shard in &mut self.shards {
+                shard.reserve(contests / count + 1);
+            }
+        }
+    }
+
+    /// Splits the contests into `count` shards for [`Correlator::split`] (one thread per shard
+    /// at most folds at a time). Only before the first contest is seen; later the shards stay as
+    /// they are. Results never depend on the count.
+    pub fn set_shards(&mut self, count: usize) {
+        let count = count.max(1);
+        if count == self.shards.len() || self.shards.iter().any(|s| !s.is_empty()) {
+            return;
+        }
+        let include_raw = self.ordered.options.include_raw;
+        self.ordered.shards = count;
+        self.shards = (0..count)
+            .map(|n| ContestShard::new(n, include_raw))
+            .collect();
+    }
+
+    /// The in-order part and the shards, to fold on several threads: every batch goes through
+    /// [`Ordered::prepare`] in input order, then through every shard's [`ContestShard::apply`],
+    /// each shard also in input order (different shards may be at different batches).
+    pub fn split(&mut self) -> (&mut Ordered, &mut [ContestShard]) {
+        self.make_room();
+        (&mut self.ordered, &mut self.shards)
     }
 
     /// The batch options that keep exactly the strings this correlator needs.
     pub fn batch_options(&self) -> BatchOptions {
-        let by = |d| self.options.group_by.contains(&d);
+        let by = |d| self.ordered.options.group_by.contains(&d);
         BatchOptions {
-            keep_raw: self.options.include_raw,
+            keep_raw: self.ordered.options.include_raw,
             keep_hub_room: by(GroupDim::Hub) || by(GroupDim::Room),
             keep_move_type: by(GroupDim::Move) || by(GroupDim::Type),
         }
@@ -134,13 +152,44 @@ impl Correlator {
 
     /// Events read so far (contest or not).
     pub fn events(&self) -> u64 {
-        self.events
+        self.ordered.events
     }
 
     /// Folds one batch; batches must come in input order ("a later event wins").
     pub fn apply(&mut self, batch: &ObservationBatch) {
+        self.make_room();
+        self.ordered.prepare(batch, &mut self.prepared);
+        for shard in &mut self.shards {
+            shard.apply(batch, &self.prepared);
+        }
+    }
+
+    /// Reads the attribute dimensions `dims` (`--dimension`, `[[dimensions]]`) so
+    /// `group_by` may name them; each keeps its first `max_values` values over the run, later
+    /// ones are grouped as `other` and counted in `groups.folded`.
+    pub fn with_dimensions(mut self, dims: &Dimensions) -> Self {
+        self.ordered.card = Cardinality::new(dims.caps());
+        self.ordered.dim_attrs = dims.attrs();
+        self
+    }
+
+    /// The attributes batches must read for this correlator
+    /// ([`ObservationBatch::set_dim_attrs`]).
+    pub fn dim_attrs(&self) -> &[String] {
+        &self.ordered.dim_attrs
+    }
+}
+
+impl Ordered {
+    /// The in-order part of folding one batch: what links events across contests, and what
+    /// the shards need from it, into `prepared`. Batches must come in input order.
+    pub fn prepare(&mut self, batch: &ObservationBatch, prepared: &mut Prepared) {
+        prepared.shards(self.shards);
+        prepared.clear();
+        prepared.seq = self.batches;
+        self.batches += 1;
         self.events += batch.events;
-        for obs in &batch.observations {
+        for (i, obs) in batch.observations.iter().enumerate() {
             match obs.kind {
                 EventKind::Armed => self.armed(batch, obs),
                 EventKind::Launched
@@ -149,10 +198,25 @@ impl Correlator {
                 | EventKind::TimingFallback
                 | EventKind::OtherContest => {
                     if let Some(key) = obs.contest() {
-                        self.on_contest(batch, obs, key);
+                        prepared.add(shard_of(key, self.shards), i as u32);
+                        if self.keeps_strings {
+                            let group = self.group_of(batch, obs);
+                            prepared.groups.push((i as u32, group));
+                        }
+                        if obs.kind == EventKind::Launched {
+                            if let Some(p) = obs.arming_key().and_then(|k| self.pending.remove(&k))
+                            {
+                                prepared.pendings.push((i as u32, p));
+                            }
+                        }
                     }
                 }
-                EventKind::WorkflowFailed => self.failed(batch, obs),
+                EventKind::WorkflowFailed => {
+                    if let Some(key) = obs.contest() {
+                        prepared.add(shard_of(key, self.shards), i as u32);
+                    }
+                    self.failed(batch, obs);
+                }
                 EventKind::Expired => self.expired(batch, obs),
                 EventKind::Sentiment => {
                     if let Some(sample) = obs
@@ -192,86 +256,11 @@ impl Correlator {
         g
     }
 
-    /// Reads the attribute dimensions `dims` (`--dimension`, `[[dimensions]]`) so
-    /// `group_by` may name them; each keeps its first `max_values` values over the run, later
-    /// ones are grouped as `other` and counted in `groups.folded`.
-    pub fn with_dimensions(mut self, dims: &Dimensions) -> Self {
-        self.card = Cardinality::new(dims.caps());
-        self.dim_attrs = dims.attrs();
-        self
-    }
-
-    /// The attributes batches must read for this correlator
-    /// ([`ObservationBatch::set_dim_attrs`]).
-    pub fn dim_attrs(&self) -> &[String] {
-        &self.dim_attrs
-    }
-
-    /// Finds or creates the record of contest `key`, filling group fields it still lacks.
-    fn record(&mut self, batch: &ObservationBatch, obs: &Observation, key: Key) -> usize {
-        let wanted = split(key);
-        let group = self.group_of(batch, obs);
-        let records = &self.records;
-        if let Some(idx) = self.index.find(wanted, |i| records.get(i as usize).key) {
-            let rec = self.records.get_mut(idx as usize);
-            fill_missing(&mut rec.group, group);
-            return idx as usize;
-        }
-        let mut life = Lifecycle::default();
-        if self.failed_before_seen.remove(&key) {
-            life.fail();
-        }
-        let idx = self.records.push(ContestRecord {
-            key: wanted,
-            life,
-            group,
-        });
-        let records = &self.records;
-        self.index
-            .insert(wanted, idx as u32, |i| records.get(i as usize).key);
-        if self.options.include_raw {
-            let contest_id = batch.text(obs.contest_id).unwrap_or_default().to_string();
-            self.raw.push(RawInfo {
-                contest_id,
-                outcomes: Vec::new(),
-            });
-        }
-        idx
-    }
-
     fn armed(&mut self, batch: &ObservationBatch, obs: &Observation) {
         let Some(key) = obs.arming_key() else { return };
         let group = self.group_of(batch, obs);
         // A re-armed key replaces the earlier arming: the later event wins.
         self.pending.insert(key, Pending::armed(obs, group));
-    }
-
-    /// Any event naming a `contestId` other than a workflow failure: launched completes the
-    /// pending contest of its arming key.
-    fn on_contest(&mut self, batch: &ObservationBatch, obs: &Observation, key: Key) {
-        let idx = self.record(batch, obs, key);
-        let pending = match obs.kind {
-            EventKind::Launched => obs.arming_key().and_then(|k| self.pending.remove(&k)),
-            _ => None,
-        };
-        let rec = self.records.get_mut(idx);
-        if let Some(p) = &pending {
-            fill_missing(&mut rec.group, p.group);
-        }
-        let ends = SideEnds {
-            table: &mut self.timings,
-            idx: idx as u32,
-        };
-        rec.life.on_event(obs, pending.as_ref(), ends);
-        if obs.kind == EventKind::Resolved {
-            self.index.close(split(key));
-            if self.options.include_raw {
-                if let (Some(outcome), Some(raw)) = (batch.text(obs.outcome), self.raw.get_mut(idx))
-                {
-                    raw.outcomes.push(outcome.to_string());
-                }
-            }
-        }
     }
 
     fn failed(&mut self, batch: &ObservationBatch, obs: &Observation) {
@@ -286,25 +275,6 @@ impl Correlator {
                 contest_key: text(obs.contest_key),
                 error: text(obs.error).unwrap_or_else(|| "workflow_failed".to_string()),
             });
-        }
-        let Some(key) = obs.contest() else { return };
-        let records = &self.records;
-        let wanted = split(key);
-        match self.index.find(wanted, |i| records.get(i as usize).key) {
-            Some(idx) => {
-                let ends = SideEnds {
-                    table: &mut self.timings,
-                    idx,
-                };
-                self.records
-                    .get_mut(idx as usize)
-                    .life
-                    .on_event(obs, None, ends);
-                self.index.close(wanted);
-            }
-            None => {
-                self.failed_before_seen.insert(key);
-            }
         }
     }
 
@@ -321,10 +291,28 @@ impl Correlator {
             group,
         });
     }
+}
 
+impl Correlator {
     /// Produces the summary: distributions, budgets (overall and per group), participants,
     /// sentiment, and `raw` when asked for.
     pub fn finish(self, budgets: &BudgetSet, rejects: RejectCounts) -> Summary {
+        let Correlator {
+            ordered: this,
+            shards,
+            ..
+        } = self;
+        this.summarize(&shards, budgets, rejects)
+    }
+}
+
+impl Ordered {
+    fn summarize(
+        self,
+        shards: &[ContestShard],
+        budgets: &BudgetSet,
+        rejects: RejectCounts,
+    ) -> Summary {
         let mut arming = Vec::new();
         let mut resolution = Vec::new();
         let mut participants = Vec::new();
@@ -334,8 +322,11 @@ impl Correlator {
         let mut groups: HashMap<Group, GroupSamples> = HashMap::new();
         let mut raw_contests = Vec::new();
 
-        for (idx, rec) in self.records.iter().enumerate() {
-            let (a, r) = rec.life.durations(self.timings.get(&(idx as u32)));
+        let records = shards
+            .iter()
+            .flat_map(|s| s.records.iter().enumerate().map(move |(i, r)| (s, i, r)));
+        for (shard, idx, rec) in records {
+            let (a, r) = rec.life.durations(shard.timings.get(&(idx as u32)));
             match a {
                 Some(v) => arming.push(v),
                 None => missing_arming += 1,
@@ -363,21 +354,27 @@ impl Correlator {
                 g.samples[0].extend(a);
                 g.samples[1].extend(r);
             }
-            if let Some(info) = self.raw.get(idx).filter(|_| self.options.include_raw) {
+            if let Some(info) = shard.raw.get(idx).filter(|_| self.options.include_raw) {
                 let text = |id: u32| self.strings.get(id).map(str::to_owned);
-                raw_contests.push(RawContest {
-                    contest_id: info.contest_id.clone(),
-                    hub_id: text(rec.group[0]),
-                    room_id: text(rec.group[1]),
-                    arming_duration_ms: a.map(Num),
-                    resolution_duration_ms: r.map(Num),
-                    participant_count: rec.life.participants(),
-                    participant_capacity: rec.life.capacity(),
-                    outcomes: info.outcomes.clone(),
-                    resolved: is_resolved,
-                });
+                raw_contests.push((
+                    info.first,
+                    RawContest {
+                        contest_id: info.contest_id.clone(),
+                        hub_id: text(rec.group[0]),
+                        room_id: text(rec.group[1]),
+                        arming_duration_ms: a.map(Num),
+                        resolution_duration_ms: r.map(Num),
+                        participant_count: rec.life.participants(),
+                        participant_capacity: rec.life.capacity(),
+                        outcomes: info.outcomes.clone(),
+                        resolved: is_resolved,
+                    },
+                ));
             }
         }
+        // Raw lists contests in the order they were first seen, whichever shard holds them.
+        raw_contests.sort_by_key(|(first, _)| *first);
+        let raw_contests: Vec<RawContest> = raw_contests.into_iter().map(|(_, c)| c).collect();
 
         let mut expired_arming = Vec::new();
         let mut expired_participants = Vec::new();
@@ -485,7 +482,7 @@ impl Correlator {
         });
 
         let totals = Totals {
-            contests_observed: self.records.len() as u64,
+            contests_observed: shards.iter().map(ContestShard::len).sum::<usize>() as u64,
             resolved_contests: resolved,
             workflow_failures: self.workflow_failures,
             expired_contests: self.expired.len() as u64,

@@ -14,10 +14,12 @@ mod interner;
 mod lifecycle;
 mod live;
 mod sentiment;
+mod shard;
 mod table;
 
-pub use correlator::{Correlator, CorrelatorOptions};
+pub use correlator::{Correlator, CorrelatorOptions, Ordered};
 pub use live::{
     BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests,
     LiveOptions, WindowReport, DEFAULT_RECENT_CLOSED,
 };
+pub use shard::{ContestShard, Prepared};
