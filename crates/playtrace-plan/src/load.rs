@@ -6,7 +6,7 @@
 //! file `$ref` resolving: a plan is self-contained, and loading it never touches the network.
 
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -80,7 +80,8 @@ pub struct EventSchema {
     pub(crate) document: Value,
     pub(crate) validator: jsonschema::Validator,
     pub(crate) required: Vec<String>,
-    pub(crate) properties: HashSet<String>,
+    /// A sorted set: a lookup is a few short comparisons, cheaper than hashing the key.
+    pub(crate) properties: BTreeSet<String>,
     /// Extra top-level attrs are an error (`additionalProperties`/`unevaluatedProperties`
     /// false), not a warning.
     pub(crate) closed: bool,
