@@ -6,7 +6,7 @@
 //! file `$ref` resolving: a plan is self-contained, and loading it never touches the network.
 
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -80,7 +80,8 @@ pub struct EventSchema {
     pub(crate) document: Value,
     pub(crate) validator: jsonschema::Validator,
     pub(crate) required: Vec<String>,
-    pub(crate) properties: HashSet<String>,
+    /// A sorted set: a lookup is a few short comparisons, cheaper than hashing the key.
+    pub(crate) properties: BTreeSet<String>,
     /// Extra top-level attrs are an error (`additionalProperties`/`unevaluatedProperties`
     /// false), not a warning.
     pub(crate) closed: bool,
@@ -88,6 +89,9 @@ pub struct EventSchema {
     pub(crate) patterned: bool,
     pub(crate) deprecated: bool,
     pub(crate) owner: Option<String>,
+    /// `"requiredEvent": true`: every such event must reach the store, so the collector's
+    /// sampling never drops it (the plan's say on which events matter, not only which fields).
+    pub(crate) required_event: bool,
 }
 
 impl EventSchema {
@@ -114,6 +118,11 @@ impl EventSchema {
     /// The team that owns the event (`"owner"`), when stated.
     pub fn owner(&self) -> Option<&str> {
         self.owner.as_deref()
+    }
+    /// Whether the plan marks the event as required (`"requiredEvent": true`): sampling at
+    /// ingest must keep every one.
+    pub fn required_event(&self) -> bool {
+        self.required_event
     }
 }
 
@@ -297,6 +306,18 @@ fn compile(file: &str, text: &str) -> Result<EventSchema, PlanError> {
             ))
         }
     };
+    let required_event = match root.get("requiredEvent") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(schema_error(
+                file,
+                "/requiredEvent",
+                "`requiredEvent` must be true or false (true: ingest sampling never drops \
+                 this event)",
+            ))
+        }
+    };
     let validator = jsonschema::draft202012::options()
         .should_validate_formats(true)
         .build(&document)
@@ -344,6 +365,7 @@ fn compile(file: &str, text: &str) -> Result<EventSchema, PlanError> {
         patterned: root.contains_key("patternProperties"),
         deprecated: root.get("deprecated") == Some(&Value::Bool(true)),
         owner,
+        required_event,
         document,
     })
 }
@@ -441,5 +463,15 @@ mod tests {
         assert_eq!(s.required(), ["a"]);
         assert!(s.closed && s.deprecated());
         assert_eq!(s.owner(), Some("quests"));
+        assert!(!s.required_event());
+    }
+
+    #[test]
+    fn an_event_is_marked_required_by_a_boolean() {
+        let p = plan(&[("q.json", r#"{"requiredEvent": true}"#)]).unwrap();
+        assert!(p.schema_for("q").unwrap().required_event());
+        let e = plan(&[("q.json", r#"{"requiredEvent": "yes"}"#)]).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("`q.json` at `/requiredEvent`"), "{text}");
     }
 }

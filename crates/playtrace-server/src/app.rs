@@ -42,8 +42,9 @@ pub(crate) struct AppState {
     log: RwLock<Option<Box<dyn Log<Work>>>>,
     /// Set until the log opens: the live state is being rebuilt from the store.
     pub(crate) rebuilding: AtomicBool,
-    /// The tracking plan checked at ingest (`[plan]`), with its counters.
-    pub(crate) plan: Option<Arc<crate::ingest::plan::Gate>>,
+    /// The tracking plan checked at ingest (`[plan]`), with its counters (replaced by a
+    /// reload).
+    pub(crate) plan: RwLock<Option<Arc<crate::ingest::plan::Gate>>>,
     /// Alert notifications, when receivers are configured.
     pub(crate) notify: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
     /// Redaction rules and subjects in force (replaced by a reload).
@@ -65,7 +66,7 @@ impl AppState {
         health: Arc<Health>,
     ) -> Self {
         AppState {
-            plan: crate::ingest::plan::Gate::from_config(&config.plan),
+            plan: RwLock::new(crate::ingest::plan::Gate::from_config(&config.plan)),
             tokens: RwLock::new(Arc::new(config.tokens.clone())),
             rules: Arc::new(RwLock::new(Arc::new(config.rules.clone()))),
             privacy: RwLock::new(Arc::new(config.privacy.clone())),
@@ -102,6 +103,11 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The tracking plan in force now (a request keeps the one it started with).
+    pub(crate) fn plan(&self) -> Option<Arc<crate::ingest::plan::Gate>> {
+        self.plan.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The redaction rules and subjects in force now.

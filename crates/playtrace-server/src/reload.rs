@@ -1,11 +1,16 @@
 //! Reloading the configuration without a restart (SIGHUP, `POST /v1/admin/reload`): the file is
 //! read again and checked whole; an invalid one is refused with the reason and the configuration
 //! in force stays. What a reload replaces: `[[tokens]]` (rotation: a removed token is refused
-//! from the next request on), the `[alerts]` rules and `[privacy]`. Every other key is read at
-//! start only; a reload that changes one says so and it takes effect at the next restart.
+//! from the next request on), the `[alerts]` rules, `[privacy]` and `[plan]` (its directory is
+//! compiled again, so edited schemas take effect; a broken one refuses the whole reload). Every
+//! other key is read at start only; a reload that changes one says so and it takes effect at
+//! the next restart.
 
 use crate::app::AppState;
 use crate::config::{ConfigError, ServeConfig};
+use crate::ingest::plan::Gate;
+use crate::pipeline::Work;
+use playtrace_store::Job;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use thiserror::Error;
@@ -40,6 +45,7 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     *app.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
     *app.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new.rules.clone());
     *app.privacy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new.privacy.clone());
+    replace_plan(app, &new);
     let old = &app.config;
     let mut restart = Vec::new();
     if new.limits != old.limits {
@@ -78,13 +84,42 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     tracing::info!(
         tokens = new.tokens.len(),
         needs_restart = ?restart,
-        "configuration reloaded: tokens, alert rules and privacy rules are in force"
+        "configuration reloaded: tokens, alert rules, privacy rules and the plan are in force"
     );
     json!({
-        "reloaded": ["tokens", "alerts.rules", "privacy"],
+        "reloaded": ["tokens", "alerts.rules", "privacy", "plan"],
         "tokens": new.tokens.len(),
         "needsRestart": restart,
     })
+}
+
+/// Puts the reloaded plan in force (counters and drift carry over); when the new file has no
+/// plan, the drift alerts still firing are resolved.
+fn replace_plan(app: &AppState, new: &ServeConfig) {
+    let old = app.plan();
+    let gate = match &old {
+        Some(gate) => gate.reloaded(&new.plan),
+        None => Gate::from_config(&new.plan),
+    };
+    if let (Some(old), None) = (&old, &gate) {
+        let changes = old.resolve_drift();
+        if !changes.is_empty() {
+            let job = Job {
+                events: vec![],
+                rejects: vec![],
+                extra: Work::Plan(changes),
+                done: Box::new(|r| {
+                    if let Err(e) = r {
+                        tracing::warn!("reload: the plan's drift alerts were not resolved: {e}");
+                    }
+                }),
+            };
+            if app.submit(job).is_err() {
+                tracing::warn!("reload: the plan's drift alerts were not resolved (ingest closed)");
+            }
+        }
+    }
+    *app.plan.write().unwrap_or_else(|p| p.into_inner()) = gate;
 }
 
 /// SIGHUP, caught from now on (its default action would end the process).

@@ -118,7 +118,11 @@ pub struct BudgetArgs {
 impl BudgetArgs {
     /// The budgets to check: the budgets file or the defaults, with the threshold flags applied.
     pub fn budget_set(&self) -> Result<BudgetSet> {
-        let mut budgets = load_budgets(self.budgets.as_deref())?;
+        self.with_thresholds(load_budgets(self.budgets.as_deref())?)
+    }
+
+    /// `budgets` (from elsewhere, e.g. a collector's config) with the threshold flags applied.
+    pub fn with_thresholds(&self, mut budgets: BudgetSet) -> Result<BudgetSet> {
         if let Some(ms) = self.arming_threshold {
             budgets.set_p95_limit(Metric::Arming, ms.as_ms_f64());
         }

@@ -176,3 +176,54 @@ fn a_flood_of_distinct_builds_folds_into_other_and_alerts() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn monitor_with_the_serve_config_groups_and_judges_as_the_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ab.ndjson");
+    std::fs::write(&file, ab_lines()).unwrap();
+    let config = "[[dimensions]]\nname = \"variant\"\nattr = \"variant\"\n\
+                  [[budget]]\nmetric = \"arming\"\npercentile = 50\nlimit_ms = \"1300ms\"\n\
+                  [[budget]]\nmetric = \"resolution\"\npercentile = 90\nlimit_ms = 500\n";
+    let s = start(&dir.path().join("data"), config);
+    let (status, _, answer) = s.post_with("/v1/events", &[NDJSON], ab_lines().as_bytes());
+    assert_eq!(status, 200, "{answer}");
+
+    // The very file the collector runs with (the test server writes it beside its data dir).
+    let out = playtrace()
+        .args(["monitor", "--format", "json", "--group-by", "variant"])
+        .arg("--config")
+        .arg(dir.path().join("data.toml"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let monitor: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let offline = monitor["groups"]["entries"].as_array().expect("groups");
+    let (_, _, budgets) = s.get("/v1/budgets?group_by=variant&window=1h", None);
+    let live = budgets["windows"][0]["groups"].as_array().expect("groups");
+    assert_eq!((offline.len(), live.len()), (2, 2), "{monitor}\n{budgets}");
+    for (off, on) in offline.iter().zip(live) {
+        assert_eq!(off["key"], on["key"]);
+        let (off, on) = (
+            off["budgets"].as_array().unwrap(),
+            on["budgets"].as_array().unwrap(),
+        );
+        assert_eq!(off.len(), 2, "{off:?}");
+        assert_eq!(off.len(), on.len());
+        for (a, b) in off.iter().zip(on) {
+            for key in [
+                "metric",
+                "percentile",
+                "budget",
+                "value",
+                "samples",
+                "status",
+            ] {
+                assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+            }
+        }
+    }
+    // The config's budgets are in force (not the monitor's p95 defaults).
+    assert_eq!(offline[0]["budgets"][0]["percentile"], 50, "{monitor}");
+}

@@ -226,3 +226,120 @@ fn sampling_keeps_a_tenth_of_sessions_whole_and_every_contest_event() {
     );
     assert_eq!(out as usize, (sessions - frames.len()) * 3);
 }
+
+#[test]
+fn a_retried_batch_takes_no_place_under_the_daily_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[[games]]\nname = \"gf\"\nsession_events_per_day = 10\nplayer_events_per_day = 10\n",
+    );
+    let batch = |from: usize, n: usize| {
+        (from..from + n)
+            .map(|i| {
+                format!(
+                    r#"{{"event":"player.frame","id":"e{i}","game":"gf","session":"s","attrs":{{"playerId":"p"}}}}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (status, _, answer) = post(&s, &batch(0, 4));
+    assert_eq!(
+        (status, &answer["accepted"]),
+        (200, &Value::from(4)),
+        "{answer}"
+    );
+    // The client did not see the answers and sends the same batch twice more: duplicates.
+    for _ in 0..2 {
+        let (status, _, answer) = post(&s, &batch(0, 4));
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["duplicates"], 4, "{answer}");
+        assert!(answer.get("dropped").is_none(), "{answer}");
+    }
+    // The session and the player still have exactly 6 places left today.
+    let (_, _, answer) = post(&s, &batch(4, 6));
+    assert_eq!(answer["accepted"], 6, "{answer}");
+    assert!(answer.get("dropped").is_none(), "{answer}");
+    let (_, _, answer) = post(&s, &batch(10, 1));
+    assert_eq!(answer["accepted"], 0, "{answer}");
+    assert_eq!(answer["dropped"]["session_events_per_day"], 1, "{answer}");
+    let (_, _, page) = s.get("/v1/events?session=s&limit=100", None);
+    assert_eq!(page["events"].as_array().unwrap().len(), 10, "{page}");
+}
+
+#[test]
+fn a_flooding_game_is_refused_while_another_keeps_its_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        &dir.path().join("data"),
+        "[[games]]\nname = \"flood\"\nevents_per_second = 100\nburst = 200\n",
+    );
+    let calm_p99 = |s: &Server, round: &str| {
+        let mut took = Vec::new();
+        for i in 0..60 {
+            let body = (0..20)
+                .map(|k| {
+                    format!(r#"{{"event":"player.frame","id":"{round}{i}-{k}","game":"calm","session":"c"}}"#)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let started = Instant::now();
+            let (status, retry, answer) = post(s, &body);
+            took.push(started.elapsed());
+            assert_eq!((status, retry), (200, None), "{answer}");
+            assert_eq!(answer["accepted"], 20, "{answer}");
+        }
+        took.sort();
+        took[took.len() * 99 / 100]
+    };
+    let quiet = calm_p99(&s, "quiet");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|t| {
+            let (url, stop) = (s.url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent = server::agent();
+                let body = lines("flood", &format!("f{t}"), 100, "{}");
+                let (mut ok, mut refused) = (0u32, 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = agent
+                        .post(format!("{url}/v1/events"))
+                        .header("Content-Type", "application/x-ndjson")
+                        .send(body.as_bytes())
+                        .unwrap();
+                    match r.status().as_u16() {
+                        200 => ok += 1,
+                        429 => {
+                            let retry = r.headers().get("retry-after").expect("Retry-After");
+                            let secs: u32 = retry.to_str().unwrap().parse().unwrap();
+                            assert!(secs >= 1, "Retry-After {secs}");
+                            refused += 1;
+                        }
+                        other => panic!("flood answered {other}"),
+                    }
+                }
+                (ok, refused)
+            })
+        })
+        .collect();
+    let flooded = calm_p99(&s, "flooded");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut refused) = (0, 0);
+    for f in flooders {
+        let (o, r) = f.join().unwrap();
+        ok += o;
+        refused += r;
+    }
+    assert!(
+        refused > ok,
+        "the flood was mostly let in: {ok} stored, {refused} refused"
+    );
+    // A generous absolute bound (the machine may be loaded): a flood of refused requests must
+    // not make the other game wait for it.
+    assert!(
+        flooded < Duration::from_secs(5),
+        "calm's p99 went from {quiet:?} to {flooded:?} under the flood"
+    );
+}

@@ -238,3 +238,60 @@ fn a_broken_plan_stops_serve_with_exit_2_naming_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.json") && err.contains("/type"), "{err}");
 }
+
+#[test]
+fn a_changed_plan_takes_effect_on_reload_and_a_broken_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = quest_plan(dir.path());
+    let s = start(
+        &dir.path().join("data"),
+        &config(&plan, "mode = \"enforce\""),
+    );
+    let no_quest = |id: &str| quest(id, json!({"telemetryTag": "t", "objectiveId": "o"}));
+    let (_, _, answer) = s.ingest(&no_quest("r1"), None);
+    assert_eq!(answer["accepted"], 0, "{answer}");
+
+    // The team drops `questId` from the required fields: in force after a reload, no restart.
+    let relaxed = json!({"type": "object", "required": ["telemetryTag", "objectiveId"]});
+    std::fs::write(plan.join("quest.objective.json"), relaxed.to_string()).unwrap();
+    let (status, _, answer) = s.post_with("/v1/admin/reload", &[], b"");
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["reloaded"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("plan")),
+        "{answer}"
+    );
+    let (_, _, answer) = s.ingest(&no_quest("r2"), None);
+    assert_eq!(answer["accepted"], 1, "{answer}");
+
+    // A broken schema refuses the whole reload, naming the file and pointer; the plan stays.
+    std::fs::write(
+        plan.join("quest.objective.json"),
+        r#"{"type": "object", "properties": {"step": {"type": "integr"}}}"#,
+    )
+    .unwrap();
+    let (status, _, answer) = s.post_with("/v1/admin/reload", &[], b"");
+    assert_eq!(status, 422, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("quest.objective.json") && message.contains("/properties/step/type"),
+        "{message}"
+    );
+    assert!(message.contains("the one in force stays"), "{message}");
+    let (_, _, answer) = s.ingest(&no_quest("r3"), None);
+    assert_eq!(
+        answer["accepted"], 1,
+        "the relaxed plan is still in force: {answer}"
+    );
+    let (_, _, answer) = s.ingest(&quest("r4", json!({"telemetryTag": "t"})), None);
+    assert_eq!(answer["accepted"], 0, "{answer}");
+    assert!(
+        answer["rejected"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("objectiveId"),
+        "{answer}"
+    );
+}

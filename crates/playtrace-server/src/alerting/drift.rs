@@ -64,6 +64,28 @@ impl Drift {
         }
     }
 
+    /// New alert thresholds (a reloaded `[plan]`), applied from the next evaluation on.
+    pub(crate) fn set_thresholds(&mut self, ratio: f64, window_ms: f64, min_events: u64) {
+        (self.ratio, self.window_ms, self.min_events) = (ratio, window_ms, min_events);
+    }
+
+    /// Resolves every firing alert and forgets what was counted (the plan is gone).
+    pub(crate) fn resolve_all(&mut self) -> Vec<DriftChange> {
+        let mut changes = Vec::new();
+        for ((game, event), series) in self.series.drain() {
+            for field in series.firing {
+                changes.push(DriftChange {
+                    game: game.clone(),
+                    event: event.clone(),
+                    field,
+                    fire: None,
+                });
+            }
+        }
+        self.dirty.clear();
+        changes
+    }
+
     /// Counts one checked event of `game` named `event`, missing the required `missing` fields.
     pub(crate) fn record(&mut self, game: &str, event: &str, missing: &[&str], now_ms: f64) {
         let key = (game.to_string(), event.to_string());
@@ -272,6 +294,22 @@ mod tests {
         let resolved = d.evaluate();
         assert_eq!(resolved.len(), 1);
         assert!(resolved[0].fire.is_none());
+    }
+
+    #[test]
+    fn a_removed_plan_resolves_what_fires_and_new_thresholds_apply() {
+        let mut d = Drift::new(0.2, 300_000.0, 1);
+        d.record("g", "e", &["f"], 0.0);
+        d.record("g", "x", &[], 0.0);
+        assert_eq!(d.evaluate().len(), 1);
+        let resolved = d.resolve_all();
+        assert_eq!(resolved.len(), 1);
+        assert!(resolved[0].fire.is_none() && resolved[0].field == "f");
+        assert!(d.evaluate().is_empty());
+
+        d.set_thresholds(0.2, 300_000.0, 3);
+        d.record("g", "e", &["f"], 0.0);
+        assert!(d.evaluate().is_empty(), "fewer events than the new minimum");
     }
 
     #[test]

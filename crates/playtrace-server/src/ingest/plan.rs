@@ -4,6 +4,10 @@
 //! (stored as every reject is, so nothing is lost either way). Events no schema describes pass,
 //! counted as unknown, unless `unknown = "reject"`.
 //!
+//! A configuration reload replaces the plan and its policy ([`Gate::reloaded`]): each request
+//! holds the gate in force when it began, and the counters and the drift tracker carry over,
+//! so `/metrics` keeps counting and a firing drift alert still resolves.
+//!
 //! Counters have bounded labels: the schema's name (a file of the plan, never a raw event name),
 //! the field (capped at [`MAX_SERIES`] distinct label sets, the rest counted as `_other`) and the
 //! kind. Missing required fields also feed the drift tracker (`alerting/drift.rs`), which raises
@@ -27,6 +31,11 @@ const MAX_SERIES: usize = 1000;
 pub(crate) struct Gate {
     plan: Arc<Plan>,
     config: PlanConfig,
+    counts: Arc<Counts>,
+}
+
+/// What the gate counts; kept across reloads of the plan.
+struct Counts {
     clean: AtomicU64,
     violating: AtomicU64,
     unknown: AtomicU64,
@@ -41,18 +50,47 @@ impl Gate {
         let plan = config.plan.clone()?;
         Some(Arc::new(Gate {
             plan,
-            drift: Mutex::new(Drift::new(
+            counts: Arc::new(Counts {
+                drift: Mutex::new(Drift::new(
+                    config.alert_ratio,
+                    config.alert_window.as_ms_f64(),
+                    config.alert_min_events,
+                )),
+                clean: AtomicU64::new(0),
+                violating: AtomicU64::new(0),
+                unknown: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+                violations: Mutex::new(HashMap::new()),
+            }),
+            config: config.clone(),
+        }))
+    }
+
+    /// The gate for a reloaded `config`: its plan and policy, this gate's counters and drift
+    /// tracker (with the new alert thresholds). `None` when the new config has no plan.
+    pub(crate) fn reloaded(&self, config: &PlanConfig) -> Option<Arc<Gate>> {
+        let plan = config.plan.clone()?;
+        if let Ok(mut drift) = self.counts.drift.lock() {
+            drift.set_thresholds(
                 config.alert_ratio,
                 config.alert_window.as_ms_f64(),
                 config.alert_min_events,
-            )),
+            );
+        }
+        Some(Arc::new(Gate {
+            plan,
             config: config.clone(),
-            clean: AtomicU64::new(0),
-            violating: AtomicU64::new(0),
-            unknown: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            violations: Mutex::new(HashMap::new()),
+            counts: self.counts.clone(),
         }))
+    }
+
+    /// Resolves every firing drift alert (the plan was removed by a reload): the changes to
+    /// record.
+    pub(crate) fn resolve_drift(&self) -> Vec<DriftChange> {
+        match self.counts.drift.lock() {
+            Ok(mut drift) => drift.resolve_all(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The compiled plan.
@@ -82,9 +120,9 @@ impl Gate {
         let checked = self.plan.check(name, attrs);
         let (schema, violations) = match &checked {
             Checked::Unknown => {
-                self.unknown.fetch_add(1, Ordering::Relaxed);
+                self.counts.unknown.fetch_add(1, Ordering::Relaxed);
                 if unknown == UnknownEvents::Reject {
-                    self.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.counts.rejected.fetch_add(1, Ordering::Relaxed);
                     return Err(LineError::schema(format!(
                         "plan: no schema describes event `{name}` and this collector rejects \
                          unknown events (plan.unknown = \"reject\"); add `{name}.json` to the plan"
@@ -99,15 +137,15 @@ impl Gate {
             .filter(|v| v.kind == ViolationKind::Missing && schema.required().contains(&v.field))
             .map(|v| v.field.as_str())
             .collect();
-        if let Ok(mut drift) = self.drift.lock() {
+        if let Ok(mut drift) = self.counts.drift.lock() {
             drift.record(game, name, &missing, playtrace_store::now_ms() as f64);
         }
         if violations.is_empty() {
-            self.clean.fetch_add(1, Ordering::Relaxed);
+            self.counts.clean.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        self.violating.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut counts) = self.violations.lock() {
+        self.counts.violating.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut counts) = self.counts.violations.lock() {
             for v in violations.iter() {
                 let full = counts.len() >= MAX_SERIES;
                 let key = (schema.name().to_string(), v.field.clone(), v.kind.as_str());
@@ -125,7 +163,7 @@ impl Gate {
         }
         match checked.first_error() {
             Some(v) if mode == PlanMode::Enforce => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
+                self.counts.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(LineError::schema(format!(
                     "plan `{}`: attrs.{}: {} (rule `{}` at {}); fix the producer or the plan",
                     schema.file(),
@@ -141,7 +179,7 @@ impl Gate {
 
     /// Alerts to raise or resolve now (the drift tracker's changes since the last call).
     pub(crate) fn drift_changes(&self) -> Vec<DriftChange> {
-        match self.drift.lock() {
+        match self.counts.drift.lock() {
             Ok(mut drift) => drift.evaluate(),
             Err(_) => Vec::new(),
         }
@@ -149,7 +187,7 @@ impl Gate {
 
     /// Gives changes back when they could not be recorded (they are evaluated again).
     pub(crate) fn undo_drift(&self, changes: &[DriftChange]) {
-        if let Ok(mut drift) = self.drift.lock() {
+        if let Ok(mut drift) = self.counts.drift.lock() {
             drift.undo(changes);
         }
     }
@@ -163,9 +201,9 @@ impl Gate {
             "Events checked against the tracking plan, by result (clean, violating, unknown).",
         );
         for (result, n) in [
-            ("clean", &self.clean),
-            ("violating", &self.violating),
-            ("unknown", &self.unknown),
+            ("clean", &self.counts.clean),
+            ("violating", &self.counts.violating),
+            ("unknown", &self.counts.unknown),
         ] {
             sample(
                 out,
@@ -184,7 +222,7 @@ impl Gate {
             out,
             "playtrace_plan_rejected_total",
             &[],
-            self.rejected.load(Ordering::Relaxed) as f64,
+            self.counts.rejected.load(Ordering::Relaxed) as f64,
         );
         header(
             out,
@@ -192,10 +230,11 @@ impl Gate {
             "counter",
             "Plan violations by schema, field and kind (missing, wrong_type, unexpected, invalid).",
         );
-        let mut rows: Vec<((String, String, &'static str), u64)> = match self.violations.lock() {
-            Ok(counts) => counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut rows: Vec<((String, String, &'static str), u64)> =
+            match self.counts.violations.lock() {
+                Ok(counts) => counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                Err(_) => Vec::new(),
+            };
         rows.sort();
         for ((schema, field, kind), n) in rows {
             sample(

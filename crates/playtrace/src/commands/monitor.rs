@@ -10,6 +10,7 @@ use playtrace_core::dims::{Dimension, Dimensions, DEFAULT_MAX_VALUES};
 use playtrace_core::reject::Reject;
 use playtrace_core::report::{render_markdown, render_text, InputStats, Outcome};
 use playtrace_export::atomic::AtomicFile;
+use playtrace_server::config::OfflineConfig;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ Examples:
   playtrace monitor --format json logs/*.ndjson.gz > summary.json
   playtrace monitor --group-by room --budgets budgets.toml --format markdown staging.ndjson
   playtrace monitor --dimension variant=variant --group-by variant ab-test.ndjson
+  playtrace monitor --config serve.toml --group-by variant ab-test.ndjson
   kubectl logs deploy/hub | playtrace monitor --rejects rejects.ndjson
 
 Budgets file (TOML):
@@ -97,6 +99,12 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "NAME=ATTR", value_parser = dimension)]
     dimension: Vec<Dimension>,
 
+    /// A `playtrace serve` config file: its [[dimensions]] are declared as with --dimension,
+    /// and its [[budget]] entries are the budgets unless --budgets is given, so --group-by
+    /// groups as the collector's GET /v1/budgets?group_by= does.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
     /// Write every rejected line as NDJSON {file, line, kind, message, raw} to FILE.
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
@@ -129,9 +137,19 @@ fn dimension(text: &str) -> Result<Dimension, String> {
 pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
     let names = input_names(&args)?;
-    let budgets = args.budget.budget_set()?;
-    let dims =
-        Dimensions::new(args.dimension.clone()).map_err(|e| anyhow::anyhow!("--dimension: {e}"))?;
+    let offline = match &args.config {
+        Some(path) => {
+            OfflineConfig::from_file(path).map_err(|e| anyhow::anyhow!("--config: {e}"))?
+        }
+        None => OfflineConfig::default(),
+    };
+    let budgets = match offline.budgets {
+        Some(set) if args.budget.budgets.is_none() => args.budget.with_thresholds(set)?,
+        _ => args.budget.budget_set()?,
+    };
+    let declared = offline.dimensions.list().iter().cloned();
+    let dims = Dimensions::new(declared.chain(args.dimension.iter().cloned()).collect())
+        .map_err(|e| anyhow::anyhow!("--dimension (with --config's [[dimensions]]): {e}"))?;
     let group_by = args.budget.group_by(&dims)?;
 
     let counter = Arc::default();

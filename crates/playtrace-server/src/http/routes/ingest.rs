@@ -105,7 +105,7 @@ pub(crate) async fn ingest(
         .inspect_err(|e| count_refused_body(&app, game.as_deref(), e))?;
     let max_line = (app.guard).max_line(game.as_deref(), app.config.limits.max_line.as_u64());
     let mut parsed = Parsed::new(games).with_privacy(app.privacy());
-    parsed.plan = app.plan.clone();
+    parsed.plan = app.plan();
     if !app.config.dimensions.is_empty() {
         parsed
             .observations
@@ -131,7 +131,11 @@ pub(crate) async fn ingest(
             message: r.message.clone(),
         })
         .collect();
-    let outcome = commit_ingest(&app, parsed.events, parsed.rejects, parsed.observations).await?;
+    let outcome = commit_ingest(&app, parsed.events, parsed.rejects, parsed.observations)
+        .await
+        .inspect_err(|_| app.guard.refund(&admitted.charges, None))?;
+    // A retried batch already stored takes no place under the daily caps.
+    app.guard.refund(&admitted.charges, Some(&outcome.inserted));
     for r in &rejected {
         app.metrics.reject(&r.kind);
     }

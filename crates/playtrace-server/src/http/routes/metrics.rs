@@ -33,7 +33,7 @@ pub(crate) async fn metrics(
         1.0,
     );
     app.metrics.render(&mut out);
-    if let Some(plan) = &app.plan {
+    if let Some(plan) = app.plan() {
         plan.render(&mut out);
     }
     app.guard.render(&mut out);

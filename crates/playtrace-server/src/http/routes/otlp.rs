@@ -49,7 +49,7 @@ pub(crate) async fn logs(
     let format = format(&headers)?;
     let bytes = read_body(app.config.limits.max_body.as_u64(), &headers, body).await?;
     let mut parsed = Parsed::new(games).with_privacy(app.privacy());
-    parsed.plan = app.plan.clone();
+    parsed.plan = app.plan();
     if !app.config.dimensions.is_empty() {
         parsed
             .observations
@@ -75,11 +75,14 @@ pub(crate) async fn logs(
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Per-game limits and sampling, as for /v1/events (what they drop is counted in /metrics).
     let mut parsed = parsed;
-    admit(&app, &mut parsed, None)?;
+    let admitted = admit(&app, &mut parsed, None)?;
     let rejected = parsed.rejects.len();
     let first = parsed.rejects.first().map(|r| r.message.clone());
     let kinds: Vec<String> = parsed.rejects.iter().map(|r| r.kind.clone()).collect();
-    commit_ingest(&app, parsed.events, parsed.rejects, parsed.observations).await?;
+    let outcome = commit_ingest(&app, parsed.events, parsed.rejects, parsed.observations)
+        .await
+        .inspect_err(|_| app.guard.refund(&admitted.charges, None))?;
+    app.guard.refund(&admitted.charges, Some(&outcome.inserted));
     for kind in &kinds {
         app.metrics.reject(kind);
     }

@@ -53,7 +53,7 @@ pub(crate) async fn coverage(
     _caller: Caller<Read>,
     Params(q): Params<CoverageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let Some(gate) = app.plan.clone() else {
+    let Some(gate) = app.plan() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_plan",
@@ -114,7 +114,7 @@ pub(crate) async fn coverage(
 /// After an ingest: writes the drift alerts that changed (a `Work::Plan` job on the writer, so
 /// they take their place in the one sequence); given back to the tracker if not recorded.
 pub(crate) async fn record_drift(app: &AppState) {
-    let Some(gate) = &app.plan else { return };
+    let Some(gate) = app.plan() else { return };
     let changes = gate.drift_changes();
     if changes.is_empty() {
         return;

@@ -27,10 +27,17 @@ pub(super) struct Daily {
     counts: HashMap<u64, u64>,
 }
 
+/// The UTC day (days since the epoch) of `now_ms`.
+pub(super) fn day_of(now_ms: f64) -> i64 {
+    (now_ms / DAY_MS).floor() as i64
+}
+
 impl Daily {
-    /// Counts one event of `key` on the day of `now_ms`.
+    /// Counts one event of `key` on the day of `now_ms`. An event over the cap is not counted:
+    /// the count is what the key may still store, so giving back a counted event (a
+    /// duplicate, [`Daily::uncount`]) always frees exactly one place.
     pub(super) fn count(&mut self, key: u64, cap: u64, now_ms: f64) -> Count {
-        let day = (now_ms / DAY_MS).floor() as i64;
+        let day = day_of(now_ms);
         if day != self.day {
             self.day = day;
             self.counts.clear();
@@ -41,11 +48,23 @@ impl Daily {
             None if full => return Count::Untracked,
             None => self.counts.entry(key).or_insert(0),
         };
+        if *n >= cap {
+            return Count::Over;
+        }
         *n += 1;
-        if *n > cap {
-            Count::Over
-        } else {
-            Count::Within
+        Count::Within
+    }
+
+    /// Gives back one event of `key` counted on `day` (nothing once that day is over).
+    pub(super) fn uncount(&mut self, key: u64, day: i64) {
+        if day != self.day {
+            return;
+        }
+        if let Some(n) = self.counts.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.counts.remove(&key);
+            }
         }
     }
 }
@@ -64,5 +83,22 @@ mod tests {
         );
         assert_eq!(d.count(8, 3, 1000.0), Count::Within);
         assert_eq!(d.count(7, 3, DAY_MS + 1.0), Count::Within);
+    }
+
+    #[test]
+    fn an_event_given_back_frees_one_place_and_over_cap_events_take_none() {
+        let mut d = Daily::default();
+        for _ in 0..5 {
+            d.count(7, 3, 1000.0);
+        }
+        d.uncount(7, day_of(1000.0));
+        assert_eq!(d.count(7, 3, 1000.0), Count::Within);
+        assert_eq!(d.count(7, 3, 1000.0), Count::Over);
+        // A give-back from yesterday does not touch today's count.
+        d.count(7, 3, DAY_MS + 1.0);
+        d.uncount(7, day_of(1000.0));
+        d.count(7, 3, DAY_MS + 1.0);
+        d.count(7, 3, DAY_MS + 1.0);
+        assert_eq!(d.count(7, 3, DAY_MS + 1.0), Count::Over);
     }
 }

@@ -5,12 +5,17 @@
 //!    short of tokens refuses the whole request with 429 and `Retry-After` (nothing stored,
 //!    nothing counted against daily caps), which both SDKs wait for;
 //! 2. drops events that a sampling rule samples out (by a hash of the session: a kept session is
-//!    kept whole; contest, workflow and alert-raising events are never sampled);
+//!    kept whole; contest, workflow and alert-raising events, and events the tracking plan
+//!    marks `"requiredEvent": true`, are never sampled);
 //! 3. counts the rest per session and per player for the UTC day; past a cap an event is
 //!    dropped or stored flagged (`over_daily_cap`), never silently: the answer says how many,
 //!    `playtrace_limit_hits_total{game,limit}` counts them, and past `limits.alert_hits` a
 //!    minute a `pipeline` alert names the game, the limit and the top sessions, players and
 //!    builds ([`offenders`]).
+//!
+//! A cap counts what a session or player stored: the places an event took are given back
+//! ([`Guard::refund`]) when the store finds it a duplicate (a client's retry of a batch already
+//! stored), when the commit fails, and at once for an event dropped over another cap.
 //!
 //! The state sits behind one mutex taken once per request; with nothing configured the guard
 //! returns at once.
@@ -21,10 +26,11 @@ mod offenders;
 mod sample;
 
 use crate::config::{Games, OverCap};
+use crate::ingest::plan::Gate;
 use crate::ingest::Parsed;
 use crate::metrics::{header, sample as metric};
 use bucket::Bucket;
-use daily::{Count, Daily};
+use daily::{day_of, Count, Daily};
 use offenders::Offenders;
 use playtrace_core::alert::{AlertCandidate, RuleSet};
 use serde_json::Value;
@@ -79,6 +85,18 @@ pub(crate) struct Admitted {
     pub(crate) dropped: BTreeMap<&'static str, u64>,
     /// Events stored with `playtraceLimit`, by cap.
     pub(crate) flagged: BTreeMap<&'static str, u64>,
+    /// The daily-cap places the request's events took, for [`Guard::refund`].
+    pub(crate) charges: Charges,
+}
+
+/// The daily-cap places a request's events took: given back for the events the store did not
+/// keep (duplicates), or for all of them when the commit failed.
+#[derive(Debug, Default)]
+pub(crate) struct Charges {
+    day: i64,
+    /// (the event's index among the request's events after admission, its session key, its
+    /// player key): the keys whose counts it took.
+    taken: Vec<(usize, Option<u64>, Option<u64>)>,
 }
 
 #[derive(Default)]
@@ -208,6 +226,7 @@ impl Guard {
         }
         let mut keep = vec![true; parsed.events.len()];
         let mut flags: Vec<(usize, Limit)> = Vec::new();
+        let mut taken: Vec<(usize, Option<u64>, Option<u64>)> = Vec::new();
         // Counted here and added to the totals once per request (no label per event).
         let mut sampled: Vec<((&str, usize), u64)> = Vec::new();
         for (i, e) in parsed.events.iter().enumerate() {
@@ -223,7 +242,8 @@ impl Guard {
                         .session
                         .as_deref()
                         .is_none_or(|s| sample::keeps(s, rule.sample));
-                    if !kept && !sample::protected(e, rules) {
+                    let plan = parsed.plan.as_deref().map(Gate::plan);
+                    if !kept && !sample::protected(e, rules, plan) {
                         keep[i] = false;
                         let key = (e.game.as_str(), r);
                         match sampled.last_mut() {
@@ -237,23 +257,39 @@ impl Guard {
             let limits = self.config.limits(&e.game);
             let mut over = None;
             let mut untracked = false;
+            let (mut session_key, mut player_key) = (None, None);
             if let (Some(cap), Some(s)) = (limits.session_events_per_day, e.session.as_deref()) {
-                match st.sessions.count(sample::hash(&[&e.game, s]), cap, now_ms) {
+                let key = sample::hash(&[&e.game, s]);
+                match st.sessions.count(key, cap, now_ms) {
                     Count::Over => over = Some(Limit::SessionEventsPerDay),
                     Count::Untracked => untracked = true,
-                    Count::Within => {}
+                    Count::Within => session_key = Some(key),
                 }
             }
             if let Some(cap) = limits.player_events_per_day {
                 if let Some(p) = attr(&e.body, &self.config.player_attr) {
-                    match st.players.count(sample::hash(&[&e.game, &p]), cap, now_ms) {
+                    let key = sample::hash(&[&e.game, &p]);
+                    match st.players.count(key, cap, now_ms) {
                         Count::Over => {
                             over.get_or_insert(Limit::PlayerEventsPerDay);
                         }
                         Count::Untracked => untracked = true,
-                        Count::Within => {}
+                        Count::Within => player_key = Some(key),
                     }
                 }
+            }
+            let dropping = over.is_some() && limits.over_daily_cap == OverCap::Drop;
+            if dropping {
+                // Not stored: the place it took under the other cap is free again.
+                let day = day_of(now_ms);
+                if let Some(k) = session_key {
+                    st.sessions.uncount(k, day);
+                }
+                if let Some(k) = player_key {
+                    st.players.uncount(k, day);
+                }
+            } else if session_key.is_some() || player_key.is_some() {
+                taken.push((i, session_key, player_key));
             }
             if untracked {
                 let hit = Hit {
@@ -298,8 +334,44 @@ impl Guard {
         }
         if keep.contains(&false) {
             retain(parsed, &keep);
+            // Charges name events by their index among those kept.
+            let mut kept_before = Vec::with_capacity(keep.len());
+            let mut n = 0;
+            for &k in &keep {
+                kept_before.push(n);
+                n += usize::from(k);
+            }
+            for t in &mut taken {
+                t.0 = kept_before.get(t.0).copied().unwrap_or(t.0);
+            }
         }
+        admitted.charges = Charges {
+            day: day_of(now_ms),
+            taken,
+        };
         Ok(admitted)
+    }
+
+    /// Gives back the daily-cap places of events that were not stored: those `inserted` marks
+    /// `false` (duplicates of stored events; `inserted` is per event of the commit, in request
+    /// order), or every one when `inserted` is `None` (the commit failed).
+    pub(crate) fn refund(&self, charges: &Charges, inserted: Option<&[bool]>) {
+        let not_stored = |i: usize| inserted.is_none_or(|ins| !ins.get(i).copied().unwrap_or(true));
+        if !charges.taken.iter().any(|t| not_stored(t.0)) {
+            return;
+        }
+        let mut st = self.state();
+        for &(i, session, player) in &charges.taken {
+            if !not_stored(i) {
+                continue;
+            }
+            if let Some(k) = session {
+                st.sessions.uncount(k, charges.day);
+            }
+            if let Some(k) = player {
+                st.players.uncount(k, charges.day);
+            }
+        }
     }
 
     /// Takes each game's tokens for its events in the request, or none when one game is short.

@@ -3,6 +3,7 @@
 //! after any restart.
 
 use playtrace_core::alert::RuleSet;
+use playtrace_plan::Plan;
 use playtrace_store::StoredEvent;
 
 /// FNV-1a, then SplitMix64's finaliser: stable across builds and platforms (the standard
@@ -27,12 +28,16 @@ pub(super) fn keeps(session: &str, fraction: f64) -> bool {
 }
 
 /// Events sampling never drops: contest and hub lifecycle events and workflow events
-/// (`telemetry.*`, `offline.*`), and anything an alert rule may raise an alert for
-/// (moderation flags, `admin.alert`, the configured rules).
-pub(super) fn protected(e: &StoredEvent, rules: &RuleSet) -> bool {
+/// (`telemetry.*`, `offline.*`), anything an alert rule may raise an alert for
+/// (moderation flags, `admin.alert`, the configured rules), and events the tracking plan in
+/// force marks `"requiredEvent": true`.
+pub(super) fn protected(e: &StoredEvent, rules: &RuleSet, plan: Option<&Plan>) -> bool {
     e.name.starts_with("telemetry.")
         || e.name.starts_with("offline.")
         || rules.may_match(&e.name, &e.body)
+        || plan
+            .and_then(|p| p.schema_for(&e.name))
+            .is_some_and(|s| s.required_event())
 }
 
 #[cfg(test)]

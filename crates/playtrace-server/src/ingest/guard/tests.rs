@@ -120,3 +120,35 @@ fn sampling_keeps_whole_sessions_and_never_contests_and_renumbers_observations()
         assert_eq!(p.events[o.line as usize].name, "telemetry.contest.resolved");
     }
 }
+
+#[test]
+fn sampling_never_drops_an_event_the_plan_marks_required() {
+    let (g, rules) = guard("[[sampling]]\nevent = \"player.*\"\nsample = 0.0\n");
+    let plan = playtrace_plan::Plan::from_files(vec![
+        (
+            "player.purchase.json".to_string(),
+            r#"{"requiredEvent": true}"#.to_string(),
+        ),
+        ("player.frame.json".to_string(), "{}".to_string()),
+    ])
+    .unwrap();
+    let config = crate::config::PlanConfig {
+        plan: Some(std::sync::Arc::new(plan)),
+        ..crate::config::PlanConfig::default()
+    };
+    let lines: Vec<String> = (0..50)
+        .flat_map(|s| {
+            [
+                line("a", "player.frame", &format!("s{s}"), "{}"),
+                line("a", "player.purchase", &format!("s{s}"), "{}"),
+            ]
+        })
+        .collect();
+    let mut p = Parsed::new(GameScope::default());
+    p.plan = crate::ingest::plan::Gate::from_config(&config);
+    let mut p = parse_body(p, lines.join("\n").as_bytes(), BodyFormat::Ndjson, 1 << 20);
+    let a = g.admit(&mut p, &rules, 0.0).unwrap();
+    assert_eq!(a.dropped["sampled"], 50, "every frame is sampled out");
+    assert_eq!(p.events.len(), 50);
+    assert!(p.events.iter().all(|e| e.name == "player.purchase"));
+}

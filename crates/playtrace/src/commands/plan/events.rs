@@ -37,6 +37,23 @@ impl<V: Visit> Extract for Events<'_, V> {
     type Found = Block<V::Out>;
 
     fn extract(&self, lines: &[u8], found: &mut Self::Found) {
+        // One UTF-8 check of the whole block (fast) lets every line be parsed as text, which
+        // spares serde_json a check of each string; a block that is not all UTF-8 is read line
+        // by line as bytes (its bad lines are the reader's `encoding` rejects).
+        if let Ok(text) = std::str::from_utf8(lines) {
+            let mut line = 0u32;
+            for raw in text.split('\n') {
+                line += 1;
+                let raw = raw.strip_suffix('\r').unwrap_or(raw);
+                if raw.bytes().all(|b| b.is_ascii_whitespace()) {
+                    continue;
+                }
+                if let Ok(value) = serde_json::from_str::<Value>(raw) {
+                    self.value(value, line, &mut found.out);
+                }
+            }
+            return;
+        }
         let mut line = 0u32;
         for text in lines.split(|&b| b == b'\n') {
             line += 1;
@@ -62,16 +79,23 @@ impl<V: Visit> Extract for Events<'_, V> {
 
 impl<V: Visit> Events<'_, V> {
     fn value(&self, value: Value, line: u32, out: &mut V::Out) {
-        let events = match value {
+        match value {
             Value::Object(o) if o.contains_key("event") || o.contains_key("message") => {
-                vec![Event::from_object(o)]
+                if let Ok(event) = Event::from_object(o) {
+                    self.visit(event, line, out);
+                }
             }
-            other => read_document(other),
-        };
-        for event in events.into_iter().flatten() {
-            let attrs = Value::Object(event.attrs);
-            self.0.event(out, line, &event.name, &attrs);
+            other => {
+                for event in read_document(other).into_iter().flatten() {
+                    self.visit(event, line, out);
+                }
+            }
         }
+    }
+
+    fn visit(&self, event: Event, line: u32, out: &mut V::Out) {
+        let attrs = Value::Object(event.attrs);
+        self.0.event(out, line, &event.name, &attrs);
     }
 }
 
