@@ -127,10 +127,15 @@ window.consoleViews = window.consoleViews || {};
           el('thead', {}, el('tr', {}, ['kind', 'message', 'count', 'first', 'last', 'example'].map((t) => el('th', { text: t })))),
           table)));
 
-    let busy = false;
+    // Refreshed every 5 s, or ten times as long as the last refresh took: grouping scans the
+    // selected rejects, and a console left open on a million of them must not keep the store's
+    // readers busy.
+    let busy = false, timer = null, stopped = false;
     async function load() {
       if (busy) return;
       busy = true;
+      clearTimeout(timer);
+      const started = Date.now();
       try {
         f.kind = kind.value; f.name = name.value.trim(); f.game = game.value.trim(); f.since = sinceBox.value.trim();
         const now = Date.now();
@@ -147,11 +152,11 @@ window.consoleViews = window.consoleViews || {};
         notice('rejects: ' + e.message);
       } finally {
         busy = false;
+        if (!stopped) timer = setTimeout(load, Math.max(5000, 10 * (Date.now() - started)));
       }
     }
     load();
-    const timer = setInterval(load, 5000);
-    onCleanup(() => clearInterval(timer));
+    onCleanup(() => { stopped = true; clearTimeout(timer); });
   }
 
   window.consoleViews.rejects = rejectsView;

@@ -341,7 +341,11 @@ impl Source {
 /// (bench/recovery: the live p99 tripled).
 async fn live_first(app: &AppState) {
     let deadline = tokio::time::Instant::now() + LIVE_FIRST_MAX;
-    while app.metrics.queued.load(std::sync::atomic::Ordering::Relaxed) > 0
+    while app
+        .metrics
+        .queued
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(1)).await;
