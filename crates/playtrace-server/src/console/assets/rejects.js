@@ -130,9 +130,10 @@ window.consoleViews = window.consoleViews || {};
     // Refreshed every 5 s, or ten times as long as the last refresh took: grouping scans the
     // selected rejects, and a console left open on a million of them must not keep the store's
     // readers busy.
-    let busy = false, timer = null, stopped = false;
+    let busy = false, again = false, timer = null, stopped = false;
     async function load() {
-      if (busy) return;
+      // A filter changed during a refresh: refresh again right after it.
+      if (busy) { again = true; return; }
       busy = true;
       clearTimeout(timer);
       const started = Date.now();
@@ -152,7 +153,8 @@ window.consoleViews = window.consoleViews || {};
         notice('rejects: ' + e.message);
       } finally {
         busy = false;
-        if (!stopped) timer = setTimeout(load, Math.max(5000, 10 * (Date.now() - started)));
+        if (!stopped) timer = setTimeout(load, again ? 0 : Math.max(5000, 10 * (Date.now() - started)));
+        again = false;
       }
     }
     load();
