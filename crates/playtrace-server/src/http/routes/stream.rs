@@ -120,10 +120,12 @@ fn filter_of(p: &StreamParams) -> Result<Filter, ApiError> {
 const RETRY: Duration = Duration::from_millis(1000);
 /// Rows read from the store per replay page.
 const REPLAY_PAGE: usize = 1000;
-/// During a burst (a message within this long of the last write), live messages are gathered
-/// for up to this long and written together. Each write costs a browser about 1 ms of CPU
-/// whatever it holds (bench/console: 100 alerts/s cost the open console 0.07 CPU written one
-/// by one, 0.025 in ten writes a second); a message after a quiet spell goes out at once.
+/// On an alerts/budgets stream (no events) during a burst (a message within this long of the
+/// last write), live messages are gathered for up to this long and written together. Each
+/// write costs a browser about 1 ms of CPU whatever it holds (bench/console: 100 alerts/s cost
+/// the open console 0.07 CPU written one by one, 0.025 in ten writes a second); a message after
+/// a quiet spell goes out at once. Event tails keep one write per commit (their commits are
+/// large already, and their delivery latency is what they are for).
 const LINGER: Duration = Duration::from_millis(100);
 
 /// Until when a subscriber gathers live messages before writing, given when it last wrote
@@ -186,7 +188,10 @@ impl Subscriber {
             }
             // A burst: gather what else commits before the deadline, then write it all at once
             // (the events queued back to back leave in one write).
-            if let Some(deadline) = linger_until(self.last_write, tokio::time::Instant::now()) {
+            let linger = (!self.filter.events)
+                .then(|| linger_until(self.last_write, tokio::time::Instant::now()))
+                .flatten();
+            if let Some(deadline) = linger {
                 while !self.done && self.queue.len() < REPLAY_PAGE {
                     let received = tokio::select! {
                         r = self.sub.recv() => r,
