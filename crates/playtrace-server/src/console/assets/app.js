@@ -353,7 +353,8 @@ function alertsView() {
     sectionCache = sectionsNow;
     const rest = matching.length - rows.length;
     more.hidden = rest <= 0 || rows.length >= MAX_ALERTS;
-    more.textContent = 'Show ' + Math.min(SHOWN_ALERTS, rest) + ' more (' + rest + ' not shown)';
+    const moreText = 'Show ' + Math.min(SHOWN_ALERTS, rest) + ' more (' + rest + ' not shown)';
+    if (more.textContent !== moreText) more.textContent = moreText;
     if (!rows.length) sections.push(el('p', { class: 'empty', text: 'No alerts match.' }));
     const kids = list.children;
     if (kids.length !== sections.length + 1 || sections.some((n, i) => kids[i] !== n)) list.replaceChildren(...sections, more);

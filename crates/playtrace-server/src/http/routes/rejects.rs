@@ -32,10 +32,6 @@ const REPLAY_PAGE: usize = 500;
 /// committed stays committed; run the replay again).
 const OVERLOAD_RETRIES: u32 = 600;
 
-/// How long one replay page waits at most for live write requests to finish first (so a steady
-/// live stream slows a replay down but never stops it).
-const LIVE_FIRST_MAX: Duration = Duration::from_millis(50);
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectsQuery {
@@ -260,7 +256,6 @@ pub(crate) async fn replay(
             next = source.fetch(&app, after).await?;
             continue;
         }
-        live_first(&app).await;
         // The next page is read while this one commits (the commit mostly waits for fsync).
         let read = || source.read(page.clone());
         let (committed, fetched) =
@@ -332,23 +327,6 @@ impl Source {
         })
         .await
         .map_err(ApiError::internal)
-    }
-}
-
-/// Live ingest goes first: while other write requests are queued or being committed, the next
-/// replay page waits (at most [`LIVE_FIRST_MAX`]). Without it a live request arriving during a
-/// replay was committed in one transaction with the next replay page and waited for all of it
-/// (bench/recovery: the live p99 tripled).
-async fn live_first(app: &AppState) {
-    let deadline = tokio::time::Instant::now() + LIVE_FIRST_MAX;
-    while app
-        .metrics
-        .queued
-        .load(std::sync::atomic::Ordering::Relaxed)
-        > 0
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
