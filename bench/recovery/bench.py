@@ -2,7 +2,7 @@
 """Replay benchmark (issue 25): N stored rejects replayed through ingest with a transform,
 against live ingest throughput; and the p99 of a paced live client while the replay runs
 against the same client on a quiet collector. Standard library only; see README.md."""
-import argparse, json, os, re, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
 
 TRANSFORM = '[[rename]]\nfrom = "msg"\nto = "message"\n'
 
@@ -135,6 +135,8 @@ def main():
                   "contest lines sent live)")
     finally:
         proc.terminate(); proc.wait()
+        # A million rejects and their events are about 1 GB.
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
