@@ -99,3 +99,35 @@ fn the_console_works_in_a_real_browser() {
         s.stderr.lock().unwrap()
     );
 }
+
+/// The Rejects view (issue 25): bad lines posted to a real collector show as (kind, message)
+/// groups with the stored counts, an example each and counts over time; the filters narrow them
+/// (tests/console/rejects_test.py).
+#[test]
+fn the_rejects_view_groups_bad_lines_with_their_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = server::start(&data, CONFIG);
+    let shots = workspace().join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new(python())
+        .arg(workspace().join("crates/playtrace/tests/console/rejects_test.py"))
+        .env("PLAYTRACE_URL", &s.url)
+        .env("PLAYTRACE_ADMIN_TOKEN", "admin-secret-1")
+        .env("PLAYTRACE_READ_TOKEN", "read-secret-1")
+        .env("PLAYTRACE_SHOTS", &shots)
+        .env("PLAYTRACE_CHROMIUM", chromium())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "the Rejects view's browser checks failed:\n{text}\ncollector log:\n{}",
+        s.stderr.lock().unwrap()
+    );
+}

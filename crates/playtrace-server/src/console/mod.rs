@@ -19,6 +19,8 @@ const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/app.css");
 const ICON: &str = include_str!("assets/icon.svg");
+const REJECTS_SCRIPT: &str = include_str!("assets/rejects.js");
+const REJECTS_STYLE: &str = include_str!("assets/rejects.css");
 
 /// Same-origin only; nothing inline; no framing.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -50,6 +52,14 @@ async fn script() -> Response {
 
 async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+async fn rejects_script() -> Response {
+    asset("text/javascript; charset=utf-8", REJECTS_SCRIPT)
+}
+
+async fn rejects_style() -> Response {
+    asset("text/css; charset=utf-8", REJECTS_STYLE)
 }
 
 async fn icon() -> Response {
@@ -98,6 +108,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/contests/{id}", get(page))
         .route("/console/app.js", get(script))
         .route("/console/app.css", get(style))
+        .route("/console/rejects.js", get(rejects_script))
+        .route("/console/rejects.css", get(rejects_style))
         .route("/console/icon.svg", get(icon))
         .route("/favicon.ico", get(icon))
         .route("/console/session", get(session));
@@ -108,6 +120,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         "/stream",
         "/health",
         "/silences",
+        "/rejects",
     ] {
         router = router.route(view, get(page));
     }
@@ -120,12 +133,19 @@ mod tests {
 
     #[test]
     fn assets_stay_small_and_load_nothing_from_elsewhere() {
-        let total = INDEX.len() + SCRIPT.len() + STYLE.len() + ICON.len();
+        let total = INDEX.len()
+            + SCRIPT.len()
+            + STYLE.len()
+            + ICON.len()
+            + REJECTS_SCRIPT.len()
+            + REJECTS_STYLE.len();
         assert!(total < 200 * 1024, "console assets are {total} bytes");
         for (name, text) in [
             ("index.html", INDEX),
             ("app.js", SCRIPT),
             ("app.css", STYLE),
+            ("rejects.js", REJECTS_SCRIPT),
+            ("rejects.css", REJECTS_STYLE),
         ] {
             // The SVG namespace is a name, not a request.
             let text = text.replace("http://www.w3.org/2000/svg", "");

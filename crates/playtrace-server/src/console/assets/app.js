@@ -5,6 +5,9 @@
 const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'];
 const TOKEN_KEY = 'playtrace.token';
 const MAX_ALERTS = 500;
+// Alert rows drawn at once (newest first); "show more" draws more. Drawing all 500 on every
+// update kept Chromium busy under 100 alerts/s (bench/console).
+const SHOWN_ALERTS = 50;
 const MAX_STREAM_ROWS = 500;
 
 const state = {
@@ -161,7 +164,9 @@ function render() {
     stream: streamView,
     health: healthView,
   };
-  (views[view] || alertsView)();
+  // Views in their own files (rejects.js, …) register themselves in window.consoleViews.
+  const more = window.consoleViews || {};
+  (views[view] || (more[view] && (() => more[view](id))) || alertsView)();
 }
 
 async function start() {
@@ -297,30 +302,62 @@ function alertsView() {
     if (!f.hidden && (a.probe || a.seeded)) return false;
     return true;
   }
+  function keep(a) {
+    a.updatedMs = Date.parse(a.updatedAt) || 0;
+    alerts.set(a.id, a);
+  }
   function update(a) {
     if (!a) return;
-    alerts.set(a.id, a);
+    keep(a);
     draw();
     loadSilences();
   }
+  // Rows and group sections are kept between draws and rebuilt only when their alert changed
+  // (ages are refreshed by the 10 s full redraw): a draw under a burst creates the new rows
+  // and moves the others, and only the newest `limit` rows are in the page at all.
+  let limit = SHOWN_ALERTS;
+  let rowCache = new Map(), sectionCache = new Map();
+  const more = el('button', { id: 'alerts-more', hidden: true, onclick: () => { limit += SHOWN_ALERTS; draw(); } });
+  function rowOf(a, cache) {
+    const key = a.updatedAt + '|' + a.state + '|' + (a.acknowledgedBy || '') + '|' + (a.count || 1);
+    const old = rowCache.get(a.id);
+    const node = old && old.key === key ? old.node : alertRow(a, update);
+    cache.set(a.id, { key, node });
+    return node;
+  }
   function draw() {
     read();
-    const rows = [...alerts.values()].filter(shown)
-      .sort((x, y) => Date.parse(y.updatedAt) - Date.parse(x.updatedAt)).slice(0, MAX_ALERTS);
+    const matching = [...alerts.values()].filter(shown).sort((x, y) => y.updatedMs - x.updatedMs);
+    const rows = matching.slice(0, Math.min(limit, MAX_ALERTS));
     const groups = new Map();
     for (const a of rows) {
       const g = a.group || a.rule;
       if (!groups.has(g)) groups.set(g, []);
       groups.get(g).push(a);
     }
-    list.textContent = '';
-    if (!rows.length) list.append(el('p', { class: 'empty', text: 'No alerts match.' }));
+    const rowsNow = new Map(), sectionsNow = new Map();
+    const sections = [];
     for (const [g, items] of groups) {
       const firing = items.filter((a) => a.state === 'firing').length;
-      list.append(el('section', { class: 'alert-group', 'data-group': g },
-        el('h3', { text: g + ' — ' + items.length + ' alert' + (items.length > 1 ? 's' : '') + (firing ? ', ' + firing + ' firing' : '') }),
-        items.map((a) => alertRow(a, update))));
+      const title = g + ' — ' + items.length + ' alert' + (items.length > 1 ? 's' : '') + (firing ? ', ' + firing + ' firing' : '');
+      let sec = sectionCache.get(g);
+      if (!sec) sec = el('section', { class: 'alert-group', 'data-group': g }, el('h3'));
+      if (sec.firstChild.textContent !== title) sec.firstChild.textContent = title;
+      const nodes = items.map((a) => rowOf(a, rowsNow));
+      const kids = sec.children;
+      if (kids.length !== nodes.length + 1 || nodes.some((n, i) => kids[i + 1] !== n)) sec.replaceChildren(sec.firstChild, ...nodes);
+      sectionsNow.set(g, sec);
+      sections.push(sec);
     }
+    rowCache = rowsNow;
+    sectionCache = sectionsNow;
+    const rest = matching.length - rows.length;
+    more.hidden = rest <= 0 || rows.length >= MAX_ALERTS;
+    const moreText = 'Show ' + Math.min(SHOWN_ALERTS, rest) + ' more (' + rest + ' not shown)';
+    if (more.textContent !== moreText) more.textContent = moreText;
+    if (!rows.length) sections.push(el('p', { class: 'empty', text: 'No alerts match.' }));
+    const kids = list.children;
+    if (kids.length !== sections.length + 1 || sections.some((n, i) => kids[i] !== n)) list.replaceChildren(...sections, more);
   }
   async function freshness() {
     const input = document.getElementById('fresh-window');
@@ -367,22 +404,34 @@ function alertsView() {
     try {
       const r = await api('/v1/alerts?limit=' + MAX_ALERTS + '&include_probes=true&include_seeded=true');
       alerts.clear();
-      for (const a of r.alerts) alerts.set(a.id, a);
+      for (const a of r.alerts) keep(a);
       draw();
     } catch (e) { notice(e.message); }
     loadSilences();
   }
-  // Under a burst (hundreds of alerts a second) the list is redrawn at most every 250 ms, and
-  // the freshness asked at most once a second.
-  let drawTimer = null, freshTimer = null;
-  const soon = () => { if (!drawTimer) drawTimer = setTimeout(() => { drawTimer = null; draw(); }, 250); };
+  // The list is redrawn at most every 250 ms, and every 750 ms while a burst lasts (more than
+  // 20 changes between two draws: nobody reads rows arriving at 100 a second, and each redraw
+  // repaints the page), so a new alert still shows within a second; the freshness is asked at
+  // most once a second.
+  let drawTimer = null, freshTimer = null, changes = 0, burst = false;
+  const soon = () => {
+    changes += 1;
+    if (!drawTimer) {
+      drawTimer = setTimeout(() => {
+        drawTimer = null;
+        burst = changes > 20;
+        changes = 0;
+        draw();
+      }, burst ? 750 : 250);
+    }
+  };
   const es = new EventSource(streamUrl({ topics: 'alerts' }));
   es.addEventListener('alert', (m) => {
     const changed = JSON.parse(m.data);
     changed.group = groupOf(changed);
-    alerts.set(changed.id, changed);
+    keep(changed);
     if (alerts.size > 2 * MAX_ALERTS) {
-      const oldest = [...alerts.values()].sort((x, y) => Date.parse(x.updatedAt) - Date.parse(y.updatedAt));
+      const oldest = [...alerts.values()].sort((x, y) => x.updatedMs - y.updatedMs);
       for (const a of oldest.slice(0, alerts.size - MAX_ALERTS)) alerts.delete(a.id);
     }
     soon();
@@ -391,7 +440,7 @@ function alertsView() {
   onCleanup(() => { clearTimeout(drawTimer); clearTimeout(freshTimer); });
   es.addEventListener('open', () => reload());
   onCleanup(() => es.close());
-  const timer = setInterval(() => { draw(); freshness(); }, 10000);
+  const timer = setInterval(() => { rowCache = new Map(); draw(); freshness(); }, 10000);
   onCleanup(() => clearInterval(timer));
   freshness();
   reload();
