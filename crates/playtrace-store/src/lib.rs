@@ -15,6 +15,7 @@
 
 mod alerts;
 mod check;
+mod cluster;
 mod erase;
 mod health;
 mod lock;
@@ -30,6 +31,7 @@ mod store;
 mod writer;
 
 pub use alerts::{AlertCount, AlertQuery, AlertRow};
+pub use cluster::ClusterPosition;
 pub use check::{backup, verify, Verification};
 pub use erase::{
     erase_dir, subject_key, truncate_wal, Erased, Erasure, ErasureRecord, SubjectKind,
