@@ -207,7 +207,9 @@ pub async fn serve(
     {
         let _ = state.notify.set(n);
     }
-    crate::cluster::join(&state).await.map_err(ServeError::Runtime)?;
+    crate::cluster::join(&state)
+        .await
+        .map_err(ServeError::Runtime)?;
     let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");

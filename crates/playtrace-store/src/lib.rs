@@ -31,8 +31,8 @@ mod store;
 mod writer;
 
 pub use alerts::{AlertCount, AlertQuery, AlertRow};
-pub use cluster::ClusterPosition;
 pub use check::{backup, verify, Verification};
+pub use cluster::ClusterPosition;
 pub use erase::{
     erase_dir, subject_key, truncate_wal, Erased, Erasure, ErasureRecord, SubjectKind,
 };

@@ -162,7 +162,15 @@ CREATE TABLE IF NOT EXISTS cluster_position (
 ";
 
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY, V_PRIVACY, V_REJECTS_REPLAYED, V_CLUSTER];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3_SILENCES,
+    V_NOTIFY,
+    V_PRIVACY,
+    V_REJECTS_REPLAYED,
+    V_CLUSTER,
+];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -22,7 +22,11 @@ fn nats_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("PLAYTRACE_NATS_SERVER") {
         return PathBuf::from(p);
     }
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
         let candidate = Path::new(dir).join("nats-server");
         if candidate.is_file() {
             return candidate;
@@ -146,9 +150,17 @@ fn caught_up(s: &Server, deadline: Instant) -> u64 {
     }
 }
 
-fn without_generated_at(mut v: Value) -> Value {
+/// A reading without the fields that say when it was taken (`generatedAt`, and each window's
+/// `fromMs`/`toMs`, which follow the answering node's clock).
+fn without_call_time(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("generatedAt");
+    }
+    for w in v["windows"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = w.as_object_mut() {
+            o.remove("fromMs");
+            o.remove("toMs");
+        }
     }
     v
 }
@@ -162,9 +174,24 @@ fn batch(client: usize, n: u64) -> (Vec<String>, String) {
         let contest = format!("k{client}-{n}-{i}");
         let room = format!("r{}", i % 3);
         let lines = [
-            ("telemetry.contest.armed", format!(r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}"}}"#)),
-            ("telemetry.contest.launched", format!(r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}","contestId":"{contest}","armingDurationMs":{}}}"#, 100 + (n * 7 + i) % 900)),
-            ("telemetry.contest.resolved", format!(r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}","contestId":"{contest}","outcomeTier":"success","resolutionDurationMs":{}}}"#, 50 + (n * 13 + i) % 400)),
+            (
+                "telemetry.contest.armed",
+                format!(r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}"}}"#),
+            ),
+            (
+                "telemetry.contest.launched",
+                format!(
+                    r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}","contestId":"{contest}","armingDurationMs":{}}}"#,
+                    100 + (n * 7 + i) % 900
+                ),
+            ),
+            (
+                "telemetry.contest.resolved",
+                format!(
+                    r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}","contestId":"{contest}","outcomeTier":"success","resolutionDurationMs":{}}}"#,
+                    50 + (n * 13 + i) % 400
+                ),
+            ),
         ];
         for (j, (name, attrs)) in lines.iter().enumerate() {
             let id = format!("{contest}-{j}");
@@ -175,7 +202,7 @@ fn batch(client: usize, n: u64) -> (Vec<String>, String) {
     }
     for i in 0..2 {
         let id = format!("f{client}-{n}-{i}");
-        let flags = if n % 10 == 0 && i == 0 {
+        let flags = if n.is_multiple_of(10) && i == 0 {
             r#","safetyFlags":["prohibited-capability"]"#
         } else {
             ""
@@ -192,34 +219,45 @@ fn batch(client: usize, n: u64) -> (Vec<String>, String) {
 }
 
 fn rows(db: &Path) -> Vec<(i64, i64, String, Option<String>, String, String)> {
-    let conn = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let mut stmt = conn
         .prepare("SELECT seq, recv_ms, game, id, name, body FROM events ORDER BY seq")
         .unwrap();
     stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
     })
     .unwrap()
     .map(Result::unwrap)
     .collect()
 }
 
-#[test]
-fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector_die() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut nats = nats_cluster(dir.path());
-    let data: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("c{i}"))).collect();
-    let mut collectors: Vec<Option<Server>> = (0..3)
+/// Three NATS servers and three collectors, each collector in the cluster.
+fn cluster(dir: &Path) -> (Vec<Nats>, Vec<PathBuf>, Vec<Option<Server>>) {
+    let nats = nats_cluster(dir);
+    let data: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("c{i}"))).collect();
+    let collectors: Vec<Option<Server>> = (0..3)
         .map(|i| Some(server::start(&data[i], &collector_config(&nats, i))))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(40);
     for c in collectors.iter().flatten() {
         caught_up(c, deadline);
     }
+    (nats, data, collectors)
+}
+
+#[test]
+fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector_die() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nats, data, mut collectors) = cluster(dir.path());
     let urls: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
         collectors.iter().flatten().map(|c| c.url.clone()).collect(),
     ));
@@ -271,7 +309,11 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
         let deadline = Instant::now() + Duration::from_secs(20);
         let start = acked_now();
         while acked_now() < start + n {
-            assert!(Instant::now() < deadline, "ingest stalled at {}", acked_now());
+            assert!(
+                Instant::now() < deadline,
+                "ingest stalled at {}",
+                acked_now()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     };
@@ -285,11 +327,16 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     urls.lock().unwrap()[2] = collectors[2].as_ref().unwrap().url.clone();
     wait_for_acks(1000);
     stop.store(true, Ordering::Relaxed);
-    let mut batches = 0;
+    let (mut batches, mut retries) = (0, 0);
     for c in clients {
-        batches += c.join().unwrap().0;
+        let (b, r) = c.join().unwrap();
+        (batches, retries) = (batches + b, retries + r);
     }
     assert!(batches > 50, "the clients barely ran ({batches} batches)");
+    assert!(
+        retries > 0,
+        "no request failed: the kills happened outside the load"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let heads: Vec<u64> = collectors
@@ -300,9 +347,14 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
     // Derived state reads the same everywhere.
     let c: Vec<&Server> = collectors.iter().flatten().collect();
-    let alerts: Vec<Value> = c.iter().map(|s| s.get("/v1/alerts?limit=1000", None).2).collect();
+    let alerts: Vec<Value> = c
+        .iter()
+        .map(|s| s.get("/v1/alerts?limit=1000", None).2)
+        .collect();
     assert!(
-        alerts[0]["alerts"].as_array().is_some_and(|a| !a.is_empty()),
+        alerts[0]["alerts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
         "{}",
         alerts[0]
     );
@@ -314,14 +366,20 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     loop {
         let budgets: Vec<Value> = c
             .iter()
-            .map(|s| without_generated_at(s.get("/v1/budgets", None).2))
+            .map(|s| without_call_time(s.get("/v1/budgets", None).2))
             .collect();
         if budgets[0] == budgets[1] && budgets[0] == budgets[2] {
             assert!(budgets[0].to_string().contains("arming"), "{}", budgets[0]);
             break;
         }
         tries += 1;
-        assert!(tries < 5, "budgets differ:\n{}\n{}\n{}", budgets[0], budgets[1], budgets[2]);
+        assert!(
+            tries < 5,
+            "budgets differ:\n{}\n{}\n{}",
+            budgets[0],
+            budgets[1],
+            budgets[2]
+        );
     }
 
     // Every acknowledged event exactly once on every node, the same rows in the same order.
@@ -344,4 +402,102 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     for id in acked.iter() {
         assert_eq!(count.get(id.as_str()), Some(&1), "{id}");
     }
+}
+
+/// Ingests `body`, retrying on 503 as a client does (a new stream elects its leader first).
+fn ingest_acked(s: &Server, body: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, answer) = s.ingest(body, None);
+        if status == 200 {
+            return answer;
+        }
+        assert_eq!(status, 503, "{answer}");
+        assert!(Instant::now() < deadline, "never acknowledged: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn flagged(id: &str) -> String {
+    event(
+        "narrative.check",
+        id,
+        r#"{"checkId":"chk","roomId":"pier","safetyFlags":["prohibited-capability"]}"#,
+    )
+}
+
+#[test]
+fn an_alert_silenced_on_one_node_is_silenced_on_all_and_a_stream_resumes_on_another_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, _data, mut collectors) = cluster(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // An alert raised through node 0, silenced through node 0, is silenced on node 2.
+    ingest_acked(collectors[0].as_ref().unwrap(), &flagged("x-1"));
+    let c2 = collectors[2].as_ref().unwrap();
+    caught_up(c2, deadline);
+    let (_, _, list) = c2.get("/v1/alerts", None);
+    let alert = list["alerts"][0].clone();
+    assert_eq!(alert["state"], "firing", "{list}");
+    let id = alert["id"].as_str().unwrap().to_string();
+    let (status, _, silenced) = collectors[0].as_ref().unwrap().post_with(
+        &format!("/v1/alerts/{id}/silence"),
+        &[("Content-Type", "application/json")],
+        br#"{"for":"2h"}"#,
+    );
+    assert_eq!(
+        (status, silenced["state"].as_str()),
+        (200, Some("silenced")),
+        "{silenced}"
+    );
+    caught_up(c2, deadline);
+    let (_, _, on_2) = c2.get(&format!("/v1/alerts/{id}"), None);
+    assert_eq!(on_2["state"], "silenced", "{on_2}");
+    assert_eq!(
+        on_2,
+        collectors[0]
+            .as_ref()
+            .unwrap()
+            .get(&format!("/v1/alerts/{id}"), None)
+            .2
+    );
+
+    // A stream client of node 0 reads half of 100 events; node 0 dies; 100 more arrive; the
+    // client resumes on node 2 with Last-Event-ID and gets exactly the rest.
+    let c0 = collectors[0].as_ref().unwrap();
+    let sub = server::subscribe(&c0.url, "/v1/stream?topics=events", &[]);
+    assert_eq!(sub.status, 200);
+    let node_1 = collectors[1].take().unwrap();
+    let ingest_through_1 = |from: usize| {
+        let body: String = (from..from + 100)
+            .map(|i| event("tick", &format!("t-{i}"), "{}") + "\n")
+            .collect();
+        let answer = ingest_acked(&node_1, &body);
+        assert_eq!(answer["accepted"], 100, "{answer}");
+    };
+    ingest_through_1(0);
+    let first = sub.take(50, Duration::from_secs(10));
+    let last_id = first.last().unwrap().id.clone().unwrap();
+    collectors[0].take().unwrap().kill();
+    drop(sub);
+    ingest_through_1(100);
+    let c2 = collectors[2].as_ref().unwrap();
+    caught_up(c2, deadline);
+    let sub = server::subscribe(
+        &c2.url,
+        "/v1/stream?topics=events",
+        &[("Last-Event-ID", last_id.as_str())],
+    );
+    assert_eq!(sub.status, 200);
+    let rest = sub.take(150, Duration::from_secs(10));
+    let ids: Vec<String> = first
+        .iter()
+        .chain(&rest)
+        .map(|m| m.data["id"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (0..200).map(|i| format!("t-{i}")).collect();
+    assert_eq!(ids, want, "no gap, no duplicate across nodes");
+    assert!(
+        sub.next(Duration::from_millis(200)).is_none(),
+        "more than was sent"
+    );
 }

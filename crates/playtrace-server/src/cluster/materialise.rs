@@ -160,10 +160,19 @@ async fn follow(app: &Arc<AppState>, node: &Arc<Node>, warned: &mut bool) -> Res
         // Receive times never go backwards with the sequence (retention relies on it); every
         // node computes the same from the same messages.
         let recv_ms = published_ms.max(last_recv);
-        let job = job(app, node, &msg.payload, prev, ClusterPosition { stream_seq: seq, recv_ms });
+        let job = job(
+            app,
+            node,
+            &msg.payload,
+            prev,
+            ClusterPosition {
+                stream_seq: seq,
+                recv_ms,
+            },
+        );
         submit(app, node, job).await?;
         (prev, last_recv) = (seq, recv_ms);
-        if pending == 0 || seq % 256 == 0 {
+        if pending == 0 || seq.is_multiple_of(256) {
             msg.ack().await.map_err(|e| format!("ack failed: {e}"))?;
         }
     }
@@ -217,9 +226,8 @@ fn job(
             (origin, events, rejects, work)
         }
         Ok(Envelope { origin, body }) => {
-            let (work, result) = super::actions::work(body).unwrap_or_else(|| {
-                (Work::Ingest(Ingested::default()), Arc::default())
-            });
+            let (work, result) = super::actions::work(body)
+                .unwrap_or_else(|| (Work::Ingest(Ingested::default()), Arc::default()));
             answer = Some(result);
             (origin, Vec::new(), Vec::new(), work)
         }
@@ -231,7 +239,12 @@ fn job(
                 "cluster log: message {} is not one this collector reads ({e}); skipped",
                 position.stream_seq
             );
-            (None, Vec::new(), Vec::new(), Work::Ingest(Ingested::default()))
+            (
+                None,
+                Vec::new(),
+                Vec::new(),
+                Work::Ingest(Ingested::default()),
+            )
         }
     };
     let seq = position.stream_seq;
@@ -248,7 +261,8 @@ fn job(
             match result {
                 Ok(outcome) => {
                     node.applied.send_modify(|at| *at = (*at).max(seq));
-                    let answer = answer.and_then(|a| a.lock().unwrap_or_else(|p| p.into_inner()).take());
+                    let answer =
+                        answer.and_then(|a| a.lock().unwrap_or_else(|p| p.into_inner()).take());
                     node.applied_one(origin.as_deref(), Ok((outcome, answer)));
                 }
                 Err(e) => {

@@ -240,7 +240,10 @@ mod tests {
         b[0].body = "{\"other\":1}".into();
         assert_eq!(msg_id(&a), msg_id(&b));
         assert!(msg_id(&a).is_some());
-        assert_ne!(msg_id(&a), msg_id(&[event("h", Some("1")), event("g", Some("2"))]));
+        assert_ne!(
+            msg_id(&a),
+            msg_id(&[event("h", Some("1")), event("g", Some("2"))])
+        );
         assert_ne!(msg_id(&a), msg_id(&[event("g", Some("12"))]));
         assert_eq!(msg_id(&[event("g", Some("1")), event("g", None)]), None);
         assert_eq!(msg_id(&[]), None);
@@ -248,9 +251,7 @@ mod tests {
 
     #[test]
     fn large_requests_are_split_and_read_back_as_the_same_rows() {
-        let events: Vec<_> = (0..10)
-            .map(|i| event("g", Some(&i.to_string())))
-            .collect();
+        let events: Vec<_> = (0..10).map(|i| event("g", Some(&i.to_string()))).collect();
         let rejects = vec![RejectRow {
             line: 3,
             kind: "parse".into(),

@@ -15,7 +15,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 fn unavailable(message: String) -> ApiError {
-    let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable", message);
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cluster_unavailable",
+        message,
+    );
     e.retry_after = Some(1);
     e
 }

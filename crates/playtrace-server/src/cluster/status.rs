@@ -10,7 +10,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub(crate) async fn get(State(app): State<Arc<AppState>>, _: Caller<Read>) -> ApiResult<Json<Value>> {
+pub(crate) async fn get(
+    State(app): State<Arc<AppState>>,
+    _: Caller<Read>,
+) -> ApiResult<Json<Value>> {
     let Some(node) = app.cluster.get() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -64,9 +64,9 @@ pub(super) struct ClusterFile {
 /// wildcards or `>`.
 fn checked_name(key: &str, value: &str, dots: bool) -> Result<String, ConfigError> {
     let bad = value.is_empty()
-        || value
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '*' | '>' | '/' | '\\') || (!dots && c == '.'));
+        || value.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '*' | '>' | '/' | '\\') || (!dots && c == '.')
+        });
     if bad {
         return Err(invalid(
             key,
@@ -101,7 +101,10 @@ impl ClusterFile {
         }
         if let Some(n) = self.replicas {
             if !(1..=5).contains(&n) {
-                return Err(invalid("cluster.replicas", "JetStream takes 1 to 5 replicas"));
+                return Err(invalid(
+                    "cluster.replicas",
+                    "JetStream takes 1 to 5 replicas",
+                ));
             }
             c.replicas = n;
         }
@@ -152,8 +155,14 @@ mod tests {
         for (text, key) in [
             ("[cluster]\nnats = []", "cluster.nats"),
             ("[cluster]\nnats = [\"http://x:1\"]", "cluster.nats"),
-            ("[cluster]\nnats = [\"nats://x:1\"]\nreplicas = 7", "cluster.replicas"),
-            ("[cluster]\nnats = [\"nats://x:1\"]\nstream = \"a.b\"", "cluster.stream"),
+            (
+                "[cluster]\nnats = [\"nats://x:1\"]\nreplicas = 7",
+                "cluster.replicas",
+            ),
+            (
+                "[cluster]\nnats = [\"nats://x:1\"]\nstream = \"a.b\"",
+                "cluster.stream",
+            ),
         ] {
             let e = ServeConfig::from_toml(text, "t").unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
