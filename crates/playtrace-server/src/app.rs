@@ -51,7 +51,7 @@ pub(crate) struct AppState {
     /// Per-game limits and sampling (`[[games]]`, `[[sampling]]`).
     pub(crate) guard: crate::ingest::guard::Guard,
     /// `[cluster]`: this node of a JetStream cluster (unset on a single node).
-    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Node>>,
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::node::Node>>,
 }
 
 impl AppState {

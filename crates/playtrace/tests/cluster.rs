@@ -202,7 +202,7 @@ fn batch(client: usize, n: u64) -> (Vec<String>, String) {
     }
     for i in 0..2 {
         let id = format!("f{client}-{n}-{i}");
-        let flags = if n.is_multiple_of(10) && i == 0 {
+        let flags = if (n % 10, i) == (0, 0) {
             r#","safetyFlags":["prohibited-capability"]"#
         } else {
             ""

@@ -4,8 +4,8 @@
 //! what its own application of the message returned, as a single node answers with its commit.
 
 use super::message::{Action, Body, Envelope, Outgoing, Silence};
+use super::node::Node;
 use super::publish::publish_one;
-use super::Node;
 use crate::alerting::lifecycle::LifecycleOp;
 use crate::alerting::AlertAction;
 use crate::http::error::{ApiError, ApiResult};

@@ -10,7 +10,8 @@
 //! whenever anything looks wrong (a gap, a missed heartbeat, a lost server, a failed commit).
 
 use super::message::{Body, Envelope};
-use super::{Node, Replicated};
+use super::node::Node;
+use super::replicated::Replicated;
 use crate::app::AppState;
 use crate::ingest::Parsed;
 use crate::pipeline::{Ingested, Work};
@@ -172,7 +173,7 @@ async fn follow(app: &Arc<AppState>, node: &Arc<Node>, warned: &mut bool) -> Res
         );
         submit(app, node, job).await?;
         (prev, last_recv) = (seq, recv_ms);
-        if pending == 0 || seq.is_multiple_of(256) {
+        if pending == 0 || seq & 255 == 0 {
             msg.ack().await.map_err(|e| format!("ack failed: {e}"))?;
         }
     }

@@ -5,7 +5,7 @@
 //! the client's retry is safe (same `Nats-Msg-Id`, same `(game, id)`s).
 
 use super::message::{ingest_messages, Outgoing};
-use super::Node;
+use super::node::Node;
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use async_nats::HeaderMap;

@@ -58,7 +58,7 @@ pub(crate) enum Work {
         result: ActionResult,
     },
     /// A message of the cluster's log (`cluster/`), applied like the job it carries.
-    Replicated(Box<crate::cluster::Replicated>),
+    Replicated(Box<crate::cluster::replicated::Replicated<Work>>),
 }
 
 /// What ingest hands the writer besides the rows, prepared on the request's thread so the one
@@ -216,7 +216,7 @@ impl CommitHook<Work> for ServerHook {
         let mut rows = Vec::new();
         match work {
             Work::Replicated(job) => {
-                crate::cluster::advance(tx, job)?;
+                crate::cluster::replicated::advance(tx, job)?;
                 return self.in_transaction(tx, events, &job.work, _outcome);
             }
             Work::Ingest(ingested) => {
