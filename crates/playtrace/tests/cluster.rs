@@ -3,7 +3,8 @@
 //! acknowledged; one NATS server and one collector are SIGKILLed under load and restarted.
 //! Afterwards every acknowledged event is stored exactly once on every collector, the three
 //! stores hold the same rows under the same sequence numbers, and `/v1/budgets` and
-//! `/v1/alerts` read the same on all three. Needs Debian's `nats-server` (scripts/test installs
+//! `/v1/alerts` read the same on all three; a fourth collector started with an empty data
+//! directory rebuilds the same store from the stream. Needs Debian's `nats-server` (scripts/test installs
 //! it; `$PLAYTRACE_NATS_SERVER` names another binary): never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -382,8 +383,22 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
         );
     }
 
+    // A fourth collector with an empty data directory rebuilds the same store from the stream.
+    let started = Instant::now();
+    let fresh = server::start(&dir.path().join("c-new"), &collector_config(&nats, 3));
+    assert_eq!(caught_up(&fresh, Instant::now() + Duration::from_secs(30)), heads[0]);
+    let rebuilt_in = started.elapsed();
+    eprintln!(
+        "rebuilt {} stream messages ({} events) in {rebuilt_in:?}",
+        heads[0],
+        acked_now()
+    );
+    assert_eq!(fresh.get("/v1/alerts?limit=1000", None).2, alerts[0]);
+
     // Every acknowledged event exactly once on every node, the same rows in the same order.
-    let dbs: Vec<PathBuf> = c.iter().map(|s| s.db()).collect();
+    let mut dbs: Vec<PathBuf> = c.iter().map(|s| s.db()).collect();
+    dbs.push(fresh.db());
+    collectors.push(Some(fresh));
     for s in collectors.into_iter().flatten() {
         let (code, log) = s.terminate();
         assert_eq!(code, Some(0), "{log}");
@@ -391,6 +406,7 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     let stores: Vec<_> = dbs.iter().map(|d| rows(d)).collect();
     assert_eq!(stores[0], stores[1], "node 0 and node 1 differ");
     assert_eq!(stores[0], stores[2], "node 0 and node 2 differ");
+    assert_eq!(stores[0], stores[3], "the rebuilt node differs");
     let mut count: HashMap<&str, usize> = HashMap::new();
     for row in &stores[0] {
         if let Some(id) = &row.3 {
