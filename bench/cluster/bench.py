@@ -108,6 +108,14 @@ def main():
         nats_ports = nats_cluster(a, procs)
         nodes = [serve(a, procs, f"c{i}", cluster_config(nats_ports, f"c{i}")) for i in range(3)]
         for p in nodes: wait(lambda: caught_up(p), "cluster node joined")
+        # A new stream elects its leader first: warm up until every node acknowledges.
+        for p in nodes:
+            def acked(p=p):
+                c = http.client.HTTPConnection("127.0.0.1", p, timeout=30)
+                c.request("POST", "/v1/events", b'{"event":"bench.warmup","game":"g"}\n',
+                          {"Content-Type": "application/x-ndjson"})
+                return c.getresponse().status == 200
+            wait(acked, "cluster node acknowledged a warm-up request")
         c_rate, c_p99, total = load(a, nodes, "cluster")
         for p in nodes: wait(lambda: caught_up(p), "cluster node caught up", 600)
         t0 = time.time()
