@@ -386,7 +386,10 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     // A fourth collector with an empty data directory rebuilds the same store from the stream.
     let started = Instant::now();
     let fresh = server::start(&dir.path().join("c-new"), &collector_config(&nats, 3));
-    assert_eq!(caught_up(&fresh, Instant::now() + Duration::from_secs(30)), heads[0]);
+    assert_eq!(
+        caught_up(&fresh, Instant::now() + Duration::from_secs(30)),
+        heads[0]
+    );
     let rebuilt_in = started.elapsed();
     eprintln!(
         "rebuilt {} stream messages ({} events) in {rebuilt_in:?}",
