@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) privacy: RwLock<Arc<Privacy>>,
     /// Per-game limits and sampling (`[[games]]`, `[[sampling]]`).
     pub(crate) guard: crate::ingest::guard::Guard,
+    /// `[cluster]`: this node of a JetStream cluster (unset on a single node).
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::node::Node>>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
             log: RwLock::new(None),
             rebuilding: AtomicBool::new(true),
             notify: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 

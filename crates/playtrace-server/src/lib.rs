@@ -20,6 +20,7 @@ pub mod notify;
 mod alerting;
 mod app;
 mod auth;
+mod cluster;
 mod console;
 mod fanout;
 mod http;

@@ -130,7 +130,7 @@ async fn rebuild_and_open(
 
 /// Step 4: the budget alert evaluator, knowing which budget alerts already fire.
 async fn start_budget_alerts(app: &Arc<AppState>) -> Result<Option<JoinHandle<()>>, ServeError> {
-    if !app.config.budget_alerting.enabled {
+    if !app.config.budget_alerting.enabled || !crate::cluster::runs_clock(app) {
         return Ok(None);
     }
     let reader = app.reader.clone();
@@ -207,6 +207,9 @@ pub async fn serve(
     {
         let _ = state.notify.set(n);
     }
+    crate::cluster::join(&state)
+        .await
+        .map_err(ServeError::Runtime)?;
     let reloader = tokio::spawn(crate::reload::on_sighup(state.clone(), hangup));
     on_listening(&Running { addr });
     tracing::info!(%addr, "collector listening");
@@ -244,6 +247,7 @@ pub async fn serve(
         }
     };
 
+    let materialiser = crate::cluster::start(&state);
     let notify_tasks = crate::notify::start(state.notify.get(), &state.hub);
     let evictor = start_evictor(live);
     let budget_task = start_budget_alerts(&state).await?;
@@ -259,6 +263,7 @@ pub async fn serve(
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
+    materialiser.iter().for_each(JoinHandle::abort);
     alert_clock.abort();
     notify_tasks.iter().for_each(JoinHandle::abort);
     limit_alerts.abort();

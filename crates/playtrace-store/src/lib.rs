@@ -15,6 +15,7 @@
 
 mod alerts;
 mod check;
+mod cluster;
 mod erase;
 mod health;
 mod lock;
@@ -31,6 +32,7 @@ mod writer;
 
 pub use alerts::{AlertCount, AlertQuery, AlertRow};
 pub use check::{backup, verify, Verification};
+pub use cluster::ClusterPosition;
 pub use erase::{
     erase_dir, subject_key, truncate_wal, Erased, Erasure, ErasureRecord, SubjectKind,
 };

@@ -150,8 +150,27 @@ ALTER TABLE rejects ADD COLUMN replayed_ms INTEGER;
 CREATE INDEX IF NOT EXISTS rejects_recv ON rejects (recv_ms);
 ";
 
+/// Cluster mode (issue 22): how far this store has applied the replicated log (the JetStream
+/// stream sequence of the last message applied, and its receive time), written in the same
+/// transaction as the message's rows, so a restart resumes exactly after it.
+const V_CLUSTER: &str = "
+CREATE TABLE IF NOT EXISTS cluster_position (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    stream_seq INTEGER NOT NULL,
+    recv_ms    INTEGER NOT NULL
+);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_SILENCES, V_NOTIFY, V_PRIVACY, V_REJECTS_REPLAYED];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3_SILENCES,
+    V_NOTIFY,
+    V_PRIVACY,
+    V_REJECTS_REPLAYED,
+    V_CLUSTER,
+];
 
 /// The schema version this release writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -253,6 +253,12 @@ pub trait CommitHook<T>: Send + 'static {
 
     /// The transaction failed: forget what `in_transaction` prepared.
     fn rolled_back(&mut self) {}
+
+    /// The receive time of this job's rows when it is not the commit's own clock (cluster mode:
+    /// the replicated log's timestamp, so every node stamps the same time).
+    fn recv_ms(&self, _extra: &T) -> Option<i64> {
+        None
+    }
 }
 
 /// A hook from a closure run after each durable commit.
@@ -478,8 +484,9 @@ fn commit<T: 'static>(
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        let hook_tx = Tx { conn: &tx, recv_ms };
         for job in jobs.iter_mut() {
+            let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
+            let hook_tx = Tx { conn: &tx, recv_ms };
             let mut inserted = Vec::with_capacity(job.events.len());
             let mut seqs = Vec::with_capacity(job.events.len());
             let (mut accepted, mut duplicates) = (0, 0);

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod cluster;
 mod dimensions;
 mod games;
 mod http;
@@ -33,6 +34,7 @@ mod stream;
 mod tests;
 mod tokens;
 
+pub use cluster::Cluster;
 pub use games::{GameLimits, Games, OverCap, SampleRule};
 pub use http::Http;
 pub use limits::Limits;
@@ -153,6 +155,7 @@ struct File {
     sampling: Vec<SampleFile>,
     #[serde(default)]
     dimensions: Vec<dimensions::DimensionFile>,
+    cluster: Option<cluster::ClusterFile>,
 }
 
 /// Everything `playtrace serve` needs, with defaults filled in: one field per section of the
@@ -199,6 +202,8 @@ pub struct ServeConfig {
     pub games: Games,
     /// `[[dimensions]]`: attributes budgets can be grouped by, with their caps.
     pub dimensions: playtrace_core::dims::Dimensions,
+    /// `[cluster]`: JetStream as the log (`None`: the single-node collector).
+    pub cluster: Option<Cluster>,
 }
 
 impl Default for ServeConfig {
@@ -233,6 +238,7 @@ impl Default for ServeConfig {
             privacy: Privacy::default(),
             games: Games::default(),
             dimensions: playtrace_core::dims::Dimensions::default(),
+            cluster: None,
         }
     }
 }
@@ -326,6 +332,7 @@ impl ServeConfig {
             c.privacy = privacy.over(c.privacy, env)?;
             c.privacy.index_subjects = true;
         }
+        c.cluster = file.cluster.map(|f| f.cluster(c.listen)).transpose()?;
         Ok(c)
     }
 

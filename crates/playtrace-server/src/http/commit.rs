@@ -17,6 +17,9 @@ pub(crate) async fn commit(
     rejects: Vec<RejectRow>,
     work: Work,
 ) -> ApiResult<CommitOutcome> {
+    if let Some(node) = app.cluster.get() {
+        return crate::cluster::commit(node, work).await;
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let _queued = app.metrics.queue();
     let job = Job {
@@ -82,6 +85,9 @@ pub(crate) async fn commit_ingest(
     rejects: Vec<RejectRow>,
     observations: ObservationBatch,
 ) -> ApiResult<CommitOutcome> {
+    if let Some(node) = app.cluster.get() {
+        return crate::cluster::ingest(app, node, events, rejects).await;
+    }
     let rules = app.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
     let work = Work::Ingest(Ingested::new(&rules, &events, observations));
     commit(app, events, rejects, work).await

@@ -44,6 +44,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/silences/{id}", axum::routing::delete(silences::remove))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/v1/cluster", get(crate::cluster::status::get))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/plan/coverage", get(routes::plan::coverage))
         .route("/v1/admin/reload", post(admin::reload))

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 /// Looks every `interval` until the task is aborted.
 pub(crate) async fn run(app: Arc<AppState>, interval: Duration) {
+    if !crate::cluster::runs_clock(&app) {
+        return;
+    }
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let quiet_ms = app.config.alerts_resolve_after.as_ms_f64() as i64;

@@ -57,6 +57,8 @@ pub(crate) enum Work {
         /// The silence afterwards (`Some(None)`: no such silence).
         result: ActionResult,
     },
+    /// A message of the cluster's log (`cluster/`), applied like the job it carries.
+    Replicated(Box<crate::cluster::replicated::Replicated<Work>>),
 }
 
 /// What ingest hands the writer besides the rows, prepared on the request's thread so the one
@@ -213,6 +215,10 @@ impl CommitHook<Work> for ServerHook {
     ) -> Result<(), StoreError> {
         let mut rows = Vec::new();
         match work {
+            Work::Replicated(job) => {
+                crate::cluster::replicated::advance(tx, job)?;
+                return self.in_transaction(tx, events, &job.work, _outcome);
+            }
             Work::Ingest(ingested) => {
                 let mut changes = Vec::new();
                 Self::raise_for_events(tx, events, ingested, &mut changes)?;
@@ -256,6 +262,9 @@ impl CommitHook<Work> for ServerHook {
     }
 
     fn committed(&mut self, events: &[StoredEvent], work: &Work, outcome: &CommitOutcome) {
+        if let Work::Replicated(job) = work {
+            return self.committed(events, &job.work, outcome);
+        }
         let rows = self.pending.pop_front().unwrap_or_default();
         if outcome.first_in_commit {
             self.metrics
@@ -285,5 +294,12 @@ impl CommitHook<Work> for ServerHook {
 
     fn rolled_back(&mut self) {
         self.pending.clear();
+    }
+
+    fn recv_ms(&self, work: &Work) -> Option<i64> {
+        match work {
+            Work::Replicated(job) => Some(job.position.recv_ms),
+            _ => None,
+        }
     }
 }

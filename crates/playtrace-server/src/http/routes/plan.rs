@@ -115,6 +115,9 @@ pub(crate) async fn coverage(
 /// they take their place in the one sequence); given back to the tracker if not recorded.
 pub(crate) async fn record_drift(app: &AppState) {
     let Some(gate) = app.plan() else { return };
+    if !crate::cluster::runs_clock(app) {
+        return;
+    }
     let changes = gate.drift_changes();
     if changes.is_empty() {
         return;

@@ -1,0 +1,522 @@
+//! Cluster mode end to end (issue 22): a 3-node NATS JetStream cluster and 3 `playtrace serve`
+//! nodes on loopback. Clients ingest through all three, retrying each batch until it is
+//! acknowledged; one NATS server and one collector are SIGKILLed under load and restarted.
+//! Afterwards every acknowledged event is stored exactly once on every collector, the three
+//! stores hold the same rows under the same sequence numbers, and `/v1/budgets` and
+//! `/v1/alerts` read the same on all three; a fourth collector started with an empty data
+//! directory rebuilds the same store from the stream. Needs Debian's `nats-server` (scripts/test installs
+//! it; `$PLAYTRACE_NATS_SERVER` names another binary): never skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server;
+
+use serde_json::Value;
+use server::{event, Server};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn nats_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLAYTRACE_NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let candidate = Path::new(dir).join("nats-server");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "nats-server is not installed: run scripts/test (it installs Debian's nats-server \
+         package), or set PLAYTRACE_NATS_SERVER to its binary"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One NATS server of the cluster (its config and store survive a restart).
+struct Nats {
+    child: Option<Child>,
+    config: PathBuf,
+    port: u16,
+}
+
+impl Nats {
+    fn start(&mut self) {
+        let child = Command::new(nats_binary())
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three NATS servers with JetStream, clustered on loopback.
+fn nats_cluster(dir: &Path) -> Vec<Nats> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let mut servers: Vec<Nats> = (0..3)
+        .map(|i| {
+            let routes: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, c))| format!("nats-route://127.0.0.1:{c}"))
+                .collect();
+            let store = dir.join(format!("nats-{i}"));
+            let config = dir.join(format!("nats-{i}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
+                     cluster {{ name: playtrace-test\n listen: 127.0.0.1:{}\n no_advertise: true\n routes: [{}] }}\n",
+                    ports[i].0,
+                    store.display(),
+                    ports[i].1,
+                    routes.join(", ")
+                ),
+            )
+            .unwrap();
+            Nats {
+                child: None,
+                config,
+                port: ports[i].0,
+            }
+        })
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    servers
+}
+
+fn collector_config(nats: &[Nats], node: usize) -> String {
+    let urls: Vec<String> = nats
+        .iter()
+        .map(|n| format!("\"nats://127.0.0.1:{}\"", n.port))
+        .collect();
+    format!(
+        "[cluster]\nnats = [{}]\nnode = \"c{node}\"\nreplicas = 3\nack_timeout = \"2s\"\n\
+         apply_timeout = \"5s\"\n\n[[budget]]\nmetric = \"arming\"\nlimit_ms = 8000\n",
+        urls.join(", ")
+    )
+}
+
+/// Waits until the node is in the cluster and has applied everything the log holds.
+fn caught_up(s: &Server, deadline: Instant) -> u64 {
+    loop {
+        let (status, _, body) = s.get("/v1/cluster", None);
+        if status == 200 && body["applied"] == body["streamLast"] {
+            return body["applied"].as_u64().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node never caught up: {status} {body}\n{}",
+            s.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A reading without the fields that say when it was taken (`generatedAt`, and each window's
+/// `fromMs`/`toMs`, which follow the answering node's clock).
+fn without_call_time(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("generatedAt");
+    }
+    for w in v["windows"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = w.as_object_mut() {
+            o.remove("fromMs");
+            o.remove("toMs");
+        }
+    }
+    v
+}
+
+/// A batch of 20 events: contest lifecycles (budgets) and, now and then, a flagged check
+/// (a moderation alert).
+fn batch(client: usize, n: u64) -> (Vec<String>, String) {
+    let mut ids = Vec::new();
+    let mut body = String::new();
+    for i in 0..6 {
+        let contest = format!("k{client}-{n}-{i}");
+        let room = format!("r{}", i % 3);
+        let lines = [
+            (
+                "telemetry.contest.armed",
+                format!(r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}"}}"#),
+            ),
+            (
+                "telemetry.contest.launched",
+                format!(
+                    r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}","contestId":"{contest}","armingDurationMs":{}}}"#,
+                    100 + (n * 7 + i) % 900
+                ),
+            ),
+            (
+                "telemetry.contest.resolved",
+                format!(
+                    r#"{{"hubId":"h","roomId":"{room}","contestKey":"{contest}","contestId":"{contest}","outcomeTier":"success","resolutionDurationMs":{}}}"#,
+                    50 + (n * 13 + i) % 400
+                ),
+            ),
+        ];
+        for (j, (name, attrs)) in lines.iter().enumerate() {
+            let id = format!("{contest}-{j}");
+            body.push_str(&event(name, &id, attrs));
+            body.push('\n');
+            ids.push(id);
+        }
+    }
+    for i in 0..2 {
+        let id = format!("f{client}-{n}-{i}");
+        let flags = if (n % 10, i) == (0, 0) {
+            r#","safetyFlags":["prohibited-capability"]"#
+        } else {
+            ""
+        };
+        body.push_str(&event(
+            "narrative.check",
+            &id,
+            &format!(r#"{{"checkId":"c{client}-{n}"{flags}}}"#),
+        ));
+        body.push('\n');
+        ids.push(id);
+    }
+    (ids, body)
+}
+
+fn rows(db: &Path) -> Vec<(i64, i64, String, Option<String>, String, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, recv_ms, game, id, name, body FROM events ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// Three NATS servers and three collectors, each collector in the cluster.
+fn cluster(dir: &Path) -> (Vec<Nats>, Vec<PathBuf>, Vec<Option<Server>>) {
+    let nats = nats_cluster(dir);
+    let data: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("c{i}"))).collect();
+    let collectors: Vec<Option<Server>> = (0..3)
+        .map(|i| Some(server::start(&data[i], &collector_config(&nats, i))))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    for c in collectors.iter().flatten() {
+        caught_up(c, deadline);
+    }
+    (nats, data, collectors)
+}
+
+#[test]
+fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector_die() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut nats, data, mut collectors) = cluster(dir.path());
+    let urls: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+        collectors.iter().flatten().map(|c| c.url.clone()).collect(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let clients: Vec<_> = (0..3)
+        .map(|client| {
+            let (urls, stop, acked) = (urls.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let agent = server::agent();
+                let (mut n, mut target, mut retries) = (0u64, client, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let (ids, body) = batch(client, n);
+                    // The same batch (same ids) until some node acknowledges it.
+                    loop {
+                        let url = urls.lock().unwrap()[target % 3].clone();
+                        let answer = agent
+                            .post(format!("{url}/v1/events"))
+                            .header("Content-Type", "application/x-ndjson")
+                            .send(body.as_bytes());
+                        if let Ok(mut r) = answer {
+                            let status = r.status().as_u16();
+                            let text = r.body_mut().read_to_string().unwrap_or_default();
+                            if status == 200 {
+                                let v: Value = serde_json::from_str(&text).unwrap();
+                                let total = v["accepted"].as_u64().unwrap()
+                                    + v["duplicates"].as_u64().unwrap();
+                                assert_eq!(total, ids.len() as u64, "{text}");
+                                acked.lock().unwrap().extend(ids);
+                                break;
+                            }
+                            assert_eq!(status, 503, "only 503 may refuse: {text}");
+                            let v: Value = serde_json::from_str(&text).unwrap();
+                            assert!(v["error"]["message"].is_string(), "{text}");
+                        }
+                        retries += 1;
+                        target += 1;
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    n += 1;
+                }
+                (n, retries)
+            })
+        })
+        .collect();
+
+    let acked_now = || acked.lock().unwrap().len();
+    let wait_for_acks = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let start = acked_now();
+        while acked_now() < start + n {
+            assert!(
+                Instant::now() < deadline,
+                "ingest stalled at {}",
+                acked_now()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for_acks(1000);
+    // One NATS server and one collector die mid-load.
+    nats[1].kill();
+    collectors[2].take().unwrap().kill();
+    wait_for_acks(1000);
+    nats[1].start();
+    collectors[2] = Some(server::start(&data[2], &collector_config(&nats, 2)));
+    urls.lock().unwrap()[2] = collectors[2].as_ref().unwrap().url.clone();
+    wait_for_acks(1000);
+    stop.store(true, Ordering::Relaxed);
+    let (mut batches, mut retries) = (0, 0);
+    for c in clients {
+        let (b, r) = c.join().unwrap();
+        (batches, retries) = (batches + b, retries + r);
+    }
+    assert!(batches > 50, "the clients barely ran ({batches} batches)");
+    assert!(
+        retries > 0,
+        "no request failed: the kills happened outside the load"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let heads: Vec<u64> = collectors
+        .iter()
+        .flatten()
+        .map(|c| caught_up(c, deadline))
+        .collect();
+    assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
+    // Derived state reads the same everywhere.
+    let c: Vec<&Server> = collectors.iter().flatten().collect();
+    let alerts: Vec<Value> = c
+        .iter()
+        .map(|s| s.get("/v1/alerts?limit=1000", None).2)
+        .collect();
+    assert!(
+        alerts[0]["alerts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{}",
+        alerts[0]
+    );
+    assert_eq!(alerts[0], alerts[1]);
+    assert_eq!(alerts[0], alerts[2]);
+    // Windows slide with each node's clock: compare reads taken together (a read that straddles
+    // a slice boundary is taken again).
+    let mut tries = 0;
+    loop {
+        let budgets: Vec<Value> = c
+            .iter()
+            .map(|s| without_call_time(s.get("/v1/budgets", None).2))
+            .collect();
+        if budgets[0] == budgets[1] && budgets[0] == budgets[2] {
+            assert!(budgets[0].to_string().contains("arming"), "{}", budgets[0]);
+            break;
+        }
+        tries += 1;
+        assert!(
+            tries < 5,
+            "budgets differ:\n{}\n{}\n{}",
+            budgets[0],
+            budgets[1],
+            budgets[2]
+        );
+    }
+
+    // A fourth collector with an empty data directory rebuilds the same store from the stream.
+    let started = Instant::now();
+    let fresh = server::start(&dir.path().join("c-new"), &collector_config(&nats, 3));
+    assert_eq!(
+        caught_up(&fresh, Instant::now() + Duration::from_secs(30)),
+        heads[0]
+    );
+    let rebuilt_in = started.elapsed();
+    eprintln!(
+        "rebuilt {} stream messages ({} events) in {rebuilt_in:?}",
+        heads[0],
+        acked_now()
+    );
+    assert_eq!(fresh.get("/v1/alerts?limit=1000", None).2, alerts[0]);
+
+    // Every acknowledged event exactly once on every node, the same rows in the same order.
+    let mut dbs: Vec<PathBuf> = c.iter().map(|s| s.db()).collect();
+    dbs.push(fresh.db());
+    collectors.push(Some(fresh));
+    for s in collectors.into_iter().flatten() {
+        let (code, log) = s.terminate();
+        assert_eq!(code, Some(0), "{log}");
+    }
+    let stores: Vec<_> = dbs.iter().map(|d| rows(d)).collect();
+    assert_eq!(stores[0], stores[1], "node 0 and node 1 differ");
+    assert_eq!(stores[0], stores[2], "node 0 and node 2 differ");
+    assert_eq!(stores[0], stores[3], "the rebuilt node differs");
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for row in &stores[0] {
+        if let Some(id) = &row.3 {
+            *count.entry(id.as_str()).or_default() += 1;
+        }
+    }
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() >= 3000, "only {} acknowledged", acked.len());
+    for id in acked.iter() {
+        assert_eq!(count.get(id.as_str()), Some(&1), "{id}");
+    }
+}
+
+/// Ingests `body`, retrying on 503 as a client does (a new stream elects its leader first).
+fn ingest_acked(s: &Server, body: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, answer) = s.ingest(body, None);
+        if status == 200 {
+            return answer;
+        }
+        assert_eq!(status, 503, "{answer}");
+        assert!(Instant::now() < deadline, "never acknowledged: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn flagged(id: &str) -> String {
+    event(
+        "narrative.check",
+        id,
+        r#"{"checkId":"chk","roomId":"pier","safetyFlags":["prohibited-capability"]}"#,
+    )
+}
+
+#[test]
+fn an_alert_silenced_on_one_node_is_silenced_on_all_and_a_stream_resumes_on_another_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, _data, mut collectors) = cluster(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // An alert raised through node 0, silenced through node 0, is silenced on node 2.
+    ingest_acked(collectors[0].as_ref().unwrap(), &flagged("x-1"));
+    let c2 = collectors[2].as_ref().unwrap();
+    caught_up(c2, deadline);
+    let (_, _, list) = c2.get("/v1/alerts", None);
+    let alert = list["alerts"][0].clone();
+    assert_eq!(alert["state"], "firing", "{list}");
+    let id = alert["id"].as_str().unwrap().to_string();
+    let (status, _, silenced) = collectors[0].as_ref().unwrap().post_with(
+        &format!("/v1/alerts/{id}/silence"),
+        &[("Content-Type", "application/json")],
+        br#"{"for":"2h"}"#,
+    );
+    assert_eq!(
+        (status, silenced["state"].as_str()),
+        (200, Some("silenced")),
+        "{silenced}"
+    );
+    caught_up(c2, deadline);
+    let (_, _, on_2) = c2.get(&format!("/v1/alerts/{id}"), None);
+    assert_eq!(on_2["state"], "silenced", "{on_2}");
+    assert_eq!(
+        on_2,
+        collectors[0]
+            .as_ref()
+            .unwrap()
+            .get(&format!("/v1/alerts/{id}"), None)
+            .2
+    );
+
+    // A stream client of node 0 reads half of 100 events; node 0 dies; 100 more arrive; the
+    // client resumes on node 2 with Last-Event-ID and gets exactly the rest.
+    let c0 = collectors[0].as_ref().unwrap();
+    let sub = server::subscribe(&c0.url, "/v1/stream?topics=events", &[]);
+    assert_eq!(sub.status, 200);
+    let node_1 = collectors[1].take().unwrap();
+    let ingest_through_1 = |from: usize| {
+        let body: String = (from..from + 100)
+            .map(|i| event("tick", &format!("t-{i}"), "{}") + "\n")
+            .collect();
+        let answer = ingest_acked(&node_1, &body);
+        assert_eq!(answer["accepted"], 100, "{answer}");
+    };
+    ingest_through_1(0);
+    let first = sub.take(50, Duration::from_secs(10));
+    let last_id = first.last().unwrap().id.clone().unwrap();
+    collectors[0].take().unwrap().kill();
+    drop(sub);
+    ingest_through_1(100);
+    let c2 = collectors[2].as_ref().unwrap();
+    caught_up(c2, deadline);
+    let sub = server::subscribe(
+        &c2.url,
+        "/v1/stream?topics=events",
+        &[("Last-Event-ID", last_id.as_str())],
+    );
+    assert_eq!(sub.status, 200);
+    let rest = sub.take(150, Duration::from_secs(10));
+    let ids: Vec<String> = first
+        .iter()
+        .chain(&rest)
+        .map(|m| m.data["id"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (0..200).map(|i| format!("t-{i}")).collect();
+    assert_eq!(ids, want, "no gap, no duplicate across nodes");
+    assert!(
+        sub.next(Duration::from_millis(200)).is_none(),
+        "more than was sent"
+    );
+}
