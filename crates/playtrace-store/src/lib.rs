@@ -15,8 +15,10 @@
 
 mod alerts;
 mod check;
+mod checkpoint;
 mod erase;
 mod health;
+mod insert;
 mod lock;
 mod mark;
 mod outbox;
