@@ -16,6 +16,7 @@
 
 use crate::record::{Kind, StoredEvent};
 use rusqlite::{params, CachedStatement, Connection};
+use std::sync::OnceLock;
 
 /// Rows per statement at most; a run is cut into statements of these sizes (largest first), so
 /// only four statements are ever prepared.
@@ -46,7 +47,7 @@ pub(crate) fn insert_events(
     while start < events.len() {
         if events[start].id.is_none() {
             let e = &events[start];
-            conn.prepare_cached(&statement(1))?.execute(params![
+            conn.prepare_cached(statement(1))?.execute(params![
                 recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
             ])?;
             let seq = conn.last_insert_rowid();
@@ -85,8 +86,17 @@ pub(crate) fn insert_events(
     Ok(out)
 }
 
-/// The multi-row statement for `rows` rows.
-fn statement(rows: usize) -> String {
+/// The multi-row statement for `rows` rows (one of [`ROWS`]), built once: the writer asks for
+/// one per statement it runs.
+fn statement(rows: usize) -> &'static str {
+    static SQL: OnceLock<[String; ROWS.len()]> = OnceLock::new();
+    let all = SQL.get_or_init(|| ROWS.map(build_statement));
+    ROWS.iter()
+        .position(|&n| n == rows)
+        .map_or("", |i| all[i].as_str())
+}
+
+fn build_statement(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body) VALUES ",
     );
@@ -105,7 +115,7 @@ fn statement(rows: usize) -> String {
 
 /// Runs the statement for `chunk`; returns how many rows it stored.
 fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqlite::Result<usize> {
-    let mut stmt: CachedStatement<'_> = conn.prepare_cached(&statement(chunk.len()))?;
+    let mut stmt: CachedStatement<'_> = conn.prepare_cached(statement(chunk.len()))?;
     stmt.raw_bind_parameter(1, recv_ms)?;
     for (row, e) in chunk.iter().enumerate() {
         let at = 2 + row * COLUMNS;
