@@ -637,6 +637,123 @@ def cmd_load(args):
 
 
 # ----------------------------------------------------------------------------------------
+# wrk (the same bodies through a second client, so a figure is not an artefact of one)
+# ----------------------------------------------------------------------------------------
+
+WRK_OFFSET = 50_000_000  # batch numbers of the measured run start here (the warm-up's below)
+
+
+def run_wrk(args, body_file, seconds, offset, pids, rss):
+    """One wrk run; returns (its WRK_RESULT dict, server CPU marks, wrk's CPU seconds)."""
+    threads = min(args.wrk_threads, args.clients)
+    env = dict(os.environ, BODY_FILE=body_file, WRK_THREADS=str(threads),
+               BATCH_OFFSET=str(offset))
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk.lua")
+    cmd = [args.wrk, "-t", str(threads), "-c", str(args.clients), "-d", "%gs" % seconds,
+           "--timeout", "%gs" % args.timeout, "-s", script, args.url]
+    import subprocess
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0, s0, th0 = time.perf_counter(), cpu_seconds(pids), thread_cpu(pids)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + seconds + args.timeout + 30
+    while proc.poll() is None:
+        if pids:
+            rss[0] = max(rss[0], sum(status_kib(p, "VmRSS") for p in pids))
+        if time.monotonic() > deadline:
+            proc.kill()
+            sys.exit("wrk: did not finish in time")
+        time.sleep(0.1)
+    t1, s1, th1 = time.perf_counter(), cpu_seconds(pids), thread_cpu(pids)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = proc.stdout.read().decode("utf-8", "replace")
+    found = [line for line in out.splitlines() if line.startswith("WRK_RESULT ")]
+    if proc.returncode != 0 or not found:
+        sys.exit("wrk failed (exit %s):\n%s" % (proc.returncode, out[-2000:]))
+    client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return json.loads(found[-1][len("WRK_RESULT "):]), (t0, s0, th0, t1, s1, th1), client_cpu
+
+
+def cmd_wrk(args):
+    """Warm-up run, then the measured run; a result file in `load`'s shape."""
+    u = urllib.parse.urlsplit(args.url)
+    if u.hostname not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit("wrk: refusing a non-loopback URL: %s" % args.url)
+    rng = random.Random(args.seed)
+    prefix = args.run_id or os.urandom(3).hex()
+    parts = make_template(rng, prefix, 0, args.batch, args.contest_share, args.line_bytes,
+                          int(time.time() * 1000), args.games)
+    body_file = args.out + ".body"
+    with open(body_file, "wb") as f:
+        f.write(b"\0".join(parts))
+    pids = proc_tree(args.pid) if args.pid else []
+    rss = [0]
+    results = []
+    if args.warmup > 0:
+        results.append(run_wrk(args, body_file, args.warmup, 0, pids, rss)[0])
+    res, (t0, s0, th0, t1, s1, th1), client_cpu = run_wrk(
+        args, body_file, args.seconds, WRK_OFFSET, pids, rss)
+    results.append(res)
+    os.unlink(body_file)
+    hwm_kib = sum(status_kib(p, "VmHWM") for p in pids)
+    window = res["duration_us"] / 1e6
+    if args.count == "accepted":
+        acked = res["accepted"]
+    else:
+        acked = (res["answers"] - res["non200"]) * args.batch
+    sent = sum(r["answers"] for r in results) * args.batch
+    result = {
+        "server": args.name, "url": args.url, "run": args.run, "client": "wrk",
+        "clients": args.clients, "batch": args.batch, "seconds": args.seconds,
+        "warmup": args.warmup, "count": args.count,
+        "avg_line_bytes": round(len(PLACEHOLDER.join(parts)) / args.batch, 1),
+        "body_join_us": None,
+        "events_per_s": acked / window,
+        "requests": res["answers"],
+        "requests_per_s": res["answers"] / window,
+        "p50_ms": res["p50_us"] / 1000, "p99_ms": res["p99_us"] / 1000,
+        "max_ms": res["max_us"] / 1000,
+        "status_503": res["non200"], "status_503_in_window": res["non200"],
+        "other_status": {}, "reconnects": sum(r["errors"]["connect"] for r in results),
+        "server_closes": 0,
+        "batches_total": sum(r["answers"] for r in results),
+        "events_sent_total": sent,
+        "accepted_total": (sum(r["accepted"] for r in results) if args.count == "accepted"
+                           else sent),
+        "duplicates_total": sum(r["duplicates"] for r in results),
+        "rejected_total": 0,
+        "pids": pids,
+        "peak_rss_kib": max(hwm_kib, rss[0]) if pids else None,
+        "errors": ["wrk socket errors %s" % r["errors"] for r in results
+                   if any(r["errors"][k] for k in ("connect", "read", "write", "timeout"))],
+        "server_cpu_cores": round((s1 - s0) / (t1 - t0), 2) if pids else None,
+        "client_cpu_cores": round(client_cpu / (t1 - t0), 2),
+        "server_threads": {name: round((th1[name] - th0.get(name, 0)) / (t1 - t0), 3)
+                           for name in th1},
+    }
+    if any(r["non200"] for r in results) and args.count == "accepted":
+        # wrk does not retry a 503 (nothing stored): the check below must not call it lost.
+        result["events_sent_total"] -= sum(r["non200"] for r in results) * args.batch
+    if args.metrics:
+        try:
+            status, body = http_get(args.metrics)
+            if status == 200:
+                result["metrics"] = parse_metrics(body.decode("utf-8", "replace"))
+        except OSError as e:
+            result["metrics_error"] = str(e)
+    if args.info:
+        try:
+            status, body = http_get(args.info)
+            result["info"] = json.loads(body)
+        except (OSError, ValueError) as e:
+            result["info_error"] = str(e)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print("wrk:  %-9s run %s: %9.0f events/s  %5d req  p50 %6.1f ms  p99 %6.1f ms  non-200 %d"
+          % (args.name, args.run, result["events_per_s"], result["requests"],
+             result["p50_ms"], result["p99_ms"], res["non200"]), file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------
 # wait / annotate
 # ----------------------------------------------------------------------------------------
 
@@ -876,6 +993,44 @@ def cmd_report(args):
         sys.exit(1)
 
 
+def cmd_shapes(args):
+    """One table over every shape and client: playtrace's p99 next to the ceiling's."""
+    groups = {}
+    for path in args.files:
+        with open(path) as f:
+            r = json.load(f)
+        key = ("%dx%d" % (r["clients"], r["batch"]), r.get("client", "python"))
+        groups.setdefault(key, {}).setdefault(r["server"], []).append(r)
+    head = "%-10s %-7s %-15s %11s %8s %8s %12s %9s %10s %10s" % (
+        "shape", "client", "server", "events/s", "p50 ms", "p99 ms", "ceiling p99",
+        "/ceiling", "CPU s/1M", "writer us")
+    print("\nall shapes (medians over runs; CPU s/1M = server core-seconds per million events, "
+          "writer us = writer thread per event)", file=sys.stdout)
+    print(head)
+    print("-" * len(head))
+    order = lambda kv: (int(kv[0][0].split("x")[0]), kv[0][1])
+    for (shape, client), servers in sorted(groups.items(), key=order):
+        ce = servers.get("ceiling")
+        ce_eps = median([r["events_per_s"] for r in ce]) if ce else None
+        ce_p99 = median([r["p99_ms"] for r in ce]) if ce else None
+        for name in sorted(servers, key=lambda n: (n != "ceiling", n)):
+            rs = servers[name]
+            eps = median([r["events_per_s"] for r in rs])
+            cpu = median([r["server_cpu_cores"] / r["events_per_s"] * 1e6
+                          for r in rs if r.get("server_cpu_cores") and r["events_per_s"]])
+            writer = median([(r.get("server_threads") or {}).get("playtrace-write", 0)
+                             / r["events_per_s"] * 1e6 for r in rs
+                             if r["events_per_s"] and name != "ceiling"])
+            print("%-10s %-7s %-15s %11s %8s %8s %12s %9s %10s %10s" % (
+                shape, client, name, fmt(eps, ",.0f"),
+                fmt(median([r["p50_ms"] for r in rs]), ".1f"),
+                fmt(median([r["p99_ms"] for r in rs]), ".1f"),
+                fmt(ce_p99, ".1f") if name != "ceiling" else "",
+                fmt(eps / ce_eps, ".2f") if ce_eps and name != "ceiling" else "",
+                fmt(cpu, ".2f"), fmt(writer, ".2f") if name != "ceiling" else ""))
+    print("load average now: %s" % open("/proc/loadavg").read().split(" ", 3)[:3])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -908,6 +1063,28 @@ def main():
                     help="spread events over this many games (bench-00…) in runs of 50 lines")
     lp.set_defaults(func=cmd_load)
 
+    kp = sub.add_parser("wrk", help="the same bodies posted by wrk (warm-up, then measured)")
+    for flag in ("--url", "--name", "--out"):
+        kp.add_argument(flag, required=True)
+    kp.add_argument("--pid", type=int, help="server pid (RSS and CPU of it and its children)")
+    kp.add_argument("--run", type=int, default=1)
+    kp.add_argument("--run-id", help="id prefix (default: random)")
+    kp.add_argument("--count", choices=["accepted", "sent"], default="accepted")
+    kp.add_argument("--metrics", help="GET this after the load (playtrace /metrics)")
+    kp.add_argument("--info", help="GET this JSON after the load (playtrace /readyz)")
+    kp.add_argument("--seconds", type=float, default=20.0)
+    kp.add_argument("--warmup", type=float, default=3.0)
+    kp.add_argument("--clients", type=int, default=4, help="connections")
+    kp.add_argument("--batch", type=int, default=1000)
+    kp.add_argument("--line-bytes", type=int, default=300)
+    kp.add_argument("--contest-share", type=float, default=0.10)
+    kp.add_argument("--timeout", type=float, default=30.0, help="request timeout, s")
+    kp.add_argument("--seed", type=int, default=7)
+    kp.add_argument("--games", type=int, default=1)
+    kp.add_argument("--wrk", default="wrk", help="the wrk binary")
+    kp.add_argument("--wrk-threads", type=int, default=2)
+    kp.set_defaults(func=cmd_wrk)
+
     wp = sub.add_parser("wait", help="wait until a URL answers 200")
     wp.add_argument("url")
     wp.add_argument("--timeout", type=float, default=60.0)
@@ -924,6 +1101,10 @@ def main():
     rp.add_argument("--format", choices=["table", "json"], default="table")
     rp.add_argument("--require-target", action="store_true", help="exit 3 if a target fails")
     rp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("shapes", help="one table over shapes and clients (p99 vs ceiling)")
+    sp.add_argument("files", nargs="+")
+    sp.set_defaults(func=cmd_shapes)
 
     args = p.parse_args()
     args.func(args)

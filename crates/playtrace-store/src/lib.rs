@@ -15,9 +15,11 @@
 
 mod alerts;
 mod check;
+mod checkpoint;
 mod cluster;
 mod erase;
 mod health;
+mod insert;
 mod lock;
 mod mark;
 mod outbox;

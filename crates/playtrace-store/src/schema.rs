@@ -270,28 +270,10 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
 
 /// Makes `conn` a writer that never checkpoints itself: copying WAL pages into the database
 /// (and fsyncing it) would otherwise happen inside a commit, on the one thread every ingest
-/// request waits for. [`checkpoint`] does it from another connection instead.
+/// request waits for. The checkpoint thread (`checkpoint.rs`) does it from another connection instead.
 pub(crate) fn disable_auto_checkpoint(conn: &Connection) -> Result<(), StoreError> {
     conn.query_row("PRAGMA wal_autocheckpoint=0", [], |_| Ok(()))?;
     Ok(())
-}
-
-/// Copies committed WAL pages into the database without blocking the writer (`PASSIVE`), so the
-/// writer can wrap around to the start of the WAL at its next commit. When the WAL has grown past
-/// `restart_bytes` anyway (readers held it), a `TRUNCATE` checkpoint waits its turn and shrinks
-/// it. Returns the WAL frames still not copied.
-pub(crate) fn checkpoint(
-    conn: &Connection,
-    wal_path: &Path,
-    restart_bytes: u64,
-) -> Result<i64, StoreError> {
-    let big = std::fs::metadata(wal_path).is_ok_and(|m| m.len() > restart_bytes);
-    let mode = if big { "TRUNCATE" } else { "PASSIVE" };
-    let (_busy, log, done): (i64, i64, i64) =
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-    Ok((log - done).max(0))
 }
 
 /// Caps the database file at about `bytes` (`PRAGMA max_page_count`): past it a commit fails

@@ -179,10 +179,18 @@ impl Store {
         let checkpoint_stop = stop.clone();
         let wal_path = self.dir.join(format!("{DB_FILE}-wal"));
         let health = self.health.clone();
+        let turn = self.turn.clone();
         let checkpoint_thread = std::thread::Builder::new()
             .name("playtrace-checkpoint".into())
             .spawn(move || {
-                checkpoints(&checkpoint_conn, &wal_path, mark, &health, &checkpoint_stop)
+                checkpoints(
+                    &checkpoint_conn,
+                    &wal_path,
+                    mark,
+                    &health,
+                    &checkpoint_stop,
+                    &turn,
+                )
             })
             .map_err(spawn_error)?;
         Ok((
@@ -237,9 +245,17 @@ fn report_loss(dir: &Path, loss: Loss) {
 }
 
 /// Every 100 ms until `stop` (then once more, truncating): records the high-water mark of what
-/// the writer committed, then checkpoints the WAL. Failures go to `health` (so `/readyz` tells)
-/// and to the log at most every 10 s.
-fn checkpoints(conn: &Connection, wal: &Path, mut mark: Mark, health: &Health, stop: &AtomicBool) {
+/// the writer committed, then checkpoints the WAL (`checkpoint.rs`: a long WAL starts over
+/// instead of growing). Failures go to `health` (so `/readyz` tells) and to the log at most
+/// every 10 s.
+fn checkpoints(
+    conn: &Connection,
+    wal: &Path,
+    mut mark: Mark,
+    health: &Health,
+    stop: &AtomicBool,
+    turn: &crate::writer::WriteTurn,
+) {
     let mut checkpoint_log = Throttle::new(Duration::from_secs(10));
     let mut mark_log = Throttle::new(Duration::from_secs(10));
     let mut round = |restart_bytes: u64| {
@@ -255,7 +271,7 @@ fn checkpoints(conn: &Connection, wal: &Path, mut mark: Mark, health: &Health, s
                 health.mark(Some(e.to_string()));
             }
         }
-        match schema::checkpoint(conn, wal, restart_bytes) {
+        match crate::checkpoint::round(conn, wal, restart_bytes, turn) {
             Ok(_) => {
                 health.checkpoint(None);
                 checkpoint_log.reset();

@@ -10,6 +10,7 @@
 
 use crate::alerts::{self, AlertRow};
 use crate::health::{Health, Throttle};
+use crate::insert::{insert_events, Inserted};
 use crate::record::{Kind, RejectRow, StoredEvent};
 use crate::silences::{self, SilenceRow};
 use crate::{now_ms, StoreError};
@@ -308,6 +309,9 @@ impl<T: Send + 'static> Writer<T> {
         health: Arc<Health>,
         turn: Arc<WriteTurn>,
     ) -> std::io::Result<(Writer<T>, JoinHandle<()>)> {
+        // The commit's statements (multi-row inserts, subjects, rejects, alerts, outbox) stay
+        // prepared across commits.
+        conn.set_prepared_statement_cache_capacity(64);
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
         let state = WriterThread {
@@ -475,41 +479,26 @@ fn commit<T: 'static>(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
     let mut outcomes = Vec::with_capacity(jobs.len());
+    // At least the largest sequence any stored event has (new rows are numbered past it).
+    let mut head = crate::mark::stored_head(&tx)?;
     {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
         let mut index = tx.prepare_cached(INDEX_SQL)?;
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for job in jobs.iter_mut() {
+            // In cluster mode a replicated message carries its own receive time.
             let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
             let hook_tx = Tx { conn: &tx, recv_ms };
-            let mut inserted = Vec::with_capacity(job.events.len());
-            let mut seqs = Vec::with_capacity(job.events.len());
-            let (mut accepted, mut duplicates) = (0, 0);
-            for e in &mut job.events {
-                let n = insert.execute(params![
-                    recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
-                ])?;
-                inserted.push(n == 1);
-                e.seq = if n == 1 { tx.last_insert_rowid() } else { 0 };
-                e.recv_ms = recv_ms;
-                e.kind = Kind::Event;
-                if n == 1 {
-                    for key in &e.subjects {
-                        index.execute(params![e.seq, key])?;
-                    }
-                }
-                seqs.push(e.seq);
-                if n == 1 {
-                    accepted += 1;
-                } else {
-                    duplicates += 1;
+            let Inserted { inserted, seqs } =
+                insert_events(&tx, &mut job.events, recv_ms, &mut head)?;
+            for e in job.events.iter().filter(|e| e.seq != 0) {
+                for key in &e.subjects {
+                    index.execute(params![e.seq, key])?;
                 }
             }
+            let accepted = inserted.iter().filter(|&&stored| stored).count() as u64;
+            let duplicates = inserted.len() as u64 - accepted;
             for r in &job.rejects {
                 reject.execute(params![recv_ms, r.line, r.kind, r.message, r.raw])?;
             }
