@@ -17,6 +17,7 @@ mod sentiment;
 mod table;
 
 pub use correlator::{Correlator, CorrelatorOptions};
+pub(crate) use live::budget_lines;
 pub use live::{
     BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests,
     LiveOptions, WindowReport, DEFAULT_RECENT_CLOSED,

@@ -1,0 +1,139 @@
+//! `GET /v1/budgets/history`'s answer: budgets per step over the per-minute (or per-hour) rows
+//! of [`crate::rollup`], each step's percentiles exact because rows hold counts per distinct
+//! duration and merging adds counts.
+
+use crate::budget::BudgetSet;
+use crate::contest::{budget_lines, BudgetLine, GroupLine};
+use crate::quantile::from_order_key;
+use crate::rollup::{decode, HistoryKey, MINUTE_MS};
+use crate::summary::GroupDim;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// What `GET /v1/budgets/history` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryQuery {
+    /// Start (epoch ms, a multiple of the row size read), inclusive.
+    pub from_ms: i64,
+    /// End (epoch ms), exclusive.
+    pub to_ms: i64,
+    /// Length of each point (a multiple of a minute).
+    pub step_ms: i64,
+    /// Also per group of these dimensions.
+    pub group_by: Vec<GroupDim>,
+    /// Only this game.
+    pub game: Option<String>,
+    /// Only this environment.
+    pub env: Option<String>,
+}
+
+/// Budgets over one step of the history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPoint {
+    /// Start of the step, epoch ms (receive time).
+    pub from_ms: i64,
+    /// End of the step (exclusive).
+    pub to_ms: i64,
+    /// One line per budget over every matching sample of the step.
+    pub budgets: Vec<BudgetLine>,
+    /// Per group, when asked for (groups without samples in this step are left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupLine>>,
+}
+
+/// Counts of one metric gathered for one point (and group): pairs appended as rows are read,
+/// merged once at the end.
+type Gathered = [Vec<(u64, u64)>; 3];
+
+/// The history of `query` from rows `(start of the row, index into series, counts)` read for
+/// `[from, to)`: one point per step, each with its budgets (and groups), percentiles exact.
+/// Series outside the query's game and env are skipped; rows outside the range are ignored.
+pub fn answer<'r>(
+    query: &HistoryQuery,
+    budgets: &BudgetSet,
+    series: &[HistoryKey],
+    rows: impl IntoIterator<Item = (i64, usize, &'r [u8])>,
+) -> Vec<HistoryPoint> {
+    let step = query.step_ms.max(MINUTE_MS);
+    let points = ((query.to_ms - query.from_ms).max(0) + step - 1) / step;
+    let wanted: Vec<Option<(usize, Option<Vec<Option<String>>>)>> = series
+        .iter()
+        .map(|k| {
+            let scope_ok = query
+                .game
+                .as_ref()
+                .is_none_or(|g| k.game.as_ref() == Some(g))
+                && query.env.as_ref().is_none_or(|e| k.env.as_ref() == Some(e));
+            scope_ok.then(|| {
+                let group = (!query.group_by.is_empty()).then(|| {
+                    query
+                        .group_by
+                        .iter()
+                        .map(|d| k.group.get(d.index()).cloned().flatten())
+                        .collect()
+                });
+                (k.metric.index(), group)
+            })
+        })
+        .collect();
+    let mut overall: Vec<Gathered> = (0..points).map(|_| Gathered::default()).collect();
+    let mut groups: HashMap<(i64, Vec<Option<String>>), Gathered> = HashMap::new();
+    for (at, s, blob) in rows {
+        if at < query.from_ms || at >= query.to_ms {
+            continue;
+        }
+        let Some(Some((m, group))) = wanted.get(s) else {
+            continue;
+        };
+        let Some(counts) = decode(blob) else { continue };
+        let point = (at - query.from_ms) / step;
+        if let Some(g) = group {
+            groups.entry((point, g.clone())).or_default()[*m].extend_from_slice(&counts);
+        }
+        overall[point as usize][*m].extend(counts);
+    }
+    let mut per_point: BTreeMap<i64, Vec<GroupLine>> = BTreeMap::new();
+    for ((point, key), gathered) in groups {
+        per_point.entry(point).or_default().push(GroupLine {
+            key: query.group_by.iter().copied().zip(key).collect(),
+            budgets: budget_lines(budgets, gathered.map(counted)),
+        });
+    }
+    overall
+        .into_iter()
+        .enumerate()
+        .map(|(i, gathered)| {
+            let from = query.from_ms + i as i64 * step;
+            HistoryPoint {
+                from_ms: from,
+                to_ms: (from + step).min(query.to_ms),
+                budgets: budget_lines(budgets, gathered.map(counted)),
+                groups: (!query.group_by.is_empty()).then(|| {
+                    let mut lines = per_point.remove(&(i as i64)).unwrap_or_default();
+                    lines.sort_by(|a, b| a.key.cmp(&b.key));
+                    lines
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Gathered pairs merged: distinct values ascending with their counts, and the total.
+fn counted(mut pairs: Vec<(u64, u64)>) -> (Vec<(f64, u64)>, u64) {
+    pairs.sort_unstable_by_key(|&(k, _)| k);
+    let mut out: Vec<(f64, u64)> = Vec::with_capacity(pairs.len());
+    let mut last = None;
+    for (k, n) in pairs {
+        if last == Some(k) {
+            if let Some(l) = out.last_mut() {
+                l.1 += n;
+            }
+        } else {
+            out.push((from_order_key(k), n));
+            last = Some(k);
+        }
+    }
+    let total = out.iter().map(|&(_, n)| n).sum();
+    (out, total)
+}
