@@ -200,3 +200,92 @@ pub(crate) fn delete_older(conn: &Connection, cutoff_ms: i64) -> Result<u64, Sto
     )?;
     Ok((minutes + hours) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use playtrace_core::quantile::order_key;
+
+    fn counts(conn: &Connection, table: &str, at: i64) -> Vec<(u64, u64)> {
+        let blob: Vec<u8> = conn
+            .query_row(
+                &format!("SELECT counts FROM {table} WHERE at_ms = ?1"),
+                [at],
+                |r| r.get(0),
+            )
+            .unwrap();
+        decode(&blob).unwrap()
+    }
+
+    /// Changes add up in the minute and its hour, a row counting nothing goes, the mark only
+    /// moves forward, and retention removes what is older than the events it keeps.
+    #[test]
+    fn changes_add_up_and_retention_removes_old_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::schema::open(&dir.path().join("db")).unwrap();
+        let tx = Tx {
+            conn: &conn,
+            recv_ms: 0,
+        };
+        let (k1, k2) = (order_key(100.0), order_key(250.5));
+        let hour = 10 * HOUR_MS;
+        let change = |minutes: Vec<(i64, Vec<(u64, i64)>)>| RollupChange {
+            metric: 1,
+            key: r#"{"room":"r"}"#.into(),
+            minutes,
+        };
+        tx.add_rollups(
+            &[change(vec![
+                (hour, vec![(k1, 2), (k2, 1)]),
+                (hour + MINUTE_MS, vec![(k1, 1)]),
+            ])],
+            Some(RollupMark {
+                seq: 9,
+                recv_ms: hour,
+            }),
+        )
+        .unwrap();
+        // A later event moved one sample of the first minute from 100 to 250.5.
+        tx.add_rollups(
+            &[change(vec![(hour, vec![(k1, -1), (k2, 1)])])],
+            Some(RollupMark { seq: 5, recv_ms: 0 }),
+        )
+        .unwrap();
+        assert_eq!(
+            counts(&conn, "rollup_minutes", hour),
+            vec![(k1, 1), (k2, 2)]
+        );
+        assert_eq!(counts(&conn, "rollup_hours", hour), vec![(k1, 2), (k2, 2)]);
+        let (seq, series): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT seq FROM rollup_mark), (SELECT count(*) FROM rollup_series)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (seq, series),
+            (9, 1),
+            "the mark never goes back; one series"
+        );
+        tx.add_rollups(&[change(vec![(hour + MINUTE_MS, vec![(k1, -1)])])], None)
+            .unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM rollup_minutes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "a minute counting nothing is removed");
+
+        // Retention at 10:30 keeps the 10:00 hour (it ends after) but not its 10:00 minute.
+        assert_eq!(delete_older(&conn, hour + 30 * MINUTE_MS).unwrap(), 1);
+        assert_eq!(counts(&conn, "rollup_hours", hour).len(), 2);
+        assert_eq!(delete_older(&conn, hour + HOUR_MS).unwrap(), 1);
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM rollup_minutes) + (SELECT count(*) FROM rollup_hours)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+}

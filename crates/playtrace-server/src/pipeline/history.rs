@@ -88,9 +88,15 @@ pub(crate) async fn run(app: Arc<AppState>) {
     }
 }
 
+/// One flush at a time: a reader that flushes before reading must also wait for a flush in
+/// flight (the periodic one may have taken the journal a moment before).
+static FLUSHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Takes the journal and writes it as one job; puts it back when the job fails. Returns whether
-/// something was written.
+/// something was written. When it returns, everything journaled before the call is in the store
+/// (or back in the journal).
 pub(crate) async fn flush(app: &Arc<AppState>) -> bool {
+    let _turn = FLUSHING.lock().await;
     let (deltas, mark) = {
         let mut live = app.live.lock().unwrap_or_else(|p| p.into_inner());
         (live.take_history(), live.history_mark())
