@@ -42,6 +42,9 @@ pub struct HistoryPoint {
     pub groups: Option<Vec<GroupLine>>,
 }
 
+/// A series' values in the grouping asked for (`None`: not grouping).
+type GroupValues = Option<Vec<Option<String>>>;
+
 /// Counts of one metric gathered for one point (and group): pairs appended as rows are read,
 /// merged once at the end.
 type Gathered = [Vec<(u64, u64)>; 3];
@@ -57,7 +60,7 @@ pub fn answer<'r>(
 ) -> Vec<HistoryPoint> {
     let step = query.step_ms.max(MINUTE_MS);
     let points = ((query.to_ms - query.from_ms).max(0) + step - 1) / step;
-    let wanted: Vec<Option<(usize, Option<Vec<Option<String>>>)>> = series
+    let wanted: Vec<Option<(usize, GroupValues)>> = series
         .iter()
         .map(|k| {
             let scope_ok = query
