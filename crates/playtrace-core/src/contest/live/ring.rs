@@ -225,11 +225,14 @@ impl Ring {
             }
         }
         while (slice - self.base) as usize >= self.slices.len() {
-            // The newest slice so far gets no new samples any more: packed.
-            if let Some(last) = self.slices.back_mut() {
-                last.pack();
-            }
-            self.slices.push_back(SliceCounts::default());
+            // The newest slice so far gets no new samples any more: packed, and its map's
+            // allocation goes on to the new newest slice.
+            let spare = self
+                .slices
+                .back_mut()
+                .map(SliceCounts::pack)
+                .unwrap_or_default();
+            self.slices.push_back(SliceCounts::reusing(spare));
         }
         true
     }

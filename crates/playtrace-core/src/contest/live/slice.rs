@@ -80,15 +80,28 @@ impl SliceCounts {
         self.open.is_empty() && self.packed.iter().all(|e| e.count == 0)
     }
 
-    /// Moves the map's counts into the sorted array (and drops zeros), exactly sized.
-    pub(super) fn pack(&mut self) {
-        if self.open.is_empty() {
-            return;
+    /// A slice whose map reuses `open`'s allocation (emptied): the newest slice's map grows to
+    /// the same size every slice, and growing and freeing it anew each time would leave the
+    /// allocator holding freed pieces between the packed arrays that stay.
+    pub(super) fn reusing(mut open: HashMap<(SeriesId, u64), u64>) -> Self {
+        open.clear();
+        SliceCounts {
+            packed: Vec::new(),
+            open,
         }
-        let open = std::mem::take(&mut self.open);
-        let mut all: Vec<Entry> = Vec::with_capacity(self.packed.len() + open.len());
+    }
+
+    /// Moves the map's counts into the sorted array (dropping zeros), allocated once at its
+    /// size; returns the emptied map for the next slice.
+    pub(super) fn pack(&mut self) -> HashMap<(SeriesId, u64), u64> {
+        let mut open = std::mem::take(&mut self.open);
+        if open.is_empty() {
+            return open;
+        }
+        let kept = self.packed.iter().filter(|e| e.count > 0).count();
+        let mut all: Vec<Entry> = Vec::with_capacity(kept + open.len());
         all.extend(self.packed.iter().filter(|e| e.count > 0));
-        for ((series, key), n) in open {
+        for ((series, key), n) in open.drain() {
             // A slice of 10 s never holds 4 billion samples of one value; saturate regardless.
             let count = u32::try_from(n).unwrap_or(u32::MAX);
             all.push(Entry { key, series, count });
@@ -103,8 +116,8 @@ impl SliceCounts {
                 false
             }
         });
-        all.shrink_to_fit();
         self.packed = all;
+        open
     }
 }
 
