@@ -12,7 +12,9 @@ last `--days` days and one minute row per minute of the last 2 hours, each holdi
 distinct duration of `--rate` contests per minute per room (integer milliseconds, lognormal as
 in bench/budgets: arming ~1.5 s, resolution ~400 ms), in core's row format (varint deltas of
 the order key, varint counts). It then starts the collector again (retention 30d, so nothing
-is pruned) and times 21 sequential requests of each query (median and p90):
+is pruned) and times 21 sequential requests of each query after one warm-up (median and p90 of the wall
+time, and the server's CPU time per answer, utime + stime from /proc, which a loaded machine
+does not inflate the way it inflates wall time):
 
 - `?from=7d&step=1h` (168 points, every room merged per point);
 - `?from=7d&step=1h&group_by=room` (168 points × 40 rooms);
@@ -149,15 +151,24 @@ def seed(db, days, rate, now_ms):
     return len(rows), len(minutes)
 
 
-def timed(port, path, n):
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(port, path, n, pid):
     times, data = [], b""
+    get(port, path)  # warm: the first request reads the rows from disk
+    c0 = cpu_seconds(pid)
     for _ in range(n):
         status, data, elapsed = get(port, path)
         if status != 200:
             raise SystemExit("GET %s: %d %s" % (path, status, data[:300]))
         times.append(elapsed * 1000)
+    cpu_ms = (cpu_seconds(pid) - c0) * 1000 / n
     times.sort()
-    return statistics.median(times), times[int(0.9 * (len(times) - 1))], json.loads(data)
+    return statistics.median(times), times[int(0.9 * (len(times) - 1))], cpu_ms, json.loads(data)
 
 
 def main():
@@ -191,7 +202,7 @@ def main():
             ]
             print("load average before: %.2f %.2f %.2f" % os.getloadavg())
             for q in queries:
-                median, p90, answer = timed(port, q, args.requests)
+                median, p90, cpu_ms, answer = timed(port, q, args.requests, proc.pid)
                 pts = answer["points"]
                 full = [pt for pt in pts[1:-1]]
                 want = 40 * 60 * args.rate * (answer["stepMs"] // HOUR) if answer["stepMs"] >= HOUR else None
@@ -200,7 +211,8 @@ def main():
                         got = {b["metric"]: b["samples"] for b in pt["budgets"]}
                         if got.get("resolution") != want or got.get("arming") != want:
                             raise SystemExit("%s: point %s counts %s, want %d" % (q, pt["fromMs"], got, want))
-                print("%-55s %4d points  median %7.1f ms  p90 %7.1f ms" % (q, len(pts), median, p90))
+                print("%-55s %4d points  median %7.1f ms  p90 %7.1f ms  server CPU %6.1f ms/answer"
+                      % (q, len(pts), median, p90, cpu_ms))
             print("load average after: %.2f %.2f %.2f" % os.getloadavg())
         finally:
             stop(proc)

@@ -5,7 +5,7 @@
 use crate::budget::BudgetSet;
 use crate::contest::{budget_lines, BudgetLine, GroupLine};
 use crate::quantile::from_order_key;
-use crate::rollup::{decode, HistoryKey, MINUTE_MS};
+use crate::rollup::{decode_into, HistoryKey, MINUTE_MS};
 use crate::summary::GroupDim;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -89,12 +89,16 @@ pub fn answer<'r>(
         let Some(Some((m, group))) = wanted.get(s) else {
             continue;
         };
-        let Some(counts) = decode(blob) else { continue };
         let point = (at - query.from_ms) / step;
-        if let Some(g) = group {
-            groups.entry((point, g.clone())).or_default()[*m].extend_from_slice(&counts);
+        let into = &mut overall[point as usize][*m];
+        let from = into.len();
+        if !decode_into(blob, into) {
+            continue;
         }
-        overall[point as usize][*m].extend(counts);
+        if let Some(g) = group {
+            let added = &overall[point as usize][*m][from..];
+            groups.entry((point, g.clone())).or_default()[*m].extend_from_slice(added);
+        }
     }
     let mut per_point: BTreeMap<i64, Vec<GroupLine>> = BTreeMap::new();
     for ((point, key), gathered) in groups {
@@ -124,7 +128,9 @@ pub fn answer<'r>(
 
 /// Gathered pairs merged: distinct values ascending with their counts, and the total.
 fn counted(mut pairs: Vec<(u64, u64)>) -> (Vec<(f64, u64)>, u64) {
-    pairs.sort_unstable_by_key(|&(k, _)| k);
+    // Each row's pairs are already ascending: the stable sort merges those runs instead of
+    // sorting from scratch.
+    pairs.sort_by_key(|&(k, _)| k);
     let mut out: Vec<(f64, u64)> = Vec::with_capacity(pairs.len());
     let mut last = None;
     for (k, n) in pairs {
@@ -237,5 +243,75 @@ mod tests {
             rows.iter().map(|(at, s, b)| (*at, *s, b.as_slice())),
         );
         assert_eq!(none[0].budgets[0].samples, 0);
+    }
+
+    /// The core of `bench/budgets/history.py`'s week over 40 rooms, without HTTP and SQLite:
+    /// `cargo test --release -p playtrace-core --lib week_over_40_rooms -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing, not a check: run by hand in release"]
+    fn week_over_40_rooms() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 11
+        };
+        let mut series = Vec::new();
+        for room in 0..40 {
+            for metric in [Metric::Arming, Metric::Resolution] {
+                series.push(HistoryKey {
+                    metric,
+                    game: Some("bench".into()),
+                    env: Some("prod".into()),
+                    group: vec![
+                        Some("hub".into()),
+                        Some(format!("room-{room:02}")),
+                        None,
+                        None,
+                    ],
+                });
+            }
+        }
+        let hours = 168i64;
+        let mut rows = Vec::new();
+        for h in 0..hours {
+            for (s, key) in series.iter().enumerate() {
+                let span = if key.metric == Metric::Arming {
+                    6000
+                } else {
+                    900
+                };
+                let samples: Vec<f64> = (0..300).map(|_| (100 + next() % span) as f64).collect();
+                rows.push((h * crate::rollup::HOUR_MS, s, row(&samples)));
+            }
+        }
+        for group_by in [vec![], vec![GroupDim::Room]] {
+            let query = HistoryQuery {
+                from_ms: 0,
+                to_ms: hours * crate::rollup::HOUR_MS,
+                step_ms: crate::rollup::HOUR_MS,
+                group_by,
+                game: None,
+                env: None,
+            };
+            let started = std::time::Instant::now();
+            let runs = 10;
+            for _ in 0..runs {
+                let points = answer(
+                    &query,
+                    &BudgetSet::default(),
+                    &series,
+                    rows.iter().map(|(at, s, b)| (*at, *s, b.as_slice())),
+                );
+                assert_eq!(points.len(), hours as usize);
+                assert_eq!(points[0].budgets[0].samples, 40 * 300);
+            }
+            println!(
+                "group_by {:?}: {:.1} ms per answer",
+                query.group_by,
+                started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs)
+            );
+        }
     }
 }

@@ -92,12 +92,24 @@ pub fn encode(counts: &[(u64, u64)]) -> Vec<u8> {
 /// Back from [`encode`]; `None` for a damaged row.
 pub fn decode(blob: &[u8]) -> Option<Vec<(u64, u64)>> {
     let mut out = Vec::with_capacity(blob.len() / 6);
+    decode_into(blob, &mut out).then_some(out)
+}
+
+/// [`decode`] appending to `out` (a reader merging many rows reuses one buffer); false for a
+/// damaged row, which then adds nothing.
+pub fn decode_into(blob: &[u8], out: &mut Vec<(u64, u64)>) -> bool {
+    let start = out.len();
     let (mut at, mut prev) = (0, 0u64);
     while at < blob.len() {
-        prev = prev.wrapping_add(get_varint(blob, &mut at)?);
-        out.push((prev, get_varint(blob, &mut at)?));
+        let pair = get_varint(blob, &mut at).zip(get_varint(blob, &mut at));
+        let Some((delta, n)) = pair else {
+            out.truncate(start);
+            return false;
+        };
+        prev = prev.wrapping_add(delta);
+        out.push((prev, n));
     }
-    Some(out)
+    true
 }
 
 /// Counts plus changes (both ascending by key); a count brought to zero or below is dropped.

@@ -9,13 +9,12 @@ use crate::http::routes::params::Params;
 use crate::pipeline::history::{flush, key_of};
 use axum::extract::State;
 use axum::Json;
-use playtrace_core::history::{answer, HistoryQuery};
+use playtrace_core::history::{answer, HistoryPoint, HistoryQuery};
 use playtrace_core::rollup::{HistoryKey, HOUR_MS, MINUTE_MS};
 use playtrace_core::summary::GroupDim;
 use playtrace_core::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use playtrace_core::units::Millis;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -134,11 +133,28 @@ fn group_by(app: &AppState, text: Option<&str>) -> ApiResult<Vec<GroupDim>> {
     Ok(dims)
 }
 
+/// The answer, serialized as it is (a week per room is thousands of budget lines: no JSON tree
+/// in between).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HistoryAnswer {
+    from: Option<String>,
+    to: Option<String>,
+    from_ms: i64,
+    to_ms: i64,
+    step: String,
+    step_ms: i64,
+    game: Option<String>,
+    env: Option<String>,
+    group_by: Vec<GroupDim>,
+    points: Vec<HistoryPoint>,
+}
+
 pub(crate) async fn budget_history(
     State(app): State<Arc<AppState>>,
     _caller: Caller<Read>,
     Params(q): Params<HistoryParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HistoryAnswer>> {
     let now = playtrace_store::now_ms();
     let (from, to, step, hours) = range(&q, now)?;
     let query = HistoryQuery {
@@ -176,16 +192,16 @@ pub(crate) async fn budget_history(
         rows.iter()
             .filter_map(|r| Some((r.at_ms, *index.get(&r.series)?, r.counts.as_slice()))),
     );
-    Ok(Json(json!({
-        "from": format_rfc3339_ms(from as f64),
-        "to": format_rfc3339_ms(to as f64),
-        "fromMs": from,
-        "toMs": to,
-        "step": Millis::from_ms_saturating(step as u64).to_string(),
-        "stepMs": step,
-        "game": query.game,
-        "env": query.env,
-        "groupBy": query.group_by,
-        "points": points,
-    })))
+    Ok(Json(HistoryAnswer {
+        from: format_rfc3339_ms(from as f64),
+        to: format_rfc3339_ms(to as f64),
+        from_ms: from,
+        to_ms: to,
+        step: Millis::from_ms_saturating(step as u64).to_string(),
+        step_ms: step,
+        game: query.game,
+        env: query.env,
+        group_by: query.group_by,
+        points,
+    }))
 }
