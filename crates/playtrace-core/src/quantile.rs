@@ -43,6 +43,26 @@ pub(crate) fn nearest_rank_counted(counted: &[(f64, u64)], total: u64, p: f64) -
     None
 }
 
+/// A duration's order-preserving integer form (ascending `u64` = ascending `f64::total_cmp`): the
+/// key counts per distinct value are sorted and merged by (live windows, history rows).
+pub fn order_key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// Back from [`order_key`].
+pub fn from_order_key(k: u64) -> f64 {
+    if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
+    }
+}
+
 /// Sorts samples ascending (NaN never enters: callers only collect finite values).
 pub fn sort_samples(samples: &mut [f64]) {
     samples.sort_unstable_by(f64::total_cmp);

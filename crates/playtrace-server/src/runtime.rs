@@ -259,6 +259,7 @@ pub async fn serve(
         state.clone(),
         Duration::from_secs(1),
     ));
+    let history = tokio::spawn(crate::pipeline::history::run(state.clone()));
     let served = server.await;
 
     tracing::info!("stopping: finishing queued commits");
@@ -271,6 +272,9 @@ pub async fn serve(
     if let Some(task) = budget_task {
         task.abort();
     }
+    history.abort();
+    // The budget history counted so far is written with the last commits.
+    crate::pipeline::history::flush(&state).await;
     state.close_writer();
     drop(state);
     let joined = tokio::task::spawn_blocking(move || store_threads.stop())

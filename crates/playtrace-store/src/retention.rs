@@ -63,6 +63,8 @@ impl Retention {
             removed.by_age = self.delete_events_before(end)?;
         }
         removed.rejects += self.delete_rejects_older(cutoff)?;
+        // The budget history is kept as long as the events it counts.
+        crate::rollups::delete_older(&self.conn, cutoff)?;
         loop {
             let used = used_bytes(&self.conn)?;
             if used <= self.policy.max_bytes {

@@ -161,6 +161,34 @@ CREATE TABLE IF NOT EXISTS cluster_position (
 );
 ";
 
+/// The budget history (`rollups.rs`): series by key text, counts per minute and per hour, and
+/// the sequence number the rows count up to.
+const V_ROLLUPS: &str = "
+CREATE TABLE IF NOT EXISTS rollup_series (
+    id     INTEGER PRIMARY KEY,
+    metric INTEGER NOT NULL,
+    key    TEXT NOT NULL,
+    UNIQUE (metric, key)
+);
+CREATE TABLE IF NOT EXISTS rollup_minutes (
+    at_ms  INTEGER NOT NULL,
+    series INTEGER NOT NULL,
+    counts BLOB NOT NULL,
+    PRIMARY KEY (at_ms, series)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_hours (
+    at_ms  INTEGER NOT NULL,
+    series INTEGER NOT NULL,
+    counts BLOB NOT NULL,
+    PRIMARY KEY (at_ms, series)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_mark (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    seq     INTEGER NOT NULL,
+    recv_ms INTEGER NOT NULL
+);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -170,6 +198,7 @@ const MIGRATIONS: &[&str] = &[
     V_PRIVACY,
     V_REJECTS_REPLAYED,
     V_CLUSTER,
+    V_ROLLUPS,
 ];
 
 /// The schema version this release writes.

@@ -555,6 +555,57 @@ impl Lifecycle {
     }
 }
 
+impl Packed {
+    /// The times that can still change a duration, the others `NaN`: an explicit duration
+    /// outranks every time for good (only a later explicit value replaces it), so creation is not
+    /// needed once arming is explicit, and no time at all once both are (or once an expired
+    /// contest's arming is). Most closed contests then keep two numbers, not five.
+    pub(crate) fn needed(mut self) -> Packed {
+        let [arming, resolution, ..] = self.times;
+        let expired = self.flags & flag::EXPIRED != 0;
+        if !arming.is_nan() {
+            self.times[3] = f64::NAN;
+            if expired || !resolution.is_nan() {
+                self.times[2] = f64::NAN;
+                self.times[4] = f64::NAN;
+            }
+        }
+        self
+    }
+
+    /// The known times in order, with a bit per slot saying which are known, plus the flags and
+    /// the time sources: the parts [`Packed::from_parts`] takes back.
+    pub(crate) fn parts(&self) -> (u8, [f64; 5], u8, u8) {
+        let mut mask = 0u8;
+        let mut known = [f64::NAN; 5];
+        let mut n = 0;
+        for (i, &t) in self.times.iter().enumerate() {
+            if !t.is_nan() {
+                mask |= 1 << i;
+                known[n] = t;
+                n += 1;
+            }
+        }
+        (mask, known, self.flags, self.sources)
+    }
+
+    /// Back from [`Packed::parts`]: `known` holds the known times in slot order.
+    pub(crate) fn from_parts(mask: u8, known: &[f64], flags: u8, sources: u8) -> Packed {
+        let mut times = [f64::NAN; 5];
+        let mut next = known.iter();
+        for (i, slot) in times.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 {
+                *slot = next.next().copied().unwrap_or(f64::NAN);
+            }
+        }
+        Packed {
+            times,
+            flags,
+            sources,
+        }
+    }
+}
+
 /// Fills the group values a record (or sample) does not know yet; known ones are kept.
 pub(crate) fn fill_missing(group: &mut Group, from: Group) {
     for (slot, new) in group.iter_mut().zip(from) {

@@ -18,6 +18,7 @@ mod shard;
 mod table;
 
 pub use correlator::{Correlator, CorrelatorOptions, Ordered};
+pub(crate) use live::budget_lines;
 pub use live::{
     BudgetLine, BudgetQuery, ContestState, ContestView, EventMeta, GroupLine, LiveContests,
     LiveOptions, WindowReport, DEFAULT_RECENT_CLOSED,

@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+/// The budgets view's history chart (its own file: the view only calls it).
+const HISTORY: &str = include_str!("assets/history.js");
 const STYLE: &str = include_str!("assets/app.css");
 const ICON: &str = include_str!("assets/icon.svg");
 const REJECTS_SCRIPT: &str = include_str!("assets/rejects.js");
@@ -48,6 +50,10 @@ async fn page() -> Response {
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+async fn history_script() -> Response {
+    asset("text/javascript; charset=utf-8", HISTORY)
 }
 
 async fn style() -> Response {
@@ -107,6 +113,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/alerts/{id}", get(page))
         .route("/contests/{id}", get(page))
         .route("/console/app.js", get(script))
+        .route("/console/history.js", get(history_script))
         .route("/console/app.css", get(style))
         .route("/console/rejects.js", get(rejects_script))
         .route("/console/rejects.css", get(rejects_style))
@@ -135,6 +142,7 @@ mod tests {
     fn assets_stay_small_and_load_nothing_from_elsewhere() {
         let total = INDEX.len()
             + SCRIPT.len()
+            + HISTORY.len()
             + STYLE.len()
             + ICON.len()
             + REJECTS_SCRIPT.len()
@@ -143,6 +151,7 @@ mod tests {
         for (name, text) in [
             ("index.html", INDEX),
             ("app.js", SCRIPT),
+            ("history.js", HISTORY),
             ("app.css", STYLE),
             ("rejects.js", REJECTS_SCRIPT),
             ("rejects.css", REJECTS_STYLE),

@@ -16,7 +16,8 @@ pub(crate) mod server;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::routes::{
-    admin, alerts, ingest, metrics, notifications, ops, otlp, query, rejects, silences, stream,
+    admin, alerts, history, ingest, metrics, notifications, ops, otlp, query, rejects, silences,
+    stream,
 };
 use axum::routing::{get, post};
 use axum::Router;
@@ -31,6 +32,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rejects/replay", post(rejects::replay))
         .route("/v1/rejects/{seq}", get(rejects::get_one))
         .route("/v1/budgets", get(query::budgets))
+        .route("/v1/budgets/history", get(history::budget_history))
         .route("/v1/contests", get(query::list_contests))
         .route("/v1/contests/{id}", get(query::get_contest))
         .route("/v1/stream", get(stream::stream))

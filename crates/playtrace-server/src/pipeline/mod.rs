@@ -5,6 +5,7 @@
 //! task, whose consumers (the stream, notifications) run on their own tasks.
 
 pub(crate) mod budgets;
+pub(crate) mod history;
 pub(crate) mod limits;
 pub(crate) mod live;
 pub(crate) mod maintain;
@@ -51,6 +52,11 @@ pub(crate) enum Work {
     },
     /// Alerts raised by the collector itself (a game over its limits), each with its game.
     Raise(Vec<(String, AlertCandidate)>),
+    /// Budget history count changes (`history.rs`), and the sequence number they count up to.
+    History {
+        changes: Vec<playtrace_store::RollupChange>,
+        mark: Option<playtrace_store::RollupMark>,
+    },
     /// Silences made or ended, and what time changed.
     Lifecycle {
         op: LifecycleOp,
@@ -247,6 +253,7 @@ impl CommitHook<Work> for ServerHook {
                 let erased = tx.erase(erasure)?;
                 *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(erased);
             }
+            Work::History { changes, mark } => tx.add_rollups(changes, *mark)?,
             Work::Lifecycle { op, result } => {
                 let (answer, changes) = lifecycle::run(tx, op)?;
                 let mut slot = result.lock().unwrap_or_else(|p| p.into_inner());

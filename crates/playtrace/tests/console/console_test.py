@@ -197,6 +197,11 @@ def main():
         page.wait_for_selector('.budget-row[data-group="overall"][data-metric="resolution"][data-status="pass"]', timeout=5000)
         page.click('.budget-row[data-group="room=pier"][data-metric="resolution"]')
         page.wait_for_selector("#budget-chart .chart-budget", state="attached", timeout=5000)
+        # The last hour from GET /v1/budgets/history, drawn server-side per minute: pier's p95
+        # is a point above the budget line (a breach), not a page-local sparkline.
+        page.wait_for_selector("#budget-history .history-point.breach", state="attached", timeout=10000)
+        p95 = float(page.locator("#budget-history .history-point").last.get_attribute("data-p95"))
+        check(p95 == 3000, f"history chart p95: {p95}")
         page.screenshot(path=os.path.join(SHOTS, "budgets.png"), full_page=True)
 
         for view, ready in [("contests", "#contest-counts"), ("health", "#health .tile")]:

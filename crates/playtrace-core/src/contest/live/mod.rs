@@ -14,8 +14,10 @@
 
 mod cache;
 mod closed;
+mod journal;
 mod report;
 mod ring;
+mod slice;
 mod state;
 mod view;
 mod windows;
@@ -24,6 +26,7 @@ pub use crate::contest::lifecycle::ContestState;
 pub use report::{BudgetLine, BudgetQuery, GroupLine, WindowReport};
 pub use state::{EventMeta, LiveContests, LiveOptions, DEFAULT_RECENT_CLOSED};
 pub use view::ContestView;
+pub(crate) use windows::budget_lines;
 
 #[cfg(test)]
 mod tests;

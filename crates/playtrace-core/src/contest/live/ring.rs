@@ -8,6 +8,7 @@
 //! one holding `now`: its start moves in whole slices, so it may count up to one slice more than
 //! `W` (never less).
 
+use crate::contest::live::slice::SliceCounts;
 use crate::contest::table::BuildKeyHasher;
 use crate::dims::Group;
 use std::collections::{BTreeMap, VecDeque};
@@ -35,25 +36,7 @@ pub(super) struct SeriesKey {
 /// Slices are numbered from the epoch: `floor(recv_ms / slice_ms)`, clamped to `u32`.
 pub(super) type Slice = u32;
 
-/// A duration's order-preserving integer form (ascending `u64` = ascending `f64::total_cmp`), so
-/// counts can sit in ordered maps keyed by it.
-pub(super) fn order_key(v: f64) -> u64 {
-    let bits = v.to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | 1 << 63
-    }
-}
-
-/// Back from [`order_key`].
-pub(super) fn from_order_key(k: u64) -> f64 {
-    if k >> 63 == 1 {
-        f64::from_bits(k & !(1 << 63))
-    } else {
-        f64::from_bits(!k)
-    }
-}
+pub(super) use crate::quantile::{from_order_key, order_key};
 
 /// Ordered counts per distinct value.
 pub(super) type Counts = BTreeMap<u64, u64>;
@@ -72,7 +55,7 @@ pub(super) struct Ring {
     slice_ms: f64,
     longest_ms: f64,
     /// Counts of slice `base + i` at `slices[i]`.
-    slices: VecDeque<HashMap<(SeriesId, u64), u64>>,
+    slices: VecDeque<SliceCounts>,
     base: Slice,
     aggregates: Vec<Aggregate>,
     series: Vec<SeriesKey>,
@@ -81,14 +64,21 @@ pub(super) struct Ring {
     /// Bumped on every change of any count: a read with the same version and the same slice
     /// range gives the same figures.
     version: u64,
+    /// Count changes per (minute number, series, order key) since the history last took them,
+    /// while `journaling` (the budget history's source, `journal.rs`).
+    pub(super) journal: HashMap<(u32, SeriesId, u64), i64>,
+    pub(super) journaling: bool,
+    /// The highest sequence number (and its receive time) folded so far, as the collector notes
+    /// it: what the journal counts up to.
+    pub(super) journal_mark: Option<(i64, i64)>,
 }
 
 /// What a window read is made of: the running sum of a configured window (or nothing), plus
 /// and minus whole slices to reach the window asked for.
 pub(super) struct WindowParts<'a> {
     pub(super) base: Option<&'a HashMap<SeriesId, Counts>>,
-    pub(super) plus: Vec<&'a HashMap<(SeriesId, u64), u64>>,
-    pub(super) minus: Vec<&'a HashMap<(SeriesId, u64), u64>>,
+    pub(super) plus: Vec<&'a SliceCounts>,
+    pub(super) minus: Vec<&'a SliceCounts>,
 }
 
 impl Ring {
@@ -113,6 +103,9 @@ impl Ring {
             series_ids: HashMap::default(),
             held: 0,
             version: 0,
+            journal: HashMap::default(),
+            journaling: false,
+            journal_mark: None,
         }
     }
 
@@ -176,18 +169,21 @@ impl Ring {
         let Some(counts) = self.slices.get_mut(at as usize) else {
             return false;
         };
+        if !counts.bump(series, key, delta) {
+            return false;
+        }
         if delta > 0 {
-            *counts.entry((series, key)).or_default() += 1;
             self.held += 1;
         } else {
-            match counts.get_mut(&(series, key)) {
-                Some(n) if *n > 1 => *n -= 1,
-                Some(_) => {
-                    counts.remove(&(series, key));
-                }
-                None => return false,
-            }
             self.held -= 1;
+        }
+        if self.journaling {
+            let minute = (f64::from(slice) * self.slice_ms / 60_000.0) as u32;
+            let n = self.journal.entry((minute, series, key)).or_default();
+            *n += i64::from(delta);
+            if *n == 0 {
+                self.journal.remove(&(minute, series, key));
+            }
         }
         for agg in self.aggregates.iter_mut().filter(|a| slice >= a.first) {
             let c = agg.counts.entry(series).or_default();
@@ -205,7 +201,7 @@ impl Ring {
     fn make_room(&mut self, slice: Slice) -> bool {
         if self.slices.is_empty() {
             self.base = slice;
-            self.slices.push_back(HashMap::default());
+            self.slices.push_back(SliceCounts::default());
             return true;
         }
         if slice < self.base {
@@ -215,7 +211,7 @@ impl Ring {
                 return false;
             }
             while self.base > slice {
-                self.slices.push_front(HashMap::default());
+                self.slices.push_front(SliceCounts::default());
                 self.base -= 1;
             }
             return true;
@@ -229,7 +225,14 @@ impl Ring {
             }
         }
         while (slice - self.base) as usize >= self.slices.len() {
-            self.slices.push_back(HashMap::default());
+            // The newest slice so far gets no new samples any more: packed, and its map's
+            // allocation goes on to the new newest slice.
+            let spare = self
+                .slices
+                .back_mut()
+                .map(SliceCounts::pack)
+                .unwrap_or_default();
+            self.slices.push_back(SliceCounts::reusing(spare));
         }
         true
     }
@@ -254,7 +257,7 @@ impl Ring {
             let from = agg.first.max(self.base);
             let to = want.min(self.base + self.slices.len() as Slice);
             for s in from..to {
-                for (&(series, key), &n) in &self.slices[(s - self.base) as usize] {
+                for (series, key, n) in self.slices[(s - self.base) as usize].iter() {
                     let c = agg.counts.entry(series).or_default();
                     bump(c, key, -(n as i64));
                     if c.is_empty() {
@@ -268,7 +271,7 @@ impl Ring {
         let floor = self.first_of(self.longest_ms, now_ms);
         while self.base < floor && !self.slices.is_empty() {
             if let Some(gone) = self.slices.pop_front() {
-                self.held -= gone.values().sum::<u64>();
+                self.held -= gone.total();
                 if !gone.is_empty() {
                     self.version += 1;
                 }

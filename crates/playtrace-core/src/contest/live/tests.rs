@@ -500,3 +500,60 @@ mod random {
         }
     }
 }
+
+/// The history journal: what it hands out, added up per series, equals the window's counts,
+/// with a later event's replacement as −1/+1 and nothing while journaling is paused.
+#[test]
+fn the_history_journal_adds_up_to_the_window_and_pauses_on_request() {
+    use crate::rollup::add;
+    let mut l = LiveContests::new(LiveOptions::default())
+        .with_recent_closed(0)
+        .with_history();
+    let t = 1_000.0 * DAY;
+    let resolved = |id: &str, ms: f64| {
+        format!(
+            r#"{{"event":"telemetry.contest.resolved","attrs":{{"contestId":"{id}","roomId":"r","resolutionDurationMs":{ms}}}}}"#
+        )
+    };
+    apply_at(&mut l, &[&resolved("a", 100.0), &resolved("b", 250.5)], t);
+    l.note_applied(2, t as i64);
+    let first = l.take_history();
+    assert_eq!(l.history_mark(), Some((2, t as i64)));
+    assert_eq!(first.series.len(), 1, "{first:?}");
+    let s = &first.series[0];
+    assert_eq!(s.key.metric, Metric::Resolution);
+    assert_eq!(s.key.game.as_deref(), Some("gf"));
+    assert_eq!(s.key.group[1].as_deref(), Some("r"));
+    assert_eq!(s.minutes.len(), 1);
+    assert_eq!(s.minutes[0].0 % 60_000, 0, "minutes start on the minute");
+    assert!(l.take_history().is_empty(), "taken once");
+
+    // A later event moves a's sample (reduced already: recent_closed is 0) from 100 to 900.
+    apply_at(&mut l, &[&resolved("a", 900.0)], t + 5_000.0);
+    let second = l.take_history();
+    let mut counts: Vec<(u64, u64)> = Vec::new();
+    for d in [&first, &second] {
+        for (_, deltas) in &d.series[0].minutes {
+            counts = add(&counts, deltas);
+        }
+    }
+    let values: Vec<(f64, u64)> = counts
+        .iter()
+        .map(|&(k, n)| (crate::quantile::from_order_key(k), n))
+        .collect();
+    assert_eq!(values, vec![(250.5, 1), (900.0, 1)]);
+
+    // Changes that could not be stored come back with the next ones.
+    l.restore_history(&second);
+    assert_eq!(l.take_history(), second);
+
+    // Paused (a rebuild replaying what the rows already count): nothing is journaled.
+    l.set_journaling(false);
+    apply_at(&mut l, &[&resolved("c", 300.0)], t + 6_000.0);
+    assert!(l.take_history().is_empty());
+    l.set_journaling(true);
+    apply_at(&mut l, &[&resolved("c", 310.0)], t + 7_000.0);
+    let moved = l.take_history();
+    let deltas: Vec<i64> = moved.series[0].minutes[0].1.iter().map(|d| d.1).collect();
+    assert_eq!(deltas, vec![-1, 1], "{moved:?}");
+}

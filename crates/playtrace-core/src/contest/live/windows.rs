@@ -98,7 +98,7 @@ impl LiveContests {
         }
         for (slices, sign) in [(&parts.plus, 1i64), (&parts.minus, -1)] {
             for slice in slices {
-                for (&(series, value), &n) in slice.iter() {
+                for (series, value, n) in slice.iter() {
                     let Some((m, group)) = *seen.entry(series).or_insert_with(|| target(series))
                     else {
                         continue;
@@ -183,7 +183,15 @@ impl Merge<'_> {
 }
 
 fn lines_for(budgets: &BudgetSet, merges: [Merge<'_>; 3]) -> Vec<BudgetLine> {
-    let counted = merges.map(Merge::counted);
+    budget_lines(budgets, merges.map(Merge::counted))
+}
+
+/// One line per budget from each metric's distinct values (ascending, with counts) and total:
+/// the live windows and the history judge the same way.
+pub(crate) fn budget_lines(
+    budgets: &BudgetSet,
+    counted: [(Vec<(f64, u64)>, u64); 3],
+) -> Vec<BudgetLine> {
     budgets
         .budgets
         .iter()

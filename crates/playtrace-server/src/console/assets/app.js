@@ -545,7 +545,12 @@ function budgetsView() {
           el('td', { text: b.budget + ' ms' }), el('td', { text: b.samples }),
           el('td', { class: 'status ' + b.status, text: b.status === 'breach' ? 'breach' : b.status }));
         rows.push(tr);
-        if (selected === key) { chartBox.textContent = ''; chartBox.append(el('strong', { text: w.window + ' · ' + label(group) + ' · ' + b.metric }), el('br'), chart(b, key)); }
+        if (selected === key) {
+          const past = el('div', { id: 'budget-history-box' });
+          chartBox.textContent = '';
+          chartBox.append(el('strong', { text: w.window + ' · ' + label(group) + ' · ' + b.metric }), el('br'), chart(b, key), past);
+          budgetHistory(past, group, b);
+        }
       }
       out.append(el('div', { class: 'panel budget-window', 'data-window': w.window }, el('strong', { text: 'window ' + w.window }),
         el('table', {}, el('tr', {}, ['group', 'budget', 'p50', 'p95', 'p99', 'limit', 'samples', 'status'].map((t) => el('th', { text: t }))), rows)));

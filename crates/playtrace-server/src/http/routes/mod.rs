@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 pub(crate) mod alerts;
 pub(crate) mod erasures;
+pub(crate) mod history;
 pub(crate) mod ingest;
 pub(crate) mod metrics;
 pub(crate) mod notifications;
