@@ -26,6 +26,12 @@ pub(crate) const RESTART_BYTES: u64 = 16 << 20;
 /// Frames still to copy that are few enough to copy while the writer waits.
 const FINISH_BYTES: u64 = 2 << 20;
 
+/// WAL content past which the last pass runs in the writer's turn even if the passes could not
+/// catch up to [`FINISH_BYTES`]: a writer appending faster than passive passes copy (a fast
+/// disk, big commits) waits once for a longer copy rather than growing the WAL to the
+/// truncating safety net.
+const FORCE_BYTES: u64 = 3 * RESTART_BYTES;
+
 /// Passive passes at most before the last one (each copies what arrived during the one before).
 const CATCH_UP_PASSES: usize = 4;
 
@@ -69,9 +75,9 @@ pub(crate) fn round(
         }
         (log, done) = pass(conn, "PASSIVE")?;
     }
-    if bytes(log - done) > FINISH_BYTES {
+    if bytes(log - done) > FINISH_BYTES && bytes(log) < FORCE_BYTES {
         // The writer appends faster than the passes copy: try again next round rather than make
-        // it wait for a long copy.
+        // it wait for a long copy (past FORCE_BYTES it waits).
         return Ok(Round {
             left: (log - done).max(0),
             restarted: false,

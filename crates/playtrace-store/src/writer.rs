@@ -386,11 +386,31 @@ struct WriterThread<T: 'static> {
 /// the notifier's outbox). SQLite lets one write at a time and makes the others poll with
 /// growing sleeps; a writer committing back to back would starve a poller for seconds, and the
 /// poller would slow its commits. Taking turns in process hands the lock over at once.
-pub(crate) type WriteTurn = std::sync::Mutex<()>;
+#[derive(Debug, Default)]
+pub(crate) struct WriteTurn {
+    lock: std::sync::Mutex<()>,
+    /// Threads blocked on `lock`: std's mutex is not fair, and a writer committing back to
+    /// back would take it again before a woken waiter (the checkpointer) ran.
+    waiting: std::sync::atomic::AtomicUsize,
+}
 
-/// Takes the turn (a panic elsewhere while holding it leaves nothing to repair).
+/// How many times a taker yields to a thread already waiting before it queues up anyway.
+const YIELDS: usize = 1_000;
+
+/// Takes the turn, after any thread already waiting for it (a panic elsewhere while holding it
+/// leaves nothing to repair).
 pub(crate) fn take_turn(turn: &WriteTurn) -> std::sync::MutexGuard<'_, ()> {
-    turn.lock().unwrap_or_else(|p| p.into_inner())
+    use std::sync::atomic::Ordering;
+    for _ in 0..YIELDS {
+        if turn.waiting.load(Ordering::Acquire) == 0 {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    turn.waiting.fetch_add(1, Ordering::AcqRel);
+    let guard = turn.lock.lock().unwrap_or_else(|p| p.into_inner());
+    turn.waiting.fetch_sub(1, Ordering::AcqRel);
+    guard
 }
 
 /// A commit's rows after every job was answered.
