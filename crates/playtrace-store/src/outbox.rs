@@ -422,7 +422,7 @@ impl Outbox {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM notify_outbox
                  WHERE state = 'pending' AND receiver = ?1 AND next_ms <= ?2
-                 ORDER BY next_ms, created_ms LIMIT ?3"
+                 ORDER BY next_ms, rowid LIMIT ?3"
             ))?;
             let rows = stmt.query_map(params![receiver, now, limit as i64], notification)?;
             rows.collect()
@@ -444,7 +444,7 @@ impl Outbox {
                 .prepare_cached(
                     "SELECT id FROM notify_outbox
                      WHERE state = 'pending' AND receiver = ?1 AND next_ms <= ?2
-                     ORDER BY next_ms, created_ms LIMIT ?3",
+                     ORDER BY next_ms, rowid LIMIT ?3",
                 )?
                 .query_map(params![receiver, now, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
