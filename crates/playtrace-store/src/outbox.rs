@@ -418,15 +418,7 @@ impl Outbox {
         now: i64,
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM notify_outbox
-                 WHERE state = 'pending' AND receiver = ?1 AND next_ms <= ?2
-                 ORDER BY next_ms, rowid LIMIT ?3"
-            ))?;
-            let rows = stmt.query_map(params![receiver, now, limit as i64], notification)?;
-            rows.collect()
-        })
+        self.due_except(receiver, now, limit, |_| false)
     }
 
     /// Like [`Outbox::due`], but the notifications `skip` names (those already being sent) are
