@@ -122,10 +122,32 @@ def rss_sampler(pid, deadline, out):
     out.append(peak)
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name of process `pid` (from /proc; empty where unreadable)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        name = name.rstrip("0123456789-")  # tokio-runtime-w, playtrace-write, ...
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def cmd_honest(a):
     raise_fd_limit()
     u = urllib.parse.urlparse(a.url)
     deadline = time.monotonic() + a.seconds
+    cpu0, own0, t0 = thread_cpu(a.pid), os.times(), time.monotonic()
     results, probes, rss = [], [], []
     threads = [threading.Thread(target=honest_client,
                                 args=(u.hostname, u.port, c, deadline, a.batch, results))
@@ -136,6 +158,9 @@ def cmd_honest(a):
         t.start()
     for t in threads:
         t.join()
+    cpu1, own1, t1 = thread_cpu(a.pid), os.times(), time.monotonic()
+    server_threads = {k: round((v - cpu0.get(k, 0)) / (t1 - t0), 3) for k, v in cpu1.items()
+                      if v - cpu0.get(k, 0) > 0.01 * (t1 - t0)}
     latencies = [x for r in results for x in r["latencies"]]
     probe = probes[0] if probes else {"latencies": [], "failures": 0}
     result = {
@@ -149,6 +174,8 @@ def cmd_honest(a):
         "healthz_failures": probe["failures"],
         "healthz_probes": len(probe["latencies"]),
         "peak_rss_mib": (rss[0] if rss else 0) / 1024,
+        "server_cores_by_thread": server_threads,
+        "client_cores": round((own1.user + own1.system - own0.user - own0.system) / (t1 - t0), 3),
     }
     with open(a.out, "w") as f:
         json.dump(result, f)
@@ -246,12 +273,12 @@ HAMMER_PATHS = [
 ]
 
 
-def hammer(host, port, deadline, c):
+def hammer(host, port, deadline, c, paths):
     conn = http.client.HTTPConnection(host, port, timeout=30)
     i = 0
     while time.monotonic() < deadline:
         try:
-            conn.request("GET", HAMMER_PATHS[i % len(HAMMER_PATHS)])
+            conn.request("GET", paths[i % len(paths)])
             conn.getresponse().read()
             c.requests += 1
         except (OSError, http.client.HTTPException):
@@ -280,7 +307,8 @@ def cmd_attack(a):
     c = Counters()
     u = urllib.parse.urlparse(a.url)
     deadline = time.monotonic() + a.seconds
-    hammers = [threading.Thread(target=hammer, args=(u.hostname, u.port, deadline, c))
+    paths = a.hammer_paths.split(",") if a.hammer_paths else HAMMER_PATHS
+    hammers = [threading.Thread(target=hammer, args=(u.hostname, u.port, deadline, c, paths))
                for _ in range(a.hammer)]
     for t in hammers:
         t.start()
@@ -316,8 +344,13 @@ def cmd_report(a):
     rows.append(("honest errors", str(clean["errors"]), str(abused["errors"])))
     rows.append(("/healthz max ms", f"{clean['healthz_max_ms']:.1f}", f"{abused['healthz_max_ms']:.1f}"))
     rows.append(("peak RSS MiB", f"{clean['peak_rss_mib']:.0f}", f"{abused['peak_rss_mib']:.0f}"))
+    rows.append(("load client cores", f"{clean.get('client_cores', 0):.2f}", f"{abused.get('client_cores', 0):.2f}"))
     for r in rows:
         print(f"{r[0]:<20}{r[1]:>12}{r[2]:>14}")
+    for name, r in (("clean", clean), ("abused", abused)):
+        top = sorted((r.get("server_cores_by_thread") or {}).items(), key=lambda kv: -kv[1])
+        if top:
+            print(f"server cores by thread ({name}): " + ", ".join(f"{k} {v:.2f}" for k, v in top[:8]))
     if attack:
         print(f"attackers: {attack['opened']} connections opened, {attack['closed_by_server']} closed "
               f"by the server, {attack['refused']} refused, {attack['requests']} hammer requests, "
@@ -347,6 +380,8 @@ def main():
     t.add_argument("--slowloris", type=int, default=200)
     t.add_argument("--sse", type=int, default=50)
     t.add_argument("--hammer", type=int, default=4)
+    t.add_argument("--hammer-paths", default="",
+                   help="comma-separated paths the hammering clients loop over (default: the five above)")
     t.add_argument("--out", required=True)
     r = sub.add_parser("report")
     r.add_argument("--clean", required=True)
