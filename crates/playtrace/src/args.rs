@@ -53,6 +53,39 @@ pub fn positive_bytes(text: &str) -> Result<Bytes, String> {
 }
 
 /// How commands that read telemetry logs read them (`monitor`, `export`).
+/// How a command that talks to a running collector reaches it: the same flags, environment
+/// variables and defaults in `alerts` and `rejects` (global, so they may follow the verb).
+#[derive(Debug, Args)]
+pub struct CollectorArgs {
+    /// Collector URL.
+    #[arg(
+        long,
+        global = true,
+        env = "PLAYTRACE_URL",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    pub url: String,
+
+    /// Token with the read scope.
+    #[arg(
+        long,
+        global = true,
+        env = "PLAYTRACE_READ_TOKEN",
+        hide_env_values = true
+    )]
+    pub read_token: Option<String>,
+
+    /// Token with the admin scope (the verbs that change something: ack, resolve, silence,
+    /// unsilence, replay).
+    #[arg(
+        long,
+        global = true,
+        env = "PLAYTRACE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// Longest line read; longer lines become `size` rejects.

@@ -51,32 +51,8 @@ pub struct AlertsArgs {
     #[command(subcommand)]
     verb: Option<work::Verb>,
 
-    /// Collector URL (the default source).
-    #[arg(
-        long,
-        global = true,
-        env = "PLAYTRACE_URL",
-        default_value = "http://127.0.0.1:7070"
-    )]
-    url: String,
-
-    /// Token with the read scope.
-    #[arg(
-        long,
-        global = true,
-        env = "PLAYTRACE_READ_TOKEN",
-        hide_env_values = true
-    )]
-    read_token: Option<String>,
-
-    /// Token with the admin scope (ack, resolve, silence, unsilence).
-    #[arg(
-        long,
-        global = true,
-        env = "PLAYTRACE_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    collector: crate::args::CollectorArgs,
 
     /// Read this observation file instead of asking the collector.
     #[arg(long, global = true, value_name = "FILE")]
@@ -184,12 +160,12 @@ pub fn run(args: AlertsArgs) -> anyhow::Result<ExitStatus> {
         None | Some(work::Verb::Check) => check(&args),
         Some(verb) => {
             let c = Collector::new(
-                &args.url,
+                &args.collector.url,
                 None,
-                args.read_token.clone(),
+                args.collector.read_token.clone(),
                 Duration::from_secs(10),
             );
-            work::run(verb, &c, args.admin_token.as_deref(), args.format)
+            work::run(verb, &c, args.collector.admin_token.as_deref(), args.format)
         }
     }
 }
@@ -222,9 +198,9 @@ fn check(args: &AlertsArgs) -> anyhow::Result<ExitStatus> {
         }
         None => {
             let c = Collector::new(
-                &args.url,
+                &args.collector.url,
                 None,
-                args.read_token.clone(),
+                args.collector.read_token.clone(),
                 Duration::from_secs(10),
             );
             let probes = if args.exclude_probes { "false" } else { "true" };

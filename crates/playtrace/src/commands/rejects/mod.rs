@@ -33,32 +33,8 @@ pub struct RejectsArgs {
     #[command(subcommand)]
     verb: Verb,
 
-    /// Collector URL.
-    #[arg(
-        long,
-        global = true,
-        env = "PLAYTRACE_URL",
-        default_value = "http://127.0.0.1:7070"
-    )]
-    url: String,
-
-    /// Token with the read scope.
-    #[arg(
-        long,
-        global = true,
-        env = "PLAYTRACE_READ_TOKEN",
-        hide_env_values = true
-    )]
-    read_token: Option<String>,
-
-    /// Token with the admin scope (replay).
-    #[arg(
-        long,
-        global = true,
-        env = "PLAYTRACE_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
-    admin_token: Option<String>,
+    #[command(flatten)]
+    collector: crate::args::CollectorArgs,
 
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
@@ -120,7 +96,14 @@ enum Verb {
 }
 
 pub fn run(args: RejectsArgs) -> anyhow::Result<ExitStatus> {
-    let read = |timeout| Collector::new(&args.url, None, args.read_token.clone(), timeout);
+    let read = |timeout| {
+        Collector::new(
+            &args.collector.url,
+            None,
+            args.collector.read_token.clone(),
+            timeout,
+        )
+    };
     match &args.verb {
         Verb::List {
             selection,
@@ -160,7 +143,7 @@ pub fn run(args: RejectsArgs) -> anyhow::Result<ExitStatus> {
         Verb::Replay(r) => replay::run(
             r,
             &read(Duration::from_secs(24 * 3600)),
-            args.admin_token.as_deref(),
+            args.collector.admin_token.as_deref(),
             args.format,
         ),
     }
