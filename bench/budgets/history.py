@@ -7,7 +7,9 @@
 A week of traffic cannot be ingested in a bench (receive times are stamped at commit), so the
 rows are seeded directly into the store the way the collector writes them: the script starts
 `playtrace serve` once on a fresh data directory (which creates the tables), stops it, and
-writes, for 4 hubs × 40 rooms × 2 metrics (arming, resolution), one hour row per hour of the
+writes, for 40 rooms (in 4 hubs) × 2 metrics (arming, resolution) and for the scope's all-groups
+series (the rooms' sum, as the collector writes it; `--groups-only` leaves it out, as collectors
+before it did), one hour row per hour of the
 last `--days` days and one minute row per minute of the last 2 hours, each holding the counts per
 distinct duration of `--rate` contests per minute per room (integer milliseconds, lognormal as
 in bench/budgets: arming ~1.5 s, resolution ~400 ms), in core's row format (varint deltas of
@@ -123,7 +125,7 @@ def draw(rng, metric, n):
     return [int(min(1500, max(100, rng.lognormvariate(6.0, 0.4)))) for _ in range(n)]
 
 
-def seed(db, days, rate, now_ms):
+def seed(db, days, rate, now_ms, groups_only=False):
     rng = random.Random(7)
     conn = sqlite3.connect(db)
     series = {}
@@ -133,18 +135,34 @@ def seed(db, days, rate, now_ms):
                              separators=(",", ":"))
             cur = conn.execute("INSERT INTO rollup_series (metric, key) VALUES (?, ?)", (metric, key))
             series[(r, metric)] = cur.lastrowid
+    # The scope's all-groups series, as the collector writes it beside the groups' (the sum of
+    # every room's counts): what a history without group_by reads.
+    scope = {}
+    for metric in (0, 1):
+        key = json.dumps({"*": "all", "env": "prod", "game": "bench"}, separators=(",", ":"))
+        cur = conn.execute("INSERT INTO rollup_series (metric, key) VALUES (?, ?)", (metric, key))
+        scope[metric] = cur.lastrowid
+
+    def rows_at(at, per_room):
+        out, summed = [], {0: [], 1: []}
+        for (r, metric), sid in series.items():
+            samples = draw(rng, metric, per_room)
+            summed[metric].extend(samples)
+            out.append((at, sid, blob(samples)))
+        if not groups_only:
+            out.extend((at, scope[m], blob(summed[m])) for m in (0, 1))
+        return out
+
     last_hour = now_ms // HOUR * HOUR
     hours = [last_hour - h * HOUR for h in range(days * 24)]
     rows = []
     for at in hours:
-        for (r, metric), sid in series.items():
-            rows.append((at, sid, blob(draw(rng, metric, 60 * rate))))
+        rows.extend(rows_at(at, 60 * rate))
     conn.executemany("INSERT INTO rollup_hours (at_ms, series, counts) VALUES (?, ?, ?)", rows)
     minutes = []
     first_minute = now_ms // MINUTE * MINUTE - 2 * HOUR
     for at in range(first_minute, now_ms, MINUTE):
-        for (r, metric), sid in series.items():
-            minutes.append((at, sid, blob(draw(rng, metric, rate))))
+        minutes.extend(rows_at(at, rate))
     conn.executemany("INSERT INTO rollup_minutes (at_ms, series, counts) VALUES (?, ?, ?)", minutes)
     conn.commit()
     conn.close()
@@ -178,6 +196,9 @@ def main():
     p.add_argument("--rate", type=int, default=5, help="contests per minute per room")
     p.add_argument("--requests", type=int, default=21)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--groups-only", action="store_true",
+                   help="seed only the rooms' rows, as collectors before the all-groups rows wrote "
+                        "them: an ungrouped history then merges 40 rooms per point (the old cost)")
     args = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="playtrace-history.")
     data = os.path.join(tmp, "data")
@@ -189,7 +210,7 @@ def main():
         stop(serve(args.playtrace, port, data, config))
         t0 = time.time()
         hour_rows, minute_rows = seed(os.path.join(data, "playtrace.db"), args.days, args.rate,
-                                      int(time.time() * 1000))
+                                      int(time.time() * 1000), args.groups_only)
         print("seeded %d hour rows and %d minute rows in %.0f s" % (hour_rows, minute_rows,
                                                                    time.time() - t0))
         proc = serve(args.playtrace, port, data, config)

@@ -80,16 +80,34 @@ pub fn answer<'r>(
             })
         })
         .collect();
+    let rows: Vec<(i64, usize, &[u8])> = rows
+        .into_iter()
+        .filter(|&(at, s, _)| {
+            at >= query.from_ms && at < query.to_ms && matches!(wanted.get(s), Some(Some(_)))
+        })
+        .collect();
+    // A scope's all-groups series (an empty group, the sum of its groups) answers a query
+    // without `group_by` from one row per point; points stored before such series existed have
+    // none, and merge their groups' rows instead. A grouped query reads only the groups.
+    let all_groups = |s: usize| series.get(s).is_some_and(|k| k.group.is_empty());
+    let mut summed = vec![false; points.max(0) as usize];
+    if query.group_by.is_empty() {
+        for &(at, s, _) in &rows {
+            if all_groups(s) {
+                summed[((at - query.from_ms) / step) as usize] = true;
+            }
+        }
+    }
     let mut overall: Vec<Gathered> = (0..points).map(|_| Gathered::default()).collect();
     let mut groups: HashMap<(i64, Vec<Option<String>>), Gathered> = HashMap::new();
     for (at, s, blob) in rows {
-        if at < query.from_ms || at >= query.to_ms {
-            continue;
-        }
         let Some(Some((m, group))) = wanted.get(s) else {
             continue;
         };
         let point = (at - query.from_ms) / step;
+        if all_groups(s) != summed[point as usize] {
+            continue;
+        }
         let into = &mut overall[point as usize][*m];
         let from = into.len();
         if !decode_into(blob, into) {
@@ -243,5 +261,64 @@ mod tests {
             rows.iter().map(|(at, s, b)| (*at, *s, b.as_slice())),
         );
         assert_eq!(none[0].budgets[0].samples, 0);
+    }
+
+    /// A point with a scope's all-groups row answers an ungrouped query from that row alone (its
+    /// groups' rows are not counted again); a point without one (stored before such rows were
+    /// written) merges its groups; a grouped query never reads the all-groups row.
+    #[test]
+    fn all_groups_rows_answer_ungrouped_points_and_groups_fill_older_ones() {
+        let all = HistoryKey {
+            group: Vec::new(),
+            ..key("a")
+        };
+        let series = vec![key("a"), key("b"), all];
+        let a = [100.0, 200.0];
+        let b = [300.0];
+        let both = [100.0, 200.0, 300.0];
+        let rows = [
+            (0, 0, row(&a)),
+            (0, 1, row(&b)),
+            (0, 2, row(&both)),
+            (MINUTE_MS, 0, row(&a)),
+            (MINUTE_MS, 1, row(&b)),
+        ];
+        let query = HistoryQuery {
+            from_ms: 0,
+            to_ms: 2 * MINUTE_MS,
+            step_ms: MINUTE_MS,
+            group_by: vec![],
+            game: None,
+            env: None,
+        };
+        let read = |query: &HistoryQuery| {
+            answer(
+                query,
+                &BudgetSet::default(),
+                &series,
+                rows.iter().map(|(at, s, b)| (*at, *s, b.as_slice())),
+            )
+        };
+        let resolution = |lines: &[BudgetLine]| {
+            lines
+                .iter()
+                .find(|l| l.metric == Metric::Resolution)
+                .map(|l| (l.samples, l.p99.map(|n| n.0)))
+        };
+        let points = read(&query);
+        assert_eq!(resolution(&points[0].budgets), Some((3, Some(300.0))));
+        assert_eq!(resolution(&points[1].budgets), Some((3, Some(300.0))));
+        let grouped = read(&HistoryQuery {
+            group_by: vec![GroupDim::Room],
+            ..query
+        });
+        for point in &grouped {
+            assert_eq!(resolution(&point.budgets), Some((3, Some(300.0))));
+            let groups = point.groups.as_ref().unwrap();
+            let rooms: Vec<_> = groups.iter().map(|g| g.key.clone()).collect();
+            assert_eq!(rooms.len(), 2, "{rooms:?}");
+            assert_eq!(resolution(&groups[0].budgets), Some((2, Some(200.0))));
+            assert_eq!(resolution(&groups[1].budgets), Some((1, Some(300.0))));
+        }
     }
 }
