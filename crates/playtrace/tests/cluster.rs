@@ -8,6 +8,7 @@
 //! it; `$PLAYTRACE_NATS_SERVER` names another binary): never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hook;
 mod server;
 
 use serde_json::Value;
@@ -519,4 +520,189 @@ fn an_alert_silenced_on_one_node_is_silenced_on_all_and_a_stream_resumes_on_anot
         sub.next(Duration::from_millis(200)).is_none(),
         "more than was sent"
     );
+}
+
+/// `/v1/cluster` of every node, once all of them name the same lease holder and exactly that
+/// one says it leads: the index of the holder.
+fn await_leader(nodes: &[&Server], not: Option<&str>, deadline: Instant) -> usize {
+    loop {
+        let views: Vec<Value> = nodes.iter().map(|s| s.get("/v1/cluster", None).2).collect();
+        let leaders: Vec<usize> = (0..nodes.len())
+            .filter(|i| views[*i]["role"] == "leader")
+            .collect();
+        if let [one] = leaders[..] {
+            let name = views[one]["node"].clone();
+            let agreed = views.iter().all(|v| v["leader"] == name);
+            if agreed && name.as_str() != not {
+                return one;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single lease holder: {views:?}\n{}",
+            nodes
+                .iter()
+                .map(|s| s.stderr.lock().unwrap().clone())
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The budget alerts of a node, once there is exactly one in `state`.
+fn await_budget_alert(s: &Server, state: &str, deadline: Instant) -> Value {
+    loop {
+        let (_, _, v) = s.get("/v1/alerts?category=budget", None);
+        let alerts = v["alerts"].as_array().cloned().unwrap_or_default();
+        if alerts.len() == 1 && alerts[0]["state"] == state {
+            return alerts[0].clone();
+        }
+        assert!(alerts.len() <= 1, "more than one budget alert: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "no {state} budget alert: {v}\n{}",
+            s.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// How many notifications the receiver got for the alert `fingerprint` in `status`, and when.
+fn deliveries(hook: &hook::Hook, fingerprint: &str, status: &str) -> Vec<Instant> {
+    hook.requests()
+        .iter()
+        .filter(|r| {
+            r.body["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["fingerprint"] == fingerprint && a["status"] == status)
+            })
+        })
+        .map(|r| r.at)
+        .collect()
+}
+
+fn await_deliveries(hook: &hook::Hook, fingerprint: &str, status: &str, deadline: Instant) {
+    while deliveries(hook, fingerprint, status).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no {status} notification for {fingerprint}: {:#?}",
+            hook.requests().iter().map(|r| &r.body).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_when_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = nats_cluster(dir.path());
+    let hook = hook::start();
+    let config = |node: usize| {
+        collector_config(&nats, node).replace("[cluster]\n", "[cluster]\nlease_ttl = \"1500ms\"\n")
+            + "\n[[budget]]\nmetric = \"resolution\"\nlimit_ms = \"800ms\"\n\
+               [budgets]\nwindows = [\"1h\"]\nevaluate_every = \"100ms\"\n\
+               [alerts]\nbudget_for = \"0s\"\nbudget_keep_firing_for = \"300ms\"\n\
+               [[notify.receivers]]\nname = \"hook\"\nkind = \"webhook\"\n"
+            + &format!("url = \"{}\"\n", hook.url)
+            + "[[notify.routes]]\nreceiver = \"hook\"\ngroup_wait = \"0s\"\n\
+               group_interval = \"100ms\"\nrepeat_interval = \"1h\"\n"
+    };
+    let mut nodes: Vec<Option<Server>> = (0..3)
+        .map(|i| Some(server::start(&dir.path().join(format!("c{i}")), &config(i))))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let all: Vec<&Server> = nodes.iter().flatten().collect();
+    for s in &all {
+        caught_up(s, deadline);
+    }
+    let leader = await_leader(&all, None, deadline);
+    let leader_name = all[leader].get("/v1/cluster", None).2["node"].clone();
+    for (i, s) in all.iter().enumerate() {
+        let want = if i == leader { 1.0 } else { 0.0 };
+        assert_eq!(s.metric("playtrace_cluster_leader"), want, "node {i}");
+    }
+
+    // A breach ingested through a node that does not hold the lease: one budget alert, raised
+    // by the holder's tick, the same (id, count 1) on every node, notified once.
+    let follower = (leader + 1) % 3;
+    let slow: String = (0..5)
+        .map(|i| {
+            event(
+                "telemetry.contest.resolved",
+                &format!("slow-{i}"),
+                &format!(r#"{{"contestId":"slow-{i}","resolutionDurationMs":2000}}"#),
+            ) + "\n"
+        })
+        .collect();
+    ingest_acked(all[follower], &slow);
+    let fired: Vec<Value> = all
+        .iter()
+        .map(|s| await_budget_alert(s, "firing", deadline))
+        .collect();
+    for a in &fired {
+        assert_eq!(a["id"], fired[0]["id"], "{fired:?}");
+        assert_eq!(a["count"], 1, "raised more than once: {a}");
+    }
+    let id = fired[0]["id"].as_str().unwrap().to_string();
+    let fingerprint = id.strip_prefix("al_").unwrap().to_string();
+    await_deliveries(&hook, &fingerprint, "firing", deadline);
+
+    // The holder dies: another node takes the lease within a few ttls and the clocks go on
+    // there: a budget that holds again resolves the same alert, once, on both survivors.
+    let killed_at = Instant::now();
+    nodes[leader].take().unwrap().kill();
+    let survivors: Vec<&Server> = nodes.iter().flatten().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new_leader = await_leader(&survivors, leader_name.as_str(), deadline);
+    eprintln!(
+        "lease taken over {:?} after the holder was killed",
+        killed_at.elapsed()
+    );
+    assert_eq!(
+        survivors[new_leader].metric("playtrace_cluster_leader"),
+        1.0
+    );
+    let fast: String = (0..200)
+        .map(|i| {
+            event(
+                "telemetry.contest.resolved",
+                &format!("fast-{i}"),
+                &format!(r#"{{"contestId":"fast-{i}","resolutionDurationMs":10}}"#),
+            ) + "\n"
+        })
+        .collect();
+    ingest_acked(survivors[1 - new_leader], &fast);
+    for s in &survivors {
+        let resolved = await_budget_alert(s, "resolved", deadline);
+        assert_eq!(resolved["id"], id.as_str());
+        assert_eq!(resolved["count"], 1, "{resolved}");
+    }
+    await_deliveries(&hook, &fingerprint, "resolved", deadline);
+    // Once the new holder's outbox is empty, nothing more will be sent.
+    loop {
+        let (_, _, pending) = survivors[new_leader].get("/v1/notifications?state=pending", None);
+        if pending["notifications"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never sent: {pending}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // At least once, at most one copy more: the new holder may send again the notification
+    // the old one queued just before it died (docs/CLUSTER.md), never anything else twice.
+    let firing = deliveries(&hook, &fingerprint, "firing");
+    assert!(
+        (1..=2).contains(&firing.len()),
+        "firing sent {} times",
+        firing.len()
+    );
+    if let [_, again] = firing[..] {
+        assert!(again > killed_at, "sent twice before the takeover");
+    }
+    assert_eq!(deliveries(&hook, &fingerprint, "resolved").len(), 1);
+    // The followers sent nothing: every request came from a holder.
+    assert_eq!(hook.requests().len(), firing.len() + 1);
 }

@@ -15,7 +15,7 @@
 
 use super::node::Node;
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
-use async_nats::jetstream::stream::StorageType;
+use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -83,20 +83,44 @@ fn value(node: &Node) -> String {
     format!("{} {}", node.config.node, node.prefix)
 }
 
+/// The bucket, created when missing. Its backing stream is made here rather than by
+/// `create_key_value`, which reads account fields nats-server 2.9 does not send; the stream is
+/// what a key-value bucket of history 1 is.
 async fn bucket(node: &Node) -> Result<kv::Store, String> {
     let c = &node.config;
-    node.js
-        .create_or_update_key_value(kv::Config {
-            bucket: c.lease_bucket.clone(),
-            description: "PlayTrace: which collector runs time-driven work".into(),
-            history: 1,
-            max_age: c.lease_ttl.to_duration(),
-            storage: StorageType::File,
-            num_replicas: c.replicas,
-            ..Default::default()
-        })
+    let config = stream::Config {
+        name: format!("KV_{}", c.lease_bucket),
+        description: Some("PlayTrace: which collector runs time-driven work".into()),
+        subjects: vec![format!("$KV.{}.>", c.lease_bucket)],
+        max_messages_per_subject: 1,
+        max_age: c.lease_ttl.to_duration(),
+        storage: StorageType::File,
+        num_replicas: c.replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
+        ..Default::default()
+    };
+    let error = |e: &dyn std::fmt::Display| {
+        format!("cannot open the lease bucket `{}`: {e}", c.lease_bucket)
+    };
+    let made = node
+        .js
+        .get_or_create_stream(config.clone())
         .await
-        .map_err(|e| format!("cannot open the lease bucket `{}`: {e}", c.lease_bucket))
+        .map_err(|e| error(&e))?;
+    if made.cached_info().config.max_age != config.max_age {
+        // cluster.lease_ttl changed since the bucket was made.
+        node.js
+            .update_stream(&config)
+            .await
+            .map_err(|e| error(&e))?;
+    }
+    node.js
+        .get_key_value(c.lease_bucket.clone())
+        .await
+        .map_err(|e| error(&e))
 }
 
 /// Whether this node applied the log as far as it went a moment ago: a node that is behind

@@ -74,7 +74,7 @@ pub(crate) fn render_metrics(app: &AppState, out: &mut String) {
     crate::metrics::sample(
         out,
         "playtrace_cluster_leader",
-        &[("node", node.config.node.as_str())],
+        &[],
         if node.lease.is_leading() { 1.0 } else { 0.0 },
     );
 }
