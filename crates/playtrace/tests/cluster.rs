@@ -603,9 +603,10 @@ fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_whe
             + "\n[[budget]]\nmetric = \"resolution\"\nlimit_ms = \"800ms\"\n\
                [budgets]\nwindows = [\"1h\"]\nevaluate_every = \"100ms\"\n\
                [alerts]\nbudget_for = \"0s\"\nbudget_keep_firing_for = \"300ms\"\n\
+               resolve_after = \"2s\"\n\
                [[notify.receivers]]\nname = \"hook\"\nkind = \"webhook\"\n"
             + &format!("url = \"{}\"\n", hook.url)
-            + "[[notify.routes]]\nreceiver = \"hook\"\ngroup_wait = \"0s\"\n\
+            + "[[notify.routes]]\nreceiver = \"hook\"\ncategory = \"budget\"\ngroup_wait = \"0s\"\n\
                group_interval = \"100ms\"\nrepeat_interval = \"1h\"\n"
     };
     let mut nodes: Vec<Option<Server>> = (0..3)
@@ -624,16 +625,17 @@ fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_whe
     }
 
     // A breach ingested through a node that does not hold the lease: one budget alert, raised
-    // by the holder's tick, the same (id, count 1) on every node, notified once.
+    // by the holder's tick, the same (id, count 1) on every node, notified once. A moderation
+    // alert comes with it, for the holder's alert clock to resolve after resolve_after.
     let follower = (leader + 1) % 3;
-    let slow: String = (0..5)
-        .map(|i| {
+    let slow: String = std::iter::once(flagged("m-1") + "\n")
+        .chain((0..5).map(|i| {
             event(
                 "telemetry.contest.resolved",
                 &format!("slow-{i}"),
                 &format!(r#"{{"contestId":"slow-{i}","resolutionDurationMs":2000}}"#),
             ) + "\n"
-        })
+        }))
         .collect();
     ingest_acked(all[follower], &slow);
     let fired: Vec<Value> = all
@@ -679,6 +681,22 @@ fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_whe
         assert_eq!(resolved["count"], 1, "{resolved}");
     }
     await_deliveries(&hook, &fingerprint, "resolved", deadline);
+    // The alert clock ran too: the quiet moderation alert resolved by itself, once, the same
+    // on both survivors.
+    let moderation: Vec<Value> = survivors
+        .iter()
+        .map(|s| loop {
+            let (_, _, v) = s.get("/v1/alerts?category=moderation&state=resolved", None);
+            if let Some(a) = v["alerts"].as_array().and_then(|a| a.first()) {
+                break a.clone();
+            }
+            assert!(Instant::now() < deadline, "never auto-resolved: {v}");
+            std::thread::sleep(Duration::from_millis(50));
+        })
+        .collect();
+    assert_eq!(moderation[0], moderation[1]);
+    assert_eq!(moderation[0]["autoResolved"], true, "{}", moderation[0]);
+    assert_eq!(moderation[0]["count"], 1, "{}", moderation[0]);
     // Once the new holder's outbox is empty, nothing more will be sent.
     loop {
         let (_, _, pending) = survivors[new_leader].get("/v1/notifications?state=pending", None);
