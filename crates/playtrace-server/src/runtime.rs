@@ -273,6 +273,7 @@ pub async fn serve(
         task.abort();
     }
     history.abort();
+    crate::cluster::stop(&state).await;
     // The budget history counted so far is written with the last commits.
     crate::pipeline::history::flush(&state).await;
     state.close_writer();

@@ -131,7 +131,7 @@ fn collector_config(nats: &[Nats], node: usize) -> String {
         .collect();
     format!(
         "[cluster]\nnats = [{}]\nnode = \"c{node}\"\nreplicas = 3\nack_timeout = \"2s\"\n\
-         apply_timeout = \"5s\"\n\n[[budget]]\nmetric = \"arming\"\nlimit_ms = 8000\n",
+         apply_timeout = \"5s\"\nlease_ttl = \"2s\"\n\n[[budget]]\nmetric = \"arming\"\nlimit_ms = 8000\n",
         urls.join(", ")
     )
 }
@@ -341,12 +341,18 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     );
 
     let deadline = Instant::now() + Duration::from_secs(30);
-    let heads: Vec<u64> = collectors
-        .iter()
-        .flatten()
-        .map(|c| caught_up(c, deadline))
-        .collect();
-    assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
+    // The log may still move after the clients stopped: a collector that took the lease over
+    // after the kill announces itself and runs its first budget tick. Once a holder is settled,
+    // every node reaches the same head.
+    let nodes: Vec<&Server> = collectors.iter().flatten().collect();
+    await_leader(&nodes, None, deadline);
+    let heads = loop {
+        let heads: Vec<u64> = nodes.iter().map(|c| caught_up(c, deadline)).collect();
+        if heads.iter().all(|h| *h == heads[0]) {
+            break heads;
+        }
+        assert!(Instant::now() < deadline, "{heads:?}");
+    };
     // Derived state reads the same everywhere.
     let c: Vec<&Server> = collectors.iter().flatten().collect();
     let alerts: Vec<Value> = c
@@ -387,10 +393,7 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     // A fourth collector with an empty data directory rebuilds the same store from the stream.
     let started = Instant::now();
     let fresh = server::start(&dir.path().join("c-new"), &collector_config(&nats, 3));
-    assert_eq!(
-        caught_up(&fresh, Instant::now() + Duration::from_secs(30)),
-        heads[0]
-    );
+    assert!(caught_up(&fresh, Instant::now() + Duration::from_secs(30)) >= heads[0]);
     let rebuilt_in = started.elapsed();
     eprintln!(
         "rebuilt {} stream messages ({} events) in {rebuilt_in:?}",
@@ -407,7 +410,16 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
         let (code, log) = s.terminate();
         assert_eq!(code, Some(0), "{log}");
     }
-    let stores: Vec<_> = dbs.iter().map(|d| rows(d)).collect();
+    let mut stores: Vec<_> = dbs.iter().map(|d| rows(d)).collect();
+    // The holder's clock may have written a row between two of the stops: compare what all
+    // of them stored.
+    let common = stores.iter().map(Vec::len).min().unwrap();
+    assert!(
+        stores.iter().all(|s| s.len() <= common + 2),
+        "{:?}",
+        stores.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    stores.iter_mut().for_each(|s| s.truncate(common));
     assert_eq!(stores[0], stores[1], "node 0 and node 1 differ");
     assert_eq!(stores[0], stores[2], "node 0 and node 2 differ");
     assert_eq!(stores[0], stores[3], "the rebuilt node differs");
@@ -599,7 +611,7 @@ fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_whe
     let nats = nats_cluster(dir.path());
     let hook = hook::start();
     let config = |node: usize| {
-        collector_config(&nats, node).replace("[cluster]\n", "[cluster]\nlease_ttl = \"1500ms\"\n")
+        collector_config(&nats, node)
             + "\n[[budget]]\nmetric = \"resolution\"\nlimit_ms = \"800ms\"\n\
                [budgets]\nwindows = [\"1h\"]\nevaluate_every = \"100ms\"\n\
                [alerts]\nbudget_for = \"0s\"\nbudget_keep_firing_for = \"300ms\"\n\
@@ -610,7 +622,14 @@ fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_whe
                group_interval = \"100ms\"\nrepeat_interval = \"1h\"\n"
     };
     let mut nodes: Vec<Option<Server>> = (0..3)
-        .map(|i| Some(server::start(&dir.path().join(format!("c{i}")), &config(i))))
+        .map(|i| {
+            let data = dir.path().join(format!("c{i}"));
+            Some(server::start_env(
+                &data,
+                &config(i),
+                &[("PLAYTRACE_LOG", "info")],
+            ))
+        })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(40);
     let all: Vec<&Server> = nodes.iter().flatten().collect();
@@ -723,4 +742,23 @@ fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_whe
     assert_eq!(deliveries(&hook, &fingerprint, "resolved").len(), 1);
     // The followers sent nothing: every request came from a holder.
     assert_eq!(hook.requests().len(), firing.len() + 1);
+
+    // A holder that stops cleanly (handing the lease back) exits 0; the last node takes over.
+    let name = survivors[new_leader].get("/v1/cluster", None).2["node"].clone();
+    let index = |nodes: &[Option<Server>], want: bool| {
+        nodes
+            .iter()
+            .position(|s| {
+                s.as_ref()
+                    .is_some_and(|s| (s.get("/v1/cluster", None).2["node"] == name) == want)
+            })
+            .unwrap()
+    };
+    let at = index(&nodes, true);
+    let holder = nodes[at].take().unwrap();
+    let (code, log) = holder.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    let at = index(&nodes, false);
+    let last = nodes[at].as_ref().unwrap();
+    await_leader(&[last], name.as_str(), deadline);
 }

@@ -21,11 +21,35 @@ pub(crate) fn leads(app: &AppState) -> bool {
 }
 
 /// Publishes time-driven work as a message of the log and waits until this node applied it:
-/// whether it was stored (`false`: try again next tick).
-pub(crate) async fn publish(node: &Node, work: Work) -> bool {
-    let Some(body) = body(work) else {
+/// whether it was stored (`false`: try again next tick). Budget ticks and the alert clock are
+/// the lease holder's only (a former holder's late message is skipped everywhere); raised
+/// alerts are the holder's only when `holder_only`.
+pub(crate) async fn publish(node: &Node, work: Work, holder_only: bool) -> bool {
+    let Some(mut body) = body(work) else {
         return false;
     };
+    if let Body::Raise {
+        holder_only: only, ..
+    } = &mut body
+    {
+        *only = holder_only;
+    }
+    send(node, body).await
+}
+
+/// Announces in the log that this process holds the lease now (`lease.rs`), and waits until
+/// this node applied it: its time-driven messages count from there.
+pub(crate) async fn announce(node: &Node) -> bool {
+    send(
+        node,
+        Body::Lease {
+            holder: node.prefix.clone(),
+        },
+    )
+    .await
+}
+
+async fn send(node: &Node, body: Body) -> bool {
     let token = node.token();
     let Ok(payload) = Envelope::encode(token.clone(), body) else {
         return false;
@@ -64,6 +88,7 @@ fn body(work: Work) -> Option<Body> {
                 .into_iter()
                 .map(|(game, c)| (game, candidate(&c)))
                 .collect(),
+            holder_only: false,
         },
         Work::Lifecycle {
             op: LifecycleOp::Maintain { quiet_before_ms },
@@ -86,7 +111,7 @@ pub(crate) fn work(body: Body) -> Option<Work> {
                 })
                 .collect(),
         ),
-        Body::Raise { alerts } => Work::Raise(
+        Body::Raise { alerts, .. } => Work::Raise(
             alerts
                 .into_iter()
                 .map(|(game, c)| (game, alert_candidate(c)))

@@ -7,6 +7,10 @@
 //!   does not exist) every third of the ttl, once it has applied the log as far as it went.
 //! - The holder renews it every third of the ttl with `update` on the revision it last wrote
 //!   (a compare-and-set: it fails if anyone else wrote the key).
+//! - A new holder first announces itself in the log (`Body::Lease`) and leads once its own store
+//!   applied that: from that place in the log on, every node applies time-driven messages from
+//!   this holder only (`replicated.rs`), so a late message of a former holder — one its NATS
+//!   client buffered while cut off — is skipped everywhere alike.
 //! - A holder whose renewal was refused stops leading at once; one that cannot reach NATS stops
 //!   half a ttl after the last renewal it sent that succeeded. The key outlives that renewal by
 //!   a whole ttl (measured from when NATS stored it, which is after it was sent), so another
@@ -30,6 +34,9 @@ pub(crate) struct Lease {
     leading: watch::Sender<bool>,
     /// The node name of the holder, as last seen (`None`: nobody, or not known yet).
     holder: Mutex<Option<String>>,
+    /// The bucket and the revision this node last wrote, while it holds the key (to hand it
+    /// back when the collector stops).
+    key: Mutex<Option<(kv::Store, u64)>>,
 }
 
 impl Default for Lease {
@@ -37,6 +44,7 @@ impl Default for Lease {
         Lease {
             leading: watch::channel(false).0,
             holder: Mutex::new(None),
+            key: Mutex::new(None),
         }
     }
 }
@@ -62,6 +70,10 @@ impl Lease {
 
     fn set_holder(&self, holder: Option<String>) {
         *self.holder.lock().unwrap_or_else(|p| p.into_inner()) = holder;
+    }
+
+    fn keep(&self, key: Option<(kv::Store, u64)>) {
+        *self.key.lock().unwrap_or_else(|p| p.into_inner()) = key;
     }
 
     fn lead(&self, node: &str, leading: bool) {
@@ -159,12 +171,19 @@ pub(crate) async fn run(node: Arc<Node>) {
                 let taken = take(&node, &store, &me, period).await;
                 if taken.is_none() {
                     tokio::time::sleep(period).await;
-                } else {
-                    node.lease.lead(&name, true);
                 }
                 taken
             }
             Some((revision, since)) => {
+                if !node.lease.is_leading() {
+                    // Held but not yet announced in the log: announce (bounded by the next
+                    // renewal), and lead once this node applied the announcement.
+                    let announced =
+                        tokio::time::timeout_at(since + period, super::clock::announce(&node));
+                    if announced.await.unwrap_or(false) {
+                        node.lease.lead(&name, true);
+                    }
+                }
                 tokio::time::sleep_until(since + period).await;
                 let renewed = renew(&store, &me, revision, since + ttl / 2).await;
                 if renewed.is_none() {
@@ -174,6 +193,29 @@ pub(crate) async fn run(node: Arc<Node>) {
                 renewed
             }
         };
+        node.lease
+            .keep(held.map(|(revision, _)| (store.clone(), revision)));
+    }
+}
+
+/// Hands the lease back when the collector stops (after its time-driven tasks and notifier
+/// stopped), so another collector takes it at its next try instead of a ttl later.
+pub(crate) async fn release(node: &Node) {
+    let key = node
+        .lease
+        .key
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    // Stopping: nothing leads here any more (without the "lost" warning of a failed renewal).
+    node.lease.leading.send_replace(false);
+    let Some((store, revision)) = key else {
+        return;
+    };
+    let deleted = store.delete_expect_revision(KEY, Some(revision));
+    match tokio::time::timeout(Duration::from_secs(1), deleted).await {
+        Ok(Ok(())) => tracing::info!("handed the cluster's lease back"),
+        _ => tracing::warn!("could not hand the cluster's lease back: it expires by itself"),
     }
 }
 

@@ -39,10 +39,28 @@ pub(crate) enum Body {
     /// resolve (`clock.rs`).
     Budget { changes: Vec<BudgetChange> },
     /// Alerts a collector raises itself: a game over its limits (any node, its own counts), a
-    /// dimension's cap that folded values (the lease holder).
-    Raise { alerts: Vec<(String, Candidate)> },
+    /// dimension's cap that folded values (the lease holder: `holder_only`).
+    Raise {
+        alerts: Vec<(String, Candidate)>,
+        #[serde(default)]
+        holder_only: bool,
+    },
     /// The lease holder's alert clock: quiet moderation alerts resolve, ended silences re-fire.
     Maintain { quiet_before_ms: i64 },
+    /// A collector took the lease: from here on the log takes time-driven messages from its
+    /// process (`holder` is the prefix of its messages' origins) and from no other.
+    Lease { holder: String },
+}
+
+impl Body {
+    /// Whether only the lease holder may write this message (the others are skipped).
+    pub(crate) fn holder_only(&self) -> bool {
+        match self {
+            Body::Budget { .. } | Body::Maintain { .. } => true,
+            Body::Raise { holder_only, .. } => *holder_only,
+            _ => false,
+        }
+    }
 }
 
 /// An alert candidate as it travels in the log (core's type is not serialisable on purpose:

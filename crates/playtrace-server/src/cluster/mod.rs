@@ -53,6 +53,14 @@ pub(crate) fn start(app: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
     ]
 }
 
+/// Hands the lease back, if this node holds it (at shutdown, once the tasks of [`start`] and
+/// the time-driven tasks stopped).
+pub(crate) async fn stop(app: &AppState) {
+    if let Some(node) = app.cluster.get() {
+        lease::release(node).await;
+    }
+}
+
 /// Whether this node writes plan-drift alerts: always on a single node; in a cluster each
 /// node's drift tracker sees only its own requests, so they would disagree (see
 /// docs/CLUSTER.md).

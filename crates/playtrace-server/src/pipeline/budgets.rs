@@ -44,7 +44,7 @@ pub(crate) async fn run(app: Arc<AppState>, mut evaluator: Evaluator, interval: 
             continue;
         }
         if let Some(node) = app.cluster.get() {
-            if !crate::cluster::clock::publish(node, Work::Budget(changes)).await {
+            if !crate::cluster::clock::publish(node, Work::Budget(changes), true).await {
                 evaluator.undo(before);
             }
             continue;

@@ -24,22 +24,30 @@ pub(crate) async fn run(app: Arc<AppState>, interval: Duration) {
         tick.tick().await;
         let mut due = app.guard.due_alerts(playtrace_store::now_ms() as f64);
         let folded = app.with_live(|l| l.dimension_folded().to_vec());
-        if crate::cluster::clock::leads(&app) {
-            due.extend(folded_alerts(
-                &app.config.dimensions,
-                &folded_before,
-                &folded,
-            ));
-        }
+        let mut folds = if crate::cluster::clock::leads(&app) {
+            folded_alerts(&app.config.dimensions, &folded_before, &folded)
+        } else {
+            Vec::new()
+        };
         folded_before = folded;
-        if due.is_empty() {
+        let cluster = app.cluster.get();
+        if cluster.is_none() {
+            due.append(&mut folds);
+        }
+        if due.is_empty() && folds.is_empty() {
             continue;
         }
         for (game, alert) in &due {
             tracing::warn!(game, reason = %alert.reason, data = %serde_json::Value::Object(alert.data.clone()), "game over its limit");
         }
-        if let Some(node) = app.cluster.get() {
-            crate::cluster::clock::publish(node, Work::Raise(due)).await;
+        if let Some(node) = cluster {
+            // A game's limits count on this node; the folds are the same on every node.
+            if !due.is_empty() {
+                crate::cluster::clock::publish(node, Work::Raise(due), false).await;
+            }
+            if !folds.is_empty() {
+                crate::cluster::clock::publish(node, Work::Raise(folds), true).await;
+            }
             continue;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();

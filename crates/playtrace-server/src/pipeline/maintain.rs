@@ -35,7 +35,7 @@ pub(crate) async fn run(app: Arc<AppState>, interval: Duration) {
                 quiet_before_ms: now - quiet_ms,
             };
             let result = Arc::new(Mutex::new(None));
-            crate::cluster::clock::publish(node, Work::Lifecycle { op, result }).await;
+            crate::cluster::clock::publish(node, Work::Lifecycle { op, result }, true).await;
             continue;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
