@@ -4,125 +4,24 @@
 //! Afterwards every acknowledged event is stored exactly once on every collector, the three
 //! stores hold the same rows under the same sequence numbers, and `/v1/budgets` and
 //! `/v1/alerts` read the same on all three; a fourth collector started with an empty data
-//! directory rebuilds the same store from the stream. Needs Debian's `nats-server` (scripts/test installs
+//! directory rebuilds the same store from the stream. One lease holder runs the time-driven
+//! work (a budget alert and an auto-resolve the same on every node) and sends the notifications;
+//! another takes over when it is SIGKILLed. Needs Debian's `nats-server` (scripts/test installs
 //! it; `$PLAYTRACE_NATS_SERVER` names another binary): never skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod hook;
+mod nats;
 mod server;
 
+use nats::{nats_cluster, Nats};
 use serde_json::Value;
 use server::{event, Server};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn nats_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLAYTRACE_NATS_SERVER") {
-        return PathBuf::from(p);
-    }
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin", "/usr/bin"])
-    {
-        let candidate = Path::new(dir).join("nats-server");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "nats-server is not installed: run scripts/test (it installs Debian's nats-server \
-         package), or set PLAYTRACE_NATS_SERVER to its binary"
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One NATS server of the cluster (its config and store survive a restart).
-struct Nats {
-    child: Option<Child>,
-    config: PathBuf,
-    port: u16,
-}
-
-impl Nats {
-    fn start(&mut self) {
-        let child = Command::new(nats_binary())
-            .arg("-c")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Three NATS servers with JetStream, clustered on loopback.
-fn nats_cluster(dir: &Path) -> Vec<Nats> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let mut servers: Vec<Nats> = (0..3)
-        .map(|i| {
-            let routes: Vec<String> = ports
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, (_, c))| format!("nats-route://127.0.0.1:{c}"))
-                .collect();
-            let store = dir.join(format!("nats-{i}"));
-            let config = dir.join(format!("nats-{i}.conf"));
-            std::fs::write(
-                &config,
-                format!(
-                    "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
-                     cluster {{ name: playtrace-test\n listen: 127.0.0.1:{}\n no_advertise: true\n routes: [{}] }}\n",
-                    ports[i].0,
-                    store.display(),
-                    ports[i].1,
-                    routes.join(", ")
-                ),
-            )
-            .unwrap();
-            Nats {
-                child: None,
-                config,
-                port: ports[i].0,
-            }
-        })
-        .collect();
-    for s in &mut servers {
-        s.start();
-    }
-    servers
-}
 
 fn collector_config(nats: &[Nats], node: usize) -> String {
     let urls: Vec<String> = nats
