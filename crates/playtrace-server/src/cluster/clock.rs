@@ -20,6 +20,12 @@ pub(crate) fn leads(app: &AppState) -> bool {
     app.cluster.get().is_none_or(|n| n.lease.is_leading())
 }
 
+/// Which term of holding the lease this is (0 on a single node): state a holder read at the
+/// start of one term is stale in the next.
+pub(crate) fn term(app: &AppState) -> u64 {
+    app.cluster.get().map_or(0, |n| n.lease.term())
+}
+
 /// Publishes time-driven work as a message of the log and waits until this node applied it:
 /// whether it was stored (`false`: try again next tick). Budget ticks and the alert clock are
 /// the lease holder's only (a former holder's late message is skipped everywhere); raised

@@ -32,6 +32,9 @@ const KEY: &str = "leader";
 pub(crate) struct Lease {
     /// Whether this collector holds it now.
     leading: watch::Sender<bool>,
+    /// How many times this collector took it (a holder's state read at one take is stale at
+    /// the next).
+    terms: std::sync::atomic::AtomicU64,
     /// The node name of the holder, as last seen (`None`: nobody, or not known yet).
     holder: Mutex<Option<String>>,
     /// The bucket and the revision this node last wrote, while it holds the key (to hand it
@@ -43,6 +46,7 @@ impl Default for Lease {
     fn default() -> Self {
         Lease {
             leading: watch::channel(false).0,
+            terms: std::sync::atomic::AtomicU64::new(0),
             holder: Mutex::new(None),
             key: Mutex::new(None),
         }
@@ -53,6 +57,11 @@ impl Lease {
     /// Whether this collector holds the lease now.
     pub(crate) fn is_leading(&self) -> bool {
         *self.leading.borrow()
+    }
+
+    /// Which of this collector's terms as holder this is (changes with every take).
+    pub(crate) fn term(&self) -> u64 {
+        self.terms.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Follows whether this collector holds the lease.
@@ -77,6 +86,9 @@ impl Lease {
     }
 
     fn lead(&self, node: &str, leading: bool) {
+        if leading {
+            self.terms.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         let was = self.leading.send_replace(leading);
         if leading {
             self.set_holder(Some(node.to_string()));

@@ -16,21 +16,21 @@ use std::time::Duration;
 pub(crate) async fn run(app: Arc<AppState>, mut evaluator: Evaluator, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // A cluster node's memory is read again whenever it takes the lease (another node may have
-    // fired or resolved budget alerts meanwhile).
-    let mut current = app.cluster.get().is_none();
+    // A cluster node's memory is read again each time it takes the lease (another node may have
+    // fired or resolved budget alerts meanwhile); a single node's is always current.
+    let mut current = app.cluster.get().is_none().then_some(0);
     loop {
         tick.tick().await;
         if !crate::cluster::clock::leads(&app) {
-            current = false;
             continue;
         }
-        if !current {
+        let term = crate::cluster::clock::term(&app);
+        if current != Some(term) {
             match firing(&app).await {
                 Some(firing) => evaluator = Evaluator::new(evaluator.settings.clone(), firing),
                 None => continue,
             }
-            current = true;
+            current = Some(term);
         }
         let now = playtrace_store::now_ms() as f64;
         let query = BudgetQuery {
