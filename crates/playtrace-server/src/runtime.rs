@@ -130,7 +130,7 @@ async fn rebuild_and_open(
 
 /// Step 4: the budget alert evaluator, knowing which budget alerts already fire.
 async fn start_budget_alerts(app: &Arc<AppState>) -> Result<Option<JoinHandle<()>>, ServeError> {
-    if !app.config.budget_alerting.enabled || !crate::cluster::runs_clock(app) {
+    if !app.config.budget_alerting.enabled {
         return Ok(None);
     }
     let reader = app.reader.clone();
@@ -247,7 +247,7 @@ pub async fn serve(
         }
     };
 
-    let materialiser = crate::cluster::start(&state);
+    let cluster_tasks = crate::cluster::start(&state);
     let notify_tasks = crate::notify::start(state.notify.get(), &state.hub);
     let evictor = start_evictor(live);
     let budget_task = start_budget_alerts(&state).await?;
@@ -264,7 +264,7 @@ pub async fn serve(
 
     tracing::info!("stopping: finishing queued commits");
     evictor.abort();
-    materialiser.iter().for_each(JoinHandle::abort);
+    cluster_tasks.iter().for_each(JoinHandle::abort);
     alert_clock.abort();
     notify_tasks.iter().for_each(JoinHandle::abort);
     limit_alerts.abort();
@@ -273,6 +273,7 @@ pub async fn serve(
         task.abort();
     }
     history.abort();
+    crate::cluster::stop(&state).await;
     // The budget history counted so far is written with the last commits.
     crate::pipeline::history::flush(&state).await;
     state.close_writer();

@@ -1,7 +1,8 @@
 //! Cluster mode's bookmark in the replicated log: the stream sequence of the last message this
 //! store applied, and the receive time it gave it. It is written inside the transaction of that
 //! message's rows (so a crash never leaves the rows without the bookmark or the other way round)
-//! and read at start to resume after it.
+//! and read at start to resume after it. Beside it, the lease holder the log last announced:
+//! the fence that keeps a former holder's late time-driven messages out, the same on every node.
 
 use crate::query::Reader;
 use crate::writer::Tx;
@@ -32,6 +33,27 @@ impl Tx<'_> {
                                                 recv_ms = excluded.recv_ms",
             )?
             .execute(params![position.stream_seq as i64, position.recv_ms])?;
+        Ok(())
+    }
+
+    /// The lease holder the log last announced (`None`: none yet).
+    pub fn lease_holder(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT holder FROM cluster_lease WHERE id = 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Records that the message `stream_seq` announced `holder` as the lease holder.
+    pub fn set_lease_holder(&self, holder: &str, stream_seq: u64) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO cluster_lease (id, holder, stream_seq) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET holder = excluded.holder,
+                                                stream_seq = excluded.stream_seq",
+            )?
+            .execute(params![holder, stream_seq as i64])?;
         Ok(())
     }
 }

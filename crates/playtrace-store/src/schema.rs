@@ -161,6 +161,16 @@ CREATE TABLE IF NOT EXISTS cluster_position (
 );
 ";
 
+/// Cluster mode's lease holder as the log last announced it (`cluster.rs`): time-driven messages
+/// of any other collector are skipped, the same way on every node.
+const V_CLUSTER_LEASE: &str = "
+CREATE TABLE IF NOT EXISTS cluster_lease (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    holder     TEXT NOT NULL,
+    stream_seq INTEGER NOT NULL
+);
+";
+
 /// The budget history (`rollups.rs`): series by key text, counts per minute and per hour, and
 /// the sequence number the rows count up to.
 const V_ROLLUPS: &str = "
@@ -199,6 +209,7 @@ const MIGRATIONS: &[&str] = &[
     V_REJECTS_REPLAYED,
     V_CLUSTER,
     V_ROLLUPS,
+    V_CLUSTER_LEASE,
 ];
 
 /// The schema version this release writes.

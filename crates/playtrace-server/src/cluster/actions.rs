@@ -98,6 +98,7 @@ pub(crate) fn work(body: Body) -> Option<(Work, ActionResult)> {
             result: result.clone(),
         },
         Body::Ingest { .. } => return None,
+        clock => return super::clock::work(clock).map(|work| (work, result)),
     };
     Some((work, result))
 }

@@ -11,7 +11,7 @@
 
 use super::message::{Body, Envelope};
 use super::node::Node;
-use super::replicated::Replicated;
+use super::replicated::{Fence, Replicated};
 use crate::app::AppState;
 use crate::ingest::Parsed;
 use crate::pipeline::{Ingested, Work};
@@ -216,6 +216,7 @@ fn job(
     position: ClusterPosition,
 ) -> Job<Work> {
     let mut answer = None;
+    let mut fence = Fence::Open;
     let (origin, events, rejects, work) = match serde_json::from_slice::<Envelope>(payload) {
         Ok(Envelope {
             origin,
@@ -227,6 +228,11 @@ fn job(
             (origin, events, rejects, work)
         }
         Ok(Envelope { origin, body }) => {
+            if body.holder_only() {
+                fence = Fence::HolderOnly(origin.clone());
+            } else if let Body::Lease { holder } = &body {
+                fence = Fence::Announce(holder.clone());
+            }
             let (work, result) = super::actions::work(body)
                 .unwrap_or_else(|| (Work::Ingest(Ingested::default()), Arc::default()));
             answer = Some(result);
@@ -257,6 +263,7 @@ fn job(
             prev,
             position,
             work,
+            fence,
         })),
         done: Box::new(move |result| {
             match result {

@@ -2,8 +2,10 @@
 //! one) carrying the rows exactly as this node parsed them, so every node stores the same rows;
 //! and the deterministic `Nats-Msg-Id` that lets JetStream drop a client's retry.
 
+use playtrace_core::alert::{Category, Severity};
 use playtrace_store::{RejectRow, StoredEvent};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// One message of the log.
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,6 +35,64 @@ pub(crate) enum Body {
     Silence(Silence),
     /// A silence ended early.
     Unsilence { id: String },
+    /// The lease holder's budget tick: status changes and the budget alerts they fire or
+    /// resolve (`clock.rs`).
+    Budget { changes: Vec<BudgetChange> },
+    /// Alerts a collector raises itself: a game over its limits (any node, its own counts), a
+    /// dimension's cap that folded values (the lease holder: `holder_only`).
+    Raise {
+        alerts: Vec<(String, Candidate)>,
+        #[serde(default)]
+        holder_only: bool,
+    },
+    /// The lease holder's alert clock: quiet moderation alerts resolve, ended silences re-fire.
+    Maintain { quiet_before_ms: i64 },
+    /// A collector took the lease: from here on the log takes time-driven messages from its
+    /// process (`holder` is the prefix of its messages' origins) and from no other.
+    Lease { holder: String },
+}
+
+impl Body {
+    /// Whether only the lease holder may write this message (the others are skipped).
+    pub(crate) fn holder_only(&self) -> bool {
+        match self {
+            Body::Budget { .. } | Body::Maintain { .. } => true,
+            Body::Raise { holder_only, .. } => *holder_only,
+            _ => false,
+        }
+    }
+}
+
+/// An alert candidate as it travels in the log (core's type is not serialisable on purpose:
+/// this is the log's format, versioned with the log).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Candidate {
+    pub(crate) rule: String,
+    pub(crate) category: Category,
+    pub(crate) severity: Severity,
+    pub(crate) reason: String,
+    pub(crate) fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) session_id: Option<String>,
+    #[serde(default)]
+    pub(crate) data: Map<String, Value>,
+    #[serde(default)]
+    pub(crate) seeded: bool,
+    #[serde(default)]
+    pub(crate) probe: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) created_ms: Option<f64>,
+}
+
+/// One budget's change of a tick.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BudgetChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fire: Option<Candidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resolve: Option<String>,
 }
 
 /// What is done to an alert (the HTTP API's verbs).

@@ -30,6 +30,8 @@ pub(crate) struct Node {
     pub(super) in_flight: AtomicUsize,
     /// Set when a job failed: the materialiser starts again from the store's position.
     pub(super) failed: AtomicBool,
+    /// Whether this node holds the lease for time-driven work (`lease.rs`).
+    pub(crate) lease: super::lease::Lease,
 }
 
 /// Connects to NATS (in the background: a cluster that is down makes ingest answer 503, it
@@ -66,6 +68,7 @@ pub(crate) async fn open(config: &Cluster) -> Result<Arc<Node>, String> {
         counter: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
+        lease: super::lease::Lease::default(),
     }))
 }
 

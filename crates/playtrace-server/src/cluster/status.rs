@@ -1,5 +1,6 @@
 //! `GET /v1/cluster` (scope read): this node's place in the cluster — how far it applied the
-//! log, how far the log goes — so an operator (or a test) sees a node catch up.
+//! log, how far the log goes, who holds the lease — so an operator (or a test) sees a node
+//! catch up and a takeover happen.
 
 use crate::app::AppState;
 use crate::http::auth::{Caller, Read};
@@ -35,5 +36,7 @@ pub(crate) async fn get(
         "applied": node.applied_seq(),
         "streamLast": stream,
         "connected": matches!(node.client.connection_state(), async_nats::connection::State::Connected),
+        "leader": node.lease.holder(),
+        "role": if node.lease.is_leading() { "leader" } else { "follower" },
     })))
 }

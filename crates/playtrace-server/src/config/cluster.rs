@@ -28,6 +28,12 @@ pub struct Cluster {
     /// Events of one request go out in messages of at most this many bytes (under the NATS
     /// server's `max_payload`, 1 MiB by default).
     pub max_message: Bytes,
+    /// How long the lease for time-driven work and notifications outlives its holder's last
+    /// renewal (the holder renews every third of it and stops leading after half of it without
+    /// a renewal, so two holders never overlap).
+    pub lease_ttl: Millis,
+    /// The JetStream key-value bucket holding the lease (default `<stream>_LEASE`).
+    pub lease_bucket: String,
 }
 
 impl Cluster {
@@ -42,6 +48,8 @@ impl Cluster {
             apply_timeout: Millis::from_secs_saturating(10),
             duplicate_window: Millis::from_secs_saturating(120),
             max_message: Bytes::saturating(768 << 10),
+            lease_ttl: Millis::from_secs_saturating(10),
+            lease_bucket: "PLAYTRACE_LEASE".into(),
         }
     }
 }
@@ -58,6 +66,8 @@ pub(super) struct ClusterFile {
     apply_timeout: Option<Written>,
     duplicate_window: Option<Written>,
     max_message: Option<Written>,
+    lease_ttl: Option<Written>,
+    lease_bucket: Option<String>,
 }
 
 /// A name NATS takes as a stream name or subject token: no spaces, dots (except in subjects),
@@ -126,6 +136,19 @@ impl ClusterFile {
         if let Some(v) = &self.max_message {
             c.max_message = bytes(v, "cluster.max_message")?;
         }
+        if let Some(v) = &self.lease_ttl {
+            c.lease_ttl = millis(v, "cluster.lease_ttl")?;
+            if c.lease_ttl.as_ms_i64() < 1_000 {
+                return Err(invalid(
+                    "cluster.lease_ttl",
+                    "give it at least 1s (the holder renews every third of it)",
+                ));
+            }
+        }
+        c.lease_bucket = match self.lease_bucket {
+            Some(v) => checked_name("cluster.lease_bucket", &v, false)?,
+            None => format!("{}_LEASE", c.stream),
+        };
         Ok(c)
     }
 }
@@ -148,6 +171,17 @@ mod tests {
         assert_eq!(c.stream, "PLAYTRACE");
         assert_eq!(c.replicas, 3);
         assert_eq!(c.node, "collector-7071");
+        assert_eq!(c.lease_ttl.as_ms_i64(), 10_000);
+        assert_eq!(c.lease_bucket, "PLAYTRACE_LEASE");
+        let c = ServeConfig::from_toml(
+            "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\nstream = \"GAME\"\nlease_ttl = \"3s\"\n",
+            "t",
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(c.lease_ttl.as_ms_i64(), 3_000);
+        assert_eq!(c.lease_bucket, "GAME_LEASE");
     }
 
     #[test]
@@ -162,6 +196,14 @@ mod tests {
             (
                 "[cluster]\nnats = [\"nats://x:1\"]\nstream = \"a.b\"",
                 "cluster.stream",
+            ),
+            (
+                "[cluster]\nnats = [\"nats://x:1\"]\nlease_ttl = \"200ms\"",
+                "cluster.lease_ttl",
+            ),
+            (
+                "[cluster]\nnats = [\"nats://x:1\"]\nlease_bucket = \"a b\"",
+                "cluster.lease_bucket",
             ),
         ] {
             let e = ServeConfig::from_toml(text, "t").unwrap_err().to_string();

@@ -18,6 +18,7 @@ mod payload;
 mod policy;
 pub(crate) mod routing;
 mod send;
+mod standby;
 mod worker;
 
 use crate::config::{Notify, Receiver, ServeConfig};
@@ -28,6 +29,8 @@ use routing::{labels, Routing};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
+
+pub(crate) use standby::SendGate;
 
 /// The running notifier: its configuration, outbox connection and HTTP client.
 pub(crate) struct Notifier {
@@ -43,6 +46,8 @@ pub(crate) struct Notifier {
     /// Attempts to record (batched by the recorder task, which takes the receiving end).
     record_tx: tokio::sync::mpsc::UnboundedSender<worker::Recorded>,
     record_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<worker::Recorded>>>,
+    /// In cluster mode: send only while this collector holds the lease (`standby.rs`).
+    gate: std::sync::OnceLock<SendGate>,
 }
 
 impl Notifier {
@@ -57,6 +62,11 @@ impl Notifier {
     /// The routes, for the commit hook.
     pub(crate) fn routing(&self) -> Arc<Routing> {
         self.routing.clone()
+    }
+
+    /// Sends only while `gate` says so (cluster mode); set before the tasks start.
+    pub(crate) fn send_only_while(&self, gate: SendGate) {
+        let _ = self.gate.set(gate);
     }
 
     /// Makes a receiver look at its queue now (after `POST /v1/notifications/{id}/retry`).
@@ -102,6 +112,7 @@ pub(crate) fn open(
         config: config.clone(),
         record_tx,
         record_rx: std::sync::Mutex::new(Some(record_rx)),
+        gate: std::sync::OnceLock::new(),
     };
     Ok(Some(Arc::new(notifier)))
 }

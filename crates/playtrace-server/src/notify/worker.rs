@@ -168,6 +168,10 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
         finished: HashSet::new(),
     }));
     loop {
+        if let Some(gate) = n.gate.get().filter(|g| !g.sending()) {
+            super::standby::settle(&n, &name, gate).await;
+            continue;
+        }
         let now = now_ms();
         let mut until = now + 1_000;
         let free = slots.available_permits();

@@ -2,6 +2,9 @@
 //! minute becomes a `pipeline` alert (one writer job), naming the game, the limit and the top
 //! offending sessions, players and builds; the same game and limit update the same alert. A
 //! `[[dimensions]]` cap that folded values into `other` since the last look raises one too.
+//! In a cluster each collector raises its own games' limit alerts (limits count per collector)
+//! and the lease holder the dimension alerts (the folds are the same everywhere), as messages
+//! of the log (`cluster/clock.rs`).
 
 use crate::app::AppState;
 use crate::pipeline::Work;
@@ -14,9 +17,6 @@ use std::time::Duration;
 
 /// Looks every `interval` until the task is aborted.
 pub(crate) async fn run(app: Arc<AppState>, interval: Duration) {
-    if !crate::cluster::runs_clock(&app) {
-        return;
-    }
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut folded_before: Vec<u64> = Vec::new();
@@ -24,17 +24,31 @@ pub(crate) async fn run(app: Arc<AppState>, interval: Duration) {
         tick.tick().await;
         let mut due = app.guard.due_alerts(playtrace_store::now_ms() as f64);
         let folded = app.with_live(|l| l.dimension_folded().to_vec());
-        due.extend(folded_alerts(
-            &app.config.dimensions,
-            &folded_before,
-            &folded,
-        ));
+        let mut folds = if crate::cluster::clock::leads(&app) {
+            folded_alerts(&app.config.dimensions, &folded_before, &folded)
+        } else {
+            Vec::new()
+        };
         folded_before = folded;
-        if due.is_empty() {
+        let cluster = app.cluster.get();
+        if cluster.is_none() {
+            due.append(&mut folds);
+        }
+        if due.is_empty() && folds.is_empty() {
             continue;
         }
         for (game, alert) in &due {
             tracing::warn!(game, reason = %alert.reason, data = %serde_json::Value::Object(alert.data.clone()), "game over its limit");
+        }
+        if let Some(node) = cluster {
+            // A game's limits count on this node; the folds are the same on every node.
+            if !due.is_empty() {
+                crate::cluster::clock::publish(node, Work::Raise(due), false).await;
+            }
+            if !folds.is_empty() {
+                crate::cluster::clock::publish(node, Work::Raise(folds), true).await;
+            }
+            continue;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Job {

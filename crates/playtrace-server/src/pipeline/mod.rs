@@ -222,8 +222,12 @@ impl CommitHook<Work> for ServerHook {
         let mut rows = Vec::new();
         match work {
             Work::Replicated(job) => {
-                crate::cluster::replicated::advance(tx, job)?;
-                return self.in_transaction(tx, events, &job.work, _outcome);
+                if crate::cluster::replicated::advance(tx, job)? {
+                    return self.in_transaction(tx, events, &job.work, _outcome);
+                }
+                // Fenced off: nothing but the bookmark (the rows of `committed` stay empty).
+                self.pending.push_back(rows);
+                return Ok(());
             }
             Work::Ingest(ingested) => {
                 let mut changes = Vec::new();

@@ -37,6 +37,7 @@ pub(crate) async fn metrics(
         plan.render(&mut out);
     }
     app.guard.render(&mut out);
+    crate::cluster::render_metrics(&app, &mut out);
     let folded = app.with_live(|l| l.dimension_folded().to_vec());
     crate::metrics::dimensions::render(&mut out, &app.config.dimensions, &folded);
     let reader = app.reader.clone();

@@ -1,0 +1,112 @@
+//! NATS servers for the cluster tests: Debian's `nats-server` (scripts/test installs it;
+//! `$PLAYTRACE_NATS_SERVER` names another binary), three of them clustered with JetStream on
+//! loopback, each one killable and restartable with its store.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn nats_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLAYTRACE_NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let candidate = Path::new(dir).join("nats-server");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "nats-server is not installed: run scripts/test (it installs Debian's nats-server \
+         package), or set PLAYTRACE_NATS_SERVER to its binary"
+    );
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One NATS server of the cluster (its config and store survive a restart).
+pub struct Nats {
+    child: Option<Child>,
+    config: PathBuf,
+    pub port: u16,
+}
+
+impl Nats {
+    pub fn start(&mut self) {
+        let child = Command::new(nats_binary())
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three NATS servers with JetStream, clustered on loopback.
+pub fn nats_cluster(dir: &Path) -> Vec<Nats> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let mut servers: Vec<Nats> = (0..3)
+        .map(|i| {
+            let routes: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, c))| format!("nats-route://127.0.0.1:{c}"))
+                .collect();
+            let store = dir.join(format!("nats-{i}"));
+            let config = dir.join(format!("nats-{i}.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{ store_dir: \"{}\" }}\n\
+                     cluster {{ name: playtrace-test\n listen: 127.0.0.1:{}\n no_advertise: true\n routes: [{}] }}\n",
+                    ports[i].0,
+                    store.display(),
+                    ports[i].1,
+                    routes.join(", ")
+                ),
+            )
+            .unwrap();
+            Nats {
+                child: None,
+                config,
+                port: ports[i].0,
+            }
+        })
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    servers
+}
