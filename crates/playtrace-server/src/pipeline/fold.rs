@@ -226,8 +226,14 @@ mod tests {
         }
         let expected = report(&inline, now as f64);
         assert_eq!(report(&threaded, now as f64), expected);
-        // Not vacuous: four contests counted (the duplicate left out), c1 once, at 900.
+        // Not vacuous: three contests counted, two samples each (the duplicate c3 left out),
+        // c1 once at its later 900 ms, the replayed c4 only in the 1h window.
         assert!(expected.contains("Some((4,"), "{expected}");
-        assert_eq!(threaded.lock().unwrap().samples(), 8, "{expected}");
+        assert_eq!(threaded.lock().unwrap().samples(), 6, "{expected}");
+        assert!(
+            expected.contains("max: Some(Num(900.0)), breached: true"),
+            "{expected}"
+        );
+        assert!(!expected.contains("5000"), "{expected}");
     }
 }
