@@ -28,22 +28,10 @@ use std::time::Duration;
 /// held up by one large job.
 const REPLAY_PAGE: usize = 500;
 
-/// Replay pages on the writer's queue at once.
-const IN_FLIGHT: usize = 4;
-
-// TUNING ONLY (removed before the final commit): page size and depth from the environment.
-fn replay_page() -> usize {
-    std::env::var("PLAYTRACE_REPLAY_PAGE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(REPLAY_PAGE)
-}
-fn in_flight_pages() -> usize {
-    std::env::var("PLAYTRACE_REPLAY_IN_FLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(IN_FLIGHT)
-}
+/// Replay pages on the writer's queue at once: two let a group commit take a page while the
+/// next one waits (one left the writer idle between pages); four bought no more on a busy
+/// 2-core machine and doubled live ingest's p99 beside the replay (bench/recovery/README.md).
+const IN_FLIGHT: usize = 2;
 
 /// How often a replay page waits for a full writer queue before the replay gives up (what was
 /// committed stays committed; run the replay again).
@@ -257,9 +245,9 @@ pub(crate) async fn replay(
         transform,
         max_line,
     };
-    // Pages are queued on the writer in order, up to `IN_FLIGHT` at once, so each group commit
-    // takes several (one page per commit left the writer idle between a page's commit and the
-    // next page's arrival); the next page is read meanwhile.
+    // Pages are queued on the writer in order, up to `IN_FLIGHT` at once, so a group commit can
+    // take more than one (one page at a time left the writer idle between a page's commit and
+    // the next page's arrival); the next page is read meanwhile.
     let mut in_flight = VecDeque::new();
     let mut next = source.fetch(&app, 0).await?;
     while let Some((page, batch)) = next.take() {
@@ -274,7 +262,7 @@ pub(crate) async fn replay(
         let cutoff = playtrace_store::now_ms() - horizon_ms;
         totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         if !r.dry_run && !batch.marks.is_empty() {
-            if in_flight.len() >= in_flight_pages() {
+            if in_flight.len() >= IN_FLIGHT {
                 if let Some(oldest) = in_flight.pop_front() {
                     totals.settle(oldest).await?;
                 }
@@ -330,7 +318,7 @@ impl Source {
     /// The next page after `after`, read again; `None` when no reject is left.
     async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
         let (reader, filter) = (app.reader.clone(), self.filter.clone());
-        let page = blocking(move || reader.rejects_matching(&filter, after, replay_page())).await?;
+        let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
         if page.is_empty() {
             return Ok(None);
         }
