@@ -63,16 +63,11 @@ def paced(url, seconds, stop, out, start_id):
     return i
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--playtrace", required=True)
-    ap.add_argument("--rejects", type=int, default=1_000_000)
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--clients", type=int, default=2)
-    ap.add_argument("--format", default="table")
-    a = ap.parse_args()
+def run_one(binary, a):
+    """One fresh collector of `binary` through every phase; the figures as a dict."""
     tmp = tempfile.mkdtemp(prefix="playtrace-recovery-")
-    proc, url = start(a.playtrace, tmp)
+    proc, url = start(binary, tmp)
+    load0 = os.getloadavg()[0]
     try:
         # Live ingest throughput: clients at full speed, 1,000 events per request; first small
         # plain events, then the very lines the replay will store (repaired, as a fixed client
@@ -115,7 +110,8 @@ def main():
         rt.join()
         ans = result["answer"]
         replay_eps = ans["events"] / result["seconds"]
-        out = {
+        return {
+            "binary": binary,
             "rejects": a.rejects, "liveEventsPerSec": round(live_eps),
             "replayEventsPerSec": round(replay_eps), "replaySeconds": round(result["seconds"], 1),
             "replayVsLive": round(replay_eps / live_eps, 2),
@@ -124,19 +120,45 @@ def main():
             "replayed": ans["replayed"], "events": ans["events"],
             "liveP99QuietMs": round(p99(quiet), 1), "liveP99DuringReplayMs": round(p99(during), 1),
             "p99Ratio": round(p99(during) / p99(quiet), 2), "fillSeconds": round(fill_s, 1),
-            "loadAverage": os.getloadavg()[0], "cpus": os.cpu_count(),
+            "loadAverage": [round(load0, 2), round(os.getloadavg()[0], 2)],
+            "cpus": os.cpu_count(),
         }
-        if a.format == "json":
-            print(json.dumps(out))
-        else:
-            for k, v in out.items():
-                print(f"{k:24} {v}")
-            print("targets: replayVsLive >= 0.5, p99Ratio < 2 (replayVsLiveSameLines: the same "
-                  "contest lines sent live)")
     finally:
         proc.terminate(); proc.wait()
         # A million rejects and their events are about 1 GB.
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--playtrace", required=True)
+    ap.add_argument("--baseline", help="another playtrace binary (e.g. main's), run alternately "
+                    "with --playtrace in the same run so both see the same machine")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="runs of each binary (alternating when --baseline is given)")
+    ap.add_argument("--rejects", type=int, default=1_000_000)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--format", default="table")
+    a = ap.parse_args()
+    binaries = [("baseline", a.baseline)] if a.baseline else []
+    binaries.append(("playtrace", a.playtrace))
+    runs = []
+    for r in range(a.rounds):
+        for label, binary in binaries:
+            out = run_one(binary, a)
+            out["run"], out["round"] = label, r + 1
+            runs.append(out)
+            if a.format == "json":
+                print(json.dumps(out), flush=True)
+            else:
+                print(f"-- {label} (round {r + 1}): {binary}")
+                for k, v in out.items():
+                    print(f"{k:24} {v}")
+                print(flush=True)
+    if a.format != "json":
+        print("targets: replayVsLive >= 0.5, p99Ratio < 2 (replayVsLiveSameLines: the same "
+              "contest lines sent live)")
 
 
 if __name__ == "__main__":

@@ -213,15 +213,11 @@ impl Tx<'_> {
         Ok(silences::by_id(self.conn, id)?)
     }
 
-    /// Marks the reject `reject_seq` replayed as the event `event_seq` (see `rejects.rs`): in
-    /// the transaction of that event, so a replay killed at any moment is either whole or not
-    /// at all.
-    pub fn mark_reject_replayed(
-        &self,
-        reject_seq: i64,
-        event_seq: Option<i64>,
-    ) -> Result<(), StoreError> {
-        crate::rejects::mark_replayed(self.conn, reject_seq, event_seq, self.recv_ms)?;
+    /// Marks each reject of `marks`, `(reject, event)`, replayed as that event (see
+    /// `rejects.rs`; a reject already marked keeps its mark): in the transaction of those
+    /// events, so a replay killed at any moment is either whole or not at all.
+    pub fn mark_rejects_replayed(&self, marks: &[(i64, Option<i64>)]) -> Result<(), StoreError> {
+        crate::rejects::mark_replayed_many(self.conn, marks, self.recv_ms)?;
         Ok(())
     }
 

@@ -144,6 +144,7 @@ pub(crate) fn mark_in_commit(
     events: &[StoredEvent],
     marks: &[ReplayMark],
 ) -> Result<(), StoreError> {
+    let mut pairs = Vec::with_capacity(marks.len());
     for m in marks {
         let Some(e) = events.get(m.first) else {
             continue;
@@ -153,9 +154,9 @@ pub(crate) fn mark_in_commit(
             (0, None) => None,
             (seq, _) => Some(seq),
         };
-        tx.mark_reject_replayed(m.reject_seq, seq)?;
+        pairs.push((m.reject_seq, seq));
     }
-    Ok(())
+    tx.mark_rejects_replayed(&pairs)
 }
 
 /// Per event of a job, the receive time it keeps (replayed events: their reject's); empty when

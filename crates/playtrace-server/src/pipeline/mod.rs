@@ -5,6 +5,7 @@
 //! task, whose consumers (the stream, notifications) run on their own tasks.
 
 pub(crate) mod budgets;
+pub(crate) mod fold;
 pub(crate) mod history;
 pub(crate) mod limits;
 pub(crate) mod live;
@@ -26,6 +27,7 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 
 /// Where an action's result is left for the request that asked for it.
 pub(crate) type ActionResult = Arc<Mutex<Option<Option<Value>>>>;
@@ -73,11 +75,15 @@ pub(crate) enum Work {
 /// for events that were stored, not for duplicates).
 #[derive(Default)]
 pub(crate) struct Ingested {
-    observations: ObservationBatch,
+    /// Shared with the fold thread, which folds them after the commit.
+    observations: Arc<ObservationBatch>,
     /// `(index of the event in the job, candidate)`, in event order.
     alerts: Vec<(usize, AlertCandidate)>,
     /// Set for a replay of stored rejects: each is marked replayed inside the commit.
     replayed: Vec<ReplayMark>,
+    /// Told once the job's events are in the live state ([`Ingested::fold_signal`]); taken by
+    /// the hook, which only sees the job by reference.
+    folded: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Ingested {
@@ -102,10 +108,20 @@ impl Ingested {
             alerts.extend(rules.evaluate(&event).into_iter().map(|c| (i, c)));
         }
         Ingested {
-            observations,
+            observations: Arc::new(observations),
             alerts,
             replayed: Vec::new(),
+            folded: Mutex::new(None),
         }
+    }
+
+    /// Completes once the committed events are folded into the live state (an error: there was
+    /// nothing to fold, or the job was not committed). A request awaits it before answering, so
+    /// what it stored is in `/v1/budgets` when the client reads them.
+    pub(crate) fn fold_signal(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        *self.folded.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     /// Makes this a replay of stored rejects: the rejects are marked replayed in the commit,
@@ -128,6 +144,8 @@ type Pending = Vec<StoredEvent>;
 /// The collector's commit hook.
 pub(crate) struct ServerHook {
     live: Arc<Mutex<LiveContests>>,
+    /// The fold thread (`fold.rs`); `None` if it could not start (folded here then).
+    fold: Option<std::sync::mpsc::Sender<fold::FoldJob>>,
     metrics: Arc<Metrics>,
     fanout: Publisher,
     /// Rows (alert and budget changes) the jobs of the current transaction wrote, in job order.
@@ -143,8 +161,16 @@ impl ServerHook {
         metrics: Arc<Metrics>,
         fanout: Publisher,
     ) -> Self {
+        let fold = match fold::start(live.clone()) {
+            Ok(tx) => Some(tx),
+            Err(e) => {
+                tracing::warn!("cannot start the fold thread ({e}); the writer folds instead");
+                None
+            }
+        };
         ServerHook {
             live,
+            fold,
             metrics,
             fanout,
             pending: VecDeque::new(),
@@ -273,8 +299,33 @@ impl CommitHook<Work> for ServerHook {
     }
 
     fn committed(&mut self, events: &[StoredEvent], work: &Work, outcome: &CommitOutcome) {
+        self.committed_job(events, work, outcome, false);
+    }
+
+    fn rolled_back(&mut self) {
+        self.pending.clear();
+    }
+
+    fn recv_ms(&self, work: &Work) -> Option<i64> {
+        match work {
+            Work::Replicated(job) => Some(job.position.recv_ms),
+            _ => None,
+        }
+    }
+}
+
+impl ServerHook {
+    /// After a durable commit. `replicated`: a job of the cluster's log, folded here (its
+    /// answer does not wait for the fold thread); other ingest is folded on the fold thread.
+    fn committed_job(
+        &mut self,
+        events: &[StoredEvent],
+        work: &Work,
+        outcome: &CommitOutcome,
+        replicated: bool,
+    ) {
         if let Work::Replicated(job) = work {
-            return self.committed(events, &job.work, outcome);
+            return self.committed_job(events, &job.work, outcome, true);
         }
         let rows = self.pending.pop_front().unwrap_or_default();
         if outcome.first_in_commit {
@@ -289,8 +340,7 @@ impl CommitHook<Work> for ServerHook {
             .duplicates
             .fetch_add(outcome.duplicates, Ordering::Relaxed);
         if let Work::Ingest(ingested) = work {
-            let recv = crate::ingest::replay::receive_times(&ingested.replayed, events.len());
-            apply_commit(&self.live, events, &ingested.observations, outcome, recv);
+            self.fold(events, ingested, outcome, replicated);
         }
         if !self.fanout.has_subscribers() {
             return;
@@ -303,14 +353,47 @@ impl CommitHook<Work> for ServerHook {
         self.fanout.publish(batch);
     }
 
-    fn rolled_back(&mut self) {
-        self.pending.clear();
-    }
-
-    fn recv_ms(&self, work: &Work) -> Option<i64> {
-        match work {
-            Work::Replicated(job) => Some(job.position.recv_ms),
-            _ => None,
+    /// Folds a committed ingest job into the live state: handed to the fold thread, so the
+    /// writer goes on to the next commit (~a quarter of its time was this fold).
+    fn fold(
+        &mut self,
+        events: &[StoredEvent],
+        ingested: &Ingested,
+        outcome: &CommitOutcome,
+        replicated: bool,
+    ) {
+        let done = ingested
+            .folded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if ingested.observations.observations.is_empty() {
+            return;
+        }
+        if !replicated {
+            if let Some(thread) = &self.fold {
+                let job = fold::FoldJob::new(
+                    events,
+                    ingested.observations.clone(),
+                    &ingested.replayed,
+                    outcome,
+                    done,
+                );
+                match thread.send(job) {
+                    Ok(()) => return,
+                    // The thread stopped (a panic): folded here from now on.
+                    Err(back) => {
+                        self.fold = None;
+                        back.0.apply(&self.live);
+                        return;
+                    }
+                }
+            }
+        }
+        let recv = crate::ingest::replay::receive_times(&ingested.replayed, events.len());
+        apply_commit(&self.live, events, &ingested.observations, outcome, recv);
+        if let Some(done) = done {
+            let _ = done.send(());
         }
     }
 }
