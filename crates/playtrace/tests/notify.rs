@@ -399,10 +399,14 @@ fn deliveries_and_retries_do_not_read_the_outbox_per_send() {
     let healthy = hook::start();
     let first_tries = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let seen = first_tries.clone();
-    // Every notification fails once (503, no Retry-After), then is delivered.
+    // Four notifications fail once (503, no Retry-After: backoff), then are delivered; fewer
+    // than the five failures in a row that open the receiver's circuit.
     let flaky = hook::start_with(Arc::new(move |_, r| {
+        let session = r.body["alerts"][0]["labels"]["session"]
+            .as_str()
+            .unwrap_or("");
         let key = r.headers["idempotency-key"].clone();
-        if seen.lock().unwrap().insert(key) {
+        if ["s0", "s5", "s10", "s15"].contains(&session) && seen.lock().unwrap().insert(key) {
             (503, vec![], String::new())
         } else {
             hook::ok()
@@ -424,11 +428,11 @@ fn deliveries_and_retries_do_not_read_the_outbox_per_send() {
         raise(&s, &chunk, None);
     }
     healthy.wait_for(20, WAIT);
-    flaky.wait_for(40, WAIT);
+    flaky.wait_for(24, WAIT);
     eventually("every notification is recorded as sent", || {
         notifications(&s, "?state=sent", None).len() == 40
     });
-    assert_eq!(first_tries.lock().unwrap().len(), 20);
+    assert_eq!(first_tries.lock().unwrap().len(), 4, "four were retried");
     let reads = metric(&s, "playtrace_notify_outbox_reads_total");
     assert!(
         reads >= 2.0,
@@ -436,7 +440,7 @@ fn deliveries_and_retries_do_not_read_the_outbox_per_send() {
     );
     assert!(
         reads <= 4.0,
-        "60 attempts by 2 receivers took {reads} reads of the outbox: a read per send is back"
+        "44 attempts by 2 receivers took {reads} reads of the outbox: a read per send is back"
     );
 }
 
