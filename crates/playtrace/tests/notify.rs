@@ -391,6 +391,59 @@ fn metric(s: &Server, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Each receiver's loop keeps its due notifications in memory: it reads the outbox at start,
+/// not again after every send or retry (issue 16: re-reading per send cost the collector
+/// milliseconds of CPU per alert).
+#[test]
+fn deliveries_and_retries_do_not_read_the_outbox_per_send() {
+    let healthy = hook::start();
+    let first_tries = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let seen = first_tries.clone();
+    // Four notifications fail once (503, no Retry-After: backoff), then are delivered; fewer
+    // than the five failures in a row that open the receiver's circuit.
+    let flaky = hook::start_with(Arc::new(move |_, r| {
+        let session = r.body["alerts"][0]["labels"]["session"]
+            .as_str()
+            .unwrap_or("");
+        let key = r.headers["idempotency-key"].clone();
+        if ["s0", "s5", "s10", "s15"].contains(&session) && seen.lock().unwrap().insert(key) {
+            (503, vec![], String::new())
+        } else {
+            hook::ok()
+        }
+    }));
+    let config = "[notify]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n".to_string()
+        + &receiver("healthy", &healthy.url, "")
+        + &receiver("flaky", &flaky.url, "")
+        + &route(
+            "healthy",
+            "group_by = [\"session\"]\ngroup_wait = \"0s\"\ncontinue = true",
+        )
+        + &route("flaky", "group_by = [\"session\"]\ngroup_wait = \"0s\"");
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), &config);
+    let sessions: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+    for chunk in sessions.chunks(5) {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        raise(&s, &chunk, None);
+    }
+    healthy.wait_for(20, WAIT);
+    flaky.wait_for(24, WAIT);
+    eventually("every notification is recorded as sent", || {
+        notifications(&s, "?state=sent", None).len() == 40
+    });
+    assert_eq!(first_tries.lock().unwrap().len(), 4, "four were retried");
+    let reads = metric(&s, "playtrace_notify_outbox_reads_total");
+    assert!(
+        reads >= 2.0,
+        "each loop reads the outbox at start ({reads})"
+    );
+    assert!(
+        reads <= 4.0,
+        "44 attempts by 2 receivers took {reads} reads of the outbox: a read per send is back"
+    );
+}
+
 #[test]
 fn probe_seeded_and_silenced_alerts_notify_nobody() {
     let hook = hook::start();

@@ -64,7 +64,12 @@ fn counter(
 }
 
 /// Appends the notification families.
-pub(crate) fn render(out: &mut String, all: &[std::sync::Arc<ReceiverMetrics>], depths: &[Depth]) {
+pub(crate) fn render(
+    out: &mut String,
+    all: &[std::sync::Arc<ReceiverMetrics>],
+    depths: &[Depth],
+    outbox_reads: u64,
+) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     counter(
         out,
@@ -179,4 +184,13 @@ pub(crate) fn render(out: &mut String, all: &[std::sync::Arc<ReceiverMetrics>], 
             count as f64,
         );
     }
+    let name = "playtrace_notify_outbox_reads_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Reads of pending notifications from the outbox by the delivery loops: at start, after \
+         a retry request or a failed record, and when more wait than memory holds; never per send.",
+    );
+    sample(out, name, &[], outbox_reads as f64);
 }

@@ -16,6 +16,7 @@
 mod metrics;
 mod payload;
 mod policy;
+mod queue;
 pub(crate) mod routing;
 mod send;
 mod standby;
@@ -43,6 +44,12 @@ pub(crate) struct Notifier {
     metrics: Vec<Arc<ReceiverMetrics>>,
     flush_wake: tokio::sync::Notify,
     wakes: Vec<tokio::sync::Notify>,
+    /// Each receiver's pending notifications in memory (its loop reads the store rarely).
+    queues: Vec<std::sync::Mutex<queue::Queue>>,
+    /// Held by the flusher from its commit until its notifications are in the queues, and by
+    /// a read of the store until what it read is: so a read never brings back one that was
+    /// queued, sent and recorded meanwhile.
+    handoff: std::sync::Mutex<()>,
     /// Attempts to record (batched by the recorder task, which takes the receiving end).
     record_tx: tokio::sync::mpsc::UnboundedSender<worker::Recorded>,
     record_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<worker::Recorded>>>,
@@ -69,11 +76,17 @@ impl Notifier {
         let _ = self.gate.set(gate);
     }
 
-    /// Makes a receiver look at its queue now (after `POST /v1/notifications/{id}/retry`).
+    /// Makes a receiver read its queue from the store again, now (after
+    /// `POST /v1/notifications/{id}/retry` changed a notification there).
     pub(crate) fn wake(&self, receiver: &str) {
         if let Some(i) = self.index(receiver) {
+            self.queue(i).reload();
             self.wakes[i].notify_one();
         }
+    }
+
+    fn queue(&self, i: usize) -> std::sync::MutexGuard<'_, queue::Queue> {
+        self.queues[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -108,6 +121,12 @@ pub(crate) fn open(
             .iter()
             .map(|_| tokio::sync::Notify::new())
             .collect(),
+        queues: config
+            .receivers
+            .iter()
+            .map(|_| std::sync::Mutex::new(queue::Queue::new()))
+            .collect(),
+        handoff: std::sync::Mutex::new(()),
         receivers: config.receivers.clone(),
         config: config.clone(),
         record_tx,
@@ -176,7 +195,7 @@ pub(crate) async fn render_metrics(notifier: Option<&Arc<Notifier>>, out: &mut S
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    metrics::render(out, &n.metrics, &depths);
+    metrics::render(out, &n.metrics, &depths, n.outbox.reads());
 }
 
 /// What a receiver answered to a test notification (`playtrace notify test`).

@@ -2,6 +2,11 @@
 //! alert changed), the flusher (due groups → notifications in the outbox, by Alertmanager's
 //! timers), and one delivery task per receiver (its own concurrency, circuit breaker and rate
 //! limit, so a slow or dead receiver never delays the others).
+//!
+//! A delivery task takes due notifications from its queue in memory (`queue.rs`): the flusher
+//! hands it what it queued, the recorder hands back failed attempts once recorded (in batches),
+//! and the task reads the outbox only when its queue says the store may hold more. A finished
+//! send costs no query, only its share of one batched record.
 
 use crate::fanout::Hub;
 use crate::notify::payload::decide;
@@ -21,6 +26,9 @@ const FLUSH_BATCH: usize = 256;
 const KEEP_SENT_MS: i64 = 24 * 3600 * 1000;
 /// How long the flusher lets alert changes gather after being woken.
 const COALESCE: Duration = Duration::from_millis(10);
+/// How long the recorder lets finished sends gather into one transaction: a sent notification
+/// shows `sent` this much later, and a crash in between sends it again (same Idempotency-Key).
+const RECORD_GATHER: Duration = Duration::from_millis(20);
 /// Nothing waits longer than this for a `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -101,24 +109,29 @@ async fn flusher(n: Arc<Notifier>) {
         let now = now_ms();
         let m = n.clone();
         let flushed = blocking("flushing groups", move || {
-            let mut hit = HashSet::new();
-            m.outbox.flush_due(now, FLUSH_BATCH, |g| {
-                let f = decide(g, m.receiver(&g.receiver), &m.external_url, now);
-                if f.send.is_some() {
-                    hit.insert(g.receiver.clone());
-                }
-                f
-            })?;
+            // A wake for a group still in its wait costs a read, not a write transaction.
             let next = m.outbox.next_flush_ms()?;
-            Ok((hit, next))
+            if next.is_none_or(|t| t > now) {
+                return Ok((HashSet::new(), next));
+            }
+            let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
+            let queued = m.outbox.flush_due_queued(now, FLUSH_BATCH, |g| {
+                decide(g, m.receiver(&g.receiver), &m.external_url, now)
+            })?;
+            let mut hit = HashSet::new();
+            for note in queued {
+                if let Some(i) = m.index(&note.receiver) {
+                    hit.insert(i);
+                    m.queue(i).add(note);
+                }
+            }
+            Ok((hit, m.outbox.next_flush_ms()?))
         })
         .await;
         let mut until = now + 1_000;
         if let Some((hit, next)) = flushed {
-            for name in hit {
-                if let Some(i) = n.index(&name) {
-                    n.wakes[i].notify_one();
-                }
+            for i in hit {
+                n.wakes[i].notify_one();
             }
             match next {
                 Some(t) if t <= now => continue,
@@ -148,14 +161,38 @@ fn lock(g: &Mutex<Gate>) -> std::sync::MutexGuard<'_, Gate> {
 pub(crate) struct Gate {
     breaker: Breaker,
     bucket: Bucket,
-    in_flight: HashSet<String>,
-    /// Sends recorded since the current read of due notifications began: that read may still
-    /// see them pending, so they are skipped (or they would go out twice).
-    finished: HashSet<String>,
+}
+
+/// Reads `i`'s pending notifications that its queue does not hold (at start, after a retry
+/// request or a failed record, or when more wait than memory holds).
+async fn read_store(n: &Arc<Notifier>, i: usize, now: i64) {
+    let m = n.clone();
+    let read = blocking("reading pending notifications", move || {
+        let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        let (skip, want) = m.queue(i).begin_read();
+        let read = m
+            .outbox
+            .pending(&m.receivers[i].name, want, |id| skip.contains(id));
+        let mut q = m.queue(i);
+        match read {
+            Ok((notes, unread_from)) => {
+                q.end_read(notes, unread_from);
+                Ok(())
+            }
+            Err(e) => {
+                q.read_failed(now + 1_000);
+                Err(e)
+            }
+        }
+    })
+    .await;
+    if read.is_none() {
+        // The blocking task itself failed: the queue may still think a read runs.
+        n.queue(i).read_failed(now + 1_000);
+    }
 }
 
 async fn deliver(n: Arc<Notifier>, i: usize) {
-    let name = n.receivers[i].name.clone();
     let slots = Arc::new(Semaphore::new(n.receivers[i].concurrency));
     let gate = Arc::new(Mutex::new(Gate {
         breaker: Breaker::default(),
@@ -164,68 +201,53 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
             n.receivers[i].rate_burst,
             now_ms(),
         ),
-        in_flight: HashSet::new(),
-        finished: HashSet::new(),
     }));
     loop {
         if let Some(gate) = n.gate.get().filter(|g| !g.sending()) {
-            super::standby::settle(&n, &name, gate).await;
+            super::standby::settle(&n, &n.receivers[i].name, gate).await;
+            // Standing by marked copies sent in the store: on taking the lease, this loop
+            // starts from the store, not from what its queue held meanwhile.
+            n.queue(i).reload();
             continue;
         }
         let now = now_ms();
-        let mut until = now + 1_000;
-        let free = slots.available_permits();
-        if free > 0 {
-            let sending = {
-                let mut g = lock(&gate);
-                g.finished.clear();
-                g.in_flight.clone()
-            };
-            let busy = sending.len();
-            let (outbox, who) = (n.outbox.clone(), name.clone());
-            let due = blocking("reading due notifications", move || {
-                outbox.due_except(&who, now, busy + free, |id| sending.contains(id))
-            })
-            .await
-            .unwrap_or_default();
-            for note in due {
-                let mut g = lock(&gate);
-                if g.in_flight.contains(&note.id) || g.finished.contains(&note.id) {
-                    continue;
-                }
-                if let Err(at) = g.bucket.peek(now) {
-                    n.metrics[i]
-                        .rate_limited
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    until = until.min(at);
-                    break;
-                }
-                if let Err(at) = g.breaker.allow(now) {
-                    n.metrics[i]
-                        .circuit_open
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    until = until.min(at);
-                    break;
-                }
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    break;
-                };
-                let _ = g.bucket.take(now);
-                g.in_flight.insert(note.id.clone());
-                drop(g);
-                let (n2, gate2) = (n.clone(), gate.clone());
-                tokio::spawn(async move {
-                    send_one(&n2, i, note, gate2).await;
-                    drop(permit);
-                });
-            }
+        let mut until = now + 60_000;
+        if n.queue(i).must_read(now) {
+            read_store(&n, i, now).await;
         }
-        let (outbox, who) = (n.outbox.clone(), name.clone());
-        if let Some(Some(t)) = blocking("reading the next due time", move || {
-            outbox.next_due_ms(&who)
-        })
-        .await
-        {
+        while slots.available_permits() > 0 && n.queue(i).has_due(now) {
+            let mut g = lock(&gate);
+            if let Err(at) = g.bucket.peek(now) {
+                n.metrics[i]
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                until = until.min(at);
+                break;
+            }
+            if let Err(at) = g.breaker.allow(now) {
+                n.metrics[i]
+                    .circuit_open
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                until = until.min(at);
+                break;
+            }
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some(note) = n.queue(i).take_due(now) else {
+                break;
+            };
+            let _ = g.bucket.take(now);
+            drop(g);
+            let (n2, gate2) = (n.clone(), gate.clone());
+            tokio::spawn(async move {
+                send_one(&n2, i, note, gate2).await;
+                drop(permit);
+                // A slot is free: the loop takes the next due one from memory.
+                n2.wakes[i].notify_one();
+            });
+        }
+        if let Some(t) = n.queue(i).next_ms() {
             if t > now {
                 until = until.min(t);
             }
@@ -238,29 +260,41 @@ async fn deliver(n: Arc<Notifier>, i: usize) {
 pub(crate) struct Recorded {
     receiver: usize,
     attempt: Attempt,
-    gate: Arc<Mutex<Gate>>,
+    /// A failed attempt to try again: back into the queue once recorded.
+    retry: Option<Notification>,
 }
 
-/// Records attempts in batches (one transaction for all that finished meanwhile), then lets
-/// their receivers look at their queues again.
+/// Records attempts in batches: what finished within [`RECORD_GATHER`] of the first goes in
+/// one transaction (at most 512), then failed ones go back to their queues.
 async fn recorder(n: Arc<Notifier>, mut rx: mpsc::UnboundedReceiver<Recorded>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + RECORD_GATHER;
         while batch.len() < 512 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
             }
         }
         let attempts: Vec<Attempt> = batch.iter().map(|r| r.attempt.clone()).collect();
         let outbox = n.outbox.clone();
-        blocking("recording deliveries", move || outbox.record(&attempts)).await;
+        let stored = blocking("recording deliveries", move || outbox.record(&attempts))
+            .await
+            .is_some();
+        let mut woken = HashSet::new();
         for r in batch {
-            let mut g = lock(&r.gate);
-            g.in_flight.remove(&r.attempt.id);
-            g.finished.insert(r.attempt.id);
-            drop(g);
-            n.wakes[r.receiver].notify_one();
+            // A loop needs waking only for what it has not seen: a retry or a lost record.
+            let wake = !stored || r.retry.is_some();
+            let mut q = n.queue(r.receiver);
+            if stored {
+                q.recorded(&r.attempt.id, r.retry);
+            } else {
+                q.not_recorded(&r.attempt.id);
+            }
+            drop(q);
+            if wake && woken.insert(r.receiver) {
+                n.wakes[r.receiver].notify_one();
+            }
         }
     }
 }
@@ -328,6 +362,16 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: Arc<Mut
             }
         }
     };
+    let retry = match result {
+        AttemptResult::Retry { next_ms } => Some(Notification {
+            attempts,
+            next_ms,
+            updated_ms: now,
+            last_error: error.clone(),
+            ..note.clone()
+        }),
+        _ => None,
+    };
     let recorded = Recorded {
         receiver: i,
         attempt: Attempt {
@@ -337,7 +381,7 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: Arc<Mut
             result,
             error,
         },
-        gate,
+        retry,
     };
     if n.record_tx.send(recorded).is_err() {
         tracing::debug!("the notification recorder has stopped");

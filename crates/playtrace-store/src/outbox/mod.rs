@@ -4,112 +4,17 @@
 //! collector's notifier then works from these tables through its own connection ([`Outbox`]),
 //! never on the writer's thread. Nothing here knows HTTP or payload formats.
 
+mod groups;
+
 use crate::schema;
-use crate::writer::{take_turn, Tx, WriteTurn};
+use crate::writer::{take_turn, WriteTurn};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The group an alert joins: one per receiver and group key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupSpec<'a> {
-    /// The receiver's name.
-    pub receiver: &'a str,
-    /// The group's key (route and group label values).
-    pub group_key: &'a str,
-    /// The group labels, as JSON.
-    pub labels: &'a str,
-    /// A new group first flushes this long after its first alert.
-    pub wait_ms: i64,
-    /// A change to a group that already notified waits at least this long after that.
-    pub interval_ms: i64,
-    /// Alerts still firing are notified again after this long.
-    pub repeat_ms: i64,
-}
-
-/// Makes every group holding `alert_id` (or the one group named) due: now for a group that has
-/// notified more than `interval_ms` ago, else when that interval is over; a group still in its
-/// first wait keeps its time.
-const SCHEDULE: &str = "flush_ms = CASE WHEN sent_ms IS NULL THEN coalesce(flush_ms, ?1)
-     ELSE min(coalesce(flush_ms, 9223372036854775807), max(?1, sent_ms + interval_ms)) END";
-
-impl Tx<'_> {
-    /// A firing alert joins its group (or updates its copy there). A group is scheduled only
-    /// when the alert is new to it or fires again, not for every repeat of a firing one.
-    pub fn notify_firing(
-        &self,
-        g: &GroupSpec<'_>,
-        alert_id: &str,
-        alert: &str,
-    ) -> Result<(), StoreError> {
-        let conn = self.conn;
-        let was_firing: Option<bool> = conn
-            .prepare_cached(
-                "SELECT firing FROM notify_members
-                 WHERE receiver = ?1 AND group_key = ?2 AND alert_id = ?3",
-            )?
-            .query_row(params![g.receiver, g.group_key, alert_id], |r| r.get(0))
-            .optional()?;
-        conn.prepare_cached(
-            "INSERT INTO notify_members (receiver, group_key, alert_id, firing, alert, notified)
-             VALUES (?1, ?2, ?3, 1, ?4, 0)
-             ON CONFLICT (receiver, group_key, alert_id) DO UPDATE SET
-                 firing = 1, alert = excluded.alert,
-                 notified = CASE WHEN firing = 1 THEN notified ELSE 0 END",
-        )?
-        .execute(params![g.receiver, g.group_key, alert_id, alert])?;
-        if was_firing == Some(true) {
-            return Ok(());
-        }
-        let now = self.recv_ms();
-        conn.prepare_cached(&format!(
-            "INSERT INTO notify_groups (receiver, group_key, labels, interval_ms, repeat_ms,
-                 created_ms, flush_ms, sent_ms)
-             VALUES (?2, ?3, ?4, ?5, ?6, ?1, ?1 + ?7, NULL)
-             ON CONFLICT (receiver, group_key) DO UPDATE SET
-                 interval_ms = excluded.interval_ms, repeat_ms = excluded.repeat_ms, {SCHEDULE}"
-        ))?
-        .execute(params![
-            now,
-            g.receiver,
-            g.group_key,
-            g.labels,
-            g.interval_ms,
-            g.repeat_ms,
-            g.wait_ms.max(0)
-        ])?;
-        Ok(())
-    }
-
-    /// The alert was resolved: every group holding it is told at its next flush.
-    pub fn notify_resolved(&self, alert_id: &str, alert: &str) -> Result<(), StoreError> {
-        self.schedule_groups_of(alert_id)?;
-        self.conn
-            .prepare_cached("UPDATE notify_members SET firing = 0, alert = ?2 WHERE alert_id = ?1")?
-            .execute(params![alert_id, alert])?;
-        Ok(())
-    }
-
-    /// The alert left its groups without resolving (silenced): nothing is sent about it.
-    pub fn notify_withdrawn(&self, alert_id: &str) -> Result<(), StoreError> {
-        self.schedule_groups_of(alert_id)?;
-        self.conn
-            .prepare_cached("DELETE FROM notify_members WHERE alert_id = ?1")?
-            .execute([alert_id])?;
-        Ok(())
-    }
-
-    fn schedule_groups_of(&self, alert_id: &str) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(&format!(
-                "UPDATE notify_groups SET {SCHEDULE} WHERE (receiver, group_key) IN
-                     (SELECT receiver, group_key FROM notify_members WHERE alert_id = ?2)"
-            ))?
-            .execute(params![self.recv_ms(), alert_id])?;
-        Ok(())
-    }
-}
+pub use groups::GroupSpec;
 
 /// An alert in a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,6 +165,8 @@ pub struct Outbox {
     flush: Mutex<Connection>,
     send: Mutex<Connection>,
     turn: Arc<WriteTurn>,
+    /// Reads of a receiver's pending notifications ([`Outbox::reads`]).
+    reads: AtomicU64,
 }
 
 fn connection(path: &Path) -> Result<Connection, StoreError> {
@@ -279,7 +186,16 @@ impl Outbox {
             flush: Mutex::new(connection(path)?),
             send: Mutex::new(connection(path)?),
             turn,
+            reads: AtomicU64::new(0),
         })
+    }
+
+    /// How many times pending notifications were read for delivery since the outbox opened. A
+    /// delivery loop keeps its receiver's due list in memory and reads only at start, after a
+    /// retry request, a failed record, or when more wait than memory holds: this count stays
+    /// far below the number of sends (`playtrace_notify_outbox_reads_total`).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// A write on the delivery connection, in the writer's turn.
@@ -323,8 +239,19 @@ impl Outbox {
         &self,
         now: i64,
         limit: usize,
-        mut decide: impl FnMut(&Group) -> Flush,
+        decide: impl FnMut(&Group) -> Flush,
     ) -> Result<usize, StoreError> {
+        Ok(self.flush_due_queued(now, limit, decide)?.len())
+    }
+
+    /// [`Outbox::flush_due`], returning the notifications it queued (committed), so the
+    /// notifier hands them to their receivers' loops without reading them back.
+    pub fn flush_due_queued(
+        &self,
+        now: i64,
+        limit: usize,
+        mut decide: impl FnMut(&Group) -> Flush,
+    ) -> Result<Vec<Notification>, StoreError> {
         self.with_flush(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let groups: Vec<Group> = {
@@ -344,7 +271,7 @@ impl Outbox {
                 })?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
-            let mut queued = 0;
+            let mut queued = Vec::new();
             for mut g in groups {
                 g.members = {
                     let mut stmt = tx.prepare_cached(
@@ -387,7 +314,20 @@ impl Outbox {
                         "UPDATE notify_groups SET sent_ms = ?3 WHERE receiver = ?1 AND group_key = ?2",
                     )?
                     .execute(params![g.receiver, g.group_key, now])?;
-                    queued += 1;
+                    queued.push(Notification {
+                        id: n.id.clone(),
+                        receiver: g.receiver.clone(),
+                        group_key: g.group_key.clone(),
+                        status: n.status.clone(),
+                        alerts: n.alerts,
+                        body: n.body.clone(),
+                        state: "pending".to_string(),
+                        attempts: 0,
+                        created_ms: now,
+                        next_ms: now,
+                        updated_ms: now,
+                        last_error: None,
+                    });
                 }
                 tx.prepare_cached(
                     "DELETE FROM notify_members WHERE receiver = ?1 AND group_key = ?2 AND firing = 0",
@@ -431,6 +371,7 @@ impl Outbox {
         limit: usize,
         skip: impl Fn(&str) -> bool,
     ) -> Result<Vec<Notification>, StoreError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         self.with(|c| {
             let ids: Vec<String> = c
                 .prepare_cached(
@@ -451,6 +392,43 @@ impl Outbox {
                 }
             }
             Ok(out)
+        })
+    }
+
+    /// Up to `limit` of `receiver`'s pending notifications, due or not, soonest due first;
+    /// those `skip` names (already in the caller's memory or being sent) are passed over
+    /// without reading their bodies. With them, when more are left unread, the time the
+    /// earliest of those is due (none of the rest is due sooner).
+    pub fn pending(
+        &self,
+        receiver: &str,
+        limit: usize,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<(Vec<Notification>, Option<i64>), StoreError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.with(|c| {
+            let mut ids = c.prepare_cached(
+                "SELECT id, next_ms FROM notify_outbox WHERE state = 'pending' AND receiver = ?1
+                 ORDER BY next_ms, rowid",
+            )?;
+            let mut one = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM notify_outbox WHERE id = ?1"
+            ))?;
+            let mut rows = ids.query([receiver])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                if skip(&id) {
+                    continue;
+                }
+                if out.len() == limit {
+                    return Ok((out, Some(row.get(1)?)));
+                }
+                if let Some(n) = one.query_row([&id], notification).optional()? {
+                    out.push(n);
+                }
+            }
+            Ok((out, None))
         })
     }
 
@@ -635,6 +613,7 @@ fn serde_json_array(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writer::Tx;
 
     fn spec<'a>(key: &'a str) -> GroupSpec<'a> {
         GroupSpec {
