@@ -262,9 +262,41 @@ impl Privacy {
         for s in session.map(str::to_string).into_iter().chain(sessions) {
             keys.push(subject_key(SubjectKind::Session, &s));
         }
+        // A name may be spelled with `\u` escapes, which the search above does not see.
+        if memchr::memmem::find(body.as_bytes(), b"\\u").is_some() {
+            if let Ok(value) = serde_json::from_str::<Value>(body) {
+                self.escaped_subjects(&value, &mut keys);
+            }
+        }
         keys.sort_unstable();
         keys.dedup();
         keys
+    }
+
+    /// The subjects a parsed body names, at any depth (strings as they read, other scalars as
+    /// serde_json prints them).
+    fn escaped_subjects(&self, value: &Value, keys: &mut Vec<i64>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let kind = if k == SESSION_ATTR {
+                        Some(SubjectKind::Session)
+                    } else if self.player_attrs.contains(k) {
+                        Some(SubjectKind::Player)
+                    } else {
+                        None
+                    };
+                    match (kind, v) {
+                        (_, Value::Object(_) | Value::Array(_)) => self.escaped_subjects(v, keys),
+                        (Some(kind), Value::String(s)) => keys.push(subject_key(kind, s)),
+                        (Some(kind), other) => keys.push(subject_key(kind, &other.to_string())),
+                        (None, _) => {}
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| self.escaped_subjects(i, keys)),
+            _ => {}
+        }
     }
 
     /// The erasure of a subject named by its raw id: it is looked for as sent and, with a

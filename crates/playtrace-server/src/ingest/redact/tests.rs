@@ -430,6 +430,15 @@ fn an_attr_name_spelled_with_escapes_is_redacted_too() {
         p.hash("alice-77").as_deref()
     );
     assert!(v["attrs"].get("text").is_none(), "{v}");
+    // The subject index finds it under its hash too, so an erasure does.
+    let body = p.redact_text(r#"{"event":"chat.message","attrs":{"p\u006cayerId":"alice-77"}}"#);
+    assert_eq!(
+        p.subjects(&body, None),
+        vec![subject_key(
+            SubjectKind::Player,
+            &p.hash("alice-77").unwrap()
+        )]
+    );
 }
 
 #[test]
