@@ -3,8 +3,10 @@
 
   load   post NDJSON batches of player events from N keep-alive clients for S seconds;
          prints {"events": acknowledged, "seconds": measured, "events_per_s": …}
-  fill   post EVENTS events of PLAYERS players as fast as the collector takes them
+  fill   post EVENTS events of PLAYERS players as fast as the collector takes them (every
+         player named by the same number of events, give or take one)
   erase  time POST /v1/erasures for one player and read the server's /proc I/O counters
+         (--cold first drops the store's files from the page cache: the reads are then real)
   wait   wait until URL answers 200
 """
 import argparse
@@ -20,8 +22,8 @@ import urllib.parse
 NAMES = ["chat.message", "match.end", "match.start", "store.purchase", "session.ping"]
 
 
-def line(rng, i, players):
-    p = rng.randrange(players)
+def line(rng, i, players, p=None):
+    p = rng.randrange(players) if p is None else p
     name = NAMES[i % len(NAMES)]
     attrs = {"playerId": f"player-{p}", "accountId": f"acct-{p}", "sessionId": f"s-{p}-{i % 7}",
              "level": rng.randrange(100), "latencyMs": round(rng.random() * 200, 2)}
@@ -44,6 +46,19 @@ def template(seed, batch, players):
     return "\n".join(line(rng, i, players) for i in range(batch)) + "\n"
 
 
+def pool(batch, players, copies=2):
+    """Bodies naming every player `copies` times in a shuffled order; `fill` cycles through
+    them with fresh ids (drawing a body per request in Python was slower than the collector)."""
+    rng = random.Random(7)
+    order = [p for p in range(players) for _ in range(copies)]
+    rng.shuffle(order)
+    bodies = []
+    for start in range(0, len(order), batch):
+        chunk = order[start:start + batch]
+        bodies.append("\n".join(line(rng, start + i, players, p) for i, p in enumerate(chunk)) + "\n")
+    return bodies
+
+
 def post(conn, path, body, headers):
     conn.request("POST", path, body=body, headers=headers)
     r = conn.getresponse()
@@ -52,16 +67,16 @@ def post(conn, path, body, headers):
 
 
 class Client(threading.Thread):
-    def __init__(self, idx, url, batch, players, until, count_from, limit=None):
+    def __init__(self, idx, url, batch, players, until, count_from, limit=None, bodies=None):
         super().__init__(daemon=True)
         self.idx, self.batch, self.until, self.count_from = idx, batch, until, count_from
         u = urllib.parse.urlparse(url)
         self.host, self.port, self.path = u.hostname, u.port, u.path
         self.batch_size, self.players = batch, players
-        # `load` reuses 4 bodies (ids made unique per request); `fill` draws every batch afresh
-        # so that the players are spread over all of --players.
-        self.fresh = limit is not None
-        self.templates = [template(idx * 100 + k, batch, players) for k in range(4)]
+        # `load` reuses 4 bodies (ids made unique per request); `fill` cycles through a pool
+        # naming every player (shared by the clients, each starting elsewhere in it).
+        self.templates = bodies or [template(idx * 100 + k, batch, players) for k in range(4)]
+        self.offset = idx * len(self.templates) // 4 if bodies else 0
         self.acked = 0
         self.limit = limit
         self.error = None
@@ -72,8 +87,7 @@ class Client(threading.Thread):
         n = 0
         try:
             while time.monotonic() < self.until and (self.limit is None or n < self.limit):
-                text = (template(self.idx * 1_000_003 + n, self.batch_size, self.players)
-                        if self.fresh else self.templates[n % 4])
+                text = self.templates[(self.offset + n) % len(self.templates)]
                 body = text.replace("#ID#", f"c{self.idx}-{n}").encode()
                 status, data = post(conn, self.path, body, headers)
                 n += 1
@@ -106,8 +120,9 @@ def cmd_load(a):
 
 def cmd_fill(a):
     per_client = -(-a.events // (a.batch * a.clients))
+    bodies = pool(a.batch, a.players)
     start = time.monotonic()
-    clients = [Client(i, a.url, a.batch, a.players, float("inf"), 0, per_client)
+    clients = [Client(i, a.url, a.batch, a.players, float("inf"), 0, per_client, bodies)
                for i in range(a.clients)]
     for c in clients:
         c.start()
@@ -130,9 +145,25 @@ def proc_io(pid):
     return out
 
 
+def drop_cache(data_dir):
+    """Writes the store's files back and drops them from the page cache (clean pages only)."""
+    for name in os.listdir(data_dir):
+        path = os.path.join(data_dir, name)
+        if not os.path.isfile(path):
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def cmd_erase(a):
     u = urllib.parse.urlparse(a.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    if a.cold:
+        drop_cache(a.data_dir)
     before = proc_io(a.pid)
     t0 = time.monotonic()
     status, data = post(conn, "/v1/erasures", json.dumps({"player": a.player}),
@@ -142,10 +173,12 @@ def cmd_erase(a):
     if status != 200:
         sys.exit(f"erase: HTTP {status}: {data[:300]!r}")
     answer = json.loads(data)
-    print(json.dumps({"player": a.player, "seconds": round(took, 3), "removed": answer["removed"],
-                      "walTruncated": answer["walTruncated"],
-                      "read_bytes": after["read_bytes"] - before["read_bytes"],
-                      "write_bytes": after["write_bytes"] - before["write_bytes"]}))
+    # read_bytes/write_bytes: what reached the disk; rchar/wchar: every byte the collector read
+    # or wrote through system calls, page cache hits included.
+    print(json.dumps({"player": a.player, "cold": a.cold, "seconds": round(took, 3),
+                      "removed": answer["removed"], "walTruncated": answer["walTruncated"],
+                      **{k: after[k] - before[k]
+                         for k in ("read_bytes", "write_bytes", "rchar", "wchar")}}))
 
 
 def cmd_wait(a):
@@ -180,6 +213,8 @@ def main():
     erase.add_argument("--url", required=True)
     erase.add_argument("--player", required=True)
     erase.add_argument("--pid", type=int, required=True)
+    erase.add_argument("--cold", action="store_true")
+    erase.add_argument("--data-dir")
     wait = sub.add_parser("wait")
     wait.add_argument("url")
     wait.add_argument("--timeout", type=float, default=60)

@@ -5,15 +5,17 @@
 //! the zeroed pages into the database and empties the WAL, so the bytes are gone from both
 //! files, not merely unlinked.
 //!
-//! The index (`subjects`) holds 64-bit keys ([`subject_key`]) by sequence number: the writer
-//! appends a row's keys with the row (in sequence order, so inserting costs little), retention
-//! prunes them with the rows, an erasure scans this compact table (16 bytes a key) instead of
-//! the events.
+//! The index (`subjects.rs`) holds 64-bit keys ([`subject_key`]) in one batch per commit: the
+//! writer appends a commit's keys with its rows, retention prunes them with the rows, an erasure
+//! reads the batches' Bloom filters, then the postings of those that may hold the subject,
+//! instead of the events. (Stores written before the batches may still hold rows in the older
+//! per-key table `subjects`; an erasure looks there too.)
 
 use crate::lock::{DirLock, LockError, LOCK_FILE};
 use crate::query::Reader;
 use crate::schema::{self, DB_FILE};
-use crate::writer::{Tx, INDEX_SQL};
+use crate::subjects;
+use crate::writer::Tx;
 use crate::{now_ms, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -172,6 +174,7 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
         .collect();
     let mut seqs = BTreeSet::new();
     {
+        // The per-key table of older stores (empty in a store indexed in batches).
         let mut by_key = conn.prepare_cached("SELECT seq FROM subjects WHERE key = ?1")?;
         for key in &keys {
             for seq in by_key.query_map([key], |r| r.get::<_, i64>(0))? {
@@ -179,6 +182,20 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
             }
         }
     }
+    let batches = subjects::candidates(conn, &keys)?;
+    for batch in &batches {
+        seqs.extend(
+            batch
+                .postings
+                .iter()
+                .filter(|p| keys.contains(&p.0))
+                .map(|p| p.1),
+        );
+    }
+    // Rows whose every index entry goes (deleted or scrubbed), and rows retention removed since
+    // (only the subject's entries of those are known to be stale).
+    let mut cleared = BTreeSet::new();
+    let mut stale = BTreeSet::new();
     let mut erased = Erased::default();
     let mut row = conn.prepare_cached("SELECT kind, session, body FROM events WHERE seq = ?1")?;
     let mut delete = conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
@@ -198,6 +215,7 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
                 for key in &keys {
                     unindex_key.execute(params![seq, key])?;
                 }
+                stale.insert(seq);
             }
             Some((kind, session, body))
                 if names(erasure.kind, values, session.as_deref(), &body) =>
@@ -212,11 +230,15 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
                     erased.stream_rows += 1;
                 }
                 unindex.execute([seq])?;
+                cleared.insert(seq);
             }
             // Another subject whose key collides.
             Some(_) => {}
         }
     }
+    subjects::remove(conn, batches, |&(key, seq)| {
+        cleared.contains(&seq) || (stale.contains(&seq) && keys.contains(&key))
+    })?;
     let needles = needles(values);
     {
         let mut rejects = conn.prepare_cached("DELETE FROM rejects WHERE instr(raw, ?1) > 0")?;
@@ -270,10 +292,7 @@ impl Tx<'_> {
     /// Indexes a row this transaction appended (an alert raised by an event names the event's
     /// subjects) under `keys`.
     pub fn index_subjects(&self, seq: i64, keys: &[i64]) -> Result<(), StoreError> {
-        let mut index = self.conn().prepare_cached(INDEX_SQL)?;
-        for key in keys {
-            index.execute(params![seq, key])?;
-        }
+        subjects::append(self.conn(), keys.iter().map(|&key| (key, seq)).collect())?;
         Ok(())
     }
 
@@ -336,11 +355,14 @@ pub fn erase_dir(dir: &Path, erasure: &Erasure) -> Result<(Erased, bool), StoreE
 
 /// Index rows of events retention removed (it removes from the front).
 pub(crate) fn prune_index(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.execute(
+    let legacy = conn.execute(
         "DELETE FROM subjects WHERE seq < coalesce((SELECT min(seq) FROM events), \
          (SELECT max(seq) + 1 FROM subjects), 0)",
         [],
-    )
+    )?;
+    // No rows left: every entry goes.
+    let min: Option<i64> = conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0))?;
+    Ok(legacy + subjects::prune_before(conn, min.unwrap_or(i64::MAX))?)
 }
 
 impl Reader {

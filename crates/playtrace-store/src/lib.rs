@@ -31,6 +31,7 @@ mod rollups;
 mod schema;
 mod silences;
 mod store;
+mod subjects;
 mod writer;
 
 pub use alerts::{AlertCount, AlertQuery, AlertRow};

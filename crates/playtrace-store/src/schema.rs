@@ -199,6 +199,28 @@ CREATE TABLE IF NOT EXISTS rollup_mark (
 );
 ";
 
+/// The subject index in one batch per commit (`subjects.rs`, docs/PRIVACY.md): a Bloom filter
+/// of the batch's keys with the sequence numbers it covers, and its `(key, seq)` postings in a
+/// blob of their own (an erasure reads every filter but only the postings it needs). Both grow
+/// at their end, one row per commit, instead of one B-tree insert per key; the two small
+/// indexes let retention find the batches it empties or trims. `subjects` stays for the rows
+/// older stores hold.
+const V_SUBJECT_BATCHES: &str = "
+CREATE TABLE IF NOT EXISTS subject_filters (
+    id        INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    entries   INTEGER NOT NULL,
+    filter    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS subject_filters_first ON subject_filters (first_seq);
+CREATE INDEX IF NOT EXISTS subject_filters_last ON subject_filters (last_seq);
+CREATE TABLE IF NOT EXISTS subject_postings (
+    id       INTEGER PRIMARY KEY,
+    postings BLOB NOT NULL
+);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -210,6 +232,7 @@ const MIGRATIONS: &[&str] = &[
     V_CLUSTER,
     V_ROLLUPS,
     V_CLUSTER_LEASE,
+    V_SUBJECT_BATCHES,
 ];
 
 /// The schema version this release writes.

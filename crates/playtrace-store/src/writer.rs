@@ -21,9 +21,6 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySe
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Indexes one subject key of a stored row (`subjects`, docs/PRIVACY.md).
-pub(crate) const INDEX_SQL: &str = "INSERT OR IGNORE INTO subjects (seq, key) VALUES (?1, ?2)";
-
 /// What a commit did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitOutcome {
@@ -497,8 +494,9 @@ fn commit<T: 'static>(
     let mut outcomes = Vec::with_capacity(jobs.len());
     // At least the largest sequence any stored event has (new rows are numbered past it).
     let mut head = crate::mark::stored_head(&tx)?;
+    // The commit's subject keys, indexed as one batch (`subjects.rs`).
+    let mut postings = Vec::new();
     {
-        let mut index = tx.prepare_cached(INDEX_SQL)?;
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -509,9 +507,7 @@ fn commit<T: 'static>(
             let Inserted { inserted, seqs } =
                 insert_events(&tx, &mut job.events, recv_ms, &mut head)?;
             for e in job.events.iter().filter(|e| e.seq != 0) {
-                for key in &e.subjects {
-                    index.execute(params![e.seq, key])?;
-                }
+                postings.extend(e.subjects.iter().map(|&key| (key, e.seq)));
             }
             let accepted = inserted.iter().filter(|&&stored| stored).count() as u64;
             let duplicates = inserted.len() as u64 - accepted;
@@ -531,6 +527,7 @@ fn commit<T: 'static>(
             outcomes.push(outcome);
         }
     }
+    crate::subjects::append(&tx, postings)?;
     tx.commit()?;
     Ok(outcomes)
 }

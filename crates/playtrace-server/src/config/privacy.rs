@@ -21,6 +21,9 @@ pub struct Mask {
     pub(crate) regex: Regex,
     /// What replaces it (`[email]`, `[ip]`, `[redacted]`).
     pub(crate) label: &'static str,
+    /// Whether the pattern may be anchored to the text's ends (`^`, `$`, `\A`, `\z`): then a
+    /// line it does not match may still hold a string it matches, and redaction cannot skip it.
+    pub(crate) anchored: bool,
 }
 
 /// One `[[privacy.rules]]` entry.
@@ -98,6 +101,9 @@ pub struct Privacy {
     /// `"key"` for every attr some rule drops, hashes or truncates: a line containing none of
     /// them (and no mask match) is stored as sent, without being parsed again.
     pub(crate) key_finders: Vec<Finder<'static>>,
+    /// `"attr"` for every attr in `player_attrs` (the subject index looks for them in every
+    /// stored event).
+    pub(crate) player_finders: Vec<Finder<'static>>,
 }
 
 impl Default for Privacy {
@@ -111,6 +117,7 @@ impl Default for Privacy {
             hash_secret_env: None,
             secret: None,
             key_finders: Vec::new(),
+            player_finders: Vec::new(),
         }
     }
 }
@@ -172,6 +179,9 @@ fn mask(key: &str, written: &str) -> Result<Mask, ConfigError> {
         name: written.to_string(),
         regex,
         label,
+        anchored: pattern.contains(['^', '$'])
+            || pattern.contains("\\A")
+            || pattern.contains("\\z"),
     })
 }
 
@@ -262,6 +272,11 @@ impl PrivacyFile {
         p.key_finders = keys
             .into_iter()
             .map(|k| Finder::new(&format!("\"{k}\"")).into_owned())
+            .collect();
+        p.player_finders = p
+            .player_attrs
+            .iter()
+            .map(|a| Finder::new(&format!("\"{a}\"")).into_owned())
             .collect();
         p.rules = rules;
         Ok(p)

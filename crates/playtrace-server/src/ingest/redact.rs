@@ -4,16 +4,21 @@
 //! envelope's session, alerts raised from it and a reject's raw text all see only what the
 //! `[[privacy.rules]]` let through. A line that contains none of the rules' attr names and no
 //! mask match is stored as sent without a second parse (the common case stays cheap); one that
-//! is not JSON (a reject) gets every rule's attrs and masks applied to its text.
+//! does is rewritten span by span (`spans.rs`: only the values the rules change are replaced,
+//! the rest of the line stays as sent); one that is not JSON (a reject) gets every rule's attrs
+//! and masks applied to its text. The `Value` round trip here is what the span rewriter must
+//! equal, and where it falls back to on a line it does not read.
 //!
 //! Rules apply to an event's keys at any depth except the envelope's own (`event`, `ts`, `id`,
 //! `game`, `env`, `level`, and `message` when it is the name); masks to every string value.
 
 use crate::config::{Privacy, RedactRule};
+use memchr::memmem::Finder;
 use playtrace_store::{subject_key, Erasure, SubjectKind};
 use ring::hmac;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// The attr naming a session besides the envelope's `session`.
 const SESSION_ATTR: &str = "sessionId";
@@ -25,7 +30,13 @@ const DROPPED: &str = "\"[dropped]\"";
 const HASH_HEX: usize = 32;
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// Envelope keys at an event's top level no rule touches.
@@ -39,11 +50,15 @@ fn protected(key: &str, map: &Map<String, Value>) -> bool {
 /// The value of `"key": …` occurrences in `text`: (range of the value's text, the value).
 /// Strings are decoded; other scalars are their text. Unterminated strings run to the end.
 fn json_values(text: &str, key: &str) -> Vec<(std::ops::Range<usize>, String)> {
-    let needle = format!("\"{key}\"");
+    json_values_of(text, &Finder::new(&format!("\"{key}\"")))
+}
+
+/// [`json_values`] with the key's `"key"` finder built once.
+fn json_values_of(text: &str, needle: &Finder<'_>) -> Vec<(std::ops::Range<usize>, String)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
-    for at in memchr::memmem::find_iter(bytes, needle.as_bytes()) {
-        let mut i = at + needle.len();
+    for at in needle.find_iter(bytes) {
+        let mut i = at + needle.needle().len();
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }
@@ -95,29 +110,43 @@ impl Privacy {
         Value::String(self.hash(&text).unwrap_or_default())
     }
 
-    /// Whether redaction could change `text`.
-    fn may_change(&self, text: &str) -> bool {
-        self.key_finders
-            .iter()
-            .any(|f| f.find(text.as_bytes()).is_some())
-            || self
-                .rules
-                .iter()
-                .flat_map(|r| &r.mask)
-                .any(|m| m.regex.is_match(text))
-    }
-
-    /// A line's text as it may be stored.
+    /// A line's text as it may be stored: as sent when it names none of the rules' attrs and
+    /// no mask matches it, else rewritten where the rules change it.
     pub(crate) fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.rules.is_empty() || !self.may_change(text) {
+        if self.rules.is_empty() {
             return Cow::Borrowed(text);
         }
+        let keyed = self
+            .key_finders
+            .iter()
+            .any(|f| f.find(text.as_bytes()).is_some());
+        let masks = || self.rules.iter().flat_map(|r| &r.mask);
+        // Escapes may spell an attr's name or a mask's match differently (`p\u006cayerId`),
+        // and a pattern anchored to a string's ends (`^…`) need not match the line: such lines
+        // are always read. A mask that matches nowhere else in the line cannot match inside one
+        // of its strings as sent.
+        let escaped = memchr::memchr(b'\\', text.as_bytes()).is_some();
+        let live: Vec<bool> = masks()
+            .map(|m| escaped || m.anchored || m.regex.is_match(text))
+            .collect();
+        if !keyed && !live.contains(&true) {
+            return Cow::Borrowed(text);
+        }
+        match spans::redact(self, text, &live) {
+            Some(out) => out,
+            None => Cow::Owned(self.redact_parsed(text)),
+        }
+    }
+
+    /// `text` redacted through a parsed `serde_json::Value` (or as raw text when it is not
+    /// JSON): the semantics the span rewriter keeps, and its fallback.
+    fn redact_parsed(&self, text: &str) -> String {
         match serde_json::from_str::<Value>(text) {
             Ok(mut value) => {
                 self.redact_value(&mut value);
-                Cow::Owned(value.to_string())
+                value.to_string()
             }
-            Err(_) => Cow::Owned(self.redact_raw(text)),
+            Err(_) => self.redact_raw(text),
         }
     }
 
@@ -219,18 +248,55 @@ impl Privacy {
         if !self.index_subjects {
             return keys;
         }
-        for attr in &self.player_attrs {
-            for (_, v) in json_values(body, attr) {
+        for attr in &self.player_finders {
+            for (_, v) in json_values_of(body, attr) {
                 keys.push(subject_key(SubjectKind::Player, &v));
             }
         }
-        let sessions = json_values(body, SESSION_ATTR).into_iter().map(|(_, v)| v);
+        static SESSION: OnceLock<Finder<'static>> = OnceLock::new();
+        let session_attr =
+            SESSION.get_or_init(|| Finder::new(&format!("\"{SESSION_ATTR}\"")).into_owned());
+        let sessions = json_values_of(body, session_attr)
+            .into_iter()
+            .map(|(_, v)| v);
         for s in session.map(str::to_string).into_iter().chain(sessions) {
             keys.push(subject_key(SubjectKind::Session, &s));
+        }
+        // A name may be spelled with `\u` escapes, which the search above does not see.
+        if memchr::memmem::find(body.as_bytes(), b"\\u").is_some() {
+            if let Ok(value) = serde_json::from_str::<Value>(body) {
+                self.escaped_subjects(&value, &mut keys);
+            }
         }
         keys.sort_unstable();
         keys.dedup();
         keys
+    }
+
+    /// The subjects a parsed body names, at any depth (strings as they read, other scalars as
+    /// serde_json prints them).
+    fn escaped_subjects(&self, value: &Value, keys: &mut Vec<i64>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let kind = if k == SESSION_ATTR {
+                        Some(SubjectKind::Session)
+                    } else if self.player_attrs.contains(k) {
+                        Some(SubjectKind::Player)
+                    } else {
+                        None
+                    };
+                    match (kind, v) {
+                        (_, Value::Object(_) | Value::Array(_)) => self.escaped_subjects(v, keys),
+                        (Some(kind), Value::String(s)) => keys.push(subject_key(kind, s)),
+                        (Some(kind), other) => keys.push(subject_key(kind, &other.to_string())),
+                        (None, _) => {}
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| self.escaped_subjects(i, keys)),
+            _ => {}
+        }
     }
 
     /// The erasure of a subject named by its raw id: it is looked for as sent and, with a
@@ -280,5 +346,6 @@ fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> Strin
     out
 }
 
+mod spans;
 #[cfg(test)]
 mod tests;
