@@ -27,8 +27,8 @@ mod load;
 mod report;
 
 pub use check::{Checked, Severity, Violation, ViolationKind};
-pub use fast::CleanLine;
 pub use diff::{diff, Change, ChangeKind};
+pub use fast::CleanLine;
 pub use infer::Inferrer;
 pub use load::{EventSchema, Plan, PlanError};
 pub use report::{Coverage, ReportOptions};

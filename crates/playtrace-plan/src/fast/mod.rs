@@ -21,7 +21,6 @@ mod seed;
 
 pub(crate) use node::{compile, Node};
 
-
 use crate::check::Checked;
 use crate::load::{EventSchema, Plan};
 use playtrace_core::event::{check_envelope, check_name, EnvelopeKey};
@@ -109,7 +108,12 @@ fn envelope_key(shape: Shape, key: &str) -> Option<(u8, EnvelopeKey)> {
 
 impl<'p, 'a> Line<'p, 'a> {
     /// The name is read: find the schema, then check the keys read before it.
-    fn decide<E: de::Error>(&mut self, shape: Shape, key: &str, value: Scalar<'a>) -> Result<(), E> {
+    fn decide<E: de::Error>(
+        &mut self,
+        shape: Shape,
+        key: &str,
+        value: Scalar<'a>,
+    ) -> Result<(), E> {
         let name = check_name(key, value).map_err(|_| aside())?;
         let node: &'p Node = match self.plan.schema_for(&name) {
             Some(schema) => {

@@ -236,8 +236,7 @@ impl<'de> Visitor<'de> for Check<'_> {
                 }
             }
         }
-        if node.min_items.is_some_and(|m| count < m) || node.max_items.is_some_and(|m| count > m)
-        {
+        if node.min_items.is_some_and(|m| count < m) || node.max_items.is_some_and(|m| count > m) {
             return Err(aside());
         }
         Ok(Scalar::Array)
@@ -275,11 +274,7 @@ impl<'n, 'de> Root<'n, 'de> {
     }
 
     /// Checks the value of attr `key`, read from `d`.
-    pub(super) fn entry<D: Deserializer<'de>>(
-        &mut self,
-        key: &str,
-        d: D,
-    ) -> Result<(), D::Error> {
+    pub(super) fn entry<D: Deserializer<'de>>(&mut self, key: &str, d: D) -> Result<(), D::Error> {
         let field = Field::from_key(key);
         if let Some(f) = field {
             let bit = 1u32 << (f as u32);
@@ -301,8 +296,7 @@ impl<'n, 'de> Root<'n, 'de> {
                 .deserialize(d)?
             }
             None if !self.node.additional || self.warns => return Err(aside()),
-            None if keep => Check { node: &ANY, keep }
-            .deserialize(d)?,
+            None if keep => Check { node: &ANY, keep }.deserialize(d)?,
             None => {
                 return skip(d);
             }
@@ -321,7 +315,6 @@ impl<'n, 'de> Root<'n, 'de> {
         self.seen.all(&self.node.required)
     }
 }
-
 
 /// A native line's `attrs`: an object checked as [`Root`] entries, or `null` (no attrs).
 pub(super) struct AttrsSeed<'r, 'n, 'de>(pub(super) &'r mut Root<'n, 'de>);

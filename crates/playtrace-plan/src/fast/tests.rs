@@ -32,18 +32,23 @@ const KEYWORDS: &str = r#"{
 
 fn plan() -> &'static Plan {
     static PLAN: std::sync::OnceLock<Plan> = std::sync::OnceLock::new();
-    PLAN.get_or_init(|| Plan::from_files(vec![
-        ("kw.json".into(), KEYWORDS.into()),
-        (
-            "closed.json".into(),
-            r#"{"type": "object", "properties": {"s": {"type": "string"}},
+    PLAN.get_or_init(|| {
+        Plan::from_files(vec![
+            ("kw.json".into(), KEYWORDS.into()),
+            (
+                "closed.json".into(),
+                r#"{"type": "object", "properties": {"s": {"type": "string"}},
                 "additionalProperties": false}"#
-                .into(),
-        ),
-        ("open.json".into(), r#"{"type": "object"}"#.into()),
-        ("fmt.json".into(), r#"{"properties": {"t": {"format": "date-time"}}}"#.into()),
-    ])
-    .unwrap())
+                    .into(),
+            ),
+            ("open.json".into(), r#"{"type": "object"}"#.into()),
+            (
+                "fmt.json".into(),
+                r#"{"properties": {"t": {"format": "date-time"}}}"#.into(),
+            ),
+        ])
+        .unwrap()
+    })
 }
 
 /// The exact path's verdict on a line: `Some((name, clean))` when it is one event.
@@ -317,5 +322,8 @@ fn generated_lines_often_take_the_fast_path() {
         }
     }
     assert!(clean > 100, "the generator made only {clean} clean lines");
-    assert!(vouched * 2 > clean, "vouched for {vouched} of {clean} clean lines");
+    assert!(
+        vouched * 2 > clean,
+        "vouched for {vouched} of {clean} clean lines"
+    );
 }
