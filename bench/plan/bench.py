@@ -171,7 +171,7 @@ def main():
         + f"load average during the runs: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores\n"
     )
     if args.format == "json":
-        log(table, end="")
+        log(table.rstrip("\n"))
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
