@@ -26,9 +26,8 @@ mod infer;
 mod load;
 mod report;
 
-pub use check::{Checked, Severity, Violation, ViolationKind};
+pub use check::{Checked, CleanLine, Severity, Violation, ViolationKind};
 pub use diff::{diff, Change, ChangeKind};
-pub use fast::CleanLine;
 pub use infer::Inferrer;
 pub use load::{EventSchema, Plan, PlanError};
 pub use report::{Coverage, ReportOptions};

@@ -2,7 +2,7 @@
 //!
 //! Nearly every line of real telemetry is clean, and checking one the exact way —
 //! `serde_json::Value`, then `Event::from_object`, then `jsonschema` — spends most of its time
-//! building and dropping the `Value`. [`Plan::check_line`] instead walks the line once with
+//! building and dropping the `Value`. `Plan::check_line` instead walks the line once with
 //! serde_json's borrowing parser and checks each attr against its schema as it is read, with no
 //! tree built. It implements a common subset of JSON Schema exactly (see [`node`]) and core's
 //! rules for what makes a line one event (the name, the envelope, contest fields). It only ever
@@ -21,8 +21,6 @@ mod seed;
 
 pub(crate) use node::{compile, Node};
 
-use crate::check::Checked;
-use crate::load::{EventSchema, Plan};
 use playtrace_core::event::{check_envelope, check_name, EnvelopeKey};
 use playtrace_core::fields::Scalar;
 use seed::{aside, AttrsSeed, Check, KeySeed, Root};
@@ -31,37 +29,30 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
-/// A line the fast path vouches for: one event, and clean.
-#[derive(Debug)]
-pub struct CleanLine<'p, 'a> {
-    /// The event's (normalised) name, borrowed from the line where it can be.
-    pub name: Cow<'a, str>,
-    /// [`Checked::Unknown`], or [`Checked::Known`] with no violations: what [`Plan::check`]
-    /// answers for this event's attrs.
-    pub checked: Checked<'p>,
-}
+/// Finds an event name's schema: its handle and its compiled node (`None`: outside the
+/// subset); `None` for a name no schema describes.
+pub(crate) type Lookup<'l, 'p, S> = dyn Fn(&str) -> Option<(S, Option<&'p Node>)> + 'l;
 
-impl Plan {
-    /// Checks one NDJSON line (without its newline) as core reads it: `Some` when the line is
-    /// exactly one event and its attrs break no rule and raise no warning of the plan;
-    /// `None` when the line must be checked the exact way (`serde_json::Value`,
-    /// `Event::from_object`, [`Plan::check`]) — which may still find it clean.
-    pub fn check_line<'a>(&self, line: &'a str) -> Option<CleanLine<'_, 'a>> {
-        let mut de = serde_json::Deserializer::from_str(line);
-        let mut state = Line {
-            plan: self,
-            shape: Shape::Undecided,
-            name: None,
-            schema: None,
-            root: None,
-            pending: Vec::new(),
-            envelope: 0,
-            attrs: false,
-        };
-        (&mut de).deserialize_map(TopVisitor(&mut state)).ok()?;
-        de.end().ok()?;
-        state.finish()
-    }
+/// Walks one line (what `Plan::check_line` answers with): `Some((name, schema))` when the line
+/// is exactly one clean event (`schema` `None`: no schema describes it).
+pub(crate) fn clean_line<'a, 'p, S: Copy>(
+    line: &'a str,
+    lookup: &Lookup<'_, 'p, S>,
+) -> Option<(Cow<'a, str>, Option<S>)> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut state = Line {
+        lookup,
+        shape: Shape::Undecided,
+        name: None,
+        schema: None,
+        root: None,
+        pending: Vec::new(),
+        envelope: 0,
+        attrs: false,
+    };
+    (&mut de).deserialize_map(TopVisitor(&mut state)).ok()?;
+    de.end().ok()?;
+    state.finish()
 }
 
 /// Which dialect the line is (core: `event` wins over `message`).
@@ -77,12 +68,12 @@ enum Shape {
 }
 
 /// The state of one line's walk.
-struct Line<'p, 'a> {
-    plan: &'p Plan,
+struct Line<'l, 'p, 'a, S> {
+    lookup: &'l Lookup<'l, 'p, S>,
     shape: Shape,
     name: Option<Cow<'a, str>>,
     /// The governing schema (`None`: an unknown event, its attrs checked as `{}`).
-    schema: Option<&'p EventSchema>,
+    schema: Option<S>,
     root: Option<Root<'p, 'a>>,
     /// Keys read before the name, kept as text and checked once the schema is known.
     pending: Vec<(Cow<'a, str>, &'a RawValue)>,
@@ -106,7 +97,7 @@ fn envelope_key(shape: Shape, key: &str) -> Option<(u8, EnvelopeKey)> {
     })
 }
 
-impl<'p, 'a> Line<'p, 'a> {
+impl<'p, 'a, S: Copy> Line<'_, 'p, 'a, S> {
     /// The name is read: find the schema, then check the keys read before it.
     fn decide<E: de::Error>(
         &mut self,
@@ -115,10 +106,10 @@ impl<'p, 'a> Line<'p, 'a> {
         value: Scalar<'a>,
     ) -> Result<(), E> {
         let name = check_name(key, value).map_err(|_| aside())?;
-        let node: &'p Node = match self.plan.schema_for(&name) {
-            Some(schema) => {
+        let node: &'p Node = match (self.lookup)(&name) {
+            Some((schema, fast)) => {
                 self.schema = Some(schema);
-                schema.fast.as_ref().ok_or_else(aside::<E>)?
+                fast.ok_or_else(aside::<E>)?
             }
             None => &node::ANY,
         };
@@ -168,27 +159,18 @@ impl<'p, 'a> Line<'p, 'a> {
         }
     }
 
-    fn finish(self) -> Option<CleanLine<'p, 'a>> {
+    fn finish(self) -> Option<(Cow<'a, str>, Option<S>)> {
         if self.shape == Shape::Undecided || !self.root.as_ref()?.complete() {
             return None;
         }
-        Some(CleanLine {
-            name: self.name?,
-            checked: match self.schema {
-                None => Checked::Unknown,
-                Some(schema) => Checked::Known {
-                    schema,
-                    violations: Vec::new(),
-                },
-            },
-        })
+        Some((self.name?, self.schema))
     }
 }
 
 /// The line's top-level object.
-struct TopVisitor<'s, 'p, 'a>(&'s mut Line<'p, 'a>);
+struct TopVisitor<'s, 'l, 'p, 'a, S>(&'s mut Line<'l, 'p, 'a, S>);
 
-impl<'a> Visitor<'a> for TopVisitor<'_, '_, 'a> {
+impl<'a, S: Copy> Visitor<'a> for TopVisitor<'_, '_, '_, 'a, S> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,12 +207,12 @@ impl<'a> Visitor<'a> for TopVisitor<'_, '_, 'a> {
 }
 
 /// One key's value handed to [`Line::key`] by the top-level map.
-struct KeyValue<'s, 'p, 'a, 'k> {
-    line: &'s mut Line<'p, 'a>,
+struct KeyValue<'s, 'l, 'p, 'a, 'k, S> {
+    line: &'s mut Line<'l, 'p, 'a, S>,
     key: &'k str,
 }
 
-impl<'a> DeserializeSeed<'a> for KeyValue<'_, '_, 'a, '_> {
+impl<'a, S: Copy> DeserializeSeed<'a> for KeyValue<'_, '_, '_, 'a, '_, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<(), D::Error> {
         self.line.key(self.key, d)

@@ -2,8 +2,8 @@
 //! (`serde_json::Value`, `Event::from_object`, [`Plan::check`]) must find one clean event of
 //! the same name; and it must vouch for the clean lines it is built for.
 
-use super::*;
 use crate::check::Checked;
+use crate::load::Plan;
 use playtrace_core::event::Event;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
