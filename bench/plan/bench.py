@@ -11,10 +11,11 @@ monitor's), and the load average during the runs (a loaded machine slows both; t
 counts).
 
     python3 bench/plan/bench.py [--size-mb 1024] [--runs 3] [--data-dir DIR] [--plan DIR]
-                                [--playtrace PATH] [--format text|json] [--require-target]
+                                [--playtrace PATH] [--baseline PATH] [--format text|json]
+                                [--require-target]
 
 Use bench/plan/run to build the release binary first. Exit status: 0 ok, 2 setup/tool error,
-3 target missed (only with --require-target).
+3 target missed (only with --require-target), 4 the baseline's report differs.
 """
 
 import argparse
@@ -82,6 +83,10 @@ def main():
                     help="where the log is (generated when missing; shared with bench/monitor)")
     ap.add_argument("--plan", default=os.path.join(REPO, "examples", "plan"))
     ap.add_argument("--playtrace", default=os.path.join(REPO, "target", "release", "playtrace"))
+    ap.add_argument("--baseline", metavar="PATH",
+                    help="another playtrace binary (say, main's, copied aside) timed in the same "
+                         "run, alternating with --playtrace; its plan check report must equal "
+                         "this one's (but generatedAt)")
     ap.add_argument("--format", choices=("text", "json"), default="text")
     ap.add_argument("--require-target", action="store_true")
     args = ap.parse_args()
@@ -94,11 +99,18 @@ def main():
     path = ensure_data(args.data_dir, args.size_mb, args.seed)
     size = os.path.getsize(path)
     warm_cache(path)
-    tools = {
-        "monitor": [args.playtrace, "monitor", "--quiet", "--format", "json", path],
-        "plan check": [args.playtrace, "plan", "check", "--quiet", "--plan", args.plan,
-                       "--format", "json", path],
-    }
+    binaries = {"": args.playtrace}
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            log(f"ERROR: --baseline {args.baseline} is not an executable")
+            sys.exit(2)
+        binaries = {"base ": args.baseline, "": args.playtrace}
+    tools = {}
+    for prefix, binary in binaries.items():
+        tools[prefix + "monitor"] = [binary, "monitor", "--quiet", "--format", "json", path]
+        tools[prefix + "plan check"] = [binary, "plan", "check", "--quiet", "--plan", args.plan,
+                                        "--format", "json", path]
+    reports = {}
     walls = {name: [] for name in tools}
     rss = {name: [] for name in tools}
     loads = []
@@ -110,13 +122,19 @@ def main():
             if code not in (0, 1):
                 log(f"ERROR: {name} exited {code}: {err.strip()[:2000]}")
                 sys.exit(2)
+            if name.endswith("plan check"):
+                report = json.loads(out)
+                report.pop("generatedAt", None)
+                reports[name] = report
             walls[name].append(wall)
             rss[name].append(maxrss / 1024)
             loads.append(os.getloadavg()[0])
-            log(f"run {r + 1}: {name:<10} {wall:7.2f} s  {size / wall / 1e6:8.1f} MB/s  "
+            log(f"run {r + 1}: {name:<15} {wall:7.2f} s  {size / wall / 1e6:8.1f} MB/s  "
                 f"rss {maxrss / 1024:6.1f} MiB  load {loads[-1]:.1f}")
     median = {name: statistics.median(w) for name, w in walls.items()}
     ratio = median["monitor"] / median["plan check"]
+    base_ratio = median["base monitor"] / median["base plan check"] if args.baseline else None
+    same = reports.get("base plan check", reports["plan check"]) == reports["plan check"]
     result = {
         "file": path,
         "bytes": size,
@@ -132,27 +150,35 @@ def main():
             for name in tools
         },
         "ratio": round(ratio, 3),
+        "baseline": args.baseline,
+        "baselineRatio": round(base_ratio, 3) if base_ratio else None,
+        "reportsEqual": same,
         "target": TARGET_RATIO,
         "targetMet": ratio >= TARGET_RATIO,
         "loadAverage": {"min": round(min(loads), 2), "max": round(max(loads), 2),
                         "cores": os.cpu_count()},
     }
     table = (
-        f"{'tool':<11} {'median s':>9} {'MB/s':>9} {'peak RSS MiB':>13}\n"
+        f"{'tool':<16} {'median s':>9} {'MB/s':>9} {'peak RSS MiB':>13}\n"
         + "".join(
-            f"{name:<11} {median[name]:9.2f} {size / median[name] / 1e6:9.1f} {max(rss[name]):13.1f}\n"
+            f"{name:<16} {median[name]:9.2f} {size / median[name] / 1e6:9.1f} {max(rss[name]):13.1f}\n"
             for name in tools
         )
         + f"plan check / monitor throughput: {ratio:.2f} (target >= {TARGET_RATIO}: "
         + ("met" if ratio >= TARGET_RATIO else "MISSED") + ")\n"
+        + (f"baseline plan check / monitor: {base_ratio:.2f}; plan check reports "
+           + ("identical" if same else "DIFFER") + "\n" if args.baseline else "")
         + f"load average during the runs: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores\n"
     )
     if args.format == "json":
-        log(table, end="")
+        log(table.rstrip("\n"))
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(table)
+    if not same:
+        log("ERROR: the plan check reports of --baseline and --playtrace differ")
+        sys.exit(4)
     if args.require_target and ratio < TARGET_RATIO:
         sys.exit(3)
 

@@ -104,7 +104,37 @@ impl Checked<'_> {
     }
 }
 
+/// A line the fast path vouches for: one event, and clean.
+#[derive(Debug)]
+pub struct CleanLine<'p, 'a> {
+    /// The event's (normalised) name, borrowed from the line where it can be.
+    pub name: std::borrow::Cow<'a, str>,
+    /// [`Checked::Unknown`], or [`Checked::Known`] with no violations: what [`Plan::check`]
+    /// answers for this event's attrs.
+    pub checked: Checked<'p>,
+}
+
 impl Plan {
+    /// Checks one NDJSON line (without its newline) as core reads it: `Some` when the line is
+    /// exactly one event and its attrs break no rule and raise no warning of the plan (the
+    /// fast path, `fast/`); `None` when the line must be checked the exact way
+    /// (`serde_json::Value`, `Event::from_object`, [`Plan::check`]) — which may still find it
+    /// clean.
+    pub fn check_line<'a>(&self, line: &'a str) -> Option<CleanLine<'_, 'a>> {
+        let lookup = |name: &str| self.schema_for(name).map(|s| (s, s.fast.as_ref()));
+        let (name, schema) = crate::fast::clean_line(line, &lookup)?;
+        Some(CleanLine {
+            name,
+            checked: match schema {
+                None => Checked::Unknown,
+                Some(schema) => Checked::Known {
+                    schema,
+                    violations: Vec::new(),
+                },
+            },
+        })
+    }
+
     /// Checks one event's attrs (an object; anything else fails the schema's `type`). The
     /// event name is the normalised one (`telemetry.contest.armed` for a timeline's
     /// `telemetry.hub.contestArmed`).

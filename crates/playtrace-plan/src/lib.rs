@@ -9,6 +9,7 @@
 //! ```text
 //!  load.rs     the directory → compiled schemas, with errors naming the file and JSON pointer
 //!  check.rs    one event's attrs → violations (missing, wrong type, unexpected, invalid)
+//!  fast/       one line's text → "one clean event named N", without a `Value` (or step aside)
 //!  report.rs   many checked events → the parity/coverage report (the engine team's shape)
 //!  infer.rs    existing telemetry → a draft plan
 //!  diff.rs     two plans → the changes that break existing producers
@@ -20,11 +21,12 @@
 
 mod check;
 mod diff;
+mod fast;
 mod infer;
 mod load;
 mod report;
 
-pub use check::{Checked, Severity, Violation, ViolationKind};
+pub use check::{Checked, CleanLine, Severity, Violation, ViolationKind};
 pub use diff::{diff, Change, ChangeKind};
 pub use infer::Inferrer;
 pub use load::{EventSchema, Plan, PlanError};

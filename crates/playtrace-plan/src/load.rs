@@ -92,6 +92,9 @@ pub struct EventSchema {
     /// `"requiredEvent": true`: every such event must reach the store, so the collector's
     /// sampling never drops it (the plan's say on which events matter, not only which fields).
     pub(crate) required_event: bool,
+    /// The schema compiled for [`Plan::check_line`]'s fast path; `None` when it uses a keyword
+    /// outside the fast path's subset (its events are then always checked by `jsonschema`).
+    pub(crate) fast: Option<crate::fast::Node>,
 }
 
 impl EventSchema {
@@ -355,14 +358,16 @@ fn compile(file: &str, text: &str) -> Result<EventSchema, PlanError> {
     ]
     .into_iter()
     .any(|v| v == Some(&Value::Bool(false)));
+    let patterned = root.contains_key("patternProperties");
     Ok(EventSchema {
+        fast: crate::fast::compile(&document),
         name,
         file: file.to_string(),
         validator,
         required,
         properties,
         closed,
-        patterned: root.contains_key("patternProperties"),
+        patterned,
         deprecated: root.get("deprecated") == Some(&Value::Bool(true)),
         owner,
         required_event,

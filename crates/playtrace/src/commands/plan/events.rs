@@ -22,6 +22,12 @@ pub(crate) trait Visit: Sync {
     type Out: Default + Send;
     /// One event at 1-based `line` of the block.
     fn event(&self, out: &mut Self::Out, line: u32, name: &str, attrs: &Value);
+
+    /// A line's text before it is parsed: `true` when the visitor took it whole (a clean
+    /// event it checked without building a `Value`), `false` to have it read as events.
+    fn line(&self, _out: &mut Self::Out, _line: u32, _text: &str) -> bool {
+        false
+    }
 }
 
 /// A block's results and how many lines it held.
@@ -45,7 +51,9 @@ impl<V: Visit> Extract for Events<'_, V> {
             for raw in text.split('\n') {
                 line += 1;
                 let raw = raw.strip_suffix('\r').unwrap_or(raw);
-                if raw.bytes().all(|b| b.is_ascii_whitespace()) {
+                if raw.bytes().all(|b| b.is_ascii_whitespace())
+                    || self.0.line(&mut found.out, line, raw)
+                {
                     continue;
                 }
                 if let Ok(value) = serde_json::from_str::<Value>(raw) {
