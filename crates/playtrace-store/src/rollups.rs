@@ -159,31 +159,68 @@ impl Reader {
         })
     }
 
-    /// The rows starting in `[from_ms, to_ms)`: hour rows when `hours`, else minute rows.
+    /// The rows starting in `[from_ms, to_ms)` for which `keep(at_ms, series)` holds: hour rows
+    /// when `hours`, else minute rows. A row not kept is passed over before its counts are
+    /// copied out (an ungrouped history skips every group's row this way).
     pub fn rollup_rows(
         &self,
         from_ms: i64,
         to_ms: i64,
         hours: bool,
+        keep: impl Fn(i64, i64) -> bool,
     ) -> Result<Vec<RollupRow>, StoreError> {
-        let table = if hours {
-            "rollup_hours"
-        } else {
-            "rollup_minutes"
-        };
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT at_ms, series, counts FROM {table} WHERE at_ms >= ?1 AND at_ms < ?2"
+                "SELECT at_ms, series, counts FROM {} WHERE at_ms >= ?1 AND at_ms < ?2",
+                table(hours)
             ))?;
-            let rows = stmt.query_map(params![from_ms, to_ms], |r| {
-                Ok(RollupRow {
-                    at_ms: r.get(0)?,
-                    series: r.get(1)?,
-                    counts: r.get(2)?,
-                })
-            })?;
-            rows.collect()
+            let mut rows = stmt.query(params![from_ms, to_ms])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let (at_ms, series) = (r.get(0)?, r.get(1)?);
+                if keep(at_ms, series) {
+                    out.push(RollupRow {
+                        at_ms,
+                        series,
+                        counts: r.get(2)?,
+                    });
+                }
+            }
+            Ok(out)
         })
+    }
+
+    /// The start of the first row of any series in `series` (hour rows when `hours`), if any:
+    /// where a kind of series began to be written.
+    pub fn rollup_first(
+        &self,
+        hours: bool,
+        series: &std::collections::HashSet<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        if series.is_empty() {
+            return Ok(None);
+        }
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT at_ms, series FROM {} ORDER BY at_ms",
+                table(hours)
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if series.contains(&r.get::<_, i64>(1)?) {
+                    return Ok(Some(r.get(0)?));
+                }
+            }
+            Ok(None)
+        })
+    }
+}
+
+fn table(hours: bool) -> &'static str {
+    if hours {
+        "rollup_hours"
+    } else {
+        "rollup_minutes"
     }
 }
 
@@ -287,5 +324,51 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A reader finds where a kind of series began and passes over the rows it is not asked
+    /// for (an ungrouped history reads its groups' rows only from before the first sum).
+    #[test]
+    fn rows_not_asked_for_are_passed_over_and_the_first_row_of_a_kind_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = crate::schema::open(&path).unwrap();
+        let tx = Tx {
+            conn: &conn,
+            recv_ms: 0,
+        };
+        let k = order_key(100.0);
+        let change = |key: &str, hours: &[i64]| RollupChange {
+            metric: 0,
+            key: key.into(),
+            minutes: hours.iter().map(|&h| (h * HOUR_MS, vec![(k, 1)])).collect(),
+        };
+        tx.add_rollups(&[change(r#"{"room":"r"}"#, &[1, 2, 3])], None)
+            .unwrap();
+        tx.add_rollups(&[change(r#"{"*":"all"}"#, &[2, 3])], None)
+            .unwrap();
+        let reader = crate::query::Reader::open(&path).unwrap();
+        let ids: std::collections::HashMap<String, i64> = reader
+            .rollup_series()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.key, s.id))
+            .collect();
+        let (room, all) = (ids[r#"{"room":"r"}"#], ids[r#"{"*":"all"}"#]);
+        let sums = std::collections::HashSet::from([all]);
+        let first = reader.rollup_first(true, &sums).unwrap();
+        assert_eq!(first, Some(2 * HOUR_MS));
+        assert_eq!(
+            reader.rollup_first(true, &Default::default()).unwrap(),
+            None
+        );
+        let rows = reader
+            .rollup_rows(0, 10 * HOUR_MS, true, |at, id| {
+                id == all || (id == room && first.is_none_or(|f| at < f))
+            })
+            .unwrap();
+        let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.at_ms / HOUR_MS, r.series)).collect();
+        assert_eq!(got, vec![(1, room), (2, all), (3, all)]);
+        assert_eq!(decode(&rows[1].counts).unwrap(), vec![(k, 1)]);
     }
 }

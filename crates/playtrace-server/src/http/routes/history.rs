@@ -15,7 +15,7 @@ use playtrace_core::summary::GroupDim;
 use playtrace_core::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use playtrace_core::units::Millis;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Points one answer may hold (per group): a week at 10-minute steps.
@@ -170,13 +170,7 @@ pub(crate) async fn budget_history(
         flush(&app).await;
     }
     let reader = app.reader.clone();
-    let (series, rows) = blocking(move || {
-        Ok((
-            reader.rollup_series()?,
-            reader.rollup_rows(from, to, hours)?,
-        ))
-    })
-    .await?;
+    let series = blocking(move || reader.rollup_series()).await?;
     let mut index: HashMap<i64, usize> = HashMap::with_capacity(series.len());
     let mut keys: Vec<HistoryKey> = Vec::with_capacity(series.len());
     for s in &series {
@@ -185,6 +179,43 @@ pub(crate) async fn budget_history(
             keys.push(k);
         }
     }
+    // Which rows to read: a grouped query its groups'; an ungrouped one the all-groups series',
+    // and its groups' only before the first all-groups row (stored before such rows existed).
+    let all_groups: HashSet<i64> = index
+        .iter()
+        .filter(|(_, &i)| keys[i].group.is_empty())
+        .map(|(&id, _)| id)
+        .collect();
+    let in_scope: HashSet<i64> = index
+        .iter()
+        .filter(|(_, &i)| {
+            let k = &keys[i];
+            query
+                .game
+                .as_ref()
+                .is_none_or(|g| k.game.as_ref() == Some(g))
+                && query.env.as_ref().is_none_or(|e| k.env.as_ref() == Some(e))
+        })
+        .map(|(&id, _)| id)
+        .collect();
+    let grouped = !query.group_by.is_empty();
+    let reader = app.reader.clone();
+    let rows = blocking(move || {
+        let first = if grouped {
+            None
+        } else {
+            reader.rollup_first(hours, &all_groups)?
+        };
+        reader.rollup_rows(from, to, hours, |at, id| {
+            in_scope.contains(&id)
+                && match (grouped, all_groups.contains(&id)) {
+                    (true, sum) => !sum,
+                    (false, true) => true,
+                    (false, false) => first.is_none_or(|f| at < f),
+                }
+        })
+    })
+    .await?;
     let points = answer(
         &query,
         &app.config.budgets.set,
