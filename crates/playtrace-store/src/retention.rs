@@ -3,7 +3,7 @@
 
 use crate::query::{first_seq_at_or_after, used_bytes};
 use crate::{now_ms, StoreError};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,10 +55,17 @@ impl Retention {
         let cutoff = now_ms() - self.policy.max_age_ms as i64;
         if let Some(end) = match first_seq_at_or_after(&self.conn, cutoff)? {
             Some(seq) => Some(seq),
-            // Every event is older than the cut-off.
+            // No event at or after the cut-off: every event is older, or there were none.
+            // Read again, in one statement, whether the newest row is older than the cut-off:
+            // rows committed since that search (the table was empty) are new and must stay.
             None => self
                 .conn
-                .query_row("SELECT max(seq) + 1 FROM events", [], |r| r.get(0))?,
+                .query_row(
+                    "SELECT seq + 1 FROM events WHERE recv_ms < ?1 ORDER BY seq DESC LIMIT 1",
+                    [cutoff],
+                    |r| r.get(0),
+                )
+                .optional()?,
         } {
             removed.by_age = self.delete_events_before(end)?;
         }
