@@ -27,6 +27,20 @@ pub struct HistoryQuery {
     pub env: Option<String>,
 }
 
+impl HistoryQuery {
+    /// Whether `key`'s series is in the query's game and env (the one scope test: the answer
+    /// skips other series, the server reads no rows of them).
+    pub fn in_scope(&self, key: &HistoryKey) -> bool {
+        self.game
+            .as_ref()
+            .is_none_or(|g| key.game.as_ref() == Some(g))
+            && self
+                .env
+                .as_ref()
+                .is_none_or(|e| key.env.as_ref() == Some(e))
+    }
+}
+
 /// Budgets over one step of the history.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,12 +77,7 @@ pub fn answer<'r>(
     let wanted: Vec<Option<(usize, GroupValues)>> = series
         .iter()
         .map(|k| {
-            let scope_ok = query
-                .game
-                .as_ref()
-                .is_none_or(|g| k.game.as_ref() == Some(g))
-                && query.env.as_ref().is_none_or(|e| k.env.as_ref() == Some(e));
-            scope_ok.then(|| {
+            query.in_scope(k).then(|| {
                 let group = (!query.group_by.is_empty()).then(|| {
                     query
                         .group_by

@@ -188,14 +188,7 @@ pub(crate) async fn budget_history(
         .collect();
     let in_scope: HashSet<i64> = index
         .iter()
-        .filter(|(_, &i)| {
-            let k = &keys[i];
-            query
-                .game
-                .as_ref()
-                .is_none_or(|g| k.game.as_ref() == Some(g))
-                && query.env.as_ref().is_none_or(|e| k.env.as_ref() == Some(e))
-        })
+        .filter(|(_, &i)| query.in_scope(&keys[i]))
         .map(|(&id, _)| id)
         .collect();
     let grouped = !query.group_by.is_empty();
