@@ -74,8 +74,17 @@ pub fn read(
     )
 }
 
-/// How many chunks a worker may take beyond the next one to fold, per worker.
-const AHEAD_PER_WORKER: u64 = 3;
+/// How many chunks the workers together may take beyond the next one to fold: three per worker
+/// on a small machine, but never more than [`AHEAD_SLACK`] beyond one each, because every chunk
+/// in flight holds its block and its batch (~1.5 MiB), so 16 workers at three each held 160 MiB
+/// where 120 MiB did at two. A worker needs one chunk to scan; the slack covers a slow one.
+fn ahead(workers: usize) -> u64 {
+    let workers = workers as u64;
+    (3 * workers).min(workers + AHEAD_SLACK)
+}
+
+/// Chunks beyond one per worker that may wait to be folded (see [`ahead`]).
+const AHEAD_SLACK: u64 = 4;
 
 /// The shared input: the chunk source and the sequence number of the next chunk.
 struct Source {
@@ -110,7 +119,7 @@ pub fn read_extracting<E: Extract>(
         on_reject,
         on_found,
         &names,
-        AHEAD_PER_WORKER * workers as u64,
+        ahead(workers),
     );
 
     std::thread::scope(|scope| -> Result<(), ReadError> {

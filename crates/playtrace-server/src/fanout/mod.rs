@@ -151,12 +151,15 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if self.slot.events {
-            self.hub.event_subscribers.fetch_sub(1, Ordering::Relaxed);
+        // A slot the hub cut off has already left the list (and the event count).
+        let mut slots = self.hub.lock_slots();
+        if let Some(at) = slots.iter().position(|s| Arc::ptr_eq(s, &self.slot)) {
+            slots.swap_remove(at);
+            if self.slot.events {
+                self.hub.event_subscribers.fetch_sub(1, Ordering::Relaxed);
+            }
         }
-        self.hub
-            .lock_slots()
-            .retain(|s| !Arc::ptr_eq(s, &self.slot));
+        drop(slots);
         self.hub.metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -224,7 +227,9 @@ impl Hub {
         let bytes = batch_bytes(&batch);
         let only_events = batch.iter().all(|m| m.record.kind == Kind::Event);
         let batch = Arc::new(batch);
-        for slot in self.lock_slots().iter() {
+        let mut slots = self.lock_slots();
+        let mut cut = false;
+        for slot in slots.iter() {
             if only_events && !slot.events {
                 continue;
             }
@@ -245,6 +250,7 @@ impl Hub {
             };
             match ended {
                 Some(why) => {
+                    cut = true;
                     *q = Queue {
                         ended: Some(why),
                         ..Queue::default()
@@ -257,6 +263,18 @@ impl Hub {
             }
             drop(q);
             slot.wake.notify_one();
+        }
+        if cut {
+            // A cut-off subscriber may take a while to hang up (its last bytes wait on a reader
+            // that stopped reading): it leaves the list now, so commits no longer build messages
+            // for it and a collector whose every subscriber was cut off stops fanning out.
+            slots.retain(|slot| {
+                let gone = slot.lock().ended.is_some();
+                if gone && slot.events {
+                    self.event_subscribers.fetch_sub(1, Ordering::Relaxed);
+                }
+                !gone
+            });
         }
     }
 }
@@ -299,4 +317,57 @@ pub(crate) fn start(hub: Arc<Hub>, queue: usize) -> Publisher {
         }
     });
     Publisher { tx, hub }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(seq: i64) -> Batch {
+        vec![Message::of(StoredEvent {
+            seq,
+            recv_ms: 1_700_000_000_000,
+            kind: Kind::Event,
+            game: String::new(),
+            id: Some(format!("e{seq}")),
+            name: "chat.message".into(),
+            env: None,
+            session: None,
+            ts_ms: None,
+            body: format!(r#"{{"event":"chat.message","id":"e{seq}"}}"#),
+            subjects: Vec::new(),
+        })]
+    }
+
+    /// A subscriber cut off for lagging leaves the fan-out at once, although its connection is
+    /// still open: commits stop building messages for it, and the counts stay right when its
+    /// connection finally ends.
+    #[test]
+    fn a_cut_off_subscriber_stops_costing_commits_before_it_hangs_up() {
+        let hub = Arc::new(Hub::new(2, u64::MAX));
+        let stalled = hub.subscribe(true);
+        let alerts_only = hub.subscribe(false);
+        assert!(hub.wants_events());
+        for seq in 1..=3 {
+            hub.publish(batch(seq));
+        }
+        assert_eq!(hub.metrics.lag_disconnects.load(Ordering::Relaxed), 1);
+        assert!(!hub.wants_events(), "no one left wants events");
+        assert!(hub.has_subscribers(), "the alerts-only subscriber stays");
+        drop(alerts_only);
+        assert!(
+            !hub.has_subscribers(),
+            "nobody listens any more: commits hand nothing on"
+        );
+        let ended = futures_util::FutureExt::now_or_never(stalled.recv());
+        assert!(matches!(ended, Some(Err(Ended::Lagged))));
+        drop(stalled);
+        assert!(!hub.wants_events(), "the count did not go below zero");
+        assert_eq!(hub.metrics.subscribers.load(Ordering::Relaxed), 0);
+        let healthy = hub.subscribe(true);
+        assert!(hub.wants_events());
+        hub.publish(batch(4));
+        let got = futures_util::FutureExt::now_or_never(healthy.recv());
+        assert!(matches!(got, Some(Ok(b)) if b[0].record.seq == 4));
+    }
 }
