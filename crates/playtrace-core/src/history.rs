@@ -95,16 +95,15 @@ pub fn answer<'r>(
             at >= query.from_ms && at < query.to_ms && matches!(wanted.get(s), Some(Some(_)))
         })
         .collect();
-    // A scope's all-groups series (an empty group, the sum of its groups) answers a query
-    // without `group_by` from one row per point; points stored before such series existed have
-    // none, and merge their groups' rows instead. A grouped query reads only the groups.
+    // A scope's all-groups series (an empty group, the sum of its groups) answers each point's
+    // overall line from one row; points stored before such series existed have none, and merge
+    // their groups' rows instead. A grouped query reads its groups from the groups' rows only
+    // (and no longer merges every group into the overall line: that merge was most of its cost).
     let all_groups = |s: usize| series.get(s).is_some_and(|k| k.group.is_empty());
     let mut summed = vec![false; points.max(0) as usize];
-    if query.group_by.is_empty() {
-        for &(at, s, _) in &rows {
-            if all_groups(s) {
-                summed[((at - query.from_ms) / step) as usize] = true;
-            }
+    for &(at, s, _) in &rows {
+        if all_groups(s) {
+            summed[((at - query.from_ms) / step) as usize] = true;
         }
     }
     let mut overall: Vec<Gathered> = (0..points).map(|_| Gathered::default()).collect();
@@ -113,18 +112,21 @@ pub fn answer<'r>(
         let Some(Some((m, group))) = wanted.get(s) else {
             continue;
         };
-        let point = (at - query.from_ms) / step;
-        if all_groups(s) != summed[point as usize] {
-            continue;
-        }
-        let into = &mut overall[point as usize][*m];
-        let from = into.len();
-        if !decode_into(blob, into) {
-            continue;
-        }
-        if let Some(g) = group {
-            let added = &overall[point as usize][*m][from..];
-            groups.entry((point, g.clone())).or_default()[*m].extend_from_slice(added);
+        let point = ((at - query.from_ms) / step) as usize;
+        let sum_row = all_groups(s);
+        let to_overall = sum_row == summed[point];
+        match group.as_ref().filter(|_| !sum_row) {
+            Some(g) => {
+                let into = &mut groups.entry((point as i64, g.clone())).or_default()[*m];
+                let from = into.len();
+                if decode_into(blob, into) && to_overall {
+                    overall[point][*m].extend_from_slice(&into[from..]);
+                }
+            }
+            None if to_overall => {
+                decode_into(blob, &mut overall[point][*m]);
+            }
+            None => {}
         }
     }
     let mut per_point: BTreeMap<i64, Vec<GroupLine>> = BTreeMap::new();
@@ -274,7 +276,8 @@ mod tests {
 
     /// A point with a scope's all-groups row answers an ungrouped query from that row alone (its
     /// groups' rows are not counted again); a point without one (stored before such rows were
-    /// written) merges its groups; a grouped query never reads the all-groups row.
+    /// written) merges its groups; a grouped query answers its overall line the same way and
+    /// its groups from their own rows only (the all-groups row is never a group).
     #[test]
     fn all_groups_rows_answer_ungrouped_points_and_groups_fill_older_ones() {
         let all = HistoryKey {
