@@ -948,7 +948,7 @@ def cmd_report(args):
           "%(warmup)s s warm-up, median of %(runs)s runs; avg line %(avg_line_bytes)s B"
           % meta, file=out)
     print("", file=out)
-    head = "%-14s %12s %9s %9s %9s %14s %7s %11s %11s" % (
+    head = "%-19s %12s %9s %9s %9s %14s %7s %11s %11s" % (
         "server", "events/s", "req/s", "p50 ms", "p99 ms", "peak RSS MiB", "503s",
         "server CPU", "client CPU")
     print(head, file=out)
@@ -957,7 +957,7 @@ def cmd_report(args):
         s = summary.get(name)
         if not s:
             continue
-        print("%-14s %12s %9s %9s %9s %14s %7s %11s %11s" % (
+        print("%-19s %12s %9s %9s %9s %14s %7s %11s %11s" % (
             name, fmt(s["events_per_s"], ",.0f"), fmt(s["requests"] / meta["seconds"], ".0f"),
             fmt(s["p50_ms"], ".2f"), fmt(s["p99_ms"], ".2f"), fmt(s["peak_rss_mib"], ".1f"),
             fmt(s["status_503"], ".0f"), fmt(s["server_cpu_cores"], ".2f"),
