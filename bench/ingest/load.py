@@ -795,6 +795,7 @@ TARGET_EVENTS_PER_S = 200_000
 TARGET_P99_MS = 50.0
 TARGET_RSS_BYTES = 200_000_000  # 200 MB = 190.7 MiB
 TARGET_OTLP_RATIO = 0.8
+TARGET_PLAN_RATIO = 0.85
 GENERATOR_FLOOR = 400_000
 
 
@@ -859,6 +860,26 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+# A server with the bench plan, beside the same binary without one.
+PLAN_PAIRS = {"playtrace": "playtrace-plan", "playtrace-base": "playtrace-plan-base"}
+
+
+def plan_over_none(summary):
+    """events/s with the plan / without, per binary that ran both (medians)."""
+    ratios = {}
+    for none, plan in PLAN_PAIRS.items():
+        a, b = summary.get(none), summary.get(plan)
+        if a and b and a["events_per_s"]:
+            ratios[none] = b["events_per_s"] / a["events_per_s"]
+    return ratios
+
+
+def per_round_ratios(a, b):
+    """a / b for each round both ran (the servers of one round ran back to back)."""
+    return [round(x / y, 2) if y else None
+            for x, y in zip(a["per_run_events_per_s"], b["per_run_events_per_s"])]
+
+
 def cmd_report(args):
     results = []
     for path in args.files:
@@ -893,6 +914,11 @@ def cmd_report(args):
         games_ratio = gm["events_per_s"] / pt["events_per_s"]
         targets.append({"target": "with 20 games' limits and 5 sampling rules >= 0.9 x without",
                         "value": round(games_ratio, 2), "pass": games_ratio >= 0.9})
+    plan_ratios = plan_over_none(summary)
+    if "playtrace" in plan_ratios:
+        targets.append({"target": "with a 20-schema plan in enforce mode >= 0.85 x without",
+                        "value": round(plan_ratios["playtrace"], 2),
+                        "pass": plan_ratios["playtrace"] >= TARGET_PLAN_RATIO})
     if otlp_ratio is not None:
         targets.append({"target": "OTLP protobuf events/s >= 0.8 x NDJSON's",
                         "value": round(otlp_ratio, 2), "pass": otlp_ratio >= TARGET_OTLP_RATIO})
@@ -913,7 +939,8 @@ def cmd_report(args):
     out = sys.stdout
     if args.format == "json":
         json.dump({"config": meta, "servers": summary, "ratio": ratio,
-                   "otlp_over_ndjson": otlp_ratio, "targets": targets,
+                   "otlp_over_ndjson": otlp_ratio, "plan_over_none": plan_ratios,
+                   "targets": targets,
                    "pass": passed, "warnings": warnings, "results": results}, out, indent=1)
         out.write("\n")
         out = sys.stderr
@@ -921,7 +948,7 @@ def cmd_report(args):
           "%(warmup)s s warm-up, median of %(runs)s runs; avg line %(avg_line_bytes)s B"
           % meta, file=out)
     print("", file=out)
-    head = "%-14s %12s %9s %9s %9s %14s %7s %11s %11s" % (
+    head = "%-19s %12s %9s %9s %9s %14s %7s %11s %11s" % (
         "server", "events/s", "req/s", "p50 ms", "p99 ms", "peak RSS MiB", "503s",
         "server CPU", "client CPU")
     print(head, file=out)
@@ -930,7 +957,7 @@ def cmd_report(args):
         s = summary.get(name)
         if not s:
             continue
-        print("%-14s %12s %9s %9s %9s %14s %7s %11s %11s" % (
+        print("%-19s %12s %9s %9s %9s %14s %7s %11s %11s" % (
             name, fmt(s["events_per_s"], ",.0f"), fmt(s["requests"] / meta["seconds"], ".0f"),
             fmt(s["p50_ms"], ".2f"), fmt(s["p99_ms"], ".2f"), fmt(s["peak_rss_mib"], ".1f"),
             fmt(s["status_503"], ".0f"), fmt(s["server_cpu_cores"], ".2f"),
@@ -943,13 +970,19 @@ def cmd_report(args):
     if games_ratio is not None:
         print("playtrace-games / playtrace (limits + sampling / none) = %.2f" % games_ratio,
               file=out)
-    for name in ["ceiling", "playtrace", "playtrace-otlp", "playtrace-games"]:
+    for binary, r in plan_ratios.items():
+        print("%s / %s (20-schema plan, enforce / none) = %.2f (per round %s)" % (
+            PLAN_PAIRS[binary], binary, r,
+            per_round_ratios(summary[PLAN_PAIRS[binary]], summary[binary])), file=out)
+    listed = ["ceiling", "playtrace", "playtrace-otlp", "playtrace-games"] + [
+        n for n in ["playtrace-plan", "playtrace-base", "playtrace-plan-base"] if n in summary]
+    for name in listed:
         s = summary.get(name)
         if s:
             print("  %-9s per run: events/s %s, p99 ms %s, RSS MiB %s, 503s total %d" % (
                 name, s["per_run_events_per_s"], s["per_run_p99_ms"],
                 s["per_run_peak_rss_mib"], s["status_503_total"]), file=out)
-    for name in ["ceiling", "playtrace", "playtrace-otlp", "playtrace-games"]:
+    for name in listed:
         threads = {}
         for r in by_server.get(name, []):
             for t, cores in (r.get("server_threads") or {}).items():

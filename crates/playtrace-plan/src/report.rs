@@ -118,20 +118,18 @@ impl Coverage {
         };
         let max_paths = self.options.max_paths;
         // Looked up before inserting: a name is allocated once per block, not once per event.
-        if !self.per_event.contains_key(name) {
-            self.per_event.insert(
-                name.to_string(),
-                EventStats {
+        let stats = match self.per_event.get_mut(name) {
+            Some(stats) => stats,
+            None => self
+                .per_event
+                .entry(name.to_string())
+                .or_insert_with(|| EventStats {
                     schema: schema.file().to_string(),
                     required: schema.required().to_vec(),
                     deprecated: schema.deprecated(),
                     owner: schema.owner().map(str::to_string),
                     ..EventStats::default()
-                },
-            );
-        }
-        let Some(stats) = self.per_event.get_mut(name) else {
-            return;
+                }),
         };
         stats.events += 1;
         if violations.iter().all(|v| v.severity == Severity::Warning) {

@@ -78,6 +78,9 @@ pub(crate) struct Fold<'a, F> {
     progress: Condvar,
     pub(crate) failed: AtomicBool,
     ahead: u64,
+    /// Whether the shards fold contests (`false`: the reader wants rejects and extracts only;
+    /// batches still pass through the shards' queues, which pace the workers).
+    correlate: bool,
 }
 
 /// The in-order part: the correlator's [`Ordered`] and the caller's sinks.
@@ -91,6 +94,7 @@ struct FoldState<'a, F> {
     current_input: usize,
     line_base: u64,
     error: Option<ReadError>,
+    correlate: bool,
 }
 
 impl<'a, F> Fold<'a, F> {
@@ -99,7 +103,7 @@ impl<'a, F> Fold<'a, F> {
         on_reject: &'a mut RejectSink<'a>,
         on_found: &'a mut FoundSink<'a, F>,
         names: &'a [String],
-        ahead: u64,
+        (ahead, correlate): (u64, bool),
     ) -> Self {
         Fold {
             state: Mutex::new(FoldState {
@@ -112,6 +116,7 @@ impl<'a, F> Fold<'a, F> {
                 current_input: usize::MAX,
                 line_base: 0,
                 error: None,
+                correlate,
             }),
             ready: Mutex::new(BTreeMap::new()),
             slots: shards
@@ -127,6 +132,7 @@ impl<'a, F> Fold<'a, F> {
             progress: Condvar::new(),
             failed: AtomicBool::new(false),
             ahead,
+            correlate,
         }
     }
 
@@ -265,7 +271,9 @@ impl<'a, F> Fold<'a, F> {
                 }
                 let item = slot.queue.lock().ok().and_then(|mut q| q.pop_front());
                 let Some(item) = item else { break };
-                shard.apply(&item.batch, &item.prepared);
+                if self.correlate {
+                    shard.apply(&item.batch, &item.prepared);
+                }
                 slot.done.fetch_add(1, Ordering::AcqRel);
                 self.recycle(item);
                 self.advance();
@@ -336,7 +344,9 @@ impl<F> FoldState<'_, F> {
         }
         (self.on_found)(item.found).map_err(ReadError::Sink)?;
         let mut prepared = item.prepared;
-        self.ordered.prepare(&item.batch, &mut prepared);
+        if self.correlate {
+            self.ordered.prepare(&item.batch, &mut prepared);
+        }
         self.line_base += u64::from(item.batch.lines);
         self.stats.lines += u64::from(item.batch.lines);
         Ok(Prepped {

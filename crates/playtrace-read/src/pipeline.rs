@@ -44,6 +44,14 @@ pub trait Extract: Sync {
     /// Told how many lines the block held (oversize lines and documents included), after the
     /// block is scanned: what an extract numbering lines by input needs. Nothing by default.
     fn block_lines(&self, _lines: u32, _found: &mut Self::Found) {}
+
+    /// Whether the read also folds contests into the correlator (`true` by default: `monitor`,
+    /// `export`). An extract that wants only its own results and the rejects (`plan check`)
+    /// answers `false`: lines are scanned and rejected exactly as before, but the contest fold,
+    /// is skipped and the correlator is left as it was.
+    fn correlates(&self) -> bool {
+        true
+    }
 }
 
 /// No extra work: what `monitor` reads with.
@@ -119,7 +127,7 @@ pub fn read_extracting<E: Extract>(
         on_reject,
         on_found,
         &names,
-        ahead(workers),
+        (ahead(workers), extract.correlates()),
     );
 
     std::thread::scope(|scope| -> Result<(), ReadError> {

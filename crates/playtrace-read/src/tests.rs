@@ -313,3 +313,70 @@ fn the_fixtures_read_the_same_with_any_thread_count() {
         }
     }
 }
+
+/// Counts each block's lines in input order, and asks for no contest fold.
+struct LinesOnly;
+
+impl Extract for LinesOnly {
+    type Found = u32;
+    fn extract(&self, _lines: &[u8], _found: &mut u32) {}
+    fn block_lines(&self, lines: u32, found: &mut u32) {
+        *found = lines;
+    }
+    fn correlates(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn an_extract_that_does_not_correlate_gets_every_block_and_reject_and_no_contests() {
+    let mut text = String::new();
+    for i in 0..40_000 {
+        text.push_str(&contest(i));
+        if i == 30_000 {
+            text.push_str("{broken\n");
+        }
+    }
+    let (folded, folded_rejects, folded_stats) =
+        read_all(text.clone().into_bytes(), 2, ReadLimits::default());
+    assert!(folded.contains("\"c0\""), "the usual read folds contests");
+    for workers in [1, 4] {
+        let input = Input::from_reader("mem", std::io::Cursor::new(text.clone())).unwrap();
+        let mut correlator = Correlator::new(CorrelatorOptions {
+            include_raw: true,
+            group_by: Vec::new(),
+        });
+        let (mut rejects, mut blocks) = (Vec::new(), Vec::new());
+        let stats = read_extracting(
+            vec![input],
+            ReadOptions {
+                limits: ReadLimits::default(),
+                workers,
+            },
+            &mut correlator,
+            &LinesOnly,
+            &mut |lines| {
+                blocks.push(lines);
+                Ok(())
+            },
+            &mut |r| {
+                rejects.push(r);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(rejects, folded_rejects);
+        assert_eq!(stats.lines, folded_stats.lines);
+        assert_eq!(
+            blocks.iter().map(|&n| u64::from(n)).sum::<u64>(),
+            stats.lines
+        );
+        assert!(blocks.len() > 4);
+        let summary = correlator.finish(&BudgetSet::default(), stats.rejects);
+        let summary = serde_json::to_string(&summary).unwrap();
+        assert!(
+            !summary.contains("\"c0\""),
+            "no contest was folded: {workers} workers"
+        );
+    }
+}

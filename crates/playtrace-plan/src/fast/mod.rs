@@ -46,7 +46,7 @@ pub(crate) fn clean_line<'a, 'p, S: Copy>(
         name: None,
         schema: None,
         root: None,
-        pending: Vec::new(),
+        pending: Default::default(),
         envelope: 0,
         attrs: false,
     };
@@ -54,6 +54,9 @@ pub(crate) fn clean_line<'a, 'p, S: Copy>(
     de.end().ok()?;
     state.finish()
 }
+
+/// Keys a line may hold before its name and still take the fast path.
+const PENDING: usize = 4;
 
 /// Which dialect the line is (core: `event` wins over `message`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,8 +78,10 @@ struct Line<'l, 'p, 'a, S> {
     /// The governing schema (`None`: an unknown event, its attrs checked as `{}`).
     schema: Option<S>,
     root: Option<Root<'p, 'a>>,
-    /// Keys read before the name, kept as text and checked once the schema is known.
-    pending: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Keys read before the name (a structured line's `level` and `timestamp`), kept as text
+    /// and checked once the schema is known; held inline, so a line allocates nothing here.
+    /// More than [`PENDING`] of them step aside.
+    pending: [Option<(Cow<'a, str>, &'a RawValue)>; PENDING],
     /// Envelope keys seen, as bits (a repeated one steps aside).
     envelope: u8,
     /// A native line's `attrs` was seen.
@@ -116,7 +121,7 @@ impl<'p, 'a, S: Copy> Line<'_, 'p, 'a, S> {
         self.root = Some(Root::new(node).ok_or_else(aside::<E>)?);
         self.name = Some(name);
         self.shape = shape;
-        for (key, raw) in std::mem::take(&mut self.pending) {
+        for (key, raw) in std::mem::take(&mut self.pending).into_iter().flatten() {
             let mut de = serde_json::Deserializer::from_str(raw.get());
             self.key(&key, &mut de).map_err(|_| aside())?;
         }
@@ -192,7 +197,8 @@ impl<'a, S: Copy> Visitor<'a> for TopVisitor<'_, '_, '_, 'a, S> {
                 "message" => Shape::Structured,
                 _ => {
                     let raw: &'a RawValue = map.next_value()?;
-                    line.pending.push((key, raw));
+                    let free = line.pending.iter_mut().find(|p| p.is_none());
+                    *free.ok_or_else(aside)? = Some((key, raw));
                     continue;
                 }
             };

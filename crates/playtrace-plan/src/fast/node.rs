@@ -5,6 +5,7 @@
 //! `maxItems`, and annotations. Anything else (`format`, `pattern`, `$ref`, `allOf`, ...) makes
 //! the whole schema [`None`]: `jsonschema` checks its events, as before.
 
+use playtrace_core::fields::Field;
 use serde_json::{Map, Value};
 
 /// The JSON types a node allows, as bits.
@@ -60,8 +61,11 @@ pub(crate) struct Node {
     pub(crate) exclusive_maximum: Option<f64>,
     pub(crate) min_length: Option<u64>,
     pub(crate) max_length: Option<u64>,
-    /// Declared properties, sorted by name (binary search).
+    /// Declared properties, sorted by name.
     pub(crate) properties: Vec<(Box<str>, Node)>,
+    /// Per property, in the same order: a cheap fingerprint of its name (what a key is compared
+    /// with first) and the contest field it is, if any (core's `Field::from_key`, once).
+    pub(crate) keys: Vec<(Fingerprint, Option<Field>)>,
     /// Indices into `properties` that must be present.
     pub(crate) required: Vec<usize>,
     /// `additionalProperties` (true unless `false`).
@@ -87,6 +91,7 @@ impl Node {
             min_length: None,
             max_length: None,
             properties: Vec::new(),
+            keys: Vec::new(),
             required: Vec::new(),
             additional: true,
             items: None,
@@ -103,11 +108,16 @@ impl Node {
             || self.exclusive_maximum.is_some()
     }
 
-    /// The declared property named `key`.
-    pub(crate) fn property(&self, key: &str) -> Option<usize> {
-        self.properties
-            .binary_search_by(|(name, _)| name.as_ref().cmp(key))
-            .ok()
+    /// The declared property named `key`, and the contest field it is. Every attr of every
+    /// line asks this, so names are first compared by length and first bytes (one integer
+    /// comparison each); only a name that matches both is compared in full.
+    pub(crate) fn property(&self, key: &str) -> Option<(usize, Option<Field>)> {
+        let print = Fingerprint::of(key);
+        self.keys
+            .iter()
+            .zip(&self.properties)
+            .position(|((p, _), (name, _))| *p == print && name.as_ref() == key)
+            .map(|i| (i, self.keys[i].1))
     }
 
     /// Whether a number passes the bounds (its type already checked).
@@ -128,8 +138,30 @@ impl Node {
         if self.min_length.is_none() && self.max_length.is_none() {
             return true;
         }
+        // A string has between a quarter of its bytes and all of them as characters: the bounds
+        // usually settle it without counting.
+        let bytes = s.len() as u64;
+        if self.min_length.is_none_or(|m| bytes.div_ceil(4) >= m)
+            && self.max_length.is_none_or(|m| bytes <= m)
+        {
+            return true;
+        }
         let n = s.chars().count() as u64;
         self.min_length.is_none_or(|m| n >= m) && self.max_length.is_none_or(|m| n <= m)
+    }
+}
+
+/// A name's length and first 8 bytes, packed: equal for equal names, and different for nearly
+/// all different names of one schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint(usize, u64);
+
+impl Fingerprint {
+    pub(crate) fn of(name: &str) -> Fingerprint {
+        let mut head = [0u8; 8];
+        let n = name.len().min(8);
+        head[..n].copy_from_slice(&name.as_bytes()[..n]);
+        Fingerprint(name.len(), u64::from_le_bytes(head))
     }
 }
 
@@ -176,6 +208,10 @@ fn compile_object(map: &Map<String, Value>) -> Option<Node> {
                     props.push((name.as_str().into(), compile(schema)?));
                 }
                 props.sort_by(|a: &(Box<str>, Node), b| a.0.cmp(&b.0));
+                node.keys = props
+                    .iter()
+                    .map(|(name, _)| (Fingerprint::of(name), Field::from_key(name)))
+                    .collect();
                 node.properties = props;
             }
             other if ANNOTATIONS.contains(&other) => {}
@@ -189,7 +225,7 @@ fn compile_object(map: &Map<String, Value>) -> Option<Node> {
     for name in required {
         // A required name the schema does not declare: rare, and it would need key tracking
         // beyond the declared ones.
-        let index = node.property(name)?;
+        let (index, _) = node.property(name)?;
         if !node.required.contains(&index) {
             node.required.push(index);
         }
@@ -258,7 +294,12 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(node.properties.len(), 3);
-        assert_eq!(node.required, [node.property("a").unwrap()]);
+        assert_eq!(node.required, [node.property("a").unwrap().0]);
+        assert_eq!(node.property("b").map(|p| p.0), Some(1));
+        assert_eq!(node.property("d"), None);
+        let contest = compile(&json!({"properties": {"hubId": {}, "hubIds": {}}})).unwrap();
+        assert_eq!(contest.property("hubId"), Some((0, Some(Field::HubId))));
+        assert_eq!(contest.property("hubIds"), Some((1, None)));
         assert!(!node.additional);
         for unsupported in [
             json!({"format": "date-time"}),

@@ -192,7 +192,7 @@ impl<'de> Visitor<'de> for Check<'_> {
         let mut seen = Seen::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match node.property(&key) {
-                Some(i) => {
+                Some((i, _)) => {
                     // A repeated key: serde_json keeps the last value; not worth following.
                     if !seen.mark(i) {
                         return Err(aside());
@@ -275,7 +275,11 @@ impl<'n, 'de> Root<'n, 'de> {
 
     /// Checks the value of attr `key`, read from `d`.
     pub(super) fn entry<D: Deserializer<'de>>(&mut self, key: &str, d: D) -> Result<(), D::Error> {
-        let field = Field::from_key(key);
+        let (property, field) = match self.node.property(key) {
+            Some((i, field)) => (Some(i), field),
+            None if !self.node.additional || self.warns => return Err(aside()),
+            None => (None, Field::from_key(key)),
+        };
         if let Some(f) = field {
             let bit = 1u32 << (f as u32);
             if self.fields & bit != 0 {
@@ -284,7 +288,7 @@ impl<'n, 'de> Root<'n, 'de> {
             self.fields |= bit;
         }
         let keep = field.is_some();
-        let value = match self.node.property(key) {
+        let value = match property {
             Some(i) => {
                 if !self.seen.mark(i) {
                     return Err(aside());
@@ -295,7 +299,6 @@ impl<'n, 'de> Root<'n, 'de> {
                 }
                 .deserialize(d)?
             }
-            None if !self.node.additional || self.warns => return Err(aside()),
             None if keep => Check { node: &ANY, keep }.deserialize(d)?,
             None => {
                 return skip(d);

@@ -31,6 +31,8 @@ struct Series {
     slices: VecDeque<Slice>,
     /// Fields alerting now.
     firing: HashSet<String>,
+    /// Counted (or given an alert back) since the last evaluation.
+    dirty: bool,
 }
 
 /// One alert to raise or resolve.
@@ -49,8 +51,11 @@ pub(crate) struct Drift {
     ratio: f64,
     window_ms: f64,
     min_events: u64,
-    series: HashMap<(String, String), Series>,
-    dirty: HashSet<(String, String)>,
+    /// Series by game, then event name: found with the request's `&str`s, so counting an event
+    /// of a known series allocates nothing (every event at ingest is counted here).
+    series: HashMap<String, HashMap<String, Series>>,
+    /// Series kept (≤ [`MAX_SERIES`]).
+    count: usize,
 }
 
 impl Drift {
@@ -60,7 +65,7 @@ impl Drift {
             window_ms,
             min_events,
             series: HashMap::new(),
-            dirty: HashSet::new(),
+            count: 0,
         }
     }
 
@@ -72,32 +77,47 @@ impl Drift {
     /// Resolves every firing alert and forgets what was counted (the plan is gone).
     pub(crate) fn resolve_all(&mut self) -> Vec<DriftChange> {
         let mut changes = Vec::new();
-        for ((game, event), series) in self.series.drain() {
-            for field in series.firing {
-                changes.push(DriftChange {
-                    game: game.clone(),
-                    event: event.clone(),
-                    field,
-                    fire: None,
-                });
+        for (game, events) in self.series.drain() {
+            for (event, series) in events {
+                for field in series.firing {
+                    changes.push(DriftChange {
+                        game: game.clone(),
+                        event: event.clone(),
+                        field,
+                        fire: None,
+                    });
+                }
             }
         }
-        self.dirty.clear();
+        self.count = 0;
         changes
     }
 
     /// Counts one checked event of `game` named `event`, missing the required `missing` fields.
     pub(crate) fn record(&mut self, game: &str, event: &str, missing: &[&str], now_ms: f64) {
-        let key = (game.to_string(), event.to_string());
-        if !self.series.contains_key(&key) && self.series.len() >= MAX_SERIES {
-            return;
+        let (width, window_ms) = (self.window_ms / SLICES, self.window_ms);
+        let known = self
+            .series
+            .get(game)
+            .is_some_and(|events| events.contains_key(event));
+        if !known {
+            if self.count >= MAX_SERIES {
+                return;
+            }
+            self.count += 1;
         }
-        let width = self.window_ms / SLICES;
-        let series = self.series.entry(key.clone()).or_default();
+        let events = match self.series.get_mut(game) {
+            Some(events) => events,
+            None => self.series.entry(game.to_string()).or_default(),
+        };
+        let series = match events.get_mut(event) {
+            Some(series) => series,
+            None => events.entry(event.to_string()).or_default(),
+        };
         while series
             .slices
             .front()
-            .is_some_and(|s| s.start_ms + width <= now_ms - self.window_ms)
+            .is_some_and(|s| s.start_ms + width <= now_ms - window_ms)
         {
             series.slices.pop_front();
         }
@@ -114,19 +134,29 @@ impl Drift {
         if let Some(slice) = series.slices.back_mut() {
             slice.events += 1;
             for field in missing {
-                *slice.missing.entry((*field).to_string()).or_default() += 1;
+                match slice.missing.get_mut(*field) {
+                    Some(n) => *n += 1,
+                    None => {
+                        slice.missing.insert((*field).to_string(), 1);
+                    }
+                }
             }
         }
-        self.dirty.insert(key);
+        series.dirty = true;
     }
 
     /// The alerts that change state given what was recorded since the last call.
     pub(crate) fn evaluate(&mut self) -> Vec<DriftChange> {
         let mut changes = Vec::new();
-        for key in std::mem::take(&mut self.dirty) {
-            let Some(series) = self.series.get_mut(&key) else {
+        let all = self.series.iter_mut().flat_map(|(game, events)| {
+            events
+                .iter_mut()
+                .map(move |(event, series)| (game.as_str(), event.as_str(), series))
+        });
+        for (game, event, series) in all {
+            if !std::mem::replace(&mut series.dirty, false) {
                 continue;
-            };
+            }
             let events: u64 = series.slices.iter().map(|s| s.events).sum();
             let mut missing: BTreeMap<&str, (u64, f64)> = BTreeMap::new();
             for slice in &series.slices {
@@ -150,19 +180,17 @@ impl Drift {
                 if !firing && events >= self.min_events && share > self.ratio {
                     series.firing.insert(field.clone());
                     changes.push(DriftChange {
-                        fire: Some(candidate(
-                            &key.0, &key.1, &field, share, lost, events, since,
-                        )),
-                        game: key.0.clone(),
-                        event: key.1.clone(),
+                        fire: Some(candidate(game, event, &field, share, lost, events, since)),
+                        game: game.to_string(),
+                        event: event.to_string(),
                         field,
                     });
                 } else if firing && share <= self.ratio {
                     series.firing.remove(&field);
                     changes.push(DriftChange {
                         fire: None,
-                        game: key.0.clone(),
-                        event: key.1.clone(),
+                        game: game.to_string(),
+                        event: event.to_string(),
                         field,
                     });
                 }
@@ -174,15 +202,18 @@ impl Drift {
     /// Forgets `changes` that were not recorded, so the next evaluation makes them again.
     pub(crate) fn undo(&mut self, changes: &[DriftChange]) {
         for c in changes {
-            let key = (c.game.clone(), c.event.clone());
-            if let Some(series) = self.series.get_mut(&key) {
+            let series = self
+                .series
+                .get_mut(&c.game)
+                .and_then(|events| events.get_mut(&c.event));
+            if let Some(series) = series {
                 if c.fire.is_some() {
                     series.firing.remove(&c.field);
                 } else {
                     series.firing.insert(c.field.clone());
                 }
+                series.dirty = true;
             }
-            self.dirty.insert(key);
         }
     }
 }
@@ -264,6 +295,28 @@ pub(crate) fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_past_the_cap_are_not_tracked_but_known_ones_still_count() {
+        let mut d = Drift::new(0.2, 300_000.0, 1);
+        for i in 0..MAX_SERIES {
+            d.record(&format!("g{i}"), "e", &[], 0.0);
+        }
+        assert!(d.evaluate().is_empty());
+        d.record("late", "e", &["f"], 0.0);
+        d.record("g0", "e", &["f"], 0.0);
+        let fired = d.evaluate();
+        assert_eq!(fired.len(), 1, "only the known series: {fired:?}");
+        assert_eq!(
+            (fired[0].game.as_str(), fired[0].field.as_str()),
+            ("g0", "f")
+        );
+        assert_eq!(d.resolve_all().len(), 1);
+        d.record("late", "e", &["f"], 0.0);
+        let fired = d.evaluate();
+        assert_eq!(fired.len(), 1, "room again once the plan was removed");
+        assert_eq!(fired[0].game, "late");
+    }
 
     #[test]
     fn a_field_dropped_mid_stream_fires_once_and_resolves_when_it_returns() {

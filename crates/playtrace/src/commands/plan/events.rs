@@ -83,6 +83,12 @@ impl<V: Visit> Extract for Events<'_, V> {
     fn block_lines(&self, lines: u32, found: &mut Self::Found) {
         found.lines = lines;
     }
+
+    /// The plan commands read events and rejects; contests are never reported, so the
+    /// monitor's contest fold is skipped.
+    fn correlates(&self) -> bool {
+        false
+    }
 }
 
 impl<V: Visit> Events<'_, V> {
