@@ -16,9 +16,9 @@ use crate::silences::{self, SilenceRow};
 use crate::{now_ms, StoreError};
 use playtrace_core::alert::AlertState;
 use rusqlite::{params, Connection};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -684,9 +684,14 @@ mod tests {
             gate: Some(gate),
             order: order_tx,
         };
-        let (writer, handle) =
-            Writer::start(conn, WriterOptions::default(), Box::new(hook), Arc::default(), Arc::default())
-                .unwrap();
+        let (writer, handle) = Writer::start(
+            conn,
+            WriterOptions::default(),
+            Box::new(hook),
+            Arc::default(),
+            Arc::default(),
+        )
+        .unwrap();
         let (entered_tx, entered) = mpsc::channel();
         let submit = |name: &'static str, background: bool, id: &str| {
             let entered_tx = entered_tx.clone();

@@ -119,7 +119,10 @@ impl Transform {
         let top_level = |p: &String| !p.contains('.');
         if !self.set.is_empty()
             || !self.drop.is_empty()
-            || !self.rename.iter().all(|r| top_level(&r.from) && top_level(&r.to))
+            || !self
+                .rename
+                .iter()
+                .all(|r| top_level(&r.from) && top_level(&r.to))
         {
             return None;
         }
