@@ -2,7 +2,8 @@
 """Replay benchmark (issue 25): N stored rejects replayed through ingest with a transform,
 against live ingest throughput; and the p99 of a paced live client while the replay runs
 against the same client on a quiet collector. Standard library only; see README.md."""
-import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+import urllib.request
 
 TRANSFORM = '[[rename]]\nfrom = "msg"\nto = "message"\n'
 
@@ -156,9 +157,38 @@ def main():
                 for k, v in out.items():
                     print(f"{k:24} {v}")
                 print(flush=True)
-    if a.format != "json":
-        print("targets: replayVsLive >= 0.5, p99Ratio < 2 (replayVsLiveSameLines: the same "
-              "contest lines sent live)")
+    summary = medians(runs, [label for label, _ in binaries])
+    if a.format == "json":
+        print(json.dumps({"medians": summary}), flush=True)
+        return
+    print(f"medians over {a.rounds} round(s); the issue's targets: replay events/s >= 0.5 x live "
+          "ingest events/s, live p99 during the replay < 2 x quiet")
+    print(f"{'build':10} {'replay/live':>12} {'p99 during/quiet':>17} {'replay/same lines':>18} "
+          f"{'replay ev/s':>12} {'live ev/s':>10} {'load':>11}")
+    for label, m in summary.items():
+        print(f"{label:10} {m['replayVsLive']:>12} {m['p99Ratio']:>16}x "
+              f"{m['replayVsLiveSameLines']:>18} {m['replayEventsPerSec']:>12} "
+              f"{m['liveEventsPerSec']:>10} {m['loadAverage']:>11}")
+
+
+def medians(runs, labels):
+    """Per build, the median of each figure over its rounds (each ratio is taken per round, on
+    one collector, then the median of those ratios), and the range of load averages seen."""
+    out = {}
+    for label in labels:
+        mine = [r for r in runs if r["run"] == label]
+        med = lambda k: round(statistics.median(r[k] for r in mine), 2)
+        loads = [x for r in mine for x in r["loadAverage"]]
+        out[label] = {
+            "rounds": len(mine),
+            "replayVsLive": med("replayVsLive"),
+            "p99Ratio": med("p99Ratio"),
+            "replayVsLiveSameLines": med("replayVsLiveSameLines"),
+            "replayEventsPerSec": round(statistics.median(r["replayEventsPerSec"] for r in mine)),
+            "liveEventsPerSec": round(statistics.median(r["liveEventsPerSec"] for r in mine)),
+            "loadAverage": f"{min(loads):.1f}-{max(loads):.1f}",
+        }
+    return out
 
 
 if __name__ == "__main__":

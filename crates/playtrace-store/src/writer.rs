@@ -16,6 +16,7 @@ use crate::silences::{self, SilenceRow};
 use crate::{now_ms, StoreError};
 use playtrace_core::alert::AlertState;
 use rusqlite::{params, Connection};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -253,6 +254,13 @@ pub trait CommitHook<T>: Send + 'static {
     fn recv_ms(&self, _extra: &T) -> Option<i64> {
         None
     }
+
+    /// Whether the job is background work (a rejects replay's page) that yields to every other
+    /// job waiting: such jobs are committed, in their own order, only in a commit no other job
+    /// is waiting for, so a live request waits for at most the one commit in progress.
+    fn background(&self, _extra: &T) -> bool {
+        false
+    }
 }
 
 /// A hook from a closure run after each durable commit.
@@ -406,6 +414,9 @@ pub(crate) fn take_turn(turn: &WriteTurn) -> std::sync::MutexGuard<'_, ()> {
     guard
 }
 
+/// Commits a background job may wait through before one of them joins a commit anyway.
+const STARVED: usize = 8;
+
 /// A commit's rows after every job was answered.
 type Spent<T> = Vec<(Vec<StoredEvent>, T)>;
 
@@ -422,19 +433,65 @@ fn spawn_releaser<T: Send + 'static>() -> Option<Sender<Spent<T>>> {
 }
 
 impl<T: Send + 'static> WriterThread<T> {
+    /// The next commit's jobs: every job waiting (up to `max_commit_events`), except background
+    /// jobs, which wait in `deferred` until a commit finds nothing else waiting. Empty when the
+    /// queue is closed and nothing is left.
+    fn gather(
+        &mut self,
+        jobs: &mut Vec<Job<T>>,
+        deferred: &mut VecDeque<Job<T>>,
+        passed: &mut usize,
+    ) {
+        let mut events = 0;
+        let mut open = true;
+        if deferred.is_empty() {
+            match self.rx.recv() {
+                Ok(job) if self.hook.background(&job.extra) => deferred.push_back(job),
+                Ok(job) => {
+                    events += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => open = false,
+            }
+        }
+        while open && events < self.options.max_commit_events {
+            match self.rx.try_recv() {
+                Ok(job) if self.hook.background(&job.extra) => deferred.push_back(job),
+                Ok(job) => {
+                    events += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        if !jobs.is_empty() {
+            // Under a flood that never leaves the queue empty the background still moves: one
+            // of its jobs joins every `STARVED`th commit it waited through.
+            *passed += usize::from(!deferred.is_empty());
+            if *passed >= STARVED {
+                *passed = 0;
+                jobs.extend(deferred.pop_front());
+            }
+            return;
+        }
+        *passed = 0;
+        while let Some(job) = deferred.pop_front() {
+            events += job.events.len();
+            jobs.push(job);
+            if events >= self.options.max_commit_events {
+                break;
+            }
+        }
+    }
+
     fn run(mut self) {
         let mut jobs: Vec<Job<T>> = Vec::new();
-        while let Ok(first) = self.rx.recv() {
-            let mut events = first.events.len();
-            jobs.push(first);
-            while events < self.options.max_commit_events {
-                match self.rx.try_recv() {
-                    Ok(job) => {
-                        events += job.events.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
+        let mut deferred = VecDeque::new();
+        let mut passed = 0;
+        loop {
+            self.gather(&mut jobs, &mut deferred, &mut passed);
+            if jobs.is_empty() {
+                break;
             }
             let bytes: u64 = jobs.iter().map(Job::bytes).sum();
             // Receive times never go backwards, so retention can find cut-offs by sequence.
@@ -585,5 +642,83 @@ mod tests {
             .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 3);
+    }
+
+    /// Jobs are `(name, background)`; the first job's transaction waits for `gate`, so the
+    /// others are all queued while it commits.
+    struct Ordered {
+        gate: Option<mpsc::Receiver<()>>,
+        order: mpsc::Sender<&'static str>,
+    }
+
+    impl CommitHook<(&'static str, bool)> for Ordered {
+        fn in_transaction(
+            &mut self,
+            _: &Tx<'_>,
+            _: &[StoredEvent],
+            _: &(&'static str, bool),
+            _: &CommitOutcome,
+        ) -> Result<(), StoreError> {
+            if let Some(gate) = self.gate.take() {
+                gate.recv().unwrap();
+            }
+            Ok(())
+        }
+
+        fn committed(&mut self, _: &[StoredEvent], job: &(&'static str, bool), _: &CommitOutcome) {
+            self.order.send(job.0).unwrap();
+        }
+
+        fn background(&self, job: &(&'static str, bool)) -> bool {
+            job.1
+        }
+    }
+
+    #[test]
+    fn a_waiting_live_job_goes_before_queued_background_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
+        let (gate_tx, gate) = mpsc::channel();
+        let (order_tx, order) = mpsc::channel();
+        let hook = Ordered {
+            gate: Some(gate),
+            order: order_tx,
+        };
+        let (writer, handle) = Writer::start(
+            conn,
+            WriterOptions::default(),
+            Box::new(hook),
+            Arc::default(),
+            Arc::default(),
+        )
+        .unwrap();
+        let (entered_tx, entered) = mpsc::channel();
+        let submit = |name: &'static str, background: bool, id: &str| {
+            let entered_tx = entered_tx.clone();
+            let job = Job {
+                events: vec![row(id)],
+                rejects: vec![],
+                extra: (name, background),
+                done: Box::new(move |r| {
+                    r.unwrap();
+                    let _ = entered_tx.send(());
+                }),
+            };
+            assert!(writer.try_submit(job).is_ok());
+        };
+        // Whichever of the next three the writer has taken off the queue by the time the first
+        // job's transaction passes the gate, the live job is committed before both pages.
+        submit("first", false, "a");
+        submit("page 1", true, "b");
+        submit("page 2", true, "c");
+        submit("live", false, "d");
+        gate_tx.send(()).unwrap();
+        for _ in 0..4 {
+            entered.recv().unwrap();
+        }
+        let order: Vec<_> = order.try_iter().collect();
+        assert_eq!(order, ["first", "live", "page 1", "page 2"]);
+        drop(writer);
+        handle.join().unwrap();
     }
 }

@@ -220,8 +220,10 @@ fn a_stalled_subscriber_is_disconnected_while_another_gets_everything() {
     latencies.sort();
     let p99 = latencies[latencies.len() * 99 / 100];
     eprintln!("p99 delivery during the stall: {p99:?}");
+    // Bounded well under `send_timeout` (500 ms), which a healthy subscriber waiting behind
+    // the stalled one would pay; not a speed figure (a loaded CI machine measured 73 ms).
     assert!(
-        p99 < Duration::from_millis(50),
+        p99 < Duration::from_millis(250),
         "p99 delivery {p99:?} during the stall"
     );
     // The stalled connection is closed once a write has waited stream.send_timeout; only the

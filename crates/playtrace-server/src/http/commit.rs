@@ -76,7 +76,8 @@ fn overloaded(app: &AppState, message: &str) -> ApiError {
 
 /// Puts rows on the store writer's queue without waiting for the commit, so a caller with
 /// several writes (a replay's pages) keeps more than one in the writer's group commit. Jobs are
-/// committed in the order they were queued. A full queue is tried again `retries` times, `pause`
+/// committed in the order they were queued, except that a replay's pages yield to any other job
+/// waiting (`CommitHook::background`, docs/REJECTS.md). A full queue is tried again `retries` times, `pause`
 /// apart (a request answers 503 at once instead: its client retries).
 pub(crate) async fn queue<'a>(
     app: &'a AppState,

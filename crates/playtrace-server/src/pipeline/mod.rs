@@ -312,6 +312,11 @@ impl CommitHook<Work> for ServerHook {
             _ => None,
         }
     }
+
+    /// A replay's pages yield to live ingest and every other write (docs/REJECTS.md).
+    fn background(&self, work: &Work) -> bool {
+        matches!(work, Work::Ingest(ingested) if !ingested.replayed.is_empty())
+    }
 }
 
 impl ServerHook {
