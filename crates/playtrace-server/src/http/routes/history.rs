@@ -179,8 +179,9 @@ pub(crate) async fn budget_history(
             keys.push(k);
         }
     }
-    // Which rows to read: a grouped query its groups'; an ungrouped one the all-groups series',
-    // and its groups' only before the first all-groups row (stored before such rows existed).
+    // Which rows to read: the all-groups series' (every point's overall line); a grouped query
+    // its groups' too; an ungrouped one its groups' only before the first all-groups row
+    // (stored before such rows existed), where they make the overall line.
     let all_groups: HashSet<i64> = index
         .iter()
         .filter(|(_, &i)| keys[i].group.is_empty())
@@ -201,11 +202,7 @@ pub(crate) async fn budget_history(
         };
         reader.rollup_rows(from, to, hours, |at, id| {
             in_scope.contains(&id)
-                && match (grouped, all_groups.contains(&id)) {
-                    (true, sum) => !sum,
-                    (false, true) => true,
-                    (false, false) => first.is_none_or(|f| at < f),
-                }
+                && (grouped || all_groups.contains(&id) || first.is_none_or(|f| at < f))
         })
     })
     .await?;
