@@ -127,10 +127,65 @@ fn names(kind: SubjectKind, values: &[String], session: Option<&str>, body: &str
     if kind == SubjectKind::Session && session.is_some_and(|s| values.iter().any(|v| v == s)) {
         return true;
     }
+    // An id written with escapes (`"al\u0069ce"`) is indexed by what it reads as: the body is
+    // compared in the spelling serde_json writes.
+    let body = canonical_escapes(body);
     values.iter().filter(|v| !v.is_empty()).any(|v| {
         body.contains(&Value::String(v.clone()).to_string())
             || (v.bytes().all(|b| b.is_ascii_digit()) && body.contains(v.as_str()))
     })
+}
+
+/// `text` with every `\uXXXX` escape (a surrogate pair as one) of a character serde_json writes
+/// as itself, and every `\/`, replaced by that character; other escapes stay as they are. JSON
+/// text then names a value the way [`needles`] spell it whatever escapes the client used; text
+/// that is not JSON (a reject's) is read the same way, escape by escape.
+fn canonical_escapes(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let Some(first) = text.find('\\') else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let unit = |at: usize| -> Option<u32> {
+        let hex = text.get(at..at + 6)?.strip_prefix("\\u")?;
+        u32::from_str_radix(hex, 16)
+            .ok()
+            .filter(|_| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        let Some(next) = text[i..].find('\\').map(|n| i + n) else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        out.push_str(&text[i..next]);
+        i = next;
+        let decoded = match (unit(i), unit(i + 6)) {
+            (Some(hi @ 0xD800..=0xDBFF), Some(lo @ 0xDC00..=0xDFFF)) => {
+                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).map(|c| (c, 12))
+            }
+            (Some(u), _) => char::from_u32(u).map(|c| (c, 6)),
+            (None, _) => None,
+        };
+        match decoded {
+            Some((c, len)) if !matches!(c, '"' | '\\') && u32::from(c) >= 0x20 => {
+                out.push(c);
+                i += len;
+            }
+            _ if bytes.get(i + 1) == Some(&b'/') => {
+                out.push('/');
+                i += 2;
+            }
+            // Any other escape is copied whole, so `\\u0069` stays a backslash and text.
+            _ => {
+                let len = text[i + 1..].chars().next().map_or(1, |c| 1 + c.len_utf8());
+                out.push_str(&text[i..i + len]);
+                i += len;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `value` with every occurrence of the subject replaced (strings inside JSON; the text
@@ -244,6 +299,26 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
         let mut rejects = conn.prepare_cached("DELETE FROM rejects WHERE instr(raw, ?1) > 0")?;
         for n in &needles {
             erased.rejects += rejects.execute([n])? as u64;
+        }
+        // Those that name it with escapes (`al\u0069ce`).
+        let mut escaped =
+            conn.prepare_cached("SELECT seq, raw FROM rejects WHERE instr(raw, '\\') > 0")?;
+        let found: Vec<i64> = escaped
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .filter_map(|row| match row {
+                Ok((seq, raw)) => {
+                    let raw = canonical_escapes(&raw);
+                    needles
+                        .iter()
+                        .any(|n| raw.contains(n.as_str()))
+                        .then_some(Ok(seq))
+                }
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?;
+        let mut delete_reject = conn.prepare_cached("DELETE FROM rejects WHERE seq = ?1")?;
+        for seq in found {
+            erased.rejects += delete_reject.execute([seq])? as u64;
         }
         // A fingerprint may hold the subject too (`rule|session|check`): scrubbed, it stays
         // unique with the alert's id, and a later raise for a new subject starts a new alert.

@@ -189,3 +189,72 @@ fn a_running_collector_keeps_its_directory() {
     let err = erase_dir(dir.path(), &erasure).unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
 }
+
+/// Writes `events` and `rejects` in one commit.
+fn write(dir: &Path, events: Vec<StoredEvent>, rejects: Vec<RejectRow>) {
+    let store = Store::open(dir, options()).unwrap();
+    let (writer, running) = store
+        .start::<()>(Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )))
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = Job {
+        events,
+        rejects,
+        extra: (),
+        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+    };
+    assert!(writer.try_submit(job).is_ok());
+    rx.recv().unwrap();
+    drop(writer);
+    assert!(running.stop());
+}
+
+#[test]
+fn an_id_written_with_escapes_is_erased_with_its_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ingest indexes what the id reads as (`alice`), whatever escapes spelled it.
+    let mut escaped = event(1, "al\\u0069ce", "session-a");
+    escaped.subjects[0] = subject_key(SubjectKind::Player, "alice");
+    let mut pair = event(2, "\\ud83c\\udfae-alice", "session-b");
+    pair.subjects[0] = subject_key(SubjectKind::Player, "🎮-alice");
+    let mut collides = event(5, "al\\\\u0069ce", "session-e");
+    collides.subjects[0] = subject_key(SubjectKind::Player, "alice");
+    write(
+        dir.path(),
+        vec![
+            escaped,
+            event(3, "alice", "session-c"),
+            event(4, "bob", "session-d"),
+            pair,
+            // A backslash before the escape makes it text, not `alice` (indexed as `alice` here:
+            // a key collision, which the erasure's check must refuse).
+            collides,
+        ],
+        vec![RejectRow {
+            line: 1,
+            kind: "parse".into(),
+            message: "unterminated".into(),
+            raw: r#"{"event":"chat.message","attrs":{"playerId":"\u0061lice","text":"cut"#.into(),
+        }],
+    );
+    let erasure = |id: &str| Erasure {
+        kind: SubjectKind::Player,
+        values: vec![id.into()],
+        who: "test".into(),
+        subject_hash: "h".into(),
+    };
+    let (erased, _) = erase_dir(dir.path(), &erasure("alice")).unwrap();
+    assert_eq!((erased.events, erased.rejects), (2, 1), "{erased:?}");
+    let (erased, _) = erase_dir(dir.path(), &erasure("🎮-alice")).unwrap();
+    assert_eq!(erased.events, 1, "a surrogate pair reads as one character");
+    let bytes = file_bytes(dir.path());
+    assert!(!occurs(&bytes, "al\\u0069ce\""), "the escaped id is gone");
+    let mut left: Vec<String> = events_of(dir.path())
+        .into_iter()
+        .filter_map(|e| e.id)
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["e-4".to_string(), "e-5".to_string()]);
+}

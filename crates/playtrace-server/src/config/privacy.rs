@@ -24,6 +24,48 @@ pub struct Mask {
     /// Whether the pattern may be anchored to the text's ends (`^`, `$`, `\A`, `\z`): then a
     /// line it does not match may still hold a string it matches, and redaction cannot skip it.
     pub(crate) anchored: bool,
+    /// What a text must contain for the pattern to match in it, checked before the regex.
+    pub(crate) needs: Needs,
+}
+
+/// A cheap test of a text that every match of a built-in mask passes (a necessary condition,
+/// never a sufficient one): most strings, and most lines, fail it and skip the regex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// A `regex:` mask: always run.
+    Nothing,
+    /// `email`: the `@` is a literal of the pattern.
+    At,
+    /// `ip`: in ASCII text, an IPv4 address has `D.D{1,3}.D` (D an ASCII digit) and an IPv6
+    /// one a `:` after a hex digit and before a hex digit or a `:`. Text with other characters
+    /// always runs the regex (`\d` and `\b` are Unicode-aware).
+    Ip,
+}
+
+impl Mask {
+    /// Whether the pattern may match somewhere in `text` (`false`: it certainly does not).
+    pub(crate) fn may_match(&self, text: &str) -> bool {
+        match self.needs {
+            Needs::Nothing => true,
+            Needs::At => memchr::memchr(b'@', text.as_bytes()).is_some(),
+            Needs::Ip => !text.is_ascii() || ip_shaped(text.as_bytes()),
+        }
+    }
+}
+
+/// The ASCII shapes every IPv4 or IPv6 match of the `ip` mask contains (see [`Needs::Ip`]).
+fn ip_shaped(b: &[u8]) -> bool {
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let v4 = memchr::memchr_iter(b'.', b).any(|p| {
+        if p == 0 || !digit(p - 1) {
+            return false;
+        }
+        let run = (1..=3).take_while(|k| digit(p + k)).count();
+        run > 0 && b.get(p + 1 + run) == Some(&b'.') && digit(p + 2 + run)
+    });
+    v4 || memchr::memchr_iter(b':', b)
+        .any(|p| p > 0 && hex(p - 1) && (hex(p + 1) || b.get(p + 1) == Some(&b':')))
 }
 
 /// One `[[privacy.rules]]` entry.
@@ -146,10 +188,11 @@ struct RuleFile {
 }
 
 fn mask(key: &str, written: &str) -> Result<Mask, ConfigError> {
-    let (pattern, label) = match written {
+    let (pattern, label, needs) = match written {
         "email" => (
             r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
             "[email]",
+            Needs::At,
         ),
         "ip" => (
             concat!(
@@ -160,9 +203,10 @@ fn mask(key: &str, written: &str) -> Result<Mask, ConfigError> {
                 r"|\b(?:[0-9a-f]{1,4}:){1,6}(?::[0-9a-f]{1,4}){1,6}\b)",
             ),
             "[ip]",
+            Needs::Ip,
         ),
         other => match other.strip_prefix("regex:") {
-            Some(p) if !p.is_empty() => (p, "[redacted]"),
+            Some(p) if !p.is_empty() => (p, "[redacted]", Needs::Nothing),
             _ => {
                 return Err(invalid(
                     key,
@@ -182,6 +226,7 @@ fn mask(key: &str, written: &str) -> Result<Mask, ConfigError> {
         anchored: pattern.contains(['^', '$'])
             || pattern.contains("\\A")
             || pattern.contains("\\z"),
+        needs,
     })
 }
 

@@ -13,6 +13,7 @@
 //! `game`, `env`, `level`, and `message` when it is the name); masks to every string value.
 
 use crate::config::{Privacy, RedactRule};
+use live::Live;
 use memchr::memmem::Finder;
 use playtrace_store::{subject_key, Erasure, SubjectKind};
 use ring::hmac;
@@ -55,8 +56,21 @@ fn json_values(text: &str, key: &str) -> Vec<(std::ops::Range<usize>, String)> {
 
 /// [`json_values`] with the key's `"key"` finder built once.
 fn json_values_of(text: &str, needle: &Finder<'_>) -> Vec<(std::ops::Range<usize>, String)> {
-    let bytes = text.as_bytes();
     let mut out = Vec::new();
+    each_json_value(text, needle, |range, value| {
+        out.push((range, value.into_owned()));
+    });
+    out
+}
+
+/// Calls `found` with each value [`json_values_of`] lists, borrowed from `text` where no
+/// escape needs decoding (the subject index reads every stored event this way).
+fn each_json_value<'t>(
+    text: &'t str,
+    needle: &Finder<'_>,
+    mut found: impl FnMut(std::ops::Range<usize>, Cow<'t, str>),
+) {
+    let bytes = text.as_bytes();
     for at in needle.find_iter(bytes) {
         let mut i = at + needle.needle().len();
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
@@ -77,20 +91,27 @@ fn json_values_of(text: &str, needle: &Finder<'_>) -> Vec<(std::ops::Range<usize
             }
             let end = (i + 1).min(bytes.len());
             let raw = &text[start..end];
-            let value = serde_json::from_str::<String>(raw)
-                .unwrap_or_else(|_| raw.trim_matches('"').to_string());
-            out.push((start..end, value));
+            let inner = raw.trim_matches('"');
+            let value = if end - start >= 2
+                && bytes[end - 1] == b'"'
+                && memchr::memchr(b'\\', inner.as_bytes()).is_none()
+            {
+                Cow::Borrowed(inner)
+            } else {
+                serde_json::from_str::<String>(raw)
+                    .map_or_else(|_| Cow::Owned(inner.to_string()), Cow::Owned)
+            };
+            found(start..end, value);
         } else {
             while i < bytes.len() && !matches!(bytes[i], b',' | b'}' | b']') {
                 i += 1;
             }
             let value = text[start..i].trim_end();
             if !value.is_empty() && !value.starts_with(['{', '[']) {
-                out.push((start..start + value.len(), value.to_string()));
+                found(start..start + value.len(), Cow::Borrowed(value));
             }
         }
     }
-    out
 }
 
 impl Privacy {
@@ -120,19 +141,21 @@ impl Privacy {
             .key_finders
             .iter()
             .any(|f| f.find(text.as_bytes()).is_some());
-        let masks = || self.rules.iter().flat_map(|r| &r.mask);
-        // Escapes may spell an attr's name or a mask's match differently (`p\u006cayerId`),
-        // and a pattern anchored to a string's ends (`^…`) need not match the line: such lines
-        // are always read. A mask that matches nowhere else in the line cannot match inside one
-        // of its strings as sent.
-        let escaped = memchr::memchr(b'\\', text.as_bytes()).is_some();
-        let live: Vec<bool> = masks()
-            .map(|m| escaped || m.anchored || m.regex.is_match(text))
-            .collect();
-        if !keyed && !live.contains(&true) {
+        let mut live = Live::new(text);
+        // A line naming no rule's attr is rewritten only when a mask may match in it (`live.rs`)
+        // or when it has escapes, which may spell an attr's name differently (`p\u006cayerId`).
+        if !keyed
+            && !live.escaped()
+            && !self
+                .rules
+                .iter()
+                .flat_map(|r| &r.mask)
+                .enumerate()
+                .any(|(k, m)| live.get(k, m))
+        {
             return Cow::Borrowed(text);
         }
-        match spans::redact(self, text, &live) {
+        match spans::redact(self, text, live) {
             Some(out) => out,
             None => Cow::Owned(self.redact_parsed(text)),
         }
@@ -249,19 +272,19 @@ impl Privacy {
             return keys;
         }
         for attr in &self.player_finders {
-            for (_, v) in json_values_of(body, attr) {
+            each_json_value(body, attr, |_, v| {
                 keys.push(subject_key(SubjectKind::Player, &v));
-            }
+            });
         }
         static SESSION: OnceLock<Finder<'static>> = OnceLock::new();
         let session_attr =
             SESSION.get_or_init(|| Finder::new(&format!("\"{SESSION_ATTR}\"")).into_owned());
-        let sessions = json_values_of(body, session_attr)
-            .into_iter()
-            .map(|(_, v)| v);
-        for s in session.map(str::to_string).into_iter().chain(sessions) {
-            keys.push(subject_key(SubjectKind::Session, &s));
+        if let Some(s) = session {
+            keys.push(subject_key(SubjectKind::Session, s));
         }
+        each_json_value(body, session_attr, |_, v| {
+            keys.push(subject_key(SubjectKind::Session, &v));
+        });
         // A name may be spelled with `\u` escapes, which the search above does not see.
         if memchr::memmem::find(body.as_bytes(), b"\\u").is_some() {
             if let Ok(value) = serde_json::from_str::<Value>(body) {
@@ -320,6 +343,9 @@ impl Privacy {
 
 fn mask_string(rule: &RedactRule, s: &mut String) {
     for mask in &rule.mask {
+        if !mask.may_match(s) {
+            continue;
+        }
         if let Cow::Owned(masked) = mask.regex.replace_all(s, mask.label) {
             *s = masked;
         }
@@ -346,6 +372,7 @@ fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> Strin
     out
 }
 
+mod live;
 mod spans;
 #[cfg(test)]
 mod tests;

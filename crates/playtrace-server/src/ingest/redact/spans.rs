@@ -11,6 +11,7 @@
 //! itself, nesting stops earlier); on anything else [`redact`] answers `None` and the caller
 //! falls back to the `Value` round trip.
 
+use super::live::Live;
 use crate::config::{Privacy, RedactRule};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -261,9 +262,8 @@ struct Outline<'p, 'a> {
     text: &'a str,
     nodes: Vec<Node<'a>>,
     /// Per mask (all rules' masks in order): whether it may match an unchanged string of the
-    /// line. A mask that matches nowhere in a line without escapes cannot match inside one of
-    /// its strings either, unless the pattern is anchored to the text's ends.
-    live: &'p [bool],
+    /// line (`live.rs`).
+    live: Live<'a>,
 }
 
 /// The envelope keys at an event's top level that no rule touches (as `protected` in
@@ -276,6 +276,12 @@ fn protected(key: &str, has_event: bool) -> bool {
 }
 
 fn push_json_string(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push('"');
     for c in s.chars() {
         match c {
@@ -310,16 +316,21 @@ impl<'a> Outline<'_, 'a> {
         }
     }
 
-    fn children(&self, i: usize) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut c = i + 1;
+    /// The first child of `i` at or after node `c` that is not removed (`None`: no more).
+    /// Children are walked by index, so a rule may change the outline between two steps.
+    fn child_from(&self, i: usize, mut c: usize) -> Option<usize> {
         while c < self.nodes[i].next as usize {
             if !self.nodes[c].removed {
-                out.push(c);
+                return Some(c);
             }
             c = self.nodes[c].next as usize;
         }
-        out
+        None
+    }
+
+    /// The child after child `c` of `i`.
+    fn next_child(&self, i: usize, c: usize) -> Option<usize> {
+        self.child_from(i, self.nodes[c].next as usize)
     }
 
     fn touch(&mut self, mut i: u32) {
@@ -344,27 +355,47 @@ impl<'a> Outline<'_, 'a> {
     fn redact_value(&mut self, i: usize) -> Option<()> {
         match self.kind(i) {
             Kind::Object => self.redact_event(i),
-            Kind::Array => self
-                .children(i)
-                .into_iter()
-                .try_for_each(|c| self.redact_value(c)),
+            Kind::Array => {
+                let mut c = self.child_from(i, i + 1);
+                while let Some(at) = c {
+                    self.redact_value(at)?;
+                    c = self.next_child(i, at);
+                }
+                Some(())
+            }
             _ => Some(()),
         }
     }
 
     /// The last entry named `key` (the one a parsed object keeps).
     fn entry(&self, object: usize, key: &str) -> Option<usize> {
-        self.children(object)
-            .into_iter()
-            .rev()
-            .find(|&c| self.nodes[c].key.as_deref() == Some(key))
+        let mut found = None;
+        let mut c = self.child_from(object, object + 1);
+        while let Some(at) = c {
+            if self.nodes[at].key.as_deref() == Some(key) {
+                found = Some(at);
+            }
+            c = self.next_child(object, at);
+        }
+        found
+    }
+
+    /// The event's name as the `Value` round trip reads it (borrowed from the line when it is
+    /// written without escapes and no rule changed it).
+    fn name(&self, object: usize) -> Option<Cow<'a, str>> {
+        ["event", "message", "name"].iter().find_map(|k| {
+            let n = &self.nodes[self.entry(object, k)?];
+            match (&n.replaced, &n.text) {
+                (Some(r), _) => Some(Cow::Owned(r.clone())),
+                (None, Some(Cow::Borrowed(t))) => Some(Cow::Borrowed(*t)),
+                (None, Some(Cow::Owned(t))) => Some(Cow::Owned(t.clone())),
+                (None, None) => None,
+            }
+        })
     }
 
     fn redact_event(&mut self, object: usize) -> Option<()> {
-        let name = ["event", "message", "name"].iter().find_map(|k| {
-            let c = self.entry(object, k)?;
-            self.current(c).map(str::to_string)
-        });
+        let name = self.name(object);
         let mut base = 0;
         for rule in &self.privacy.rules {
             if rule.applies_to(name.as_deref()) {
@@ -377,7 +408,10 @@ impl<'a> Outline<'_, 'a> {
 
     fn apply(&mut self, rule: &RedactRule, base: usize, object: usize, top: bool) -> Option<()> {
         let has_event = top && self.entry(object, "event").is_some();
-        for c in self.children(object) {
+        let mut next = self.child_from(object, object + 1);
+        while let Some(c) = next {
+            // Taken before the rule acts: a dropped entry is still the way to its sibling.
+            next = self.next_child(object, c);
             let act = {
                 let key = self.nodes[c].key.as_deref().unwrap_or_default();
                 if top && protected(key, has_event) {
@@ -426,10 +460,14 @@ impl<'a> Outline<'_, 'a> {
     fn apply_nested(&mut self, rule: &RedactRule, base: usize, i: usize) -> Option<()> {
         match self.kind(i) {
             Kind::Object => self.apply(rule, base, i, false),
-            Kind::Array => self
-                .children(i)
-                .into_iter()
-                .try_for_each(|c| self.apply_nested(rule, base, c)),
+            Kind::Array => {
+                let mut c = self.child_from(i, i + 1);
+                while let Some(at) = c {
+                    self.apply_nested(rule, base, at)?;
+                    c = self.next_child(i, at);
+                }
+                Some(())
+            }
             Kind::Str => {
                 self.mask(rule, base, i);
                 Some(())
@@ -446,13 +484,17 @@ impl<'a> Outline<'_, 'a> {
         let masked = {
             let node = &self.nodes[i];
             let mut unchanged = node.replaced.is_none();
-            let current = self.current(i).unwrap_or_default();
+            let current = node.replaced.as_deref().or(node.text.as_deref());
+            let current = current.unwrap_or_default();
             let mut out: Option<String> = None;
             for (k, mask) in rule.mask.iter().enumerate() {
-                if unchanged && !self.live.get(base + k).copied().unwrap_or(true) {
+                if unchanged && !self.live.get(base + k, mask) {
                     continue;
                 }
                 let from = out.as_deref().unwrap_or(current);
+                if !mask.may_match(from) {
+                    continue;
+                }
                 if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
                     out = Some(m);
                     unchanged = false;
@@ -477,10 +519,12 @@ impl<'a> Outline<'_, 'a> {
         match n.kind {
             Kind::Array => {
                 let mut pos = n.start;
-                for c in self.children(i) {
-                    out.push_str(&self.text[pos..self.nodes[c].start]);
-                    self.emit(c, out);
-                    pos = self.nodes[c].end;
+                let mut c = self.child_from(i, i + 1);
+                while let Some(at) = c {
+                    out.push_str(&self.text[pos..self.nodes[at].start]);
+                    self.emit(at, out);
+                    pos = self.nodes[at].end;
+                    c = self.next_child(i, at);
                 }
                 out.push_str(&self.text[pos..n.end]);
             }
@@ -522,7 +566,7 @@ impl<'a> Outline<'_, 'a> {
 /// `text` redacted by `privacy`'s rules, rewriting only what they change; `None` when the
 /// outline cannot read it (the caller parses it into a `Value` instead). `live` says, per mask
 /// of all rules in order, whether it may match an unchanged string of this line.
-pub(super) fn redact<'a>(privacy: &Privacy, text: &'a str, live: &[bool]) -> Option<Cow<'a, str>> {
+pub(super) fn redact<'a>(privacy: &Privacy, text: &'a str, live: Live<'a>) -> Option<Cow<'a, str>> {
     let mut parser = Parser {
         s: text,
         b: text.as_bytes(),

@@ -458,3 +458,84 @@ mask = ['regex:^secret']
     assert_eq!(v["attrs"]["note"], "[redacted] code");
     assert_eq!(v["attrs"]["n"], "no secret");
 }
+
+#[test]
+fn a_masks_quick_check_never_skips_a_text_its_regex_matches() {
+    // `Mask::may_match` runs before every mask's regex, on the line and on each string: a
+    // check that said no where the regex matches would store an address as sent.
+    let p = privacy(
+        "[[privacy.rules]]
+mask = ['email', 'ip', 'regex:\\d{4}']
+",
+        SECRET,
+    );
+    let masks = &p.rules[0].mask;
+    let pieces = [
+        "1", "25", "255", "7", "0", ".", ".", ":", "::", "a", "F", "g", "@", "x", "-", " ", "\"",
+        "١", "٢٣", "０", "é", "10.1.2.3", "fe80", "db8", "b.c", "@ex.org", "_",
+    ];
+    let mut g = Gen(0x5eed_1234_abcd);
+    let (mut matched, mut skipped) = ([0usize; 3], [0usize; 3]);
+    for _ in 0..50_000 {
+        let n = 1 + g.next() % 12;
+        let text: String = (0..n).map(|_| g.pick(&pieces)).collect();
+        for (k, mask) in masks.iter().enumerate() {
+            if mask.regex.is_match(&text) {
+                assert!(mask.may_match(&text), "{} skipped {text:?}", mask.name);
+                matched[k] += 1;
+            } else if !mask.may_match(&text) {
+                skipped[k] += 1;
+            }
+        }
+    }
+    // The generator reaches both sides of each built-in check.
+    for k in 0..2 {
+        assert!(
+            matched[k] > 100 && skipped[k] > 100,
+            "{matched:?} {skipped:?}"
+        );
+    }
+    for (text, masked) in [
+        ("from ١٢.٤.٥.٦ today", "from [ip] today"),
+        ("peer fe80::1ff:fe23:4567:890a", "peer [ip]"),
+        ("at 2001:DB8::1", "at [ip]"),
+        ("x1.2.3.4y and 01.2.3.4", "x1.2.3.4y and [ip]"),
+        ("12:30:45 or 1.2.3", "12:30:45 or 1.2.3"),
+        ("to a@b.co", "to [email]"),
+    ] {
+        let line = format!(r#"{{"event":"x","attrs":{{"t":"{text}"}}}}"#);
+        assert_eq!(redact(&p, &line)["attrs"]["t"], masked, "{line}");
+    }
+}
+
+#[test]
+fn a_line_with_escapes_is_read_by_rules_without_masks_too() {
+    // No mask to make the line live, and `"text"` not written as such: the escape must not let
+    // the dropped attr through.
+    let p = privacy(
+        "[[privacy.rules]]
+drop = ['text']
+",
+        SECRET,
+    );
+    let v = redact(
+        &p,
+        r#"{"event":"chat.message","attrs":{"t\u0065xt":"my secret"}}"#,
+    );
+    assert!(v["attrs"].get("text").is_none(), "{v}");
+}
+
+#[test]
+fn an_id_written_with_escapes_is_indexed_and_hashed_as_it_reads() {
+    let p = privacy(RULES, SECRET);
+    let plain =
+        r#"{"event":"chat.message","session":"s1","attrs":{"playerId":"alice","sessionId":"s2"}}"#;
+    let escaped = r#"{"event":"chat.message","session":"s1","attrs":{"playerId":"al\u0069ce","sessionId":"\u0073\u0032"}}"#;
+    assert_eq!(redact(&p, plain), redact(&p, escaped));
+    let bare = privacy("[privacy]\n", SECRET);
+    assert_eq!(bare.redact_text(escaped), escaped, "nothing to redact");
+    let keys = bare.subjects(escaped, Some("s1"));
+    assert_eq!(keys, bare.subjects(plain, Some("s1")));
+    assert!(keys.contains(&subject_key(SubjectKind::Player, "alice")));
+    assert!(keys.contains(&subject_key(SubjectKind::Session, "s2")));
+}

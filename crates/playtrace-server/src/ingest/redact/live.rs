@@ -1,0 +1,56 @@
+//! Which masks may match inside a line's strings, decided once per line and mask, and only for
+//! the masks a rule applying to the line's events asks about. A mask that matches nowhere in a
+//! line without escapes cannot match inside one of its strings either (a string's text is a
+//! piece of the line, and its quotes are not word characters), unless the pattern is anchored
+//! to the text's ends; a line with escapes may spell a match differently, so there every mask
+//! is live.
+
+use crate::config::Mask;
+
+/// Masks past this many (all rules' masks in order) are checked each time they are asked.
+const CACHED: usize = 64;
+
+pub(super) struct Live<'t> {
+    text: &'t str,
+    escaped: bool,
+    /// Bit k: mask k was checked; `value`'s bit k: what the check said.
+    known: u64,
+    value: u64,
+}
+
+impl<'t> Live<'t> {
+    pub(super) fn new(text: &'t str) -> Self {
+        Live {
+            text,
+            escaped: memchr::memchr(b'\\', text.as_bytes()).is_some(),
+            known: 0,
+            value: 0,
+        }
+    }
+
+    /// Whether the line has escapes (then every mask is live).
+    pub(super) fn escaped(&self) -> bool {
+        self.escaped
+    }
+
+    /// Whether mask number `k` (`mask`) may match an unchanged string of the line.
+    pub(super) fn get(&mut self, k: usize, mask: &Mask) -> bool {
+        if self.escaped || mask.anchored {
+            return true;
+        }
+        let bit = 1u64.checked_shl(k as u32).filter(|_| k < CACHED);
+        if let Some(bit) = bit {
+            if self.known & bit != 0 {
+                return self.value & bit != 0;
+            }
+        }
+        let live = mask.may_match(self.text) && mask.regex.is_match(self.text);
+        if let Some(bit) = bit {
+            self.known |= bit;
+            if live {
+                self.value |= bit;
+            }
+        }
+        live
+    }
+}
