@@ -167,6 +167,8 @@ pub struct Outbox {
     turn: Arc<WriteTurn>,
     /// Reads of a receiver's pending notifications ([`Outbox::reads`]).
     reads: AtomicU64,
+    /// Write transactions ([`Outbox::commits`]).
+    commits: AtomicU64,
 }
 
 fn connection(path: &Path) -> Result<Connection, StoreError> {
@@ -187,6 +189,7 @@ impl Outbox {
             send: Mutex::new(connection(path)?),
             turn,
             reads: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -198,6 +201,15 @@ impl Outbox {
         self.reads.load(Ordering::Relaxed)
     }
 
+    /// How many write transactions the notifier's connections ran since the outbox opened
+    /// (`playtrace_notify_outbox_commits_total`). Each one holds up the store's writer for its
+    /// turn and empties the writer's page cache (SQLite drops a connection's cached pages when
+    /// another connection commits), so the notifier batches them: a few per second under load,
+    /// not one per alert or per send.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// A write on the delivery connection, in the writer's turn.
     fn write<R>(
         &self,
@@ -205,6 +217,7 @@ impl Outbox {
     ) -> Result<R, StoreError> {
         let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
         let _turn = take_turn(&self.turn);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(f(&mut conn)?)
     }
 
@@ -222,6 +235,7 @@ impl Outbox {
     ) -> Result<R, StoreError> {
         let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         let _turn = take_turn(&self.turn);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(f(&mut conn)?)
     }
 
