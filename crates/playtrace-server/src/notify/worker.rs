@@ -9,12 +9,12 @@
 //! send costs no query, only its share of one batched record.
 
 use crate::fanout::Hub;
-use crate::notify::payload::decide;
+use crate::notify::payload::{decide_with, Shapes};
 use crate::notify::policy::{backoff, noise, Breaker, Bucket};
 use crate::notify::send::{post, Outcome};
 use crate::notify::Notifier;
 use playtrace_store::{now_ms, Attempt, AttemptResult, Kind, Notification, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
@@ -126,9 +126,33 @@ async fn flusher(n: Arc<Notifier>) {
             if next.is_none_or(|t| t > now) {
                 return Ok((None, next));
             }
+            // Payloads are shaped before the flush's transaction, which holds the writer's
+            // turn (ingest waits for it): inside, a group found as it was read reuses its
+            // decision; one that changed meanwhile is decided again there.
+            let mut shapes = Shapes::default();
+            let mut decided = HashMap::new();
+            for g in m.outbox.due_groups(now, FLUSH_BATCH)? {
+                let flush = decide_with(
+                    &g,
+                    m.receiver(&g.receiver),
+                    &m.external_url,
+                    now,
+                    &mut shapes,
+                );
+                decided.insert((g.receiver.clone(), g.group_key.clone()), (g, flush));
+            }
             let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
             let queued = m.outbox.flush_due_queued(now, FLUSH_BATCH, |g| {
-                decide(g, m.receiver(&g.receiver), &m.external_url, now)
+                match decided.remove(&(g.receiver.clone(), g.group_key.clone())) {
+                    Some((read, flush)) if read == *g => flush,
+                    _ => decide_with(
+                        g,
+                        m.receiver(&g.receiver),
+                        &m.external_url,
+                        now,
+                        &mut shapes,
+                    ),
+                }
             })?;
             let mut hit = HashSet::new();
             for note in queued {
