@@ -112,6 +112,18 @@ def get_json(url):
         return json.loads(r.read())
 
 
+def counter(url, name):
+    """A counter from the collector's /metrics (None when this build has no such metric)."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def start_collector(binary, tmp, name, conf):
     port = free_port()
     data = os.path.join(tmp, name)
@@ -153,6 +165,8 @@ def cpu_us_per_event(result):
     return cores / rate * 1e6 if cores and rate else None
 
 
+# The notifier's own write transactions (each pauses the store's writer); newer builds only.
+COMMITS = "playtrace_notify_outbox_commits_total"
 POSTERS = 16  # each POST waits for a commit: enough connections to hold the rate under load
 
 
@@ -216,11 +230,15 @@ def one_round(args, tmp, run, binary, label):
     stop, sent = threading.Event(), []
     poster = threading.Thread(target=post_alerts, args=(url, args.alerts_per_s, stop, sent))
     try:
+        commits0 = counter(url, COMMITS)
         t0, harness0 = time.time(), time.process_time()
         poster.start()
         notify_run = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run, p.pid)
         with_notify = notify_run["events_per_s"]
         harness_cores = (time.process_time() - harness0) / (time.time() - t0)
+        commits1 = counter(url, COMMITS)
+        commits_per_s = (commits1 - commits0) / (time.time() - t0) \
+            if commits0 is not None and commits1 is not None else None
         stop.set()
         poster.join()
         alert_rate = len(sent) / (time.time() - t0)
@@ -245,6 +263,7 @@ def one_round(args, tmp, run, binary, label):
               "baseline_server_cores": base_run.get("server_cpu_cores"),
               "notify_server_cores": notify_run.get("server_cpu_cores"),
               "harness_cores": harness_cores,
+              "notifier_commits_per_s": commits_per_s,
               "alerts_per_s": alert_rate,
               "lag_p99_ms": p99(lags), "lag_p50_ms": statistics.median(lags) if lags else None,
               "lost": lost, "dead": dead,
@@ -265,6 +284,9 @@ def summarize(rounds):
         "baseline_cpu_us_per_event": med("baseline_cpu_us_per_event"),
         "notify_cpu_us_per_event": med("notify_cpu_us_per_event"),
         "harness_cores": med("harness_cores"),
+        "notifier_commits_per_s": (med("notifier_commits_per_s")
+                                   if any(r["notifier_commits_per_s"] is not None for r in rounds)
+                                   else None),
         "lost": sum(sum(r["lost"].values()) for r in rounds),
         "dead": sum(r["dead"] for r in rounds),
         "rounds": rounds,
@@ -293,6 +315,9 @@ def print_summary(title, summary):
     print("  harness (receivers, posters) %8.2f cores beside the collector"
           % summary["harness_cores"])
     print("  alerts posted              %10.0f /s" % summary["alerts_per_s"])
+    if summary["notifier_commits_per_s"] is not None:
+        print("  notifier write transactions %9.1f /s (each pauses the store's writer)"
+              % summary["notifier_commits_per_s"])
     print("  lag to healthy receiver    p50 %.0f ms, p99 %.0f ms"
           % (summary["lag_p50_ms"], summary["lag_p99_ms"]))
     print("  lost %d, dead %d  -> %s" % (summary["lost"], summary["dead"],

@@ -69,6 +69,7 @@ pub(crate) fn render(
     all: &[std::sync::Arc<ReceiverMetrics>],
     depths: &[Depth],
     outbox_reads: u64,
+    outbox_commits: u64,
 ) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     counter(
@@ -193,4 +194,13 @@ pub(crate) fn render(
          a retry request or a failed record, and when more wait than memory holds; never per send.",
     );
     sample(out, name, &[], outbox_reads as f64);
+    let name = "playtrace_notify_outbox_commits_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Write transactions of the notifier's own store connections (flushes of due groups, \
+         batches of delivery results, retry and delete requests); each one pauses the store's writer.",
+    );
+    sample(out, name, &[], outbox_commits as f64);
 }

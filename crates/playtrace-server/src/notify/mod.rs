@@ -195,7 +195,13 @@ pub(crate) async fn render_metrics(notifier: Option<&Arc<Notifier>>, out: &mut S
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    metrics::render(out, &n.metrics, &depths, n.outbox.reads());
+    metrics::render(
+        out,
+        &n.metrics,
+        &depths,
+        n.outbox.reads(),
+        n.outbox.commits(),
+    );
 }
 
 /// What a receiver answered to a test notification (`playtrace notify test`).

@@ -6,8 +6,9 @@
 use crate::config::{Receiver, ReceiverKind};
 use crate::notify::routing::{labels, Labels};
 use crate::view::ms_text;
-use playtrace_store::{Flush, Group, NewNotification};
+use playtrace_store::{Flush, Group, Member, NewNotification};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How Alertmanager writes "not ended" in a webhook payload.
@@ -142,6 +143,11 @@ pub(crate) fn webhook_body(g: &WebhookGroup<'_>) -> Value {
         .map(|(a, firing)| webhook_alert(a, *firing, g.external_url))
         .collect();
     let firing = g.alerts.iter().any(|(_, f)| *f);
+    webhook_envelope(g, alerts, firing)
+}
+
+/// The v4 payload around alerts already shaped by [`webhook_alert`].
+fn webhook_envelope(g: &WebhookGroup<'_>, alerts: Vec<Value>, firing: bool) -> Value {
     let objects = |k: &'static str| {
         alerts
             .iter()
@@ -195,13 +201,58 @@ pub(crate) fn alertmanager_body(
     Value::Array(list)
 }
 
+/// Alerts already read and shaped during one flush. An alert routed to several receivers sits
+/// in one group per receiver, all flushed together: it is parsed and shaped into its webhook
+/// form once, not once per receiver (that shaping was a third of the flusher's time).
+#[derive(Default)]
+pub(crate) struct Shapes {
+    /// Alert JSON text → the alert read.
+    read: HashMap<String, Value>,
+    /// (alert JSON text, firing) → the alert as a webhook payload carries it.
+    webhook: HashMap<(String, bool), Value>,
+}
+
+impl Shapes {
+    fn read(&mut self, text: &str) -> Value {
+        if let Some(v) = self.read.get(text) {
+            return v.clone();
+        }
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        self.read.insert(text.to_string(), v.clone());
+        v
+    }
+
+    fn webhook(&mut self, text: &str, firing: bool, external_url: &str) -> Value {
+        let key = (text.to_string(), firing);
+        if let Some(v) = self.webhook.get(&key) {
+            return v.clone();
+        }
+        let v = webhook_alert(&self.read(text), firing, external_url);
+        self.webhook.insert(key, v.clone());
+        v
+    }
+}
+
 /// Decides a group's flush at `now_ms` for `receiver` (`None`: no longer configured, nothing
 /// is sent and the group waits for the start-up clean-up).
+#[cfg(test)]
 pub(crate) fn decide(
     g: &Group,
     receiver: Option<&Receiver>,
     external_url: &str,
     now_ms: i64,
+) -> Flush {
+    decide_with(g, receiver, external_url, now_ms, &mut Shapes::default())
+}
+
+/// [`decide`], reusing what `shapes` holds from the same flush's other groups (every
+/// `decide_with` sharing `shapes` must pass the same `external_url`).
+pub(crate) fn decide_with(
+    g: &Group,
+    receiver: Option<&Receiver>,
+    external_url: &str,
+    now_ms: i64,
+    shapes: &mut Shapes,
 ) -> Flush {
     // Without a notification now, the repeat stays where the last one put it.
     let repeat_ms = g.repeat_ms.max(100);
@@ -231,19 +282,10 @@ pub(crate) fn decide(
             next_ms,
         };
     }
-    let mut alerts: Vec<(Value, bool)> = firing
-        .iter()
-        .chain(&ended)
-        .map(|m| {
-            (
-                serde_json::from_str(&m.alert).unwrap_or(Value::Null),
-                m.firing,
-            )
-        })
-        .collect();
-    let total = alerts.len();
-    if r.max_alerts > 0 && alerts.len() > r.max_alerts {
-        alerts.truncate(r.max_alerts);
+    let mut members: Vec<&Member> = firing.iter().chain(&ended).copied().collect();
+    let total = members.len();
+    if r.max_alerts > 0 && members.len() > r.max_alerts {
+        members.truncate(r.max_alerts);
     }
     let status = if firing.is_empty() {
         "resolved"
@@ -251,20 +293,33 @@ pub(crate) fn decide(
         "firing"
     };
     let body = match r.kind {
-        ReceiverKind::Webhook => webhook_body(&WebhookGroup {
-            receiver: &r.name,
-            group_key: &g.group_key,
-            group_labels: serde_json::from_str(&g.labels).unwrap_or_else(|_| json!({})),
-            external_url,
-            truncated: total - alerts.len(),
-            alerts,
-        }),
-        ReceiverKind::Alertmanager => alertmanager_body(
-            &alerts,
-            external_url,
-            now_ms,
-            4 * r.resend_interval.as_ms_i64(),
-        ),
+        ReceiverKind::Webhook => {
+            let shaped = members
+                .iter()
+                .map(|m| shapes.webhook(&m.alert, m.firing, external_url))
+                .collect();
+            let group = WebhookGroup {
+                receiver: &r.name,
+                group_key: &g.group_key,
+                group_labels: serde_json::from_str(&g.labels).unwrap_or_else(|_| json!({})),
+                external_url,
+                truncated: total - members.len(),
+                alerts: Vec::new(),
+            };
+            webhook_envelope(&group, shaped, !firing.is_empty())
+        }
+        ReceiverKind::Alertmanager => {
+            let alerts: Vec<(Value, bool)> = members
+                .iter()
+                .map(|m| (shapes.read(&m.alert), m.firing))
+                .collect();
+            alertmanager_body(
+                &alerts,
+                external_url,
+                now_ms,
+                4 * r.resend_interval.as_ms_i64(),
+            )
+        }
     };
     Flush {
         send: Some(NewNotification {

@@ -204,3 +204,39 @@ fn the_summary_is_one_sentence() {
          prohibited-capability"
     );
 }
+
+/// One flush shapes an alert once for all its receivers' groups: every body is still exactly
+/// what a flush of that group alone would send.
+#[test]
+fn shapes_shared_across_a_flush_leave_every_body_unchanged() {
+    let a1 = alert("al_1", "s1", "firing");
+    let a2 = alert("al_2", "s2", "resolved");
+    let members = || {
+        vec![
+            member(&a1, true, false),
+            member(&a2, false, true),
+            member(&a2, true, false),
+        ]
+    };
+    let receivers = [
+        receiver("webhook", 0, true),
+        receiver("webhook", 1, true),
+        receiver("alertmanager", 0, true),
+        receiver("webhook", 0, false),
+    ];
+    let mut shapes = Shapes::default();
+    for (i, r) in receivers.iter().enumerate() {
+        let mut g = group(members(), None);
+        g.group_key = format!("{{}}/{{}}:{{session=\"s{i}\"}}");
+        let shared = decide_with(&g, Some(r), "http://x", 7, &mut shapes);
+        let alone = decide(&g, Some(r), "http://x", 7);
+        let (shared, alone) = (shared.send.unwrap(), alone.send.unwrap());
+        assert_eq!(shared.body, alone.body, "receiver {i}");
+        assert_eq!(
+            (shared.status, shared.alerts),
+            (alone.status, alone.alerts),
+            "receiver {i}"
+        );
+    }
+    assert_eq!(shapes.webhook.len(), 3, "each (alert, firing) shaped once");
+}

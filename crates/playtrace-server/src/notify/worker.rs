@@ -9,12 +9,12 @@
 //! send costs no query, only its share of one batched record.
 
 use crate::fanout::Hub;
-use crate::notify::payload::decide;
+use crate::notify::payload::{decide_with, Shapes};
 use crate::notify::policy::{backoff, noise, Breaker, Bucket};
 use crate::notify::send::{post, Outcome};
 use crate::notify::Notifier;
 use playtrace_store::{now_ms, Attempt, AttemptResult, Kind, Notification, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
@@ -26,9 +26,16 @@ const FLUSH_BATCH: usize = 256;
 const KEEP_SENT_MS: i64 = 24 * 3600 * 1000;
 /// How long the flusher lets alert changes gather after being woken.
 const COALESCE: Duration = Duration::from_millis(10);
-/// How long the recorder lets finished sends gather into one transaction: a sent notification
-/// shows `sent` this much later, and a crash in between sends it again (same Idempotency-Key).
-const RECORD_GATHER: Duration = Duration::from_millis(20);
+/// The least time between two flush transactions. Every write transaction of the notifier's
+/// own connections costs the store's writer its page cache (SQLite drops a connection's cache
+/// when another one wrote) and its turn: at 100 alerts/s, flushing once per alert commit took
+/// a tenth of ingest's throughput. A burst's first alert still goes out at once; the rest of it
+/// waits at most this long, together.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How long the recorder lets finished sends gather into one transaction (for the same
+/// reason): a sent notification shows `sent` this much later, a failed one is retried no
+/// sooner, and a crash in between sends it again (same Idempotency-Key).
+const RECORD_GATHER: Duration = Duration::from_millis(100);
 /// Nothing waits longer than this for a `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -105,18 +112,47 @@ async fn flusher(n: Arc<Notifier>) {
         }
     }
     let mut pruned_at = 0;
+    let mut flushed_at: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(at) = flushed_at {
+            tokio::time::sleep_until(at + FLUSH_EVERY).await;
+        }
         let now = now_ms();
         let m = n.clone();
+        let started = tokio::time::Instant::now();
         let flushed = blocking("flushing groups", move || {
             // A wake for a group still in its wait costs a read, not a write transaction.
             let next = m.outbox.next_flush_ms()?;
             if next.is_none_or(|t| t > now) {
-                return Ok((HashSet::new(), next));
+                return Ok((None, next));
+            }
+            // Payloads are shaped before the flush's transaction, which holds the writer's
+            // turn (ingest waits for it): inside, a group found as it was read reuses its
+            // decision; one that changed meanwhile is decided again there.
+            let mut shapes = Shapes::default();
+            let mut decided = HashMap::new();
+            for g in m.outbox.due_groups(now, FLUSH_BATCH)? {
+                let flush = decide_with(
+                    &g,
+                    m.receiver(&g.receiver),
+                    &m.external_url,
+                    now,
+                    &mut shapes,
+                );
+                decided.insert((g.receiver.clone(), g.group_key.clone()), (g, flush));
             }
             let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
             let queued = m.outbox.flush_due_queued(now, FLUSH_BATCH, |g| {
-                decide(g, m.receiver(&g.receiver), &m.external_url, now)
+                match decided.remove(&(g.receiver.clone(), g.group_key.clone())) {
+                    Some((read, flush)) if read == *g => flush,
+                    _ => decide_with(
+                        g,
+                        m.receiver(&g.receiver),
+                        &m.external_url,
+                        now,
+                        &mut shapes,
+                    ),
+                }
             })?;
             let mut hit = HashSet::new();
             for note in queued {
@@ -125,13 +161,16 @@ async fn flusher(n: Arc<Notifier>) {
                     m.queue(i).add(note);
                 }
             }
-            Ok((hit, m.outbox.next_flush_ms()?))
+            Ok((Some(hit), m.outbox.next_flush_ms()?))
         })
         .await;
         let mut until = now + 1_000;
         if let Some((hit, next)) = flushed {
-            for i in hit {
-                n.wakes[i].notify_one();
+            if let Some(hit) = hit {
+                flushed_at = Some(started);
+                for i in hit {
+                    n.wakes[i].notify_one();
+                }
             }
             match next {
                 Some(t) if t <= now => continue,

@@ -167,6 +167,8 @@ pub struct Outbox {
     turn: Arc<WriteTurn>,
     /// Reads of a receiver's pending notifications ([`Outbox::reads`]).
     reads: AtomicU64,
+    /// Write transactions ([`Outbox::commits`]).
+    commits: AtomicU64,
 }
 
 fn connection(path: &Path) -> Result<Connection, StoreError> {
@@ -187,6 +189,7 @@ impl Outbox {
             send: Mutex::new(connection(path)?),
             turn,
             reads: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -198,6 +201,15 @@ impl Outbox {
         self.reads.load(Ordering::Relaxed)
     }
 
+    /// How many write transactions the notifier's connections ran since the outbox opened
+    /// (`playtrace_notify_outbox_commits_total`). Each one holds up the store's writer for its
+    /// turn and empties the writer's page cache (SQLite drops a connection's cached pages when
+    /// another connection commits), so the notifier batches them: a few per second under load,
+    /// not one per alert or per send.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// A write on the delivery connection, in the writer's turn.
     fn write<R>(
         &self,
@@ -205,6 +217,7 @@ impl Outbox {
     ) -> Result<R, StoreError> {
         let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
         let _turn = take_turn(&self.turn);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(f(&mut conn)?)
     }
 
@@ -222,6 +235,7 @@ impl Outbox {
     ) -> Result<R, StoreError> {
         let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         let _turn = take_turn(&self.turn);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(f(&mut conn)?)
     }
 
@@ -230,6 +244,15 @@ impl Outbox {
         // A read: no turn needed.
         let conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         Ok(conn.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0))?)
+    }
+
+    /// The groups [`Outbox::flush_due`] would flush at `now`, read without the writer's turn:
+    /// the notifier shapes their payloads from this read, outside the turn, and the flush
+    /// (inside it) reuses each decision whose group it finds unchanged.
+    pub fn due_groups(&self, now: i64, limit: usize) -> Result<Vec<Group>, StoreError> {
+        let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction()?;
+        Ok(due_groups(&tx, now, limit)?)
     }
 
     /// Flushes up to `limit` groups due at `now`, in one transaction: `decide` says what each
@@ -254,42 +277,16 @@ impl Outbox {
     ) -> Result<Vec<Notification>, StoreError> {
         self.with_flush(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let groups: Vec<Group> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
-                     WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(params![now, limit as i64], |r| {
-                    Ok(Group {
-                        receiver: r.get(0)?,
-                        group_key: r.get(1)?,
-                        labels: r.get(2)?,
-                        repeat_ms: r.get(3)?,
-                        sent_ms: r.get(4)?,
-                        members: Vec::new(),
-                    })
-                })?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
+            let groups = due_groups(&tx, now, limit)?;
             let mut queued = Vec::new();
-            for mut g in groups {
-                g.members = {
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT alert_id, firing, alert, notified FROM notify_members
-                         WHERE receiver = ?1 AND group_key = ?2 ORDER BY rowid",
-                    )?;
-                    let rows = stmt.query_map(params![g.receiver, g.group_key], |r| {
-                        Ok(Member {
-                            alert_id: r.get(0)?,
-                            firing: r.get(1)?,
-                            alert: r.get(2)?,
-                            notified: r.get(3)?,
-                        })
-                    })?;
-                    rows.collect::<rusqlite::Result<_>>()?
-                };
+            for g in groups {
                 let flush = decide(&g);
                 let key = params![g.receiver, g.group_key];
+                // Statements that would change nothing (known from the members just read, in
+                // this transaction) are skipped: this runs for every alert on every receiver.
+                let firing = g.members.iter().any(|m| m.firing);
+                let unnotified = g.members.iter().any(|m| m.firing && !m.notified);
+                let resolved = g.members.iter().any(|m| !m.firing);
                 if let Some(n) = &flush.send {
                     tx.prepare_cached(
                         "INSERT INTO notify_outbox (id, receiver, group_key, status, alerts, body,
@@ -305,15 +302,13 @@ impl Outbox {
                         n.body,
                         now
                     ])?;
-                    tx.prepare_cached(
-                        "UPDATE notify_members SET notified = 1
-                         WHERE receiver = ?1 AND group_key = ?2 AND firing = 1",
-                    )?
-                    .execute(key)?;
-                    tx.prepare_cached(
-                        "UPDATE notify_groups SET sent_ms = ?3 WHERE receiver = ?1 AND group_key = ?2",
-                    )?
-                    .execute(params![g.receiver, g.group_key, now])?;
+                    if unnotified {
+                        tx.prepare_cached(
+                            "UPDATE notify_members SET notified = 1
+                             WHERE receiver = ?1 AND group_key = ?2 AND firing = 1",
+                        )?
+                        .execute(key)?;
+                    }
                     queued.push(Notification {
                         id: n.id.clone(),
                         receiver: g.receiver.clone(),
@@ -329,16 +324,25 @@ impl Outbox {
                         last_error: None,
                     });
                 }
-                tx.prepare_cached(
-                    "DELETE FROM notify_members WHERE receiver = ?1 AND group_key = ?2 AND firing = 0",
-                )?
-                .execute(key)?;
-                let firing = g.members.iter().any(|m| m.firing);
-                if firing {
+                if resolved {
                     tx.prepare_cached(
-                        "UPDATE notify_groups SET flush_ms = ?3 WHERE receiver = ?1 AND group_key = ?2",
+                        "DELETE FROM notify_members
+                         WHERE receiver = ?1 AND group_key = ?2 AND firing = 0",
                     )?
-                    .execute(params![g.receiver, g.group_key, flush.next_ms])?;
+                    .execute(key)?;
+                }
+                if firing {
+                    // The time it notified (when it did) and its next flush, in one statement.
+                    tx.prepare_cached(
+                        "UPDATE notify_groups SET flush_ms = ?3, sent_ms = coalesce(?4, sent_ms)
+                         WHERE receiver = ?1 AND group_key = ?2",
+                    )?
+                    .execute(params![
+                        g.receiver,
+                        g.group_key,
+                        flush.next_ms,
+                        flush.send.as_ref().map(|_| now)
+                    ])?;
                 } else {
                     tx.prepare_cached(
                         "DELETE FROM notify_groups WHERE receiver = ?1 AND group_key = ?2",
@@ -588,6 +592,43 @@ impl Outbox {
             Ok(dead)
         })
     }
+}
+
+/// Up to `limit` groups due at `now`, soonest first, with their alerts.
+fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Group>> {
+    let mut groups: Vec<Group> = c
+        .prepare_cached(
+            "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
+             WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT ?2",
+        )?
+        .query_map(params![now, limit as i64], |r| {
+            Ok(Group {
+                receiver: r.get(0)?,
+                group_key: r.get(1)?,
+                labels: r.get(2)?,
+                repeat_ms: r.get(3)?,
+                sent_ms: r.get(4)?,
+                members: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = c.prepare_cached(
+        "SELECT alert_id, firing, alert, notified FROM notify_members
+         WHERE receiver = ?1 AND group_key = ?2 ORDER BY rowid",
+    )?;
+    for g in &mut groups {
+        g.members = stmt
+            .query_map(params![g.receiver, g.group_key], |r| {
+                Ok(Member {
+                    alert_id: r.get(0)?,
+                    firing: r.get(1)?,
+                    alert: r.get(2)?,
+                    notified: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(groups)
 }
 
 /// `["a","b"]` for `json_each` (names are escaped as JSON strings).
