@@ -13,7 +13,7 @@
 //! and nothing competes with them for a core. Batches carry a sequence number; the in-order part
 //! takes them strictly in order and every contest shard folds its contests' events in input
 //! order, so "a later event wins" holds and results do not depend on the number of threads. A
-//! worker never runs more than `AHEAD` chunks ahead of the fold, so memory stays bounded even
+//! worker never runs more than `ahead(workers)` chunks ahead of the fold, so memory stays bounded even
 //! behind one slow chunk (a large document).
 
 use crate::chunks::{Chunk, ChunkSource};
@@ -277,4 +277,15 @@ fn line_count(buffer: &[u8]) -> u32 {
     let newlines = memchr::memchr_iter(b'\n', buffer).count();
     let unterminated = usize::from(!buffer.is_empty() && !buffer.ends_with(b"\n"));
     (newlines + unterminated) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    /// A small machine keeps three blocks per worker in flight; a big one only a few beyond one
+    /// per worker (16 workers at three each held 160 MiB of blocks and batches).
+    #[test]
+    fn read_ahead_is_three_per_worker_until_four_beyond_one_each() {
+        let ahead: Vec<u64> = [1, 2, 4, 16, 64].map(super::ahead).to_vec();
+        assert_eq!(ahead, [3, 6, 8, 20, 68]);
+    }
 }

@@ -40,14 +40,7 @@ fn event(i: usize, player: &str, session: &str) -> StoredEvent {
 /// Writes 2,000 events of 40 players (player-0 … player-39, one session each) and a reject
 /// naming player-7.
 fn populate(dir: &Path) {
-    let store = Store::open(dir, options()).unwrap();
-    let (writer, running) = store
-        .start::<()>(Box::new(AfterCommit(
-            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
-        )))
-        .unwrap();
     for batch in 0..4 {
-        let (tx, rx) = std::sync::mpsc::channel();
         let events = (batch * 500..(batch + 1) * 500)
             .map(|i| {
                 let p = i % 40;
@@ -64,17 +57,8 @@ fn populate(dir: &Path) {
         } else {
             vec![]
         };
-        let job = Job {
-            events,
-            rejects,
-            extra: (),
-            done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
-        };
-        assert!(writer.try_submit(job).is_ok());
-        rx.recv().unwrap();
+        write(dir, events, rejects);
     }
-    drop(writer);
-    assert!(running.stop());
 }
 
 fn file_bytes(dir: &Path) -> Vec<u8> {

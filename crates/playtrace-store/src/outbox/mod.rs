@@ -211,15 +211,24 @@ impl Outbox {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// A write on the delivery connection, in the writer's turn.
+    /// A write on `conn`, in the writer's turn (counted in [`Outbox::commits`]).
+    fn in_turn<R>(
+        &self,
+        conn: &Mutex<Connection>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = take_turn(&self.turn);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(f(&mut conn)?)
+    }
+
+    /// A write on the delivery connection.
     fn write<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
-        let _turn = take_turn(&self.turn);
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(f(&mut conn)?)
+        self.in_turn(&self.send, f)
     }
 
     fn with<R>(
@@ -230,14 +239,12 @@ impl Outbox {
         Ok(f(&mut conn)?)
     }
 
+    /// A write on the flusher's connection.
     fn with_flush<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
-        let _turn = take_turn(&self.turn);
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(f(&mut conn)?)
+        self.in_turn(&self.flush, f)
     }
 
     /// The earliest time a group is due to flush.

@@ -68,6 +68,23 @@ impl<'a> Parser<'a> {
         self.b.get(self.i) == Some(&c)
     }
 
+    /// After a member or an element: `Some(true)` past the container's `close`, `Some(false)`
+    /// past a `,` (and the space after it), `None` on anything else.
+    fn separator(&mut self, close: u8) -> Option<bool> {
+        match *self.b.get(self.i)? {
+            b',' => {
+                self.i += 1;
+                self.ws();
+                Some(false)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
     /// A string at `self.i` (its opening quote): its start and decoded text.
     fn string(&mut self) -> Option<(usize, Cow<'a, str>)> {
         let start = self.i;
@@ -190,16 +207,8 @@ impl<'a> Parser<'a> {
                         self.ws();
                         self.value(depth + 1, Some(key), key_start, at as u32)?;
                         self.ws();
-                        match *self.b.get(self.i)? {
-                            b',' => {
-                                self.i += 1;
-                                self.ws();
-                            }
-                            b'}' => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return None,
+                        if self.separator(b'}')? {
+                            break;
                         }
                     }
                 }
@@ -214,16 +223,8 @@ impl<'a> Parser<'a> {
                     loop {
                         self.value(depth + 1, None, self.i, at as u32)?;
                         self.ws();
-                        match *self.b.get(self.i)? {
-                            b',' => {
-                                self.i += 1;
-                                self.ws();
-                            }
-                            b']' => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return None,
+                        if self.separator(b']')? {
+                            break;
                         }
                     }
                 }
