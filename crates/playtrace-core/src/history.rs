@@ -5,10 +5,10 @@
 use crate::budget::BudgetSet;
 use crate::contest::{budget_lines, BudgetLine, GroupLine};
 use crate::quantile::from_order_key;
-use crate::rollup::{decode_into, HistoryKey, MINUTE_MS};
+use crate::rollup::{decode_into, for_each_pair, HistoryKey, MINUTE_MS};
 use crate::summary::GroupDim;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// What `GET /v1/budgets/history` asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,124 +56,239 @@ pub struct HistoryPoint {
     pub groups: Option<Vec<GroupLine>>,
 }
 
-/// A series' values in the grouping asked for (`None`: not grouping).
-type GroupValues = Option<Vec<Option<String>>>;
+/// A group's values by dimension, as the answer shows them.
+type GroupKey = BTreeMap<GroupDim, Option<String>>;
 
-/// Counts of one metric gathered for one point (and group): pairs appended as rows are read,
-/// merged once at the end.
-type Gathered = [Vec<(u64, u64)>; 3];
+/// One line of the answer: a point's overall line (`None`) or one of its groups (the index of
+/// the group in the answer's order).
+type Line = Option<usize>;
+
+/// What a row of a series adds to: its metric's index, and its group's index when the query
+/// groups (`None` for a scope's all-groups series, which is never a group).
+type Target = (usize, Line);
 
 /// The history of `query` from rows `(start of the row, index into series, counts)` read for
 /// `[from, to)`: one point per step, each with its budgets (and groups), percentiles exact.
 /// Series outside the query's game and env are skipped; rows outside the range are ignored.
+///
+/// Rows are not decoded as they come: each is filed under the line (point, group, metric) it
+/// counts towards, and each line then reads its rows once. A line of one row (the step is the
+/// row's size: the usual case) turns the row straight into durations without sorting; only
+/// lines of several rows merge them.
 pub fn answer<'r>(
     query: &HistoryQuery,
     budgets: &BudgetSet,
     series: &[HistoryKey],
     rows: impl IntoIterator<Item = (i64, usize, &'r [u8])>,
 ) -> Vec<HistoryPoint> {
+    answer_in(query, budgets, series, rows, None)
+}
+
+/// [`answer`] on `threads` threads (`None`: one for a short answer, else up to the cores').
+fn answer_in<'r>(
+    query: &HistoryQuery,
+    budgets: &BudgetSet,
+    series: &[HistoryKey],
+    rows: impl IntoIterator<Item = (i64, usize, &'r [u8])>,
+    threads: Option<usize>,
+) -> Vec<HistoryPoint> {
     let step = query.step_ms.max(MINUTE_MS);
-    let points = ((query.to_ms - query.from_ms).max(0) + step - 1) / step;
-    let wanted: Vec<Option<(usize, GroupValues)>> = series
-        .iter()
-        .map(|k| {
-            query.in_scope(k).then(|| {
-                let group = (!query.group_by.is_empty()).then(|| {
-                    query
-                        .group_by
-                        .iter()
-                        .map(|d| k.group.get(d.index()).cloned().flatten())
-                        .collect()
-                });
-                (k.metric.index(), group)
-            })
-        })
-        .collect();
-    let rows: Vec<(i64, usize, &[u8])> = rows
+    let points = (((query.to_ms - query.from_ms).max(0) + step - 1) / step) as usize;
+    let (groups, targets) = targets(query, series);
+    // Lines per point: the overall one, then each group's.
+    let lines = 1 + groups.len();
+    let cell = |point: usize, line: Line, metric: usize| {
+        (point * lines + line.map_or(0, |g| g + 1)) * 3 + metric
+    };
+    let rows: Vec<(usize, usize, &[u8])> = rows
         .into_iter()
         .filter(|&(at, s, _)| {
-            at >= query.from_ms && at < query.to_ms && matches!(wanted.get(s), Some(Some(_)))
+            at >= query.from_ms && at < query.to_ms && matches!(targets.get(s), Some(Some(_)))
         })
+        .map(|(at, s, blob)| (((at - query.from_ms) / step) as usize, s, blob))
         .collect();
     // A scope's all-groups series (an empty group, the sum of its groups) answers each point's
     // overall line from one row; points stored before such series existed have none, and merge
     // their groups' rows instead. A grouped query reads its groups from the groups' rows only
     // (and no longer merges every group into the overall line: that merge was most of its cost).
     let all_groups = |s: usize| series.get(s).is_some_and(|k| k.group.is_empty());
-    let mut summed = vec![false; points.max(0) as usize];
-    for &(at, s, _) in &rows {
+    let mut summed = vec![false; points];
+    for &(point, s, _) in &rows {
         if all_groups(s) {
-            summed[((at - query.from_ms) / step) as usize] = true;
+            summed[point] = true;
         }
     }
-    let mut overall: Vec<Gathered> = (0..points).map(|_| Gathered::default()).collect();
-    let mut groups: HashMap<(i64, Vec<Option<String>>), Gathered> = HashMap::new();
-    for (at, s, blob) in rows {
-        let Some(Some((m, group))) = wanted.get(s) else {
+    let mut filed: Vec<(usize, &[u8])> = Vec::with_capacity(rows.len() * 2);
+    for (point, s, blob) in rows {
+        let Some(Some((m, group))) = targets.get(s) else {
             continue;
         };
-        let point = ((at - query.from_ms) / step) as usize;
-        let sum_row = all_groups(s);
-        let to_overall = sum_row == summed[point];
-        match group.as_ref().filter(|_| !sum_row) {
-            Some(g) => {
-                let into = &mut groups.entry((point as i64, g.clone())).or_default()[*m];
-                let from = into.len();
-                if decode_into(blob, into) && to_overall {
-                    overall[point][*m].extend_from_slice(&into[from..]);
-                }
-            }
-            None if to_overall => {
-                decode_into(blob, &mut overall[point][*m]);
-            }
-            None => {}
+        let to_overall = all_groups(s) == summed[point];
+        if group.is_some() {
+            filed.push((cell(point, *group, *m), blob));
+        }
+        if to_overall {
+            filed.push((cell(point, None, *m), blob));
         }
     }
-    let mut per_point: BTreeMap<i64, Vec<GroupLine>> = BTreeMap::new();
-    for ((point, key), gathered) in groups {
-        per_point.entry(point).or_default().push(GroupLine {
-            key: query.group_by.iter().copied().zip(key).collect(),
-            budgets: budget_lines(budgets, gathered.map(counted)),
-        });
-    }
-    overall
-        .into_iter()
-        .enumerate()
-        .map(|(i, gathered)| {
+    // The order of rows within a line does not change its counts.
+    filed.sort_unstable_by_key(|&(c, _)| c);
+
+    let mut answer: Vec<HistoryPoint> = (0..points)
+        .map(|i| {
             let from = query.from_ms + i as i64 * step;
             HistoryPoint {
                 from_ms: from,
                 to_ms: (from + step).min(query.to_ms),
-                budgets: budget_lines(budgets, gathered.map(counted)),
-                groups: (!query.group_by.is_empty()).then(|| {
-                    let mut lines = per_point.remove(&(i as i64)).unwrap_or_default();
-                    lines.sort_by(|a, b| a.key.cmp(&b.key));
-                    lines
-                }),
+                budgets: Vec::new(),
+                groups: (!query.group_by.is_empty()).then(Vec::new),
             }
         })
-        .collect()
+        .collect();
+    // Points are independent: a long answer is shared among a few threads, each taking a run
+    // of points and the filed rows that belong to them.
+    let threads = threads.unwrap_or_else(|| {
+        if filed.len() < PARALLEL_ROWS {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        }
+    });
+    let per = points.div_ceil(threads).max(1);
+    let (groups, cell) = (&groups, &cell);
+    std::thread::scope(|scope| {
+        let mut rest = &filed[..];
+        for (c, chunk) in answer.chunks_mut(per).enumerate() {
+            let first = c * per;
+            let end = cell(first + chunk.len(), None, 0);
+            let (mine, after) = rest.split_at(rest.partition_point(|&(at, _)| at < end));
+            rest = after;
+            let mut fill = move || fill_points(chunk, first, mine, groups, budgets, cell);
+            if threads == 1 {
+                fill();
+            } else {
+                scope.spawn(fill);
+            }
+        }
+    });
+    answer
 }
 
-/// Gathered pairs merged: distinct values ascending with their counts, and the total.
-fn counted(mut pairs: Vec<(u64, u64)>) -> (Vec<(f64, u64)>, u64) {
-    // Each row's pairs are already ascending: the stable sort merges those runs instead of
-    // sorting from scratch.
-    pairs.sort_by_key(|&(k, _)| k);
-    let mut out: Vec<(f64, u64)> = Vec::with_capacity(pairs.len());
-    let mut last = None;
-    for (k, n) in pairs {
-        if last == Some(k) {
-            if let Some(l) = out.last_mut() {
-                l.1 += n;
+/// Filed rows at or above this many share the answer among threads.
+const PARALLEL_ROWS: usize = 4_096;
+/// At most this many threads answer one query.
+const MAX_THREADS: usize = 4;
+
+/// Fills the budgets (and groups) of `points`, the first of which is point `first`, from the
+/// rows filed for them (sorted by cell).
+fn fill_points(
+    points: &mut [HistoryPoint],
+    first: usize,
+    filed: &[(usize, &[u8])],
+    groups: &[GroupKey],
+    budgets: &BudgetSet,
+    cell: &(impl Fn(usize, Line, usize) -> usize + Sync),
+) {
+    let mut counted: [Vec<(f64, u64)>; 3] = Default::default();
+    let mut scratch = Vec::new();
+    let mut next = 0;
+    for (i, point) in points.iter_mut().enumerate() {
+        for line in std::iter::once(None).chain((0..groups.len()).map(Some)) {
+            let mut totals = [0u64; 3];
+            let mut any = false;
+            for (m, values) in counted.iter_mut().enumerate() {
+                let at = cell(first + i, line, m);
+                let from = next;
+                while filed.get(next).is_some_and(|&(c, _)| c == at) {
+                    next += 1;
+                }
+                any |= next > from;
+                totals[m] = merge(&filed[from..next], values, &mut scratch);
             }
-        } else {
-            out.push((from_order_key(k), n));
-            last = Some(k);
+            if line.is_some() && !any {
+                // Groups without rows in this step are left out.
+                continue;
+            }
+            let lines = budget_lines(budgets, [0, 1, 2].map(|m| (&counted[m][..], totals[m])));
+            match (line, point.groups.as_mut()) {
+                (None, _) => point.budgets = lines,
+                (Some(g), Some(out)) => out.push(GroupLine {
+                    key: groups[g].clone(),
+                    budgets: lines,
+                }),
+                (Some(_), None) => {}
+            }
         }
     }
-    let total = out.iter().map(|&(_, n)| n).sum();
-    (out, total)
+}
+
+/// The query's groups in the order the answer lists them, and per series what its rows count
+/// towards (`None` outside the query's game and env).
+fn targets(query: &HistoryQuery, series: &[HistoryKey]) -> (Vec<GroupKey>, Vec<Option<Target>>) {
+    let values = |k: &HistoryKey| -> Vec<Option<String>> {
+        query
+            .group_by
+            .iter()
+            .map(|d| k.group.get(d.index()).cloned().flatten())
+            .collect()
+    };
+    let grouped = |k: &HistoryKey| !query.group_by.is_empty() && !k.group.is_empty();
+    let mut keys: Vec<GroupKey> = series
+        .iter()
+        .filter(|k| query.in_scope(k) && grouped(k))
+        .map(|k| query.group_by.iter().copied().zip(values(k)).collect())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let targets = series
+        .iter()
+        .map(|k| {
+            query.in_scope(k).then(|| {
+                let group = grouped(k).then(|| {
+                    let key: BTreeMap<_, _> =
+                        query.group_by.iter().copied().zip(values(k)).collect();
+                    keys.binary_search(&key).ok()
+                });
+                (k.metric.index(), group.flatten())
+            })
+        })
+        .collect();
+    (keys, targets)
+}
+
+/// The rows of one line merged into `values` (distinct durations ascending, with counts);
+/// returns the number of samples. A damaged row adds nothing.
+fn merge(
+    rows: &[(usize, &[u8])],
+    values: &mut Vec<(f64, u64)>,
+    scratch: &mut Vec<(u64, u64)>,
+) -> u64 {
+    values.clear();
+    if let [(_, blob)] = rows {
+        // One row is already distinct and ascending.
+        if !for_each_pair(blob, |k, n| values.push((from_order_key(k), n))) {
+            values.clear();
+        }
+    } else {
+        scratch.clear();
+        for (_, blob) in rows {
+            decode_into(blob, scratch);
+        }
+        // Each row's pairs are already ascending: the stable sort merges those runs instead of
+        // sorting from scratch.
+        scratch.sort_by_key(|&(k, _)| k);
+        let mut last = None;
+        for &(k, n) in scratch.iter() {
+            match values.last_mut() {
+                Some(l) if last == Some(k) => l.1 += n,
+                _ => {
+                    values.push((from_order_key(k), n));
+                    last = Some(k);
+                }
+            }
+        }
+    }
+    values.iter().map(|&(_, n)| n).sum()
 }
 
 #[cfg(test)]
@@ -331,6 +446,124 @@ mod tests {
             assert_eq!(rooms.len(), 2, "{rooms:?}");
             assert_eq!(resolution(&groups[0].budgets), Some((2, Some(200.0))));
             assert_eq!(resolution(&groups[1].budgets), Some((1, Some(300.0))));
+        }
+    }
+
+    /// Steps the size of a row read each row straight (no merge); two series of one room (in
+    /// different hubs) still make one group, listed in key order; a damaged row adds nothing
+    /// and leaves its step's other rows counted.
+    #[test]
+    fn one_row_steps_series_sharing_a_group_and_a_damaged_row() {
+        let in_hub = |room: &str, hub: &str| HistoryKey {
+            group: vec![Some(hub.into()), Some(room.into()), None, None],
+            ..key(room)
+        };
+        let series = vec![in_hub("b", "h1"), in_hub("a", "h1"), in_hub("b", "h2")];
+        let rows = [
+            (0, 0, row(&[300.0, 100.0])),
+            (0, 1, row(&[50.0])),
+            (0, 2, row(&[100.0, 700.5])),
+            (MINUTE_MS, 0, row(&[10.0])),
+            (MINUTE_MS, 1, vec![0xff]),
+        ];
+        let query = HistoryQuery {
+            from_ms: 0,
+            to_ms: 2 * MINUTE_MS,
+            step_ms: MINUTE_MS,
+            group_by: vec![GroupDim::Room],
+            game: None,
+            env: None,
+        };
+        let points = answer(
+            &query,
+            &BudgetSet::default(),
+            &series,
+            rows.iter().map(|(at, s, b)| (*at, *s, b.as_slice())),
+        );
+        let resolution = |lines: &[BudgetLine]| {
+            lines
+                .iter()
+                .find(|l| l.metric == Metric::Resolution)
+                .map(|l| (l.samples, l.p50.map(|n| n.0), l.max.map(|n| n.0)))
+                .unwrap()
+        };
+        type Line = (u64, Option<f64>, Option<f64>);
+        let rooms = |p: &HistoryPoint| -> Vec<(Option<String>, Line)> {
+            p.groups
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|g| (g.key[&GroupDim::Room].clone(), resolution(&g.budgets)))
+                .collect()
+        };
+        assert_eq!(
+            resolution(&points[0].budgets),
+            (5, Some(100.0), Some(700.5))
+        );
+        assert_eq!(
+            rooms(&points[0]),
+            vec![
+                (Some("a".into()), (1, Some(50.0), Some(50.0))),
+                (Some("b".into()), (4, Some(100.0), Some(700.5))),
+            ]
+        );
+        // The damaged row of room a: its group has a line counting nothing, room b still counts.
+        assert_eq!(resolution(&points[1].budgets), (1, Some(10.0), Some(10.0)));
+        assert_eq!(
+            rooms(&points[1]),
+            vec![
+                (Some("a".into()), (0, None, None)),
+                (Some("b".into()), (1, Some(10.0), Some(10.0))),
+            ]
+        );
+    }
+
+    /// Shared among threads, the answer is the one a single thread gives (points split
+    /// anywhere, groups missing from some points, steps of several rows).
+    #[test]
+    fn threads_answer_what_one_thread_answers() {
+        let mut seed = 11u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let rooms: Vec<String> = (0..5).map(|r| format!("r{r}")).collect();
+        let series: Vec<HistoryKey> = rooms.iter().map(|r| key(r)).collect();
+        let mut rows = Vec::new();
+        for minute in 0..37i64 {
+            for s in 0..series.len() {
+                if next(4) > 0 {
+                    let samples: Vec<f64> =
+                        (0..next(9) + 1).map(|_| next(50) as f64 * 2.5).collect();
+                    rows.push((minute * MINUTE_MS, s, row(&samples)));
+                }
+            }
+        }
+        for step in [1, 2, 5] {
+            let query = HistoryQuery {
+                from_ms: 0,
+                to_ms: 37 * MINUTE_MS,
+                step_ms: step * MINUTE_MS,
+                group_by: vec![GroupDim::Room],
+                game: None,
+                env: None,
+            };
+            let with = |threads| {
+                answer_in(
+                    &query,
+                    &BudgetSet::default(),
+                    &series,
+                    rows.iter().map(|(at, s, b)| (*at, *s, b.as_slice())),
+                    Some(threads),
+                )
+            };
+            let one = with(1);
+            assert!(one.iter().any(|p| p.budgets.iter().any(|l| l.samples > 0)));
+            for threads in [2, 3, 8] {
+                assert_eq!(with(threads), one, "step {step}m on {threads} threads");
+            }
         }
     }
 }

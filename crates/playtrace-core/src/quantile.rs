@@ -30,7 +30,9 @@ fn rank_index(n: u64, p: f64) -> Option<u64> {
 /// The same nearest rank over distinct values with their counts, ascending by value (a value
 /// may repeat; counts of 0 are skipped): a walk over the counts instead of over every sample,
 /// so a window of millions of samples with few distinct durations costs only its distinct
-/// values. `total` is the sum of the counts.
+/// values. `total` is the sum of the counts. The reference for [`nearest_ranks_counted`], which
+/// the budgets use.
+#[cfg(test)]
 pub(crate) fn nearest_rank_counted(counted: &[(f64, u64)], total: u64, p: f64) -> Option<f64> {
     let index = rank_index(total, p)?;
     let mut seen = 0u64;
@@ -41,6 +43,37 @@ pub(crate) fn nearest_rank_counted(counted: &[(f64, u64)], total: u64, p: f64) -
         }
     }
     None
+}
+
+/// [`nearest_rank_counted`] at several percentiles in one walk (a budget line asks for four:
+/// its own, p50, p95 and p99), in the order asked.
+pub(crate) fn nearest_ranks_counted<const N: usize>(
+    counted: &[(f64, u64)],
+    total: u64,
+    ps: [f64; N],
+) -> [Option<f64>; N] {
+    let mut out = [None; N];
+    let mut wanted: [(u64, usize); N] = std::array::from_fn(|i| (0, i));
+    for (w, p) in wanted.iter_mut().zip(ps) {
+        match rank_index(total, p) {
+            Some(index) => w.0 = index,
+            None => return out,
+        }
+    }
+    wanted.sort_unstable();
+    let mut next = 0;
+    let mut seen = 0u64;
+    for &(value, count) in counted {
+        seen += count;
+        while next < N && seen > wanted[next].0 {
+            out[wanted[next].1] = Some(value);
+            next += 1;
+        }
+        if next == N {
+            break;
+        }
+    }
+    out
 }
 
 /// A duration's order-preserving integer form (ascending `u64` = ascending `f64::total_cmp`): the
@@ -137,6 +170,22 @@ mod tests {
             prop_assert_eq!(
                 nearest_rank_counted(&c, samples.len() as u64, p),
                 nearest_rank(&sorted, p)
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn ranks_in_one_walk_equal_one_walk_each(
+            samples in prop::collection::vec(durations(), 0..300),
+            p in 0.1f64..100.0,
+        ) {
+            let c = counted(&samples);
+            let n = samples.len() as u64;
+            let ps = [p, 50.0, 95.0, 99.0, 100.0, 50.0];
+            prop_assert_eq!(
+                nearest_ranks_counted(&c, n, ps),
+                ps.map(|p| nearest_rank_counted(&c, n, p))
             );
         }
     }

@@ -63,7 +63,38 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// One varint from `blob` at `at`. A varint of up to 8 bytes (every count, and the deltas
+/// between neighbouring durations) is read from one 8-byte word: a week's history of 40 rooms
+/// reads millions of them, a byte at a time took a third of the answer.
 fn get_varint(blob: &[u8], at: &mut usize) -> Option<u64> {
+    if let Some(word) = blob
+        .get(*at..*at + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+    {
+        // The first byte without its continuation bit ends the varint.
+        let ends = !word & 0x8080_8080_8080_8080;
+        if ends != 0 {
+            let bytes = ends.trailing_zeros() / 8 + 1;
+            let kept = if bytes == 8 {
+                word
+            } else {
+                word & ((1u64 << (8 * bytes)) - 1)
+            };
+            // Packs the 7-bit groups: pairs of bytes, then pairs of 14-bit groups, then of 28.
+            let x = kept & 0x7f7f_7f7f_7f7f_7f7f;
+            let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+            let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+            let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
+            *at += bytes as usize;
+            return Some(x);
+        }
+    }
+    get_varint_bytewise(blob, at)
+}
+
+/// [`get_varint`] a byte at a time: near the end of a row, and for varints over 8 bytes.
+fn get_varint_bytewise(blob: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *blob.get(*at)?;
@@ -99,15 +130,25 @@ pub fn decode(blob: &[u8]) -> Option<Vec<(u64, u64)>> {
 /// damaged row, which then adds nothing.
 pub fn decode_into(blob: &[u8], out: &mut Vec<(u64, u64)>) -> bool {
     let start = out.len();
+    let whole = for_each_pair(blob, |k, n| out.push((k, n)));
+    if !whole {
+        out.truncate(start);
+    }
+    whole
+}
+
+/// Calls `f` with each `(order key, count)` of a row, in order, without gathering them first
+/// (the history turns them into durations as it reads); false when the row turns out damaged,
+/// after `f` has seen the pairs before the damage.
+pub fn for_each_pair(blob: &[u8], mut f: impl FnMut(u64, u64)) -> bool {
     let (mut at, mut prev) = (0, 0u64);
     while at < blob.len() {
         let pair = get_varint(blob, &mut at).zip(get_varint(blob, &mut at));
         let Some((delta, n)) = pair else {
-            out.truncate(start);
             return false;
         };
         prev = prev.wrapping_add(delta);
-        out.push((prev, n));
+        f(prev, n);
     }
     true
 }
@@ -167,5 +208,39 @@ mod tests {
         );
         let values: Vec<(f64, u64)> = sum.iter().map(|&(k, n)| (from_order_key(k), n)).collect();
         assert_eq!(values, vec![(0.0, 3), (2.0, 1), (100.0, 5), (8000.25, 3)]);
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time reader reads what the byte-at-a-time one reads, at every length,
+        /// with bytes after the varint, and on cut or damaged rows.
+        #[test]
+        fn varints_read_a_word_at_a_time_equal_byte_at_a_time(
+            values in proptest::collection::vec(proptest::num::u64::ANY, 0..12),
+            shifts in proptest::collection::vec(0u32..64, 12),
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..12),
+            cut in 0usize..200,
+        ) {
+            let mut blob = Vec::new();
+            for (v, s) in values.iter().zip(&shifts) {
+                put_varint(&mut blob, v >> s);
+            }
+            blob.extend(&noise);
+            blob.truncate(blob.len().saturating_sub(cut % 3));
+            let (mut a, mut b) = (0, 0);
+            loop {
+                let fast = get_varint(&blob, &mut a);
+                let slow = get_varint_bytewise(&blob, &mut b);
+                proptest::prop_assert_eq!(fast, slow);
+                proptest::prop_assert_eq!(a, b);
+                if fast.is_none() || a >= blob.len() {
+                    break;
+                }
+            }
+            for (v, s) in values.iter().zip(&shifts) {
+                let mut one = Vec::new();
+                put_varint(&mut one, v >> s);
+                proptest::prop_assert_eq!(get_varint(&one, &mut 0), Some(v >> s));
+            }
+        }
     }
 }

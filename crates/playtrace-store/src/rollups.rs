@@ -190,6 +190,44 @@ impl Reader {
         })
     }
 
+    /// The rows of `series` starting in `[from_ms, to_ms)` (hour rows when `hours`), each
+    /// looked up by its key: for a few series out of many (an ungrouped history reads its
+    /// scopes' all-groups rows only), this reads a page per row instead of every row of the
+    /// range. `from_ms` is the start of a minute (or hour).
+    pub fn rollup_rows_of(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        hours: bool,
+        series: &[i64],
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        let unit = if hours { HOUR_MS } else { MINUTE_MS };
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT counts FROM {} WHERE at_ms = ?1 AND series = ?2",
+                table(hours)
+            ))?;
+            let mut out = Vec::new();
+            let mut at_ms = from_ms.div_euclid(unit) * unit;
+            while at_ms < to_ms {
+                for &id in series {
+                    let counts: Option<Vec<u8>> = stmt
+                        .query_row(params![at_ms, id], |r| r.get(0))
+                        .optional()?;
+                    if let Some(counts) = counts {
+                        out.push(RollupRow {
+                            at_ms,
+                            series: id,
+                            counts,
+                        });
+                    }
+                }
+                at_ms += unit;
+            }
+            Ok(out)
+        })
+    }
+
     /// The start of the first row of any series in `series` (hour rows when `hours`), if any:
     /// where a kind of series began to be written.
     pub fn rollup_first(
@@ -370,5 +408,15 @@ mod tests {
         let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.at_ms / HOUR_MS, r.series)).collect();
         assert_eq!(got, vec![(1, room), (2, all), (3, all)]);
         assert_eq!(decode(&rows[1].counts).unwrap(), vec![(k, 1)]);
+        // Looked up by key: the same rows of the series asked for, hour by hour.
+        let of = reader
+            .rollup_rows_of(HOUR_MS, 10 * HOUR_MS, true, &[all])
+            .unwrap();
+        assert_eq!(of, rows[1..].to_vec());
+        let of = reader
+            .rollup_rows_of(0, 2 * HOUR_MS, true, &[room, all])
+            .unwrap();
+        let got: Vec<(i64, i64)> = of.iter().map(|r| (r.at_ms / HOUR_MS, r.series)).collect();
+        assert_eq!(got, vec![(1, room)]);
     }
 }

@@ -11,7 +11,7 @@ use crate::contest::live::ring::{from_order_key, Counts, HashMap, SeriesId};
 use crate::contest::live::state::LiveContests;
 use crate::dims::{Group, GROUP_SLOTS};
 use crate::num::Num;
-use crate::quantile::nearest_rank_counted;
+use crate::quantile::nearest_ranks_counted;
 
 impl LiveContests {
     /// Budgets over each rolling window ending at `now_ms`.
@@ -183,31 +183,33 @@ impl Merge<'_> {
 }
 
 fn lines_for(budgets: &BudgetSet, merges: [Merge<'_>; 3]) -> Vec<BudgetLine> {
-    budget_lines(budgets, merges.map(Merge::counted))
+    let counted = merges.map(Merge::counted);
+    budget_lines(budgets, counted.each_ref().map(|(v, n)| (v.as_slice(), *n)))
 }
 
 /// One line per budget from each metric's distinct values (ascending, with counts) and total:
 /// the live windows and the history judge the same way.
 pub(crate) fn budget_lines(
     budgets: &BudgetSet,
-    counted: [(Vec<(f64, u64)>, u64); 3],
+    counted: [(&[(f64, u64)], u64); 3],
 ) -> Vec<BudgetLine> {
     budgets
         .budgets
         .iter()
         .map(|b| {
             let (values, total) = &counted[b.metric.index()];
-            let rank = |p: f64| nearest_rank_counted(values, *total, p);
-            let r = judge(b, rank(b.percentile), *total);
+            let [value, p50, p95, p99] =
+                nearest_ranks_counted(values, *total, [b.percentile, 50.0, 95.0, 99.0]);
+            let r = judge(b, value, *total);
             BudgetLine {
                 metric: b.metric,
                 percentile: r.percentile,
                 budget: r.budget,
                 value: r.value,
                 samples: r.samples,
-                p50: rank(50.0).map(Num),
-                p95: rank(95.0).map(Num),
-                p99: rank(99.0).map(Num),
+                p50: p50.map(Num),
+                p95: p95.map(Num),
+                p99: p99.map(Num),
                 max: values.last().map(|&(v, _)| Num(v)),
                 breached: r.status == BudgetStatus::Breach,
                 status: r.status,
