@@ -3,7 +3,7 @@
 // workspace's debug build).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,20 @@ export const PLAYTRACE_BIN = resolve(
   process.env.PLAYTRACE_BIN ?? join(here, '../../../../target/debug/playtrace'),
 );
 
-/** A temporary directory. */
+// Every temporary path a test file made goes when its process exits (each test file runs in a
+// process of its own), so repeated runs do not fill /tmp; PLAYTRACE_KEEP_TEMP=1 keeps them to
+// look at after a failure.
+const made = [];
+process.on('exit', () => {
+  if (process.env.PLAYTRACE_KEEP_TEMP) return;
+  for (const path of made) rmSync(path, { recursive: true, force: true });
+});
+
+/** A temporary directory, removed when the test process exits. */
 export function tempDir(prefix = 'playtrace-js-') {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /**
@@ -33,6 +44,7 @@ export async function startServe({ dataDir = tempDir(), listen = '127.0.0.1:0', 
   if (config !== undefined) {
     const path = `${dataDir}.toml`;
     writeFileSync(path, config);
+    made.push(path);
     args.push('--config', path);
   }
   const env = { ...process.env };
