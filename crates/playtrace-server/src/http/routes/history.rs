@@ -205,13 +205,19 @@ pub(crate) async fn budget_history(
         } else {
             reader.rollup_first(hours, &all_groups)?
         };
-        // Once every row of the range has its all-groups rows, an ungrouped query needs only
-        // those: looked up by key when they are few among the series.
+        // Where no group row is older than the first all-groups row (every store written since
+        // those rows exist), an ungrouped query needs only the all-groups rows: looked up by key
+        // when they are few among the series.
         let sums: Vec<i64> = all_groups.intersection(&in_scope).copied().collect();
-        let rows = if !grouped
-            && first.is_some_and(|f| f <= from)
-            && sums.len() * LOOKUP_SHARE <= in_scope.len().max(1)
-        {
+        let only_sums = match first {
+            Some(f) if f <= from => true,
+            Some(f) => {
+                let groups: HashSet<i64> = in_scope.difference(&all_groups).copied().collect();
+                reader.rollup_first(hours, &groups)?.is_none_or(|g| g >= f)
+            }
+            None => false,
+        };
+        let rows = if !grouped && only_sums && sums.len() * LOOKUP_SHARE <= in_scope.len().max(1) {
             reader.rollup_rows_of(from, to, hours, &sums)?
         } else {
             reader.rollup_rows(from, to, hours, |at, id| {
