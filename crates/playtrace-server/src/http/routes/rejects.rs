@@ -27,11 +27,23 @@ use std::time::Duration;
 /// Rejects read again per writer job: small enough that live ingest sharing the writer is not
 /// held up by one large job.
 const REPLAY_PAGE: usize = 500;
+fn replay_page() -> usize {
+    std::env::var("PLAYTRACE_R7_PAGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(REPLAY_PAGE)
+}
 
 /// Replay pages on the writer's queue at once: two let a group commit take a page while the
 /// next one waits (one left the writer idle between pages); four bought no more on a busy
 /// 2-core machine and doubled live ingest's p99 beside the replay (bench/recovery/README.md).
 const IN_FLIGHT: usize = 2;
+fn in_flight() -> usize {
+    std::env::var("PLAYTRACE_R7_INFLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(IN_FLIGHT)
+}
 
 /// How often a replay page waits for a full writer queue before the replay gives up (what was
 /// committed stays committed; run the replay again).
@@ -262,7 +274,7 @@ pub(crate) async fn replay(
         let cutoff = playtrace_store::now_ms() - horizon_ms;
         totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         if !r.dry_run && !batch.marks.is_empty() {
-            if in_flight.len() >= IN_FLIGHT {
+            if in_flight.len() >= in_flight() {
                 if let Some(oldest) = in_flight.pop_front() {
                     totals.settle(oldest).await?;
                 }
@@ -318,7 +330,7 @@ impl Source {
     /// The next page after `after`, read again; `None` when no reject is left.
     async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
         let (reader, filter) = (app.reader.clone(), self.filter.clone());
-        let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
+        let page = blocking(move || reader.rejects_matching(&filter, after, replay_page())).await?;
         if page.is_empty() {
             return Ok(None);
         }
