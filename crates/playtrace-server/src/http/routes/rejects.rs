@@ -38,7 +38,8 @@ fn replay_page() -> usize {
 /// next one waits (one left the writer idle between pages); four bought no more on a busy
 /// 2-core machine and doubled live ingest's p99 beside the replay (bench/recovery/README.md).
 const IN_FLIGHT: usize = 2;
-fn in_flight() -> usize {
+fn read_ahead() -> usize { std::env::var("PLAYTRACE_R7_READ").ok().and_then(|v| v.parse().ok()).unwrap_or(2) }
+fn pages_in_flight() -> usize {
     std::env::var("PLAYTRACE_R7_INFLIGHT")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -261,9 +262,8 @@ pub(crate) async fn replay(
     // take more than one (one page at a time left the writer idle between a page's commit and
     // the next page's arrival); the next page is read meanwhile.
     let mut in_flight = VecDeque::new();
-    let mut next = source.fetch(&app, 0).await?;
-    while let Some((page, batch)) = next.take() {
-        let after = page.last().map_or(0, |e| e.record.seq);
+    let mut reading = ReadAhead::default();
+    while let Some(batch) = reading.next(&source, &app).await? {
         totals.selected +=
             (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
         totals.passing += batch.marks.len() as u64;
@@ -274,14 +274,13 @@ pub(crate) async fn replay(
         let cutoff = playtrace_store::now_ms() - horizon_ms;
         totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         if !r.dry_run && !batch.marks.is_empty() {
-            if in_flight.len() >= in_flight() {
+            if in_flight.len() >= pages_in_flight() {
                 if let Some(oldest) = in_flight.pop_front() {
                     totals.settle(oldest).await?;
                 }
             }
             in_flight.push_back(queue_page(&app, batch).await?);
         }
-        next = source.fetch(&app, after).await?;
     }
     while let Some(page) = in_flight.pop_front() {
         totals.settle(page).await?;
@@ -323,31 +322,51 @@ struct Source {
     max_line: u64,
 }
 
-/// A page of rejects and what reading them again gave.
-type Page = (Arc<Vec<RejectEntry>>, ReplayBatch);
+/// Pages being read again, oldest first: several at once, each on its own blocking thread, so
+/// reading (transform, scan, envelope) is not one serial stage in front of the writer.
+#[derive(Default)]
+struct ReadAhead {
+    reading: VecDeque<tokio::task::JoinHandle<ReplayBatch>>,
+    /// The last reject fetched.
+    after: i64,
+    /// No reject is left to fetch.
+    done: bool,
+}
+
+impl ReadAhead {
+    /// The next page read again, in sequence order; `None` when no reject is left.
+    async fn next(&mut self, source: &Source, app: &AppState) -> ApiResult<Option<ReplayBatch>> {
+        while !self.done && self.reading.len() < read_ahead() {
+            match source.page(app, self.after).await? {
+                Some(page) => {
+                    self.after = page.last().map_or(self.after, |e| e.record.seq);
+                    self.reading.push_back(source.read(page));
+                }
+                None => self.done = true,
+            }
+        }
+        match self.reading.pop_front() {
+            Some(read) => Ok(Some(read.await.map_err(ApiError::internal)?)),
+            None => Ok(None),
+        }
+    }
+}
 
 impl Source {
-    /// The next page after `after`, read again; `None` when no reject is left.
-    async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
+    /// The next page of rejects after `after`; `None` when no reject is left.
+    async fn page(&self, app: &AppState, after: i64) -> ApiResult<Option<Vec<RejectEntry>>> {
         let (reader, filter) = (app.reader.clone(), self.filter.clone());
         let page = blocking(move || reader.rejects_matching(&filter, after, replay_page())).await?;
-        if page.is_empty() {
-            return Ok(None);
-        }
-        let page = Arc::new(page);
-        let batch = self.read(page.clone()).await?;
-        Ok(Some((page, batch)))
+        Ok((!page.is_empty()).then_some(page))
     }
 
-    /// Reads a page of rejects again, off the async threads.
-    async fn read(&self, page: Arc<Vec<RejectEntry>>) -> ApiResult<ReplayBatch> {
+    /// Reads a page of rejects again on a blocking thread.
+    fn read(&self, page: Vec<RejectEntry>) -> tokio::task::JoinHandle<ReplayBatch> {
         let (games, transform, max_line) =
             (self.games.clone(), self.transform.clone(), self.max_line);
         tokio::task::spawn_blocking(move || {
             ReplayBatch::read(&games, &page, transform.as_deref(), max_line)
         })
-        .await
-        .map_err(ApiError::internal)
     }
 }
 
