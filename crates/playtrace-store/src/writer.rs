@@ -547,7 +547,7 @@ impl<T: Send + 'static> WriterThread<T> {
 /// Where a commit in progress takes more jobs from, between two jobs: a live job that came
 /// while background jobs were inserted joins the commit, which then ends (it waits for the rest
 /// of one background job, not for a whole batch of them); while nothing else waits, background
-/// jobs follow one another up to [`background_events`] events.
+/// jobs follow one another up to [`BACKGROUND_EVENTS`] events.
 struct Feed<'a, T> {
     rx: &'a Receiver<Job<T>>,
     deferred: &'a mut VecDeque<Job<T>>,
@@ -562,12 +562,7 @@ struct Feed<'a, T> {
 
 /// Background events (replay pages) one commit takes at most while nothing else waits: the
 /// write of a commit grows with its rows, and a live job that comes meanwhile waits for it.
-fn background_events() -> usize {
-    std::env::var("PLAYTRACE_R7_BG_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000)
-}
+const BACKGROUND_EVENTS: usize = 1_000;
 
 impl<'a, T: 'static> Feed<'a, T> {
     fn new(
@@ -619,7 +614,7 @@ impl<'a, T: 'static> Feed<'a, T> {
             self.has_live = true;
             return Some(job);
         }
-        if self.background >= background_events() {
+        if self.background >= BACKGROUND_EVENTS {
             return None;
         }
         let job = self.deferred.pop_front()?;
@@ -935,7 +930,7 @@ mod tests {
 
     #[test]
     fn background_jobs_share_a_commit_up_to_the_budget_when_nothing_else_waits() {
-        let budget = background_events();
+        let budget = BACKGROUND_EVENTS;
         let page = budget / 2 + 1;
         let order = gated(
             ("page 1", true, page),

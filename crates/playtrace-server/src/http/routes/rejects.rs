@@ -24,27 +24,18 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Rejects read again per writer job: small enough that live ingest sharing the writer is not
-/// held up by one large job.
-const REPLAY_PAGE: usize = 500;
-fn replay_page() -> usize {
-    std::env::var("PLAYTRACE_R7_PAGE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(REPLAY_PAGE)
-}
+/// Rejects read again per writer job: a live job that comes while a page is inserted waits for
+/// the rest of that page (`CommitHook::background`), so pages are small; the writer still
+/// commits several at once while nothing else waits.
+const REPLAY_PAGE: usize = 250;
 
-/// Replay pages on the writer's queue at once: two let a group commit take a page while the
-/// next one waits (one left the writer idle between pages); four bought no more on a busy
-/// 2-core machine and doubled live ingest's p99 beside the replay (bench/recovery/README.md).
-const IN_FLIGHT: usize = 2;
-fn read_ahead() -> usize { std::env::var("PLAYTRACE_R7_READ").ok().and_then(|v| v.parse().ok()).unwrap_or(2) }
-fn pages_in_flight() -> usize {
-    std::env::var("PLAYTRACE_R7_INFLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(IN_FLIGHT)
-}
+/// Replay pages on the writer's queue at once: enough for the writer to fill a background
+/// commit (`BACKGROUND_EVENTS` in the store's writer) while the replay waits for the oldest.
+const IN_FLIGHT: usize = 4;
+
+/// Pages read again at once, each on a blocking thread (one reader was the replay's slowest
+/// serial stage: the transform, scan and envelope of a page take longer than its commit).
+const READ_AHEAD: usize = 2;
 
 /// How often a replay page waits for a full writer queue before the replay gives up (what was
 /// committed stays committed; run the replay again).
@@ -274,7 +265,7 @@ pub(crate) async fn replay(
         let cutoff = playtrace_store::now_ms() - horizon_ms;
         totals.outside_windows += batch.marks.iter().filter(|m| m.recv_ms < cutoff).count() as u64;
         if !r.dry_run && !batch.marks.is_empty() {
-            if in_flight.len() >= pages_in_flight() {
+            if in_flight.len() >= IN_FLIGHT {
                 if let Some(oldest) = in_flight.pop_front() {
                     totals.settle(oldest).await?;
                 }
@@ -336,7 +327,7 @@ struct ReadAhead {
 impl ReadAhead {
     /// The next page read again, in sequence order; `None` when no reject is left.
     async fn next(&mut self, source: &Source, app: &AppState) -> ApiResult<Option<ReplayBatch>> {
-        while !self.done && self.reading.len() < read_ahead() {
+        while !self.done && self.reading.len() < READ_AHEAD {
             match source.page(app, self.after).await? {
                 Some(page) => {
                     self.after = page.last().map_or(self.after, |e| e.record.seq);
@@ -356,7 +347,7 @@ impl Source {
     /// The next page of rejects after `after`; `None` when no reject is left.
     async fn page(&self, app: &AppState, after: i64) -> ApiResult<Option<Vec<RejectEntry>>> {
         let (reader, filter) = (app.reader.clone(), self.filter.clone());
-        let page = blocking(move || reader.rejects_matching(&filter, after, replay_page())).await?;
+        let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
         Ok((!page.is_empty()).then_some(page))
     }
 
