@@ -9,6 +9,7 @@
 //! job's events), so those are durable together with the events.
 
 use crate::alerts::{self, AlertRow};
+use crate::feed::{Feed, Weighed};
 use crate::health::{Health, Throttle};
 use crate::insert::{insert_events, Inserted};
 use crate::record::{Kind, RejectRow, StoredEvent};
@@ -55,6 +56,12 @@ pub struct Job<T> {
     pub extra: T,
     /// Completion.
     pub done: Completion,
+}
+
+impl<T> Weighed for Job<T> {
+    fn events(&self) -> usize {
+        self.events.len()
+    }
 }
 
 impl<T> Job<T> {
@@ -495,7 +502,9 @@ impl<T: Send + 'static> WriterThread<T> {
             self.last_recv = recv_ms;
             let result = {
                 let _turn = take_turn(&self.turn);
-                let mut feed = Feed::new(&self.rx, &mut deferred, &jobs, &*self.hook, self.options);
+                let (hook, max) = (&*self.hook, self.options.max_commit_events);
+                let background = |j: &Job<T>| hook.background(&j.extra);
+                let mut feed = Feed::new(&self.rx, &mut deferred, &jobs, background, max);
                 commit(
                     &mut self.conn,
                     &mut jobs,
@@ -544,91 +553,12 @@ impl<T: Send + 'static> WriterThread<T> {
     }
 }
 
-/// Where a commit in progress takes more jobs from, between two jobs: a live job that came
-/// while background jobs were inserted joins the commit, which then ends (it waits for the rest
-/// of one background job, not for a whole batch of them); while nothing else waits, background
-/// jobs follow one another up to [`BACKGROUND_EVENTS`] events.
-struct Feed<'a, T> {
-    rx: &'a Receiver<Job<T>>,
-    deferred: &'a mut VecDeque<Job<T>>,
-    /// Live jobs taken off the queue for this commit, not inserted yet.
-    live: VecDeque<Job<T>>,
-    /// Whether the commit holds a job that is not background work: it takes no more of that.
-    has_live: bool,
-    /// Background events in the commit.
-    background: usize,
-    options: WriterOptions,
-}
-
-/// Background events (replay pages) one commit takes at most while nothing else waits: the
-/// write of a commit grows with its rows, and a live job that comes meanwhile waits for it.
-const BACKGROUND_EVENTS: usize = 1_000;
-
-impl<'a, T: 'static> Feed<'a, T> {
-    fn new(
-        rx: &'a Receiver<Job<T>>,
-        deferred: &'a mut VecDeque<Job<T>>,
-        jobs: &[Job<T>],
-        hook: &dyn CommitHook<T>,
-        options: WriterOptions,
-    ) -> Self {
-        let mut background = 0;
-        let mut has_live = false;
-        for job in jobs {
-            if hook.background(&job.extra) {
-                background += job.events.len();
-            } else {
-                has_live = true;
-            }
-        }
-        Feed {
-            rx,
-            deferred,
-            live: VecDeque::new(),
-            has_live,
-            background,
-            options,
-        }
-    }
-
-    /// The next job for a commit that holds `events` events so far (`None`: commit now).
-    fn next(&mut self, hook: &dyn CommitHook<T>, events: usize) -> Option<Job<T>> {
-        if let Some(job) = self.live.pop_front() {
-            return Some(job);
-        }
-        if self.has_live || events >= self.options.max_commit_events {
-            return None;
-        }
-        let mut waiting = events;
-        while waiting < self.options.max_commit_events {
-            match self.rx.try_recv() {
-                Ok(job) if hook.background(&job.extra) => self.deferred.push_back(job),
-                Ok(job) => {
-                    waiting += job.events.len();
-                    self.live.push_back(job);
-                }
-                Err(_) => break,
-            }
-        }
-        if let Some(job) = self.live.pop_front() {
-            self.has_live = true;
-            return Some(job);
-        }
-        if self.background >= BACKGROUND_EVENTS {
-            return None;
-        }
-        let job = self.deferred.pop_front()?;
-        self.background += job.events.len();
-        Some(job)
-    }
-}
-
 fn commit<T: 'static>(
     conn: &mut Connection,
     jobs: &mut Vec<Job<T>>,
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
-    feed: &mut Feed<'_, T>,
+    feed: &mut Feed<'_, Job<T>>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
@@ -643,7 +573,8 @@ fn commit<T: 'static>(
         )?;
         for i in 0.. {
             if i == jobs.len() {
-                match feed.next(&*hook, commit_events as usize) {
+                let next = feed.next(|j| hook.background(&j.extra), commit_events as usize);
+                match next {
                     Some(job) => {
                         commit_events += job.events.len() as u64;
                         jobs.push(job);
@@ -930,7 +861,7 @@ mod tests {
 
     #[test]
     fn background_jobs_share_a_commit_up_to_the_budget_when_nothing_else_waits() {
-        let budget = BACKGROUND_EVENTS;
+        let budget = crate::feed::BACKGROUND_EVENTS;
         let page = budget / 2 + 1;
         let order = gated(
             ("page 1", true, page),
