@@ -18,6 +18,7 @@ mod check;
 mod checkpoint;
 mod cluster;
 mod erase;
+mod feed;
 mod health;
 mod insert;
 mod lock;
