@@ -168,9 +168,15 @@ def ingest(url, out, args, run, pid, perf_name=None):
     """The load generator's result: events/s, and the collector's own CPU (cores) meanwhile."""
     rec = perf_start(args, pid, perf_name) if perf_name else None
     try:
-        return _ingest(url, out, args, run, pid)
+        result = _ingest(url, out, args, run, pid)
     finally:
         perf_stop(rec)
+    if rec is not None:
+        # perf ran through the warmup too: the events it saw, at the measured rate, for
+        # bench/notify/profile.py's CPU per event.
+        with open(os.path.join(args.perf, perf_name + ".events"), "w") as f:
+            f.write("%d\n" % (result["events_per_s"] * (args.seconds + args.warmup)))
+    return result
 
 
 def _ingest(url, out, args, run, pid):
