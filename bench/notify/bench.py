@@ -147,8 +147,39 @@ def start_collector(binary, tmp, name, conf):
         time.sleep(0.1)
 
 
-def ingest(url, out, args, run, pid):
+def perf_start(args, pid, name):
+    """`perf record` attached to the collector for one phase (--perf DIR); None without it."""
+    if not args.perf:
+        return None
+    os.makedirs(args.perf, exist_ok=True)
+    return subprocess.Popen(["perf", "record", "-q", "-F", str(args.perf_freq), "--call-graph",
+                             "dwarf,16384", "-p", str(pid), "-o",
+                             os.path.join(args.perf, name + ".data")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def perf_stop(rec):
+    if rec is not None:
+        rec.send_signal(2)  # SIGINT: perf writes its file and exits
+        rec.wait()
+
+
+def ingest(url, out, args, run, pid, perf_name=None):
     """The load generator's result: events/s, and the collector's own CPU (cores) meanwhile."""
+    rec = perf_start(args, pid, perf_name) if perf_name else None
+    try:
+        result = _ingest(url, out, args, run, pid)
+    finally:
+        perf_stop(rec)
+    if rec is not None:
+        # perf ran through the warmup too: the events it saw, at the measured rate, for
+        # bench/notify/profile.py's CPU per event.
+        with open(os.path.join(args.perf, perf_name + ".events"), "w") as f:
+            f.write("%d\n" % (result["events_per_s"] * (args.seconds + args.warmup)))
+    return result
+
+
+def _ingest(url, out, args, run, pid):
     subprocess.run([sys.executable, LOAD, "load", "--url", url + "/v1/events", "--name", "x",
                     "--pid", str(pid),
                     "--out", out, "--run", str(run), "--seconds", str(args.seconds),
@@ -216,7 +247,8 @@ def one_round(args, tmp, run, binary, label):
                                    args=(url, args.alerts_per_s, base_stop, base_sent))
     try:
         base_poster.start()
-        base_run = ingest(url, os.path.join(tmp, "base-%d.json" % run), args, run, p.pid)
+        base_run = ingest(url, os.path.join(tmp, "base-%d.json" % run), args, run, p.pid,
+                          "%s-base-%d" % (label, run))
         base = base_run["events_per_s"]
     finally:
         base_stop.set()
@@ -233,7 +265,8 @@ def one_round(args, tmp, run, binary, label):
         commits0 = counter(url, COMMITS)
         t0, harness0 = time.time(), time.process_time()
         poster.start()
-        notify_run = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run, p.pid)
+        notify_run = ingest(url, os.path.join(tmp, "notify-%d.json" % run), args, run, p.pid,
+                            "%s-notify-%d" % (label, run))
         with_notify = notify_run["events_per_s"]
         harness_cores = (time.process_time() - harness0) / (time.time() - t0)
         commits1 = counter(url, COMMITS)
@@ -337,6 +370,10 @@ def main():
     ap.add_argument("--alerts-per-s", type=float, default=100)
     ap.add_argument("--drain", type=float, default=120, help="seconds to wait for the outbox")
     ap.add_argument("--format", choices=["table", "json"], default="table")
+    ap.add_argument("--perf", metavar="DIR", help="record each phase's collector with `perf "
+                    "record --call-graph dwarf` into DIR/<build>-<phase>-<run>.data (slows "
+                    "the collector: the figures of such a run are for the profile only)")
+    ap.add_argument("--perf-freq", type=int, default=499, help="perf's samples per second")
     args = ap.parse_args()
     builds = [("build", args.playtrace)]
     if args.baseline:

@@ -359,6 +359,41 @@ fn retry_after_is_waited_for_and_a_400_goes_to_the_dead_list() {
     assert_eq!(body["error"]["code"], "not_found");
 }
 
+/// The receiver's URL and headers are parsed once when the collector starts (not per request):
+/// every request still carries the configured headers, its JSON content type, the
+/// notification's own idempotency key, and goes to the configured path and query.
+#[test]
+fn every_request_carries_the_configured_headers_and_its_own_key() {
+    let hook = hook::start();
+    let config = receiver(
+        "hook",
+        &format!("{}/in/hook?team=ops", hook.url),
+        "headers = { X-Team = \"ops\", X-Route = \"pager\" }",
+    ) + &route("hook", "group_by = [\"session\"]\ngroup_wait = \"0s\"");
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), &config);
+    raise(&s, &["h1", "h2", "h3"], None);
+    let got = hook.wait_for(3, WAIT);
+    let mut keys = HashSet::new();
+    for r in &got {
+        assert_eq!(r.path, "/in/hook?team=ops");
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert_eq!(r.headers["x-team"], "ops");
+        assert_eq!(r.headers["x-route"], "pager");
+        assert!(r.headers["user-agent"].starts_with("PlayTrace/"), "{r:?}");
+        keys.insert(r.headers["idempotency-key"].clone());
+    }
+    eventually("the three are recorded sent", || {
+        notifications(&s, "?state=sent", None).len() == 3
+    });
+    let ids: HashSet<String> = notifications(&s, "?state=sent", None)
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 3, "one key per notification");
+    assert!(keys.is_subset(&ids), "each key is its notification's id");
+}
+
 #[test]
 fn the_rate_limit_holds() {
     let hook = hook::start();

@@ -41,6 +41,8 @@ pub(crate) struct Notifier {
     routing: Arc<Routing>,
     pub(crate) outbox: Arc<Outbox>,
     client: reqwest::Client,
+    /// Each receiver's URL and headers, parsed once.
+    targets: Vec<send::Target>,
     metrics: Vec<Arc<ReceiverMetrics>>,
     flush_wake: tokio::sync::Notify,
     wakes: Vec<tokio::sync::Notify>,
@@ -110,6 +112,7 @@ pub(crate) fn open(
         routing: Arc::new(Routing::new(config)),
         outbox: Arc::new(outbox),
         client: send::client()?,
+        targets: config.receivers.iter().map(send::Target::new).collect(),
         metrics: config
             .receivers
             .iter()
