@@ -16,6 +16,8 @@ mod batch;
 mod event_ref;
 mod fast;
 mod line;
+mod lines;
+mod members;
 mod slots;
 
 pub(crate) use batch::UNKNOWN_PART;
@@ -24,7 +26,9 @@ pub use batch::{
     SentimentObservation, Span,
 };
 pub use event_ref::{Envelope, EventRef, LineScan, ScannedEvent};
-pub use line::{json_error, scan_line, scan_line_with};
+pub use line::{json_error, scan_line, scan_line_members, scan_line_with};
+pub use lines::LineSeen;
+pub use members::{Member, Members};
 
 #[cfg(test)]
 mod tests;

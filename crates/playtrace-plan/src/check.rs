@@ -7,6 +7,7 @@
 use crate::load::{shorten, EventSchema, Plan};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::{Location, LocationSegment};
+use playtrace_core::scan::Members;
 use serde_json::Value;
 
 /// What is wrong with a field.
@@ -132,6 +133,22 @@ impl Plan {
                     violations: Vec::new(),
                 },
             },
+        })
+    }
+
+    /// Checks the attrs of an event core's scanner read (`name`: the event name it found;
+    /// `members`: what it read, [`playtrace_core::scan::scan_line_members`]) without reading
+    /// the line again: `Some` when no schema describes the event ([`Checked::Unknown`]) or its
+    /// attrs break no rule and raise no warning (the fast path's subset, `fast/`); `None` when
+    /// the line must be checked the exact way, which may still find it clean.
+    pub fn check_scanned(&self, name: &str, members: &Members<'_>) -> Option<Checked<'_>> {
+        let Some(schema) = self.schema_for(name) else {
+            return Some(Checked::Unknown);
+        };
+        let node = schema.fast.as_ref()?;
+        crate::fast::clean_members(node, members).then(|| Checked::Known {
+            schema,
+            violations: Vec::new(),
         })
     }
 

@@ -22,7 +22,7 @@ use crate::input::Input;
 use crate::{ReadError, ReadLimits, ReadOptions};
 use playtrace_core::contest::Correlator;
 use playtrace_core::reject::LineError;
-use playtrace_core::scan::{BatchOptions, ObservationBatch};
+use playtrace_core::scan::{BatchOptions, LineSeen, ObservationBatch};
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
@@ -33,8 +33,19 @@ use std::sync::Mutex;
 pub trait Extract: Sync {
     /// What one block yields.
     type Found: Send + Default;
-    /// Looks at one block of whole lines (called on several threads at once).
-    fn extract(&self, lines: &[u8], found: &mut Self::Found);
+    /// Looks at one block of whole lines (called on several threads at once). Not called when
+    /// [`Extract::BY_LINE`].
+    fn extract(&self, _lines: &[u8], _found: &mut Self::Found) {}
+
+    /// Whether the extract looks at each line as the scanner reads it ([`Extract::line`])
+    /// instead of at whole blocks: an extract that reads every event (`plan check`) then reads
+    /// what the scanner read rather than parsing the line a second time.
+    const BY_LINE: bool = false;
+
+    /// Looks at one line the scanner read (`offset`: 0-based within the block; blank lines and
+    /// lines that are not UTF-8 never come here), with what it found ([`LineSeen`]). Called on
+    /// several threads at once, only when [`Extract::BY_LINE`].
+    fn line(&self, _offset: u32, _text: &str, _seen: LineSeen<'_, '_>, _found: &mut Self::Found) {}
 
     /// Looks at a whole-file JSON document (a pretty-printed timeline, an array of events),
     /// which never reaches [`Extract::extract`]. Most extracts want lines only: nothing by
@@ -227,8 +238,7 @@ fn scan_chunk<E: Extract>(
 ) -> Vec<u8> {
     match chunk {
         Chunk::Lines { buffer, len } => {
-            batch.push_lines(&buffer[..len], options);
-            extract.extract(&buffer[..len], found);
+            push_lines(batch, &buffer[..len], options, extract, found);
             buffer
         }
         Chunk::Document(buffer) => {
@@ -239,10 +249,7 @@ fn scan_chunk<E: Extract>(
                     batch.lines = line_count(&buffer);
                 }
                 // Not one document after all (say, NDJSON whose first line is cut short).
-                Err(_) => {
-                    batch.push_lines(&buffer, options);
-                    extract.extract(&buffer, found);
-                }
+                Err(_) => push_lines(batch, &buffer, options, extract, found),
             }
             buffer
         }
@@ -270,6 +277,24 @@ fn scan_chunk<E: Extract>(
             batch.reject(0, LineError::encoding(message), b"");
             Vec::new()
         }
+    }
+}
+
+/// Scans a block of lines, with `extract` over each line as it is read, or over the block after.
+fn push_lines<E: Extract>(
+    batch: &mut ObservationBatch,
+    lines: &[u8],
+    options: BatchOptions,
+    extract: &E,
+    found: &mut E::Found,
+) {
+    if E::BY_LINE {
+        batch.push_lines_with(lines, options, |offset, text, seen| {
+            extract.line(offset, text, seen, found)
+        });
+    } else {
+        batch.push_lines(lines, options);
+        extract.extract(lines, found);
     }
 }
 

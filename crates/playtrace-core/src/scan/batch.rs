@@ -1,8 +1,6 @@
 //! Observations: a block of lines turned into owned, compact records (strings copied into one
 //! arena, contest ids hashed), built on worker threads and folded in input order.
 
-use super::event_ref::LineScan;
-use super::line::{json_error, scan_line_with};
 use crate::dialect::read_document;
 use crate::dims::MAX_ATTR_DIMS;
 use crate::event::{Event, EventKind};
@@ -266,76 +264,6 @@ impl ObservationBatch {
                 }
             }
             _ => Span::NONE,
-        }
-    }
-
-    /// Reads a block of complete lines (each ending in `\n`, the last one may not). Blank lines
-    /// are counted but produce nothing.
-    pub fn push_lines(&mut self, block: &[u8], opts: BatchOptions) {
-        // Valid UTF-8 is the rule: check the block once, and every line of it is valid too.
-        if let Ok(text) = std::str::from_utf8(block) {
-            let mut rest = text;
-            while !rest.is_empty() {
-                let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
-                    Some(i) => (&rest[..i], &rest[i + 1..]),
-                    None => (rest, ""),
-                };
-                rest = next;
-                let offset = self.lines;
-                self.lines += 1;
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                if !line.bytes().all(|b| b.is_ascii_whitespace()) {
-                    self.push_line(offset, line, opts);
-                }
-            }
-            return;
-        }
-        let mut rest = block;
-        while !rest.is_empty() {
-            let (line, next) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            rest = next;
-            let offset = self.lines;
-            self.lines += 1;
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            self.push_line_bytes(offset, line, opts);
-        }
-    }
-
-    fn push_line_bytes(&mut self, offset: u32, line: &[u8], opts: BatchOptions) {
-        let text = match std::str::from_utf8(line) {
-            Ok(text) => text,
-            Err(e) => {
-                let message = format!(
-                    "not UTF-8: invalid byte at column {}; PlayTrace reads UTF-8 text (re-encode the file, or find what wrote binary data into the log)",
-                    e.valid_up_to() + 1
-                );
-                self.reject(offset, LineError::encoding(message), line);
-                return;
-            }
-        };
-        if text.bytes().all(|b| b.is_ascii_whitespace()) {
-            return;
-        }
-        self.push_line(offset, text, opts);
-    }
-
-    /// Reads one line of text.
-    pub fn push_line(&mut self, offset: u32, text: &str, opts: BatchOptions) {
-        let before = self.observations.len();
-        let scanned = scan_line_with(text, |event| {
-            self.events += 1;
-            self.observe(offset, &event.name, event.time_ms, event.fields, opts);
-        });
-        match scanned {
-            Ok(LineScan::Event(())) => self.attach_dims(before, text),
-            Ok(LineScan::Document) => match serde_json::from_str(text) {
-                Ok(value) => self.push_document(offset, value, text.as_bytes(), opts),
-                Err(e) => self.reject(offset, json_error(e), text.as_bytes()),
-            },
-            Err(e) => self.reject(offset, e, text.as_bytes()),
         }
     }
 

@@ -9,6 +9,7 @@
 //! its only possible faults are accepting a line serde_json rejects or reading a value
 //! differently; the differential property tests in `tests.rs` check both.
 
+use super::members::{Member, Sink};
 use super::slots::{Slots, Top};
 use crate::fields::{classify_key, slot, Field, Scalar};
 use std::borrow::Cow;
@@ -17,7 +18,14 @@ use std::borrow::Cow;
 const MAX_DEPTH: u32 = 64;
 
 /// Fills `top` from `line` if it is an object this reader fully validates; `None` otherwise.
-pub(super) fn read_line<'a>(line: &'a str, top: &mut Top<'a>) -> Option<()> {
+/// Every member read goes to `sink` too (nothing, for [`NoMembers`]).
+///
+/// [`NoMembers`]: super::members::NoMembers
+pub(super) fn read_line<'a, S: Sink<'a>>(
+    line: &'a str,
+    top: &mut Top<'a>,
+    sink: &mut S,
+) -> Option<()> {
     let mut r = Reader {
         s: line,
         b: line.as_bytes(),
@@ -26,20 +34,32 @@ pub(super) fn read_line<'a>(line: &'a str, top: &mut Top<'a>) -> Option<()> {
     r.ws();
     r.expect(b'{')?;
     r.elements(b'}', |r| {
-        let code = r.member_key()?;
+        let (code, key) = r.member_key()?;
+        let start = r.i;
         if usize::from(code) < slot::COUNT {
             let value = r.value(1)?;
+            if S::KEEPS {
+                sink.member(r.member(key, value.clone(), start, false)?);
+            }
             top.own.set(code, value);
         } else if code == slot::ATTRS {
-            top.attrs_type = Some(if r.peek()? == b'{' {
-                r.attrs(top.attrs.insert(Box::default()))?;
-                "an object"
+            sink.attrs_key();
+            let value = if r.peek()? == b'{' {
+                r.attrs(top.attrs.insert(Box::default()), sink)?;
+                Scalar::Object
             } else {
-                r.value(1)?.type_name()
-            });
+                r.value(1)?
+            };
+            top.attrs_type = Some(value.type_name());
+            if S::KEEPS {
+                sink.member(r.member(key, value, start, false)?);
+            }
         } else {
             top.document_hint = true;
-            r.value(1)?;
+            let value = r.value(1)?;
+            if S::KEEPS {
+                sink.member(r.member(key, value, start, false)?);
+            }
         }
         Some(())
     })?;
@@ -117,10 +137,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A key, as its slot. Keys never need unescaping in practice; one that has an escape (or
-    /// a control character) is left to serde_json with the rest of its line.
+    /// A key, as its slot and its text. Keys never need unescaping in practice; one that has an
+    /// escape (or a control character) is left to serde_json with the rest of its line.
     #[inline]
-    fn key(&mut self) -> Option<u8> {
+    fn key(&mut self) -> Option<(u8, &'a str)> {
         if self.next()? != b'"' {
             return None;
         }
@@ -129,7 +149,25 @@ impl<'a> Reader<'a> {
         if self.next()? != b'"' {
             return None;
         }
-        Some(classify_key(self.s.get(start..self.i - 1)?))
+        let key = self.s.get(start..self.i - 1)?;
+        Some((classify_key(key), key))
+    }
+
+    /// The member whose value was read from `start` to here.
+    #[inline]
+    fn member(
+        &self,
+        key: &'a str,
+        value: Scalar<'a>,
+        start: usize,
+        in_attrs: bool,
+    ) -> Option<Member<'a>> {
+        Some(Member {
+            key,
+            value,
+            raw: self.s.get(start..self.i)?,
+            in_attrs,
+        })
     }
 
     /// A string starting at the opening quote.
@@ -290,8 +328,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An object member's key and the `:` after it, as the key's slot.
-    fn member_key(&mut self) -> Option<u8> {
+    /// An object member's key and the `:` after it, as the key's slot and text.
+    fn member_key(&mut self) -> Option<(u8, &'a str)> {
         let code = self.key()?;
         self.ws();
         self.expect(b':')?;
@@ -318,14 +356,21 @@ impl<'a> Reader<'a> {
         self.elements(b']', |r| r.value(depth + 1).map(drop))
     }
 
-    /// A native `attrs` object: its field keys go into `slots`, other keys are validated only.
-    fn attrs(&mut self, slots: &mut Slots<'a>) -> Option<()> {
+    /// A native `attrs` object: its field keys go into `slots`, other keys are validated only;
+    /// every member goes to `sink`.
+    fn attrs<S: Sink<'a>>(&mut self, slots: &mut Slots<'a>, sink: &mut S) -> Option<()> {
         self.expect(b'{')?;
         self.elements(b'}', |r| {
-            let code = r.member_key()?;
+            let (code, key) = r.member_key()?;
+            let start = r.i;
             let value = r.value(2)?;
             if usize::from(code) < Field::COUNT {
+                if S::KEEPS {
+                    sink.member(r.member(key, value.clone(), start, true)?);
+                }
                 slots.set(code, value);
+            } else if S::KEEPS {
+                sink.member(r.member(key, value, start, true)?);
             }
             Some(())
         })

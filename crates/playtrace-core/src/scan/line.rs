@@ -2,6 +2,7 @@
 
 use super::event_ref::{EventRef, LineScan, ScannedEvent};
 use super::fast;
+use super::members::{Members, NoMembers};
 use super::slots::{Shape, Top, TopVisitor};
 use crate::reject::LineError;
 use serde::de::Deserializer;
@@ -12,11 +13,32 @@ pub fn scan_line_with<'a, R>(
     on_event: impl FnOnce(EventRef<'_, 'a>) -> R,
 ) -> Result<LineScan<R>, LineError> {
     let mut top = Top::default();
-    if fast::read_line(line, &mut top).is_some() {
+    if fast::read_line(line, &mut top, &mut NoMembers).is_some() {
         return top.finish(on_event);
     }
     // Not a line the fast reader vouches for (often: not valid JSON): serde_json decides.
     scan_line_serde(line, on_event)
+}
+
+/// [`scan_line_with`], also handing `on_event` every member of the line (cleared first) when
+/// `members` is given and the fast reader read the line: what a caller checking every attr
+/// reads instead of parsing the line again. `None` to `on_event`: no members were asked for,
+/// or serde_json read the line (the caller reads it its own way).
+pub fn scan_line_members<'a, R>(
+    line: &'a str,
+    members: Option<&mut Members<'a>>,
+    on_event: impl FnOnce(EventRef<'_, 'a>, Option<&Members<'a>>) -> R,
+) -> Result<LineScan<R>, LineError> {
+    let Some(members) = members else {
+        return scan_line_with(line, |e| on_event(e, None));
+    };
+    members.clear();
+    let mut top = Top::default();
+    if fast::read_line(line, &mut top, members).is_some() {
+        let members = &*members;
+        return top.finish(|e| on_event(e, Some(members)));
+    }
+    scan_line_serde(line, |e| on_event(e, None))
 }
 
 /// [`scan_line_with`] through serde_json only: the reference the fast reader is tested against.

@@ -2,6 +2,7 @@ use super::line::scan_line_serde;
 use super::slots::Top;
 use super::*;
 use crate::event::Event;
+use crate::fields::Scalar;
 use crate::reject::{LineError, RejectKind};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -292,7 +293,44 @@ fn serde_only(line: &str) -> Result<LineScan<ScannedEvent<'_>>, LineError> {
 
 fn fast_accepts(line: &str) -> bool {
     let mut top = Top::default();
-    fast::read_line(line, &mut top).is_some()
+    fast::read_line(line, &mut top, &mut members::NoMembers).is_some()
+}
+
+/// The members the fast reader hands over are the event's attrs as `Event::from_object` reads
+/// them: the same keys (the last of a repeated one), each value's text parsing to the attr's
+/// value, and each value read as serde_json reads it.
+fn members_are_the_attrs(line: &str) -> Result<(), TestCaseError> {
+    let mut members = Members::default();
+    let mut attrs: Option<serde_json::Map<String, Value>> = None;
+    let scanned = scan_line_members(line, Some(&mut members), |_, m| {
+        attrs = m.map(|m| {
+            m.attrs()
+                .map(|a| {
+                    let value: Value = serde_json::from_str(a.raw).expect("a member's text");
+                    let same = match (&a.value, &value) {
+                        (Scalar::Null, Value::Null) => true,
+                        (Scalar::Bool(x), Value::Bool(y)) => x == y,
+                        (Scalar::Number(x), Value::Number(y)) => Some(*x) == y.as_f64(),
+                        (Scalar::Str(x), Value::String(y)) => x == y,
+                        (Scalar::Array, Value::Array(_)) | (Scalar::Object, Value::Object(_)) => {
+                            true
+                        }
+                        _ => false,
+                    };
+                    assert!(same, "{:?} read as {:?} in {line}", a.raw, a.value);
+                    (a.key.to_string(), value)
+                })
+                .collect()
+        });
+    });
+    if let (Ok(LineScan::Event(())), Some(attrs)) = (scanned, attrs) {
+        let Ok(Value::Object(object)) = serde_json::from_str::<Value>(line) else {
+            return Err(TestCaseError::fail(format!("not an object: {line}")));
+        };
+        let event = Event::from_object(object).expect("core read one event");
+        prop_assert_eq!(attrs, event.attrs, "line: {:?}", line);
+    }
+    Ok(())
 }
 
 fn check_against_serde(line: &str) -> Result<(), TestCaseError> {
@@ -304,7 +342,7 @@ fn check_against_serde(line: &str) -> Result<(), TestCaseError> {
         );
     }
     prop_assert_eq!(scan_line(line), serde_only(line), "line: {:?}", line);
-    Ok(())
+    members_are_the_attrs(line)
 }
 
 fn any_json() -> impl Strategy<Value = String> {

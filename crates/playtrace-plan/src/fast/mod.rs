@@ -12,14 +12,17 @@
 //! the exact way, which words every message, path and exit code as before.
 //!
 //! ```text
-//!  node.rs   a schema → a compiled Node, or None outside the subset
-//!  seed.rs   serde visitors checking values against Nodes while parsing
+//!  node.rs     a schema → a compiled Node, or None outside the subset
+//!  seed.rs     serde visitors checking values against Nodes while parsing
+//!  scanned.rs  the same checks over the members core's scanner already read (no second parse)
 //! ```
 
 mod node;
+mod scanned;
 mod seed;
 
 pub(crate) use node::{compile, Node};
+pub(crate) use scanned::clean_members;
 
 use playtrace_core::event::{check_envelope, check_name, EnvelopeKey};
 use playtrace_core::fields::Scalar;

@@ -20,7 +20,7 @@ pub(super) struct Seen([u64; 4]);
 
 impl Seen {
     /// Marks `i`; `false` when it was already marked (a duplicate key).
-    fn mark(&mut self, i: usize) -> bool {
+    pub(super) fn mark(&mut self, i: usize) -> bool {
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         let fresh = self.0[word] & bit == 0;
         self.0[word] |= bit;
@@ -32,7 +32,7 @@ impl Seen {
     }
 
     /// Whether every required property was seen.
-    fn all(&self, required: &[usize]) -> bool {
+    pub(super) fn all(&self, required: &[usize]) -> bool {
         required.iter().all(|&i| self.has(i))
     }
 }
@@ -358,5 +358,26 @@ impl<'de> DeserializeSeed<'de> for EntrySeed<'_, '_, 'de, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         self.root.entry(self.key, d)
+    }
+}
+
+/// Whether a value the scanner already read passes `node`: scalars through the same checks a
+/// parse makes ([`Check`]'s visitor methods), containers by parsing their text against `node`.
+/// `integer`: the number was written without fraction or exponent (and is not `-0`, which
+/// serde_json reads as a float).
+pub(super) fn scanned_ok(node: &Node, value: &Scalar<'_>, raw: &str, integer: bool) -> bool {
+    type E = serde_json::Error;
+    let check = Check { node, keep: false };
+    match value {
+        Scalar::Null => check.visit_unit::<E>().is_ok(),
+        Scalar::Bool(b) => check.visit_bool::<E>(*b).is_ok(),
+        Scalar::Number(n) => check
+            .number::<E>(*n, integer, !integer || n.abs() <= EXACT)
+            .is_ok(),
+        Scalar::Str(s) => check.string::<E>(s).is_ok(),
+        Scalar::Array | Scalar::Object => {
+            let mut de = serde_json::Deserializer::from_str(raw);
+            check.deserialize(&mut de).is_ok() && de.end().is_ok()
+        }
     }
 }

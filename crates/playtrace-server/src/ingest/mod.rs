@@ -24,7 +24,7 @@ use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
 use playtrace_core::reject::{raw_text, LineError};
 use playtrace_core::scan::{
-    json_error, scan_line_with, BatchOptions, Envelope, LineScan, ObservationBatch,
+    json_error, scan_line_members, BatchOptions, Envelope, LineScan, Members, ObservationBatch,
 };
 use playtrace_store::{RejectRow, StoredEvent};
 use serde_json::{Map, Value};
@@ -202,10 +202,14 @@ impl Parsed {
         }
         let mut refused = None;
         let before = self.observations.observations.len();
-        let scanned = scan_line_with(text, |e| {
+        // With a plan, the scanner hands over the members it read, which the plan checks.
+        let mut members = self.plan.as_ref().map(|_| Members::with_capacity(32));
+        let scanned = scan_line_members(text, members.as_mut(), |e, members| {
             let game = self.games.resolve(e.envelope.game.as_deref());
             let game = match (&self.plan, game) {
-                (Some(gate), Ok(game)) => gate.admit_line(&game, &e.name, text).map(|()| game),
+                (Some(gate), Ok(game)) => gate
+                    .admit_line(&game, &e.name, text, members)
+                    .map(|()| game),
                 (_, game) => game,
             };
             match game {

@@ -1,7 +1,7 @@
 //! The tracking plan at ingest (`[plan]`): every event is checked against its schema by the
 //! same [`Plan::check`] that `playtrace plan check` uses (a clean line through
-//! [`Plan::check_line`], which vouches for it from its text without building a `Value`). `observe` stores every event and
-//! counts; `enforce` turns a violating line into a `schema` reject naming the field and rule
+//! [`Plan::check_scanned`], which vouches for it from what core's scanner already read, so the
+//! line is parsed once). `observe` stores every event and counts; `enforce` turns a violating line into a `schema` reject naming the field and rule
 //! (stored as every reject is, so nothing is lost either way). Events no schema describes pass,
 //! counted as unknown, unless `unknown = "reject"`.
 //!
@@ -19,6 +19,7 @@ use crate::config::{PlanConfig, PlanMode, UnknownEvents};
 use crate::metrics::{header, sample};
 use playtrace_core::event::Event;
 use playtrace_core::reject::LineError;
+use playtrace_core::scan::Members;
 use playtrace_plan::{Checked, Plan, ViolationKind};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -99,17 +100,35 @@ impl Gate {
         &self.plan
     }
 
-    /// Checks a line the fast scanner read (its text is parsed again only here, when a plan is
-    /// configured). A line core cannot read as one event is left to the scanner's verdict.
-    pub(crate) fn admit_line(&self, game: &str, name: &str, text: &str) -> Result<(), LineError> {
+    /// Checks a line the fast scanner read as event `name`, from the `members` it read when
+    /// it has them (no second parse); its text is parsed again only for a line the fast path
+    /// does not vouch for. A line core cannot read as one event is left to the scanner's
+    /// verdict.
+    pub(crate) fn admit_line(
+        &self,
+        game: &str,
+        name: &str,
+        text: &str,
+        members: Option<&Members<'_>>,
+    ) -> Result<(), LineError> {
         // An event no schema describes is judged by its name alone: not read again.
         if self.plan.schema_for(name).is_none() {
             return self.admit(game, name, &Value::Null);
         }
-        // A clean line, nearly every one, is vouched for from its text (the plan's fast path).
-        if let Some(clean) = self.plan.check_line(text) {
-            if clean.name == name {
-                return self.admit_checked(game, name, clean.checked);
+        // A clean event, nearly every one, is vouched for from what the scanner read, or (a
+        // line serde_json read) from its text: the plan's fast path.
+        match members {
+            Some(members) => {
+                if let Some(checked) = self.plan.check_scanned(name, members) {
+                    return self.admit_checked(game, name, checked);
+                }
+            }
+            None => {
+                if let Some(clean) = self.plan.check_line(text) {
+                    if clean.name == name {
+                        return self.admit_checked(game, name, clean.checked);
+                    }
+                }
             }
         }
         let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {

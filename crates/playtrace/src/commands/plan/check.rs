@@ -4,6 +4,7 @@ use super::events::{read_events, Visit};
 use super::{input_names, load_plan, write_report_file, CheckArgs, Format};
 use crate::output::{write_stdout, ExitStatus};
 use anyhow::Result;
+use playtrace_core::scan::Members;
 use playtrace_plan::{Coverage, Plan, ReportOptions};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -19,8 +20,20 @@ impl Visit for Checker<'_> {
         out.record(name, &self.plan.check(name, attrs), Some(u64::from(line)));
     }
 
-    /// Clean lines, nearly all of them, are checked from their text (the plan's fast path);
-    /// the rest are read and checked the exact way.
+    /// Clean events, nearly all of them, are checked from what the scanner read (the plan's
+    /// fast path over its members); the rest are read and checked the exact way.
+    fn scanned(&self, out: &mut Coverage, line: u32, name: &str, members: &Members<'_>) -> bool {
+        match self.plan.check_scanned(name, members) {
+            Some(checked) => {
+                out.record(name, &checked, Some(u64::from(line)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Clean lines core's fast reader left to serde_json are checked from their text (the
+    /// plan's own fast path); the rest are read and checked the exact way.
     fn line(&self, out: &mut Coverage, line: u32, text: &str) -> bool {
         match self.plan.check_line(text) {
             Some(clean) => {

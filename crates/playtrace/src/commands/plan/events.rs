@@ -12,6 +12,7 @@ use anyhow::Result;
 use playtrace_core::contest::{Correlator, CorrelatorOptions};
 use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
+use playtrace_core::scan::{LineSeen, Members};
 use playtrace_read::{Extract, SinkError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -28,6 +29,18 @@ pub(crate) trait Visit: Sync {
     fn line(&self, _out: &mut Self::Out, _line: u32, _text: &str) -> bool {
         false
     }
+
+    /// An event the scanner read (`name`) with the line's `members`: `true` when the visitor
+    /// took it whole, `false` to have the line read as events.
+    fn scanned(
+        &self,
+        _out: &mut Self::Out,
+        _line: u32,
+        _name: &str,
+        _members: &Members<'_>,
+    ) -> bool {
+        false
+    }
 }
 
 /// A block's results and how many lines it held.
@@ -42,35 +55,23 @@ struct Events<'v, V>(&'v V);
 impl<V: Visit> Extract for Events<'_, V> {
     type Found = Block<V::Out>;
 
-    fn extract(&self, lines: &[u8], found: &mut Self::Found) {
-        // One UTF-8 check of the whole block (fast) lets every line be parsed as text, which
-        // spares serde_json a check of each string; a block that is not all UTF-8 is read line
-        // by line as bytes (its bad lines are the reader's `encoding` rejects).
-        if let Ok(text) = std::str::from_utf8(lines) {
-            let mut line = 0u32;
-            for raw in text.split('\n') {
-                line += 1;
-                let raw = raw.strip_suffix('\r').unwrap_or(raw);
-                if raw.bytes().all(|b| b.is_ascii_whitespace())
-                    || self.0.line(&mut found.out, line, raw)
-                {
-                    continue;
-                }
-                if let Ok(value) = serde_json::from_str::<Value>(raw) {
-                    self.value(value, line, &mut found.out);
-                }
-            }
-            return;
-        }
-        let mut line = 0u32;
-        for text in lines.split(|&b| b == b'\n') {
-            line += 1;
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            // Unreadable lines are the reader's rejects, counted there.
-            if let Ok(value) = serde_json::from_slice::<Value>(text) {
+    /// Each line as the scanner reads it: an event it read with its fast reader is handed to
+    /// the visitor with its members (no second parse); anything else is parsed here.
+    const BY_LINE: bool = true;
+
+    fn line(&self, offset: u32, text: &str, seen: LineSeen<'_, '_>, found: &mut Self::Found) {
+        let line = offset + 1;
+        let taken = match seen {
+            LineSeen::Event {
+                name,
+                members: Some(members),
+            } => self.0.scanned(&mut found.out, line, name, members),
+            LineSeen::Event { members: None, .. } => self.0.line(&mut found.out, line, text),
+            LineSeen::Other => false,
+        };
+        // Unreadable lines are the reader's rejects, counted there.
+        if !taken {
+            if let Ok(value) = serde_json::from_str::<Value>(text) {
                 self.value(value, line, &mut found.out);
             }
         }

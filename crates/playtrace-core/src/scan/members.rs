@@ -1,0 +1,105 @@
+//! A line's members as the fast reader read them, for a caller that checks every attr (a
+//! tracking plan) and would otherwise parse the line a second time.
+//!
+//! The reader hands each member to a [`Sink`]; monitor's sink ([`NoMembers`]) keeps nothing
+//! and compiles away, [`Members`] keeps every key with its value and its text.
+
+use crate::fields::Scalar;
+
+/// One `"key": value` of a line: at its top level, or inside a native line's `attrs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member<'a> {
+    /// The key as written (a key with escapes makes the fast reader step aside, so there is
+    /// never one to unescape).
+    pub key: &'a str,
+    /// The value; containers are [`Scalar::Object`] / [`Scalar::Array`] (see `raw`).
+    pub value: Scalar<'a>,
+    /// The value's text, validated JSON: what a caller reads a container from, and how it
+    /// tells `1` from `1.0`.
+    pub raw: &'a str,
+    /// Inside a native line's `attrs` (else at the top level).
+    pub in_attrs: bool,
+}
+
+/// Every member of one line the fast reader read, in line order (a repeated key is listed
+/// each time it occurs).
+#[derive(Debug, Default)]
+pub struct Members<'a> {
+    list: Vec<Member<'a>>,
+    native: bool,
+}
+
+impl<'a> Members<'a> {
+    /// Room for `n` members without growing.
+    pub fn with_capacity(n: usize) -> Members<'a> {
+        Members {
+            list: Vec::with_capacity(n),
+            native: false,
+        }
+    }
+
+    /// Every member, top level and `attrs`, in line order.
+    pub fn all(&self) -> &[Member<'a>] {
+        &self.list
+    }
+
+    /// Whether the line is a native envelope (it has `event`, which wins over `message`).
+    pub fn native(&self) -> bool {
+        self.native
+    }
+
+    /// The event's attrs, as [`crate::event::Event::from_object`] reads them: a native line's
+    /// last `attrs` object, or every key of a structured log line but `message`, `level` and
+    /// `timestamp`. Only meaningful once the line was read as one event.
+    pub fn attrs(&self) -> impl Iterator<Item = &Member<'a>> {
+        let native = self.native;
+        self.list.iter().filter(move |m| {
+            if native {
+                m.in_attrs
+            } else {
+                !m.in_attrs && !matches!(m.key, "message" | "level" | "timestamp")
+            }
+        })
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.list.clear();
+        self.native = false;
+    }
+}
+
+/// Where the fast reader puts the members it reads.
+pub(super) trait Sink<'a> {
+    /// Whether the sink keeps anything (when not, the reader skips building members).
+    const KEEPS: bool;
+    fn member(&mut self, member: Member<'a>);
+    /// A top-level `attrs` key starts: a later one replaces the earlier one's members.
+    fn attrs_key(&mut self);
+}
+
+/// Keeps nothing: the reader as monitor runs it.
+pub(super) struct NoMembers;
+
+impl<'a> Sink<'a> for NoMembers {
+    const KEEPS: bool = false;
+    #[inline(always)]
+    fn member(&mut self, _member: Member<'a>) {}
+    #[inline(always)]
+    fn attrs_key(&mut self) {}
+}
+
+impl<'a> Sink<'a> for Members<'a> {
+    const KEEPS: bool = true;
+    #[inline]
+    fn member(&mut self, member: Member<'a>) {
+        if !member.in_attrs && member.key == "event" {
+            self.native = true;
+        }
+        self.list.push(member);
+    }
+    fn attrs_key(&mut self) {
+        if self.list.iter().any(|m| m.in_attrs) {
+            self.list.retain(|m| !m.in_attrs);
+        }
+    }
+}
