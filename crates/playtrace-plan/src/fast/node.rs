@@ -2,8 +2,9 @@
 //! exactly: `type`, `enum`/`const` of strings, booleans and null, `minimum`, `maximum`,
 //! `exclusiveMinimum`, `exclusiveMaximum`, `minLength`, `maxLength`, `properties`,
 //! `required`, `additionalProperties` (a boolean), `items` (one schema), `minItems`,
-//! `maxItems`, and annotations. Anything else (`format`, `pattern`, `$ref`, `allOf`, ...) makes
-//! the whole schema [`None`]: `jsonschema` checks its events, as before.
+//! `maxItems`, `pattern` (a string's match is asked of `jsonschema` itself, so the regex
+//! dialect is exactly its), and annotations. Anything else (`format`, `$ref`, `allOf`, ...)
+//! makes the whole schema [`None`]: `jsonschema` checks its events, as before.
 
 use playtrace_core::fields::Field;
 use serde_json::{Map, Value};
@@ -48,6 +49,39 @@ pub(crate) enum Lit {
     Str(String),
 }
 
+/// A `pattern`, matched by `jsonschema` on the one string (no line parse): a schema with one
+/// (a build number, a version) stays on the fast path.
+#[derive(Clone)]
+pub(crate) struct Pattern {
+    text: Box<str>,
+    validator: std::sync::Arc<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pattern({:?})", self.text)
+    }
+}
+
+impl Pattern {
+    fn compile(value: &Value) -> Option<Pattern> {
+        let text = value.as_str()?;
+        let validator = jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&serde_json::json!({ "pattern": text }))
+            .ok()?;
+        Some(Pattern {
+            text: text.into(),
+            validator: std::sync::Arc::new(validator),
+        })
+    }
+
+    /// Whether `s` matches, as the whole schema's validator would judge it.
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        self.validator.is_valid(&Value::String(s.to_owned()))
+    }
+}
+
 /// One compiled (sub)schema.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -61,6 +95,7 @@ pub(crate) struct Node {
     pub(crate) exclusive_maximum: Option<f64>,
     pub(crate) min_length: Option<u64>,
     pub(crate) max_length: Option<u64>,
+    pub(crate) pattern: Option<Pattern>,
     /// Declared properties, sorted by name.
     pub(crate) properties: Vec<(Box<str>, Node)>,
     /// Per property, in the same order: a cheap fingerprint of its name (what a key is compared
@@ -90,6 +125,7 @@ impl Node {
             exclusive_maximum: None,
             min_length: None,
             max_length: None,
+            pattern: None,
             properties: Vec::new(),
             keys: Vec::new(),
             required: Vec::new(),
@@ -128,12 +164,16 @@ impl Node {
             && self.exclusive_maximum.is_none_or(|m| n < m)
     }
 
-    /// Whether a string passes `enum`/`const` and the length bounds (its type already checked).
+    /// Whether a string passes `enum`/`const`, `pattern` and the length bounds (its type
+    /// already checked).
     pub(crate) fn string_ok(&self, s: &str) -> bool {
         if let Some(lits) = &self.literals {
             if !lits.iter().any(|l| matches!(l, Lit::Str(v) if v == s)) {
                 return false;
             }
+        }
+        if self.pattern.as_ref().is_some_and(|p| !p.matches(s)) {
+            return false;
         }
         if self.min_length.is_none() && self.max_length.is_none() {
             return true;
@@ -193,6 +233,7 @@ fn compile_object(map: &Map<String, Value>) -> Option<Node> {
             "exclusiveMaximum" => node.exclusive_maximum = Some(bound(value)?),
             "minLength" => node.min_length = Some(value.as_u64()?),
             "maxLength" => node.max_length = Some(value.as_u64()?),
+            "pattern" => node.pattern = Some(Pattern::compile(value)?),
             "minItems" => node.min_items = Some(value.as_u64()?),
             "maxItems" => node.max_items = Some(value.as_u64()?),
             "items" => node.items = Some(Box::new(compile(value)?)),
@@ -303,7 +344,8 @@ mod tests {
         assert!(!node.additional);
         for unsupported in [
             json!({"format": "date-time"}),
-            json!({"pattern": "^a"}),
+            json!({"pattern": 1}),
+            json!({"pattern": "("}),
             json!({"properties": {"a": {"$ref": "#/$defs/x"}}}),
             json!({"enum": [1, 2]}),
             json!({"additionalProperties": {"type": "string"}}),

@@ -24,6 +24,7 @@ const KEYWORDS: &str = r#"{
               "properties": {"k": {"type": "string"}, "m": {"type": ["integer", "null"]}}},
         "a": {"type": "array", "items": {"type": "string", "maxLength": 1},
               "minItems": 1, "maxItems": 2},
+        "p": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
         "any": true,
         "no": false,
         "contestId": {"type": "string"},
@@ -266,9 +267,15 @@ const VALUES: &[&str] = &[
     r#""open""#,
     r#""fmt""#,
     r#""telemetry.hub.contestArmed""#,
+    r#""1.42""#,
+    r#""1.42\n""#,
+    r#""x1.42""#,
+    r#""\u0031.2""#,
+    r#""١.٢""#,
 ];
 
 const KEYS: &[&str] = &[
+    "p",
     "s",
     "n",
     "x",
