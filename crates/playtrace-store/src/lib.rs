@@ -18,7 +18,6 @@ mod check;
 mod checkpoint;
 mod cluster;
 mod erase;
-mod feed;
 mod health;
 mod insert;
 mod lock;

@@ -9,7 +9,6 @@
 //! job's events), so those are durable together with the events.
 
 use crate::alerts::{self, AlertRow};
-use crate::feed::{Feed, Weighed};
 use crate::health::{Health, Throttle};
 use crate::insert::{insert_events, Inserted};
 use crate::record::{Kind, RejectRow, StoredEvent};
@@ -34,8 +33,7 @@ pub struct CommitOutcome {
     pub accepted: u64,
     /// Number of duplicates.
     pub duplicates: u64,
-    /// Events in the whole commit this job was part of (in [`CommitHook::in_transaction`]: in
-    /// the commit so far).
+    /// Events in the whole commit this job was part of.
     pub commit_events: u64,
     /// Whether this job was the first of its commit (count commits once).
     pub first_in_commit: bool,
@@ -56,12 +54,6 @@ pub struct Job<T> {
     pub extra: T,
     /// Completion.
     pub done: Completion,
-}
-
-impl<T> Weighed for Job<T> {
-    fn events(&self) -> usize {
-        self.events.len()
-    }
 }
 
 impl<T> Job<T> {
@@ -265,8 +257,7 @@ pub trait CommitHook<T>: Send + 'static {
 
     /// Whether the job is background work (a rejects replay's page) that yields to every other
     /// job waiting: such jobs are committed, in their own order, only in a commit no other job
-    /// is waiting for; a live job that comes while one is inserted joins that commit, which then
-    /// ends, so it waits for the rest of one background job and the commit's write.
+    /// is waiting for, so a live request waits for at most the one commit in progress.
     fn background(&self, _extra: &T) -> bool {
         false
     }
@@ -443,8 +434,8 @@ fn spawn_releaser<T: Send + 'static>() -> Option<Sender<Spent<T>>> {
 
 impl<T: Send + 'static> WriterThread<T> {
     /// The next commit's jobs: every job waiting (up to `max_commit_events`), except background
-    /// jobs, which wait in `deferred` until a commit finds nothing else waiting (then it starts
-    /// with one of them). Empty when the queue is closed and nothing is left.
+    /// jobs, which wait in `deferred` until a commit finds nothing else waiting. Empty when the
+    /// queue is closed and nothing is left.
     fn gather(
         &mut self,
         jobs: &mut Vec<Job<T>>,
@@ -483,9 +474,14 @@ impl<T: Send + 'static> WriterThread<T> {
             }
             return;
         }
-        // One background job starts the commit; `Feed` adds more while nothing else waits.
         *passed = 0;
-        jobs.extend(deferred.pop_front());
+        while let Some(job) = deferred.pop_front() {
+            events += job.events.len();
+            jobs.push(job);
+            if events >= self.options.max_commit_events {
+                break;
+            }
+        }
     }
 
     fn run(mut self) {
@@ -497,23 +493,14 @@ impl<T: Send + 'static> WriterThread<T> {
             if jobs.is_empty() {
                 break;
             }
+            let bytes: u64 = jobs.iter().map(Job::bytes).sum();
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
             let result = {
                 let _turn = take_turn(&self.turn);
-                let (hook, max) = (&*self.hook, self.options.max_commit_events);
-                let background = |j: &Job<T>| hook.background(&j.extra);
-                let mut feed = Feed::new(&self.rx, &mut deferred, &jobs, background, max);
-                commit(
-                    &mut self.conn,
-                    &mut jobs,
-                    recv_ms,
-                    &mut *self.hook,
-                    &mut feed,
-                )
+                commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook)
             };
-            let bytes: u64 = jobs.iter().map(Job::bytes).sum();
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
@@ -555,13 +542,12 @@ impl<T: Send + 'static> WriterThread<T> {
 
 fn commit<T: 'static>(
     conn: &mut Connection,
-    jobs: &mut Vec<Job<T>>,
+    jobs: &mut [Job<T>],
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
-    feed: &mut Feed<'_, Job<T>>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
+    let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // At least the largest sequence any stored event has (new rows are numbered past it).
     let mut head = crate::mark::stored_head(&tx)?;
@@ -571,18 +557,7 @@ fn commit<T: 'static>(
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for i in 0.. {
-            if i == jobs.len() {
-                let next = feed.next(|j| hook.background(&j.extra), commit_events as usize);
-                match next {
-                    Some(job) => {
-                        commit_events += job.events.len() as u64;
-                        jobs.push(job);
-                    }
-                    None => break,
-                }
-            }
-            let job = &mut jobs[i];
+        for job in jobs.iter_mut() {
             // In cluster mode a replicated message carries its own receive time.
             let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
             let hook_tx = Tx { conn: &tx, recv_ms };
@@ -611,9 +586,6 @@ fn commit<T: 'static>(
     }
     crate::subjects::append(&tx, postings)?;
     tx.commit()?;
-    for outcome in &mut outcomes {
-        outcome.commit_events = commit_events;
-    }
     Ok(outcomes)
 }
 
@@ -748,138 +720,5 @@ mod tests {
         assert_eq!(order, ["first", "live", "page 1", "page 2"]);
         drop(writer);
         handle.join().unwrap();
-    }
-
-    /// Jobs are `(name, background)`; the first job's transaction tells `entered` and waits for
-    /// `gate`; each commit reports `(name, first_in_commit, commit_events)`.
-    struct Gated {
-        entered: mpsc::Sender<()>,
-        gate: Option<mpsc::Receiver<()>>,
-        order: mpsc::Sender<(&'static str, bool, u64)>,
-    }
-
-    impl CommitHook<(&'static str, bool)> for Gated {
-        fn in_transaction(
-            &mut self,
-            _: &Tx<'_>,
-            _: &[StoredEvent],
-            _: &(&'static str, bool),
-            _: &CommitOutcome,
-        ) -> Result<(), StoreError> {
-            if let Some(gate) = self.gate.take() {
-                self.entered.send(()).unwrap();
-                gate.recv().unwrap();
-            }
-            Ok(())
-        }
-
-        fn committed(&mut self, _: &[StoredEvent], job: &(&'static str, bool), o: &CommitOutcome) {
-            self.order
-                .send((job.0, o.first_in_commit, o.commit_events))
-                .unwrap();
-        }
-
-        fn background(&self, job: &(&'static str, bool)) -> bool {
-            job.1
-        }
-    }
-
-    /// Runs `jobs` `(name, background, events)` on a writer whose first job is `first`, held
-    /// inside its transaction until every other job is queued; the commits as `Gated` reports.
-    fn gated(
-        first: (&'static str, bool, usize),
-        jobs: &[(&'static str, bool, usize)],
-    ) -> Vec<(&'static str, bool, u64)> {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
-        let (entered_tx, entered) = mpsc::channel();
-        let (gate_tx, gate) = mpsc::channel();
-        let (order_tx, order) = mpsc::channel();
-        let hook = Gated {
-            entered: entered_tx,
-            gate: Some(gate),
-            order: order_tx,
-        };
-        let (writer, handle) = Writer::start(
-            conn,
-            WriterOptions::default(),
-            Box::new(hook),
-            Arc::default(),
-            Arc::default(),
-        )
-        .unwrap();
-        let (done_tx, done) = mpsc::channel();
-        let submit = |(name, background, events): (&'static str, bool, usize)| {
-            let done_tx = done_tx.clone();
-            let job = Job {
-                events: (0..events).map(|i| row(&format!("{name}-{i}"))).collect(),
-                rejects: vec![],
-                extra: (name, background),
-                done: Box::new(move |r| {
-                    r.unwrap();
-                    let _ = done_tx.send(());
-                }),
-            };
-            assert!(writer.try_submit(job).is_ok());
-        };
-        submit(first);
-        entered.recv().unwrap();
-        for job in jobs {
-            submit(*job);
-        }
-        gate_tx.send(()).unwrap();
-        for _ in 0..=jobs.len() {
-            done.recv().unwrap();
-        }
-        drop(writer);
-        handle.join().unwrap();
-        order.try_iter().collect()
-    }
-
-    #[test]
-    fn a_live_job_joins_the_background_commit_in_progress_before_later_pages() {
-        // The live job came while page 1 was inserted: it waits for page 1's commit only (it
-        // joins it), not for pages 2 and 3 queued before it.
-        let order = gated(
-            ("page 1", true, 10),
-            &[
-                ("page 2", true, 10),
-                ("page 3", true, 10),
-                ("live", false, 1),
-            ],
-        );
-        assert_eq!(
-            order,
-            [
-                ("page 1", true, 11),
-                ("live", false, 11),
-                ("page 2", true, 20),
-                ("page 3", false, 20),
-            ]
-        );
-    }
-
-    #[test]
-    fn background_jobs_share_a_commit_up_to_the_budget_when_nothing_else_waits() {
-        let budget = crate::feed::BACKGROUND_EVENTS;
-        let page = budget / 2 + 1;
-        let order = gated(
-            ("page 1", true, page),
-            &[
-                ("page 2", true, page),
-                ("page 3", true, page),
-                ("page 4", true, 1),
-            ],
-        );
-        let two = 2 * page as u64;
-        assert_eq!(
-            order,
-            [
-                ("page 1", true, two),
-                ("page 2", false, two),
-                ("page 3", true, page as u64 + 1),
-                ("page 4", false, page as u64 + 1),
-            ]
-        );
     }
 }

@@ -24,18 +24,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Rejects read again per writer job: a live job that comes while a page is inserted waits for
-/// the rest of that page (`CommitHook::background`), so pages are small; the writer still
-/// commits several at once while nothing else waits.
-const REPLAY_PAGE: usize = 250;
+/// Rejects read again per writer job: small enough that live ingest sharing the writer is not
+/// held up by one large job.
+const REPLAY_PAGE: usize = 500;
 
-/// Replay pages on the writer's queue at once: enough for the writer to fill a background
-/// commit (`BACKGROUND_EVENTS` in the store's writer) while the replay waits for the oldest.
-const IN_FLIGHT: usize = 4;
-
-/// Pages read again at once, each on a blocking thread (one reader was the replay's slowest
-/// serial stage: the transform, scan and envelope of a page take longer than its commit).
-const READ_AHEAD: usize = 2;
+/// Replay pages on the writer's queue at once: two let a group commit take a page while the
+/// next one waits (one left the writer idle between pages); four bought no more on a busy
+/// 2-core machine and doubled live ingest's p99 beside the replay (bench/recovery/README.md).
+const IN_FLIGHT: usize = 2;
 
 /// How often a replay page waits for a full writer queue before the replay gives up (what was
 /// committed stays committed; run the replay again).
@@ -253,8 +249,9 @@ pub(crate) async fn replay(
     // take more than one (one page at a time left the writer idle between a page's commit and
     // the next page's arrival); the next page is read meanwhile.
     let mut in_flight = VecDeque::new();
-    let mut reading = ReadAhead::default();
-    while let Some(batch) = reading.next(&source, &app).await? {
+    let mut next = source.fetch(&app, 0).await?;
+    while let Some((page, batch)) = next.take() {
+        let after = page.last().map_or(0, |e| e.record.seq);
         totals.selected +=
             (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
         totals.passing += batch.marks.len() as u64;
@@ -272,6 +269,7 @@ pub(crate) async fn replay(
             }
             in_flight.push_back(queue_page(&app, batch).await?);
         }
+        next = source.fetch(&app, after).await?;
     }
     while let Some(page) = in_flight.pop_front() {
         totals.settle(page).await?;
@@ -313,51 +311,31 @@ struct Source {
     max_line: u64,
 }
 
-/// Pages being read again, oldest first: several at once, each on its own blocking thread, so
-/// reading (transform, scan, envelope) is not one serial stage in front of the writer.
-#[derive(Default)]
-struct ReadAhead {
-    reading: VecDeque<tokio::task::JoinHandle<ReplayBatch>>,
-    /// The last reject fetched.
-    after: i64,
-    /// No reject is left to fetch.
-    done: bool,
-}
-
-impl ReadAhead {
-    /// The next page read again, in sequence order; `None` when no reject is left.
-    async fn next(&mut self, source: &Source, app: &AppState) -> ApiResult<Option<ReplayBatch>> {
-        while !self.done && self.reading.len() < READ_AHEAD {
-            match source.page(app, self.after).await? {
-                Some(page) => {
-                    self.after = page.last().map_or(self.after, |e| e.record.seq);
-                    self.reading.push_back(source.read(page));
-                }
-                None => self.done = true,
-            }
-        }
-        match self.reading.pop_front() {
-            Some(read) => Ok(Some(read.await.map_err(ApiError::internal)?)),
-            None => Ok(None),
-        }
-    }
-}
+/// A page of rejects and what reading them again gave.
+type Page = (Arc<Vec<RejectEntry>>, ReplayBatch);
 
 impl Source {
-    /// The next page of rejects after `after`; `None` when no reject is left.
-    async fn page(&self, app: &AppState, after: i64) -> ApiResult<Option<Vec<RejectEntry>>> {
+    /// The next page after `after`, read again; `None` when no reject is left.
+    async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
         let (reader, filter) = (app.reader.clone(), self.filter.clone());
         let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
-        Ok((!page.is_empty()).then_some(page))
+        if page.is_empty() {
+            return Ok(None);
+        }
+        let page = Arc::new(page);
+        let batch = self.read(page.clone()).await?;
+        Ok(Some((page, batch)))
     }
 
-    /// Reads a page of rejects again on a blocking thread.
-    fn read(&self, page: Vec<RejectEntry>) -> tokio::task::JoinHandle<ReplayBatch> {
+    /// Reads a page of rejects again, off the async threads.
+    async fn read(&self, page: Arc<Vec<RejectEntry>>) -> ApiResult<ReplayBatch> {
         let (games, transform, max_line) =
             (self.games.clone(), self.transform.clone(), self.max_line);
         tokio::task::spawn_blocking(move || {
             ReplayBatch::read(&games, &page, transform.as_deref(), max_line)
         })
+        .await
+        .map_err(ApiError::internal)
     }
 }
 
