@@ -93,27 +93,36 @@ pub(crate) fn classify(status: u16, retry_header: Option<&str>, body: &str) -> O
 
 /// A receiver's URL and request headers, parsed once when the notifier starts rather than for
 /// every request (a profile of `bench/notify` put URL parsing and header building at a sixth of
-/// a send's CPU). `None` when one of them does not parse: each request then builds them again
-/// and fails with the same error it always did.
-pub(crate) struct Target(Option<(reqwest::Url, reqwest::header::HeaderMap)>);
+/// a send's CPU), or what does not parse, which every attempt then reports (and retries, as a
+/// request that could not be built always was).
+pub(crate) struct Target(Result<(reqwest::Url, reqwest::header::HeaderMap), String>);
 
 impl Target {
     pub(crate) fn new(r: &Receiver) -> Target {
         use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-        let parsed = || -> Option<(reqwest::Url, HeaderMap)> {
-            let url = reqwest::Url::parse(&target_url(r)).ok()?;
+        let parsed = || -> Result<(reqwest::Url, HeaderMap), String> {
+            let url = target_url(r);
+            let url = reqwest::Url::parse(&url)
+                .map_err(|e| format!("receiver `{}`: url `{url}`: {e}", r.name))?;
             let mut headers = HeaderMap::new();
             headers.insert(
                 reqwest::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
             for (k, v) in &r.headers {
-                headers.append(
-                    HeaderName::from_bytes(k.as_bytes()).ok()?,
-                    HeaderValue::from_str(v).ok()?,
-                );
+                let bad = |what: &str| {
+                    format!(
+                        "receiver `{}`: header `{k}` {what}; fix its [[notify.receivers]] headers",
+                        r.name
+                    )
+                };
+                let name = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| bad("is not a valid HTTP header name"))?;
+                let value =
+                    HeaderValue::from_str(v).map_err(|_| bad("has a value HTTP cannot carry"))?;
+                headers.append(name, value);
             }
-            Some((url, headers))
+            Ok((url, headers))
         };
         Target(parsed())
     }
@@ -121,7 +130,7 @@ impl Target {
 
 /// Posts `body` to the receiver once.
 pub(crate) async fn post(client: &reqwest::Client, r: &Receiver, id: &str, body: &str) -> Answer {
-    post_to(client, &Target(None), r, id, body).await
+    post_to(client, &Target::new(r), r, id, body).await
 }
 
 /// [`post`] with the receiver's URL and headers parsed beforehand.
@@ -132,24 +141,24 @@ pub(crate) async fn post_to(
     id: &str,
     body: &str,
 ) -> Answer {
-    let request = match &target.0 {
-        Some((url, headers)) => client
-            .post(url.clone())
-            .timeout(r.timeout.to_duration())
-            .headers(headers.clone())
-            .header("Idempotency-Key", id),
-        None => {
-            let mut request = client
-                .post(target_url(r))
-                .timeout(r.timeout.to_duration())
-                .header("Content-Type", "application/json")
-                .header("Idempotency-Key", id);
-            for (k, v) in &r.headers {
-                request = request.header(k.as_str(), v.as_str());
+    let (url, headers) = match &target.0 {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            return Answer {
+                status: None,
+                body: String::new(),
+                outcome: Outcome::Transient {
+                    error: format!("request failed: {error}"),
+                    retry_after: None,
+                },
             }
-            request
         }
     };
+    let request = client
+        .post(url.clone())
+        .timeout(r.timeout.to_duration())
+        .headers(headers.clone())
+        .header("Idempotency-Key", id);
     match request.body(body.to_string()).send().await {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -195,6 +204,28 @@ pub(crate) async fn post_to(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header that HTTP cannot carry is named, with where to fix it, in every attempt's
+    /// error instead of reqwest's bare "builder error".
+    #[tokio::test]
+    async fn a_header_that_does_not_parse_is_named_in_the_attempts_error() {
+        let c = crate::config::ServeConfig::from_toml(
+            "[[notify.receivers]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"",
+            "test",
+        )
+        .unwrap();
+        let mut r = c.notify.receivers[0].clone();
+        r.headers = vec![("X Bad".into(), "v".into())];
+        let answer = post(&client().unwrap(), &r, "n1", "{}").await;
+        match answer.outcome {
+            Outcome::Transient { error, .. } => assert_eq!(
+                error,
+                "request failed: receiver `pager`: header `X Bad` is not a valid HTTP header \
+                 name; fix its [[notify.receivers]] headers"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn answers_are_classified_like_the_issue_says() {
