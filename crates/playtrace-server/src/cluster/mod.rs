@@ -10,6 +10,7 @@
 mod actions;
 pub(crate) mod clock;
 mod lease;
+mod lease_view;
 mod materialise;
 mod message;
 pub(crate) mod node;

@@ -31,7 +31,7 @@ pub(crate) struct Node {
     /// Set when a job failed: the materialiser starts again from the store's position.
     pub(super) failed: AtomicBool,
     /// Whether this node holds the lease for time-driven work (`lease.rs`).
-    pub(crate) lease: super::lease::Lease,
+    pub(crate) lease: super::lease_view::Lease,
 }
 
 /// Connects to NATS (in the background: a cluster that is down makes ingest answer 503, it
@@ -68,7 +68,7 @@ pub(crate) async fn open(config: &Cluster) -> Result<Arc<Node>, String> {
         counter: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
-        lease: super::lease::Lease::default(),
+        lease: super::lease_view::Lease::default(),
     }))
 }
 
