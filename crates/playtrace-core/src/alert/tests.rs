@@ -170,3 +170,30 @@ fn alert_states_read_and_write_as_the_json_spells_them() {
     let err = "open".parse::<AlertState>().unwrap_err();
     assert!(err.contains("`open` is not an alert state"), "{err}");
 }
+
+#[test]
+fn the_raw_text_filter_needs_every_required_key_and_ignores_ne_and_envelope_fields() {
+    let spec: AlertsSpec = serde_json::from_value(json!({
+        "default_rules": false,
+        "rules": [{
+            "name": "tier", "category": "moderation", "event": "shop.*", "severity": "low",
+            "reason": "r",
+            "when": [
+                {"field": "payload.tier", "op": "eq", "value": 3},
+                {"field": "buyer", "op": "ne", "value": "bot"},
+                {"field": "game", "op": "eq", "value": "g"},
+                {"field": "price", "op": "gt", "value": 10}
+            ]
+        }]
+    }))
+    .unwrap();
+    let rules = RuleSet::from_spec(spec).unwrap();
+    let both = r#"{"attrs":{"payload":{"tier":3},"price":11}}"#;
+    assert!(rules.may_match("shop.buy", both));
+    // `buyer` (ne) and `game` (envelope) need not be in the text; every other key must.
+    assert!(!rules.may_match("shop.buy", r#"{"attrs":{"payload":{"tier":3}}}"#));
+    assert!(!rules.may_match("shop.buy", r#"{"attrs":{"price":11}}"#));
+    assert!(!rules.may_match("chat.buy", both));
+    // `admin.alert` always goes on to the full evaluation.
+    assert!(rules.may_match("admin.alert", "{}"));
+}
