@@ -52,11 +52,9 @@ pub(crate) struct Notifier {
     /// a read of the store until what it read is: so a read never brings back one that was
     /// queued, sent and recorded meanwhile.
     handoff: std::sync::Mutex<()>,
-    /// Finished attempts not recorded yet: the flusher records them in its own transaction,
-    /// the recorder task when no flush took them in time (`worker.rs`).
-    results: std::sync::Mutex<Vec<worker::Recorded>>,
-    /// Wakes the recorder when `results` stops being empty.
-    record_wake: tokio::sync::Notify,
+    /// Attempts to record (batched by the recorder task, which takes the receiving end).
+    record_tx: tokio::sync::mpsc::UnboundedSender<worker::Recorded>,
+    record_rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<worker::Recorded>>>,
     /// In cluster mode: send only while this collector holds the lease (`standby.rs`).
     gate: std::sync::OnceLock<SendGate>,
 }
@@ -105,6 +103,7 @@ pub(crate) fn open(
         return Ok(None);
     }
     let outbox = store.outbox().map_err(|e| e.to_string())?;
+    let (record_tx, record_rx) = tokio::sync::mpsc::unbounded_channel();
     let notifier = Notifier {
         external_url: config
             .external_url
@@ -133,8 +132,8 @@ pub(crate) fn open(
         handoff: std::sync::Mutex::new(()),
         receivers: config.receivers.clone(),
         config: config.clone(),
-        results: std::sync::Mutex::new(Vec::new()),
-        record_wake: tokio::sync::Notify::new(),
+        record_tx,
+        record_rx: std::sync::Mutex::new(Some(record_rx)),
         gate: std::sync::OnceLock::new(),
     };
     Ok(Some(Arc::new(notifier)))

@@ -6,9 +6,7 @@
 //! A delivery task takes due notifications from its queue in memory (`queue.rs`): the flusher
 //! hands it what it queued, the recorder hands back failed attempts once recorded (in batches),
 //! and the task reads the outbox only when its queue says the store may hold more. A finished
-//! send costs no query, only its share of one batched record, which the next flush writes in
-//! its own transaction (the recorder commits on its own only when no flush comes): each
-//! notifier commit empties the store writer's page cache, so there are as few as the flushes.
+//! send costs no query, only its share of one batched record.
 
 use crate::fanout::Hub;
 use crate::notify::payload::{decide_with, Shapes};
@@ -19,7 +17,7 @@ use playtrace_store::{now_ms, Attempt, AttemptResult, Kind, Notification, StoreE
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Groups flushed per transaction at most.
@@ -34,10 +32,9 @@ const COALESCE: Duration = Duration::from_millis(10);
 /// a tenth of ingest's throughput. A burst's first alert still goes out at once; the rest of it
 /// waits at most this long, together.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// How long a finished send waits for a flush to record it before the recorder commits it on
-/// its own (for the same reason): a sent notification shows `sent` up to this much later, a
-/// failed one is retried no sooner, and a crash in between sends it again (same
-/// Idempotency-Key).
+/// How long the recorder lets finished sends gather into one transaction (for the same
+/// reason): a sent notification shows `sent` this much later, a failed one is retried no
+/// sooner, and a crash in between sends it again (same Idempotency-Key).
 const RECORD_GATHER: Duration = Duration::from_millis(100);
 /// Nothing waits longer than this for a `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -74,7 +71,10 @@ pub(crate) fn start(n: &Arc<Notifier>, hub: &Arc<Hub>) -> Vec<JoinHandle<()>> {
         tokio::spawn(waker(n.clone(), hub.clone())),
         tokio::spawn(flusher(n.clone())),
     ];
-    tasks.push(tokio::spawn(recorder(n.clone())));
+    let taken = n.record_rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(rx) = taken {
+        tasks.push(tokio::spawn(recorder(n.clone(), rx)));
+    }
     for i in 0..n.receivers.len() {
         tasks.push(tokio::spawn(deliver(n.clone(), i)));
     }
@@ -153,29 +153,18 @@ async fn flusher(n: Arc<Notifier>) {
                 decided.insert((g.receiver.clone(), g.group_key.clone()), (g, flush));
             }
             let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
-            // Finished sends are recorded in this transaction: one notifier commit, not two.
-            let results = take_results(&m);
-            let attempts: Vec<Attempt> = results.iter().map(|r| r.attempt.clone()).collect();
-            let queued =
-                m.outbox.flush_due_queued(now, FLUSH_BATCH, &attempts, |g| {
-                    match decided.remove(&(g.receiver.clone(), g.group_key.clone())) {
-                        Some((read, flush)) if read == *g => flush,
-                        _ => decide_with(
-                            g,
-                            m.receiver(&g.receiver),
-                            &m.external_url,
-                            now,
-                            &mut shapes,
-                        ),
-                    }
-                });
-            let queued = match queued {
-                Ok(queued) => queued,
-                Err(e) => {
-                    settle(&m, results, false);
-                    return Err(e);
+            let queued = m.outbox.flush_due_queued(now, FLUSH_BATCH, |g| {
+                match decided.remove(&(g.receiver.clone(), g.group_key.clone())) {
+                    Some((read, flush)) if read == *g => flush,
+                    _ => decide_with(
+                        g,
+                        m.receiver(&g.receiver),
+                        &m.external_url,
+                        now,
+                        &mut shapes,
+                    ),
                 }
-            };
+            })?;
             let mut hit = HashSet::new();
             for note in queued {
                 if let Some(i) = m.index(&note.receiver) {
@@ -183,7 +172,6 @@ async fn flusher(n: Arc<Notifier>) {
                     m.queue(i).add(note);
                 }
             }
-            settle(&m, results, true);
             Ok((Some(hit), m.outbox.next_flush_ms()?))
         })
         .await;
@@ -326,48 +314,38 @@ pub(crate) struct Recorded {
     retry: Option<Notification>,
 }
 
-/// The finished attempts waiting to be recorded, taken out (by a flush or the recorder).
-fn take_results(n: &Notifier) -> Vec<Recorded> {
-    std::mem::take(&mut *n.results.lock().unwrap_or_else(|p| p.into_inner()))
-}
-
-/// After `results` were recorded (`stored`) or not: they are no longer in flight, and failed
-/// ones go back to their queues; a loop is woken only for what it has not seen (a retry, or a
-/// lost record, which makes it read the store).
-fn settle(n: &Notifier, results: Vec<Recorded>, stored: bool) {
-    let mut woken = HashSet::new();
-    for r in results {
-        let wake = !stored || r.retry.is_some();
-        let mut q = n.queue(r.receiver);
-        if stored {
-            q.recorded(&r.attempt.id, r.retry);
-        } else {
-            q.not_recorded(&r.attempt.id);
-        }
-        drop(q);
-        if wake && woken.insert(r.receiver) {
-            n.wakes[r.receiver].notify_one();
-        }
-    }
-}
-
-/// Records the attempts that no flush took within [`RECORD_GATHER`] of the first of them, in
-/// one transaction, then puts failed ones back into their queues.
-async fn recorder(n: Arc<Notifier>) {
-    loop {
-        n.record_wake.notified().await;
-        tokio::time::sleep(RECORD_GATHER).await;
-        let batch = take_results(&n);
-        if batch.is_empty() {
-            // A flush recorded them.
-            continue;
+/// Records attempts in batches: what finished within [`RECORD_GATHER`] of the first goes in
+/// one transaction (at most 512), then failed ones go back to their queues.
+async fn recorder(n: Arc<Notifier>, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + RECORD_GATHER;
+        while batch.len() < 512 {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
+            }
         }
         let attempts: Vec<Attempt> = batch.iter().map(|r| r.attempt.clone()).collect();
         let outbox = n.outbox.clone();
         let stored = blocking("recording deliveries", move || outbox.record(&attempts))
             .await
             .is_some();
-        settle(&n, batch, stored);
+        let mut woken = HashSet::new();
+        for r in batch {
+            // A loop needs waking only for what it has not seen: a retry or a lost record.
+            let wake = !stored || r.retry.is_some();
+            let mut q = n.queue(r.receiver);
+            if stored {
+                q.recorded(&r.attempt.id, r.retry);
+            } else {
+                q.not_recorded(&r.attempt.id);
+            }
+            drop(q);
+            if wake && woken.insert(r.receiver) {
+                n.wakes[r.receiver].notify_one();
+            }
+        }
     }
 }
 
@@ -455,9 +433,7 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: Arc<Mut
         },
         retry,
     };
-    let mut results = n.results.lock().unwrap_or_else(|p| p.into_inner());
-    results.push(recorded);
-    if results.len() == 1 {
-        n.record_wake.notify_one();
+    if n.record_tx.send(recorded).is_err() {
+        tracing::debug!("the notification recorder has stopped");
     }
 }

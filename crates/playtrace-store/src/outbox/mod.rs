@@ -272,25 +272,19 @@ impl Outbox {
         limit: usize,
         decide: impl FnMut(&Group) -> Flush,
     ) -> Result<usize, StoreError> {
-        Ok(self.flush_due_queued(now, limit, &[], decide)?.len())
+        Ok(self.flush_due_queued(now, limit, decide)?.len())
     }
 
     /// [`Outbox::flush_due`], returning the notifications it queued (committed), so the
-    /// notifier hands them to their receivers' loops without reading them back; `attempts`
-    /// are recorded (as [`Outbox::record`] does) in the same transaction. Every notifier commit
-    /// empties the store writer's page cache (SQLite drops a connection's cached pages when
-    /// another connection commits; the writer then reads its pages again and faults their
-    /// memory back in), so results ride along with a flush instead of a commit of their own.
+    /// notifier hands them to their receivers' loops without reading them back.
     pub fn flush_due_queued(
         &self,
         now: i64,
         limit: usize,
-        attempts: &[Attempt],
         mut decide: impl FnMut(&Group) -> Flush,
     ) -> Result<Vec<Notification>, StoreError> {
         self.with_flush(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            record_in(&tx, attempts)?;
             let groups = due_groups(&tx, now, limit)?;
             let mut queued = Vec::new();
             for g in groups {
@@ -467,42 +461,36 @@ impl Outbox {
         }
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            record_in(&tx, attempts)?;
+            for a in attempts {
+                match &a.result {
+                    AttemptResult::Retry { next_ms } => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3,
+                                 updated_ms = ?4, last_error = ?5
+                             WHERE id = ?1 AND state = 'pending'",
+                        )?
+                        .execute(params![a.id, a.attempts, next_ms, a.at_ms, a.error])?,
+                    result => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
+                                 last_error = coalesce(?5, last_error) WHERE id = ?1",
+                        )?
+                        .execute(params![
+                            a.id,
+                            if *result == AttemptResult::Sent {
+                                "sent"
+                            } else {
+                                "dead"
+                            },
+                            a.attempts,
+                            a.at_ms,
+                            a.error
+                        ])?,
+                };
+            }
             tx.commit()
         })
     }
-}
-
-/// What delivery attempts came to, written in the caller's transaction.
-fn record_in(tx: &Connection, attempts: &[Attempt]) -> rusqlite::Result<()> {
-    for a in attempts {
-        match &a.result {
-            AttemptResult::Retry { next_ms } => tx
-                .prepare_cached(
-                    "UPDATE notify_outbox SET attempts = ?2, next_ms = ?3,
-                         updated_ms = ?4, last_error = ?5
-                     WHERE id = ?1 AND state = 'pending'",
-                )?
-                .execute(params![a.id, a.attempts, next_ms, a.at_ms, a.error])?,
-            result => tx
-                .prepare_cached(
-                    "UPDATE notify_outbox SET state = ?2, attempts = ?3, updated_ms = ?4,
-                         last_error = coalesce(?5, last_error) WHERE id = ?1",
-                )?
-                .execute(params![
-                    a.id,
-                    if *result == AttemptResult::Sent {
-                        "sent"
-                    } else {
-                        "dead"
-                    },
-                    a.attempts,
-                    a.at_ms,
-                    a.error
-                ])?,
-        };
-    }
-    Ok(())
 }
 
 /// Up to `limit` groups due at `now`, soonest first, with their alerts.
@@ -671,67 +659,5 @@ mod tests {
             0
         );
         assert_eq!(outbox.next_flush_ms().unwrap(), None);
-    }
-
-    /// Delivery results ride along with the next flush: one notifier commit (each one empties
-    /// the store writer's page cache) for both the new notifications and the finished ones.
-    #[test]
-    fn a_flush_records_finished_attempts_in_its_own_transaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::DB_FILE);
-        let mut conn = crate::open(&path).unwrap();
-        let outbox = Outbox::open(&path, Arc::default()).unwrap();
-        let note = |id: &str| Flush {
-            send: Some(NewNotification {
-                id: id.into(),
-                status: "firing".into(),
-                alerts: 1,
-                body: "{}".into(),
-            }),
-            next_ms: 1_000_000,
-        };
-        in_tx(&mut conn, 0, |tx| {
-            tx.notify_firing(&spec("g1"), "a1", "{}").unwrap();
-            tx.notify_firing(&spec("g2"), "a2", "{}").unwrap();
-        });
-        let first = outbox
-            .flush_due_queued(0, 10, &[], |g| {
-                note(if g.group_key == "g1" { "n1" } else { "n2" })
-            })
-            .unwrap();
-        assert_eq!(first.len(), 2);
-        in_tx(&mut conn, 10, |tx| {
-            tx.notify_firing(&spec("g3"), "a3", "{}").unwrap()
-        });
-        let commits = outbox.commits();
-        let attempts = [
-            Attempt {
-                id: "n1".into(),
-                attempts: 1,
-                at_ms: 20,
-                result: AttemptResult::Sent,
-                error: None,
-            },
-            Attempt {
-                id: "n2".into(),
-                attempts: 1,
-                at_ms: 20,
-                result: AttemptResult::Retry { next_ms: 500 },
-                error: Some("HTTP 503".into()),
-            },
-        ];
-        let queued = outbox
-            .flush_due_queued(20, 10, &attempts, |_| note("n3"))
-            .unwrap();
-        assert_eq!(queued.len(), 1);
-        assert_eq!(outbox.commits(), commits + 1, "one transaction for both");
-        assert_eq!(outbox.get("n1").unwrap().unwrap().state, "sent");
-        let n2 = outbox.get("n2").unwrap().unwrap();
-        assert_eq!(
-            (n2.state.as_str(), n2.attempts, n2.next_ms),
-            ("pending", 1, 500)
-        );
-        assert_eq!(n2.last_error.as_deref(), Some("HTTP 503"));
-        assert_eq!(outbox.get("n3").unwrap().unwrap().state, "pending");
     }
 }
