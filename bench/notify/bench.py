@@ -49,6 +49,7 @@ class Receiver:
         self.name, self.delay, self.flaky = name, delay, flaky
         self.lock = threading.Lock()
         self.requests = 0
+        self.connections = 0  # accepted TCP connections: the client reuses them when few
         self.seen = {}  # alert session -> first arrival lag, ms
         recv = self
 
@@ -57,6 +58,12 @@ class Receiver:
 
             def log_message(self, *a):
                 pass
+
+            def setup(self):
+                # One handler per accepted connection (keep-alive requests loop inside it).
+                super().setup()
+                with recv.lock:
+                    recv.connections += 1
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -300,7 +307,8 @@ def one_round(args, tmp, run, binary, label):
               "alerts_per_s": alert_rate,
               "lag_p99_ms": p99(lags), "lag_p50_ms": statistics.median(lags) if lags else None,
               "lost": lost, "dead": dead,
-              "requests": {r.name: r.requests for r in receivers}}
+              "requests": {r.name: r.requests for r in receivers},
+              "connections": {r.name: r.connections for r in receivers}}
     print(json.dumps(result), file=sys.stderr)
     return result
 
@@ -320,6 +328,10 @@ def summarize(rounds):
         "notifier_commits_per_s": (med("notifier_commits_per_s")
                                    if any(r["notifier_commits_per_s"] is not None for r in rounds)
                                    else None),
+        "connections": {name: statistics.median([r["connections"][name] for r in rounds])
+                        for name in rounds[0]["connections"]},
+        "requests": {name: statistics.median([r["requests"][name] for r in rounds])
+                     for name in rounds[0]["requests"]},
         "lost": sum(sum(r["lost"].values()) for r in rounds),
         "dead": sum(r["dead"] for r in rounds),
         "rounds": rounds,
@@ -351,6 +363,9 @@ def print_summary(title, summary):
     if summary["notifier_commits_per_s"] is not None:
         print("  notifier write transactions %9.1f /s (each pauses the store's writer)"
               % summary["notifier_commits_per_s"])
+    print("  connections / requests     %s" % ", ".join(
+        "%s %d / %d" % (name, summary["connections"][name], summary["requests"][name])
+        for name in summary["connections"]))
     print("  lag to healthy receiver    p50 %.0f ms, p99 %.0f ms"
           % (summary["lag_p50_ms"], summary["lag_p99_ms"]))
     print("  lost %d, dead %d  -> %s" % (summary["lost"], summary["dead"],
