@@ -174,7 +174,7 @@ impl<'a, 'k> Walk<'a, 'k> {
             if escaped
                 || self.keys[mark..]
                     .iter()
-                    .any(|k| &self.b[k.clone()] == &self.b[range.clone()])
+                    .any(|k| self.b[k.clone()] == self.b[range.clone()])
             {
                 return None;
             }
