@@ -241,7 +241,14 @@ fn mark_body(body: &str, id: Option<&str>, reject_seq: i64, recv_ms: i64) -> Str
         );
         if let Some(id) = id {
             out.push_str(",\"id\":");
-            out.push_str(&Value::String(id.to_string()).to_string());
+            // A derived id (`reject-<seq>[-<n>]`) needs no escapes.
+            if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                out.push('"');
+                out.push_str(id);
+                out.push('"');
+            } else {
+                out.push_str(&Value::String(id.to_string()).to_string());
+            }
         }
         if !rest.starts_with('}') {
             out.push(',');
