@@ -158,6 +158,29 @@ impl Reader {
         })
     }
 
+    /// [`Reader::rejects_matching`] for a replay, which reads only each reject's sequence,
+    /// receive time, line and raw text: `kind` and `message` come back empty (copying them out
+    /// of every row was a sixth of a replay's page reads).
+    pub fn rejects_to_replay(
+        &self,
+        filter: &RejectFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RejectEntry>, StoreError> {
+        let (mut sql, mut binds) = where_clause(filter);
+        sql = format!(
+            "SELECT seq, recv_ms, line, '', '', raw, replayed_ms, replayed_seq FROM rejects{sql} \
+             AND seq > ? ORDER BY seq LIMIT ?"
+        );
+        binds.push(Box::new(after));
+        binds.push(Box::new(limit as i64));
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(binds.iter()), entry)?;
+            rows.collect()
+        })
+    }
+
     /// The reject with this sequence number.
     pub fn reject(&self, seq: i64) -> Result<Option<RejectEntry>, StoreError> {
         self.with(|conn| {
@@ -309,6 +332,35 @@ mod tests {
         drop(conn);
         let reader = Reader::open(&path).unwrap();
         (dir, reader)
+    }
+
+    #[test]
+    fn a_replay_page_is_the_listing_page_without_kind_and_message() {
+        let (_dir, reader) = reader_with(&[
+            ("schema", "m1", r#"{"msg":"a","game":"g"}"#),
+            ("parse", "m2", "{not json"),
+            ("schema", "m3", r#"{"msg":"b","game":"h"}"#),
+            ("schema", "m4", r#"{"msg":"c","game":"g"}"#),
+        ]);
+        let filter = RejectFilter {
+            kind: Some("schema".into()),
+            replayed: Some(false),
+            ..RejectFilter::default()
+        };
+        let lean = |e: &RejectEntry| {
+            let r = &e.record;
+            (r.seq, r.recv_ms, r.row.line, r.row.raw.clone())
+        };
+        let listed = reader.rejects_matching(&filter, 1, 2).unwrap();
+        let page = reader.rejects_to_replay(&filter, 1, 2).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            page.iter().map(lean).collect::<Vec<_>>(),
+            listed.iter().map(lean).collect::<Vec<_>>()
+        );
+        assert!(page
+            .iter()
+            .all(|e| e.record.row.kind.is_empty() && e.replayed_ms.is_none()));
     }
 
     #[test]

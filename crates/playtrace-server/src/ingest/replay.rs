@@ -7,11 +7,14 @@
 //! nothing; and the reject is marked replayed in the same transaction as its events
 //! ([`ReplayMark`], applied by the commit hook).
 
-use super::transform::Transform;
+use super::transform::{Repaired, Transform};
 use super::{GameScope, Parsed};
+use memchr::memmem;
 use playtrace_store::{RejectEntry, StoreError, StoredEvent, Tx};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 /// A reject whose line now reads: where its events are in the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,28 +81,52 @@ impl ReplayBatch {
                 );
                 continue;
             }
-            let repaired = transform.and_then(|t| t.apply(&record.row.raw));
-            let text = repaired.as_deref().unwrap_or(&record.row.raw);
-            if text.len() as u64 > max_line {
-                batch.fail(
-                    "size",
-                    format!("line is {} bytes, over limits.max_line", text.len()),
-                    record.seq,
-                );
-                continue;
-            }
-            // Read straight into the job: a line that fails as a whole leaves only its rejects,
-            // which are taken back (the stored reject stays as it is).
             let (first, rejects) = (batch.parsed.events.len(), batch.parsed.rejects.len());
-            batch.parsed.push_text(record.row.line, text);
-            if batch.parsed.rejects.len() > rejects {
-                if batch.parsed.events.len() > first {
-                    return Err(record.seq);
+            let raw = record.row.raw.as_str();
+            let repaired = transform.map_or(Repaired::Unchanged, |t| t.repair(raw));
+            // A line renamed on its text is read as it is; where it does not read, the round
+            // trip's line is read instead, so what fails, fails as it always did.
+            let spliced_read = match &repaired {
+                Repaired::Spliced(line) if line.len() as u64 <= max_line => {
+                    batch.parsed.push_text(record.row.line, line);
+                    match batch.parsed.rejects.len() > rejects {
+                        false => true,
+                        true if batch.parsed.events.len() > first => return Err(record.seq),
+                        true => {
+                            batch.parsed.rejects.truncate(rejects);
+                            false
+                        }
+                    }
                 }
-                let r = batch.parsed.rejects.swap_remove(rejects);
-                batch.parsed.rejects.truncate(rejects);
-                batch.fail(&r.kind, r.message, record.seq);
-                continue;
+                _ => false,
+            };
+            if !spliced_read {
+                let exact = match repaired {
+                    Repaired::Unchanged => None,
+                    Repaired::Exact(line) => Some(line),
+                    Repaired::Spliced(_) => transform.and_then(|t| t.apply(raw)),
+                };
+                let text = exact.as_deref().unwrap_or(raw);
+                if text.len() as u64 > max_line {
+                    batch.fail(
+                        "size",
+                        format!("line is {} bytes, over limits.max_line", text.len()),
+                        record.seq,
+                    );
+                    continue;
+                }
+                // Read straight into the job: a line that fails as a whole leaves only its
+                // rejects, which are taken back (the stored reject stays as it is).
+                batch.parsed.push_text(record.row.line, text);
+                if batch.parsed.rejects.len() > rejects {
+                    if batch.parsed.events.len() > first {
+                        return Err(record.seq);
+                    }
+                    let r = batch.parsed.rejects.swap_remove(rejects);
+                    batch.parsed.rejects.truncate(rejects);
+                    batch.fail(&r.kind, r.message, record.seq);
+                    continue;
+                }
             }
             if batch.parsed.events.len() == first {
                 batch.fail("schema", "the line holds no event".into(), record.seq);
@@ -115,10 +142,10 @@ impl ReplayBatch {
                         format!("reject-{}", record.seq)
                     }
                 });
-                if let Some(id) = &derived {
-                    e.id = Some(id.clone());
-                }
                 e.body = mark_body(&e.body, derived.as_deref(), record.seq, record.recv_ms);
+                if derived.is_some() {
+                    e.id = derived;
+                }
             }
             batch.marks.push(ReplayMark {
                 reject_seq: record.seq,
@@ -187,28 +214,47 @@ pub(crate) fn original_recv_ms(body: &str) -> Option<i64> {
     rest[..end].parse().ok()
 }
 
+/// The keys whose presence makes [`mark_body`] rewrite a body as JSON (searchers built once:
+/// building one per event was a tenth of marking).
+static CLASHES: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+    [
+        memmem::Finder::new("\"id\""),
+        memmem::Finder::new("\"replayed"),
+        memmem::Finder::new("\"originalReceivedMs\""),
+    ]
+});
+
 /// The stored envelope of a replayed event: `replayed: true`, the reject it came from and its
 /// original receive time, and the derived id (so the body says what the `id` column does).
 fn mark_body(body: &str, id: Option<&str>, reject_seq: i64, recv_ms: i64) -> String {
-    let mut head = format!(
-        "{{\"replayed\":true,\"replayedFrom\":{reject_seq},\"originalReceivedMs\":{recv_ms}"
-    );
     let rest = body.trim_start().strip_prefix('{').map(str::trim_start);
     // The common case spliced as text (no second parse of every event); a body that already
     // names one of these keys (an `id: null`, an earlier mark) is rewritten as JSON instead.
-    let has = |key: &str| memchr::memmem::find(body.as_bytes(), key.as_bytes()).is_some();
-    let clash =
-        (id.is_some() && has("\"id\"")) || has("\"replayed") || has("\"originalReceivedMs\"");
+    let [id_key, replayed, original] = &*CLASHES;
+    let has = |key: &memmem::Finder<'_>| key.find(body.as_bytes()).is_some();
+    let clash = (id.is_some() && has(id_key)) || has(replayed) || has(original);
     if let (Some(rest), false) = (rest, clash) {
+        let mut out = String::with_capacity(body.len() + 96);
+        let _ = write!(
+            out,
+            "{{\"replayed\":true,\"replayedFrom\":{reject_seq},\"originalReceivedMs\":{recv_ms}"
+        );
         if let Some(id) = id {
-            head.push_str(",\"id\":");
-            head.push_str(&Value::String(id.to_string()).to_string());
+            out.push_str(",\"id\":");
+            // A derived id (`reject-<seq>[-<n>]`) needs no escapes.
+            if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                out.push('"');
+                out.push_str(id);
+                out.push('"');
+            } else {
+                out.push_str(&Value::String(id.to_string()).to_string());
+            }
         }
         if !rest.starts_with('}') {
-            head.push(',');
+            out.push(',');
         }
-        head.push_str(rest);
-        return head;
+        out.push_str(rest);
+        return out;
     }
     let Ok(mut o) = serde_json::from_str::<Map<String, Value>>(body) else {
         return body.to_string();
@@ -242,6 +288,37 @@ mod tests {
             replayed_ms: None,
             replayed_seq: None,
         }
+    }
+
+    #[test]
+    fn a_renamed_line_that_does_not_read_fails_as_the_line_itself_does() {
+        // The rename is done on the text, unchecked; the line that then does not read must fail
+        // with the stored line's own error (its columns), as the JSON round trip left it.
+        let t = Transform::parse("[[rename]]\nfrom = \"msg\"\nto = \"message\"\n").unwrap();
+        let raw = r#"{"level":"info","msg":"telemetry.contest.armed","x":tru}"#;
+        let b = ReplayBatch::read(&GameScope::default(), &[entry(7, raw)], Some(&t), 1 << 20);
+        let mut alone = Parsed::new(GameScope::default());
+        alone.push_text(1, raw);
+        let expected = (
+            alone.rejects[0].kind.clone(),
+            alone.rejects[0].message.clone(),
+        );
+        assert!(expected.1.contains("column"), "{expected:?}");
+        assert_eq!(b.failing.keys().collect::<Vec<_>>(), [&expected]);
+        assert_eq!(b.failing[&expected], (1, 7));
+        assert!(b.parsed.events.is_empty() && b.parsed.rejects.is_empty() && b.marks.is_empty());
+        // The same rename on a line that reads: the renamed text is what is stored.
+        let good = r#"{"level":"info", "msg":"telemetry.contest.armed","hubId":"h"}"#;
+        let b = ReplayBatch::read(&GameScope::default(), &[entry(8, good)], Some(&t), 1 << 20);
+        assert!(b.failing.is_empty());
+        assert_eq!(b.parsed.events[0].name, "telemetry.contest.armed");
+        assert!(
+            b.parsed.events[0]
+                .body
+                .ends_with(r#""level":"info", "message":"telemetry.contest.armed","hubId":"h"}"#),
+            "{}",
+            b.parsed.events[0].body
+        );
     }
 
     #[test]

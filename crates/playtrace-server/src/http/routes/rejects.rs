@@ -318,7 +318,7 @@ impl Source {
     /// The next page after `after`, read again; `None` when no reject is left.
     async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
         let (reader, filter) = (app.reader.clone(), self.filter.clone());
-        let page = blocking(move || reader.rejects_matching(&filter, after, REPLAY_PAGE)).await?;
+        let page = blocking(move || reader.rejects_to_replay(&filter, after, REPLAY_PAGE)).await?;
         if page.is_empty() {
             return Ok(None);
         }
