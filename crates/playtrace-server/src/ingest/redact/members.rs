@@ -14,7 +14,7 @@
 use super::live::Live;
 use super::spans::push_json_string;
 use super::SESSION_ATTR;
-use crate::config::{Privacy, RedactRule};
+use crate::config::{Needs, Privacy, RedactRule};
 use playtrace_core::fields::{Field, Scalar};
 use playtrace_core::scan::{Member, Members};
 use playtrace_store::{subject_key, SubjectKind};
@@ -230,10 +230,10 @@ impl Privacy {
         changes: &[(usize, Change)],
         session: Option<&str>,
     ) -> Vec<i64> {
-        let mut keys = Vec::new();
         if !self.index_subjects {
-            return keys;
+            return Vec::new();
         }
+        let mut keys = Vec::with_capacity(8);
         if let Some(s) = session {
             keys.push(subject_key(SubjectKind::Session, s));
         }
@@ -274,7 +274,9 @@ fn mask(
 ) -> Option<String> {
     let mut out: Option<String> = None;
     for (k, mask) in rule.mask.iter().enumerate() {
-        if unchanged && !live.get(base + k, mask) {
+        // A mask with a byte check is checked on the string itself (cheaper than on the line,
+        // and what the line's check only approximates); a `regex:` one on the line, once.
+        if unchanged && mask.needs == Needs::Nothing && !live.get(base + k, mask) {
             continue;
         }
         let from = out.as_deref().unwrap_or(text);

@@ -509,6 +509,55 @@ mask = ['email', 'ip', 'regex:\\d{4}']
 }
 
 #[test]
+fn a_regex_masks_shape_never_skips_a_text_it_matches() {
+    // A `regex:` mask whose matches all have one length checks text for a window of its shape
+    // before its regex runs; one that said no where the regex matches would store a card
+    // number as sent.
+    let p = privacy(
+        "[[privacy.rules]]
+mask = ['regex:\\d{4}', 'regex:\\b\\d{4}-\\d{2}\\b', 'regex:(?i)e8\\d', 'regex:x?\\d']
+",
+        SECRET,
+    );
+    let masks = &p.rules[0].mask;
+    let pieces = [
+        "1", "25", "255", "7", "0", "-", "-", ".", "a", "F", "E", "e8", "x", " ", "١", "٢٣", "０",
+        "é", "fe80", "_", "4111",
+    ];
+    let mut g = Gen(0x5eed_4321_dcba);
+    let (mut matched, mut skipped) = ([0usize; 4], [0usize; 4]);
+    for _ in 0..50_000 {
+        let n = 1 + g.next() % 12;
+        let text: String = (0..n).map(|_| g.pick(&pieces)).collect();
+        for (k, mask) in masks.iter().enumerate() {
+            if mask.regex.is_match(&text) {
+                assert!(mask.may_match(&text), "{} skipped {text:?}", mask.name);
+                matched[k] += 1;
+            } else if !mask.may_match(&text) {
+                skipped[k] += 1;
+            }
+        }
+    }
+    // Both sides of each shape are reached; matches of several lengths have no shape.
+    assert_eq!(skipped[3], 0);
+    for k in 0..3 {
+        assert!(
+            matched[k] > 30 && skipped[k] > 100,
+            "{matched:?} {skipped:?}"
+        );
+    }
+    // The bench's card-like ids: dashes and digits that are not a card are skipped.
+    for (text, may) in [
+        ("s-12345-3", false),
+        ("player-1234", false),
+        ("#ID#-1234-12", true),
+        ("日本 12-3", true),
+    ] {
+        assert_eq!(masks[1].may_match(text), may, "{text}");
+    }
+}
+
+#[test]
 fn a_line_with_escapes_is_read_by_rules_without_masks_too() {
     // No mask to make the line live, and `"text"` not written as such: the escape must not let
     // the dropped attr through.
