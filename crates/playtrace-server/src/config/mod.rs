@@ -56,6 +56,7 @@ use metrics::MetricsFile;
 use notify::NotifyFile;
 use otlp::OtlpFile;
 use plan::PlanFile;
+pub(crate) use privacy::Needs;
 use privacy::PrivacyFile;
 use retention::RetentionFile;
 use stream::StreamFile;

@@ -26,6 +26,8 @@ pub struct Mask {
     pub(crate) anchored: bool,
     /// What a text must contain for the pattern to match in it, checked before the regex.
     pub(crate) needs: Needs,
+    /// For a `regex:` mask whose matches all have one length: what each byte of a match can be.
+    pub(crate) shape: Option<Shape>,
 }
 
 /// A cheap test of a text that every match of a built-in mask passes (a necessary condition,
@@ -46,7 +48,10 @@ impl Mask {
     /// Whether the pattern may match somewhere in `text` (`false`: it certainly does not).
     pub(crate) fn may_match(&self, text: &str) -> bool {
         match self.needs {
-            Needs::Nothing => true,
+            Needs::Nothing => self
+                .shape
+                .as_ref()
+                .is_none_or(|shape| !text.is_ascii() || shape.found(text.as_bytes())),
             Needs::At => memchr::memchr(b'@', text.as_bytes()).is_some(),
             Needs::Ip => !text.is_ascii() || ip_shaped(text.as_bytes()),
         }
@@ -66,6 +71,98 @@ fn ip_shaped(b: &[u8]) -> bool {
     });
     v4 || memchr::memchr_iter(b':', b)
         .any(|p| p > 0 && hex(p - 1) && (hex(p + 1) || b.get(p + 1) == Some(&b':')))
+}
+
+/// A `regex:` pattern whose every match is a run of one length of literals and classes
+/// (`\b\d{4}-\d{4}-\d{4}-\d{4}\b`; look-arounds such as `\b` take no room): the ASCII bytes each
+/// position can hold. In ASCII text a match is such a window, so text without one skips the
+/// regex; text with other characters always runs it.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    /// Per position, bit `b`: ASCII byte `b` may stand there.
+    positions: Vec<u128>,
+    /// The position that admits the fewest bytes: looked for first.
+    anchor: usize,
+}
+
+impl Shape {
+    fn of(pattern: &str) -> Option<Shape> {
+        let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+        let mut positions = Vec::new();
+        shape_of(&hir, &mut positions)?;
+        if positions.is_empty() || positions.len() > 256 {
+            return None;
+        }
+        let anchor = (0..positions.len()).min_by_key(|&j| positions[j].count_ones())?;
+        Some(Shape { positions, anchor })
+    }
+
+    /// Whether the ASCII text `b` has a window of the shape.
+    pub(crate) fn found(&self, b: &[u8]) -> bool {
+        let n = self.positions.len();
+        if b.len() < n {
+            return false;
+        }
+        let fits = |i: usize| {
+            self.positions
+                .iter()
+                .zip(&b[i..i + n])
+                .all(|(set, &c)| c < 128 && (set >> c) & 1 == 1)
+        };
+        let want = self.positions[self.anchor];
+        if want.count_ones() == 1 {
+            let byte = want.trailing_zeros() as u8;
+            memchr::memchr_iter(byte, b).any(|p| {
+                p >= self.anchor && p - self.anchor + n <= b.len() && fits(p - self.anchor)
+            })
+        } else {
+            (0..=b.len() - n).any(fits)
+        }
+    }
+}
+
+/// Appends the positions of `hir`'s matches; `None` when they do not all have one length.
+fn shape_of(hir: &regex_syntax::hir::Hir, out: &mut Vec<u128>) -> Option<()> {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(()),
+        HirKind::Literal(literal) => {
+            for &c in literal.0.iter() {
+                // Never in ASCII text: no shape (the regex always runs).
+                if !c.is_ascii() {
+                    return None;
+                }
+                out.push(1u128 << c);
+            }
+            Some(())
+        }
+        HirKind::Class(class) => {
+            let mut set = 0u128;
+            let mut add = |a: u32, z: u32| {
+                for c in a..=z.min(127) {
+                    set |= 1u128 << c;
+                }
+            };
+            match class {
+                Class::Unicode(c) => c
+                    .ranges()
+                    .iter()
+                    .for_each(|r| add(r.start() as u32, r.end() as u32)),
+                Class::Bytes(c) => c
+                    .ranges()
+                    .iter()
+                    .for_each(|r| add(u32::from(r.start()), u32::from(r.end()))),
+            }
+            out.push(set);
+            Some(())
+        }
+        HirKind::Repetition(r) if r.max == Some(r.min) && r.min <= 64 => {
+            (0..r.min).try_for_each(|_| shape_of(&r.sub, out))
+        }
+        HirKind::Capture(c) => shape_of(&c.sub, out),
+        HirKind::Concat(parts) => parts.iter().try_for_each(|p| shape_of(p, out)),
+        _ => None,
+    }
 }
 
 /// One `[[privacy.rules]]` entry.
@@ -95,16 +192,15 @@ impl RedactRule {
 }
 
 fn glob(pattern: &str, name: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
+    // Without collecting the parts: this runs for every rule and event.
+    let Some((first, tail)) = pattern.split_once('*') else {
+        return pattern == name;
+    };
     let Some(mut rest) = name.strip_prefix(first) else {
         return false;
     };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
+    let (middle, last) = tail.rsplit_once('*').unwrap_or(("", tail));
+    for part in middle.split('*').filter(|p| !p.is_empty()) {
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
             None => return false,
@@ -226,6 +322,9 @@ fn mask(key: &str, written: &str) -> Result<Mask, ConfigError> {
         anchored: pattern.contains(['^', '$'])
             || pattern.contains("\\A")
             || pattern.contains("\\z"),
+        shape: (needs == Needs::Nothing)
+            .then(|| Shape::of(pattern))
+            .flatten(),
         needs,
     })
 }

@@ -373,6 +373,7 @@ fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> Strin
 }
 
 mod live;
+mod members;
 mod spans;
 #[cfg(test)]
 mod tests;

@@ -276,7 +276,7 @@ fn protected(key: &str, has_event: bool) -> bool {
     ) || (key == "message" && !has_event)
 }
 
-fn push_json_string(out: &mut String, s: &str) {
+pub(super) fn push_json_string(out: &mut String, s: &str) {
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push('"');
         out.push_str(s);

@@ -509,6 +509,55 @@ mask = ['email', 'ip', 'regex:\\d{4}']
 }
 
 #[test]
+fn a_regex_masks_shape_never_skips_a_text_it_matches() {
+    // A `regex:` mask whose matches all have one length checks text for a window of its shape
+    // before its regex runs; one that said no where the regex matches would store a card
+    // number as sent.
+    let p = privacy(
+        "[[privacy.rules]]
+mask = ['regex:\\d{4}', 'regex:\\b\\d{4}-\\d{2}\\b', 'regex:(?i)e8\\d', 'regex:x?\\d']
+",
+        SECRET,
+    );
+    let masks = &p.rules[0].mask;
+    let pieces = [
+        "1", "25", "255", "7", "0", "-", "-", ".", "a", "F", "E", "e8", "x", " ", "١", "٢٣", "０",
+        "é", "fe80", "_", "4111",
+    ];
+    let mut g = Gen(0x5eed_4321_dcba);
+    let (mut matched, mut skipped) = ([0usize; 4], [0usize; 4]);
+    for _ in 0..50_000 {
+        let n = 1 + g.next() % 12;
+        let text: String = (0..n).map(|_| g.pick(&pieces)).collect();
+        for (k, mask) in masks.iter().enumerate() {
+            if mask.regex.is_match(&text) {
+                assert!(mask.may_match(&text), "{} skipped {text:?}", mask.name);
+                matched[k] += 1;
+            } else if !mask.may_match(&text) {
+                skipped[k] += 1;
+            }
+        }
+    }
+    // Both sides of each shape are reached; matches of several lengths have no shape.
+    assert_eq!(skipped[3], 0);
+    for k in 0..3 {
+        assert!(
+            matched[k] > 30 && skipped[k] > 100,
+            "{matched:?} {skipped:?}"
+        );
+    }
+    // The bench's card-like ids: dashes and digits that are not a card are skipped.
+    for (text, may) in [
+        ("s-12345-3", false),
+        ("player-1234", false),
+        ("#ID#-1234-12", true),
+        ("日本 12-3", true),
+    ] {
+        assert_eq!(masks[1].may_match(text), may, "{text}");
+    }
+}
+
+#[test]
 fn a_line_with_escapes_is_read_by_rules_without_masks_too() {
     // No mask to make the line live, and `"text"` not written as such: the escape must not let
     // the dropped attr through.
@@ -538,4 +587,153 @@ fn an_id_written_with_escapes_is_indexed_and_hashed_as_it_reads() {
     assert_eq!(keys, bare.subjects(plain, Some("s1")));
     assert!(keys.contains(&subject_key(SubjectKind::Player, "alice")));
     assert!(keys.contains(&subject_key(SubjectKind::Session, "s2")));
+}
+
+impl Gen {
+    /// A line as games send most of them: an envelope of scalars and one flat `attrs`, keys
+    /// the rules name, contest fields core reads, now and then a duplicate key, a top-level
+    /// attr, a second `attrs` or a nested value; strings mostly without escapes.
+    fn flat_event(&mut self) -> String {
+        let name = self.pick(&[
+            "chat.message",
+            "match.end",
+            "store.buy",
+            "other",
+            "round.end",
+        ]);
+        let name_key = self.pick(&["event", "event", "event", "message", "name"]);
+        let n = self.next() % 8;
+        let attrs: Vec<String> = (0..n)
+            .map(|_| {
+                let key = self.pick(&[
+                    "playerId",
+                    "accountId",
+                    "actorId",
+                    "text",
+                    "note",
+                    "peer",
+                    "meta",
+                    "n",
+                    "sessionId",
+                    "level",
+                    "hubId",
+                    "roomId",
+                    "message",
+                    "name",
+                    "other",
+                    "ключ",
+                ]);
+                let value = match self.next() % 12 {
+                    0 => self.value(2),
+                    1..=4 => self.scalar(),
+                    _ => format!(
+                        "\"{}\"",
+                        self.pick(&[
+                            "alice-77",
+                            "bob",
+                            "mail a.b@example.org now",
+                            "from 10.1.2.3",
+                            "card 1234-5678 ok",
+                            "secret at the start",
+                            "abcdef0123",
+                            "",
+                            "ünïcødé ✓ 日本語",
+                            "a long note about the match that goes on",
+                        ])
+                    ),
+                };
+                let (w1, w2) = (self.ws(), self.ws());
+                format!("\"{key}\"{w1}:{w2}{value}")
+            })
+            .collect();
+        let (a, b) = (self.ws(), self.ws());
+        let attrs = format!("{{{a}{}{b}}}", attrs.join(&format!(",{}", self.ws())));
+        let ws = self.ws();
+        let tail = match self.next() % 10 {
+            0 => r#","text":"top 10.0.0.1","playerId":"carol""#.to_string(),
+            1 => r#","attrs":{"text":"again"}"#.to_string(),
+            2 => r#","hubId":"h1","name":"x.y""#.to_string(),
+            _ => String::new(),
+        };
+        format!(
+            r#"{{"{name_key}":"{name}",{ws}"id":"e{}","game":"g","session":"s{}","ts":{},"attrs":{attrs}{tail}}}"#,
+            self.next() % 1000,
+            self.next() % 9,
+            1_795_700_000_000u64 + self.next() % 1000
+        )
+    }
+}
+
+/// What ingest keeps of one line with `privacy`: through the one-scan path (`push_text`), or
+/// the line redacted as text and then scanned (what ingest did before).
+fn ingest_line(p: &std::sync::Arc<Privacy>, line: &str, once: bool) -> crate::ingest::Parsed {
+    let mut parsed = crate::ingest::Parsed::default().with_privacy(p.clone());
+    if once {
+        parsed.push_text(1, line);
+    } else {
+        parsed.push_redacted(1, line);
+    }
+    parsed
+}
+
+const BENCH_RULES: &str = r#"
+[privacy]
+hash_secret_env = "PT_SECRET"
+[[privacy.rules]]
+event = "chat.*"
+drop = ["text"]
+[[privacy.rules]]
+hash = ["playerId", "accountId"]
+[[privacy.rules]]
+mask = ["email", "ip"]
+[[privacy.rules]]
+event = "match.*"
+truncate = { note = 16 }
+[[privacy.rules]]
+event = "store.*"
+mask = ['regex:\b\d{4}-\d{4}\b']
+"#;
+
+#[test]
+fn one_scan_ingest_keeps_what_redacting_then_scanning_kept() {
+    let configs = [EVERY_KIND, BENCH_RULES, RULES, "[privacy]\n"];
+    let mut gen = Gen(0x2545_f491_4f6c_dd1d);
+    let (mut once, mut changed) = (0, 0);
+    for (c, toml) in configs.iter().enumerate() {
+        let p = std::sync::Arc::new(privacy(toml, SECRET));
+        for i in 0..6_000 {
+            let line = match i % 6 {
+                5 => gen.event(),
+                _ => gen.flat_event(),
+            };
+            let new = ingest_line(&p, &line, true);
+            let old = ingest_line(&p, &line, false);
+            let at = format!("config {c}, line {i}: {line}");
+            assert_eq!(new.events, old.events, "{at}");
+            assert_eq!(new.rejects, old.rejects, "{at}");
+            assert_eq!(
+                new.observations.observations, old.observations.observations,
+                "{at}"
+            );
+            assert_eq!(new.observations.events, old.observations.events, "{at}");
+            // How many lines the one-scan path took (it answers `None` where it steps aside).
+            let members = {
+                let mut m = playtrace_core::scan::Members::with_capacity(8);
+                let mut taken = false;
+                let _ = playtrace_core::scan::scan_line_members(&line, Some(&mut m), |e, m| {
+                    taken = m
+                        .and_then(|m| p.redact_members(&line, m, e.envelope.session.as_deref()))
+                        .is_some_and(|r| {
+                            changed += usize::from(matches!(r.body, Cow::Owned(_)));
+                            true
+                        });
+                });
+                taken
+            };
+            once += usize::from(members);
+        }
+    }
+    // Most flat lines take the one-scan path, and many of those are rewritten there.
+    assert!(once > 7_000, "{once} lines took the one-scan path");
+    assert!(changed > 2_000, "{changed} lines rewritten on it");
 }
