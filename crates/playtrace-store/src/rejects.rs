@@ -83,6 +83,8 @@ fn group_expr(dim: &str) -> Option<String> {
 }
 
 const COLUMNS: &str = "seq, recv_ms, line, kind, message, raw, replayed_ms, replayed_seq";
+/// [`COLUMNS`] without `kind` and `message`, which a replay does not use.
+const REPLAY_COLUMNS: &str = "seq, recv_ms, line, '', '', raw, replayed_ms, replayed_seq";
 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RejectEntry> {
     Ok(RejectEntry {
@@ -147,15 +149,7 @@ impl Reader {
         after: i64,
         limit: usize,
     ) -> Result<Vec<RejectEntry>, StoreError> {
-        let (mut sql, mut binds) = where_clause(filter);
-        sql = format!("SELECT {COLUMNS} FROM rejects{sql} AND seq > ? ORDER BY seq LIMIT ?");
-        binds.push(Box::new(after));
-        binds.push(Box::new(limit as i64));
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(binds.iter()), entry)?;
-            rows.collect()
-        })
+        self.rejects_page(COLUMNS, filter, after, limit)
     }
 
     /// [`Reader::rejects_matching`] for a replay, which reads only each reject's sequence,
@@ -167,11 +161,19 @@ impl Reader {
         after: i64,
         limit: usize,
     ) -> Result<Vec<RejectEntry>, StoreError> {
+        self.rejects_page(REPLAY_COLUMNS, filter, after, limit)
+    }
+
+    /// One page of `columns` (in [`entry`]'s order) of the rejects matching `filter`.
+    fn rejects_page(
+        &self,
+        columns: &str,
+        filter: &RejectFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RejectEntry>, StoreError> {
         let (mut sql, mut binds) = where_clause(filter);
-        sql = format!(
-            "SELECT seq, recv_ms, line, '', '', raw, replayed_ms, replayed_seq FROM rejects{sql} \
-             AND seq > ? ORDER BY seq LIMIT ?"
-        );
+        sql = format!("SELECT {columns} FROM rejects{sql} AND seq > ? ORDER BY seq LIMIT ?");
         binds.push(Box::new(after));
         binds.push(Box::new(limit as i64));
         self.with(|conn| {

@@ -5,7 +5,8 @@
 //! to the text's ends; a line with escapes may spell a match differently, so there every mask
 //! is live.
 
-use crate::config::Mask;
+use crate::config::{Mask, Needs, RedactRule};
+use std::borrow::Cow;
 
 /// Masks past this many (all rules' masks in order) are checked each time they are asked.
 const CACHED: usize = 64;
@@ -52,5 +53,34 @@ impl<'t> Live<'t> {
             }
         }
         live
+    }
+
+    /// `rule`'s masks (numbered from `base` among all rules' masks) over `text`, a string of
+    /// the line (`unchanged`: as the line has it). A mask with a byte check is tried on the
+    /// string itself (cheaper than on the line, and what the line's check only approximates);
+    /// a `regex:` one is skipped on an unchanged string when it matches nowhere in the line.
+    /// `None`: nothing matched.
+    pub(super) fn mask(
+        &mut self,
+        rule: &RedactRule,
+        base: usize,
+        mut unchanged: bool,
+        text: &str,
+    ) -> Option<String> {
+        let mut out: Option<String> = None;
+        for (k, mask) in rule.mask.iter().enumerate() {
+            if unchanged && mask.needs == Needs::Nothing && !self.get(base + k, mask) {
+                continue;
+            }
+            let from = out.as_deref().unwrap_or(text);
+            if !mask.may_match(from) {
+                continue;
+            }
+            if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
+                out = Some(m);
+                unchanged = false;
+            }
+        }
+        out
     }
 }

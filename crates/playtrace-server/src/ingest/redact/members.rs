@@ -14,7 +14,7 @@
 use super::live::Live;
 use super::spans::push_json_string;
 use super::SESSION_ATTR;
-use crate::config::{Needs, Privacy, RedactRule};
+use crate::config::Privacy;
 use playtrace_core::fields::{Field, Scalar};
 use playtrace_core::scan::{Member, Members};
 use playtrace_store::{subject_key, SubjectKind};
@@ -213,7 +213,7 @@ impl Privacy {
             };
             let unchanged = unchanged && truncated.is_none();
             let from = truncated.as_deref().unwrap_or(text);
-            if let Some(masked) = mask(rule, first, live, unchanged, from) {
+            if let Some(masked) = live.mask(rule, first, unchanged, from) {
                 current = Some(masked);
             } else if truncated.is_some() {
                 current = truncated;
@@ -260,33 +260,4 @@ impl Privacy {
         keys.dedup();
         keys
     }
-}
-
-/// `rule`'s masks (numbered from `base` among all rules' masks) over `text`, as the outline
-/// applies them: those that cannot match an unchanged string of the line are skipped. `None`:
-/// nothing matched.
-fn mask(
-    rule: &RedactRule,
-    base: usize,
-    live: &mut Live<'_>,
-    mut unchanged: bool,
-    text: &str,
-) -> Option<String> {
-    let mut out: Option<String> = None;
-    for (k, mask) in rule.mask.iter().enumerate() {
-        // A mask with a byte check is checked on the string itself (cheaper than on the line,
-        // and what the line's check only approximates); a `regex:` one on the line, once.
-        if unchanged && mask.needs == Needs::Nothing && !live.get(base + k, mask) {
-            continue;
-        }
-        let from = out.as_deref().unwrap_or(text);
-        if !mask.may_match(from) {
-            continue;
-        }
-        if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
-            out = Some(m);
-            unchanged = false;
-        }
-    }
-    out
 }

@@ -484,24 +484,10 @@ impl<'a> Outline<'_, 'a> {
         }
         let masked = {
             let node = &self.nodes[i];
-            let mut unchanged = node.replaced.is_none();
+            let unchanged = node.replaced.is_none();
             let current = node.replaced.as_deref().or(node.text.as_deref());
-            let current = current.unwrap_or_default();
-            let mut out: Option<String> = None;
-            for (k, mask) in rule.mask.iter().enumerate() {
-                if unchanged && !self.live.get(base + k, mask) {
-                    continue;
-                }
-                let from = out.as_deref().unwrap_or(current);
-                if !mask.may_match(from) {
-                    continue;
-                }
-                if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
-                    out = Some(m);
-                    unchanged = false;
-                }
-            }
-            out
+            self.live
+                .mask(rule, base, unchanged, current.unwrap_or_default())
         };
         if let Some(m) = masked {
             self.replace(i, m);
