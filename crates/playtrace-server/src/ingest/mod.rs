@@ -124,17 +124,29 @@ impl Parsed {
         envelope: Envelope<'_>,
         body: &str,
     ) -> u32 {
+        let subjects = self.subjects(body, envelope.session.as_deref());
+        self.push_stored(game, name, time_ms, envelope, body.to_string(), subjects)
+    }
+
+    /// Keeps a scanned event with its stored `body` and subject keys; its index in `events`.
+    fn push_stored(
+        &mut self,
+        game: String,
+        name: &str,
+        time_ms: Option<f64>,
+        envelope: Envelope<'_>,
+        body: String,
+        subjects: Vec<i64>,
+    ) -> u32 {
         let index = self.events.len() as u32;
-        let session = envelope.session.map(|s| s.into_owned());
-        let subjects = self.subjects(body, session.as_deref());
         self.events.push(StoredEvent {
             game,
             id: envelope.id.map(|i| i.into_owned()),
             name: name.to_string(),
             env: envelope.env.map(|e| e.into_owned()),
-            session,
+            session: envelope.session.map(|s| s.into_owned()),
             ts_ms: time_ms,
-            body: body.to_string(),
+            body,
             subjects,
             ..StoredEvent::default()
         });
@@ -211,18 +223,14 @@ impl Parsed {
             handled = true;
             match self.games.resolve(e.envelope.game.as_deref()) {
                 Ok(game) => {
-                    let index = self.events.len() as u32;
-                    self.events.push(StoredEvent {
+                    let index = self.push_stored(
                         game,
-                        id: e.envelope.id.map(|i| i.into_owned()),
-                        name: e.name.to_string(),
-                        env: e.envelope.env.map(|e| e.into_owned()),
-                        session: e.envelope.session.map(|s| s.into_owned()),
-                        ts_ms: e.time_ms,
-                        body: redacted.body.into_owned(),
-                        subjects: redacted.subjects,
-                        ..StoredEvent::default()
-                    });
+                        &e.name,
+                        e.time_ms,
+                        e.envelope,
+                        redacted.body.into_owned(),
+                        redacted.subjects,
+                    );
                     self.observations
                         .observe(index, &e.name, e.time_ms, e.fields, OBSERVE_ALL);
                 }
