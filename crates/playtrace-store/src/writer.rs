@@ -257,7 +257,9 @@ pub trait CommitHook<T>: Send + 'static {
 
     /// Whether the job is background work (a rejects replay's page) that yields to every other
     /// job waiting: such jobs are committed, in their own order, only in a commit no other job
-    /// is waiting for, so a live request waits for at most the one commit in progress.
+    /// is waiting for, and a job that arrives during such a commit joins it after the
+    /// background job being written, so a live request waits for at most one background job's
+    /// rows and the commit's fsync.
     fn background(&self, _extra: &T) -> bool {
         false
     }
@@ -434,8 +436,9 @@ fn spawn_releaser<T: Send + 'static>() -> Option<Sender<Spent<T>>> {
 
 impl<T: Send + 'static> WriterThread<T> {
     /// The next commit's jobs: every job waiting (up to `max_commit_events`), except background
-    /// jobs, which wait in `deferred` until a commit finds nothing else waiting. Empty when the
-    /// queue is closed and nothing is left.
+    /// jobs, which wait in `deferred` until a commit finds nothing else waiting; such a
+    /// background commit starts with one of them and takes the rest through its [`Feed`]. Empty
+    /// when the queue is closed and nothing is left.
     fn gather(
         &mut self,
         jobs: &mut Vec<Job<T>>,
@@ -475,13 +478,7 @@ impl<T: Send + 'static> WriterThread<T> {
             return;
         }
         *passed = 0;
-        while let Some(job) = deferred.pop_front() {
-            events += job.events.len();
-            jobs.push(job);
-            if events >= self.options.max_commit_events {
-                break;
-            }
-        }
+        jobs.extend(deferred.pop_front());
     }
 
     fn run(mut self) {
@@ -493,14 +490,24 @@ impl<T: Send + 'static> WriterThread<T> {
             if jobs.is_empty() {
                 break;
             }
-            let bytes: u64 = jobs.iter().map(Job::bytes).sum();
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
+            let background = jobs.iter().all(|j| self.hook.background(&j.extra));
             let result = {
                 let _turn = take_turn(&self.turn);
-                commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook)
+                let mut feed = Feed {
+                    rx: &self.rx,
+                    deferred: &mut deferred,
+                    events: jobs.iter().map(|j| j.events.len()).sum(),
+                    max_events: self.options.max_commit_events,
+                    joined: false,
+                };
+                let feed = background.then_some(&mut feed);
+                commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook, feed)
             };
+            // Jobs that joined the commit through its feed are counted here too.
+            let bytes: u64 = jobs.iter().map(Job::bytes).sum();
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
@@ -540,14 +547,50 @@ impl<T: Send + 'static> WriterThread<T> {
     }
 }
 
+/// Feeds a background commit in progress: between one job's rows and the next, a live job
+/// that arrived meanwhile joins this commit and ends the run of background jobs, so it waits
+/// for at most the one background job being written (a replay page) and the commit itself,
+/// not for every page set aside; while nothing else arrives, the next background job joins.
+struct Feed<'a, T: 'static> {
+    rx: &'a Receiver<Job<T>>,
+    deferred: &'a mut VecDeque<Job<T>>,
+    /// Events in the commit so far.
+    events: usize,
+    max_events: usize,
+    /// Whether a live job joined (no more background jobs then).
+    joined: bool,
+}
+
+impl<T: 'static> Feed<'_, T> {
+    /// The next job for the commit, if any.
+    fn next(&mut self, hook: &dyn CommitHook<T>) -> Option<Job<T>> {
+        if self.events >= self.max_events {
+            return None;
+        }
+        let job = loop {
+            match self.rx.try_recv() {
+                Ok(job) if hook.background(&job.extra) => self.deferred.push_back(job),
+                Ok(job) => {
+                    self.joined = true;
+                    break job;
+                }
+                Err(_) if self.joined => return None,
+                Err(_) => break self.deferred.pop_front()?,
+            }
+        };
+        self.events += job.events.len();
+        Some(job)
+    }
+}
+
 fn commit<T: 'static>(
     conn: &mut Connection,
-    jobs: &mut [Job<T>],
+    jobs: &mut Vec<Job<T>>,
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
+    mut feed: Option<&mut Feed<'_, T>>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // At least the largest sequence any stored event has (new rows are numbered past it).
     let mut head = crate::mark::stored_head(&tx)?;
@@ -557,7 +600,10 @@ fn commit<T: 'static>(
         let mut reject = tx.prepare_cached(
             "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for job in jobs.iter_mut() {
+        let mut next = 0;
+        while next < jobs.len() {
+            let job = &mut jobs[next];
+            next += 1;
             // In cluster mode a replicated message carries its own receive time.
             let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
             let hook_tx = Tx { conn: &tx, recv_ms };
@@ -576,13 +622,23 @@ fn commit<T: 'static>(
                 inserted,
                 accepted,
                 duplicates,
-                commit_events,
+                // Set below, once the feed has added what it will.
+                commit_events: 0,
                 first_in_commit: outcomes.is_empty(),
                 seqs,
             };
             hook.in_transaction(&hook_tx, &job.events, &job.extra, &outcome)?;
             outcomes.push(outcome);
+            if next == jobs.len() {
+                if let Some(job) = feed.as_mut().and_then(|f| f.next(&*hook)) {
+                    jobs.push(job);
+                }
+            }
         }
+    }
+    let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
+    for outcome in &mut outcomes {
+        outcome.commit_events = commit_events;
     }
     crate::subjects::append(&tx, postings)?;
     tx.commit()?;
@@ -649,6 +705,8 @@ mod tests {
     struct Ordered {
         gate: Option<mpsc::Receiver<()>>,
         order: mpsc::Sender<&'static str>,
+        /// Told when the first job's transaction reaches the gate.
+        entered: Option<mpsc::Sender<()>>,
     }
 
     impl CommitHook<(&'static str, bool)> for Ordered {
@@ -660,6 +718,9 @@ mod tests {
             _: &CommitOutcome,
         ) -> Result<(), StoreError> {
             if let Some(gate) = self.gate.take() {
+                if let Some(entered) = self.entered.take() {
+                    entered.send(()).unwrap();
+                }
                 gate.recv().unwrap();
             }
             Ok(())
@@ -683,6 +744,7 @@ mod tests {
         let hook = Ordered {
             gate: Some(gate),
             order: order_tx,
+            entered: None,
         };
         let (writer, handle) = Writer::start(
             conn,
@@ -718,6 +780,61 @@ mod tests {
         }
         let order: Vec<_> = order.try_iter().collect();
         assert_eq!(order, ["first", "live", "page 1", "page 2"]);
+        drop(writer);
+        handle.join().unwrap();
+    }
+
+    /// The defect: a background commit took every page set aside, and a live job arriving
+    /// meanwhile waited for all of them plus a commit of its own. Now it joins the commit in
+    /// progress right after the page being written, and the other pages wait.
+    #[test]
+    fn a_live_job_joins_a_background_commit_after_the_page_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
+        let (gate_tx, gate) = mpsc::channel();
+        let (order_tx, order) = mpsc::channel();
+        let (entered_tx, entered) = mpsc::channel();
+        let hook = Ordered {
+            gate: Some(gate),
+            order: order_tx,
+            entered: Some(entered_tx),
+        };
+        let (writer, handle) = Writer::start(
+            conn,
+            WriterOptions::default(),
+            Box::new(hook),
+            Arc::default(),
+            Arc::default(),
+        )
+        .unwrap();
+        let (outcome_tx, outcomes) = mpsc::channel();
+        let submit = |name: &'static str, background: bool, id: &str| {
+            let outcome_tx = outcome_tx.clone();
+            let job = Job {
+                events: vec![row(id)],
+                rejects: vec![],
+                extra: (name, background),
+                done: Box::new(move |r| {
+                    let _ = outcome_tx.send((name, r.unwrap()));
+                }),
+            };
+            assert!(writer.try_submit(job).is_ok());
+        };
+        // Page 1's transaction waits at the gate; the live job is queued behind pages 2 and 3.
+        submit("page 1", true, "a");
+        entered.recv().unwrap();
+        submit("page 2", true, "b");
+        submit("page 3", true, "c");
+        submit("live", false, "d");
+        gate_tx.send(()).unwrap();
+        let done: Vec<(&str, CommitOutcome)> = (0..4).map(|_| outcomes.recv().unwrap()).collect();
+        let order: Vec<_> = order.try_iter().collect();
+        assert_eq!(order, ["page 1", "live", "page 2", "page 3"]);
+        // Page 1 and the live job share one commit (one fsync); the other pages come after.
+        let (_, live) = &done[1];
+        assert!(!live.first_in_commit, "{done:?}");
+        assert_eq!(live.commit_events, 2, "{done:?}");
+        assert!(done[2].1.first_in_commit, "{done:?}");
         drop(writer);
         handle.join().unwrap();
     }

@@ -24,9 +24,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Rejects read again per writer job: small enough that live ingest sharing the writer is not
-/// held up by one large job.
-const REPLAY_PAGE: usize = 500;
+/// Rejects read again per writer job: a live job arriving during a replay's commit joins it
+/// after the page being written (the writer's feed), so this bounds the replay work a live
+/// request waits for (250 replayed events: about 1 ms of the writer's time; 500 held live
+/// requests up twice as long, for no faster replay: bench/recovery/README.md).
+const REPLAY_PAGE: usize = 250;
 
 /// Replay pages on the writer's queue at once: two let a group commit take a page while the
 /// next one waits (one left the writer idle between pages); four bought no more on a busy
