@@ -3,6 +3,7 @@
 //! compiled here, once per (re)load; `ingest/redact.rs` applies them.
 
 use super::{invalid, ConfigError};
+use crate::ingest::redact::keyed::Keyed;
 use memchr::memmem::Finder;
 use regex::Regex;
 use ring::hmac;
@@ -209,9 +210,10 @@ fn glob(pattern: &str, name: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`).
+/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`): as
+/// ring's key, and as the pad blocks ingest hashes ids from.
 #[derive(Clone)]
-pub struct HashSecret(pub(crate) hmac::Key);
+pub struct HashSecret(pub(crate) hmac::Key, pub(crate) Keyed);
 
 impl std::fmt::Debug for HashSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -242,15 +244,87 @@ pub struct Privacy {
     /// `"attr"` for every attr in `player_attrs` (the subject index looks for them in every
     /// stored event).
     pub(crate) player_finders: Vec<Finder<'static>>,
+    /// What the rules and `player_attrs` say about each key they name, looked up once per
+    /// member instead of comparing the key with every rule's lists (`redact/members.rs`).
+    pub(crate) keys: KeyTable,
 }
+
+/// What the rules do to one key, a bit per rule (rule `r`: bit `r`, for the first 64 rules),
+/// and whether it names a subject.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyRules {
+    pub(crate) drop: u64,
+    pub(crate) hash: u64,
+    pub(crate) truncate: u64,
+    pub(crate) player: bool,
+    pub(crate) session: bool,
+}
+
+/// The keys some rule drops, hashes or truncates, the `player_attrs` and `sessionId`, with
+/// their [`KeyRules`]; `masked` has the bit of every rule with a mask.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyTable {
+    entries: Vec<(Box<str>, KeyRules)>,
+    pub(crate) masked: u64,
+}
+
+impl KeyTable {
+    fn new(rules: &[RedactRule], player_attrs: &[String]) -> KeyTable {
+        let mut table = KeyTable::default();
+        let mut set = |key: &str, with: &dyn Fn(&mut KeyRules)| match table
+            .entries
+            .iter_mut()
+            .find(|(k, _)| &**k == key)
+        {
+            Some((_, rules)) => with(rules),
+            None => {
+                let mut rules = KeyRules::default();
+                with(&mut rules);
+                table.entries.push((key.into(), rules));
+            }
+        };
+        for (r, rule) in rules.iter().enumerate().take(64) {
+            let bit = 1u64 << r;
+            rule.drop.iter().for_each(|k| set(k, &|e| e.drop |= bit));
+            rule.hash.iter().for_each(|k| set(k, &|e| e.hash |= bit));
+            rule.truncate
+                .keys()
+                .for_each(|k| set(k, &|e| e.truncate |= bit));
+        }
+        player_attrs
+            .iter()
+            .for_each(|k| set(k, &|e| e.player = true));
+        set(SESSION_ATTR, &|e| e.session = true);
+        table.masked = rules
+            .iter()
+            .enumerate()
+            .take(64)
+            .filter(|(_, r)| !r.mask.is_empty())
+            .fold(0, |bits, (r, _)| bits | 1 << r);
+        table
+    }
+
+    /// What the rules do to `key` (`None`: no rule names it and it names no subject).
+    pub(crate) fn get(&self, key: &str) -> Option<&KeyRules> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && **k == *key)
+            .map(|(_, rules)| rules)
+    }
+}
+
+/// The attr naming a session besides the envelope's `session`.
+pub(crate) const SESSION_ATTR: &str = "sessionId";
 
 impl Default for Privacy {
     fn default() -> Self {
+        let player_attrs: Vec<String> = ["playerId", "actorId", "accountId"]
+            .map(str::to_string)
+            .to_vec();
         Privacy {
             rules: Vec::new(),
-            player_attrs: ["playerId", "actorId", "accountId"]
-                .map(str::to_string)
-                .to_vec(),
+            keys: KeyTable::new(&[], &player_attrs),
+            player_attrs,
             index_subjects: false,
             hash_secret_env: None,
             secret: None,
@@ -392,10 +466,10 @@ impl PrivacyFile {
                         ),
                     ));
                 }
-                Some(HashSecret(hmac::Key::new(
-                    hmac::HMAC_SHA256,
-                    value.as_bytes(),
-                )))
+                Some(HashSecret(
+                    hmac::Key::new(hmac::HMAC_SHA256, value.as_bytes()),
+                    Keyed::new(value.as_bytes()),
+                ))
             }
             None if hashes => {
                 return Err(invalid(
@@ -422,6 +496,7 @@ impl PrivacyFile {
             .iter()
             .map(|a| Finder::new(&format!("\"{a}\"")).into_owned())
             .collect();
+        p.keys = KeyTable::new(&rules, &p.player_attrs);
         p.rules = rules;
         Ok(p)
     }
