@@ -62,6 +62,17 @@ impl<'a> Members<'a> {
         })
     }
 
+    /// The same allocation, emptied, for the members of another line (of another lifetime): a
+    /// caller reading many lines keeps one instead of allocating one per line.
+    pub fn recycle<'b>(mut self) -> Members<'b> {
+        self.list.clear();
+        Members {
+            // Empty, and of one layout: collected in place, into the same allocation.
+            list: self.list.into_iter().filter_map(|_| None).collect(),
+            native: false,
+        }
+    }
+
     pub(super) fn clear(&mut self) {
         self.list.clear();
         self.native = false;

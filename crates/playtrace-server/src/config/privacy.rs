@@ -179,6 +179,9 @@ pub struct RedactRule {
     pub truncate: BTreeMap<String, usize>,
     /// Patterns replaced in every string value.
     pub mask: Vec<Mask>,
+    /// Where `event`'s first `*` is, found once: a name is checked against every rule on
+    /// every line.
+    pub(crate) star: Option<usize>,
 }
 
 impl RedactRule {
@@ -187,7 +190,12 @@ impl RedactRule {
         match (&self.event, name) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(pattern), Some(name)) => glob(pattern, name),
+            (Some(pattern), Some(name)) => match self.star {
+                None => pattern == name,
+                // `chat.*`: a prefix.
+                Some(at) if at + 1 == pattern.len() => name.starts_with(&pattern[..at]),
+                Some(_) => glob(pattern, name),
+            },
         }
     }
 }
@@ -264,7 +272,7 @@ pub(crate) struct KeyRules {
 /// their [`KeyRules`]; `masked` has the bit of every rule with a mask.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyTable {
-    entries: Vec<(Box<str>, KeyRules)>,
+    entries: Vec<(Box<str>, KeyRules, (usize, u64))>,
     pub(crate) masked: u64,
 }
 
@@ -274,13 +282,13 @@ impl KeyTable {
         let mut set = |key: &str, with: &dyn Fn(&mut KeyRules)| match table
             .entries
             .iter_mut()
-            .find(|(k, _)| &**k == key)
+            .find(|(k, _, _)| &**k == key)
         {
-            Some((_, rules)) => with(rules),
+            Some((_, rules, _)) => with(rules),
             None => {
                 let mut rules = KeyRules::default();
                 with(&mut rules);
-                table.entries.push((key.into(), rules));
+                table.entries.push((key.into(), rules, head(key)));
             }
         };
         for (r, rule) in rules.iter().enumerate().take(64) {
@@ -306,11 +314,22 @@ impl KeyTable {
 
     /// What the rules do to `key` (`None`: no rule names it and it names no subject).
     pub(crate) fn get(&self, key: &str) -> Option<&KeyRules> {
+        // Length and first 8 bytes before the whole key: most keys differ there (`accountId`
+        // and `sessionId` have one length).
+        let head = head(key);
         self.entries
             .iter()
-            .find(|(k, _)| k.len() == key.len() && **k == *key)
-            .map(|(_, rules)| rules)
+            .find(|(k, _, h)| *h == head && (k.len() <= 8 || **k == *key))
+            .map(|(_, rules, _)| rules)
     }
+}
+
+/// A key's length and its first 8 bytes (zero-padded).
+fn head(key: &str) -> (usize, u64) {
+    let mut word = [0u8; 8];
+    let n = key.len().min(8);
+    word[..n].copy_from_slice(&key.as_bytes()[..n]);
+    (key.len(), u64::from_le_bytes(word))
 }
 
 /// The attr naming a session besides the envelope's `session`.
@@ -444,6 +463,7 @@ impl PrivacyFile {
                 .map(|m| mask(&format!("{key}.mask"), m))
                 .collect::<Result<_, _>>()?;
             rules.push(RedactRule {
+                star: r.event.as_deref().and_then(|e| e.find('*')),
                 event: r.event,
                 drop: r.drop,
                 hash: r.hash,

@@ -84,7 +84,7 @@ impl<'t> Live<'t> {
     }
 
     /// `rule`'s masks (numbered from `base` among all rules' masks) over `text`, a string of
-    /// the line (`unchanged`: as the line has it). An unchanged string is skipped by a mask that
+    /// the line (`unchanged`: as the line has it; `hashed`: a hash's hex, as a rule left it). An unchanged string is skipped by a mask that
     /// the line's [`Live::gate`] rules out; else a mask with a byte check is tried on the string
     /// itself before its regex.
     /// `None`: nothing matched.
@@ -93,11 +93,16 @@ impl<'t> Live<'t> {
         rule: &RedactRule,
         base: usize,
         mut unchanged: bool,
+        mut hashed: bool,
         text: &str,
     ) -> Option<String> {
         let mut out: Option<String> = None;
         for (k, mask) in rule.mask.iter().enumerate() {
             if unchanged && !self.gate(base + k, mask) {
+                continue;
+            }
+            // A hash is hex: no `@`, `.` or `:`, so neither byte check would pass.
+            if hashed && mask.needs != Needs::Nothing {
                 continue;
             }
             let from = out.as_deref().unwrap_or(text);
@@ -107,6 +112,7 @@ impl<'t> Live<'t> {
             if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
                 out = Some(m);
                 unchanged = false;
+                hashed = false;
             }
         }
         out

@@ -213,6 +213,8 @@ impl Privacy {
             return Some(None);
         }
         let mut current: Option<String> = None;
+        // Whether `current` is a hash as a rule wrote it (hex).
+        let mut hashed = false;
         let mut base = 0;
         for (r, rule) in self.rules.iter().enumerate() {
             let first = base;
@@ -231,12 +233,13 @@ impl Privacy {
                 (None, _) => None,
             };
             if info.hash & bit != 0 {
-                let hashed = match text {
+                let hash = match text {
                     Some(s) => self.hash(s),
                     // What a parsed value prints: numbers as serde_json writes them.
                     None => self.hash(&serde_json::from_str::<Value>(m.raw).ok()?.to_string()),
                 };
-                current = Some(hashed.unwrap_or_default());
+                current = Some(hash.unwrap_or_default());
+                hashed = true;
                 continue;
             }
             let Some(text) = text else { continue };
@@ -251,10 +254,12 @@ impl Privacy {
             };
             let unchanged = unchanged && truncated.is_none();
             let from = truncated.as_deref().unwrap_or(text);
-            if let Some(masked) = live.mask(rule, first, unchanged, from) {
+            if let Some(masked) = live.mask(rule, first, unchanged, hashed, from) {
                 current = Some(masked);
+                hashed = false;
             } else if truncated.is_some() {
                 current = truncated;
+                hashed = false;
             }
         }
         Some(current.map(Some))
