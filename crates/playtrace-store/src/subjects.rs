@@ -40,10 +40,23 @@ pub(crate) struct Batch {
     pub(crate) postings: Vec<Posting>,
 }
 
+/// Probe `i` is `(h1 + i·h2) % bits` (`h1`, `h2`: the key's low and high halves, `h2` odd).
+/// Both are under 2^32, so the sum never wraps and each probe is the previous one plus
+/// `h2 % bits`, wrapped once: two divisions a key instead of one a probe (the writer builds a
+/// filter for every commit), and the very bits the stored filters were written with.
 fn probes(key: i64, bits: u64) -> impl Iterator<Item = u64> {
     let h = key as u64;
     let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
-    (0..PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+    let step = h2 % bits;
+    let mut at = h1 % bits;
+    (0..PROBES).map(move |_| {
+        let bit = at;
+        at += step;
+        if at >= bits {
+            at -= bits;
+        }
+        bit
+    })
 }
 
 /// The Bloom filter of `postings`' keys.
@@ -283,6 +296,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::schema::open(&dir.path().join("db")).unwrap();
         (dir, conn)
+    }
+
+    #[test]
+    fn probes_set_the_bits_stored_filters_were_written_with() {
+        // The formula filters were written with before the probes stopped dividing: a store's
+        // filters must read the same, or an erasure would miss rows.
+        fn written(key: i64, bits: u64) -> Vec<u64> {
+            let h = key as u64;
+            let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
+            (0..PROBES)
+                .map(|i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+                .collect()
+        }
+        for n in 0..20_000u64 {
+            let key = xxhash_rust::xxh3::xxh3_64(&n.to_le_bytes()) as i64;
+            for bits in [64, 80, 10_240, 30_000 + n, 1 << 33, (n + 1) * 1_000_003] {
+                assert_eq!(probes(key, bits).collect::<Vec<_>>(), written(key, bits));
+            }
+        }
+        for key in [0, -1, i64::MIN, i64::MAX] {
+            assert_eq!(probes(key, 72).collect::<Vec<_>>(), written(key, 72));
+        }
     }
 
     #[test]

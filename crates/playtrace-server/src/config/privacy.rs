@@ -3,6 +3,7 @@
 //! compiled here, once per (re)load; `ingest/redact.rs` applies them.
 
 use super::{invalid, ConfigError};
+use crate::ingest::redact::keyed::Keyed;
 use memchr::memmem::Finder;
 use regex::Regex;
 use ring::hmac;
@@ -178,6 +179,9 @@ pub struct RedactRule {
     pub truncate: BTreeMap<String, usize>,
     /// Patterns replaced in every string value.
     pub mask: Vec<Mask>,
+    /// Where `event`'s first `*` is, found once: a name is checked against every rule on
+    /// every line.
+    pub(crate) star: Option<usize>,
 }
 
 impl RedactRule {
@@ -186,7 +190,12 @@ impl RedactRule {
         match (&self.event, name) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(pattern), Some(name)) => glob(pattern, name),
+            (Some(pattern), Some(name)) => match self.star {
+                None => pattern == name,
+                // `chat.*`: a prefix.
+                Some(at) if at + 1 == pattern.len() => name.starts_with(&pattern[..at]),
+                Some(_) => glob(pattern, name),
+            },
         }
     }
 }
@@ -209,9 +218,10 @@ fn glob(pattern: &str, name: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`).
+/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`): as
+/// ring's key, and as the pad blocks ingest hashes ids from.
 #[derive(Clone)]
-pub struct HashSecret(pub(crate) hmac::Key);
+pub struct HashSecret(pub(crate) hmac::Key, pub(crate) Keyed);
 
 impl std::fmt::Debug for HashSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -242,15 +252,98 @@ pub struct Privacy {
     /// `"attr"` for every attr in `player_attrs` (the subject index looks for them in every
     /// stored event).
     pub(crate) player_finders: Vec<Finder<'static>>,
+    /// What the rules and `player_attrs` say about each key they name, looked up once per
+    /// member instead of comparing the key with every rule's lists (`redact/members.rs`).
+    pub(crate) keys: KeyTable,
 }
+
+/// What the rules do to one key, a bit per rule (rule `r`: bit `r`, for the first 64 rules),
+/// and whether it names a subject.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyRules {
+    pub(crate) drop: u64,
+    pub(crate) hash: u64,
+    pub(crate) truncate: u64,
+    pub(crate) player: bool,
+    pub(crate) session: bool,
+}
+
+/// The keys some rule drops, hashes or truncates, the `player_attrs` and `sessionId`, with
+/// their [`KeyRules`]; `masked` has the bit of every rule with a mask.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyTable {
+    entries: Vec<(Box<str>, KeyRules, (usize, u64))>,
+    pub(crate) masked: u64,
+}
+
+impl KeyTable {
+    fn new(rules: &[RedactRule], player_attrs: &[String]) -> KeyTable {
+        let mut table = KeyTable::default();
+        let mut set = |key: &str, with: &dyn Fn(&mut KeyRules)| match table
+            .entries
+            .iter_mut()
+            .find(|(k, _, _)| &**k == key)
+        {
+            Some((_, rules, _)) => with(rules),
+            None => {
+                let mut rules = KeyRules::default();
+                with(&mut rules);
+                table.entries.push((key.into(), rules, head(key)));
+            }
+        };
+        for (r, rule) in rules.iter().enumerate().take(64) {
+            let bit = 1u64 << r;
+            rule.drop.iter().for_each(|k| set(k, &|e| e.drop |= bit));
+            rule.hash.iter().for_each(|k| set(k, &|e| e.hash |= bit));
+            rule.truncate
+                .keys()
+                .for_each(|k| set(k, &|e| e.truncate |= bit));
+        }
+        player_attrs
+            .iter()
+            .for_each(|k| set(k, &|e| e.player = true));
+        set(SESSION_ATTR, &|e| e.session = true);
+        table.masked = rules
+            .iter()
+            .enumerate()
+            .take(64)
+            .filter(|(_, r)| !r.mask.is_empty())
+            .fold(0, |bits, (r, _)| bits | 1 << r);
+        table
+    }
+
+    /// What the rules do to `key` (`None`: no rule names it and it names no subject).
+    pub(crate) fn get(&self, key: &str) -> Option<&KeyRules> {
+        // Length and first 8 bytes before the whole key: most keys differ there (`accountId`
+        // and `sessionId` have one length).
+        let head = head(key);
+        self.entries
+            .iter()
+            .find(|(k, _, h)| *h == head && (k.len() <= 8 || **k == *key))
+            .map(|(_, rules, _)| rules)
+    }
+}
+
+/// A key's length and its first 8 bytes (zero-padded).
+fn head(key: &str) -> (usize, u64) {
+    let mut word = [0u8; 8];
+    let n = key.len().min(8);
+    word[..n].copy_from_slice(&key.as_bytes()[..n]);
+    (key.len(), u64::from_le_bytes(word))
+}
+
+/// The attr naming a session besides the envelope's `session`.
+pub(crate) const SESSION_ATTR: &str = "sessionId";
 
 impl Default for Privacy {
     fn default() -> Self {
+        let player_attrs: Vec<String> = ["playerId", "actorId", "accountId"]
+            .map(str::to_string)
+            .to_vec();
         Privacy {
             rules: Vec::new(),
-            player_attrs: ["playerId", "actorId", "accountId"]
-                .map(str::to_string)
-                .to_vec(),
+            keys: KeyTable::new(&[], &player_attrs),
+            player_attrs,
             index_subjects: false,
             hash_secret_env: None,
             secret: None,
@@ -370,6 +463,7 @@ impl PrivacyFile {
                 .map(|m| mask(&format!("{key}.mask"), m))
                 .collect::<Result<_, _>>()?;
             rules.push(RedactRule {
+                star: r.event.as_deref().and_then(|e| e.find('*')),
                 event: r.event,
                 drop: r.drop,
                 hash: r.hash,
@@ -392,10 +486,10 @@ impl PrivacyFile {
                         ),
                     ));
                 }
-                Some(HashSecret(hmac::Key::new(
-                    hmac::HMAC_SHA256,
-                    value.as_bytes(),
-                )))
+                Some(HashSecret(
+                    hmac::Key::new(hmac::HMAC_SHA256, value.as_bytes()),
+                    Keyed::new(value.as_bytes()),
+                ))
             }
             None if hashes => {
                 return Err(invalid(
@@ -422,6 +516,7 @@ impl PrivacyFile {
             .iter()
             .map(|a| Finder::new(&format!("\"{a}\"")).into_owned())
             .collect();
+        p.keys = KeyTable::new(&rules, &p.player_attrs);
         p.rules = rules;
         Ok(p)
     }

@@ -79,6 +79,8 @@ pub(crate) struct Parsed {
     pub(crate) plan: Option<std::sync::Arc<plan::Gate>>,
     /// Redaction and subjects (`[privacy]`); `None` stores lines as sent, unindexed.
     pub(crate) privacy: Option<Arc<Privacy>>,
+    /// The members list the one read of a line fills, kept between lines (empty here).
+    members: Members<'static>,
 }
 
 impl Parsed {
@@ -210,11 +212,25 @@ impl Parsed {
     /// scan read (`redact/members.rs`) and the scan stands for the redacted line. `false`
     /// (nothing kept) where that cannot be done; then the line takes [`Parsed::push_redacted`].
     fn push_redacted_once(&mut self, line: u32, text: &str, privacy: &Privacy) -> bool {
-        let mut members = Members::with_capacity(32);
+        // The list grows on the request's first lines, then serves every other line.
+        let mut members = std::mem::take(&mut self.members).recycle();
+        let kept = self.push_members(line, text, privacy, &mut members);
+        self.members = members.recycle();
+        kept
+    }
+
+    /// [`Parsed::push_redacted_once`] with `members` to fill.
+    fn push_members<'t>(
+        &mut self,
+        line: u32,
+        text: &'t str,
+        privacy: &Privacy,
+        members: &mut Members<'t>,
+    ) -> bool {
         let mut handled = false;
         let mut refused = None;
         let before = self.observations.observations.len();
-        let scanned = scan_line_members(text, Some(&mut members), |e, members| {
+        let scanned = scan_line_members(text, Some(members), |e, members| {
             let Some(redacted) = members
                 .and_then(|m| privacy.redact_members(text, m, e.envelope.session.as_deref()))
             else {

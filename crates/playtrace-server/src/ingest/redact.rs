@@ -21,8 +21,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-/// The attr naming a session besides the envelope's `session`.
-const SESSION_ATTR: &str = "sessionId";
+use crate::config::SESSION_ATTR;
 
 /// What replaces a dropped value in a reject's text (a reject's JSON cannot lose a key).
 const DROPPED: &str = "\"[dropped]\"";
@@ -32,12 +31,13 @@ const HASH_HEX: usize = 32;
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    // Bytes first (ASCII digits), then one check: every event's ids go through here.
+    let mut out = vec![0u8; bytes.len() * 2];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Envelope keys at an event's top level no rule touches.
@@ -118,8 +118,8 @@ impl Privacy {
     /// `value` hashed with the configured secret (hex); `None` without a secret.
     pub fn hash(&self, value: &str) -> Option<String> {
         let secret = self.secret.as_ref()?;
-        let tag = hmac::sign(&secret.0, value.as_bytes());
-        Some(hex(&tag.as_ref()[..HASH_HEX / 2]))
+        let tag: [u8; HASH_HEX / 2] = secret.1.tag16(value.as_bytes());
+        Some(hex(&tag))
     }
 
     fn hash_json(&self, v: &Value) -> Value {
@@ -372,6 +372,7 @@ fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> Strin
     out
 }
 
+pub(crate) mod keyed;
 mod live;
 mod members;
 mod spans;

@@ -17,6 +17,9 @@ pub(super) struct Live<'t> {
     /// Bit k: mask k was checked; `value`'s bit k: what the check said.
     known: u64,
     value: u64,
+    /// The same for [`Live::gate`]'s byte checks of the `email` and `ip` masks.
+    gated: u64,
+    open: u64,
 }
 
 impl<'t> Live<'t> {
@@ -26,6 +29,8 @@ impl<'t> Live<'t> {
             escaped: memchr::memchr(b'\\', text.as_bytes()).is_some(),
             known: 0,
             value: 0,
+            gated: 0,
+            open: 0,
         }
     }
 
@@ -55,21 +60,49 @@ impl<'t> Live<'t> {
         live
     }
 
+    /// Whether mask number `k` may match an unchanged string of the line: [`Live::get`] for a
+    /// `regex:` mask; for `email` and `ip`, their byte check on the whole line (a string of a
+    /// line without escapes is a piece of it, so a string that passes makes the line pass), so
+    /// a line without `@` tries no string for an e-mail address.
+    fn gate(&mut self, k: usize, mask: &Mask) -> bool {
+        if mask.needs == Needs::Nothing {
+            return self.get(k, mask);
+        }
+        if self.escaped || mask.anchored {
+            return true;
+        }
+        let Some(bit) = 1u64.checked_shl(k as u32).filter(|_| k < CACHED) else {
+            return mask.may_match(self.text);
+        };
+        if self.gated & bit == 0 {
+            self.gated |= bit;
+            if mask.may_match(self.text) {
+                self.open |= bit;
+            }
+        }
+        self.open & bit != 0
+    }
+
     /// `rule`'s masks (numbered from `base` among all rules' masks) over `text`, a string of
-    /// the line (`unchanged`: as the line has it). A mask with a byte check is tried on the
-    /// string itself (cheaper than on the line, and what the line's check only approximates);
-    /// a `regex:` one is skipped on an unchanged string when it matches nowhere in the line.
+    /// the line (`unchanged`: as the line has it; `hashed`: a hash's hex, as a rule left it). An unchanged string is skipped by a mask that
+    /// the line's [`Live::gate`] rules out; else a mask with a byte check is tried on the string
+    /// itself before its regex.
     /// `None`: nothing matched.
     pub(super) fn mask(
         &mut self,
         rule: &RedactRule,
         base: usize,
         mut unchanged: bool,
+        mut hashed: bool,
         text: &str,
     ) -> Option<String> {
         let mut out: Option<String> = None;
         for (k, mask) in rule.mask.iter().enumerate() {
-            if unchanged && mask.needs == Needs::Nothing && !self.get(base + k, mask) {
+            if unchanged && !self.gate(base + k, mask) {
+                continue;
+            }
+            // A hash is hex: no `@`, `.` or `:`, so neither byte check would pass.
+            if hashed && mask.needs != Needs::Nothing {
                 continue;
             }
             let from = out.as_deref().unwrap_or(text);
@@ -79,6 +112,7 @@ impl<'t> Live<'t> {
             if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
                 out = Some(m);
                 unchanged = false;
+                hashed = false;
             }
         }
         out

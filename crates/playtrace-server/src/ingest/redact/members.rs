@@ -13,8 +13,7 @@
 
 use super::live::Live;
 use super::spans::push_json_string;
-use super::SESSION_ATTR;
-use crate::config::Privacy;
+use crate::config::{KeyRules, Privacy};
 use playtrace_core::fields::{Field, Scalar};
 use playtrace_core::scan::{Member, Members};
 use playtrace_store::{subject_key, SubjectKind};
@@ -93,34 +92,62 @@ impl Privacy {
         }
         let mut live = Live::new(line);
         let mut changes: Vec<(usize, Change)> = Vec::new();
-        if applying != 0 {
-            for (at, m) in all.iter().enumerate() {
+        let mut subjects = Vec::new();
+        if self.index_subjects {
+            subjects.reserve(8);
+            if let Some(s) = session {
+                subjects.push(subject_key(SubjectKind::Session, s));
+            }
+        }
+        for (at, m) in all.iter().enumerate() {
+            let info = self.keys.get(m.key);
+            let mut removed = false;
+            if applying != 0 {
                 if m.in_attrs {
                     // Contest fields are read by core from the line as sent.
-                    let change = self.member_change(applying, &mut live, m)?;
+                    let change = self.member_change(applying, &mut live, m, info)?;
                     if let Some(change) = change {
                         if Field::from_key(m.key).is_some() {
                             return None;
                         }
+                        removed = change.is_none();
                         changes.push((at, change));
                     }
                 } else if m.key == "attrs" && matches!(m.value, Scalar::Object) {
                     // Dropping or hashing `attrs` itself changes what core reads.
-                    let named = self.rules.iter().enumerate().any(|(r, rule)| {
-                        applying & (1 << r) != 0
-                            && (rule.drop.iter().chain(&rule.hash)).any(|k| k == "attrs")
-                    });
-                    if named {
+                    if info.is_some_and(|k| (k.drop | k.hash) & applying != 0) {
                         return None;
                     }
                 } else if !protected(m.key, has_event)
-                    && self.member_change(applying, &mut live, m)?.is_some()
+                    && self.member_change(applying, &mut live, m, info)?.is_some()
                 {
                     return None;
                 }
             }
+            // The subjects of the members as the rules left them (as `subjects` finds them in
+            // the redacted body).
+            let Some(info) = info.filter(|_| self.index_subjects && !removed) else {
+                continue;
+            };
+            let kind = if info.session {
+                SubjectKind::Session
+            } else if info.player {
+                SubjectKind::Player
+            } else {
+                continue;
+            };
+            let value = match changes.last() {
+                Some((c, Some(text))) if *c == at => text.as_str(),
+                _ => match &m.value {
+                    Scalar::Object | Scalar::Array => continue,
+                    Scalar::Str(s) => s.as_ref(),
+                    _ => m.raw,
+                },
+            };
+            subjects.push(subject_key(kind, value));
         }
-        let subjects = self.member_subjects(all, &changes, session);
+        subjects.sort_unstable();
+        subjects.dedup();
         if changes.is_empty() {
             return Some(Redacted {
                 body: Cow::Borrowed(line),
@@ -168,24 +195,36 @@ impl Privacy {
         })
     }
 
-    /// What the rules in `applying` (a bit per rule) do to member `m`, in file order as the
-    /// outline applies them; `None` where the outline would fail.
+    /// What the rules in `applying` (a bit per rule) do to member `m` (`info`: what they say
+    /// about its key), in file order as the outline applies them; `None` where the outline
+    /// would fail.
     fn member_change(
         &self,
         applying: u64,
         live: &mut Live<'_>,
         m: &Member<'_>,
+        info: Option<&KeyRules>,
     ) -> Option<Option<Change>> {
+        let info = info.copied().unwrap_or_default();
+        let named = (info.drop | info.hash | info.truncate) & applying;
+        let masks = self.keys.masked & applying;
+        // Only masks can change a value no applying rule names, and only a string's.
+        if named == 0 && (masks == 0 || !matches!(m.value, Scalar::Str(_))) {
+            return Some(None);
+        }
         let mut current: Option<String> = None;
+        // Whether `current` is a hash as a rule wrote it (hex).
+        let mut hashed = false;
         let mut base = 0;
         for (r, rule) in self.rules.iter().enumerate() {
             let first = base;
             base += rule.mask.len();
-            if applying & (1 << r) == 0 {
+            let bit = 1u64 << r;
+            // Neither naming the key nor masking: the rule leaves the member alone.
+            if (named | masks) & bit == 0 {
                 continue;
             }
-            let key = m.key;
-            if rule.drop.iter().any(|k| k == key) {
+            if info.drop & bit != 0 {
                 return Some(Some(None));
             }
             let text = match (&current, &m.value) {
@@ -193,18 +232,20 @@ impl Privacy {
                 (None, Scalar::Str(s)) => Some(s.as_ref()),
                 (None, _) => None,
             };
-            if rule.hash.iter().any(|k| k == key) {
-                let hashed = match text {
+            if info.hash & bit != 0 {
+                let hash = match text {
                     Some(s) => self.hash(s),
                     // What a parsed value prints: numbers as serde_json writes them.
                     None => self.hash(&serde_json::from_str::<Value>(m.raw).ok()?.to_string()),
                 };
-                current = Some(hashed.unwrap_or_default());
+                current = Some(hash.unwrap_or_default());
+                hashed = true;
                 continue;
             }
             let Some(text) = text else { continue };
             let unchanged = current.is_none();
-            let truncated = match rule.truncate.get(key) {
+            let cut = (info.truncate & bit != 0).then(|| rule.truncate.get(m.key));
+            let truncated = match cut.flatten() {
                 Some(&n) => text
                     .char_indices()
                     .nth(n)
@@ -213,51 +254,14 @@ impl Privacy {
             };
             let unchanged = unchanged && truncated.is_none();
             let from = truncated.as_deref().unwrap_or(text);
-            if let Some(masked) = live.mask(rule, first, unchanged, from) {
+            if let Some(masked) = live.mask(rule, first, unchanged, hashed, from) {
                 current = Some(masked);
+                hashed = false;
             } else if truncated.is_some() {
                 current = truncated;
+                hashed = false;
             }
         }
         Some(current.map(Some))
-    }
-
-    /// The subjects of the members as the rules left them (as `subjects` finds them in the
-    /// redacted body).
-    fn member_subjects(
-        &self,
-        all: &[Member<'_>],
-        changes: &[(usize, Change)],
-        session: Option<&str>,
-    ) -> Vec<i64> {
-        if !self.index_subjects {
-            return Vec::new();
-        }
-        let mut keys = Vec::with_capacity(8);
-        if let Some(s) = session {
-            keys.push(subject_key(SubjectKind::Session, s));
-        }
-        for (at, m) in all.iter().enumerate() {
-            let kind = if m.key == SESSION_ATTR {
-                SubjectKind::Session
-            } else if self.player_attrs.iter().any(|a| a == m.key) {
-                SubjectKind::Player
-            } else {
-                continue;
-            };
-            let value = match changes.iter().find(|(c, _)| *c == at) {
-                Some((_, None)) => continue,
-                Some((_, Some(text))) => text.as_str(),
-                None => match &m.value {
-                    Scalar::Object | Scalar::Array => continue,
-                    Scalar::Str(s) => s.as_ref(),
-                    _ => m.raw,
-                },
-            };
-            keys.push(subject_key(kind, value));
-        }
-        keys.sort_unstable();
-        keys.dedup();
-        keys
     }
 }

@@ -487,7 +487,7 @@ impl<'a> Outline<'_, 'a> {
             let unchanged = node.replaced.is_none();
             let current = node.replaced.as_deref().or(node.text.as_deref());
             self.live
-                .mask(rule, base, unchanged, current.unwrap_or_default())
+                .mask(rule, base, unchanged, false, current.unwrap_or_default())
         };
         if let Some(m) = masked {
             self.replace(i, m);
