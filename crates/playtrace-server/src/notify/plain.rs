@@ -6,7 +6,6 @@
 //! always go through reqwest (TLS).
 
 use crate::config::Receiver;
-use crate::notify::send::{classify, Answer, Outcome};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -45,15 +44,23 @@ impl PlainTarget {
     }
 }
 
-/// Posts `body` once; `None` when the receiver answered with a redirect (the caller posts
-/// through reqwest, which follows it).
+/// What a receiver answered: status, `Retry-After`, body.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) body: String,
+}
+
+/// Posts `body` once: the reply, or what went wrong (worded as the reqwest path words it);
+/// `None` when the receiver answered with a redirect (the caller posts through reqwest, which
+/// follows it).
 pub(crate) async fn post(
     client: &PlainClient,
     target: &PlainTarget,
     r: &Receiver,
     id: &str,
     body: &str,
-) -> Option<Answer> {
+) -> Option<Result<Reply, String>> {
     let mut request = Request::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = target.uri.clone();

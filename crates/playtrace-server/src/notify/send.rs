@@ -173,8 +173,26 @@ pub(crate) async fn post_to(
         plain: Some(plain), ..
     }) = &target.0
     {
-        if let Some(answer) = plain::post(&clients.plain, plain, r, id, body).await {
-            return answer;
+        match plain::post(&clients.plain, plain, r, id, body).await {
+            Some(Ok(reply)) => {
+                let outcome = classify(reply.status, reply.retry_after.as_deref(), &reply.body);
+                return Answer {
+                    status: Some(reply.status),
+                    body: reply.body,
+                    outcome,
+                };
+            }
+            Some(Err(error)) => {
+                return Answer {
+                    status: None,
+                    body: String::new(),
+                    outcome: Outcome::Transient {
+                        error,
+                        retry_after: None,
+                    },
+                }
+            }
+            None => {}
         }
     }
     let client = &clients.reqwest;
