@@ -91,12 +91,12 @@ pub(crate) async fn post(
             .to_bytes();
         Ok::<_, String>((status, retry, bytes))
     };
-    let (status, retry, bytes) = match tokio::time::timeout(r.timeout.to_duration(), exchange).await
-    {
+    let timeout = r.timeout.to_duration();
+    let (status, retry_after, bytes) = match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(answer)) => answer,
-        Ok(Err(error)) => return Some(transient(error)),
+        Ok(Err(error)) => return Some(Err(error)),
         Err(_) => {
-            return Some(transient(format!(
+            return Some(Err(format!(
                 "no answer within {}: operation timed out",
                 r.timeout
             )))
@@ -105,24 +105,11 @@ pub(crate) async fn post(
     if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
         return None;
     }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let outcome = classify(status.as_u16(), retry.as_deref(), &text);
-    Some(Answer {
-        status: Some(status.as_u16()),
-        body: text,
-        outcome,
-    })
-}
-
-fn transient(error: String) -> Answer {
-    Answer {
-        status: None,
-        body: String::new(),
-        outcome: Outcome::Transient {
-            error,
-            retry_after: None,
-        },
-    }
+    Some(Ok(Reply {
+        status: status.as_u16(),
+        retry_after,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }))
 }
 
 /// `what: error: its source: …`, as the reqwest path words it.
