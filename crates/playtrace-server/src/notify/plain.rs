@@ -32,11 +32,13 @@ impl PlainTarget {
             return None;
         }
         let uri: Uri = url.as_str().parse().ok()?;
-        let mut all = HeaderMap::with_capacity(headers.len() + 1);
+        // What reqwest sent besides the receiver's own headers.
+        let mut all = HeaderMap::with_capacity(headers.len() + 2);
         all.insert(
             header::USER_AGENT,
             HeaderValue::from_static(concat!("PlayTrace/", env!("CARGO_PKG_VERSION"))),
         );
+        all.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         for (k, v) in headers {
             all.append(k.clone(), v.clone());
         }
