@@ -510,23 +510,23 @@ impl<T: Send + 'static> WriterThread<T> {
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
-            let result = {
+            let (result, head) = {
                 let _turn = take_turn(&self.turn);
-                commit(
-                    &mut lock_conn(&self.conn),
-                    &mut jobs,
-                    recv_ms,
-                    &mut *self.hook,
-                )
+                let mut conn = lock_conn(&self.conn);
+                let result = commit(&mut conn, &mut jobs, recv_ms, &mut *self.hook);
+                // For the high-water mark: durable now, acknowledged just below. Read in the
+                // turn: after it, the notifier's outbox may hold the connection for its own
+                // transaction, and the jobs' answers must not wait for that.
+                let head = result.is_ok().then(|| crate::mark::stored_head(&conn));
+                (result, head)
             };
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
-                    // For the high-water mark: durable now, acknowledged just below.
-                    let head = crate::mark::stored_head(&lock_conn(&self.conn));
                     match head {
-                        Ok(head) => self.health.committed(head),
-                        Err(e) => tracing::warn!("cannot read the sequence head: {e}"),
+                        Some(Ok(head)) => self.health.committed(head),
+                        Some(Err(e)) => tracing::warn!("cannot read the sequence head: {e}"),
+                        None => {}
                     }
                     self.failure_log.reset();
                     let mut spent = Vec::with_capacity(jobs.len());
