@@ -159,7 +159,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DB_FILE);
         let (writer, handle) = Writer::<()>::start(
-            crate::open(&path).unwrap(),
+            std::sync::Arc::new(std::sync::Mutex::new(crate::open(&path).unwrap())),
             WriterOptions::default(),
             Box::new(crate::writer::AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &crate::CommitOutcome| {},

@@ -43,7 +43,8 @@ pub struct StoreSettings {
 pub struct Store {
     dir: PathBuf,
     lock: DirLock,
-    conn: Connection,
+    /// The writer's connection, shared with the outbox from the start (see [`Store::outbox`]).
+    conn: crate::writer::SharedConn,
     reader: Arc<Reader>,
     settings: StoreSettings,
     options: StoreOptions,
@@ -100,7 +101,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             lock,
-            conn,
+            conn: Arc::new(std::sync::Mutex::new(conn)),
             reader,
             settings: StoreSettings {
                 journal_mode,
@@ -128,9 +129,14 @@ impl Store {
         self.reader.clone()
     }
 
-    /// A connection for the collector's notifier to the outbox tables.
+    /// The collector's notifier's access to the outbox tables: it reads on connections of its
+    /// own and writes through the writer's connection, in the writer's turn.
     pub fn outbox(&self) -> Result<crate::Outbox, StoreError> {
-        crate::Outbox::open(&self.dir.join(DB_FILE), self.turn.clone())
+        crate::Outbox::open(
+            &self.dir.join(DB_FILE),
+            self.conn.clone(),
+            self.turn.clone(),
+        )
     }
 
     /// The durability settings in force.

@@ -19,8 +19,20 @@ use rusqlite::{params, Connection};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+
+/// The writer's connection, shared with the notifier's outbox ([`crate::Outbox`]), which
+/// writes through it in the writer's turn. SQLite empties a connection's page cache whenever
+/// another connection has committed, so a second writing connection made the writer read and
+/// fault its pages in again after every notifier commit; on one connection the cache stays.
+pub(crate) type SharedConn = Arc<Mutex<Connection>>;
+
+/// The writer's connection, for the one who holds the turn (a panic elsewhere while holding it
+/// leaves only a rolled-back transaction behind).
+pub(crate) fn lock_conn(conn: &SharedConn) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What a commit did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,7 +318,7 @@ impl<T: Send + 'static> Writer<T> {
     /// Starts the writer on `conn` (opened and migrated by the store); it takes `turn` for each
     /// transaction.
     pub(crate) fn start(
-        conn: Connection,
+        conn: SharedConn,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
         health: Arc<Health>,
@@ -314,7 +326,8 @@ impl<T: Send + 'static> Writer<T> {
     ) -> std::io::Result<(Writer<T>, JoinHandle<()>)> {
         // The commit's statements (multi-row inserts, subjects, rejects, alerts, outbox) stay
         // prepared across commits.
-        conn.set_prepared_statement_cache_capacity(64);
+        // The outbox's statements (`Outbox`, through the same connection) stay prepared too.
+        lock_conn(&conn).set_prepared_statement_cache_capacity(96);
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
         let state = WriterThread {
@@ -372,7 +385,7 @@ impl<T: Send + 'static> Writer<T> {
 }
 
 struct WriterThread<T: 'static> {
-    conn: Connection,
+    conn: SharedConn,
     rx: Receiver<Job<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
@@ -494,8 +507,9 @@ impl<T: Send + 'static> WriterThread<T> {
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
             let background = jobs.iter().all(|j| self.hook.background(&j.extra));
-            let result = {
+            let (result, head) = {
                 let _turn = take_turn(&self.turn);
+                let mut conn = lock_conn(&self.conn);
                 let mut feed = Feed {
                     rx: &self.rx,
                     deferred: &mut deferred,
@@ -504,17 +518,22 @@ impl<T: Send + 'static> WriterThread<T> {
                     joined: false,
                 };
                 let feed = background.then_some(&mut feed);
-                commit(&mut self.conn, &mut jobs, recv_ms, &mut *self.hook, feed)
+                let result = commit(&mut conn, &mut jobs, recv_ms, &mut *self.hook, feed);
+                // For the high-water mark: durable now, acknowledged just below. Read in the
+                // turn: after it, the notifier's outbox may hold the connection for its own
+                // transaction, and the jobs' answers must not wait for that.
+                let head = result.is_ok().then(|| crate::mark::stored_head(&conn));
+                (result, head)
             };
             // Jobs that joined the commit through its feed are counted here too.
             let bytes: u64 = jobs.iter().map(Job::bytes).sum();
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
-                    // For the high-water mark: durable now, acknowledged just below.
-                    match crate::mark::stored_head(&self.conn) {
-                        Ok(head) => self.health.committed(head),
-                        Err(e) => tracing::warn!("cannot read the sequence head: {e}"),
+                    match head {
+                        Some(Ok(head)) => self.health.committed(head),
+                        Some(Err(e)) => tracing::warn!("cannot read the sequence head: {e}"),
+                        None => {}
                     }
                     self.failure_log.reset();
                     let mut spent = Vec::with_capacity(jobs.len());
@@ -666,7 +685,7 @@ mod tests {
         let path = dir.path().join(crate::DB_FILE);
         let conn = crate::open(&path).unwrap();
         let (writer, handle) = Writer::<()>::start(
-            conn,
+            Arc::new(Mutex::new(conn)),
             WriterOptions::default(),
             Box::new(AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
@@ -747,7 +766,7 @@ mod tests {
             entered: None,
         };
         let (writer, handle) = Writer::start(
-            conn,
+            Arc::new(Mutex::new(conn)),
             WriterOptions::default(),
             Box::new(hook),
             Arc::default(),
@@ -800,7 +819,7 @@ mod tests {
             entered: Some(entered_tx),
         };
         let (writer, handle) = Writer::start(
-            conn,
+            Arc::new(Mutex::new(conn)),
             WriterOptions::default(),
             Box::new(hook),
             Arc::default(),

@@ -15,6 +15,7 @@
 
 mod metrics;
 mod payload;
+mod plain;
 mod policy;
 mod queue;
 pub(crate) mod routing;
@@ -33,14 +34,14 @@ use tokio::task::JoinHandle;
 
 pub(crate) use standby::SendGate;
 
-/// The running notifier: its configuration, outbox connection and HTTP client.
+/// The running notifier: its configuration, outbox connection and HTTP clients.
 pub(crate) struct Notifier {
     config: Notify,
     receivers: Vec<Receiver>,
     external_url: String,
     routing: Arc<Routing>,
     pub(crate) outbox: Arc<Outbox>,
-    client: reqwest::Client,
+    clients: send::Clients,
     /// Each receiver's URL and headers, parsed once.
     targets: Vec<send::Target>,
     metrics: Vec<Arc<ReceiverMetrics>>,
@@ -111,7 +112,7 @@ pub(crate) fn open(
             .unwrap_or_else(|| format!("http://{addr}")),
         routing: Arc::new(Routing::new(config)),
         outbox: Arc::new(outbox),
-        client: send::client()?,
+        clients: send::clients()?,
         targets: config.receivers.iter().map(send::Target::new).collect(),
         metrics: config
             .receivers
@@ -265,8 +266,8 @@ pub async fn send_test(config: &ServeConfig, name: &str) -> Result<TestAnswer, S
             payload::alertmanager_body(&[(alert, true)], &external, now, 300_000)
         }
     };
-    let client = send::client()?;
-    let answer = send::post(&client, r, &payload::new_id(now), &body.to_string()).await;
+    let clients = send::clients()?;
+    let answer = send::post(&clients, r, &payload::new_id(now), &body.to_string()).await;
     let error = match answer.outcome {
         send::Outcome::Sent => None,
         send::Outcome::Transient { error, .. } => {

@@ -4,6 +4,7 @@
 //! permanent. Every request carries `Idempotency-Key` = the notification id.
 
 use crate::config::{Receiver, ReceiverKind};
+use crate::notify::plain::{self, PlainClient, PlainTarget};
 use std::time::{Duration, SystemTime};
 
 /// What an attempt came to.
@@ -95,12 +96,33 @@ pub(crate) fn classify(status: u16, retry_header: Option<&str>, body: &str) -> O
 /// every request (a profile of `bench/notify` put URL parsing and header building at a sixth of
 /// a send's CPU), or what does not parse, which every attempt then reports (and retries, as a
 /// request that could not be built always was).
-pub(crate) struct Target(Result<(reqwest::Url, reqwest::header::HeaderMap), String>);
+pub(crate) struct Target(Result<Parsed, String>);
+
+/// A receiver's request, ready for reqwest, and for hyper when the URL is `http://`.
+struct Parsed {
+    url: reqwest::Url,
+    headers: reqwest::header::HeaderMap,
+    plain: Option<PlainTarget>,
+}
+
+/// The HTTP clients every receiver shares: reqwest (TLS, redirects) and hyper's plain one.
+pub(crate) struct Clients {
+    pub(crate) reqwest: reqwest::Client,
+    pub(crate) plain: PlainClient,
+}
+
+/// Both clients.
+pub(crate) fn clients() -> Result<Clients, String> {
+    Ok(Clients {
+        reqwest: client()?,
+        plain: plain::client(),
+    })
+}
 
 impl Target {
     pub(crate) fn new(r: &Receiver) -> Target {
         use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-        let parsed = || -> Result<(reqwest::Url, HeaderMap), String> {
+        let parsed = || -> Result<Parsed, String> {
             let url = target_url(r);
             let url = reqwest::Url::parse(&url)
                 .map_err(|e| format!("receiver `{}`: url `{url}`: {e}", r.name))?;
@@ -122,27 +144,60 @@ impl Target {
                     HeaderValue::from_str(v).map_err(|_| bad("has a value HTTP cannot carry"))?;
                 headers.append(name, value);
             }
-            Ok((url, headers))
+            let plain = PlainTarget::new(&url, &headers);
+            Ok(Parsed {
+                url,
+                headers,
+                plain,
+            })
         };
         Target(parsed())
     }
 }
 
 /// Posts `body` to the receiver once.
-pub(crate) async fn post(client: &reqwest::Client, r: &Receiver, id: &str, body: &str) -> Answer {
-    post_to(client, &Target::new(r), r, id, body).await
+pub(crate) async fn post(clients: &Clients, r: &Receiver, id: &str, body: &str) -> Answer {
+    post_to(clients, &Target::new(r), r, id, body).await
 }
 
-/// [`post`] with the receiver's URL and headers parsed beforehand.
+/// [`post`] with the receiver's URL and headers parsed beforehand: `http://` through hyper
+/// (`plain.rs`) unless the receiver redirects, everything else through reqwest.
 pub(crate) async fn post_to(
-    client: &reqwest::Client,
+    clients: &Clients,
     target: &Target,
     r: &Receiver,
     id: &str,
     body: &str,
 ) -> Answer {
+    if let Ok(Parsed {
+        plain: Some(plain), ..
+    }) = &target.0
+    {
+        match plain::post(&clients.plain, plain, r, id, body).await {
+            Some(Ok(reply)) => {
+                let outcome = classify(reply.status, reply.retry_after.as_deref(), &reply.body);
+                return Answer {
+                    status: Some(reply.status),
+                    body: reply.body,
+                    outcome,
+                };
+            }
+            Some(Err(error)) => {
+                return Answer {
+                    status: None,
+                    body: String::new(),
+                    outcome: Outcome::Transient {
+                        error,
+                        retry_after: None,
+                    },
+                }
+            }
+            None => {}
+        }
+    }
+    let client = &clients.reqwest;
     let (url, headers) = match &target.0 {
-        Ok(parsed) => parsed,
+        Ok(parsed) => (&parsed.url, &parsed.headers),
         Err(error) => {
             return Answer {
                 status: None,
@@ -216,13 +271,111 @@ mod tests {
         .unwrap();
         let mut r = c.notify.receivers[0].clone();
         r.headers = vec![("X Bad".into(), "v".into())];
-        let answer = post(&client().unwrap(), &r, "n1", "{}").await;
+        let answer = post(&clients().unwrap(), &r, "n1", "{}").await;
         match answer.outcome {
             Outcome::Transient { error, .. } => assert_eq!(
                 error,
                 "request failed: receiver `pager`: header `X Bad` is not a valid HTTP header \
                  name; fix its [[notify.receivers]] headers"
             ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A loopback receiver: `/old` redirects to `/new` (307), `/new` keeps each request's
+    /// idempotency key, user agent and body. Returns its address and what `/new` got.
+    async fn redirecting_receiver() -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    ) {
+        use axum::http::{header, HeaderMap, StatusCode};
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = got.clone();
+        let app = axum::Router::new()
+            .route(
+                "/old",
+                axum::routing::post(|| async {
+                    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/new")])
+                }),
+            )
+            .route(
+                "/new",
+                axum::routing::post(move |headers: HeaderMap, body: String| async move {
+                    let text = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    seen.lock()
+                        .unwrap()
+                        .push((text("idempotency-key"), text("user-agent"), body));
+                    "ok"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, got)
+    }
+
+    /// `http://` receivers are posted to through hyper; one that redirects is still delivered,
+    /// once, at the redirect's target, as reqwest alone delivered it.
+    #[tokio::test]
+    async fn plain_http_posts_carry_the_key_and_follow_a_redirect_once() {
+        let (addr, got) = redirecting_receiver().await;
+        let config = |path: &str| {
+            crate::config::ServeConfig::from_toml(
+                &format!(
+                    "[[notify.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}{path}\""
+                ),
+                "test",
+            )
+            .unwrap()
+            .notify
+            .receivers[0]
+            .clone()
+        };
+        let clients = clients().unwrap();
+        for (path, id) in [("/new", "n1"), ("/old", "n2")] {
+            let r = config(path);
+            let target = Target::new(&r);
+            assert!(matches!(&target.0, Ok(Parsed { plain: Some(_), .. })));
+            let answer = post_to(&clients, &target, &r, id, "{\"a\":1}").await;
+            assert_eq!(answer.outcome, Outcome::Sent, "{path}");
+            assert_eq!(answer.status, Some(200));
+            assert_eq!(answer.body, "ok");
+        }
+        let agent = concat!("PlayTrace/", env!("CARGO_PKG_VERSION")).to_string();
+        let body = "{\"a\":1}".to_string();
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![
+                ("n1".to_string(), agent.clone(), body.clone()),
+                ("n2".to_string(), agent, body)
+            ]
+        );
+    }
+
+    /// A receiver that is not listening is a transient "cannot connect", as through reqwest.
+    #[tokio::test]
+    async fn a_plain_http_receiver_that_is_down_is_transient() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let c = crate::config::ServeConfig::from_toml(
+            &format!(
+                "[[notify.receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/\""
+            ),
+            "test",
+        )
+        .unwrap();
+        let answer = post(&clients().unwrap(), &c.notify.receivers[0], "n", "{}").await;
+        match answer.outcome {
+            Outcome::Transient { error, .. } => {
+                assert!(error.starts_with("cannot connect: "), "{error}")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -27,10 +27,10 @@ const KEEP_SENT_MS: i64 = 24 * 3600 * 1000;
 /// How long the flusher lets alert changes gather after being woken.
 const COALESCE: Duration = Duration::from_millis(10);
 /// The least time between two flush transactions. Every write transaction of the notifier's
-/// own connections costs the store's writer its page cache (SQLite drops a connection's cache
-/// when another one wrote) and its turn: at 100 alerts/s, flushing once per alert commit took
-/// a tenth of ingest's throughput. A burst's first alert still goes out at once; the rest of it
-/// waits at most this long, together.
+/// pauses the store's writer for its turn (and, when the outbox still wrote on connections of
+/// its own, cost the writer its page cache): at 100 alerts/s, flushing once per alert commit
+/// took a tenth of ingest's throughput. A burst's first alert still goes out at once; the rest
+/// of it waits at most this long, together.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How long the recorder lets finished sends gather into one transaction (for the same
 /// reason): a sent notification shows `sent` this much later, a failed one is retried no
@@ -354,7 +354,7 @@ async fn send_one(n: &Arc<Notifier>, i: usize, note: Notification, gate: Arc<Mut
     let r = &n.receivers[i];
     let m = &n.metrics[i];
     let started = Instant::now();
-    let answer = post_to(&n.client, &n.targets[i], r, &note.id, &note.body).await;
+    let answer = post_to(&n.clients, &n.targets[i], r, &note.id, &note.body).await;
     m.latency(started.elapsed().as_secs_f64());
     let attempts = note.attempts + 1;
     let now = now_ms();

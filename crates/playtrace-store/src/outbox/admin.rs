@@ -80,7 +80,7 @@ impl Outbox {
 
     /// Forgets sent notifications older than `before_ms` (dead ones stay until deleted).
     pub fn prune_sent(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.with_flush(|c| {
+        self.write(|c| {
             c.execute(
                 "DELETE FROM notify_outbox WHERE state = 'sent' AND updated_ms < ?1",
                 [before_ms],
@@ -93,7 +93,7 @@ impl Outbox {
     pub fn forget_receivers_except(&self, known: &[String], now: i64) -> Result<usize, StoreError> {
         // A JSON array for `json_each`; a list of strings always serialises.
         let known = serde_json::to_string(known).unwrap_or_else(|_| "[]".into());
-        self.with_flush(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let not_known = "receiver NOT IN (SELECT value FROM json_each(?1))";
             tx.execute(

@@ -8,12 +8,12 @@ mod admin;
 mod groups;
 
 use crate::schema;
-use crate::writer::{take_turn, WriteTurn};
+use crate::writer::{lock_conn, take_turn, SharedConn, WriteTurn};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use groups::GroupSpec;
 
@@ -159,12 +159,18 @@ pub struct Depth {
     pub count: u64,
 }
 
-/// The notifier's connections to the outbox tables: one for the flushes, one for deliveries, so
-/// neither waits behind the other. Their transactions are short (one flush round, one send's
-/// result) and take their turn with the writer's through SQLite's busy timeout.
+/// The notifier's access to the outbox tables. It reads on two connections of its own (one for
+/// the flushes, one for deliveries, so neither waits behind the other) and writes through the
+/// writer's connection, in the writer's turn: SQLite empties a connection's page cache whenever
+/// another connection has committed, so commits on a connection of its own made the writer read
+/// and fault its pages in again after each one. Its transactions are short (one flush round, one
+/// batch of send results).
 pub struct Outbox {
     flush: Mutex<Connection>,
     send: Mutex<Connection>,
+    writer: SharedConn,
+    /// The writer connection's `synchronous` level, put back after each of the outbox's commits.
+    writer_sync: i64,
     turn: Arc<WriteTurn>,
     /// Reads of a receiver's pending notifications ([`Outbox::reads`]).
     reads: AtomicU64,
@@ -175,19 +181,37 @@ pub struct Outbox {
 fn connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = schema::connect(path)?;
     schema::disable_auto_checkpoint(&conn)?;
-    // Everything these connections write can be redone: a lost flush flushes again, a lost
-    // "sent" sends again under the same Idempotency-Key. What must not be lost (an alert
-    // entering its groups) is written by the writer's connection, whose FULL commits also make
-    // these WAL frames durable. So no fsync of their own per delivery.
-    conn.execute_batch("PRAGMA synchronous=NORMAL")?;
     Ok(conn)
 }
 
+/// The writer's connection at `synchronous=NORMAL` for one of the outbox's writes; dropping it
+/// puts the writer's level back, even after a panic: the writer's own commits must stay durable
+/// on return.
+struct Lowered<'c> {
+    conn: MutexGuard<'c, Connection>,
+    level: i64,
+}
+
+impl Drop for Lowered<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.conn.pragma_update(None, "synchronous", self.level) {
+            tracing::error!("cannot restore the writer's synchronous level: {e}");
+        }
+    }
+}
+
 impl Outbox {
-    pub(crate) fn open(path: &Path, turn: Arc<WriteTurn>) -> Result<Outbox, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        writer: SharedConn,
+        turn: Arc<WriteTurn>,
+    ) -> Result<Outbox, StoreError> {
+        let writer_sync = lock_conn(&writer).query_row("PRAGMA synchronous", [], |r| r.get(0))?;
         Ok(Outbox {
             flush: Mutex::new(connection(path)?),
             send: Mutex::new(connection(path)?),
+            writer,
+            writer_sync,
             turn,
             reads: AtomicU64::new(0),
             commits: AtomicU64::new(0),
@@ -202,33 +226,36 @@ impl Outbox {
         self.reads.load(Ordering::Relaxed)
     }
 
-    /// How many write transactions the notifier's connections ran since the outbox opened
+    /// How many write transactions the notifier ran since the outbox opened
     /// (`playtrace_notify_outbox_commits_total`). Each one holds up the store's writer for its
-    /// turn and empties the writer's page cache (SQLite drops a connection's cached pages when
-    /// another connection commits), so the notifier batches them: a few per second under load,
-    /// not one per alert or per send.
+    /// turn, so the notifier batches them: a few per second under load, not one per alert or
+    /// per send.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// A write on `conn`, in the writer's turn (counted in [`Outbox::commits`]).
-    fn in_turn<R>(
-        &self,
-        conn: &Mutex<Connection>,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
-    ) -> Result<R, StoreError> {
-        let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-        let _turn = take_turn(&self.turn);
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(f(&mut conn)?)
-    }
-
-    /// A write on the delivery connection.
+    /// A write on the writer's connection, in the writer's turn (counted in
+    /// [`Outbox::commits`]), at `synchronous=NORMAL`: everything the outbox writes can be
+    /// redone (a lost flush flushes again, a lost "sent" sends again under the same
+    /// Idempotency-Key), and the writer's next FULL commit makes these WAL frames durable. What
+    /// must not be lost (an alert entering its groups) is written in the writer's own
+    /// transaction.
     fn write<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        self.in_turn(&self.send, f)
+        let _turn = take_turn(&self.turn);
+        let mut conn = lock_conn(&self.writer);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if self.writer_sync <= 1 {
+            return Ok(f(&mut conn)?);
+        }
+        conn.pragma_update(None, "synchronous", 1)?;
+        let mut lowered = Lowered {
+            conn,
+            level: self.writer_sync,
+        };
+        Ok(f(&mut lowered.conn)?)
     }
 
     fn with<R>(
@@ -237,14 +264,6 @@ impl Outbox {
     ) -> Result<R, StoreError> {
         let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut conn)?)
-    }
-
-    /// A write on the flusher's connection.
-    fn with_flush<R>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
-    ) -> Result<R, StoreError> {
-        self.in_turn(&self.flush, f)
     }
 
     /// The earliest time a group is due to flush.
@@ -283,7 +302,7 @@ impl Outbox {
         limit: usize,
         mut decide: impl FnMut(&Group) -> Flush,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.with_flush(|c| {
+        self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let groups = due_groups(&tx, now, limit)?;
             let mut queued = Vec::new();
@@ -546,7 +565,9 @@ mod tests {
         }
     }
 
-    fn in_tx(conn: &mut Connection, now: i64, f: impl FnOnce(&Tx<'_>)) {
+    /// A transaction of the writer's, as the commit hook runs it.
+    fn in_tx(conn: &SharedConn, now: i64, f: impl FnOnce(&Tx<'_>)) {
+        let mut conn = lock_conn(conn);
         let tx = conn.transaction().unwrap();
         f(&Tx {
             conn: &tx,
@@ -559,9 +580,10 @@ mod tests {
     fn a_group_flushes_once_per_change_and_resolved_alerts_leave_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DB_FILE);
-        let mut conn = crate::open(&path).unwrap();
-        let outbox = Outbox::open(&path, Arc::default()).unwrap();
-        in_tx(&mut conn, 1_000, |tx| {
+        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
+        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        let conn = &writer;
+        in_tx(conn, 1_000, |tx| {
             tx.notify_firing(&spec("g"), "a1", "{}").unwrap();
             tx.notify_firing(&spec("g"), "a2", "{}").unwrap();
         });
@@ -585,13 +607,11 @@ mod tests {
             "not due"
         );
         // A repeat of a firing alert schedules nothing; a resolve schedules after the interval.
-        in_tx(&mut conn, 1_500, |tx| {
+        in_tx(conn, 1_500, |tx| {
             tx.notify_firing(&spec("g"), "a1", "{\"n\":2}").unwrap();
         });
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(100_000));
-        in_tx(&mut conn, 1_500, |tx| {
-            tx.notify_resolved("a1", "{}").unwrap()
-        });
+        in_tx(conn, 1_500, |tx| tx.notify_resolved("a1", "{}").unwrap());
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(2_000));
         assert_eq!(outbox.flush_due(2_000, 10, &mut decide).unwrap(), 1);
         let last = seen.borrow().last().unwrap().clone();
@@ -605,7 +625,7 @@ mod tests {
         assert_eq!(rest.len(), 1);
         assert_ne!(rest[0].id, first);
         assert_eq!(rest[0], outbox.due("hook", 2_000, 10).unwrap()[1]);
-        in_tx(&mut conn, 3_000, |tx| tx.notify_withdrawn("a2").unwrap());
+        in_tx(conn, 3_000, |tx| tx.notify_withdrawn("a2").unwrap());
         assert_eq!(outbox.flush_due(4_000, 10, &mut decide).unwrap(), 1);
         assert_eq!(
             outbox.next_flush_ms().unwrap(),
@@ -628,9 +648,10 @@ mod tests {
     fn dead_notifications_are_kept_until_retried_or_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::DB_FILE);
-        let mut conn = crate::open(&path).unwrap();
-        let outbox = Outbox::open(&path, Arc::default()).unwrap();
-        in_tx(&mut conn, 0, |tx| {
+        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
+        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        let conn = &writer;
+        in_tx(conn, 0, |tx| {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
         });
         outbox
@@ -659,5 +680,51 @@ mod tests {
             0
         );
         assert_eq!(outbox.next_flush_ms().unwrap(), None);
+    }
+
+    /// The writer's `data_version` changes when another connection committed, and that is when
+    /// SQLite empties its page cache.
+    fn data_version(writer: &SharedConn) -> i64 {
+        lock_conn(writer)
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_outbox_writes_leave_the_writer_cache_and_durability_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
+        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        in_tx(&writer, 0, |tx| {
+            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
+        });
+        let before = data_version(&writer);
+        let queued = outbox
+            .flush_due_queued(0, 10, |_| Flush {
+                send: Some(NewNotification {
+                    id: "n".into(),
+                    status: "firing".into(),
+                    alerts: 1,
+                    body: "{}".into(),
+                }),
+                next_ms: 10,
+            })
+            .unwrap();
+        assert_eq!(queued.len(), 1);
+        outbox.record(&[dead("n", 5)]).unwrap();
+        assert!(outbox.requeue("n", 6).unwrap());
+        assert_eq!(outbox.commits(), 3);
+        assert_eq!(
+            data_version(&writer),
+            before,
+            "no other connection committed: the writer keeps its page cache"
+        );
+        let sync: i64 = lock_conn(&writer)
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "the writer's own commits stay FULL");
+        // The notifier's own read connection sees what went through the writer's.
+        assert_eq!(outbox.due("hook", 6, 10).unwrap()[0].id, "n");
     }
 }
