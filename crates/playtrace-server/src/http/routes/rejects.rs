@@ -26,9 +26,9 @@ use std::time::Duration;
 
 /// Rejects read again per writer job: a live job arriving during a replay's commit joins it
 /// after the page being written (the writer's feed), so this bounds the replay work a live
-/// request waits for (250 replayed events: about 1 ms of the writer's time; 500 held live
-/// requests up twice as long, for no faster replay: bench/recovery/README.md).
-const REPLAY_PAGE: usize = 250;
+/// request waits for (500 replayed events: about 2 ms of the writer's time). Pages of 250 held
+/// the live p99 no lower on a quiet machine and replayed 10% slower (bench/recovery/README.md).
+const REPLAY_PAGE: usize = 500;
 
 /// Replay pages on the writer's queue at once: two let a group commit take a page while the
 /// next one waits (one left the writer idle between pages); four bought no more on a busy

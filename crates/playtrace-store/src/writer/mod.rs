@@ -8,31 +8,22 @@
 //! job's completion. The hook may also write rows inside the transaction (alerts caused by the
 //! job's events), so those are durable together with the events.
 
-use crate::alerts::{self, AlertRow};
 use crate::health::{Health, Throttle};
 use crate::insert::{insert_events, Inserted};
-use crate::record::{Kind, RejectRow, StoredEvent};
-use crate::silences::{self, SilenceRow};
+use crate::record::{RejectRow, StoredEvent};
 use crate::{now_ms, StoreError};
-use playtrace_core::alert::AlertState;
 use rusqlite::{params, Connection};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// The writer's connection, shared with the notifier's outbox ([`crate::Outbox`]), which
-/// writes through it in the writer's turn. SQLite empties a connection's page cache whenever
-/// another connection has committed, so a second writing connection made the writer read and
-/// fault its pages in again after every notifier commit; on one connection the cache stays.
-pub(crate) type SharedConn = Arc<Mutex<Connection>>;
+mod hook;
+mod turn;
 
-/// The writer's connection, for the one who holds the turn (a panic elsewhere while holding it
-/// leaves only a rolled-back transaction behind).
-pub(crate) fn lock_conn(conn: &SharedConn) -> MutexGuard<'_, Connection> {
-    conn.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use hook::{AfterCommit, CommitHook, Tx};
+pub(crate) use turn::{lock_conn, take_turn, SharedConn, WriteTurn};
 
 /// What a commit did with one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,173 +120,6 @@ impl<T: Send + 'static> Clone for Writer<T> {
             queued_bytes: self.queued_bytes.clone(),
             options: self.options,
         }
-    }
-}
-
-/// The commit's transaction as the [`CommitHook`] sees it: it may append rows to the store's
-/// one sequence (alert and budget changes, SPEC §5) and change alerts, durable together with the
-/// events that caused them. SQLite stays behind this type.
-pub struct Tx<'c> {
-    pub(crate) conn: &'c Connection,
-    pub(crate) recv_ms: i64,
-}
-
-impl Tx<'_> {
-    /// The commit's receive time, epoch ms.
-    pub fn recv_ms(&self) -> i64 {
-        self.recv_ms
-    }
-
-    /// The transaction's connection, for the store's other modules (erasure).
-    pub(crate) fn conn(&self) -> &Connection {
-        self.conn
-    }
-
-    /// Appends a row of `kind` to the sequence; returns it with its sequence number.
-    pub fn append(
-        &self,
-        kind: Kind,
-        name: &str,
-        game: Option<&str>,
-        env: Option<&str>,
-        body: String,
-    ) -> Result<StoredEvent, StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO events (recv_ms, game, id, name, env, session, ts_ms, body, kind)
-                 VALUES (?1, ?2, NULL, ?3, ?4, NULL, NULL, ?5, ?6)",
-            )?
-            .execute(params![
-                self.recv_ms,
-                game.unwrap_or(""),
-                name,
-                env,
-                body,
-                kind.code()
-            ])?;
-        Ok(StoredEvent {
-            seq: self.conn.last_insert_rowid(),
-            recv_ms: self.recv_ms,
-            kind,
-            game: game.unwrap_or("").to_string(),
-            id: None,
-            name: name.to_string(),
-            env: env.map(str::to_string),
-            session: None,
-            ts_ms: None,
-            body,
-            subjects: Vec::new(),
-        })
-    }
-
-    /// The alert with this fingerprint.
-    pub fn alert_by_fingerprint(&self, fingerprint: &str) -> Result<Option<AlertRow>, StoreError> {
-        Ok(alerts::by_fingerprint(self.conn, fingerprint)?)
-    }
-
-    /// The alert with this id.
-    pub fn alert_by_id(&self, id: &str) -> Result<Option<AlertRow>, StoreError> {
-        Ok(alerts::by_id(self.conn, id)?)
-    }
-
-    /// Stores the alert (a new one, or a new state of the one with its fingerprint).
-    pub fn put_alert(&self, alert: &AlertRow) -> Result<(), StoreError> {
-        Ok(alerts::upsert(self.conn, alert)?)
-    }
-
-    /// Alerts in `state`.
-    pub fn alerts_in_state(&self, state: AlertState) -> Result<Vec<AlertRow>, StoreError> {
-        Ok(alerts::in_state(self.conn, state)?)
-    }
-
-    /// Alerts whose state changes by time alone (see [`crate::Reader::due_alerts`]).
-    pub fn due_alerts(&self, quiet_before_ms: i64) -> Result<Vec<AlertRow>, StoreError> {
-        Ok(alerts::due(self.conn, self.recv_ms, quiet_before_ms)?)
-    }
-
-    /// Silences in force now.
-    pub fn active_silences(&self) -> Result<Vec<SilenceRow>, StoreError> {
-        Ok(silences::active(self.conn, self.recv_ms)?)
-    }
-
-    /// The silence with this id.
-    pub fn silence_by_id(&self, id: &str) -> Result<Option<SilenceRow>, StoreError> {
-        Ok(silences::by_id(self.conn, id)?)
-    }
-
-    /// Marks each reject of `marks`, `(reject, event)`, replayed as that event (see
-    /// `rejects.rs`; a reject already marked keeps its mark): in the transaction of those
-    /// events, so a replay killed at any moment is either whole or not at all.
-    pub fn mark_rejects_replayed(&self, marks: &[(i64, Option<i64>)]) -> Result<(), StoreError> {
-        crate::rejects::mark_replayed_many(self.conn, marks, self.recv_ms)?;
-        Ok(())
-    }
-
-    /// The sequence of the stored event `(game, id)`, if any.
-    pub fn event_seq(&self, game: &str, id: &str) -> Result<Option<i64>, StoreError> {
-        Ok(crate::rejects::event_seq(self.conn, game, id)?)
-    }
-
-    /// Stores a silence (new, or ended early).
-    pub fn put_silence(&self, silence: &SilenceRow) -> Result<(), StoreError> {
-        Ok(silences::put(self.conn, silence)?)
-    }
-}
-
-/// What the writer calls around each commit, per job, in commit order.
-pub trait CommitHook<T>: Send + 'static {
-    /// Inside the transaction, after the job's rows were inserted (`events` carry their
-    /// sequence numbers, 0 for duplicates): may write more rows through `tx`.
-    fn in_transaction(
-        &mut self,
-        tx: &Tx<'_>,
-        events: &[StoredEvent],
-        extra: &T,
-        outcome: &CommitOutcome,
-    ) -> Result<(), StoreError>;
-
-    /// After the commit is durable, before the job's completion. This runs on the writer's
-    /// thread, which every ingest request waits for: hand work off, never block here.
-    fn committed(&mut self, events: &[StoredEvent], extra: &T, outcome: &CommitOutcome);
-
-    /// The transaction failed: forget what `in_transaction` prepared.
-    fn rolled_back(&mut self) {}
-
-    /// The receive time of this job's rows when it is not the commit's own clock (cluster mode:
-    /// the replicated log's timestamp, so every node stamps the same time).
-    fn recv_ms(&self, _extra: &T) -> Option<i64> {
-        None
-    }
-
-    /// Whether the job is background work (a rejects replay's page) that yields to every other
-    /// job waiting: such jobs are committed, in their own order, only in a commit no other job
-    /// is waiting for, and a job that arrives during such a commit joins it after the
-    /// background job being written, so a live request waits for at most one background job's
-    /// rows and the commit's fsync.
-    fn background(&self, _extra: &T) -> bool {
-        false
-    }
-}
-
-/// A hook from a closure run after each durable commit.
-pub struct AfterCommit<F>(pub F);
-
-impl<T, F> CommitHook<T> for AfterCommit<F>
-where
-    F: FnMut(&[StoredEvent], &T, &CommitOutcome) + Send + 'static,
-{
-    fn in_transaction(
-        &mut self,
-        _: &Tx<'_>,
-        _: &[StoredEvent],
-        _: &T,
-        _: &CommitOutcome,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn committed(&mut self, events: &[StoredEvent], extra: &T, outcome: &CommitOutcome) {
-        (self.0)(events, extra, outcome);
     }
 }
 
@@ -396,37 +220,6 @@ struct WriterThread<T: 'static> {
     /// Where committed jobs' rows go to be freed (`None`: freed here).
     spent: Option<Sender<Spent<T>>>,
     turn: Arc<WriteTurn>,
-}
-
-/// Whose turn it is to write, among the store's connections that write often (the writer and
-/// the notifier's outbox). SQLite lets one write at a time and makes the others poll with
-/// growing sleeps; a writer committing back to back would starve a poller for seconds, and the
-/// poller would slow its commits. Taking turns in process hands the lock over at once.
-#[derive(Debug, Default)]
-pub(crate) struct WriteTurn {
-    lock: std::sync::Mutex<()>,
-    /// Threads blocked on `lock`: std's mutex is not fair, and a writer committing back to
-    /// back would take it again before a woken waiter (the checkpointer) ran.
-    waiting: std::sync::atomic::AtomicUsize,
-}
-
-/// How many times a taker yields to a thread already waiting before it queues up anyway.
-const YIELDS: usize = 1_000;
-
-/// Takes the turn, after any thread already waiting for it (a panic elsewhere while holding it
-/// leaves nothing to repair).
-pub(crate) fn take_turn(turn: &WriteTurn) -> std::sync::MutexGuard<'_, ()> {
-    use std::sync::atomic::Ordering;
-    for _ in 0..YIELDS {
-        if turn.waiting.load(Ordering::Acquire) == 0 {
-            break;
-        }
-        std::thread::yield_now();
-    }
-    turn.waiting.fetch_add(1, Ordering::AcqRel);
-    let guard = turn.lock.lock().unwrap_or_else(|p| p.into_inner());
-    turn.waiting.fetch_sub(1, Ordering::AcqRel);
-    guard
 }
 
 /// Commits a background job may wait through before one of them joins a commit anyway.
@@ -667,7 +460,7 @@ fn commit<T: 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
+    use std::sync::{mpsc, Mutex};
 
     fn row(id: &str) -> StoredEvent {
         StoredEvent {
