@@ -547,81 +547,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_waiting_live_job_goes_before_queued_background_jobs() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
-        let (gate_tx, gate) = mpsc::channel();
-        let (order_tx, order) = mpsc::channel();
-        let hook = Ordered {
-            gate: Some(gate),
-            order: order_tx,
-            entered: None,
-        };
-        let (writer, handle) = Writer::start(
-            Arc::new(Mutex::new(conn)),
-            WriterOptions::default(),
-            Box::new(hook),
-            Arc::default(),
-            Arc::default(),
-        )
-        .unwrap();
-        let (entered_tx, entered) = mpsc::channel();
-        let submit = |name: &'static str, background: bool, id: &str| {
-            let entered_tx = entered_tx.clone();
-            let job = Job {
-                events: vec![row(id)],
-                rejects: vec![],
-                extra: (name, background),
-                done: Box::new(move |r| {
-                    r.unwrap();
-                    let _ = entered_tx.send(());
-                }),
-            };
-            assert!(writer.try_submit(job).is_ok());
-        };
-        // Whichever of the next three the writer has taken off the queue by the time the first
-        // job's transaction passes the gate, the live job is committed before both pages.
-        submit("first", false, "a");
-        submit("page 1", true, "b");
-        submit("page 2", true, "c");
-        submit("live", false, "d");
-        gate_tx.send(()).unwrap();
-        for _ in 0..4 {
-            entered.recv().unwrap();
-        }
-        let order: Vec<_> = order.try_iter().collect();
-        assert_eq!(order, ["first", "live", "page 1", "page 2"]);
-        drop(writer);
-        handle.join().unwrap();
+    /// A writer whose first transaction waits at `gate` (telling `entered` once it is there);
+    /// each job's name goes to `order` in commit order and its outcome to `outcomes`.
+    struct Gated {
+        writer: Writer<(&'static str, bool)>,
+        handle: JoinHandle<()>,
+        gate: mpsc::Sender<()>,
+        order: mpsc::Receiver<&'static str>,
+        entered: mpsc::Receiver<()>,
+        outcome_tx: mpsc::Sender<(&'static str, CommitOutcome)>,
+        outcomes: mpsc::Receiver<(&'static str, CommitOutcome)>,
+        _dir: tempfile::TempDir,
     }
 
-    /// The defect: a background commit took every page set aside, and a live job arriving
-    /// meanwhile waited for all of them plus a commit of its own. Now it joins the commit in
-    /// progress right after the page being written, and the other pages wait.
-    #[test]
-    fn a_live_job_joins_a_background_commit_after_the_page_being_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
-        let (gate_tx, gate) = mpsc::channel();
-        let (order_tx, order) = mpsc::channel();
-        let (entered_tx, entered) = mpsc::channel();
-        let hook = Ordered {
-            gate: Some(gate),
-            order: order_tx,
-            entered: Some(entered_tx),
-        };
-        let (writer, handle) = Writer::start(
-            Arc::new(Mutex::new(conn)),
-            WriterOptions::default(),
-            Box::new(hook),
-            Arc::default(),
-            Arc::default(),
-        )
-        .unwrap();
-        let (outcome_tx, outcomes) = mpsc::channel();
-        let submit = |name: &'static str, background: bool, id: &str| {
-            let outcome_tx = outcome_tx.clone();
+    impl Gated {
+        fn start() -> Gated {
+            let dir = tempfile::tempdir().unwrap();
+            let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
+            let (gate_tx, gate) = mpsc::channel();
+            let (order_tx, order) = mpsc::channel();
+            let (entered_tx, entered) = mpsc::channel();
+            let hook = Ordered {
+                gate: Some(gate),
+                order: order_tx,
+                entered: Some(entered_tx),
+            };
+            let (writer, handle) = Writer::start(
+                Arc::new(Mutex::new(conn)),
+                WriterOptions::default(),
+                Box::new(hook),
+                Arc::default(),
+                Arc::default(),
+            )
+            .unwrap();
+            let (outcome_tx, outcomes) = mpsc::channel();
+            Gated {
+                writer,
+                handle,
+                gate: gate_tx,
+                order,
+                entered,
+                outcome_tx,
+                outcomes,
+                _dir: dir,
+            }
+        }
+
+        fn submit(&self, name: &'static str, background: bool, id: &str) {
+            let outcome_tx = self.outcome_tx.clone();
             let job = Job {
                 events: vec![row(id)],
                 rejects: vec![],
@@ -630,24 +603,57 @@ mod tests {
                     let _ = outcome_tx.send((name, r.unwrap()));
                 }),
             };
-            assert!(writer.try_submit(job).is_ok());
-        };
+            assert!(self.writer.try_submit(job).is_ok());
+        }
+
+        /// The next `n` outcomes, in completion order.
+        fn outcomes(&self, n: usize) -> Vec<(&'static str, CommitOutcome)> {
+            (0..n).map(|_| self.outcomes.recv().unwrap()).collect()
+        }
+
+        fn stop(self) {
+            drop(self.writer);
+            self.handle.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_waiting_live_job_goes_before_queued_background_jobs() {
+        let w = Gated::start();
+        // Whichever of the next three the writer has taken off the queue by the time the first
+        // job's transaction passes the gate, the live job is committed before both pages.
+        w.submit("first", false, "a");
+        w.submit("page 1", true, "b");
+        w.submit("page 2", true, "c");
+        w.submit("live", false, "d");
+        w.gate.send(()).unwrap();
+        w.outcomes(4);
+        let order: Vec<_> = w.order.try_iter().collect();
+        assert_eq!(order, ["first", "live", "page 1", "page 2"]);
+        w.stop();
+    }
+
+    /// The defect: a background commit took every page set aside, and a live job arriving
+    /// meanwhile waited for all of them plus a commit of its own. Now it joins the commit in
+    /// progress right after the page being written, and the other pages wait.
+    #[test]
+    fn a_live_job_joins_a_background_commit_after_the_page_being_written() {
+        let w = Gated::start();
         // Page 1's transaction waits at the gate; the live job is queued behind pages 2 and 3.
-        submit("page 1", true, "a");
-        entered.recv().unwrap();
-        submit("page 2", true, "b");
-        submit("page 3", true, "c");
-        submit("live", false, "d");
-        gate_tx.send(()).unwrap();
-        let done: Vec<(&str, CommitOutcome)> = (0..4).map(|_| outcomes.recv().unwrap()).collect();
-        let order: Vec<_> = order.try_iter().collect();
+        w.submit("page 1", true, "a");
+        w.entered.recv().unwrap();
+        w.submit("page 2", true, "b");
+        w.submit("page 3", true, "c");
+        w.submit("live", false, "d");
+        w.gate.send(()).unwrap();
+        let done = w.outcomes(4);
+        let order: Vec<_> = w.order.try_iter().collect();
         assert_eq!(order, ["page 1", "live", "page 2", "page 3"]);
         // Page 1 and the live job share one commit (one fsync); the other pages come after.
         let (_, live) = &done[1];
         assert!(!live.first_in_commit, "{done:?}");
         assert_eq!(live.commit_events, 2, "{done:?}");
         assert!(done[2].1.first_in_commit, "{done:?}");
-        drop(writer);
-        handle.join().unwrap();
+        w.stop();
     }
 }
