@@ -6,7 +6,6 @@ use super::{invalid, ConfigError};
 use crate::ingest::redact::keyed::Keyed;
 use memchr::memmem::Finder;
 use regex::Regex;
-use ring::hmac;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -218,10 +217,10 @@ fn glob(pattern: &str, name: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`): as
-/// ring's key, and as the pad blocks ingest hashes ids from.
+/// The key hashed attrs are keyed with (its bytes never leave this type, nor its `Debug`), as
+/// the pad blocks ingest and erasure hash from.
 #[derive(Clone)]
-pub struct HashSecret(pub(crate) hmac::Key, pub(crate) Keyed);
+pub struct HashSecret(pub(crate) Keyed);
 
 impl std::fmt::Debug for HashSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -486,10 +485,7 @@ impl PrivacyFile {
                         ),
                     ));
                 }
-                Some(HashSecret(
-                    hmac::Key::new(hmac::HMAC_SHA256, value.as_bytes()),
-                    Keyed::new(value.as_bytes()),
-                ))
+                Some(HashSecret(Keyed::new(value.as_bytes())))
             }
             None if hashes => {
                 return Err(invalid(

@@ -16,7 +16,6 @@ use crate::config::{Privacy, RedactRule};
 use live::Live;
 use memchr::memmem::Finder;
 use playtrace_store::{subject_key, Erasure, SubjectKind};
-use ring::hmac;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -118,8 +117,7 @@ impl Privacy {
     /// `value` hashed with the configured secret (hex); `None` without a secret.
     pub fn hash(&self, value: &str) -> Option<String> {
         let secret = self.secret.as_ref()?;
-        let tag: [u8; HASH_HEX / 2] = secret.1.tag16(value.as_bytes());
-        Some(hex(&tag))
+        Some(hex(&secret.0.tag(value.as_bytes())[..HASH_HEX / 2]))
     }
 
     fn hash_json(&self, v: &Value) -> Value {
@@ -329,7 +327,7 @@ impl Privacy {
         values.extend(self.hash(raw));
         let tagged = format!("{}:{raw}", kind.as_str());
         let subject_hash = match &self.secret {
-            Some(secret) => hex(hmac::sign(&secret.0, tagged.as_bytes()).as_ref()),
+            Some(secret) => hex(&secret.0.tag(tagged.as_bytes())),
             None => hex(ring::digest::digest(&ring::digest::SHA256, tagged.as_bytes()).as_ref()),
         };
         Erasure {

@@ -1,5 +1,5 @@
-//! HMAC-SHA-256 of hashed ids, from the key's two pad blocks compressed once (RFC 2104). ring
-//! computes the same tag, but per call it copies and finishes its generic digest contexts,
+//! HMAC-SHA-256 with the `[privacy]` secret (hashed ids, erasure log entries), from the key's
+//! two pad blocks compressed once (RFC 2104). ring computes the same tag, but per call it copies and finishes its generic digest contexts,
 //! which cost more than the two SHA-256 compressions an id of up to 55 bytes needs; ingest
 //! hashes every event's ids, so this is ring's answer (tested against it) without that overhead.
 
@@ -70,15 +70,16 @@ impl Keyed {
         }
     }
 
-    /// The first 16 bytes of HMAC-SHA-256(key, `data`).
-    pub(crate) fn tag16(&self, data: &[u8]) -> [u8; 16] {
+    /// HMAC-SHA-256(key, `data`): hashed ids keep its first 16 bytes, an erasure's log entry
+    /// all 32.
+    pub(crate) fn tag(&self, data: &[u8]) -> [u8; 32] {
         let inner = finish(self.inner, BLOCK, data);
         let mut digest = [0u8; 32];
         for (out, word) in digest.chunks_exact_mut(4).zip(inner) {
             out.copy_from_slice(&word.to_be_bytes());
         }
         let outer = finish(self.outer, BLOCK, &digest);
-        let mut tag = [0u8; 16];
+        let mut tag = [0u8; 32];
         for (out, word) in tag.chunks_exact_mut(4).zip(outer) {
             out.copy_from_slice(&word.to_be_bytes());
         }
@@ -101,8 +102,8 @@ mod tests {
                 let data: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
                 let want = hmac::sign(&reference, &data);
                 assert_eq!(
-                    keyed.tag16(&data),
-                    want.as_ref()[..16],
+                    keyed.tag(&data),
+                    want.as_ref(),
                     "key {key_len} bytes, data {len} bytes"
                 );
             }

@@ -84,9 +84,9 @@ impl<'t> Live<'t> {
     }
 
     /// `rule`'s masks (numbered from `base` among all rules' masks) over `text`, a string of
-    /// the line (`unchanged`: as the line has it; `hashed`: a hash's hex, as a rule left it). An unchanged string is skipped by a mask that
-    /// the line's [`Live::gate`] rules out; else a mask with a byte check is tried on the string
-    /// itself before its regex.
+    /// the line (`unchanged`: as the line has it; `hashed`: a hash's hex, as a rule left it).
+    /// An unchanged string is skipped by a mask that the line's [`Live::gate`] rules out; else
+    /// a mask with a byte check is tried on the string itself before its regex.
     /// `None`: nothing matched.
     pub(super) fn mask(
         &mut self,
