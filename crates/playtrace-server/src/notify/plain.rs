@@ -12,6 +12,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
+/// What every notification request says it comes from, through either client.
+pub(crate) const USER_AGENT: &str = concat!("PlayTrace/", env!("CARGO_PKG_VERSION"));
+
 /// The pooled plain-HTTP client (one for every `http://` receiver; connections pooled per host).
 pub(crate) type PlainClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -34,10 +37,7 @@ impl PlainTarget {
         let uri: Uri = url.as_str().parse().ok()?;
         // What reqwest sent besides the receiver's own headers.
         let mut all = HeaderMap::with_capacity(headers.len() + 2);
-        all.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("PlayTrace/", env!("CARGO_PKG_VERSION"))),
-        );
+        all.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         all.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         for (k, v) in headers {
             all.append(k.clone(), v.clone());
@@ -114,8 +114,8 @@ pub(crate) async fn post(
     }))
 }
 
-/// `what: error: its source: …`, as the reqwest path words it.
-fn chain(what: &str, e: &(dyn std::error::Error + 'static)) -> String {
+/// `what: error: its source: …`: how both clients word an attempt that got no answer.
+pub(crate) fn chain(what: &str, e: &(dyn std::error::Error + 'static)) -> String {
     let mut error = format!("{what}: {e}");
     let mut source = e.source();
     while let Some(s) = source {

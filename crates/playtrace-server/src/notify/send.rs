@@ -29,6 +29,30 @@ pub(crate) struct Answer {
     pub(crate) outcome: Outcome,
 }
 
+impl Answer {
+    /// What the receiver answered, classified.
+    fn replied(status: u16, retry_after: Option<&str>, body: String) -> Answer {
+        let outcome = classify(status, retry_after, &body);
+        Answer {
+            status: Some(status),
+            body,
+            outcome,
+        }
+    }
+
+    /// No answer (the request could not be built or sent): try again.
+    fn unanswered(error: String) -> Answer {
+        Answer {
+            status: None,
+            body: String::new(),
+            outcome: Outcome::Transient {
+                error,
+                retry_after: None,
+            },
+        }
+    }
+}
+
 /// The URL a notification is posted to.
 pub(crate) fn target_url(r: &Receiver) -> String {
     match r.kind {
@@ -44,7 +68,7 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
     // installed one first, which serves as well.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-        .user_agent(concat!("PlayTrace/", env!("CARGO_PKG_VERSION")))
+        .user_agent(plain::USER_AGENT)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
@@ -175,39 +199,16 @@ pub(crate) async fn post_to(
     {
         match plain::post(&clients.plain, plain, r, id, body).await {
             Some(Ok(reply)) => {
-                let outcome = classify(reply.status, reply.retry_after.as_deref(), &reply.body);
-                return Answer {
-                    status: Some(reply.status),
-                    body: reply.body,
-                    outcome,
-                };
+                return Answer::replied(reply.status, reply.retry_after.as_deref(), reply.body)
             }
-            Some(Err(error)) => {
-                return Answer {
-                    status: None,
-                    body: String::new(),
-                    outcome: Outcome::Transient {
-                        error,
-                        retry_after: None,
-                    },
-                }
-            }
+            Some(Err(error)) => return Answer::unanswered(error),
             None => {}
         }
     }
     let client = &clients.reqwest;
     let (url, headers) = match &target.0 {
         Ok(parsed) => (&parsed.url, &parsed.headers),
-        Err(error) => {
-            return Answer {
-                status: None,
-                body: String::new(),
-                outcome: Outcome::Transient {
-                    error: format!("request failed: {error}"),
-                    retry_after: None,
-                },
-            }
-        }
+        Err(error) => return Answer::unanswered(format!("request failed: {error}")),
     };
     let request = client
         .post(url.clone())
@@ -223,12 +224,7 @@ pub(crate) async fn post_to(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let text = response.text().await.unwrap_or_default();
-            let outcome = classify(status, retry.as_deref(), &text);
-            Answer {
-                status: Some(status),
-                body: text,
-                outcome,
-            }
+            Answer::replied(status, retry.as_deref(), text)
         }
         Err(e) => {
             let what = if e.is_timeout() {
@@ -238,20 +234,7 @@ pub(crate) async fn post_to(
             } else {
                 "request failed".to_string()
             };
-            let mut error = format!("{what}: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                error.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            Answer {
-                status: None,
-                body: String::new(),
-                outcome: Outcome::Transient {
-                    error,
-                    retry_after: None,
-                },
-            }
+            Answer::unanswered(plain::chain(&what, &e))
         }
     }
 }
@@ -347,7 +330,7 @@ mod tests {
             assert_eq!(answer.status, Some(200));
             assert_eq!(answer.body, "ok");
         }
-        let agent = concat!("PlayTrace/", env!("CARGO_PKG_VERSION")).to_string();
+        let agent = plain::USER_AGENT.to_string();
         let body = "{\"a\":1}".to_string();
         assert_eq!(
             *got.lock().unwrap(),
