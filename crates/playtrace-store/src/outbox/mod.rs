@@ -565,6 +565,15 @@ mod tests {
         }
     }
 
+    /// A fresh store's writer connection and the outbox writing through it.
+    fn open_outbox() -> (tempfile::TempDir, SharedConn, Outbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
+        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        (dir, writer, outbox)
+    }
+
     /// A transaction of the writer's, as the commit hook runs it.
     fn in_tx(conn: &SharedConn, now: i64, f: impl FnOnce(&Tx<'_>)) {
         let mut conn = lock_conn(conn);
@@ -578,10 +587,7 @@ mod tests {
 
     #[test]
     fn a_group_flushes_once_per_change_and_resolved_alerts_leave_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::DB_FILE);
-        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
-        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        let (_dir, writer, outbox) = open_outbox();
         let conn = &writer;
         in_tx(conn, 1_000, |tx| {
             tx.notify_firing(&spec("g"), "a1", "{}").unwrap();
@@ -646,10 +652,7 @@ mod tests {
 
     #[test]
     fn dead_notifications_are_kept_until_retried_or_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::DB_FILE);
-        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
-        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        let (_dir, writer, outbox) = open_outbox();
         let conn = &writer;
         in_tx(conn, 0, |tx| {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
@@ -692,10 +695,7 @@ mod tests {
 
     #[test]
     fn the_outbox_writes_leave_the_writer_cache_and_durability_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::DB_FILE);
-        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
-        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
+        let (_dir, writer, outbox) = open_outbox();
         in_tx(&writer, 0, |tx| {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
         });
