@@ -2,7 +2,7 @@
 """Replay benchmark (issue 25): N stored rejects replayed through ingest with a transform,
 against live ingest throughput; and the p99 of a paced live client while the replay runs
 against the same client on a quiet collector. Standard library only; see README.md."""
-import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 import urllib.request
 
 TRANSFORM = '[[rename]]\nfrom = "msg"\nto = "message"\n'
@@ -42,6 +42,29 @@ def start(binary, tmp):
         except Exception:
             time.sleep(0.05)
     sys.exit("serve never became ready")
+
+
+def cpu_seconds(pid):
+    """User + system CPU the process has used so far, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def perf_stat(pid, out):
+    """`perf stat` counting the collector's user and kernel instructions until interrupted."""
+    return subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions:u,instructions:k",
+                             "-p", str(pid), "-o", out])
+
+
+def perf_counts(out):
+    """{event: count} from a `perf stat -x ,` output file."""
+    counts = {}
+    for row in open(out):
+        cols = row.strip().split(",")
+        if len(cols) > 2 and cols[0].isdigit():
+            counts[cols[2]] = int(cols[0])
+    return counts
 
 
 def p99(xs):
@@ -106,11 +129,19 @@ def run_one(binary, a):
                                     "application/json", timeout=24 * 3600)
             result["seconds"] = time.time() - t
             stop.set()
+        perf = perf_stat(proc.pid, os.path.join(tmp, "perf.txt")) if a.perf else None
+        cpu0 = cpu_seconds(proc.pid)
         rt = threading.Thread(target=replay); rt.start()
         paced(url, None, stop, during, 2 * 10**9)
         rt.join()
+        cpu_s = cpu_seconds(proc.pid) - cpu0
         ans = result["answer"]
         replay_eps = ans["events"] / result["seconds"]
+        per_event = {}
+        if perf:
+            perf.send_signal(signal.SIGINT); perf.wait()
+            for name, n in perf_counts(os.path.join(tmp, "perf.txt")).items():
+                per_event[name.replace(":", "_") + "PerEvent"] = round(n / max(1, ans["events"]))
         return {
             "binary": binary,
             "rejects": a.rejects, "liveEventsPerSec": round(live_eps),
@@ -121,6 +152,10 @@ def run_one(binary, a):
             "replayed": ans["replayed"], "events": ans["events"],
             "liveP99QuietMs": round(p99(quiet), 1), "liveP99DuringReplayMs": round(p99(during), 1),
             "p99Ratio": round(p99(during) / p99(quiet), 2), "fillSeconds": round(fill_s, 1),
+            # The collector's CPU over the replay (the paced client's requests included) per
+            # replayed event: steadier than the rate on a loaded machine.
+            "cpuUsPerReplayedEvent": round(cpu_s / max(1, ans["events"]) * 1e6, 2),
+            **per_event,
             "loadAverage": [round(load0, 2), round(os.getloadavg()[0], 2)],
             "cpus": os.cpu_count(),
         }
@@ -141,6 +176,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--format", default="table")
+    ap.add_argument("--perf", action="store_true", help="count the collector's instructions "
+                    "per replayed event with `perf stat` (user and kernel)")
     a = ap.parse_args()
     binaries = [("baseline", a.baseline)] if a.baseline else []
     binaries.append(("playtrace", a.playtrace))
@@ -164,11 +201,12 @@ def main():
     print(f"medians over {a.rounds} round(s); the issue's targets: replay events/s >= 0.5 x live "
           "ingest events/s, live p99 during the replay < 2 x quiet")
     print(f"{'build':10} {'replay/live':>12} {'p99 during/quiet':>17} {'replay/same lines':>18} "
-          f"{'replay ev/s':>12} {'live ev/s':>10} {'load':>11}")
+          f"{'replay ev/s':>12} {'live ev/s':>10} {'CPU us/ev':>10} {'load':>11}")
     for label, m in summary.items():
         print(f"{label:10} {m['replayVsLive']:>12} {m['p99Ratio']:>16}x "
               f"{m['replayVsLiveSameLines']:>18} {m['replayEventsPerSec']:>12} "
-              f"{m['liveEventsPerSec']:>10} {m['loadAverage']:>11}")
+              f"{m['liveEventsPerSec']:>10} {m['cpuUsPerReplayedEvent']:>10} "
+              f"{m['loadAverage']:>11}")
 
 
 def medians(runs, labels):
@@ -186,6 +224,7 @@ def medians(runs, labels):
             "replayVsLiveSameLines": med("replayVsLiveSameLines"),
             "replayEventsPerSec": round(statistics.median(r["replayEventsPerSec"] for r in mine)),
             "liveEventsPerSec": round(statistics.median(r["liveEventsPerSec"] for r in mine)),
+            "cpuUsPerReplayedEvent": med("cpuUsPerReplayedEvent"),
             "loadAverage": f"{min(loads):.1f}-{max(loads):.1f}",
         }
     return out

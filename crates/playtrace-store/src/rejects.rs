@@ -4,12 +4,17 @@
 //! line when it is a JSON object (`json_valid` first: `json_extract` fails on a line that is not
 //! JSON, and those are exactly what a reject often holds). The event name is `event`, else the
 //! structured log line's `message`.
+//!
+//! Marks live in `reject_replays` (one small row per replayed reject, `schema.rs`), not in the
+//! reject's row: listings join them in, filters ask whether one exists.
 
 use crate::query::Reader;
 use crate::record::{RejectRecord, RejectRow};
 use crate::StoreError;
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// Which rejects a listing, a grouping or a replay takes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,9 +87,15 @@ fn group_expr(dim: &str) -> Option<String> {
     })
 }
 
-const COLUMNS: &str = "seq, recv_ms, line, kind, message, raw, replayed_ms, replayed_seq";
-/// [`COLUMNS`] without `kind` and `message`, which a replay does not use.
-const REPLAY_COLUMNS: &str = "seq, recv_ms, line, '', '', raw, replayed_ms, replayed_seq";
+/// A reject with its mark, if any (the mark table's columns are named apart from the rejects',
+/// so the filters' bare names stay unambiguous).
+const FROM: &str = "rejects LEFT JOIN reject_replays ON reject_seq = seq";
+const COLUMNS: &str = "seq, recv_ms, line, kind, message, raw, at_ms, event_seq";
+/// [`COLUMNS`] without `kind` and `message`, which a replay does not use, nor the mark (a replay
+/// takes only rejects not marked).
+const REPLAY_COLUMNS: &str = "seq, recv_ms, line, '', '', raw, NULL, NULL";
+/// Whether a reject (of the table `rejects`) has a mark.
+const MARKED: &str = "EXISTS (SELECT 1 FROM reject_replays WHERE reject_seq = rejects.seq)";
 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RejectEntry> {
     Ok(RejectEntry {
@@ -134,8 +145,8 @@ fn where_clause(filter: &RejectFilter) -> (String, Vec<Box<dyn ToSql>>) {
         binds.push(Box::new(text.clone()));
     }
     match filter.replayed {
-        Some(true) => sql.push_str(" AND replayed_ms IS NOT NULL"),
-        Some(false) => sql.push_str(" AND replayed_ms IS NULL"),
+        Some(true) => sql.push_str(&format!(" AND {MARKED}")),
+        Some(false) => sql.push_str(&format!(" AND NOT {MARKED}")),
         None => {}
     }
     (sql, binds)
@@ -149,7 +160,7 @@ impl Reader {
         after: i64,
         limit: usize,
     ) -> Result<Vec<RejectEntry>, StoreError> {
-        self.rejects_page(COLUMNS, filter, after, limit)
+        self.rejects_page(COLUMNS, FROM, filter, after, limit)
     }
 
     /// [`Reader::rejects_matching`] for a replay, which reads only each reject's sequence,
@@ -161,19 +172,21 @@ impl Reader {
         after: i64,
         limit: usize,
     ) -> Result<Vec<RejectEntry>, StoreError> {
-        self.rejects_page(REPLAY_COLUMNS, filter, after, limit)
+        self.rejects_page(REPLAY_COLUMNS, "rejects", filter, after, limit)
     }
 
-    /// One page of `columns` (in [`entry`]'s order) of the rejects matching `filter`.
+    /// One page of `columns` (in [`entry`]'s order) of the rejects matching `filter`, read
+    /// `from` the rejects alone or with their marks.
     fn rejects_page(
         &self,
         columns: &str,
+        from: &str,
         filter: &RejectFilter,
         after: i64,
         limit: usize,
     ) -> Result<Vec<RejectEntry>, StoreError> {
         let (mut sql, mut binds) = where_clause(filter);
-        sql = format!("SELECT {columns} FROM rejects{sql} AND seq > ? ORDER BY seq LIMIT ?");
+        sql = format!("SELECT {columns} FROM {from}{sql} AND seq > ? ORDER BY seq LIMIT ?");
         binds.push(Box::new(after));
         binds.push(Box::new(limit as i64));
         self.with(|conn| {
@@ -187,7 +200,7 @@ impl Reader {
     pub fn reject(&self, seq: i64) -> Result<Option<RejectEntry>, StoreError> {
         self.with(|conn| {
             conn.query_row(
-                &format!("SELECT {COLUMNS} FROM rejects WHERE seq = ?1"),
+                &format!("SELECT {COLUMNS} FROM {FROM} WHERE seq = ?1"),
                 [seq],
                 entry,
             )
@@ -246,7 +259,7 @@ impl Reader {
                     continue;
                 };
                 let example = conn.query_row(
-                    &format!("SELECT {COLUMNS} FROM rejects WHERE seq = ?1"),
+                    &format!("SELECT {COLUMNS} FROM {FROM} WHERE seq = ?1"),
                     [example_seq],
                     entry,
                 )?;
@@ -267,20 +280,27 @@ impl Reader {
 /// these four statements are ever prepared.
 const MARK_ROWS: [usize; 4] = [64, 16, 4, 1];
 
+/// Appends the marks of rejects that have none yet (a reject already marked keeps its first
+/// mark). Whether the reject still exists is not checked: that seek into `rejects` read its
+/// pages back from disk into the writer's cache and was half of marking; a reject deleted
+/// between a replay's read and its commit leaves a mark no listing shows (sequence numbers are
+/// never reused), and one deleted later takes its mark along (the trigger, `schema.rs`).
 fn mark_statement(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
-        .map(|i| format!("(?{}, ?{})", 2 + 2 * i, 3 + 2 * i))
+        .map(|i| format!("(?{}, ?{}, ?1)", 2 + 2 * i, 3 + 2 * i))
         .collect();
     format!(
-        "UPDATE rejects SET replayed_seq = m.column2, replayed_ms = ?1
-         FROM (VALUES {}) AS m
-         WHERE rejects.seq = m.column1 AND rejects.replayed_ms IS NULL",
+        "INSERT OR IGNORE INTO reject_replays (reject_seq, event_seq, at_ms) VALUES {}",
         values.join(", ")
     )
 }
 
-/// [`mark_replayed`] for many rejects at once, `(reject, event)` pairs: one statement per up to
-/// 64 (a replay marks a page of rejects per commit; one `UPDATE` each cost the writer ~8% of a
+/// [`mark_statement`] for each of [`MARK_ROWS`], built once (formatting one per statement was a
+/// sixth of marking).
+static MARK_STATEMENTS: LazyLock<[String; 4]> = LazyLock::new(|| MARK_ROWS.map(mark_statement));
+
+/// Marks many rejects replayed at once, `(reject, event)` pairs: one statement per up to 64 (a
+/// replay marks a page of rejects per commit; one statement each cost the writer ~8% of a
 /// replay's time).
 pub(crate) fn mark_replayed_many(
     conn: &Connection,
@@ -301,8 +321,11 @@ pub(crate) fn mark_replayed_many(
             binds.push(reject);
             binds.push(event);
         }
-        conn.prepare_cached(&mark_statement(rows))?
-            .execute(binds.as_slice())?;
+        let sql = MARK_ROWS.iter().position(|&n| n == rows).map_or_else(
+            || mark_statement(rows).into(),
+            |i| Cow::Borrowed(MARK_STATEMENTS[i].as_str()),
+        );
+        conn.prepare_cached(&sql)?.execute(binds.as_slice())?;
         rest = tail;
     }
     Ok(())
@@ -448,5 +471,54 @@ mod tests {
             };
             assert_eq!((e.replayed_ms, e.replayed_seq), expected, "reject {seq}");
         }
+    }
+
+    #[test]
+    fn an_older_stores_marks_move_to_the_mark_table_and_leave_with_their_reject() {
+        let (dir, reader) = reader_with(&[("schema", "m", "{}"); 3]);
+        drop(reader);
+        let path = dir.path().join(crate::DB_FILE);
+        let mut conn = crate::schema::connect(&path).unwrap();
+        // The store as the release before the mark table left it: marks in the reject rows.
+        conn.execute_batch(&format!(
+            "DROP TRIGGER rejects_forget_replay; DROP TABLE reject_replays;
+             UPDATE rejects SET replayed_ms = 7, replayed_seq = 70 WHERE seq = 2;
+             PRAGMA user_version = {};",
+            crate::SCHEMA_VERSION - 1
+        ))
+        .unwrap();
+        crate::schema::migrate(&mut conn, &path).unwrap();
+        let reader = Reader::open(&path).unwrap();
+        let marks = |f: RejectFilter| -> Vec<(i64, Option<i64>, Option<i64>)> {
+            reader
+                .rejects_matching(&f, 0, 10)
+                .unwrap()
+                .iter()
+                .map(|e| (e.record.seq, e.replayed_ms, e.replayed_seq))
+                .collect()
+        };
+        assert_eq!(
+            marks(RejectFilter::default()),
+            [(1, None, None), (2, Some(7), Some(70)), (3, None, None)]
+        );
+        let left = RejectFilter {
+            replayed: Some(false),
+            ..RejectFilter::default()
+        };
+        assert_eq!(marks(left.clone()), [(1, None, None), (3, None, None)]);
+        assert_eq!(reader.reject(2).unwrap().unwrap().replayed_seq, Some(70));
+        // A reject deleted (retention, an erasure) takes its mark along.
+        conn.execute("DELETE FROM rejects WHERE seq = 2", [])
+            .unwrap();
+        mark_replayed_many(&conn, &[(3, Some(90))], 8).unwrap();
+        let held: Vec<(i64, Option<i64>)> = conn
+            .prepare("SELECT reject_seq, event_seq FROM reject_replays ORDER BY reject_seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(held, [(3, Some(90))]);
+        assert_eq!(marks(left), [(1, None, None)]);
     }
 }

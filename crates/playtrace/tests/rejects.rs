@@ -217,7 +217,7 @@ fn a_replay_killed_midway_completes_exactly_once_when_run_again() {
     let _ = replay.join();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-    let marked = count("SELECT count(*) FROM rejects WHERE replayed_ms IS NOT NULL");
+    let marked = count("SELECT count(*) FROM rejects JOIN reject_replays ON reject_seq = seq");
     // Every reject marked has exactly its events, and no event lacks its mark.
     assert_eq!(count("SELECT count(*) FROM events WHERE kind = 0"), marked);
     assert!(marked < N as i64, "the replay finished before the kill");
@@ -239,7 +239,10 @@ fn a_replay_killed_midway_completes_exactly_once_when_run_again() {
         N as i64
     );
     assert_eq!(
-        count("SELECT count(*) FROM rejects WHERE replayed_seq IS NULL"),
+        count(
+            "SELECT count(*) FROM rejects LEFT JOIN reject_replays ON reject_seq = seq
+             WHERE event_seq IS NULL"
+        ),
         0
     );
 }

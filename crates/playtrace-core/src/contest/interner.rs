@@ -1,10 +1,12 @@
 //! Group values and scopes (hub, room, move, type, game, env) are few and repeat on every event:
 //! contests keep `u32` ids instead of strings.
 
-/// Small string interner: group values and scopes are few and repeat on every event.
+/// Small string interner: group values and scopes are few and repeat on every event. The map is
+/// hashbrown's default (foldhash, seeded per map, so values a client sends cannot be chosen to
+/// collide without the seed): SipHash on six strings per event was 5% of the live fold.
 #[derive(Default)]
 pub(crate) struct Interner {
-    ids: std::collections::HashMap<Box<str>, u32>,
+    ids: hashbrown::HashMap<Box<str>, u32>,
     strings: Vec<Box<str>>,
 }
 

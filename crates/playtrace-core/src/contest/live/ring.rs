@@ -9,12 +9,14 @@
 //! `W` (never less).
 
 use crate::contest::live::slice::SliceCounts;
-use crate::contest::table::BuildKeyHasher;
 use crate::dims::Group;
 use std::collections::{BTreeMap, VecDeque};
 
-/// Hash maps keyed by small integers and value keys (no DoS concern: keys are ours).
-pub(super) type HashMap<K, V> = hashbrown::HashMap<K, V, BuildKeyHasher>;
+/// The live state's hash maps: hashbrown's default hasher (foldhash, seeded per map) mixes a
+/// whole integer per step. `table::KeyHasher`, which these used, mixes byte by byte, and order
+/// keys of whole-millisecond durations differ only in their top bytes, so finding a slice's
+/// count was a tenth of the fold (bench/recovery/README.md, round 10).
+pub(super) type HashMap<K, V> = hashbrown::HashMap<K, V>;
 
 /// Index of a series in [`Ring::series`].
 pub(super) type SeriesId = u32;

@@ -4,11 +4,10 @@
 //! (the map took about 28 bytes a distinct value, with its spare capacity). The few changes made
 //! to a packed slice that need a new entry go into a small map beside it.
 
-use crate::contest::table::BuildKeyHasher;
-
 /// A series' index (the ring's `SeriesId`).
 type SeriesId = u32;
-type HashMap<K, V> = hashbrown::HashMap<K, V, BuildKeyHasher>;
+/// As the ring's maps: foldhash, seeded per map.
+type HashMap<K, V> = hashbrown::HashMap<K, V>;
 
 /// One packed count.
 #[derive(Debug, Clone, Copy)]
