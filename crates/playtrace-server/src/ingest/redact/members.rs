@@ -14,7 +14,7 @@
 use super::live::Live;
 use super::spans::push_json_string;
 use super::HASH_HEX;
-use crate::config::{KeyRules, Privacy};
+use crate::config::{KeyRules, Needs, Privacy};
 use playtrace_core::fields::{Field, Scalar};
 use playtrace_core::scan::{Member, Members};
 use playtrace_store::{subject_key, SubjectKind};
@@ -112,16 +112,15 @@ impl<'a> Rewrite<'a> {
         self.out.push(',');
     }
 
-    fn string(&mut self, text: &Text) {
+    /// `text` as a JSON string; `hex`: a hash's digits, which need no escaping.
+    fn string(&mut self, text: &str, hex: bool) {
         self.flush();
-        match text {
-            // Hex digits need no escaping.
-            Text::Hash(_) => {
-                self.out.push('"');
-                self.out.push_str(text.as_str());
-                self.out.push('"');
-            }
-            Text::Owned(s) => push_json_string(&mut self.out, s),
+        if hex {
+            self.out.push('"');
+            self.out.push_str(text);
+            self.out.push('"');
+        } else {
+            push_json_string(&mut self.out, text);
         }
     }
 
@@ -218,6 +217,11 @@ impl Privacy {
                 }
             }
             let removed = matches!(outcome, Outcome::Drop);
+            // What the rules wrote, read once (a hash's hex is checked as UTF-8 here only).
+            let written = match &outcome {
+                Outcome::Set(text) => Some(text.as_str()),
+                _ => None,
+            };
             // The subjects of the members as the rules left them (as `subjects` finds them in
             // the redacted body).
             if let Some(info) = info.filter(|_| self.index_subjects && !removed) {
@@ -228,8 +232,8 @@ impl Privacy {
                 } else {
                     None
                 };
-                let value = match (&outcome, &m.value) {
-                    (Outcome::Set(text), _) => Some(text.as_str()),
+                let value = match (written, &m.value) {
+                    (Some(text), _) => Some(text),
                     (_, Scalar::Object | Scalar::Array) => None,
                     (_, Scalar::Str(s)) => Some(s.as_ref()),
                     _ => Some(m.raw),
@@ -251,9 +255,9 @@ impl Privacy {
                     Some(_) => {}
                 }
                 out.copy(entry..start);
-                match &outcome {
-                    Outcome::Set(text) => out.string(text),
-                    _ => out.copy(start..end),
+                match written {
+                    Some(text) => out.string(text, matches!(outcome, Outcome::Set(Text::Hash(_)))),
+                    None => out.copy(start..end),
                 }
                 any = true;
             }
@@ -315,6 +319,14 @@ impl Privacy {
             }
             if info.drop & bit != 0 {
                 return Some(Outcome::Drop);
+            }
+            // A hash is hex, which no mask with a byte check matches (`Live::mask`): a rule
+            // that neither hashes nor truncates it leaves it as it is.
+            if hashed
+                && (info.hash | info.truncate) & bit == 0
+                && rule.mask.iter().all(|k| k.needs != Needs::Nothing)
+            {
+                continue;
             }
             let text = match (&current, &m.value) {
                 (Some(c), _) => Some(c.as_str()),
