@@ -26,7 +26,7 @@ use crate::config::SESSION_ATTR;
 const DROPPED: &str = "\"[dropped]\"";
 
 /// Hex characters of a hashed value (128 bits of HMAC-SHA-256: collisions need ~2^64 ids).
-const HASH_HEX: usize = 32;
+pub(super) const HASH_HEX: usize = 32;
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -116,8 +116,22 @@ fn each_json_value<'t>(
 impl Privacy {
     /// `value` hashed with the configured secret (hex); `None` without a secret.
     pub fn hash(&self, value: &str) -> Option<String> {
+        let hex = self.hash_hex(value)?;
+        Some(String::from_utf8(hex.to_vec()).unwrap_or_default())
+    }
+
+    /// [`Privacy::hash`] as its hex digits on the stack: ingest writes them straight into the
+    /// redacted line.
+    pub(crate) fn hash_hex(&self, value: &str) -> Option<[u8; HASH_HEX]> {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let secret = self.secret.as_ref()?;
-        Some(hex(&secret.0.tag(value.as_bytes())[..HASH_HEX / 2]))
+        let tag = secret.0.tag(value.as_bytes());
+        let mut out = [0u8; HASH_HEX];
+        for (pair, b) in out.chunks_exact_mut(2).zip(&tag[..HASH_HEX / 2]) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 15)];
+        }
+        Some(out)
     }
 
     fn hash_json(&self, v: &Value) -> Value {

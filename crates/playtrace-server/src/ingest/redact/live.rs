@@ -20,6 +20,8 @@ pub(super) struct Live<'t> {
     /// The same for [`Live::gate`]'s byte checks of the `email` and `ip` masks.
     gated: u64,
     open: u64,
+    /// [`Live::clear`]'s answer, once asked: the rules' bits it was for, and the answer.
+    clear: Option<(u64, bool)>,
 }
 
 impl<'t> Live<'t> {
@@ -31,6 +33,7 @@ impl<'t> Live<'t> {
             value: 0,
             gated: 0,
             open: 0,
+            clear: None,
         }
     }
 
@@ -81,6 +84,38 @@ impl<'t> Live<'t> {
             }
         }
         self.open & bit != 0
+    }
+
+    /// Whether no mask of the rules in `rules` (a bit per rule of `all`) can change an
+    /// unchanged string of the line: every one of them is ruled out by [`Live::gate`], which
+    /// is what [`Live::mask`] asks first of such a string. Answered once per line, so a string
+    /// no rule names skips the rules one by one (most strings of most lines).
+    pub(super) fn clear(&mut self, all: &[RedactRule], rules: u64) -> bool {
+        if let Some((asked, answer)) = self.clear {
+            if asked == rules {
+                return answer;
+            }
+        }
+        let mut base = 0;
+        let mut answer = true;
+        for (r, rule) in all.iter().enumerate() {
+            let first = base;
+            base += rule.mask.len();
+            if r >= 64 || rules & (1 << r) == 0 {
+                continue;
+            }
+            if rule
+                .mask
+                .iter()
+                .enumerate()
+                .any(|(k, m)| self.gate(first + k, m))
+            {
+                answer = false;
+                break;
+            }
+        }
+        self.clear = Some((rules, answer));
+        answer
     }
 
     /// `rule`'s masks (numbered from `base` among all rules' masks) over `text`, a string of

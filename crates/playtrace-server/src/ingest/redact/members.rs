@@ -13,7 +13,8 @@
 
 use super::live::Live;
 use super::spans::push_json_string;
-use crate::config::{KeyRules, Privacy};
+use super::HASH_HEX;
+use crate::config::{KeyRules, Needs, Privacy};
 use playtrace_core::fields::{Field, Scalar};
 use playtrace_core::scan::{Member, Members};
 use playtrace_store::{subject_key, SubjectKind};
@@ -44,8 +45,90 @@ fn offsets(line: &str, m: &Member<'_>) -> (usize, usize, usize) {
     (entry, start, start + m.raw.len())
 }
 
-/// What the rules did to one member: `Some(None)` removed, `Some(Some(text))` replaced.
-type Change = Option<String>;
+/// A value the rules wrote: a hash's hex, kept on the stack (every hashed id of every line),
+/// or a masked or truncated text.
+enum Text {
+    Hash([u8; HASH_HEX]),
+    Owned(String),
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        match self {
+            // Hex digits: always UTF-8.
+            Text::Hash(hex) => std::str::from_utf8(hex).unwrap_or_default(),
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// What the rules do to one member.
+enum Outcome {
+    Keep,
+    Drop,
+    Set(Text),
+}
+
+/// The redacted line, written as it is read: runs of the line that stay side by side are
+/// only remembered as one range and copied when something else has to be written after them,
+/// so the output is allocated once, at the first change, and a line nothing changed is never
+/// copied.
+struct Rewrite<'a> {
+    line: &'a str,
+    out: String,
+    /// The run of `line` not yet copied into `out`.
+    run: std::ops::Range<usize>,
+}
+
+impl<'a> Rewrite<'a> {
+    fn new(line: &'a str) -> Self {
+        Rewrite {
+            line,
+            out: String::new(),
+            run: 0..0,
+        }
+    }
+
+    fn copy(&mut self, range: std::ops::Range<usize>) {
+        if range.start == self.run.end {
+            self.run.end = range.end;
+        } else {
+            self.flush();
+            self.run = range;
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.out.capacity() == 0 {
+            // Room for the usual growth (a hash is 34 bytes where the id was a few less).
+            self.out.reserve(self.line.len() + 64);
+        }
+        self.out.push_str(&self.line[self.run.clone()]);
+        self.run = self.run.end..self.run.end;
+    }
+
+    fn comma(&mut self) {
+        self.flush();
+        self.out.push(',');
+    }
+
+    /// `text` as a JSON string; `hex`: a hash's digits, which need no escaping.
+    fn string(&mut self, text: &str, hex: bool) {
+        self.flush();
+        if hex {
+            self.out.push('"');
+            self.out.push_str(text);
+            self.out.push('"');
+        } else {
+            push_json_string(&mut self.out, text);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.flush();
+        self.out
+    }
+}
 
 impl Privacy {
     /// `line` redacted from the `members` the fast reader read from it, and its subjects
@@ -91,7 +174,6 @@ impl Privacy {
             }
         }
         let mut live = Live::new(line);
-        let mut changes: Vec<(usize, Change)> = Vec::new();
         let mut subjects = Vec::new();
         if self.index_subjects {
             subjects.reserve(8);
@@ -99,19 +181,26 @@ impl Privacy {
                 subjects.push(subject_key(SubjectKind::Session, s));
             }
         }
-        for (at, m) in all.iter().enumerate() {
+        // `attrs` as `spans.rs` writes an object: separators are copied between members that
+        // stay side by side, a bare comma stands in around removed ones.
+        let (obj_start, obj_end) = attrs.map_or((0, 0), |a| {
+            let (_, start, end) = offsets(line, a);
+            (start, end)
+        });
+        let mut out = Rewrite::new(line);
+        out.copy(0..obj_start + 1);
+        let mut previous: Option<(usize, bool)> = None;
+        let mut any = false;
+        let mut changed = false;
+        for m in all {
             let info = self.keys.get(m.key);
-            let mut removed = false;
+            let mut outcome = Outcome::Keep;
             if applying != 0 {
                 if m.in_attrs {
                     // Contest fields are read by core from the line as sent.
-                    let change = self.member_change(applying, &mut live, m, info)?;
-                    if let Some(change) = change {
-                        if Field::from_key(m.key).is_some() {
-                            return None;
-                        }
-                        removed = change.is_none();
-                        changes.push((at, change));
+                    outcome = self.member_change(applying, &mut live, m, info)?;
+                    if !matches!(outcome, Outcome::Keep) && Field::from_key(m.key).is_some() {
+                        return None;
                     }
                 } else if m.key == "attrs" && matches!(m.value, Scalar::Object) {
                     // Dropping or hashing `attrs` itself changes what core reads.
@@ -119,78 +208,77 @@ impl Privacy {
                         return None;
                     }
                 } else if !protected(m.key, has_event)
-                    && self.member_change(applying, &mut live, m, info)?.is_some()
+                    && !matches!(
+                        self.member_change(applying, &mut live, m, info)?,
+                        Outcome::Keep
+                    )
                 {
                     return None;
                 }
             }
+            let removed = matches!(outcome, Outcome::Drop);
+            // What the rules wrote, read once (a hash's hex is checked as UTF-8 here only).
+            let written = match &outcome {
+                Outcome::Set(text) => Some(text.as_str()),
+                _ => None,
+            };
             // The subjects of the members as the rules left them (as `subjects` finds them in
             // the redacted body).
-            let Some(info) = info.filter(|_| self.index_subjects && !removed) else {
+            if let Some(info) = info.filter(|_| self.index_subjects && !removed) {
+                let kind = if info.session {
+                    Some(SubjectKind::Session)
+                } else if info.player {
+                    Some(SubjectKind::Player)
+                } else {
+                    None
+                };
+                let value = match (written, &m.value) {
+                    (Some(text), _) => Some(text),
+                    (_, Scalar::Object | Scalar::Array) => None,
+                    (_, Scalar::Str(s)) => Some(s.as_ref()),
+                    _ => Some(m.raw),
+                };
+                if let (Some(kind), Some(value)) = (kind, value) {
+                    subjects.push(subject_key(kind, value));
+                }
+            }
+            if !m.in_attrs {
                 continue;
-            };
-            let kind = if info.session {
-                SubjectKind::Session
-            } else if info.player {
-                SubjectKind::Player
-            } else {
-                continue;
-            };
-            let value = match changes.last() {
-                Some((c, Some(text))) if *c == at => text.as_str(),
-                _ => match &m.value {
-                    Scalar::Object | Scalar::Array => continue,
-                    Scalar::Str(s) => s.as_ref(),
-                    _ => m.raw,
-                },
-            };
-            subjects.push(subject_key(kind, value));
-        }
-        subjects.sort_unstable();
-        subjects.dedup();
-        if changes.is_empty() {
-            return Some(Redacted {
-                body: Cow::Borrowed(line),
-                subjects,
-            });
-        }
-        let attrs = attrs?;
-        let (_, obj_start, obj_end) = offsets(line, attrs);
-        let mut out = String::with_capacity(line.len());
-        out.push_str(&line[..obj_start]);
-        out.push('{');
-        // As `spans.rs` writes an object: separators are copied between members that stay side
-        // by side, a bare comma stands in around removed ones.
-        let mut previous: Option<(usize, bool)> = None;
-        let mut any = false;
-        let mut pending = changes.iter().peekable();
-        for (at, m) in all.iter().enumerate().filter(|(_, m)| m.in_attrs) {
-            let change = pending.next_if(|(c, _)| *c == at).map(|(_, c)| c);
+            }
+            changed |= !matches!(outcome, Outcome::Keep);
             let (entry, start, end) = offsets(line, m);
-            let removed = matches!(change, Some(None));
             if !removed {
                 match previous {
-                    None => out.push_str(&line[obj_start + 1..entry]),
-                    Some((p, false)) if any => out.push_str(&line[p..entry]),
-                    Some(_) if any => out.push(','),
+                    None => out.copy(obj_start + 1..entry),
+                    Some((p, false)) if any => out.copy(p..entry),
+                    Some(_) if any => out.comma(),
                     Some(_) => {}
                 }
-                out.push_str(&line[entry..start]);
-                match change {
-                    Some(Some(text)) => push_json_string(&mut out, text),
-                    _ => out.push_str(m.raw),
+                out.copy(entry..start);
+                match written {
+                    Some(text) => out.string(text, matches!(outcome, Outcome::Set(Text::Hash(_)))),
+                    None => out.copy(start..end),
                 }
                 any = true;
             }
             previous = Some((end, removed));
         }
-        if let Some((last, false)) = previous {
-            out.push_str(&line[last..obj_end - 1]);
+        subjects.sort_unstable();
+        subjects.dedup();
+        if !changed {
+            return Some(Redacted {
+                body: Cow::Borrowed(line),
+                subjects,
+            });
         }
-        out.push('}');
-        out.push_str(&line[obj_end..]);
+        // Members in `attrs` come with an `attrs` object (the scan lists it after them).
+        attrs?;
+        if let Some((last, false)) = previous {
+            out.copy(last..obj_end - 1);
+        }
+        out.copy(obj_end - 1..line.len());
         Some(Redacted {
-            body: Cow::Owned(out),
+            body: Cow::Owned(out.finish()),
             subjects,
         })
     }
@@ -204,15 +292,20 @@ impl Privacy {
         live: &mut Live<'_>,
         m: &Member<'_>,
         info: Option<&KeyRules>,
-    ) -> Option<Option<Change>> {
+    ) -> Option<Outcome> {
         let info = info.copied().unwrap_or_default();
         let named = (info.drop | info.hash | info.truncate) & applying;
         let masks = self.keys.masked & applying;
         // Only masks can change a value no applying rule names, and only a string's.
         if named == 0 && (masks == 0 || !matches!(m.value, Scalar::Str(_))) {
-            return Some(None);
+            return Some(Outcome::Keep);
         }
-        let mut current: Option<String> = None;
+        // A string no rule names, in a line where no applying mask can match: the loop below
+        // would try each rule's masks and find every one ruled out for the line.
+        if named == 0 && live.clear(&self.rules, masks) {
+            return Some(Outcome::Keep);
+        }
+        let mut current: Option<Text> = None;
         // Whether `current` is a hash as a rule wrote it (hex).
         let mut hashed = false;
         let mut base = 0;
@@ -225,7 +318,15 @@ impl Privacy {
                 continue;
             }
             if info.drop & bit != 0 {
-                return Some(Some(None));
+                return Some(Outcome::Drop);
+            }
+            // A hash is hex, which no mask with a byte check matches (`Live::mask`): a rule
+            // that neither hashes nor truncates it leaves it as it is.
+            if hashed
+                && (info.hash | info.truncate) & bit == 0
+                && rule.mask.iter().all(|k| k.needs != Needs::Nothing)
+            {
+                continue;
             }
             let text = match (&current, &m.value) {
                 (Some(c), _) => Some(c.as_str()),
@@ -234,11 +335,12 @@ impl Privacy {
             };
             if info.hash & bit != 0 {
                 let hash = match text {
-                    Some(s) => self.hash(s),
+                    Some(s) => self.hash_hex(s),
                     // What a parsed value prints: numbers as serde_json writes them.
-                    None => self.hash(&serde_json::from_str::<Value>(m.raw).ok()?.to_string()),
+                    None => self.hash_hex(&serde_json::from_str::<Value>(m.raw).ok()?.to_string()),
                 };
-                current = Some(hash.unwrap_or_default());
+                // A rule that hashes has a secret (the configuration refuses one without).
+                current = Some(hash.map_or_else(|| Text::Owned(String::new()), Text::Hash));
                 hashed = true;
                 continue;
             }
@@ -255,13 +357,13 @@ impl Privacy {
             let unchanged = unchanged && truncated.is_none();
             let from = truncated.as_deref().unwrap_or(text);
             if let Some(masked) = live.mask(rule, first, unchanged, hashed, from) {
-                current = Some(masked);
+                current = Some(Text::Owned(masked));
                 hashed = false;
-            } else if truncated.is_some() {
-                current = truncated;
+            } else if let Some(truncated) = truncated {
+                current = Some(Text::Owned(truncated));
                 hashed = false;
             }
         }
-        Some(current.map(Some))
+        Some(current.map_or(Outcome::Keep, Outcome::Set))
     }
 }

@@ -764,3 +764,88 @@ fn one_parse_of_many_lines_keeps_what_a_parse_per_line_kept() {
         assert!(together.events.len() > 2_000, "{}", together.events.len());
     }
 }
+
+#[test]
+fn a_line_rewritten_from_its_members_is_the_span_rewriters_line() {
+    // The members path writes the redacted line as it reads the members (a removed member's
+    // separators, a hash written in place, runs of the line copied together) and skips strings
+    // when no mask can match anywhere in the line: on flat lines with many removed, hashed and
+    // masked members and odd whitespace, its bytes and subjects are those of redacting the text
+    // (`spans.rs`) and searching the result.
+    const DROPS: &str = r#"
+[privacy]
+hash_secret_env = "PT_SECRET"
+[[privacy.rules]]
+drop = ["text", "peer"]
+[[privacy.rules]]
+hash = ["playerId", "accountId"]
+mask = ["email", "ip"]
+[[privacy.rules]]
+event = "store.*"
+mask = ['regex:\b\d{4}-\d{4}\b']
+"#;
+    let mut gen = Gen(0x6c07_8965_d2b8_1f4b);
+    let (mut taken, mut rewritten, mut cleared) = (0, 0, 0);
+    for toml in [DROPS, BENCH_RULES] {
+        let p = privacy(toml, SECRET);
+        for i in 0..8_000 {
+            let n = gen.next() % 7;
+            let attrs: Vec<String> = (0..n)
+                .map(|_| {
+                    let key = gen.pick(&[
+                        "text",
+                        "peer",
+                        "playerId",
+                        "accountId",
+                        "sessionId",
+                        "note",
+                        "sku",
+                        "x",
+                    ]);
+                    let value = match gen.next() % 9 {
+                        0 => (gen.next() % 1000).to_string(),
+                        1 => "true".to_string(),
+                        _ => format!(
+                            "\"{}\"",
+                            gen.pick(&[
+                                "player-7",
+                                "s-1-2",
+                                "hello gg wp",
+                                "mail me at p7@example.com",
+                                "10.7.3.7",
+                                "card 1234-5678",
+                                "a long note about the match that goes on",
+                                "",
+                            ])
+                        ),
+                    };
+                    let (w1, w2, w3) = (gen.ws(), gen.ws(), gen.ws());
+                    format!("{w1}\"{key}\"{w2}:{w3}{value}")
+                })
+                .collect();
+            let name = gen.pick(&["chat.message", "match.end", "store.purchase", "ping"]);
+            let close = gen.ws();
+            let line = format!(
+                r#"{{"event":"{name}","id":"e{i}","session":"s-{}","attrs":{{{}{close}}}}}"#,
+                gen.next() % 5,
+                attrs.join(",")
+            );
+            let mut members = playtrace_core::scan::Members::with_capacity(16);
+            let _ = playtrace_core::scan::scan_line_members(&line, Some(&mut members), |e, m| {
+                let session = e.envelope.session.as_deref();
+                let Some(fast) = m.and_then(|m| p.redact_members(&line, m, session)) else {
+                    return;
+                };
+                let slow = p.redact_text(&line);
+                assert_eq!(fast.body, slow, "{line}");
+                assert_eq!(fast.subjects, p.subjects(&slow, session), "{line}");
+                taken += 1;
+                rewritten += usize::from(matches!(fast.body, Cow::Owned(_)));
+                cleared += usize::from(!line.contains(['@', '.']) && n > 0);
+            });
+        }
+    }
+    assert!(taken > 12_000, "{taken} lines took the members path");
+    assert!(rewritten > 6_000, "{rewritten} of them rewritten");
+    assert!(cleared > 1_000, "{cleared} of them with no mask open");
+}
