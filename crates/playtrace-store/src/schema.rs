@@ -271,17 +271,6 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
         source,
     };
     let conn = Connection::open(path).map_err(wrap)?;
-    // The query planner stability guarantee: without it SQLite marks a statement for a
-    // recompile when a bound value it planned with changes (`LIMIT ?N`, a `col = ?N` it may
-    // filter on), and `sqlite3_clear_bindings`, which rusqlite's statement cache calls on every
-    // return, expires any statement so marked: such a cached statement was compiled again on
-    // each use (in `bench/notify`'s profile, most of the notifier's reads). The store runs no
-    // ANALYZE and no LIKE, so no plan here depends on a bound value.
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )
-    .map_err(wrap)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
     // 16 KiB pages: fewer page splits and frame headers per ~300-byte event (a new database
     // only; an existing one keeps its page size).
@@ -376,29 +365,5 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "2 is FULL");
-    }
-
-    #[test]
-    fn cached_statements_are_not_compiled_again_for_new_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = open(&dir.path().join(DB_FILE)).unwrap();
-        // The members of a group, as the notifier reads them on every flush.
-        let sql = "SELECT firing FROM notify_members WHERE receiver = ?1 AND group_key = ?2
-                   ORDER BY rowid";
-        for (i, receiver) in ["a", "b", "c"].into_iter().enumerate() {
-            let mut stmt = conn.prepare_cached(sql).unwrap();
-            let rows = stmt
-                .query_map(rusqlite::params![receiver, format!("g{i}")], |r| {
-                    r.get::<_, bool>(0)
-                })
-                .unwrap();
-            assert_eq!(rows.count(), 0);
-        }
-        let cached = conn.prepare_cached(sql).unwrap();
-        assert_eq!(
-            cached.get_status(rusqlite::StatementStatus::RePrepare),
-            0,
-            "each use recompiled the statement"
-        );
     }
 }

@@ -537,6 +537,12 @@ impl Outbox {
 const DUE_GROUPS: &str = "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
      WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
 
+/// A group's members, oldest first. `+?N` for the same reason as in [`DUE_GROUPS`]: SQLite
+/// also marks an equality it may only filter on (as in a scan in `rowid` order) for a
+/// recompile, and the statement cache's clearing of the bindings then expires it at every use.
+const MEMBERS: &str = "SELECT alert_id, firing, alert, notified FROM notify_members
+     WHERE receiver = +?1 AND group_key = +?2 ORDER BY rowid";
+
 /// Up to `limit` groups due at `now`, soonest first, with their alerts.
 fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Group>> {
     let mut groups: Vec<Group> = c
@@ -552,10 +558,7 @@ fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Gr
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = c.prepare_cached(
-        "SELECT alert_id, firing, alert, notified FROM notify_members
-         WHERE receiver = ?1 AND group_key = ?2 ORDER BY rowid",
-    )?;
+    let mut stmt = c.prepare_cached(MEMBERS)?;
     for g in &mut groups {
         g.members = stmt
             .query_map(params![g.receiver, g.group_key], |r| {
@@ -732,7 +735,7 @@ mod tests {
     }
 
     #[test]
-    fn reading_due_groups_never_compiles_the_statement_again() {
+    fn reading_due_groups_never_compiles_the_statements_again() {
         let (_dir, writer, outbox) = open_outbox();
         in_tx(&writer, 0, |tx| {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
@@ -741,12 +744,14 @@ mod tests {
             assert_eq!(outbox.due_groups(now, 10).unwrap().len(), 1);
         }
         let conn = outbox.flush.lock().unwrap();
-        let cached = conn.prepare_cached(DUE_GROUPS).unwrap();
-        assert_eq!(
-            cached.get_status(rusqlite::StatementStatus::RePrepare),
-            0,
-            "a bound LIMIT recompiled the statement on every use"
-        );
+        for sql in [DUE_GROUPS, MEMBERS] {
+            let cached = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                cached.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "recompiled on every use: {sql}"
+            );
+        }
     }
 
     /// The writer's `data_version` changes when another connection committed, and that is when
