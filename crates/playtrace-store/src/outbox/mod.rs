@@ -530,10 +530,10 @@ impl Outbox {
     }
 }
 
-/// The groups due at `?1`, at most `?2`. A `LIMIT` bound as a plain `?N` makes SQLite (3.47
-/// and later) compile the statement again whenever the bound value differs from the last one,
-/// and a cached statement's bindings are cleared after each use, so that was every use (twice
-/// per flush); `+?N` is read as an expression, not as a value to plan for.
+/// The groups due at `?1`, at most `?2`. A `LIMIT ?N` is a value SQLite plans with: it marks
+/// the statement for a recompile when that value is rebound, and `sqlite3_clear_bindings`, run
+/// by rusqlite's statement cache at every return, expires a statement so marked, so it was
+/// compiled again at every use (twice per flush). `+?N` is an expression it does not plan with.
 const DUE_GROUPS: &str = "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
      WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
 
