@@ -171,13 +171,46 @@ def perf_stop(rec):
         rec.wait()
 
 
+# Counted by --stat over each phase's measured window: figures per event that depend far less
+# on the machine's load than rates do (instructions only where the machine has counters for
+# them; task-clock is the collector's CPU time, reported in ns).
+STAT_EVENTS = ["instructions:u", "instructions:k", "task-clock", "raw_syscalls:sys_enter",
+               "syscalls:sys_enter_pwrite64", "syscalls:sys_enter_pread64",
+               "syscalls:sys_enter_fdatasync", "syscalls:sys_enter_fsync",
+               "context-switches", "page-faults"]
+
+
+def stat_window(args, pid, into):
+    """`perf stat` on the collector over the load's measured window (after its warmup)."""
+    time.sleep(args.warmup)
+    p = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(STAT_EVENTS), "-p", str(pid),
+                        "--", "sleep", str(args.seconds)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in p.stderr.splitlines():
+        parts = line.split(",")
+        if len(parts) > 2 and parts[2] in STAT_EVENTS:
+            try:
+                into[parts[2]] = float(parts[0]) * (1e6 if parts[2] == "task-clock" else 1)
+            except ValueError:
+                pass  # "<not counted>" or "<not supported>"
+
+
 def ingest(url, out, args, run, pid, perf_name=None):
     """The load generator's result: events/s, and the collector's own CPU (cores) meanwhile."""
     rec = perf_start(args, pid, perf_name) if perf_name else None
+    counted, stat = {}, None
+    if args.stat:
+        stat = threading.Thread(target=stat_window, args=(args, pid, counted))
+        stat.start()
     try:
         result = _ingest(url, out, args, run, pid)
     finally:
         perf_stop(rec)
+        if stat is not None:
+            stat.join()
+    if counted and result["events_per_s"]:
+        events = result["events_per_s"] * args.seconds
+        result["per_event"] = {k: v / events for k, v in counted.items()}
     if rec is not None:
         # perf ran through the warmup too: the events it saw, at the measured rate, for
         # bench/notify/profile.py's CPU per event.
@@ -305,6 +338,8 @@ def one_round(args, tmp, run, binary, label):
               "harness_cores": harness_cores,
               "notifier_commits_per_s": commits_per_s,
               "alerts_per_s": alert_rate,
+              "baseline_per_event": base_run.get("per_event"),
+              "notify_per_event": notify_run.get("per_event"),
               "lag_p99_ms": p99(lags), "lag_p50_ms": statistics.median(lags) if lags else None,
               "lost": lost, "dead": dead,
               "requests": {r.name: r.requests for r in receivers},
@@ -332,6 +367,10 @@ def summarize(rounds):
                         for name in rounds[0]["connections"]},
         "requests": {name: statistics.median([r["requests"][name] for r in rounds])
                      for name in rounds[0]["requests"]},
+        "per_event": {phase: {k: statistics.median([r[phase + "_per_event"][k] for r in rounds])
+                              for k in STAT_EVENTS
+                              if all(k in (r[phase + "_per_event"] or {}) for r in rounds)}
+                      for phase in ("baseline", "notify")},
         "lost": sum(sum(r["lost"].values()) for r in rounds),
         "dead": sum(r["dead"] for r in rounds),
         "rounds": rounds,
@@ -357,6 +396,15 @@ def print_summary(title, summary):
     print("  collector CPU per event    %10.2f us without, %.2f us with  (%.2fx per core)"
           % (summary["baseline_cpu_us_per_event"] or 0, summary["notify_cpu_us_per_event"] or 0,
              summary["cpu_ratio"] or 0))
+    for k in STAT_EVENTS:
+        base, notify = (summary["per_event"][p].get(k) for p in ("baseline", "notify"))
+        if base is not None and notify is not None:
+            # What notifications add, per alert posted: the notifier's work is per alert, not
+            # per event, so this part does not move with the ingest rate.
+            per_alert = ((notify - base) * summary["notify_events_per_s"] / summary["alerts_per_s"]
+                         if summary["alerts_per_s"] else 0)
+            print("  %-28s %9.2f per event without, %.2f with  (+%.2f; %.1f per alert)"
+                  % (k, base, notify, notify - base, per_alert))
     print("  harness (receivers, posters) %8.2f cores beside the collector"
           % summary["harness_cores"])
     print("  alerts posted              %10.0f /s" % summary["alerts_per_s"])
@@ -389,6 +437,9 @@ def main():
                     "record --call-graph dwarf` into DIR/<build>-<phase>-<run>.data (slows "
                     "the collector: the figures of such a run are for the profile only)")
     ap.add_argument("--perf-freq", type=int, default=499, help="perf's samples per second")
+    ap.add_argument("--stat", action="store_true", help="count the collector's instructions "
+                    "(user, kernel), context switches and page faults per event over each "
+                    "phase's measured window with `perf stat` (load-independent, unlike rates)")
     args = ap.parse_args()
     builds = [("build", args.playtrace)]
     if args.baseline:

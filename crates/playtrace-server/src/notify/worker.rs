@@ -139,7 +139,9 @@ async fn flusher(n: Arc<Notifier>) {
             }
             // Payloads are shaped before the flush's transaction, which holds the writer's
             // turn (ingest waits for it): inside, a group found as it was read reuses its
-            // decision; one that changed meanwhile is decided again there.
+            // decision; one that changed meanwhile is decided again there; one that became due
+            // meanwhile is left for the next flush (at most FLUSH_EVERY later), not shaped
+            // while the writer waits (a loaded profile found half of all shaping there).
             let mut shapes = Shapes::default();
             let mut decided = HashMap::new();
             for g in due {
@@ -153,16 +155,17 @@ async fn flusher(n: Arc<Notifier>) {
                 decided.insert((g.receiver.clone(), g.group_key.clone()), (g, flush));
             }
             let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
-            let queued = m.outbox.flush_due_queued(now, FLUSH_BATCH, |g| {
+            let queued = m.outbox.flush_due_some(now, FLUSH_BATCH, |g| {
                 match decided.remove(&(g.receiver.clone(), g.group_key.clone())) {
-                    Some((read, flush)) if read == *g => flush,
-                    _ => decide_with(
+                    Some((read, flush)) if read == *g => Some(flush),
+                    Some(_) => Some(decide_with(
                         g,
                         m.receiver(&g.receiver),
                         &m.external_url,
                         now,
                         &mut shapes,
-                    ),
+                    )),
+                    None => None,
                 }
             })?;
             let mut hit = HashSet::new();

@@ -18,7 +18,7 @@ impl Outbox {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM notify_outbox
                  WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR receiver = ?2)
-                 ORDER BY created_ms DESC, id DESC LIMIT ?3"
+                 ORDER BY created_ms DESC, id DESC LIMIT +?3" // `+`: see DUE_GROUPS
             ))?;
             let rows = stmt.query_map(params![state, receiver, limit as i64], notification)?;
             rows.collect()

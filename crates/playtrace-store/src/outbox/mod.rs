@@ -270,7 +270,10 @@ impl Outbox {
     pub fn next_flush_ms(&self) -> Result<Option<i64>, StoreError> {
         // A read: no turn needed.
         let conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(conn.query_row("SELECT min(flush_ms) FROM notify_groups", [], |r| r.get(0))?)
+        let next = conn
+            .prepare_cached("SELECT min(flush_ms) FROM notify_groups")?
+            .query_row([], |r| r.get(0))?;
+        Ok(next)
     }
 
     /// The groups [`Outbox::flush_due`] would flush at `now`, read without the writer's turn:
@@ -302,12 +305,27 @@ impl Outbox {
         limit: usize,
         mut decide: impl FnMut(&Group) -> Flush,
     ) -> Result<Vec<Notification>, StoreError> {
+        self.flush_due_some(now, limit, |g| Some(decide(g)))
+    }
+
+    /// [`Outbox::flush_due_queued`], where `decide` may leave a group as it is (`None`: it
+    /// stays due, for the next flush): the notifier shapes payloads before taking the writer's
+    /// turn, and a group that became due meanwhile waits for the next flush rather than being
+    /// shaped while the writer waits.
+    pub fn flush_due_some(
+        &self,
+        now: i64,
+        limit: usize,
+        mut decide: impl FnMut(&Group) -> Option<Flush>,
+    ) -> Result<Vec<Notification>, StoreError> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let groups = due_groups(&tx, now, limit)?;
             let mut queued = Vec::new();
             for g in groups {
-                let flush = decide(&g);
+                let Some(flush) = decide(&g) else {
+                    continue;
+                };
                 let key = params![g.receiver, g.group_key];
                 // Statements that would change nothing (known from the members just read, in
                 // this transaction) are skipped: this runs for every alert on every receiver.
@@ -408,7 +426,7 @@ impl Outbox {
                 .prepare_cached(
                     "SELECT id FROM notify_outbox
                      WHERE state = 'pending' AND receiver = ?1 AND next_ms <= ?2
-                     ORDER BY next_ms, rowid LIMIT ?3",
+                     ORDER BY next_ms, rowid LIMIT +?3", // `+`: see DUE_GROUPS
                 )?
                 .query_map(params![receiver, now, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -512,13 +530,23 @@ impl Outbox {
     }
 }
 
+/// The groups due at `?1`, at most `?2`. A `LIMIT ?N` is a value SQLite plans with: it marks
+/// the statement for a recompile when that value is rebound, and `sqlite3_clear_bindings`, run
+/// by rusqlite's statement cache at every return, expires a statement so marked, so it was
+/// compiled again at every use (twice per flush). `+?N` is an expression it does not plan with.
+const DUE_GROUPS: &str = "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
+     WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
+
+/// A group's members, oldest first. `+?N` for the same reason as in [`DUE_GROUPS`]: SQLite
+/// also marks an equality it may only filter on (as in a scan in `rowid` order) for a
+/// recompile, and the statement cache's clearing of the bindings then expires it at every use.
+const MEMBERS: &str = "SELECT alert_id, firing, alert, notified FROM notify_members
+     WHERE receiver = +?1 AND group_key = +?2 ORDER BY rowid";
+
 /// Up to `limit` groups due at `now`, soonest first, with their alerts.
 fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Group>> {
     let mut groups: Vec<Group> = c
-        .prepare_cached(
-            "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
-             WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT ?2",
-        )?
+        .prepare_cached(DUE_GROUPS)?
         .query_map(params![now, limit as i64], |r| {
             Ok(Group {
                 receiver: r.get(0)?,
@@ -530,10 +558,7 @@ fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Gr
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = c.prepare_cached(
-        "SELECT alert_id, firing, alert, notified FROM notify_members
-         WHERE receiver = ?1 AND group_key = ?2 ORDER BY rowid",
-    )?;
+    let mut stmt = c.prepare_cached(MEMBERS)?;
     for g in &mut groups {
         g.members = stmt
             .query_map(params![g.receiver, g.group_key], |r| {
@@ -683,6 +708,50 @@ mod tests {
             0
         );
         assert_eq!(outbox.next_flush_ms().unwrap(), None);
+    }
+
+    #[test]
+    fn a_group_the_flush_leaves_alone_stays_due_for_the_next_one() {
+        let (_dir, writer, outbox) = open_outbox();
+        in_tx(&writer, 0, |tx| {
+            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
+        });
+        assert!(outbox.flush_due_some(0, 10, |_| None).unwrap().is_empty());
+        assert_eq!(outbox.next_flush_ms().unwrap(), Some(0), "still due");
+        assert!(!outbox.due_groups(0, 10).unwrap()[0].members[0].notified);
+        let queued = outbox
+            .flush_due_queued(0, 10, |_| Flush {
+                send: Some(NewNotification {
+                    id: "n".into(),
+                    status: "firing".into(),
+                    alerts: 1,
+                    body: "{}".into(),
+                }),
+                next_ms: 10,
+            })
+            .unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(outbox.next_flush_ms().unwrap(), Some(10));
+    }
+
+    #[test]
+    fn reading_due_groups_never_compiles_the_statements_again() {
+        let (_dir, writer, outbox) = open_outbox();
+        in_tx(&writer, 0, |tx| {
+            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
+        });
+        for now in [0, 5, 10] {
+            assert_eq!(outbox.due_groups(now, 10).unwrap().len(), 1);
+        }
+        let conn = outbox.flush.lock().unwrap();
+        for sql in [DUE_GROUPS, MEMBERS] {
+            let cached = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                cached.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "recompiled on every use: {sql}"
+            );
+        }
     }
 
     /// The writer's `data_version` changes when another connection committed, and that is when
