@@ -675,6 +675,20 @@ mod tests {
         }
     }
 
+    /// What the tests' flushes decide for any group: send notification `n` (one alert), next
+    /// flush at 10.
+    fn send_n(_: &Group) -> Flush {
+        Flush {
+            send: Some(NewNotification {
+                id: "n".into(),
+                status: "firing".into(),
+                alerts: 1,
+                body: "{}".into(),
+            }),
+            next_ms: 10,
+        }
+    }
+
     #[test]
     fn dead_notifications_are_kept_until_retried_or_deleted() {
         let (_dir, writer, outbox) = open_outbox();
@@ -682,17 +696,7 @@ mod tests {
         in_tx(conn, 0, |tx| {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
         });
-        outbox
-            .flush_due(0, 10, |_| Flush {
-                send: Some(NewNotification {
-                    id: "n".into(),
-                    status: "firing".into(),
-                    alerts: 1,
-                    body: "{}".into(),
-                }),
-                next_ms: 10,
-            })
-            .unwrap();
+        outbox.flush_due(0, 10, send_n).unwrap();
         outbox.record(&[dead("n", 5)]).unwrap();
         let listed = outbox.list(Some("dead"), Some("hook"), 10).unwrap();
         assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 400"));
@@ -719,17 +723,7 @@ mod tests {
         assert!(outbox.flush_due_some(0, 10, |_| None).unwrap().is_empty());
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(0), "still due");
         assert!(!outbox.due_groups(0, 10).unwrap()[0].members[0].notified);
-        let queued = outbox
-            .flush_due_queued(0, 10, |_| Flush {
-                send: Some(NewNotification {
-                    id: "n".into(),
-                    status: "firing".into(),
-                    alerts: 1,
-                    body: "{}".into(),
-                }),
-                next_ms: 10,
-            })
-            .unwrap();
+        let queued = outbox.flush_due_queued(0, 10, send_n).unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(10));
     }
@@ -769,17 +763,7 @@ mod tests {
             tx.notify_firing(&spec("g"), "a", "{}").unwrap()
         });
         let before = data_version(&writer);
-        let queued = outbox
-            .flush_due_queued(0, 10, |_| Flush {
-                send: Some(NewNotification {
-                    id: "n".into(),
-                    status: "firing".into(),
-                    alerts: 1,
-                    body: "{}".into(),
-                }),
-                next_ms: 10,
-            })
-            .unwrap();
+        let queued = outbox.flush_due_queued(0, 10, send_n).unwrap();
         assert_eq!(queued.len(), 1);
         outbox.record(&[dead("n", 5)]).unwrap();
         assert!(outbox.requeue("n", 6).unwrap());
