@@ -29,6 +29,33 @@ pub(crate) fn new_id(now_ms: i64) -> String {
     format!("nt_{now_ms:011x}{:06x}{:08x}", n & 0xff_ffff, noise as u32)
 }
 
+/// The id of the notification a flush of `g` sends (also its `Idempotency-Key`): derived from
+/// the receiver, the group, when the flush was due and the alerts it carries (and whether each
+/// fires), never random. The outbox's bookkeeping commits at `synchronous=NORMAL`, so a power
+/// loss can roll back a flush whose notification was already sent; the same flush, redone after
+/// the restart, then carries the same key and the receiver can drop the copy. A flush with other
+/// alerts or states, or a later one, gets another id.
+pub(crate) fn flush_id(g: &Group) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [g.receiver.as_bytes(), g.group_key.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update(g.flush_ms.to_le_bytes());
+    for m in &g.members {
+        h.update((m.alert_id.len() as u64).to_le_bytes());
+        h.update(m.alert_id.as_bytes());
+        h.update([u8::from(m.firing)]);
+    }
+    let digest = h.finalize();
+    let mut tail = String::with_capacity(14);
+    for b in &digest[..7] {
+        tail.push_str(&format!("{b:02x}"));
+    }
+    format!("nt_{:011x}{tail}", g.flush_ms.max(0))
+}
+
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -323,7 +350,7 @@ pub(crate) fn decide_with(
     };
     Flush {
         send: Some(NewNotification {
-            id: new_id(now_ms),
+            id: flush_id(g),
             status: status.into(),
             alerts: total as i64,
             body: body.to_string(),

@@ -48,6 +48,7 @@ fn group(members: Vec<Member>, sent_ms: Option<i64>) -> Group {
         labels: r#"{"alertname":"prohibited-capability"}"#.into(),
         repeat_ms: 60_000,
         sent_ms,
+        flush_ms: 30_000,
         members,
     }
 }
@@ -185,6 +186,40 @@ fn alertmanager_alerts_end_unless_sent_again() {
         body[0].get("status").is_none(),
         "Alertmanager's postable alert shape"
     );
+}
+
+/// A flush redone after a power loss (the outbox's bookkeeping is not fsynced at once) carries
+/// the Idempotency-Key it was first sent with; another flush never does.
+#[test]
+fn a_flush_redone_gets_the_same_id_and_another_flush_another() {
+    let a1 = alert("al_1", "s1", "firing");
+    let a2 = alert("al_2", "s2", "firing");
+    let g = group(vec![member(&a1, true, false)], None);
+    let id = flush_id(&g);
+    assert_eq!(id, flush_id(&g.clone()), "the same flush, redone");
+    assert!(id.starts_with("nt_") && id.len() == 28, "{id}");
+    let mut later = g.clone();
+    later.flush_ms += 1;
+    let mut more = g.clone();
+    more.members.push(member(&a2, true, false));
+    let mut resolved = g.clone();
+    resolved.members[0].firing = false;
+    let mut other_receiver = g.clone();
+    other_receiver.receiver = "pager".into();
+    let mut other_group = g.clone();
+    other_group.group_key.push('x');
+    let ids: std::collections::HashSet<String> =
+        [&g, &later, &more, &resolved, &other_receiver, &other_group]
+            .iter()
+            .map(|g| flush_id(g))
+            .collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    // The notification the flush decides carries it.
+    let r = receiver("webhook", 0, true);
+    let sent = decide(&g, Some(&r), "http://x", 40_000).send.unwrap();
+    assert_eq!(sent.id, id);
+    let redone = decide(&g, Some(&r), "http://x", 95_000).send.unwrap();
+    assert_eq!(redone.id, id, "redone later, after a restart");
 }
 
 #[test]

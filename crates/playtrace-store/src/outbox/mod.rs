@@ -43,6 +43,9 @@ pub struct Group {
     pub repeat_ms: i64,
     /// When it last notified, epoch ms.
     pub sent_ms: Option<i64>,
+    /// When this flush was due, epoch ms: with the receiver, the group and its alerts, what
+    /// identifies the flush, so one redone after a power loss gets the same id.
+    pub flush_ms: i64,
     /// Its alerts, oldest first.
     pub members: Vec<Member>,
 }
@@ -333,20 +336,23 @@ impl Outbox {
                 let unnotified = g.members.iter().any(|m| m.firing && !m.notified);
                 let resolved = g.members.iter().any(|m| !m.firing);
                 if let Some(n) = &flush.send {
-                    tx.prepare_cached(
-                        "INSERT INTO notify_outbox (id, receiver, group_key, status, alerts, body,
-                             state, attempts, created_ms, next_ms, updated_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
-                    )?
-                    .execute(params![
-                        n.id,
-                        g.receiver,
-                        g.group_key,
-                        n.status,
-                        n.alerts,
-                        n.body,
-                        now
-                    ])?;
+                    // Ids are derived from the flush (the notifier's `payload::flush_id`): one
+                    // already here is this very notification, queued or sent before.
+                    let added = tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO notify_outbox (id, receiver, group_key, status,
+                                 alerts, body, state, attempts, created_ms, next_ms, updated_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
+                        )?
+                        .execute(params![
+                            n.id,
+                            g.receiver,
+                            g.group_key,
+                            n.status,
+                            n.alerts,
+                            n.body,
+                            now
+                        ])?;
                     if unnotified {
                         tx.prepare_cached(
                             "UPDATE notify_members SET notified = 1
@@ -354,20 +360,22 @@ impl Outbox {
                         )?
                         .execute(key)?;
                     }
-                    queued.push(Notification {
-                        id: n.id.clone(),
-                        receiver: g.receiver.clone(),
-                        group_key: g.group_key.clone(),
-                        status: n.status.clone(),
-                        alerts: n.alerts,
-                        body: n.body.clone(),
-                        state: "pending".to_string(),
-                        attempts: 0,
-                        created_ms: now,
-                        next_ms: now,
-                        updated_ms: now,
-                        last_error: None,
-                    });
+                    if added == 1 {
+                        queued.push(Notification {
+                            id: n.id.clone(),
+                            receiver: g.receiver.clone(),
+                            group_key: g.group_key.clone(),
+                            status: n.status.clone(),
+                            alerts: n.alerts,
+                            body: n.body.clone(),
+                            state: "pending".to_string(),
+                            attempts: 0,
+                            created_ms: now,
+                            next_ms: now,
+                            updated_ms: now,
+                            last_error: None,
+                        });
+                    }
                 }
                 if resolved {
                     tx.prepare_cached(
@@ -534,7 +542,8 @@ impl Outbox {
 /// the statement for a recompile when that value is rebound, and `sqlite3_clear_bindings`, run
 /// by rusqlite's statement cache at every return, expires a statement so marked, so it was
 /// compiled again at every use (twice per flush). `+?N` is an expression it does not plan with.
-const DUE_GROUPS: &str = "SELECT receiver, group_key, labels, repeat_ms, sent_ms FROM notify_groups
+const DUE_GROUPS: &str =
+    "SELECT receiver, group_key, labels, repeat_ms, sent_ms, flush_ms FROM notify_groups
      WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
 
 /// A group's members, oldest first. `+?N` for the same reason as in [`DUE_GROUPS`]: SQLite
@@ -554,6 +563,7 @@ fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Gr
                 labels: r.get(2)?,
                 repeat_ms: r.get(3)?,
                 sent_ms: r.get(4)?,
+                flush_ms: r.get(5)?,
                 members: Vec::new(),
             })
         })?
@@ -726,6 +736,24 @@ mod tests {
         let queued = outbox.flush_due_queued(0, 10, send_n).unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(outbox.next_flush_ms().unwrap(), Some(10));
+    }
+
+    /// Notification ids come from the flush, so a flush can decide an id the outbox already
+    /// holds (the same notification): it is neither stored nor queued twice, and the flush
+    /// goes on.
+    #[test]
+    fn a_notification_already_in_the_outbox_is_not_queued_twice() {
+        let (_dir, writer, outbox) = open_outbox();
+        in_tx(&writer, 0, |tx| {
+            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
+        });
+        assert_eq!(outbox.flush_due_queued(0, 10, send_n).unwrap().len(), 1);
+        in_tx(&writer, 5, |tx| {
+            tx.notify_firing(&spec("g"), "b", "{}").unwrap()
+        });
+        assert!(outbox.flush_due_queued(10, 10, send_n).unwrap().is_empty());
+        assert_eq!(outbox.list(None, None, 10).unwrap().len(), 1);
+        assert!(outbox.due_groups(10, 10).unwrap()[0].members[1].notified);
     }
 
     #[test]
