@@ -23,6 +23,7 @@ mod auth;
 mod cluster;
 mod console;
 mod fanout;
+mod hex;
 mod http;
 mod ingest;
 mod metrics;

@@ -28,17 +28,6 @@ const DROPPED: &str = "\"[dropped]\"";
 /// Hex characters of a hashed value (128 bits of HMAC-SHA-256: collisions need ~2^64 ids).
 pub(super) const HASH_HEX: usize = 32;
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    // Bytes first (ASCII digits), then one check: every event's ids go through here.
-    let mut out = vec![0u8; bytes.len() * 2];
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 15)];
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// Envelope keys at an event's top level no rule touches.
 fn protected(key: &str, map: &Map<String, Value>) -> bool {
     matches!(
@@ -123,14 +112,9 @@ impl Privacy {
     /// [`Privacy::hash`] as its hex digits on the stack: ingest writes them straight into the
     /// redacted line.
     pub(crate) fn hash_hex(&self, value: &str) -> Option<[u8; HASH_HEX]> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let secret = self.secret.as_ref()?;
-        let tag = secret.0.tag(value.as_bytes());
         let mut out = [0u8; HASH_HEX];
-        for (pair, b) in out.chunks_exact_mut(2).zip(&tag[..HASH_HEX / 2]) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 15)];
-        }
+        crate::hex::write(&secret.0.tag(value.as_bytes()), &mut out);
         Some(out)
     }
 
@@ -341,8 +325,10 @@ impl Privacy {
         values.extend(self.hash(raw));
         let tagged = format!("{}:{raw}", kind.as_str());
         let subject_hash = match &self.secret {
-            Some(secret) => hex(&secret.0.tag(tagged.as_bytes())),
-            None => hex(ring::digest::digest(&ring::digest::SHA256, tagged.as_bytes()).as_ref()),
+            Some(secret) => crate::hex::encode(&secret.0.tag(tagged.as_bytes())),
+            None => crate::hex::encode(
+                ring::digest::digest(&ring::digest::SHA256, tagged.as_bytes()).as_ref(),
+            ),
         };
         Erasure {
             kind,

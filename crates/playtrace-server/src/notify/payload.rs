@@ -48,11 +48,7 @@ pub(crate) fn flush_id(g: &Group) -> String {
         h.update(m.alert_id.as_bytes());
         h.update([u8::from(m.firing)]);
     }
-    let digest = h.finalize();
-    let mut tail = String::with_capacity(14);
-    for b in &digest[..7] {
-        tail.push_str(&format!("{b:02x}"));
-    }
+    let tail = crate::hex::encode(&h.finalize()[..7]);
     format!("nt_{:011x}{tail}", g.flush_ms.max(0))
 }
 
