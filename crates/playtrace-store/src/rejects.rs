@@ -13,7 +13,6 @@ use crate::record::{RejectRecord, RejectRow};
 use crate::StoreError;
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// Which rejects a listing, a grouping or a replay takes.
@@ -309,11 +308,12 @@ pub(crate) fn mark_replayed_many(
 ) -> rusqlite::Result<()> {
     let mut rest = marks;
     while !rest.is_empty() {
-        let rows = MARK_ROWS
+        // The largest statement that fits (the last, one row, always does).
+        let i = MARK_ROWS
             .iter()
-            .copied()
-            .find(|&n| n <= rest.len())
-            .unwrap_or(1);
+            .position(|&n| n <= rest.len())
+            .unwrap_or(MARK_ROWS.len() - 1);
+        let rows = MARK_ROWS[i];
         let (chunk, tail) = rest.split_at(rows);
         let mut binds: Vec<&dyn ToSql> = Vec::with_capacity(1 + 2 * rows);
         binds.push(&now_ms);
@@ -321,11 +321,8 @@ pub(crate) fn mark_replayed_many(
             binds.push(reject);
             binds.push(event);
         }
-        let sql = MARK_ROWS.iter().position(|&n| n == rows).map_or_else(
-            || mark_statement(rows).into(),
-            |i| Cow::Borrowed(MARK_STATEMENTS[i].as_str()),
-        );
-        conn.prepare_cached(&sql)?.execute(binds.as_slice())?;
+        conn.prepare_cached(&MARK_STATEMENTS[i])?
+            .execute(binds.as_slice())?;
         rest = tail;
     }
     Ok(())
