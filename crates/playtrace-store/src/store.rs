@@ -156,6 +156,7 @@ impl Store {
         };
         let retention = Retention::open(&path, self.options.retention)?;
         let checkpoint_conn = schema::connect(&path)?;
+        let db_file = crate::checkpoint::DbFile::open(&path)?;
         let mark = Mark::open(&self.dir, self.health.committed_seq())?;
         let (writer, writer_thread) = Writer::start(
             self.conn,
@@ -191,6 +192,7 @@ impl Store {
             .spawn(move || {
                 checkpoints(
                     &checkpoint_conn,
+                    &db_file,
                     &wal_path,
                     mark,
                     &health,
@@ -256,6 +258,7 @@ fn report_loss(dir: &Path, loss: Loss) {
 /// every 10 s.
 fn checkpoints(
     conn: &Connection,
+    db: &crate::checkpoint::DbFile,
     wal: &Path,
     mut mark: Mark,
     health: &Health,
@@ -277,7 +280,7 @@ fn checkpoints(
                 health.mark(Some(e.to_string()));
             }
         }
-        match crate::checkpoint::round(conn, wal, restart_bytes, turn) {
+        match crate::checkpoint::round(conn, db, wal, restart_bytes, turn) {
             Ok(_) => {
                 health.checkpoint(None);
                 checkpoint_log.reset();
