@@ -641,7 +641,10 @@ fn an_alert_journaled_but_not_flushed_is_notified_once_after_sigkill() {
     // The ingest answer comes after the commit that journaled the alerts; the groups wait 2 s.
     raise(&s, &["j0", "j1", "j2"], None);
     s.kill();
-    assert!(hook.requests().is_empty(), "killed before the groups' wait ended");
+    assert!(
+        hook.requests().is_empty(),
+        "killed before the groups' wait ended"
+    );
 
     let s = start(&data, &config);
     eventually("the three recorded as sent", || {
@@ -650,7 +653,11 @@ fn an_alert_journaled_but_not_flushed_is_notified_once_after_sigkill() {
     let sessions: Vec<String> = hook
         .requests()
         .iter()
-        .filter_map(|r| r.body["alerts"][0]["labels"]["session"].as_str().map(String::from))
+        .filter_map(|r| {
+            r.body["alerts"][0]["labels"]["session"]
+                .as_str()
+                .map(String::from)
+        })
         .collect();
     assert_eq!(sessions.len(), 3, "each once: {sessions:?}");
     assert_eq!(sessions.iter().collect::<HashSet<_>>().len(), 3);

@@ -12,6 +12,8 @@ use std::sync::MutexGuard;
 /// Groups held in memory past which a flush writes them out even when none is due (with long
 /// group waits, many groups wait; the journal behind them is forgotten only then).
 const MAX_HELD: usize = 1024;
+/// The same for journal entries applied (alerts no route takes leave no group behind).
+const MAX_ENTRIES: usize = 4096;
 
 /// The groups the tables hold due at `?1`, at most `?2`. A `LIMIT ?N` is a value SQLite plans
 /// with: it marks the statement for a recompile when that value is rebound, and
@@ -21,6 +23,11 @@ const MAX_HELD: usize = 1024;
 /// also marks an equality it may only filter on, as in a scan in `rowid` order.)
 pub(crate) const DUE_GROUPS: &str = "SELECT receiver, group_key FROM notify_groups
      WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
+
+fn over(held: &Pending) -> bool {
+    let (groups, entries) = held.size();
+    groups > MAX_HELD || entries > MAX_ENTRIES
+}
 
 impl Outbox {
     /// Reads journaled alerts with `router` (the notifier's routes) from now on; until it is
@@ -93,7 +100,7 @@ impl Outbox {
     /// Whether so many groups wait in memory that the next flush should write them out even
     /// when none is due.
     pub fn backlog(&self) -> bool {
-        self.held().len() > MAX_HELD
+        over(&self.held())
     }
 
     /// The groups [`Outbox::flush_due`] would flush at `now`, read without the writer's turn:
@@ -143,7 +150,7 @@ impl Outbox {
             .into_iter()
             .filter_map(|g| decide(&g).map(|f| (g, f)))
             .collect();
-        if decided.is_empty() && held.len() <= MAX_HELD {
+        if decided.is_empty() && !over(&held) {
             return Ok(Vec::new());
         }
         for (g, flush) in &decided {

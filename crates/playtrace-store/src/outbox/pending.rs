@@ -66,6 +66,8 @@ fn schedule(s: &mut State, now: i64) {
 pub(crate) struct Pending {
     /// The last journal entry applied here (0: none).
     pub(crate) upto: i64,
+    /// Journal entries applied here (routed somewhere or not).
+    entries: usize,
     groups: HashMap<Key, State>,
     /// Which groups here hold each alert.
     by_alert: HashMap<String, HashSet<Key>>,
@@ -79,9 +81,10 @@ pub(crate) const MEMBERS: &str = "SELECT alert_id, firing, alert, notified FROM 
      WHERE receiver = +?1 AND group_key = +?2 ORDER BY rowid";
 
 impl Pending {
-    /// How many groups are held (the flusher writes them out past a bound).
-    pub(crate) fn len(&self) -> usize {
-        self.groups.len()
+    /// How much is held: groups, and journal entries applied (the flusher writes them out,
+    /// and forgets the entries, past a bound).
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.groups.len(), self.entries)
     }
 
     /// Loads a group from the tables unless held already; whether it exists.
@@ -144,6 +147,7 @@ impl Pending {
     pub(crate) fn refresh(&mut self, c: &Connection, router: &Router) -> rusqlite::Result<()> {
         for e in journal::read_after(c, self.upto)? {
             self.upto = e.id;
+            self.entries += 1;
             let Some((alert_id, change)) = router(&e.alert) else {
                 continue;
             };

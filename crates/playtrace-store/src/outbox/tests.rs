@@ -27,7 +27,11 @@ fn router() -> Router {
                 v["groups"]
                     .as_array()?
                     .iter()
-                    .filter_map(|g| Some(spec(g.as_str()?)))
+                    .filter_map(|g| {
+                        let mut spec = spec(g.as_str()?);
+                        spec.wait_ms = v["wait"].as_i64().unwrap_or(0);
+                        Some(spec)
+                    })
                     .collect(),
             ),
             "resolved" => Change::Resolved,
@@ -361,4 +365,27 @@ fn an_older_stores_groups_and_pending_notifications_are_kept() {
         .unwrap();
     assert_eq!(*seen.borrow(), [2], "the old member and the journaled one");
     assert_eq!(outbox.list(Some("pending"), None, 10).unwrap().len(), 2);
+}
+
+/// Groups in their first wait are held in memory, not written; past a bound a flush writes them
+/// out even though none is due, and forgets the journal behind them.
+#[test]
+fn many_waiting_groups_are_written_out_before_any_is_due() {
+    let (_dir, writer, outbox) = open_outbox();
+    in_tx(&writer, 0, |tx| {
+        for i in 0..1_100 {
+            let alert = serde_json::json!({"id": format!("a{i}"), "state": "firing",
+                                           "groups": [format!("g{i}")], "wait": 60_000});
+            tx.notify_journal(&alert.to_string()).unwrap();
+        }
+    });
+    assert_eq!(outbox.next_flush_ms().unwrap(), Some(60_000));
+    assert!(outbox.backlog());
+    assert!(outbox.flush_due_queued(1, 10, send_n).unwrap().is_empty());
+    assert_eq!(count(&writer, "notify_groups"), 1_100);
+    assert_eq!(count(&writer, "notify_journal"), 0);
+    assert!(!outbox.backlog());
+    assert_eq!(outbox.next_flush_ms().unwrap(), Some(60_000));
+    assert_eq!(outbox.flush_due(60_000, 2_000, send_n).unwrap(), 1);
+    assert_eq!(count(&writer, "notify_members"), 1_100, "all notified");
 }
