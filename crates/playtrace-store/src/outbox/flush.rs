@@ -24,6 +24,13 @@ const MAX_ENTRIES: usize = 4096;
 pub(crate) const DUE_GROUPS: &str = "SELECT receiver, group_key FROM notify_groups
      WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
 
+/// What [`Outbox::refreshed`] read: the held state (locked), the due groups, the next flush.
+struct Refreshed<'a> {
+    held: MutexGuard<'a, Pending>,
+    due: Vec<Group>,
+    next: Option<i64>,
+}
+
 fn over(held: &Pending) -> bool {
     let (groups, entries) = held.size();
     groups > MAX_HELD || entries > MAX_ENTRIES
@@ -43,11 +50,7 @@ impl Outbox {
     /// Applies the journal's new entries and returns what is held then, with the groups due at
     /// `now` (at most `limit`, soonest first) when `limit > 0`; all read without the writer's
     /// turn, in one read transaction.
-    fn refreshed(
-        &self,
-        now: i64,
-        limit: usize,
-    ) -> Result<(MutexGuard<'_, Pending>, Vec<Group>, Option<i64>), StoreError> {
+    fn refreshed(&self, now: i64, limit: usize) -> Result<Refreshed<'_>, StoreError> {
         let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
         let mut held = self.held();
@@ -89,12 +92,12 @@ impl Outbox {
             });
             due.truncate(limit);
         }
-        Ok((held, due, next))
+        Ok(Refreshed { held, due, next })
     }
 
     /// The earliest time a group is due to flush (journaled changes included).
     pub fn next_flush_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.refreshed(0, 0)?.2)
+        Ok(self.refreshed(0, 0)?.next)
     }
 
     /// Whether so many groups wait in memory that the next flush should write them out even
@@ -107,7 +110,7 @@ impl Outbox {
     /// the notifier shapes their payloads from this read, and the flush reuses each decision
     /// whose group it finds unchanged.
     pub fn due_groups(&self, now: i64, limit: usize) -> Result<Vec<Group>, StoreError> {
-        Ok(self.refreshed(now, limit)?.1)
+        Ok(self.refreshed(now, limit)?.due)
     }
 
     /// Flushes up to `limit` groups due at `now`, in one transaction: `decide` says what each
@@ -145,7 +148,7 @@ impl Outbox {
         limit: usize,
         mut decide: impl FnMut(&Group) -> Option<Flush>,
     ) -> Result<Vec<Notification>, StoreError> {
-        let (mut held, due, _) = self.refreshed(now, limit)?;
+        let Refreshed { mut held, due, .. } = self.refreshed(now, limit)?;
         let decided: Vec<(Group, Flush)> = due
             .into_iter()
             .filter_map(|g| decide(&g).map(|f| (g, f)))
