@@ -49,9 +49,9 @@ pub(crate) struct Notifier {
     wakes: Vec<tokio::sync::Notify>,
     /// Each receiver's pending notifications in memory (its loop reads the store rarely).
     queues: Vec<std::sync::Mutex<queue::Queue>>,
-    /// Held by the flusher from its commit until its notifications are in the queues, and by
-    /// a read of the store until what it read is: so a read never brings back one that was
-    /// queued, sent and recorded meanwhile.
+    /// Held by the flusher through a flush (its reads, its commit, until its notifications are
+    /// in the queues), and by a read of the store until what it read is: so a read never
+    /// brings back one that was queued, sent and recorded meanwhile.
     handoff: std::sync::Mutex<()>,
     /// Attempts to record (batched by the recorder task, which takes the receiving end).
     record_tx: tokio::sync::mpsc::UnboundedSender<worker::Recorded>,

@@ -106,9 +106,8 @@ impl Outbox {
         over(&self.held())
     }
 
-    /// The groups [`Outbox::flush_due`] would flush at `now`, read without the writer's turn:
-    /// the notifier shapes their payloads from this read, and the flush reuses each decision
-    /// whose group it finds unchanged.
+    /// The groups [`Outbox::flush_due`] would flush at `now` (journaled changes applied), read
+    /// without the writer's turn; [`Outbox::flush_due_some`] makes the same read itself.
     pub fn due_groups(&self, now: i64, limit: usize) -> Result<Vec<Group>, StoreError> {
         Ok(self.refreshed(now, limit)?.due)
     }
