@@ -119,7 +119,7 @@ async fn rebuild_and_open(
         app.metrics.clone(),
         fanout::start(hub, app.config.stream.buffer),
     )
-    .with_notify(app.notify.get().map(|n| n.routing()));
+    .with_notify(app.notify.get().is_some());
     let (writer, threads): (Writer<Work>, _) = store
         .start(Box::new(hook))
         .map_err(|e| store_error(&dir, e))?;

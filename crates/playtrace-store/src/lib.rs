@@ -44,8 +44,8 @@ pub use health::{Health, Loss};
 pub use lock::{DirLock, LockError, LOCK_FILE};
 pub use mark::{read_mark, MARK_FILE};
 pub use outbox::{
-    Attempt, AttemptResult, Depth, Flush, Group, GroupSpec, Member, NewNotification, Notification,
-    Outbox,
+    Attempt, AttemptResult, Change, Depth, Flush, Group, GroupSpec, Member, NewNotification,
+    Notification, Outbox, Router,
 };
 /// Alert states are core's; the store keeps them by name.
 pub use playtrace_core::alert::AlertState;

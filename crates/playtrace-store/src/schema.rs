@@ -241,6 +241,19 @@ CREATE TRIGGER IF NOT EXISTS rejects_forget_replay AFTER DELETE ON rejects BEGIN
 END;
 ";
 
+/// The notification journal (`outbox/journal.rs`): the writer appends each alert change here,
+/// one row per change, durable with the change; the notifier's flush applies the rows to
+/// `notify_groups`/`notify_members` and deletes them. A plain `INTEGER PRIMARY KEY` (not
+/// `AUTOINCREMENT`, which writes `sqlite_sequence` at every insert): ids only order the rows
+/// that are there. An older store's groups and pending notifications stay as they are.
+const V_NOTIFY_JOURNAL: &str = "
+CREATE TABLE IF NOT EXISTS notify_journal (
+    id      INTEGER PRIMARY KEY,
+    recv_ms INTEGER NOT NULL,
+    alert   TEXT NOT NULL
+);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -254,6 +267,7 @@ const MIGRATIONS: &[&str] = &[
     V_CLUSTER_LEASE,
     V_SUBJECT_BATCHES,
     V_REJECT_REPLAYS,
+    V_NOTIFY_JOURNAL,
 ];
 
 /// The schema version this release writes.

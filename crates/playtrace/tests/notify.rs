@@ -1,7 +1,7 @@
 //! Alert notifications against loopback webhook receivers (crates/playtrace/tests/hook): the
 //! v4 payload, grouping and its timers, send_resolved, Retry-After, the dead list, the rate
 //! limit, what never notifies, the operability routes, `playtrace notify test`, and nothing
-//! lost across SIGKILL while the receiver is down.
+//! lost across SIGKILL while the receiver is down or before a journaled change was flushed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod hook;
@@ -625,4 +625,41 @@ fn notifications_survive_sigkill_while_the_receiver_is_down() {
     eventually("recorded as sent", || {
         notifications(&s, "?state=sent", None).len() == 10
     });
+}
+
+/// An alert change is journaled in the writer's commit and applied to its group only by a
+/// later flush: a collector SIGKILLed in between (here, inside the group's wait) sends every
+/// notification after its restart, exactly once.
+#[test]
+fn an_alert_journaled_but_not_flushed_is_notified_once_after_sigkill() {
+    let hook = hook::start();
+    let config = receiver("hook", &hook.url, "")
+        + &route("hook", "group_by = [\"session\"]\ngroup_wait = \"2s\"");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start(&data, &config);
+    // The ingest answer comes after the commit that journaled the alerts; the groups wait 2 s.
+    raise(&s, &["j0", "j1", "j2"], None);
+    s.kill();
+    assert!(
+        hook.requests().is_empty(),
+        "killed before the groups' wait ended"
+    );
+
+    let s = start(&data, &config);
+    eventually("the three recorded as sent", || {
+        notifications(&s, "?state=sent", None).len() == 3
+    });
+    let sessions: Vec<String> = hook
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.body["alerts"][0]["labels"]["session"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(sessions.len(), 3, "each once: {sessions:?}");
+    assert_eq!(sessions.iter().collect::<HashSet<_>>().len(), 3);
+    assert!(notifications(&s, "?state=pending", None).is_empty());
 }

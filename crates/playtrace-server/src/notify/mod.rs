@@ -2,9 +2,10 @@
 //! meanings, webhooks with Alertmanager's payload (version 4), a real Alertmanager as a target,
 //! all from a durable outbox.
 //!
-//! - Inside the writer's transaction, [`record`] puts each alert change into its receivers'
-//!   groups (store tables), durable with the change itself; probe, seeded and silenced alerts
-//!   never get there.
+//! - Inside the writer's transaction, [`record`] journals each alert change, durable with the
+//!   change itself; nothing else of notifications runs on the writer's thread. The flusher
+//!   routes journaled changes to their receivers' groups ([`route`]: probe, seeded and
+//!   silenced alerts never get there) and applies them in its batched flush.
 //! - Everything else runs on the notifier's own tasks (`worker.rs`), never on the writer's
 //!   thread: due groups become notifications in the outbox (`payload.rs` decides and shapes),
 //!   each receiver's task sends them (`send.rs`) with backoff, `Retry-After`, a circuit breaker
@@ -26,7 +27,7 @@ mod worker;
 use crate::config::{Notify, Receiver, ServeConfig};
 use crate::fanout::Hub;
 use metrics::ReceiverMetrics;
-use playtrace_store::{GroupSpec, Kind, Outbox, Store, StoreError, StoredEvent, Tx};
+use playtrace_store::{Change, GroupSpec, Kind, Outbox, Store, StoreError, StoredEvent, Tx};
 use routing::{labels, Routing};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -39,7 +40,6 @@ pub(crate) struct Notifier {
     config: Notify,
     receivers: Vec<Receiver>,
     external_url: String,
-    routing: Arc<Routing>,
     pub(crate) outbox: Arc<Outbox>,
     clients: send::Clients,
     /// Each receiver's URL and headers, parsed once.
@@ -49,9 +49,9 @@ pub(crate) struct Notifier {
     wakes: Vec<tokio::sync::Notify>,
     /// Each receiver's pending notifications in memory (its loop reads the store rarely).
     queues: Vec<std::sync::Mutex<queue::Queue>>,
-    /// Held by the flusher from its commit until its notifications are in the queues, and by
-    /// a read of the store until what it read is: so a read never brings back one that was
-    /// queued, sent and recorded meanwhile.
+    /// Held by the flusher through a flush (its reads, its commit, until its notifications are
+    /// in the queues), and by a read of the store until what it read is: so a read never
+    /// brings back one that was queued, sent and recorded meanwhile.
     handoff: std::sync::Mutex<()>,
     /// Attempts to record (batched by the recorder task, which takes the receiving end).
     record_tx: tokio::sync::mpsc::UnboundedSender<worker::Recorded>,
@@ -67,11 +67,6 @@ impl Notifier {
 
     fn index(&self, name: &str) -> Option<usize> {
         self.receivers.iter().position(|r| r.name == name)
-    }
-
-    /// The routes, for the commit hook.
-    pub(crate) fn routing(&self) -> Arc<Routing> {
-        self.routing.clone()
     }
 
     /// Sends only while `gate` says so (cluster mode); set before the tasks start.
@@ -104,13 +99,14 @@ pub(crate) fn open(
         return Ok(None);
     }
     let outbox = store.outbox().map_err(|e| e.to_string())?;
+    let routing = Routing::new(config);
+    outbox.route_with(Arc::new(move |body: &str| route(&routing, body)));
     let (record_tx, record_rx) = tokio::sync::mpsc::unbounded_channel();
     let notifier = Notifier {
         external_url: config
             .external_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
-        routing: Arc::new(Routing::new(config)),
         outbox: Arc::new(outbox),
         clients: send::clients()?,
         targets: config.receivers.iter().map(send::Target::new).collect(),
@@ -148,44 +144,49 @@ pub(crate) fn start(notifier: Option<&Arc<Notifier>>, hub: &Arc<Hub>) -> Vec<Joi
     }
 }
 
-/// Inside the writer's transaction: each alert change among `rows` goes to its groups. A
-/// firing alert joins the groups its routes give; a resolved one is marked in every group that
-/// holds it; a silenced one leaves them without a word. Probe and seeded alerts never notify.
-pub(crate) fn record(
-    tx: &Tx<'_>,
-    routing: &Routing,
-    rows: &[StoredEvent],
-) -> Result<(), StoreError> {
+/// Inside the writer's transaction: each alert change among `rows` is journaled, durable with
+/// the change, and nothing more: the flusher routes it ([`route`]) and applies it to its groups
+/// on its own thread.
+pub(crate) fn record(tx: &Tx<'_>, rows: &[StoredEvent]) -> Result<(), StoreError> {
     for row in rows.iter().filter(|r| r.kind == Kind::Alert) {
-        let Ok(alert) = serde_json::from_str::<Value>(&row.body) else {
-            continue;
-        };
-        if alert["probe"] == Value::Bool(true) || alert["seeded"] == Value::Bool(true) {
-            continue;
-        }
-        let Some(id) = alert["id"].as_str() else {
-            continue;
-        };
-        match alert["state"].as_str() {
-            Some("firing") => {
-                for t in routing.targets(id, &labels(&alert)) {
-                    let spec = GroupSpec {
-                        receiver: &t.receiver,
-                        group_key: &t.group_key,
-                        labels: &t.group_labels,
-                        wait_ms: t.wait_ms,
-                        interval_ms: t.interval_ms,
-                        repeat_ms: t.repeat_ms,
-                    };
-                    tx.notify_firing(&spec, id, &row.body)?;
-                }
-            }
-            Some("resolved") => tx.notify_resolved(id, &row.body)?,
-            Some("silenced") => tx.notify_withdrawn(id)?,
-            _ => {}
-        }
+        tx.notify_journal(&row.body)?;
     }
     Ok(())
+}
+
+/// What a journaled alert change does to its groups (on the flusher's thread): a firing alert
+/// joins the groups its routes give; a resolved one is marked in every group that holds it; a
+/// silenced one leaves them without a word. Probe and seeded alerts never notify.
+fn route(routing: &Routing, body: &str) -> Option<(String, Change)> {
+    let alert = serde_json::from_str::<Value>(body).ok()?;
+    if alert["probe"] == Value::Bool(true) || alert["seeded"] == Value::Bool(true) {
+        return None;
+    }
+    let id = alert["id"].as_str()?.to_string();
+    let change = match alert["state"].as_str()? {
+        "firing" => {
+            let groups: Vec<GroupSpec> = routing
+                .targets(&id, &labels(&alert))
+                .into_iter()
+                .map(|t| GroupSpec {
+                    receiver: t.receiver,
+                    group_key: t.group_key,
+                    labels: t.group_labels,
+                    wait_ms: t.wait_ms,
+                    interval_ms: t.interval_ms,
+                    repeat_ms: t.repeat_ms,
+                })
+                .collect();
+            if groups.is_empty() {
+                return None;
+            }
+            Change::Firing(groups)
+        }
+        "resolved" => Change::Resolved,
+        "silenced" => Change::Withdrawn,
+        _ => return None,
+    };
+    Some((id, change))
 }
 
 /// Appends the notification metrics (nothing without receivers).

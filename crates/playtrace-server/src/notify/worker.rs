@@ -14,7 +14,7 @@ use crate::notify::policy::{backoff, noise, Breaker, Bucket};
 use crate::notify::send::{post_to, Outcome};
 use crate::notify::Notifier;
 use playtrace_store::{now_ms, Attempt, AttemptResult, Kind, Notification, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
@@ -113,7 +113,6 @@ async fn flusher(n: Arc<Notifier>) {
     }
     let mut pruned_at = 0;
     let mut flushed_at: Option<tokio::time::Instant> = None;
-    let eager = n.config.routes.iter().any(|r| r.group_wait.as_ms() == 0);
     loop {
         if let Some(at) = flushed_at {
             tokio::time::sleep_until(at + FLUSH_EVERY).await;
@@ -122,52 +121,28 @@ async fn flusher(n: Arc<Notifier>) {
         let m = n.clone();
         let started = tokio::time::Instant::now();
         let flushed = blocking("flushing groups", move || {
-            // A wake for a group still in its wait costs a read, not a write transaction. With
-            // a route that waits 0 s, a wake nearly always finds a group due: the read of due
-            // groups (through the flush-time index) is then the check itself, one read fewer
-            // per flush; otherwise the earliest flush time is asked for first, as the wake
-            // usually finds every new group in its wait.
-            if !eager {
-                let next = m.outbox.next_flush_ms()?;
-                if next.is_none_or(|t| t > now) {
-                    return Ok((None, next));
-                }
-            }
-            let due = m.outbox.due_groups(now, FLUSH_BATCH)?;
-            if due.is_empty() {
-                return Ok((None, m.outbox.next_flush_ms()?));
-            }
-            // Payloads are shaped before the flush's transaction, which holds the writer's
-            // turn (ingest waits for it): inside, a group found as it was read reuses its
-            // decision; one that changed meanwhile is decided again there; one that became due
-            // meanwhile is left for the next flush (at most FLUSH_EVERY later), not shaped
-            // while the writer waits (a loaded profile found half of all shaping there).
+            // The outbox reads the journal's new alert changes and the due groups without the
+            // writer's turn, and `decide` shapes payloads before the flush's transaction takes
+            // it (ingest waits for that turn): the transaction only writes. With nothing due,
+            // nothing is written (the changes wait in the journal and in memory) unless enough
+            // groups wait (`Outbox::backlog`).
             let mut shapes = Shapes::default();
-            let mut decided = HashMap::new();
-            for g in due {
-                let flush = decide_with(
-                    &g,
+            let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
+            let commits = m.outbox.commits();
+            let queued = m.outbox.flush_due_some(now, FLUSH_BATCH, |g| {
+                Some(decide_with(
+                    g,
                     m.receiver(&g.receiver),
                     &m.external_url,
                     now,
                     &mut shapes,
-                );
-                decided.insert((g.receiver.clone(), g.group_key.clone()), (g, flush));
-            }
-            let _handoff = m.handoff.lock().unwrap_or_else(|p| p.into_inner());
-            let queued = m.outbox.flush_due_some(now, FLUSH_BATCH, |g| {
-                match decided.remove(&(g.receiver.clone(), g.group_key.clone())) {
-                    Some((read, flush)) if read == *g => Some(flush),
-                    Some(_) => Some(decide_with(
-                        g,
-                        m.receiver(&g.receiver),
-                        &m.external_url,
-                        now,
-                        &mut shapes,
-                    )),
-                    None => None,
-                }
+                ))
             })?;
+            // (A recorder's commit meanwhile counts too: the next flush then only waits
+            // FLUSH_EVERY.)
+            if m.outbox.commits() == commits {
+                return Ok((None, m.outbox.next_flush_ms()?));
+            }
             let mut hit = HashSet::new();
             for note in queued {
                 if let Some(i) = m.index(&note.receiver) {

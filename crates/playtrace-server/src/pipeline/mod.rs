@@ -150,8 +150,9 @@ pub(crate) struct ServerHook {
     fanout: Publisher,
     /// Rows (alert and budget changes) the jobs of the current transaction wrote, in job order.
     pending: VecDeque<Pending>,
-    /// Notification routes: alert changes join their groups in the same transaction.
-    notify: Option<Arc<crate::notify::routing::Routing>>,
+    /// Receivers are configured: alert changes are journaled for the notifier in the same
+    /// transaction.
+    notify: bool,
 }
 
 impl ServerHook {
@@ -174,16 +175,14 @@ impl ServerHook {
             metrics,
             fanout,
             pending: VecDeque::new(),
-            notify: None,
+            notify: false,
         }
     }
 
-    /// Alert changes also go to these notification routes, durably with the change.
-    pub(crate) fn with_notify(
-        mut self,
-        routing: Option<Arc<crate::notify::routing::Routing>>,
-    ) -> Self {
-        self.notify = routing;
+    /// Alert changes are also journaled for the notifier (`enabled`: receivers are
+    /// configured), durably with the change.
+    pub(crate) fn with_notify(mut self, enabled: bool) -> Self {
+        self.notify = enabled;
         self
     }
 
@@ -291,8 +290,8 @@ impl CommitHook<Work> for ServerHook {
                 rows.extend(changes.into_iter().map(|c| c.record));
             }
         }
-        if let Some(routing) = &self.notify {
-            crate::notify::record(tx, routing, &rows)?;
+        if self.notify {
+            crate::notify::record(tx, &rows)?;
         }
         self.pending.push_back(rows);
         Ok(())

@@ -93,7 +93,7 @@ impl Outbox {
     pub fn forget_receivers_except(&self, known: &[String], now: i64) -> Result<usize, StoreError> {
         // A JSON array for `json_each`; a list of strings always serialises.
         let known = serde_json::to_string(known).unwrap_or_else(|_| "[]".into());
-        self.write(|c| {
+        let dead = self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let not_known = "receiver NOT IN (SELECT value FROM json_each(?1))";
             tx.execute(
@@ -114,6 +114,8 @@ impl Outbox {
             )?;
             tx.commit()?;
             Ok(dead)
-        })
+        });
+        self.forget_held();
+        dead
     }
 }

@@ -1,11 +1,19 @@
 //! The notification outbox (SPEC §4): alerts waiting in their route's group, each group's timers,
-//! and the notifications to send, sent or dead. An alert change reaches its groups inside the
-//! writer's transaction ([`crate::Tx`]), so it is durable with the change itself; the
-//! collector's notifier then works from these tables through its own connection ([`Outbox`]),
-//! never on the writer's thread. Nothing here knows HTTP or payload formats.
+//! and the notifications to send, sent or dead. An alert change is journaled inside the
+//! writer's transaction ([`crate::Tx::notify_journal`]), so it is durable with the change
+//! itself; the collector's notifier routes it and applies it to its groups in its batched
+//! flush, and works from these tables through its own connections ([`Outbox`]), never on the
+//! writer's thread. Nothing here knows HTTP or payload formats.
+//!
+//! - `journal.rs`: the writer's append, and the journal's reads;
+//! - `pending.rs`: the journal applied to the groups it touched, between two flushes;
+//! - `flush.rs`: due groups, and the flush's transaction;
+//! - `admin.rs`: what operators do (lists, retries, pruning).
 
 mod admin;
-mod groups;
+mod flush;
+mod journal;
+mod pending;
 
 use crate::schema;
 use crate::writer::{lock_conn, take_turn, SharedConn, WriteTurn};
@@ -15,7 +23,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use groups::GroupSpec;
+pub use journal::{Change, GroupSpec, Router};
 
 /// An alert in a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +187,10 @@ pub struct Outbox {
     reads: AtomicU64,
     /// Write transactions ([`Outbox::commits`]).
     commits: AtomicU64,
+    /// The journal applied since the last flush (the flusher's alone).
+    pending: Mutex<pending::Pending>,
+    /// Reads journaled alerts ([`Outbox::route_with`]); the journal waits until it is set.
+    router: std::sync::OnceLock<Router>,
 }
 
 fn connection(path: &Path) -> Result<Connection, StoreError> {
@@ -218,6 +230,8 @@ impl Outbox {
             turn,
             reads: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            pending: Mutex::new(pending::Pending::default()),
+            router: std::sync::OnceLock::new(),
         })
     }
 
@@ -241,8 +255,9 @@ impl Outbox {
     /// [`Outbox::commits`]), at `synchronous=NORMAL`: everything the outbox writes can be
     /// redone (a lost flush flushes again, a lost "sent" sends again under the same
     /// Idempotency-Key), and the writer's next FULL commit makes these WAL frames durable. What
-    /// must not be lost (an alert entering its groups) is written in the writer's own
-    /// transaction.
+    /// must not be lost (an alert change, in the journal) is written in the writer's own
+    /// transaction, and a flush lost with a power cut leaves the journal entries it applied,
+    /// so it is redone.
     fn write<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
@@ -267,145 +282,6 @@ impl Outbox {
     ) -> Result<R, StoreError> {
         let mut conn = self.send.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut conn)?)
-    }
-
-    /// The earliest time a group is due to flush.
-    pub fn next_flush_ms(&self) -> Result<Option<i64>, StoreError> {
-        // A read: no turn needed.
-        let conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
-        let next = conn
-            .prepare_cached("SELECT min(flush_ms) FROM notify_groups")?
-            .query_row([], |r| r.get(0))?;
-        Ok(next)
-    }
-
-    /// The groups [`Outbox::flush_due`] would flush at `now`, read without the writer's turn:
-    /// the notifier shapes their payloads from this read, outside the turn, and the flush
-    /// (inside it) reuses each decision whose group it finds unchanged.
-    pub fn due_groups(&self, now: i64, limit: usize) -> Result<Vec<Group>, StoreError> {
-        let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction()?;
-        Ok(due_groups(&tx, now, limit)?)
-    }
-
-    /// Flushes up to `limit` groups due at `now`, in one transaction: `decide` says what each
-    /// sends; the notification is queued, its firing alerts marked notified, resolved alerts
-    /// leave the group, and a group with nothing firing is removed. Returns how many were queued.
-    pub fn flush_due(
-        &self,
-        now: i64,
-        limit: usize,
-        decide: impl FnMut(&Group) -> Flush,
-    ) -> Result<usize, StoreError> {
-        Ok(self.flush_due_queued(now, limit, decide)?.len())
-    }
-
-    /// [`Outbox::flush_due`], returning the notifications it queued (committed), so the
-    /// notifier hands them to their receivers' loops without reading them back.
-    pub fn flush_due_queued(
-        &self,
-        now: i64,
-        limit: usize,
-        mut decide: impl FnMut(&Group) -> Flush,
-    ) -> Result<Vec<Notification>, StoreError> {
-        self.flush_due_some(now, limit, |g| Some(decide(g)))
-    }
-
-    /// [`Outbox::flush_due_queued`], where `decide` may leave a group as it is (`None`: it
-    /// stays due, for the next flush): the notifier shapes payloads before taking the writer's
-    /// turn, and a group that became due meanwhile waits for the next flush rather than being
-    /// shaped while the writer waits.
-    pub fn flush_due_some(
-        &self,
-        now: i64,
-        limit: usize,
-        mut decide: impl FnMut(&Group) -> Option<Flush>,
-    ) -> Result<Vec<Notification>, StoreError> {
-        self.write(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let groups = due_groups(&tx, now, limit)?;
-            let mut queued = Vec::new();
-            for g in groups {
-                let Some(flush) = decide(&g) else {
-                    continue;
-                };
-                let key = params![g.receiver, g.group_key];
-                // Statements that would change nothing (known from the members just read, in
-                // this transaction) are skipped: this runs for every alert on every receiver.
-                let firing = g.members.iter().any(|m| m.firing);
-                let unnotified = g.members.iter().any(|m| m.firing && !m.notified);
-                let resolved = g.members.iter().any(|m| !m.firing);
-                if let Some(n) = &flush.send {
-                    // Ids are derived from the flush (the notifier's `payload::flush_id`): one
-                    // already here is this very notification, queued or sent before.
-                    let added = tx
-                        .prepare_cached(
-                            "INSERT OR IGNORE INTO notify_outbox (id, receiver, group_key, status,
-                                 alerts, body, state, attempts, created_ms, next_ms, updated_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
-                        )?
-                        .execute(params![
-                            n.id,
-                            g.receiver,
-                            g.group_key,
-                            n.status,
-                            n.alerts,
-                            n.body,
-                            now
-                        ])?;
-                    if unnotified {
-                        tx.prepare_cached(
-                            "UPDATE notify_members SET notified = 1
-                             WHERE receiver = ?1 AND group_key = ?2 AND firing = 1",
-                        )?
-                        .execute(key)?;
-                    }
-                    if added == 1 {
-                        queued.push(Notification {
-                            id: n.id.clone(),
-                            receiver: g.receiver.clone(),
-                            group_key: g.group_key.clone(),
-                            status: n.status.clone(),
-                            alerts: n.alerts,
-                            body: n.body.clone(),
-                            state: "pending".to_string(),
-                            attempts: 0,
-                            created_ms: now,
-                            next_ms: now,
-                            updated_ms: now,
-                            last_error: None,
-                        });
-                    }
-                }
-                if resolved {
-                    tx.prepare_cached(
-                        "DELETE FROM notify_members
-                         WHERE receiver = ?1 AND group_key = ?2 AND firing = 0",
-                    )?
-                    .execute(key)?;
-                }
-                if firing {
-                    // The time it notified (when it did) and its next flush, in one statement.
-                    tx.prepare_cached(
-                        "UPDATE notify_groups SET flush_ms = ?3, sent_ms = coalesce(?4, sent_ms)
-                         WHERE receiver = ?1 AND group_key = ?2",
-                    )?
-                    .execute(params![
-                        g.receiver,
-                        g.group_key,
-                        flush.next_ms,
-                        flush.send.as_ref().map(|_| now)
-                    ])?;
-                } else {
-                    tx.prepare_cached(
-                        "DELETE FROM notify_groups WHERE receiver = ?1 AND group_key = ?2",
-                    )?
-                    .execute(key)?;
-                }
-            }
-            tx.commit()?;
-            Ok(queued)
-        })
     }
 
     /// Pending notifications of `receiver` due at `now`, oldest first.
@@ -538,274 +414,5 @@ impl Outbox {
     }
 }
 
-/// The groups due at `?1`, at most `?2`. A `LIMIT ?N` is a value SQLite plans with: it marks
-/// the statement for a recompile when that value is rebound, and `sqlite3_clear_bindings`, run
-/// by rusqlite's statement cache at every return, expires a statement so marked, so it was
-/// compiled again at every use (twice per flush). `+?N` is an expression it does not plan with.
-const DUE_GROUPS: &str =
-    "SELECT receiver, group_key, labels, repeat_ms, sent_ms, flush_ms FROM notify_groups
-     WHERE flush_ms <= ?1 ORDER BY flush_ms LIMIT +?2";
-
-/// A group's members, oldest first. `+?N` for the same reason as in [`DUE_GROUPS`]: SQLite
-/// also marks an equality it may only filter on (as in a scan in `rowid` order) for a
-/// recompile, and the statement cache's clearing of the bindings then expires it at every use.
-const MEMBERS: &str = "SELECT alert_id, firing, alert, notified FROM notify_members
-     WHERE receiver = +?1 AND group_key = +?2 ORDER BY rowid";
-
-/// Up to `limit` groups due at `now`, soonest first, with their alerts.
-fn due_groups(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<Vec<Group>> {
-    let mut groups: Vec<Group> = c
-        .prepare_cached(DUE_GROUPS)?
-        .query_map(params![now, limit as i64], |r| {
-            Ok(Group {
-                receiver: r.get(0)?,
-                group_key: r.get(1)?,
-                labels: r.get(2)?,
-                repeat_ms: r.get(3)?,
-                sent_ms: r.get(4)?,
-                flush_ms: r.get(5)?,
-                members: Vec::new(),
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = c.prepare_cached(MEMBERS)?;
-    for g in &mut groups {
-        g.members = stmt
-            .query_map(params![g.receiver, g.group_key], |r| {
-                Ok(Member {
-                    alert_id: r.get(0)?,
-                    firing: r.get(1)?,
-                    alert: r.get(2)?,
-                    notified: r.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-    }
-    Ok(groups)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::writer::Tx;
-
-    fn spec<'a>(key: &'a str) -> GroupSpec<'a> {
-        GroupSpec {
-            receiver: "hook",
-            group_key: key,
-            labels: "{}",
-            wait_ms: 0,
-            interval_ms: 1_000,
-            repeat_ms: 60_000,
-        }
-    }
-
-    /// A fresh store's writer connection and the outbox writing through it.
-    fn open_outbox() -> (tempfile::TempDir, SharedConn, Outbox) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::DB_FILE);
-        let writer: SharedConn = Arc::new(Mutex::new(crate::open(&path).unwrap()));
-        let outbox = Outbox::open(&path, writer.clone(), Arc::default()).unwrap();
-        (dir, writer, outbox)
-    }
-
-    /// A transaction of the writer's, as the commit hook runs it.
-    fn in_tx(conn: &SharedConn, now: i64, f: impl FnOnce(&Tx<'_>)) {
-        let mut conn = lock_conn(conn);
-        let tx = conn.transaction().unwrap();
-        f(&Tx {
-            conn: &tx,
-            recv_ms: now,
-        });
-        tx.commit().unwrap();
-    }
-
-    #[test]
-    fn a_group_flushes_once_per_change_and_resolved_alerts_leave_it() {
-        let (_dir, writer, outbox) = open_outbox();
-        let conn = &writer;
-        in_tx(conn, 1_000, |tx| {
-            tx.notify_firing(&spec("g"), "a1", "{}").unwrap();
-            tx.notify_firing(&spec("g"), "a2", "{}").unwrap();
-        });
-        let seen = std::cell::RefCell::new(Vec::new());
-        let mut decide = |g: &Group| {
-            seen.borrow_mut().push(g.members.clone());
-            Flush {
-                send: Some(NewNotification {
-                    id: format!("n{}", seen.borrow().len()),
-                    status: "firing".into(),
-                    alerts: g.members.len() as i64,
-                    body: "{}".into(),
-                }),
-                next_ms: 100_000,
-            }
-        };
-        assert_eq!(outbox.flush_due(1_000, 10, &mut decide).unwrap(), 1);
-        assert_eq!(
-            outbox.flush_due(2_000, 10, &mut decide).unwrap(),
-            0,
-            "not due"
-        );
-        // A repeat of a firing alert schedules nothing; a resolve schedules after the interval.
-        in_tx(conn, 1_500, |tx| {
-            tx.notify_firing(&spec("g"), "a1", "{\"n\":2}").unwrap();
-        });
-        assert_eq!(outbox.next_flush_ms().unwrap(), Some(100_000));
-        in_tx(conn, 1_500, |tx| tx.notify_resolved("a1", "{}").unwrap());
-        assert_eq!(outbox.next_flush_ms().unwrap(), Some(2_000));
-        assert_eq!(outbox.flush_due(2_000, 10, &mut decide).unwrap(), 1);
-        let last = seen.borrow().last().unwrap().clone();
-        assert_eq!(last.len(), 2);
-        assert!(!last[0].firing && last[0].notified);
-        assert_eq!(outbox.due("hook", 2_000, 10).unwrap().len(), 2);
-        let first = outbox.due("hook", 2_000, 10).unwrap()[0].id.clone();
-        let rest = outbox
-            .due_except("hook", 2_000, 10, |id| id == first)
-            .unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_ne!(rest[0].id, first);
-        assert_eq!(rest[0], outbox.due("hook", 2_000, 10).unwrap()[1]);
-        in_tx(conn, 3_000, |tx| tx.notify_withdrawn("a2").unwrap());
-        assert_eq!(outbox.flush_due(4_000, 10, &mut decide).unwrap(), 1);
-        assert_eq!(
-            outbox.next_flush_ms().unwrap(),
-            None,
-            "the empty group is gone"
-        );
-    }
-
-    fn dead(id: &str, at_ms: i64) -> Attempt {
-        Attempt {
-            id: id.into(),
-            attempts: 1,
-            at_ms,
-            result: AttemptResult::Dead,
-            error: Some("HTTP 400".into()),
-        }
-    }
-
-    /// What the tests' flushes decide for any group: send notification `n` (one alert), next
-    /// flush at 10.
-    fn send_n(_: &Group) -> Flush {
-        Flush {
-            send: Some(NewNotification {
-                id: "n".into(),
-                status: "firing".into(),
-                alerts: 1,
-                body: "{}".into(),
-            }),
-            next_ms: 10,
-        }
-    }
-
-    #[test]
-    fn dead_notifications_are_kept_until_retried_or_deleted() {
-        let (_dir, writer, outbox) = open_outbox();
-        let conn = &writer;
-        in_tx(conn, 0, |tx| {
-            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
-        });
-        outbox.flush_due(0, 10, send_n).unwrap();
-        outbox.record(&[dead("n", 5)]).unwrap();
-        let listed = outbox.list(Some("dead"), Some("hook"), 10).unwrap();
-        assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 400"));
-        assert!(outbox.requeue("n", 6).unwrap());
-        assert_eq!(outbox.due("hook", 6, 10).unwrap()[0].attempts, 0);
-        outbox.record(&[dead("n", 7)]).unwrap();
-        assert!(outbox.delete_dead("n").unwrap());
-        assert!(outbox.get("n").unwrap().is_none());
-        assert_eq!(
-            outbox
-                .forget_receivers_except(&["other".to_string()], 8)
-                .unwrap(),
-            0
-        );
-        assert_eq!(outbox.next_flush_ms().unwrap(), None);
-    }
-
-    #[test]
-    fn a_group_the_flush_leaves_alone_stays_due_for_the_next_one() {
-        let (_dir, writer, outbox) = open_outbox();
-        in_tx(&writer, 0, |tx| {
-            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
-        });
-        assert!(outbox.flush_due_some(0, 10, |_| None).unwrap().is_empty());
-        assert_eq!(outbox.next_flush_ms().unwrap(), Some(0), "still due");
-        assert!(!outbox.due_groups(0, 10).unwrap()[0].members[0].notified);
-        let queued = outbox.flush_due_queued(0, 10, send_n).unwrap();
-        assert_eq!(queued.len(), 1);
-        assert_eq!(outbox.next_flush_ms().unwrap(), Some(10));
-    }
-
-    /// Notification ids come from the flush, so a flush can decide an id the outbox already
-    /// holds (the same notification): it is neither stored nor queued twice, and the flush
-    /// goes on.
-    #[test]
-    fn a_notification_already_in_the_outbox_is_not_queued_twice() {
-        let (_dir, writer, outbox) = open_outbox();
-        in_tx(&writer, 0, |tx| {
-            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
-        });
-        assert_eq!(outbox.flush_due_queued(0, 10, send_n).unwrap().len(), 1);
-        in_tx(&writer, 5, |tx| {
-            tx.notify_firing(&spec("g"), "b", "{}").unwrap()
-        });
-        assert!(outbox.flush_due_queued(10, 10, send_n).unwrap().is_empty());
-        assert_eq!(outbox.list(None, None, 10).unwrap().len(), 1);
-        assert!(outbox.due_groups(10, 10).unwrap()[0].members[1].notified);
-    }
-
-    #[test]
-    fn reading_due_groups_never_compiles_the_statements_again() {
-        let (_dir, writer, outbox) = open_outbox();
-        in_tx(&writer, 0, |tx| {
-            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
-        });
-        for now in [0, 5, 10] {
-            assert_eq!(outbox.due_groups(now, 10).unwrap().len(), 1);
-        }
-        let conn = outbox.flush.lock().unwrap();
-        for sql in [DUE_GROUPS, MEMBERS] {
-            let cached = conn.prepare_cached(sql).unwrap();
-            assert_eq!(
-                cached.get_status(rusqlite::StatementStatus::RePrepare),
-                0,
-                "recompiled on every use: {sql}"
-            );
-        }
-    }
-
-    /// The writer's `data_version` changes when another connection committed, and that is when
-    /// SQLite empties its page cache.
-    fn data_version(writer: &SharedConn) -> i64 {
-        lock_conn(writer)
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .unwrap()
-    }
-
-    #[test]
-    fn the_outbox_writes_leave_the_writer_cache_and_durability_alone() {
-        let (_dir, writer, outbox) = open_outbox();
-        in_tx(&writer, 0, |tx| {
-            tx.notify_firing(&spec("g"), "a", "{}").unwrap()
-        });
-        let before = data_version(&writer);
-        let queued = outbox.flush_due_queued(0, 10, send_n).unwrap();
-        assert_eq!(queued.len(), 1);
-        outbox.record(&[dead("n", 5)]).unwrap();
-        assert!(outbox.requeue("n", 6).unwrap());
-        assert_eq!(outbox.commits(), 3);
-        assert_eq!(
-            data_version(&writer),
-            before,
-            "no other connection committed: the writer keeps its page cache"
-        );
-        let sync: i64 = lock_conn(&writer)
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(sync, 2, "the writer's own commits stay FULL");
-        // The notifier's own read connection sees what went through the writer's.
-        assert_eq!(outbox.due("hook", 6, 10).unwrap()[0].id, "n");
-    }
-}
+mod tests;
