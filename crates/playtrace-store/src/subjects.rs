@@ -108,6 +108,13 @@ fn decode(first: i64, blob: &[u8]) -> Vec<Posting> {
 /// `postings` cut into runs whose sequence numbers fit a batch's 32-bit offsets.
 fn runs(mut postings: Vec<Posting>) -> Vec<Vec<Posting>> {
     postings.sort_unstable_by_key(|&(key, seq)| (seq, key));
+    // A commit's rows span far fewer than 2^32 sequence numbers: one run, kept as it is rather
+    // than copied posting by posting (the writer indexes every commit).
+    if let (Some(first), Some(last)) = (postings.first(), postings.last()) {
+        if last.1 - first.1 <= i64::from(u32::MAX) {
+            return vec![postings];
+        }
+    }
     let mut out: Vec<Vec<Posting>> = Vec::new();
     for p in postings {
         match out.last_mut() {

@@ -281,8 +281,12 @@ impl Privacy {
         each_json_value(body, session_attr, |_, v| {
             keys.push(subject_key(SubjectKind::Session, &v));
         });
-        // A name may be spelled with `\u` escapes, which the search above does not see.
-        if memchr::memmem::find(body.as_bytes(), b"\\u").is_some() {
+        // A name may be spelled with `\u` escapes, which the search above does not see. (A body
+        // without a backslash has none: one byte search instead of building a substring
+        // searcher for every stored event.)
+        if memchr::memchr(b'\\', body.as_bytes()).is_some()
+            && memchr::memmem::find(body.as_bytes(), b"\\u").is_some()
+        {
             if let Ok(value) = serde_json::from_str::<Value>(body) {
                 self.escaped_subjects(&value, &mut keys);
             }
