@@ -363,7 +363,10 @@ fn erasing_a_session_scrubs_its_pending_notification_in_the_files_and_in_memory(
             .iter()
             .any(|n| n["attempts"].as_u64() >= Some(1))
     });
-    let id = pending_notifications(&s)[0]["id"].as_str().unwrap().to_string();
+    let id = pending_notifications(&s)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, _, before) = s.get(&format!("/v1/notifications/{id}"), None);
     assert!(before.to_string().contains("s-alice"), "{before}");
     assert!(occurs(&store_bytes(&data), "s-alice"));

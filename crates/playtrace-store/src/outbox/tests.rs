@@ -452,8 +452,10 @@ fn erase_session(writer: &SharedConn, session: &str, at: i64) {
 fn an_erasure_scrubs_the_notification_tables_and_keeps_groups_together() {
     let (_dir, writer, outbox) = open_outbox();
     in_tx(&writer, 1_000, |tx| {
-        tx.notify_journal(&fire_session("a1", "s-alice", 1)).unwrap();
-        tx.notify_journal(&fire_session("a2", "s-alice", 1)).unwrap();
+        tx.notify_journal(&fire_session("a1", "s-alice", 1))
+            .unwrap();
+        tx.notify_journal(&fire_session("a2", "s-alice", 1))
+            .unwrap();
         tx.notify_journal(&fire_session("b1", "s-bob", 1)).unwrap();
     });
     assert_eq!(outbox.flush_due(1_000, 10, copy_members).unwrap(), 2);
@@ -468,7 +470,8 @@ fn an_erasure_scrubs_the_notification_tables_and_keeps_groups_together() {
         .unwrap();
     // A change journaled, and held in memory by the notifier, but not flushed yet.
     in_tx(&writer, 2_000, |tx| {
-        tx.notify_journal(&fire_session("a3", "s-alice", 1)).unwrap();
+        tx.notify_journal(&fire_session("a3", "s-alice", 1))
+            .unwrap();
     });
     assert_eq!(outbox.next_flush_ms().unwrap(), Some(2_000));
     assert!(notify_texts(&writer).iter().any(|t| t.contains("s-alice")));
@@ -519,7 +522,8 @@ fn an_erasure_scrubs_the_notification_tables_and_keeps_groups_together() {
 fn a_flush_decided_before_an_erasure_writes_nothing() {
     let (_dir, writer, outbox) = open_outbox();
     in_tx(&writer, 1_000, |tx| {
-        tx.notify_journal(&fire_session("a1", "s-alice", 1)).unwrap();
+        tx.notify_journal(&fire_session("a1", "s-alice", 1))
+            .unwrap();
     });
     // The erasure commits between the flush's reads and its transaction.
     let queued = outbox
