@@ -190,7 +190,7 @@ fn canonical_escapes(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// `value` with every occurrence of the subject replaced (strings inside JSON; the text
 /// itself when it is not JSON).
-fn scrub(body: &str, values: &[String]) -> String {
+pub(crate) fn scrub(body: &str, values: &[String]) -> String {
     fn walk(v: &mut Value, values: &[String]) {
         match v {
             Value::String(s) => {
@@ -345,6 +345,11 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
             }
         }
         erased.alerts = touched.len() as u64;
+    }
+    // Copies of alerts in the notification tables (the log's counts leave them out).
+    let notify = crate::outbox::erase::run(conn, values, &needles)?;
+    if notify != crate::outbox::erase::Scrubbed::default() {
+        tracing::debug!(?notify, "erasure scrubbed notification rows");
     }
     conn.prepare_cached(
         "INSERT INTO erasures (at_ms, who, subject, subject_hash, events, rejects, alerts, \

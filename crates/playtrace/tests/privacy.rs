@@ -3,12 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod hook;
 mod server;
 
 use serde_json::Value;
 use server::{start_env, subscribe};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const SECRET_VAR: &str = "PLAYTRACE_TEST_HASH_SECRET";
 const SECRET: &str = "test-secret-0123456789abcdef0123";
@@ -323,4 +325,83 @@ fn erasing_a_session_scrubs_the_alert_naming_it_and_the_cli_erases_a_hashed_play
         "bob-3's session is in the files"
     );
     assert!(occurs(&bytes, &bob4), "bob-4 stays");
+}
+
+/// Polls `f` until it holds (bounded).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn pending_notifications(s: &server::Server) -> Vec<Value> {
+    let (status, _, v) = s.get("/v1/notifications?state=pending", None);
+    assert_eq!(status, 200, "{v}");
+    v["notifications"].as_array().unwrap().clone()
+}
+
+/// Alert notifications keep copies of the alert (the journal, the group and its members, the
+/// payload waiting in the outbox) and a `group_by = ["session"]` route puts the session into the
+/// group's key: an erasure scrubs them all, and the notifier's copies in memory are not sent.
+#[test]
+fn erasing_a_session_scrubs_its_pending_notification_in_the_files_and_in_memory() {
+    // The receiver is down: the notification stays pending, retried from memory.
+    let port = hook::free_port();
+    let config = format!(
+        "[privacy]\n[notify]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\nmax_attempts = 1000\n\
+         [[notify.receivers]]\nname = \"down\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}\"\n\
+         [[notify.routes]]\nreceiver = \"down\"\ngroup_by = [\"session\"]\ngroup_wait = \"0s\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start_env(&data, &config, &[]);
+    populate(&s);
+    eventually("the alert's notification pending, and failing", || {
+        pending_notifications(&s)
+            .iter()
+            .any(|n| n["attempts"].as_u64() >= Some(1))
+    });
+    let id = pending_notifications(&s)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, before) = s.get(&format!("/v1/notifications/{id}"), None);
+    assert!(before.to_string().contains("s-alice"), "{before}");
+    assert!(occurs(&store_bytes(&data), "s-alice"));
+
+    let (status, _, answer) = s.post_with(
+        "/v1/erasures",
+        &[("Content-Type", "application/json")],
+        br#"{"session":"s-alice"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["walTruncated"], true, "{answer}");
+    let bytes = store_bytes(&data);
+    assert!(!occurs(&bytes, "s-alice"), "the session is in the files");
+    assert!(occurs(&bytes, "s-bob-3"), "other sessions stay");
+
+    // Still pending, scrubbed: its group key and payload no longer name the session.
+    let pending = pending_notifications(&s);
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["id"], id.as_str());
+    let (_, _, after) = s.get(&format!("/v1/notifications/{id}"), None);
+    let text = after.to_string();
+    assert!(!text.contains("s-alice"), "{after}");
+    assert_eq!(
+        after["payload"]["groupLabels"]["session"], "[erased]",
+        "{after}"
+    );
+
+    // The receiver comes back: what it gets is the scrubbed copy, not one kept in memory from
+    // before the erasure.
+    let hook = hook::start_on(port, Arc::new(|_, _| hook::ok()));
+    let got = hook.wait_for(1, Duration::from_secs(30));
+    assert!(!got.is_empty(), "nothing delivered");
+    for r in &got {
+        assert!(!r.body.to_string().contains("s-alice"), "{}", r.body);
+        assert_eq!(r.body["groupLabels"]["session"], "[erased]", "{}", r.body);
+    }
+    assert!(!occurs(&store_bytes(&data), "s-alice"));
 }

@@ -83,6 +83,22 @@ impl Notifier {
         }
     }
 
+    /// After an erasure committed (`POST /v1/erasures`): drops every copy of alerts and
+    /// notifications held in memory — the outbox's pending group changes and each receiver's
+    /// queue — so nothing from before the erasure is sent or written back; all is read again
+    /// from the scrubbed store. Waits for a flush or a read of the store that is running (it
+    /// holds the handoff) to end first. Blocking. A notification being sent now may still go
+    /// out (docs/PRIVACY.md).
+    pub(crate) fn erased(&self) {
+        let _handoff = self.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        self.outbox.forget_held();
+        for (i, wake) in self.wakes.iter().enumerate() {
+            self.queue(i).erased();
+            wake.notify_one();
+        }
+        self.flush_wake.notify_one();
+    }
+
     fn queue(&self, i: usize) -> std::sync::MutexGuard<'_, queue::Queue> {
         self.queues[i].lock().unwrap_or_else(|p| p.into_inner())
     }

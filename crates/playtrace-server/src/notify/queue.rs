@@ -28,6 +28,9 @@ pub(crate) struct Queue {
     /// `None`: every pending notification of the receiver is here or in flight. `Some(t)`: the
     /// store may hold others, none due before `t`.
     unread_from: Option<i64>,
+    /// In flight when an erasure committed: their copies here predate it, so a failed one is
+    /// read back from the (scrubbed) store instead of coming back from memory.
+    stale: HashSet<String>,
 }
 
 impl Queue {
@@ -40,6 +43,7 @@ impl Queue {
             in_flight: HashSet::new(),
             recorded_during_read: None,
             unread_from: Some(i64::MIN),
+            stale: HashSet::new(),
         }
     }
 
@@ -109,6 +113,12 @@ impl Queue {
         if let Some(during) = &mut self.recorded_during_read {
             during.insert(id.to_string());
         }
+        if self.stale.remove(id) {
+            if retry.is_some() {
+                self.unread(i64::MIN);
+            }
+            return;
+        }
         if let Some(n) = retry {
             self.add(n);
         }
@@ -117,6 +127,7 @@ impl Queue {
     /// Recording a send failed: the store still shows it pending as before, so read it again.
     pub(crate) fn not_recorded(&mut self, id: &str) {
         self.in_flight.remove(id);
+        self.stale.remove(id);
         self.unread(i64::MIN);
     }
 
@@ -126,6 +137,14 @@ impl Queue {
         self.waiting.clear();
         self.keys.clear();
         self.unread(i64::MIN);
+    }
+
+    /// After an erasure committed: forgets every copy here (they may name the erased subject)
+    /// and reads the store again; a send in flight is not taken back, but if it fails, it is
+    /// retried from the store's scrubbed copy, not from its own.
+    pub(crate) fn erased(&mut self) {
+        self.reload();
+        self.stale.extend(self.in_flight.iter().cloned());
     }
 
     /// Starts a read of the store: what to pass over (here or in flight) and how many to read.
@@ -237,6 +256,29 @@ mod tests {
             "n3 was recorded: not sent again"
         );
         assert!(!q.must_read(10_000));
+    }
+
+    #[test]
+    fn after_an_erasure_no_copy_from_before_it_comes_back_from_memory() {
+        let mut q = Queue::new();
+        q.begin_read();
+        q.end_read(vec![note("a", 0), note("b", 0), note("c", 500)], None);
+        q.take_due(0);
+        q.take_due(0);
+        q.erased();
+        assert!(q.take_due(1_000).is_none(), "c's copy is forgotten");
+        assert!(q.must_read(0));
+        // a fails while the erasure runs: its retry is read from the store, not kept.
+        q.recorded("a", Some(note("a", 10)));
+        assert!(!q.keys.contains_key("a"));
+        let (skip, _) = q.begin_read();
+        assert_eq!(skip.len(), 1, "only b, still in flight, is passed over");
+        q.end_read(vec![note("a", 10), note("c", 500)], None);
+        assert_eq!(q.take_due(1_000).unwrap().id, "a");
+        // Later attempts of b come back from memory again.
+        q.recorded("b", None);
+        q.recorded("a", Some(note("a", 20)));
+        assert!(q.keys.contains_key("a"));
     }
 
     #[test]

@@ -54,6 +54,12 @@ impl Outbox {
         let mut conn = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
         let mut held = self.held();
+        // Read before an erasure committed: it may hold what the erasure scrubbed.
+        let erasures = super::erase::erasures_seen(&tx)?;
+        if held.erasures.is_some_and(|seen| seen != erasures) {
+            *held = Pending::default();
+        }
+        held.erasures = Some(erasures);
         if let Some(router) = self.router.get() {
             if let Err(e) = held.refresh(&tx, router) {
                 // Half applied: start again from the tables next time.
@@ -160,6 +166,11 @@ impl Outbox {
         }
         let written = self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // An erasure committed after the reads this flush decided from: writing them would
+            // put back what it scrubbed. Nothing is written; the next flush reads again.
+            if Some(super::erase::erasures_seen(&tx)?) != held.erasures {
+                return Ok(Vec::new());
+            }
             let mut queued = Vec::new();
             for (g, flush) in &decided {
                 let Some(n) = &flush.send else {
@@ -209,8 +220,9 @@ impl Outbox {
         written
     }
 
-    /// Forgets what is held (after another write to the group tables).
-    pub(crate) fn forget_held(&self) {
+    /// Forgets what is held (after another write to the group tables, or an erasure: the
+    /// next flush reads the journal and the groups again from the tables).
+    pub fn forget_held(&self) {
         *self.held() = Pending::default();
     }
 }

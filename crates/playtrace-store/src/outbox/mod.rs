@@ -8,9 +8,11 @@
 //! - `journal.rs`: the writer's append, and the journal's reads;
 //! - `pending.rs`: the journal applied to the groups it touched, between two flushes;
 //! - `flush.rs`: due groups, and the flush's transaction;
-//! - `admin.rs`: what operators do (lists, retries, pruning).
+//! - `admin.rs`: what operators do (lists, retries, pruning);
+//! - `erase.rs`: an erasure's share (the copies of alerts these tables keep).
 
 mod admin;
+pub(crate) mod erase;
 mod flush;
 mod journal;
 mod pending;

@@ -71,6 +71,9 @@ pub(crate) struct Pending {
     groups: HashMap<Key, State>,
     /// Which groups here hold each alert.
     by_alert: HashMap<String, HashSet<Key>>,
+    /// The last erasure committed when this state was first read (`erase.rs`): after a later
+    /// one it may hold what that erasure scrubbed, and is read again.
+    pub(crate) erasures: Option<i64>,
 }
 
 const GROUP: &str = "SELECT labels, interval_ms, repeat_ms, created_ms, flush_ms, sent_ms

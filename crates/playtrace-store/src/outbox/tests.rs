@@ -30,6 +30,9 @@ fn router() -> Router {
                     .filter_map(|g| {
                         let mut spec = spec(g.as_str()?);
                         spec.wait_ms = v["wait"].as_i64().unwrap_or(0);
+                        if v["labels"].is_object() {
+                            spec.labels = v["labels"].to_string();
+                        }
                         Some(spec)
                     })
                     .collect(),
@@ -388,4 +391,153 @@ fn many_waiting_groups_are_written_out_before_any_is_due() {
     assert_eq!(outbox.next_flush_ms().unwrap(), Some(60_000));
     assert_eq!(outbox.flush_due(60_000, 2_000, send_n).unwrap(), 1);
     assert_eq!(count(&writer, "notify_members"), 1_100, "all notified");
+}
+
+/// Every text the notification tables hold, one string per row.
+fn notify_texts(writer: &SharedConn) -> Vec<String> {
+    let conn = lock_conn(writer);
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT alert FROM notify_journal",
+        "SELECT receiver || ' ' || group_key || ' ' || labels FROM notify_groups",
+        "SELECT group_key || ' ' || alert_id || ' ' || alert FROM notify_members",
+        "SELECT group_key || ' ' || body || ' ' || coalesce(last_error, '') FROM notify_outbox",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+/// A firing alert about `session`, grouped by it as `group_by = ["session"]` does.
+fn fire_session(id: &str, session: &str, n: i64) -> String {
+    serde_json::json!({"id": id, "state": "firing", "sessionId": session, "n": n,
+        "groups": [format!("{{}}:{{session=\"{session}\"}}")],
+        "labels": {"session": session}})
+    .to_string()
+}
+
+/// A notification whose body copies its group's alerts, as the webhook payload does.
+fn copy_members(g: &Group) -> Flush {
+    let alerts: Vec<serde_json::Value> = g
+        .members
+        .iter()
+        .map(|m| serde_json::from_str(&m.alert).unwrap())
+        .collect();
+    Flush {
+        send: Some(NewNotification {
+            id: format!("n-{}-{}", g.group_key, g.flush_ms),
+            status: "firing".into(),
+            alerts: alerts.len() as i64,
+            body: serde_json::json!({"groupKey": g.group_key, "alerts": alerts}).to_string(),
+        }),
+        next_ms: g.flush_ms + 60_000,
+    }
+}
+
+fn erase_session(writer: &SharedConn, session: &str, at: i64) {
+    let erasure = crate::Erasure {
+        kind: crate::SubjectKind::Session,
+        values: vec![session.to_string()],
+        who: "test".into(),
+        subject_hash: "h".into(),
+    };
+    in_tx(writer, at, |tx| {
+        crate::erase::run(tx.conn, &erasure, at).unwrap();
+    });
+}
+
+#[test]
+fn an_erasure_scrubs_the_notification_tables_and_keeps_groups_together() {
+    let (_dir, writer, outbox) = open_outbox();
+    in_tx(&writer, 1_000, |tx| {
+        tx.notify_journal(&fire_session("a1", "s-alice", 1))
+            .unwrap();
+        tx.notify_journal(&fire_session("a2", "s-alice", 1))
+            .unwrap();
+        tx.notify_journal(&fire_session("b1", "s-bob", 1)).unwrap();
+    });
+    assert_eq!(outbox.flush_due(1_000, 10, copy_members).unwrap(), 2);
+    outbox
+        .record(&[Attempt {
+            id: outbox.list(None, None, 10).unwrap()[0].id.clone(),
+            attempts: 1,
+            at_ms: 1_100,
+            result: AttemptResult::Retry { next_ms: 5_000 },
+            error: Some("the receiver said: unknown session s-alice".into()),
+        }])
+        .unwrap();
+    // A change journaled, and held in memory by the notifier, but not flushed yet.
+    in_tx(&writer, 2_000, |tx| {
+        tx.notify_journal(&fire_session("a3", "s-alice", 1))
+            .unwrap();
+    });
+    assert_eq!(outbox.next_flush_ms().unwrap(), Some(2_000));
+    assert!(notify_texts(&writer).iter().any(|t| t.contains("s-alice")));
+
+    erase_session(&writer, "s-alice", 2_500);
+    let texts = notify_texts(&writer);
+    assert!(
+        texts.iter().all(|t| !t.contains("s-alice")),
+        "the session is still in the notification tables: {texts:#?}"
+    );
+    assert!(texts.iter().any(|t| t.contains("s-bob")), "others stay");
+    {
+        let conn = lock_conn(&writer);
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM notify_members m WHERE NOT EXISTS (SELECT 1 FROM                  notify_groups g WHERE g.receiver = m.receiver AND g.group_key = m.group_key)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0, "members stay with their group");
+        let keys: Vec<String> = conn
+            .prepare("SELECT group_key FROM notify_groups ORDER BY group_key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "{}:{session=\"[erased]\"}|erasure-1",
+                "{}:{session=\"s-bob\"}"
+            ]
+        );
+    }
+    // What the notifier held from before the erasure is not written back: its next flush reads
+    // the scrubbed tables again.
+    assert_eq!(outbox.flush_due(2_600, 10, copy_members).unwrap(), 1);
+    let texts = notify_texts(&writer);
+    assert!(texts.iter().all(|t| !t.contains("s-alice")), "{texts:#?}");
+    let sent = outbox.list(None, None, 10).unwrap();
+    assert_eq!(sent.len(), 3);
+    assert!(sent[0].body.contains("[erased]"), "{}", sent[0].body);
+}
+
+#[test]
+fn a_flush_decided_before_an_erasure_writes_nothing() {
+    let (_dir, writer, outbox) = open_outbox();
+    in_tx(&writer, 1_000, |tx| {
+        tx.notify_journal(&fire_session("a1", "s-alice", 1))
+            .unwrap();
+    });
+    // The erasure commits between the flush's reads and its transaction.
+    let queued = outbox
+        .flush_due_some(1_000, 10, |g| {
+            erase_session(&writer, "s-alice", 1_000);
+            Some(copy_members(g))
+        })
+        .unwrap();
+    assert!(queued.is_empty());
+    let texts = notify_texts(&writer);
+    assert!(texts.iter().all(|t| !t.contains("s-alice")), "{texts:#?}");
+    // The next flush works from the scrubbed journal.
+    let queued = outbox.flush_due_queued(1_000, 10, copy_members).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(queued[0].body.contains("[erased]"), "{}", queued[0].body);
+    assert!(notify_texts(&writer).iter().all(|t| !t.contains("s-alice")));
 }

@@ -1,7 +1,8 @@
 //! `POST /v1/erasures` (admin) erases a player's or a session's data; `GET /v1/erasures` (admin)
 //! lists the erasure log (docs/PRIVACY.md). The erasure is one writer job, so it is ordered
-//! with ingest like every write; then the WAL is checkpointed and truncated so the erased bytes
-//! leave the files.
+//! with ingest like every write; then the notifier drops its copies in memory (read again from
+//! the scrubbed store), and the WAL is checkpointed and truncated so the erased bytes leave the
+//! files.
 
 use crate::app::AppState;
 use crate::http::auth::{Admin, Caller};
@@ -88,6 +89,15 @@ pub(crate) async fn erase(
         .unwrap_or_else(|p| p.into_inner())
         .take()
         .unwrap_or_default();
+    // The notifier's copies in memory predate the erasure: dropped, and read again from the
+    // scrubbed store.
+    if let Some(notifier) = app.notify.get().cloned() {
+        blocking(move || {
+            notifier.erased();
+            Ok(())
+        })
+        .await?;
+    }
     let db = app.config.data_dir.join(DB_FILE);
     let truncated = blocking(move || playtrace_store::truncate_wal(&db)).await?;
     if !truncated {
