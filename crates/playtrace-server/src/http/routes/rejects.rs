@@ -40,10 +40,6 @@ const IN_FLIGHT: usize = 2;
 /// committed stays committed; run the replay again).
 const OVERLOAD_RETRIES: u32 = 600;
 
-/// Pages the background reader may have read ahead of the writer's queue (besides the one it is
-/// reading): enough that the writer never waits for a page while the reader has a core.
-const READ_AHEAD: usize = 1;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectsQuery {
@@ -258,7 +254,7 @@ pub(crate) async fn replay(
     let mut pages = source.start(&app)?;
     let mut in_flight = VecDeque::new();
     loop {
-        let batch = match pages.recv().await {
+        let batch = match pages.next().await {
             Some(Ok(Some(batch))) => batch,
             Some(Ok(None)) => break,
             Some(Err(e)) => return Err(ApiError::store(e)),
@@ -330,13 +326,29 @@ struct Source {
 /// that stopped it.
 type Page = Result<Option<ReplayBatch>, StoreError>;
 
+/// The request's end of its page reader.
+struct Pages {
+    ask: std::sync::mpsc::Sender<()>,
+    pages: mpsc::Receiver<Page>,
+}
+
+impl Pages {
+    /// The next page, read only once asked for (after the page before it was queued, while the
+    /// pages in flight commit): a reader running further ahead bought no faster replay and kept
+    /// one more thread busy beside the writer (the writer's wait for a core and the live
+    /// median went up, bench/recovery/README.md round 11). `None` if the reader is gone.
+    async fn next(&mut self) -> Option<Page> {
+        self.ask.send(()).ok()?;
+        self.pages.recv().await
+    }
+}
+
 impl Source {
     /// Reads the selected rejects page by page on a thread of its own at background priority
-    /// (`crate::background`): reading and re-parsing are most of a replay's CPU beside the
-    /// writer's, and on a busy machine they would otherwise keep a live request's threads
-    /// waiting for a core. The thread stops after the last page, at an error, or when the
-    /// request is gone (the receiver dropped).
-    fn start(self, app: &AppState) -> ApiResult<mpsc::Receiver<Page>> {
+    /// (`crate::background`): reading and re-parsing are a third of a replay's CPU, and on a
+    /// busy machine they would otherwise keep a live request's threads waiting for a core.
+    /// The thread stops after the last page, at an error, or when the request is gone.
+    fn start(self, app: &AppState) -> ApiResult<Pages> {
         let reader = app.reader.clone();
         self.start_with(move |filter, after| reader.rejects_to_replay(filter, after, REPLAY_PAGE))
     }
@@ -347,11 +359,12 @@ impl Source {
         mut fetch: impl FnMut(&RejectFilter, i64) -> Result<Vec<RejectEntry>, StoreError>
             + Send
             + 'static,
-    ) -> ApiResult<mpsc::Receiver<Page>> {
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        crate::background::spawn("playtrace-replay", move || {
+    ) -> ApiResult<Pages> {
+        let (ask, asked) = std::sync::mpsc::channel();
+        let (tx, pages) = mpsc::channel(1);
+        crate::background::spawn("replay-pages", move || {
             let mut after = 0;
-            loop {
+            while asked.recv().is_ok() {
                 let page = match fetch(&self.filter, after) {
                     Ok(page) if page.is_empty() => {
                         let _ = tx.blocking_send(Ok(None));
@@ -364,19 +377,15 @@ impl Source {
                     }
                 };
                 after = page.last().map_or(after, |e| e.record.seq);
-                let batch = ReplayBatch::read(
-                    &self.games,
-                    &page,
-                    self.transform.as_deref(),
-                    self.max_line,
-                );
+                let batch =
+                    ReplayBatch::read(&self.games, &page, self.transform.as_deref(), self.max_line);
                 if tx.blocking_send(Ok(Some(batch))).is_err() {
                     return;
                 }
             }
         })
         .map_err(ApiError::internal)?;
-        Ok(rx)
+        Ok(Pages { ask, pages })
     }
 }
 
@@ -469,12 +478,12 @@ mod tests {
             })
             .unwrap();
         let mut marks = Vec::new();
-        while let Some(Ok(Some(batch))) = pages.recv().await {
+        while let Some(Ok(Some(batch))) = pages.next().await {
             marks.extend(batch.marks.iter().map(|m| m.reject_seq));
         }
         assert_eq!(marks, [1, 2, 3]);
         let seen = seen.lock().unwrap().clone();
-        let expected = |after| (after, Some("playtrace-replay".to_string()), Some(NICENESS));
+        let expected = |after| (after, Some("replay-pages".to_string()), Some(NICENESS));
         #[cfg(target_os = "linux")]
         assert_eq!(seen, [expected(0), expected(2), expected(3)]);
         #[cfg(not(target_os = "linux"))]
