@@ -248,9 +248,10 @@ pub(crate) async fn replay(
         transform,
         max_line,
     };
-    // Pages are read on a background thread of their own (`Source::start`) and queued on the
-    // writer in order, up to `IN_FLIGHT` at once, so a group commit can take more than one (one
-    // page at a time left the writer idle between a page's commit and the next page's arrival).
+    // Pages are read on a background thread of their own (`Source::start`), the next one while
+    // the ones queued commit, and queued on the writer in order, up to `IN_FLIGHT` at once, so a
+    // group commit can take more than one (one page at a time left the writer idle between a
+    // page's commit and the next page's arrival).
     let mut pages = source.start(&app)?;
     let mut in_flight = VecDeque::new();
     loop {
