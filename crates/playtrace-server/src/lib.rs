@@ -20,6 +20,7 @@ pub mod notify;
 mod alerting;
 mod app;
 mod auth;
+mod background;
 mod cluster;
 mod console;
 mod fanout;

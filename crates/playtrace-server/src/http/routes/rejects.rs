@@ -17,12 +17,13 @@ use axum::extract::{Path, State};
 use axum::Json;
 use playtrace_core::time::parse_rfc3339_ms;
 use playtrace_core::units::Millis;
-use playtrace_store::{RejectEntry, RejectFilter};
+use playtrace_store::{RejectEntry, RejectFilter, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Rejects read again per writer job: a live job arriving during a replay's commit joins it
 /// after the page being written (the writer's feed), so this bounds the replay work a live
@@ -247,13 +248,23 @@ pub(crate) async fn replay(
         transform,
         max_line,
     };
-    // Pages are queued on the writer in order, up to `IN_FLIGHT` at once, so a group commit can
-    // take more than one (one page at a time left the writer idle between a page's commit and
-    // the next page's arrival); the next page is read meanwhile.
+    // Pages are read on a background thread of their own (`Source::start`), the next one while
+    // the ones queued commit, and queued on the writer in order, up to `IN_FLIGHT` at once, so a
+    // group commit can take more than one (one page at a time left the writer idle between a
+    // page's commit and the next page's arrival).
+    let mut pages = source.start(&app)?;
     let mut in_flight = VecDeque::new();
-    let mut next = source.fetch(&app, 0).await?;
-    while let Some((page, batch)) = next.take() {
-        let after = page.last().map_or(0, |e| e.record.seq);
+    loop {
+        let batch = match pages.next().await {
+            Some(Ok(Some(batch))) => batch,
+            Some(Ok(None)) => break,
+            Some(Err(e)) => return Err(ApiError::store(e)),
+            None => {
+                return Err(ApiError::internal(
+                    "the replay's page reader stopped before the last page",
+                ))
+            }
+        };
         totals.selected +=
             (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
         totals.passing += batch.marks.len() as u64;
@@ -271,7 +282,6 @@ pub(crate) async fn replay(
             }
             in_flight.push_back(queue_page(&app, batch).await?);
         }
-        next = source.fetch(&app, after).await?;
     }
     while let Some(page) = in_flight.pop_front() {
         totals.settle(page).await?;
@@ -313,31 +323,70 @@ struct Source {
     max_line: u64,
 }
 
-/// A page of rejects and what reading them again gave.
-type Page = (Arc<Vec<RejectEntry>>, ReplayBatch);
+/// What the page reader sends: a page read again, `None` after the last page, or the error
+/// that stopped it.
+type Page = Result<Option<ReplayBatch>, StoreError>;
+
+/// The request's end of its page reader.
+struct Pages {
+    ask: std::sync::mpsc::Sender<()>,
+    pages: mpsc::Receiver<Page>,
+}
+
+impl Pages {
+    /// The next page, read only once asked for (after the page before it was queued, while the
+    /// pages in flight commit): a reader running further ahead bought no faster replay and kept
+    /// one more thread busy beside the writer (the writer's wait for a core and the live
+    /// median went up, bench/recovery/README.md round 11). `None` if the reader is gone.
+    async fn next(&mut self) -> Option<Page> {
+        self.ask.send(()).ok()?;
+        self.pages.recv().await
+    }
+}
 
 impl Source {
-    /// The next page after `after`, read again; `None` when no reject is left.
-    async fn fetch(&self, app: &AppState, after: i64) -> ApiResult<Option<Page>> {
-        let (reader, filter) = (app.reader.clone(), self.filter.clone());
-        let page = blocking(move || reader.rejects_to_replay(&filter, after, REPLAY_PAGE)).await?;
-        if page.is_empty() {
-            return Ok(None);
-        }
-        let page = Arc::new(page);
-        let batch = self.read(page.clone()).await?;
-        Ok(Some((page, batch)))
+    /// Reads the selected rejects page by page on a thread of its own at background priority
+    /// (`crate::background`): reading and re-parsing are a third of a replay's CPU, and on a
+    /// busy machine they would otherwise keep a live request's threads waiting for a core.
+    /// The thread stops after the last page, at an error, or when the request is gone.
+    fn start(self, app: &AppState) -> ApiResult<Pages> {
+        let reader = app.reader.clone();
+        self.start_with(move |filter, after| reader.rejects_to_replay(filter, after, REPLAY_PAGE))
     }
 
-    /// Reads a page of rejects again, off the async threads.
-    async fn read(&self, page: Arc<Vec<RejectEntry>>) -> ApiResult<ReplayBatch> {
-        let (games, transform, max_line) =
-            (self.games.clone(), self.transform.clone(), self.max_line);
-        tokio::task::spawn_blocking(move || {
-            ReplayBatch::read(&games, &page, transform.as_deref(), max_line)
+    /// [`Source::start`] with the page fetch given (`after` the last sequence read).
+    fn start_with(
+        self,
+        mut fetch: impl FnMut(&RejectFilter, i64) -> Result<Vec<RejectEntry>, StoreError>
+            + Send
+            + 'static,
+    ) -> ApiResult<Pages> {
+        let (ask, asked) = std::sync::mpsc::channel();
+        let (tx, pages) = mpsc::channel(1);
+        crate::background::spawn("replay-pages", move || {
+            let mut after = 0;
+            while asked.recv().is_ok() {
+                let page = match fetch(&self.filter, after) {
+                    Ok(page) if page.is_empty() => {
+                        let _ = tx.blocking_send(Ok(None));
+                        return;
+                    }
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                after = page.last().map_or(after, |e| e.record.seq);
+                let batch =
+                    ReplayBatch::read(&self.games, &page, self.transform.as_deref(), self.max_line);
+                if tx.blocking_send(Ok(Some(batch))).is_err() {
+                    return;
+                }
+            }
         })
-        .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+        Ok(Pages { ask, pages })
     }
 }
 
@@ -375,4 +424,72 @@ async fn queue_page(app: &AppState, batch: ReplayBatch) -> ApiResult<InFlight<'_
     )
     .await?;
     Ok(InFlight { queued, folded })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::background::{this_thread_niceness, NICENESS};
+    use playtrace_store::{RejectRecord, RejectRow};
+    use std::sync::Mutex;
+
+    fn entry(seq: i64) -> RejectEntry {
+        RejectEntry {
+            record: RejectRecord {
+                seq,
+                recv_ms: 1000,
+                row: RejectRow {
+                    line: 1,
+                    kind: "schema".into(),
+                    message: String::new(),
+                    raw: format!(r#"{{"evt":"e{seq}"}}"#),
+                },
+            },
+            replayed_ms: None,
+            replayed_seq: None,
+        }
+    }
+
+    /// The replay's page reads run at background priority on a thread of their own, never on a
+    /// thread live requests use (whose priority could not be raised again afterwards).
+    #[tokio::test]
+    async fn pages_are_read_in_order_on_a_background_thread_at_the_lowest_priority() {
+        let before = this_thread_niceness();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let source = Source {
+            filter: RejectFilter::default(),
+            games: GameScope::default(),
+            transform: Some(Arc::new(
+                Transform::parse("[[rename]]\nfrom = \"evt\"\nto = \"event\"\n").unwrap(),
+            )),
+            max_line: 1 << 20,
+        };
+        let log = seen.clone();
+        let mut pages = source
+            .start_with(move |_, after| {
+                let name = std::thread::current().name().map(str::to_string);
+                log.lock()
+                    .unwrap()
+                    .push((after, name, this_thread_niceness()));
+                Ok(match after {
+                    0 => vec![entry(1), entry(2)],
+                    2 => vec![entry(3)],
+                    _ => Vec::new(),
+                })
+            })
+            .unwrap();
+        let mut marks = Vec::new();
+        while let Some(Ok(Some(batch))) = pages.next().await {
+            marks.extend(batch.marks.iter().map(|m| m.reject_seq));
+        }
+        assert_eq!(marks, [1, 2, 3]);
+        let seen = seen.lock().unwrap().clone();
+        let expected = |after| (after, Some("replay-pages".to_string()), Some(NICENESS));
+        #[cfg(target_os = "linux")]
+        assert_eq!(seen, [expected(0), expected(2), expected(3)]);
+        #[cfg(not(target_os = "linux"))]
+        assert_eq!(seen.len(), 3);
+        // The request's own thread keeps its priority.
+        assert_eq!(this_thread_niceness(), before);
+    }
 }
