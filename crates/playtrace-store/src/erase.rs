@@ -14,6 +14,7 @@
 use crate::lock::{DirLock, LockError, LOCK_FILE};
 use crate::query::Reader;
 use crate::schema::{self, DB_FILE};
+use crate::scrub::scrub;
 use crate::subjects;
 use crate::writer::Tx;
 use crate::{now_ms, StoreError};
@@ -100,9 +101,6 @@ pub struct ErasureRecord {
     pub removed: Erased,
 }
 
-/// The text an erased value is replaced with inside alert data.
-const ERASED: &str = "[erased]";
-
 impl Erasure {
     /// What the subject is looked for with in free text (rejects, alerts, export artifacts):
     /// each value as a JSON string, and bare when it is long enough not to match unrelated text.
@@ -186,38 +184,6 @@ fn canonical_escapes(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
-}
-
-/// `value` with every occurrence of the subject replaced (strings inside JSON; the text
-/// itself when it is not JSON).
-pub(crate) fn scrub(body: &str, values: &[String]) -> String {
-    fn walk(v: &mut Value, values: &[String]) {
-        match v {
-            Value::String(s) => {
-                for value in values.iter().filter(|x| !x.is_empty()) {
-                    if s.contains(value.as_str()) {
-                        *s = s.replace(value.as_str(), ERASED);
-                    }
-                }
-            }
-            Value::Number(n) if values.iter().any(|x| *x == n.to_string()) => {
-                *v = Value::String(ERASED.into());
-            }
-            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, values)),
-            Value::Object(map) => map.values_mut().for_each(|i| walk(i, values)),
-            _ => {}
-        }
-    }
-    match serde_json::from_str::<Value>(body) {
-        Ok(mut v) => {
-            walk(&mut v, values);
-            v.to_string()
-        }
-        Err(_) => values
-            .iter()
-            .filter(|x| !x.is_empty())
-            .fold(body.to_string(), |b, x| b.replace(x.as_str(), ERASED)),
-    }
 }
 
 /// Runs `erasure` on `conn`, inside the caller's transaction.

@@ -29,6 +29,7 @@ mod rejects;
 mod retention;
 mod rollups;
 mod schema;
+mod scrub;
 mod silences;
 mod store;
 mod subjects;

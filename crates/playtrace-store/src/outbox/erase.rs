@@ -15,7 +15,7 @@
 //! predate an erasure would write them back unscrubbed, so it checks [`erasures_seen`] in its
 //! transaction and starts over from the tables when an erasure committed since (`flush.rs`).
 
-use crate::erase::scrub;
+use crate::scrub::scrub;
 use rusqlite::{params, Connection};
 use std::collections::{BTreeMap, HashMap};
 
