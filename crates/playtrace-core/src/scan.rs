@@ -26,9 +26,9 @@ pub use batch::{
     SentimentObservation, Span,
 };
 pub use event_ref::{Envelope, EventRef, LineScan, ScannedEvent};
-pub use line::{json_error, scan_line, scan_line_members, scan_line_with};
+pub use line::{json_error, scan_line, scan_line_members, scan_line_sink, scan_line_with};
 pub use lines::LineSeen;
-pub use members::{Member, Members};
+pub use members::{Member, Members, Sink};
 
 #[cfg(test)]
 mod tests;

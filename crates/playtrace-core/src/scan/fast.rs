@@ -18,7 +18,8 @@ use std::borrow::Cow;
 const MAX_DEPTH: u32 = 64;
 
 /// Fills `top` from `line` if it is an object this reader fully validates; `None` otherwise.
-/// Every member read goes to `sink` too (nothing, for [`NoMembers`]).
+/// Every member read goes to `sink` too (nothing, for [`NoMembers`]); a sink that answers
+/// `false` stops the read (`None`).
 ///
 /// [`NoMembers`]: super::members::NoMembers
 pub(super) fn read_line<'a, S: Sink<'a>>(
@@ -38,12 +39,14 @@ pub(super) fn read_line<'a, S: Sink<'a>>(
         let start = r.i;
         if usize::from(code) < slot::COUNT {
             let value = r.value(1)?;
-            if S::KEEPS {
-                sink.member(r.member(key, value.clone(), start, false)?);
+            if S::KEEPS && !sink.member(r.member(key, value.clone(), start, false)?) {
+                return None;
             }
             top.own.set(code, value);
         } else if code == slot::ATTRS {
-            sink.attrs_key();
+            if !sink.attrs_key(start) {
+                return None;
+            }
             let value = if r.peek()? == b'{' {
                 r.attrs(top.attrs.insert(Box::default()), sink)?;
                 Scalar::Object
@@ -51,14 +54,14 @@ pub(super) fn read_line<'a, S: Sink<'a>>(
                 r.value(1)?
             };
             top.attrs_type = Some(value.type_name());
-            if S::KEEPS {
-                sink.member(r.member(key, value, start, false)?);
+            if S::KEEPS && !sink.member(r.member(key, value, start, false)?) {
+                return None;
             }
         } else {
             top.document_hint = true;
             let value = r.value(1)?;
-            if S::KEEPS {
-                sink.member(r.member(key, value, start, false)?);
+            if S::KEEPS && !sink.member(r.member(key, value, start, false)?) {
+                return None;
             }
         }
         Some(())
@@ -365,12 +368,12 @@ impl<'a> Reader<'a> {
             let start = r.i;
             let value = r.value(2)?;
             if usize::from(code) < Field::COUNT {
-                if S::KEEPS {
-                    sink.member(r.member(key, value.clone(), start, true)?);
+                if S::KEEPS && !sink.member(r.member(key, value.clone(), start, true)?) {
+                    return None;
                 }
                 slots.set(code, value);
-            } else if S::KEEPS {
-                sink.member(r.member(key, value, start, true)?);
+            } else if S::KEEPS && !sink.member(r.member(key, value, start, true)?) {
+                return None;
             }
             Some(())
         })

@@ -2,7 +2,7 @@
 
 use super::event_ref::{EventRef, LineScan, ScannedEvent};
 use super::fast;
-use super::members::{Members, NoMembers};
+use super::members::{Members, NoMembers, Sink};
 use super::slots::{Shape, Top, TopVisitor};
 use crate::reject::LineError;
 use serde::de::Deserializer;
@@ -39,6 +39,20 @@ pub fn scan_line_members<'a, R>(
         return top.finish(|e| on_event(e, Some(members)));
     }
     scan_line_serde(line, |e| on_event(e, None))
+}
+
+/// [`scan_line_with`] through the fast reader only, handing every member to `sink` as it is
+/// read (the reader's one pass over the line), then `on_event` the event and the sink. `None`:
+/// the fast reader did not vouch for the line, or `sink` stopped the read; the caller reads
+/// the line its own way then (nothing was handed to `on_event`).
+pub fn scan_line_sink<'a, S: Sink<'a>, R>(
+    line: &'a str,
+    sink: &mut S,
+    on_event: impl FnOnce(EventRef<'_, 'a>, &mut S) -> R,
+) -> Option<Result<LineScan<R>, LineError>> {
+    let mut top = Top::default();
+    fast::read_line(line, &mut top, sink)?;
+    Some(top.finish(|e| on_event(e, sink)))
 }
 
 /// [`scan_line_with`] through serde_json only: the reference the fast reader is tested against.

@@ -87,13 +87,19 @@ impl<'a> Members<'a> {
     }
 }
 
-/// Where the fast reader puts the members it reads.
-pub(super) trait Sink<'a> {
-    /// Whether the sink keeps anything (when not, the reader skips building members).
+/// Where the fast reader puts the members it reads, as it reads them: [`Members`] keeps them,
+/// monitor's sink keeps nothing, and a caller may act on each member at once (ingest redacts
+/// the line in the reader's one pass, `scan_line_sink`).
+pub trait Sink<'a> {
+    /// Whether the sink takes members at all (when not, the reader skips building them).
     const KEEPS: bool;
-    fn member(&mut self, member: Member<'a>);
-    /// A top-level `attrs` key starts: a later one replaces the earlier one's members.
-    fn attrs_key(&mut self);
+    /// One member, after its value was read (a native line's `attrs` members come before the
+    /// top-level `attrs` member itself). `false` stops the read: the reader then answers as
+    /// for a line it does not vouch for.
+    fn member(&mut self, member: Member<'a>) -> bool;
+    /// A top-level `attrs` key starts, its value at byte `at` of the line: a later one
+    /// replaces the earlier one's members. `false` stops the read, as for [`Sink::member`].
+    fn attrs_key(&mut self, at: usize) -> bool;
 }
 
 /// Keeps nothing: the reader as monitor runs it.
@@ -102,30 +108,95 @@ pub(super) struct NoMembers;
 impl<'a> Sink<'a> for NoMembers {
     const KEEPS: bool = false;
     #[inline(always)]
-    fn member(&mut self, _member: Member<'a>) {}
+    fn member(&mut self, _member: Member<'a>) -> bool {
+        true
+    }
     #[inline(always)]
-    fn attrs_key(&mut self) {}
+    fn attrs_key(&mut self, _at: usize) -> bool {
+        true
+    }
 }
 
 impl<'a> Sink<'a> for Members<'a> {
     const KEEPS: bool = true;
     #[inline]
-    fn member(&mut self, member: Member<'a>) {
+    fn member(&mut self, member: Member<'a>) -> bool {
         if !member.in_attrs && member.key == "event" {
             self.native = true;
         }
         self.list.push(member);
+        true
     }
-    fn attrs_key(&mut self) {
+    fn attrs_key(&mut self, _at: usize) -> bool {
         if self.list.iter().any(|m| m.in_attrs) {
             self.list.retain(|m| !m.in_attrs);
         }
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::{scan_line_sink, LineScan};
+
+    /// Records what the reader hands it; stops the read at member `stop`.
+    struct Log {
+        seen: Vec<(String, bool)>,
+        attrs_at: Vec<usize>,
+        stop: usize,
+    }
+
+    impl<'a> Sink<'a> for Log {
+        const KEEPS: bool = true;
+        fn member(&mut self, m: Member<'a>) -> bool {
+            self.seen.push((m.key.to_string(), m.in_attrs));
+            self.seen.len() < self.stop
+        }
+        fn attrs_key(&mut self, at: usize) -> bool {
+            self.attrs_at.push(at);
+            true
+        }
+    }
+
+    #[test]
+    fn a_sink_sees_each_member_as_it_is_read_and_may_stop_the_read() {
+        // The one-pass redaction relies on this order: `attrs`' members before the `attrs`
+        // member itself, `attrs_key` at its `{`, and a `false` ending the read with no event.
+        let line = r#"{"event":"a","session":"s","attrs":{"x":1,"hubId":"h"},"ts":5}"#;
+        let mut log = Log {
+            seen: Vec::new(),
+            attrs_at: Vec::new(),
+            stop: usize::MAX,
+        };
+        let scanned = scan_line_sink(line, &mut log, |e, _| e.name.to_string());
+        assert_eq!(scanned, Some(Ok(LineScan::Event("a".to_string()))));
+        let seen: Vec<(&str, bool)> = log.seen.iter().map(|(k, a)| (k.as_str(), *a)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("event", false),
+                ("session", false),
+                ("x", true),
+                ("hubId", true),
+                ("attrs", false),
+                ("ts", false)
+            ]
+        );
+        assert_eq!(log.attrs_at, [line.find("{\"x\"").unwrap_or_default()]);
+        let mut stopped = Log {
+            seen: Vec::new(),
+            attrs_at: Vec::new(),
+            stop: 2,
+        };
+        let mut called = false;
+        assert_eq!(
+            scan_line_sink(line, &mut stopped, |_, _| called = true),
+            None
+        );
+        assert!(!called);
+        assert_eq!(stopped.seen.len(), 2);
+    }
 
     #[test]
     fn a_recycled_list_is_empty_and_keeps_its_allocation() {

@@ -50,6 +50,76 @@ impl Mask {
     }
 }
 
+/// Which of the bytes the built-in masks' checks look for a text holds (`@`, `.`, `:`, a byte
+/// of a non-ASCII character), found in one pass over the text a word at a time: the one-pass
+/// redaction (`ingest/redact/fused.rs`) asks it of each string as the reader meets it, where
+/// the other paths search the whole line once per mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaskBytes(u8);
+
+impl MaskBytes {
+    const AT: u8 = 1;
+    const DOT: u8 = 2;
+    const COLON: u8 = 4;
+    const WIDE: u8 = 8;
+
+    pub(crate) fn of(text: &str) -> MaskBytes {
+        const ONES: u64 = u64::MAX / 255;
+        const HIGHS: u64 = ONES << 7;
+        // Nonzero when a byte of `w` is `c` (exact as a whole: a borrow only marks bytes above
+        // a byte that is `c`).
+        #[inline(always)]
+        fn has(w: u64, c: u8) -> u64 {
+            let x = w ^ (ONES * u64::from(c));
+            x.wrapping_sub(ONES) & !x & HIGHS
+        }
+        let (mut at, mut dot, mut colon, mut wide) = (0, 0, 0, 0);
+        let mut word = |w: u64| {
+            at |= has(w, b'@');
+            dot |= has(w, b'.');
+            colon |= has(w, b':');
+            wide |= w & HIGHS;
+        };
+        let mut chunks = text.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            word(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // Zero padding: no `@`, `.` or `:`, no high bit.
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            word(u64::from_le_bytes(w));
+        }
+        let flag = |found: u64, bit: u8| if found != 0 { bit } else { 0 };
+        MaskBytes(
+            flag(at, Self::AT)
+                | flag(dot, Self::DOT)
+                | flag(colon, Self::COLON)
+                | flag(wide, Self::WIDE),
+        )
+    }
+}
+
+impl Mask {
+    /// [`Mask::may_match`] of `text`, whose [`MaskBytes`] are `bytes`: the same answer, without
+    /// searching a text that lacks the bytes the check needs.
+    pub(crate) fn may_match_in(&self, text: &str, bytes: MaskBytes) -> bool {
+        match self.needs {
+            Needs::Nothing => self.may_match(text),
+            Needs::At => bytes.0 & MaskBytes::AT != 0,
+            // ASCII text without `.` or `:` has neither shape (`ip_shaped`).
+            Needs::Ip => {
+                bytes.0 & MaskBytes::WIDE != 0
+                    || (bytes.0 & (MaskBytes::DOT | MaskBytes::COLON) != 0
+                        && ip_shaped(text.as_bytes()))
+            }
+        }
+    }
+}
+
 /// The ASCII shapes every IPv4 or IPv6 match of the `ip` mask contains (see [`Needs::Ip`]).
 fn ip_shaped(b: &[u8]) -> bool {
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);

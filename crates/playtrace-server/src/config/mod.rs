@@ -54,7 +54,7 @@ use games::{GameFile, SampleFile};
 use http::HttpFile;
 use limits::LimitsFile;
 use live::{live_options, BudgetsFile, ContestsFile};
-pub(crate) use mask::Needs;
+pub(crate) use mask::{MaskBytes, Needs};
 use metrics::MetricsFile;
 use notify::NotifyFile;
 use otlp::OtlpFile;

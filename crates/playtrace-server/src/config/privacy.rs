@@ -121,6 +121,9 @@ pub(crate) struct KeyRules {
 pub(crate) struct KeyTable {
     entries: Vec<(Box<str>, KeyRules, (usize, u64))>,
     pub(crate) masked: u64,
+    /// The rules that drop or hash `attrs` itself (what core reads changes: the one-pass
+    /// redaction steps aside), found once instead of on every line.
+    pub(crate) attrs_removed: u64,
 }
 
 impl KeyTable {
@@ -156,6 +159,7 @@ impl KeyTable {
             .take(64)
             .filter(|(_, r)| !r.mask.is_empty())
             .fold(0, |bits, (r, _)| bits | 1 << r);
+        table.attrs_removed = table.get("attrs").map_or(0, |k| k.drop | k.hash);
         table
     }
 

@@ -24,7 +24,8 @@ use playtrace_core::dialect::read_document;
 use playtrace_core::event::Event;
 use playtrace_core::reject::{raw_text, LineError};
 use playtrace_core::scan::{
-    json_error, scan_line_members, BatchOptions, Envelope, LineScan, Members, ObservationBatch,
+    json_error, scan_line_members, scan_line_sink, BatchOptions, Envelope, EventRef, LineScan,
+    Members, ObservationBatch,
 };
 use playtrace_store::{RejectRow, StoredEvent};
 use serde_json::{Map, Value};
@@ -200,12 +201,78 @@ impl Parsed {
         // little cheaper than collecting the members.
         if self.plan.is_none() && memchr::memchr(b'\\', text.as_bytes()).is_none() {
             if let Some(privacy) = self.privacy.clone().filter(|p| !p.rules.is_empty()) {
-                if self.push_redacted_once(line, text, &privacy) {
+                if self.push_fused(line, text, &privacy)
+                    || self.push_redacted_once(line, text, &privacy)
+                {
                     return;
                 }
             }
         }
         self.push_redacted(line, text);
+    }
+
+    /// [`Parsed::push_text`] with the line redacted inside its one read (`redact/fused.rs`):
+    /// the reader hands each member to the redaction as it reads it, and the read stands for
+    /// the redacted line. `false` (nothing kept) where that cannot be done; then the line takes
+    /// [`Parsed::push_redacted_once`].
+    fn push_fused(&mut self, line: u32, text: &str, privacy: &Privacy) -> bool {
+        let Some(mut sink) = redact::Fused::new(privacy, text) else {
+            return false;
+        };
+        let mut handled = false;
+        let mut refused = None;
+        let before = self.observations.observations.len();
+        let scanned = scan_line_sink(text, &mut sink, |e, sink| {
+            let Some(redacted) = sink.finish(e.envelope.session.as_deref()) else {
+                return;
+            };
+            handled = true;
+            refused = self.keep_redacted(e, redacted);
+        });
+        if !matches!(scanned, Some(Ok(LineScan::Event(())))) || !handled {
+            return false;
+        }
+        self.redacted_kept(line, text, before, refused);
+        true
+    }
+
+    /// Keeps an event read once and redacted from that read (resolving its game); the reject
+    /// when its game is refused.
+    fn keep_redacted(
+        &mut self,
+        e: EventRef<'_, '_>,
+        redacted: redact::Redacted<'_>,
+    ) -> Option<LineError> {
+        match self.games.resolve(e.envelope.game.as_deref()) {
+            Ok(game) => {
+                let index = self.push_stored(
+                    game,
+                    &e.name,
+                    e.time_ms,
+                    e.envelope,
+                    redacted.body.into_owned(),
+                    redacted.subjects,
+                );
+                self.observations
+                    .observe(index, &e.name, e.time_ms, e.fields, OBSERVE_ALL);
+                None
+            }
+            Err(err) => Some(err),
+        }
+    }
+
+    /// Counts an event [`Parsed::keep_redacted`] kept (its dimensions from the stored body),
+    /// or rejects the line.
+    fn redacted_kept(&mut self, line: u32, text: &str, before: usize, refused: Option<LineError>) {
+        match refused {
+            None => {
+                self.observations.events += 1;
+                if let Some(stored) = self.events.last() {
+                    self.observations.attach_dims(before, &stored.body);
+                }
+            }
+            Some(err) => self.reject(line, err, text.as_bytes()),
+        }
     }
 
     /// [`Parsed::push_text`] with the line scanned once: redaction works on the members the
@@ -237,34 +304,12 @@ impl Parsed {
                 return;
             };
             handled = true;
-            match self.games.resolve(e.envelope.game.as_deref()) {
-                Ok(game) => {
-                    let index = self.push_stored(
-                        game,
-                        &e.name,
-                        e.time_ms,
-                        e.envelope,
-                        redacted.body.into_owned(),
-                        redacted.subjects,
-                    );
-                    self.observations
-                        .observe(index, &e.name, e.time_ms, e.fields, OBSERVE_ALL);
-                }
-                Err(err) => refused = Some(err),
-            }
+            refused = self.keep_redacted(e, redacted);
         });
         if !matches!(scanned, Ok(LineScan::Event(()))) || !handled {
             return false;
         }
-        match refused {
-            None => {
-                self.observations.events += 1;
-                if let Some(stored) = self.events.last() {
-                    self.observations.attach_dims(before, &stored.body);
-                }
-            }
-            Some(err) => self.reject(line, err, text.as_bytes()),
-        }
+        self.redacted_kept(line, text, before, refused);
         true
     }
 

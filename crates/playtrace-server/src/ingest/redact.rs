@@ -374,9 +374,15 @@ fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> Strin
     out
 }
 
+mod fused;
+#[cfg(test)]
+mod fused_tests;
 pub(crate) mod keyed;
 mod live;
 mod members;
 mod spans;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use fused::Fused;
+pub(crate) use members::Redacted;

@@ -5,7 +5,7 @@
 //! to the text's ends; a line with escapes may spell a match differently, so there every mask
 //! is live.
 
-use crate::config::{Mask, Needs, RedactRule};
+use crate::config::{Mask, MaskBytes, Needs, RedactRule};
 use std::borrow::Cow;
 
 /// Masks past this many (all rules' masks in order) are checked each time they are asked.
@@ -127,29 +127,114 @@ impl<'t> Live<'t> {
         &mut self,
         rule: &RedactRule,
         base: usize,
-        mut unchanged: bool,
-        mut hashed: bool,
+        unchanged: bool,
+        hashed: bool,
         text: &str,
     ) -> Option<String> {
-        let mut out: Option<String> = None;
-        for (k, mask) in rule.mask.iter().enumerate() {
-            if unchanged && !self.gate(base + k, mask) {
-                continue;
-            }
-            // A hash is hex: no `@`, `.` or `:`, so neither byte check would pass.
-            if hashed && mask.needs != Needs::Nothing {
-                continue;
-            }
-            let from = out.as_deref().unwrap_or(text);
-            if !mask.may_match(from) {
-                continue;
-            }
-            if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
-                out = Some(m);
-                unchanged = false;
-                hashed = false;
+        apply_masks(rule, unchanged, hashed, text, |k, mask| {
+            self.gate(base + k, mask)
+        })
+    }
+}
+
+/// `rule`'s masks over `text` (see [`Live::mask`]); `open(k, mask)`: whether mask `k` of the
+/// rule may match an unchanged string (a cheap check before the string's own).
+fn apply_masks(
+    rule: &RedactRule,
+    mut unchanged: bool,
+    mut hashed: bool,
+    text: &str,
+    mut open: impl FnMut(usize, &Mask) -> bool,
+) -> Option<String> {
+    let mut out: Option<String> = None;
+    for (k, mask) in rule.mask.iter().enumerate() {
+        if unchanged && !open(k, mask) {
+            continue;
+        }
+        // A hash is hex: no `@`, `.` or `:`, so neither byte check would pass.
+        if hashed && mask.needs != Needs::Nothing {
+            continue;
+        }
+        let from = out.as_deref().unwrap_or(text);
+        if !mask.may_match(from) {
+            continue;
+        }
+        if let Cow::Owned(m) = mask.regex.replace_all(from, mask.label) {
+            out = Some(m);
+            unchanged = false;
+            hashed = false;
+        }
+    }
+    out
+}
+
+/// How `member_change` (`members.rs`) learns whether masks may change a string: from the
+/// line's checks ([`Live`], for a line whose members were listed) or from the string's own
+/// bytes ([`Strings`], for the reader's one pass, which meets each string once).
+pub(super) trait Gate {
+    /// Whether no mask of the rules in `rules` (a bit per rule of `all`) can change `text`, an
+    /// unchanged string of the line.
+    fn clear(&mut self, all: &[RedactRule], rules: u64, text: &str) -> bool;
+    /// [`Live::mask`].
+    fn mask(
+        &mut self,
+        rule: &RedactRule,
+        base: usize,
+        unchanged: bool,
+        hashed: bool,
+        text: &str,
+    ) -> Option<String>;
+}
+
+impl Gate for Live<'_> {
+    fn clear(&mut self, all: &[RedactRule], rules: u64, _text: &str) -> bool {
+        Live::clear(self, all, rules)
+    }
+
+    fn mask(
+        &mut self,
+        rule: &RedactRule,
+        base: usize,
+        unchanged: bool,
+        hashed: bool,
+        text: &str,
+    ) -> Option<String> {
+        Live::mask(self, rule, base, unchanged, hashed, text)
+    }
+}
+
+/// The masks' checks asked of each string alone: one pass over its bytes ([`MaskBytes`])
+/// answers the `email` and `ip` checks, instead of searching the whole line once per mask.
+/// A mask the check passes runs its regex on the string, as with [`Live`].
+pub(super) struct Strings;
+
+impl Gate for Strings {
+    fn clear(&mut self, all: &[RedactRule], rules: u64, text: &str) -> bool {
+        let bytes = MaskBytes::of(text);
+        // A loop over the set bits (an iterator chain here cost more than the checks).
+        let mut left = rules;
+        while left != 0 {
+            let r = left.trailing_zeros() as usize;
+            left &= left - 1;
+            let Some(rule) = all.get(r) else { break };
+            for mask in &rule.mask {
+                if mask.may_match_in(text, bytes) {
+                    return false;
+                }
             }
         }
-        out
+        true
+    }
+
+    fn mask(
+        &mut self,
+        rule: &RedactRule,
+        _base: usize,
+        unchanged: bool,
+        hashed: bool,
+        text: &str,
+    ) -> Option<String> {
+        // The string's own checks run in `apply_masks` (no line to rule a mask out first).
+        apply_masks(rule, unchanged, hashed, text, |_, _| true)
     }
 }

@@ -11,7 +11,7 @@
 //! bytes `spans.rs` writes. Anything else answers `None`, and the caller redacts and scans the
 //! line the way it always did.
 
-use super::live::Live;
+use super::live::{Gate, Live};
 use super::spans::push_json_string;
 use super::HASH_HEX;
 use crate::config::{KeyRules, Needs, Privacy};
@@ -30,7 +30,8 @@ pub(crate) struct Redacted<'a> {
 
 /// The envelope keys at an event's top level that no rule touches (as `protected` in
 /// `redact.rs`).
-fn protected(key: &str, has_event: bool) -> bool {
+#[inline]
+pub(super) fn protected(key: &str, has_event: bool) -> bool {
     matches!(
         key,
         "event" | "ts" | "time" | "id" | "game" | "env" | "level"
@@ -38,7 +39,7 @@ fn protected(key: &str, has_event: bool) -> bool {
 }
 
 /// Where a member's key (its opening quote) and its value start and end in `line`.
-fn offsets(line: &str, m: &Member<'_>) -> (usize, usize, usize) {
+pub(super) fn offsets(line: &str, m: &Member<'_>) -> (usize, usize, usize) {
     let base = line.as_ptr() as usize;
     let entry = m.key.as_ptr() as usize - base - 1;
     let start = m.raw.as_ptr() as usize - base;
@@ -47,13 +48,13 @@ fn offsets(line: &str, m: &Member<'_>) -> (usize, usize, usize) {
 
 /// A value the rules wrote: a hash's hex, kept on the stack (every hashed id of every line),
 /// or a masked or truncated text.
-enum Text {
+pub(super) enum Text {
     Hash([u8; HASH_HEX]),
     Owned(String),
 }
 
 impl Text {
-    fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         match self {
             // Hex digits: always UTF-8.
             Text::Hash(hex) => std::str::from_utf8(hex).unwrap_or_default(),
@@ -63,7 +64,7 @@ impl Text {
 }
 
 /// What the rules do to one member.
-enum Outcome {
+pub(super) enum Outcome {
     Keep,
     Drop,
     Set(Text),
@@ -73,7 +74,7 @@ enum Outcome {
 /// only remembered as one range and copied when something else has to be written after them,
 /// so the output is allocated once, at the first change, and a line nothing changed is never
 /// copied.
-struct Rewrite<'a> {
+pub(super) struct Rewrite<'a> {
     line: &'a str,
     out: String,
     /// The run of `line` not yet copied into `out`.
@@ -81,7 +82,7 @@ struct Rewrite<'a> {
 }
 
 impl<'a> Rewrite<'a> {
-    fn new(line: &'a str) -> Self {
+    pub(super) fn new(line: &'a str) -> Self {
         Rewrite {
             line,
             out: String::new(),
@@ -89,7 +90,7 @@ impl<'a> Rewrite<'a> {
         }
     }
 
-    fn copy(&mut self, range: std::ops::Range<usize>) {
+    pub(super) fn copy(&mut self, range: std::ops::Range<usize>) {
         if range.start == self.run.end {
             self.run.end = range.end;
         } else {
@@ -107,13 +108,13 @@ impl<'a> Rewrite<'a> {
         self.run = self.run.end..self.run.end;
     }
 
-    fn comma(&mut self) {
+    pub(super) fn comma(&mut self) {
         self.flush();
         self.out.push(',');
     }
 
     /// `text` as a JSON string; `hex`: a hash's digits, which need no escaping.
-    fn string(&mut self, text: &str, hex: bool) {
+    pub(super) fn string(&mut self, text: &str, hex: bool) {
         self.flush();
         if hex {
             self.out.push('"');
@@ -124,10 +125,33 @@ impl<'a> Rewrite<'a> {
         }
     }
 
-    fn finish(mut self) -> String {
+    pub(super) fn finish(mut self) -> String {
         self.flush();
         self.out
     }
+}
+
+/// The subject key a kept member names (`info`: what the rules say about its key; `written`:
+/// its value as the rules left it), as `subjects` finds it in the redacted body.
+pub(super) fn member_subject(
+    info: &KeyRules,
+    written: Option<&str>,
+    m: &Member<'_>,
+) -> Option<i64> {
+    let kind = if info.session {
+        SubjectKind::Session
+    } else if info.player {
+        SubjectKind::Player
+    } else {
+        return None;
+    };
+    let value = match (written, &m.value) {
+        (Some(text), _) => text,
+        (_, Scalar::Object | Scalar::Array) => return None,
+        (_, Scalar::Str(s)) => s.as_ref(),
+        _ => m.raw,
+    };
+    Some(subject_key(kind, value))
 }
 
 impl Privacy {
@@ -167,12 +191,7 @@ impl Privacy {
                 _ => None,
             }
         });
-        let mut applying = 0u64;
-        for (r, rule) in self.rules.iter().enumerate() {
-            if rule.applies_to(name) {
-                applying |= 1 << r;
-            }
-        }
+        let applying = self.applying(name);
         let mut live = Live::new(line);
         let mut subjects = Vec::new();
         if self.index_subjects {
@@ -225,22 +244,7 @@ impl Privacy {
             // The subjects of the members as the rules left them (as `subjects` finds them in
             // the redacted body).
             if let Some(info) = info.filter(|_| self.index_subjects && !removed) {
-                let kind = if info.session {
-                    Some(SubjectKind::Session)
-                } else if info.player {
-                    Some(SubjectKind::Player)
-                } else {
-                    None
-                };
-                let value = match (written, &m.value) {
-                    (Some(text), _) => Some(text),
-                    (_, Scalar::Object | Scalar::Array) => None,
-                    (_, Scalar::Str(s)) => Some(s.as_ref()),
-                    _ => Some(m.raw),
-                };
-                if let (Some(kind), Some(value)) = (kind, value) {
-                    subjects.push(subject_key(kind, value));
-                }
+                subjects.extend(member_subject(info, written, m));
             }
             if !m.in_attrs {
                 continue;
@@ -283,13 +287,24 @@ impl Privacy {
         })
     }
 
+    /// The rules that apply to an event named `name`, a bit per rule (at most 64 rules).
+    pub(super) fn applying(&self, name: Option<&str>) -> u64 {
+        let mut applying = 0u64;
+        for (r, rule) in self.rules.iter().enumerate().take(64) {
+            if rule.applies_to(name) {
+                applying |= 1 << r;
+            }
+        }
+        applying
+    }
+
     /// What the rules in `applying` (a bit per rule) do to member `m` (`info`: what they say
     /// about its key), in file order as the outline applies them; `None` where the outline
     /// would fail.
-    fn member_change(
+    pub(super) fn member_change(
         &self,
         applying: u64,
-        live: &mut Live<'_>,
+        live: &mut impl Gate,
         m: &Member<'_>,
         info: Option<&KeyRules>,
     ) -> Option<Outcome> {
@@ -302,8 +317,12 @@ impl Privacy {
         }
         // A string no rule names, in a line where no applying mask can match: the loop below
         // would try each rule's masks and find every one ruled out for the line.
-        if named == 0 && live.clear(&self.rules, masks) {
-            return Some(Outcome::Keep);
+        if named == 0 {
+            if let Scalar::Str(s) = &m.value {
+                if live.clear(&self.rules, masks, s) {
+                    return Some(Outcome::Keep);
+                }
+            }
         }
         let mut current: Option<Text> = None;
         // Whether `current` is a hash as a rule wrote it (hex).

@@ -1,9 +1,9 @@
 use super::*;
 use crate::config::ServeConfig;
 
-const SECRET: &str = "a-test-secret-of-32-bytes-000000";
+pub(super) const SECRET: &str = "a-test-secret-of-32-bytes-000000";
 
-fn privacy(toml: &str, secret: &str) -> Privacy {
+pub(super) fn privacy(toml: &str, secret: &str) -> Privacy {
     let secret = secret.to_string();
     ServeConfig::from_toml_env(toml, "test", &move |var| {
         (var == "PT_SECRET").then(|| secret.clone())
@@ -12,7 +12,7 @@ fn privacy(toml: &str, secret: &str) -> Privacy {
     .privacy
 }
 
-const RULES: &str = r#"
+pub(super) const RULES: &str = r#"
 [privacy]
 hash_secret_env = "PT_SECRET"
 [[privacy.rules]]
@@ -201,7 +201,7 @@ fn every_reject_is_redacted_once_whichever_path_made_it() {
 
 /// Rules of every kind, several on one key (a later rule sees what an earlier one left), with
 /// and without event patterns, and an anchored mask.
-const EVERY_KIND: &str = r#"
+pub(super) const EVERY_KIND: &str = r#"
 [privacy]
 hash_secret_env = "PT_SECRET"
 [[privacy.rules]]
@@ -224,21 +224,21 @@ mask = ['regex:[0-9a-f]{6}']
 "#;
 
 /// A small deterministic generator (xorshift), so a failure names a reproducible line.
-struct Gen(u64);
+pub(super) struct Gen(pub(super) u64);
 
 impl Gen {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn pick<'s>(&mut self, from: &[&'s str]) -> &'s str {
+    pub(super) fn pick<'s>(&mut self, from: &[&'s str]) -> &'s str {
         from[(self.next() % from.len() as u64) as usize]
     }
 
-    fn ws(&mut self) -> &'static str {
+    pub(super) fn ws(&mut self) -> &'static str {
         self.pick(&["", "", "", " ", "\n\t ", "  "])
     }
 
@@ -264,7 +264,7 @@ impl Gen {
         format!("\"{}\"", s.join(" "))
     }
 
-    fn scalar(&mut self) -> String {
+    pub(super) fn scalar(&mut self) -> String {
         match self.next() % 9 {
             0 => "null".into(),
             1 => "true".into(),
@@ -300,7 +300,7 @@ impl Gen {
         .to_string()
     }
 
-    fn value(&mut self, depth: u32) -> String {
+    pub(super) fn value(&mut self, depth: u32) -> String {
         match (depth < 3).then(|| self.next() % 6) {
             Some(0) => self.object(depth + 1, 4),
             Some(1) => {
@@ -325,7 +325,7 @@ impl Gen {
         format!("{{{a}{}{b}}}", entries.join(","))
     }
 
-    fn event(&mut self) -> String {
+    pub(super) fn event(&mut self) -> String {
         let name = self.pick(&[
             "chat.message",
             "match.end",
@@ -591,7 +591,7 @@ impl Gen {
     /// A line as games send most of them: an envelope of scalars and one flat `attrs`, keys
     /// the rules name, contest fields core reads, now and then a duplicate key, a top-level
     /// attr, a second `attrs` or a nested value; strings mostly without escapes.
-    fn flat_event(&mut self) -> String {
+    pub(super) fn flat_event(&mut self) -> String {
         let name = self.pick(&[
             "chat.message",
             "match.end",
@@ -664,7 +664,11 @@ impl Gen {
 
 /// What ingest keeps of one line with `privacy`: through the one-scan path (`push_text`), or
 /// the line redacted as text and then scanned (what ingest did before).
-fn ingest_line(p: &std::sync::Arc<Privacy>, line: &str, once: bool) -> crate::ingest::Parsed {
+pub(super) fn ingest_line(
+    p: &std::sync::Arc<Privacy>,
+    line: &str,
+    once: bool,
+) -> crate::ingest::Parsed {
     let mut parsed = crate::ingest::Parsed::default().with_privacy(p.clone());
     if once {
         parsed.push_text(1, line);
@@ -674,7 +678,7 @@ fn ingest_line(p: &std::sync::Arc<Privacy>, line: &str, once: bool) -> crate::in
     parsed
 }
 
-const BENCH_RULES: &str = r#"
+pub(super) const BENCH_RULES: &str = r#"
 [privacy]
 hash_secret_env = "PT_SECRET"
 [[privacy.rules]]
