@@ -30,6 +30,11 @@ impl Histogram {
         }
     }
 
+    /// Values observed so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
     /// Records one value.
     pub fn observe(&self, v: f64) {
         if let Some(i) = self.bounds.iter().position(|&b| v <= b) {

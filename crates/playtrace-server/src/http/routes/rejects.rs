@@ -22,14 +22,22 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Rejects read again per writer job: a live job arriving during a replay's commit joins it
-/// after the page being written (the writer's feed), so this bounds the replay work a live
-/// request waits for (500 replayed events: about 2 ms of the writer's time). Pages of 250 held
-/// the live p99 no lower on a quiet machine and replayed 10% slower (bench/recovery/README.md).
+/// Rejects read again per writer job while no live ingest request was answered in the last
+/// [`LIVE_RECENT`]: with nobody waiting, larger pages replay fastest.
 const REPLAY_PAGE: usize = 500;
+
+/// Rejects read again per writer job beside live ingest. A live job arriving during a replay's
+/// commit joins it after the page being written (the writer's feed) and is folded after the
+/// pages before it, so the page bounds the replay work a live request waits for: on a quiet
+/// 2-core machine, pages of 150 instead of 500 took the live p99 during a replay from 3.6x to
+/// 2.4x the quiet figure, for a replay 15% slower (bench/recovery/README.md, round 12).
+const REPLAY_PAGE_BESIDE_LIVE: usize = 150;
+
+/// How long after the last answered live ingest request the replay keeps its smaller pages.
+const LIVE_RECENT: Duration = Duration::from_secs(1);
 
 /// Replay pages on the writer's queue at once: two let a group commit take a page while the
 /// next one waits (one left the writer idle between pages); four bought no more on a busy
@@ -351,7 +359,12 @@ impl Source {
     /// The thread stops after the last page, at an error, or when the request is gone.
     fn start(self, app: &AppState) -> ApiResult<Pages> {
         let reader = app.reader.clone();
-        self.start_with(move |filter, after| reader.rejects_to_replay(filter, after, REPLAY_PAGE))
+        let metrics = app.metrics.clone();
+        let mut size = PageSize::default();
+        self.start_with(move |filter, after| {
+            let page = size.next(metrics.ingest_seconds.count(), Instant::now());
+            reader.rejects_to_replay(filter, after, page)
+        })
     }
 
     /// [`Source::start`] with the page fetch given (`after` the last sequence read).
@@ -387,6 +400,30 @@ impl Source {
         })
         .map_err(ApiError::internal)?;
         Ok(Pages { ask, pages })
+    }
+}
+
+/// The size of the next replay page: [`REPLAY_PAGE_BESIDE_LIVE`] while live ingest requests are
+/// being answered (the count of answered requests moved within [`LIVE_RECENT`]), else
+/// [`REPLAY_PAGE`].
+#[derive(Default)]
+struct PageSize {
+    answered: u64,
+    live_at: Option<Instant>,
+}
+
+impl PageSize {
+    /// `answered`: live ingest requests answered so far (`playtrace_ingest_duration_seconds`'
+    /// count, which replay pages do not move).
+    fn next(&mut self, answered: u64, now: Instant) -> usize {
+        if answered != self.answered {
+            self.answered = answered;
+            self.live_at = Some(now);
+        }
+        match self.live_at {
+            Some(at) if now.saturating_duration_since(at) < LIVE_RECENT => REPLAY_PAGE_BESIDE_LIVE,
+            _ => REPLAY_PAGE,
+        }
     }
 }
 
@@ -432,6 +469,23 @@ mod tests {
     use crate::background::{this_thread_niceness, NICENESS};
     use playtrace_store::{RejectRecord, RejectRow};
     use std::sync::Mutex;
+
+    /// Pages stay large while nobody ingests, shrink from the first page after a live request
+    /// was answered, and grow back a second after the last one.
+    #[test]
+    fn replay_pages_shrink_while_live_requests_are_answered() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut size = PageSize::default();
+        assert_eq!(size.next(0, at(0)), REPLAY_PAGE);
+        assert_eq!(size.next(0, at(5_000)), REPLAY_PAGE);
+        assert_eq!(size.next(1, at(5_010)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(1, at(5_900)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(3, at(6_500)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(3, at(7_400)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(3, at(7_500)), REPLAY_PAGE);
+        assert!(REPLAY_PAGE_BESIDE_LIVE < REPLAY_PAGE);
+    }
 
     fn entry(seq: i64) -> RejectEntry {
         RejectEntry {
