@@ -484,7 +484,7 @@ mod tests {
         assert_eq!(size.next(3, at(6_500)), REPLAY_PAGE_BESIDE_LIVE);
         assert_eq!(size.next(3, at(7_400)), REPLAY_PAGE_BESIDE_LIVE);
         assert_eq!(size.next(3, at(7_500)), REPLAY_PAGE);
-        assert!(REPLAY_PAGE_BESIDE_LIVE < REPLAY_PAGE);
+        const { assert!(REPLAY_PAGE_BESIDE_LIVE < REPLAY_PAGE) };
     }
 
     fn entry(seq: i64) -> RejectEntry {
