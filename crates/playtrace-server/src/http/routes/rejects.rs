@@ -32,8 +32,8 @@ const REPLAY_PAGE: usize = 500;
 /// Rejects read again per writer job beside live ingest. A live job arriving during a replay's
 /// commit joins it after the page being written (the writer's feed) and is folded after the
 /// pages before it, so the page bounds the replay work a live request waits for: on a quiet
-/// 2-core machine, pages of 150 instead of 500 took the live p99 during a replay from 3.6x to
-/// 2.4x the quiet figure, for a replay 15% slower (bench/recovery/README.md, round 12).
+/// 2-core machine, pages of 150 instead of 500 took the live p99 during a replay from 3.4x to
+/// 2.45x the quiet figure, for a replay 8% slower (bench/recovery/README.md, round 12).
 const REPLAY_PAGE_BESIDE_LIVE: usize = 150;
 
 /// How long after the last answered live ingest request the replay keeps its smaller pages.
