@@ -13,7 +13,7 @@
 //! property tests in `fused_tests.rs` hold its bytes and subjects to theirs.
 
 use super::live::Strings;
-use super::members::{member_subject, offsets, protected, Outcome, Redacted, Rewrite, Text};
+use super::members::{offsets, protected, AttrsOut, Outcome, Redacted};
 use crate::config::Privacy;
 use playtrace_core::fields::{Field, Scalar};
 use playtrace_core::scan::{Member, Sink};
@@ -26,18 +26,12 @@ pub(crate) struct Fused<'p, 'a> {
     line: &'a str,
     /// The rules applying to the event (a bit per rule), once its `event` was read.
     applying: Option<u64>,
-    subjects: Vec<i64>,
-    out: Rewrite<'a>,
+    /// The subjects and the rewritten line, as `redact_members` keeps them.
+    out: AttrsOut<'a>,
     /// Where `attrs`' `{` is, once its key was read.
     attrs_at: Option<usize>,
     /// Where `attrs`' object ends, once it was read.
     attrs_end: Option<usize>,
-    /// The last `attrs` member: where its value ends, and whether it was removed.
-    previous: Option<(usize, bool)>,
-    /// Whether an `attrs` member was kept.
-    any: bool,
-    /// Whether the rules changed an `attrs` member.
-    changed: bool,
 }
 
 impl<'p, 'a> Fused<'p, 'a> {
@@ -47,17 +41,16 @@ impl<'p, 'a> Fused<'p, 'a> {
             privacy,
             line,
             applying: None,
-            subjects: if privacy.index_subjects {
-                Vec::with_capacity(8)
-            } else {
-                Vec::new()
-            },
-            out: Rewrite::new(line),
+            out: AttrsOut::new(
+                line,
+                if privacy.index_subjects {
+                    Vec::with_capacity(8)
+                } else {
+                    Vec::new()
+                },
+            ),
             attrs_at: None,
             attrs_end: None,
-            previous: None,
-            any: false,
-            changed: false,
         })
     }
 
@@ -65,25 +58,23 @@ impl<'p, 'a> Fused<'p, 'a> {
     /// reader read the whole line; `None` where the old path must decide.
     pub(crate) fn finish(&mut self, session: Option<&str>) -> Option<Redacted<'a>> {
         self.applying?;
-        let mut subjects = std::mem::take(&mut self.subjects);
         if self.privacy.index_subjects {
             if let Some(s) = session {
-                subjects.push(subject_key(SubjectKind::Session, s));
+                (self.out.subjects).push(subject_key(SubjectKind::Session, s));
             }
         }
-        subjects.sort_unstable();
-        subjects.dedup();
-        if !self.changed {
+        let subjects = self.out.take_subjects();
+        if !self.out.changed {
             return Some(Redacted {
                 body: Cow::Borrowed(self.line),
                 subjects,
             });
         }
         let end = self.attrs_end?;
-        let mut out = std::mem::replace(&mut self.out, Rewrite::new(self.line));
-        out.copy(end - 1..self.line.len());
+        let mut out = std::mem::replace(&mut self.out, AttrsOut::new(self.line, Vec::new()));
+        out.out.copy(end - 1..self.line.len());
         Some(Redacted {
-            body: Cow::Owned(out.finish()),
+            body: Cow::Owned(out.out.finish()),
             subjects,
         })
     }
@@ -131,45 +122,14 @@ impl<'p, 'a> Fused<'p, 'a> {
                 return None;
             }
         }
-        let removed = matches!(outcome, Outcome::Drop);
-        let written = match &outcome {
-            Outcome::Set(text) => Some(text.as_str()),
-            _ => None,
-        };
-        if let Some(info) = info.filter(|_| p.index_subjects && !removed) {
-            self.subjects.extend(member_subject(info, written, &m));
+        if top_attrs {
+            let (_, _, end) = offsets(self.line, &m);
+            self.out.close(end);
+            self.attrs_end = Some(end);
         }
-        if !m.in_attrs {
-            if top_attrs {
-                let (_, _, end) = offsets(self.line, &m);
-                if let Some((last, false)) = self.previous {
-                    self.out.copy(last..end - 1);
-                }
-                self.attrs_end = Some(end);
-            }
-            return Some(());
-        }
-        // `attrs` as `redact_members` writes it: separators copied between members that stay
-        // side by side, a bare comma around removed ones.
-        self.changed |= !matches!(outcome, Outcome::Keep);
-        let (entry, start, end) = offsets(self.line, &m);
-        if !removed {
-            match self.previous {
-                None => self.out.copy(self.attrs_at? + 1..entry),
-                Some((p, false)) if self.any => self.out.copy(p..entry),
-                Some(_) if self.any => self.out.comma(),
-                Some(_) => {}
-            }
-            self.out.copy(entry..start);
-            match written {
-                Some(text) => self
-                    .out
-                    .string(text, matches!(outcome, Outcome::Set(Text::Hash(_)))),
-                None => self.out.copy(start..end),
-            }
-            self.any = true;
-        }
-        self.previous = Some((end, removed));
+        // A member inside `attrs` comes after `attrs_key` (which set `attrs_at`).
+        let obj_start = if m.in_attrs { self.attrs_at? } else { 0 };
+        self.out.member(p, &m, info, &outcome, obj_start);
         Some(())
     }
 }
@@ -195,7 +155,7 @@ impl<'a> Sink<'a> for Fused<'_, 'a> {
             return false;
         }
         self.attrs_at = Some(at);
-        self.out.copy(0..at + 1);
+        self.out.out.copy(0..at + 1);
         true
     }
 }

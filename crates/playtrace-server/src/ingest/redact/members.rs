@@ -154,6 +154,93 @@ pub(super) fn member_subject(
     Some(subject_key(kind, value))
 }
 
+/// What both redaction paths (this one and the reader's one pass, `fused.rs`) do with a member
+/// once the rules gave its outcome: take its subjects and, inside `attrs`, write the object as
+/// `spans.rs` writes one (separators copied between members that stay side by side, a bare
+/// comma around removed ones).
+pub(super) struct AttrsOut<'a> {
+    pub(super) out: Rewrite<'a>,
+    pub(super) subjects: Vec<i64>,
+    /// The last `attrs` member: where its value ends, and whether it was removed.
+    previous: Option<(usize, bool)>,
+    /// Whether an `attrs` member was kept.
+    any: bool,
+    /// Whether the rules changed an `attrs` member.
+    pub(super) changed: bool,
+}
+
+impl<'a> AttrsOut<'a> {
+    pub(super) fn new(line: &'a str, subjects: Vec<i64>) -> Self {
+        AttrsOut {
+            out: Rewrite::new(line),
+            subjects,
+            previous: None,
+            any: false,
+            changed: false,
+        }
+    }
+
+    /// `m` with the `outcome` the rules gave it (`info`: what they say about its key);
+    /// `obj_start`: where `attrs`' `{` is (read only for a member inside it).
+    pub(super) fn member(
+        &mut self,
+        p: &Privacy,
+        m: &Member<'a>,
+        info: Option<&KeyRules>,
+        outcome: &Outcome,
+        obj_start: usize,
+    ) {
+        let removed = matches!(outcome, Outcome::Drop);
+        // What the rules wrote, read once (a hash's hex is checked as UTF-8 here only).
+        let written = match outcome {
+            Outcome::Set(text) => Some(text.as_str()),
+            _ => None,
+        };
+        // The subjects of the members as the rules left them (as `subjects` finds them in the
+        // redacted body).
+        if let Some(info) = info.filter(|_| p.index_subjects && !removed) {
+            self.subjects.extend(member_subject(info, written, m));
+        }
+        if !m.in_attrs {
+            return;
+        }
+        self.changed |= !matches!(outcome, Outcome::Keep);
+        let (entry, start, end) = offsets(self.out.line, m);
+        if !removed {
+            match self.previous {
+                None => self.out.copy(obj_start + 1..entry),
+                Some((p, false)) if self.any => self.out.copy(p..entry),
+                Some(_) if self.any => self.out.comma(),
+                Some(_) => {}
+            }
+            self.out.copy(entry..start);
+            match written {
+                Some(text) => self
+                    .out
+                    .string(text, matches!(outcome, Outcome::Set(Text::Hash(_)))),
+                None => self.out.copy(start..end),
+            }
+            self.any = true;
+        }
+        self.previous = Some((end, removed));
+    }
+
+    /// `attrs` ends with its `}` at `obj_end - 1`: the separator after its last kept member.
+    pub(super) fn close(&mut self, obj_end: usize) {
+        if let Some((last, false)) = self.previous {
+            self.out.copy(last..obj_end - 1);
+        }
+    }
+
+    /// The subjects, sorted and without repeats.
+    pub(super) fn take_subjects(&mut self) -> Vec<i64> {
+        let mut subjects = std::mem::take(&mut self.subjects);
+        subjects.sort_unstable();
+        subjects.dedup();
+        subjects
+    }
+}
+
 impl Privacy {
     /// `line` redacted from the `members` the fast reader read from it, and its subjects
     /// (`session`: the envelope's); `None` when this cannot stand in for redacting the text and
@@ -200,17 +287,12 @@ impl Privacy {
                 subjects.push(subject_key(SubjectKind::Session, s));
             }
         }
-        // `attrs` as `spans.rs` writes an object: separators are copied between members that
-        // stay side by side, a bare comma stands in around removed ones.
         let (obj_start, obj_end) = attrs.map_or((0, 0), |a| {
             let (_, start, end) = offsets(line, a);
             (start, end)
         });
-        let mut out = Rewrite::new(line);
-        out.copy(0..obj_start + 1);
-        let mut previous: Option<(usize, bool)> = None;
-        let mut any = false;
-        let mut changed = false;
+        let mut out = AttrsOut::new(line, subjects);
+        out.out.copy(0..obj_start + 1);
         for m in all {
             let info = self.keys.get(m.key);
             let mut outcome = Outcome::Keep;
@@ -235,41 +317,10 @@ impl Privacy {
                     return None;
                 }
             }
-            let removed = matches!(outcome, Outcome::Drop);
-            // What the rules wrote, read once (a hash's hex is checked as UTF-8 here only).
-            let written = match &outcome {
-                Outcome::Set(text) => Some(text.as_str()),
-                _ => None,
-            };
-            // The subjects of the members as the rules left them (as `subjects` finds them in
-            // the redacted body).
-            if let Some(info) = info.filter(|_| self.index_subjects && !removed) {
-                subjects.extend(member_subject(info, written, m));
-            }
-            if !m.in_attrs {
-                continue;
-            }
-            changed |= !matches!(outcome, Outcome::Keep);
-            let (entry, start, end) = offsets(line, m);
-            if !removed {
-                match previous {
-                    None => out.copy(obj_start + 1..entry),
-                    Some((p, false)) if any => out.copy(p..entry),
-                    Some(_) if any => out.comma(),
-                    Some(_) => {}
-                }
-                out.copy(entry..start);
-                match written {
-                    Some(text) => out.string(text, matches!(outcome, Outcome::Set(Text::Hash(_)))),
-                    None => out.copy(start..end),
-                }
-                any = true;
-            }
-            previous = Some((end, removed));
+            out.member(self, m, info, &outcome, obj_start);
         }
-        subjects.sort_unstable();
-        subjects.dedup();
-        if !changed {
+        let subjects = out.take_subjects();
+        if !out.changed {
             return Some(Redacted {
                 body: Cow::Borrowed(line),
                 subjects,
@@ -277,12 +328,10 @@ impl Privacy {
         }
         // Members in `attrs` come with an `attrs` object (the scan lists it after them).
         attrs?;
-        if let Some((last, false)) = previous {
-            out.copy(last..obj_end - 1);
-        }
-        out.copy(obj_end - 1..line.len());
+        out.close(obj_end);
+        out.out.copy(obj_end - 1..line.len());
         Some(Redacted {
-            body: Cow::Owned(out.finish()),
+            body: Cow::Owned(out.out.finish()),
             subjects,
         })
     }
