@@ -181,7 +181,9 @@ impl<'a> AttrsOut<'a> {
     }
 
     /// `m` with the `outcome` the rules gave it (`info`: what they say about its key);
-    /// `obj_start`: where `attrs`' `{` is (read only for a member inside it).
+    /// `obj_start`: where `attrs`' `{` is (read only for a member inside it). Inlined: the
+    /// reader's one pass calls it for every member.
+    #[inline(always)]
     pub(super) fn member(
         &mut self,
         p: &Privacy,
