@@ -39,6 +39,10 @@ const REPLAY_PAGE_BESIDE_LIVE: usize = 150;
 /// How long after the last answered live ingest request the replay keeps its smaller pages.
 const LIVE_RECENT: Duration = Duration::from_secs(1);
 
+/// A replay whose page reader thread ended early: nothing half-done is left behind.
+const READER_STOPPED: &str = "the replay's page reader stopped before the last page (see the \
+     collector's log); what was replayed stays replayed: run the replay again to carry on";
+
 /// Replay pages on the writer's queue at once: two let a group commit take a page while the
 /// next one waits (one left the writer idle between pages); four bought no more on a busy
 /// 2-core machine and doubled live ingest's p99 beside the replay (bench/recovery/README.md).
@@ -267,11 +271,7 @@ pub(crate) async fn replay(
             Some(Ok(Some(batch))) => batch,
             Some(Ok(None)) => break,
             Some(Err(e)) => return Err(ApiError::store(e)),
-            None => {
-                return Err(ApiError::internal(
-                    "the replay's page reader stopped before the last page",
-                ))
-            }
+            None => return Err(ApiError::internal(READER_STOPPED)),
         };
         totals.selected +=
             (batch.marks.len() as u64) + batch.failing.values().map(|(n, _)| n).sum::<u64>();
@@ -360,7 +360,7 @@ impl Source {
     fn start(self, app: &AppState) -> ApiResult<Pages> {
         let reader = app.reader.clone();
         let metrics = app.metrics.clone();
-        let mut size = PageSize::default();
+        let mut size = PageSize::new(metrics.ingest_seconds.count());
         self.start_with(move |filter, after| {
             let page = size.next(metrics.ingest_seconds.count(), Instant::now());
             reader.rejects_to_replay(filter, after, page)
@@ -406,13 +406,21 @@ impl Source {
 /// The size of the next replay page: [`REPLAY_PAGE_BESIDE_LIVE`] while live ingest requests are
 /// being answered (the count of answered requests moved within [`LIVE_RECENT`]), else
 /// [`REPLAY_PAGE`].
-#[derive(Default)]
 struct PageSize {
     answered: u64,
     live_at: Option<Instant>,
 }
 
 impl PageSize {
+    /// `answered`: the count when the replay starts (requests answered before it say nothing
+    /// about traffic now).
+    fn new(answered: u64) -> Self {
+        PageSize {
+            answered,
+            live_at: None,
+        }
+    }
+
     /// `answered`: live ingest requests answered so far (`playtrace_ingest_duration_seconds`'
     /// count, which replay pages do not move).
     fn next(&mut self, answered: u64, now: Instant) -> usize {
@@ -470,20 +478,22 @@ mod tests {
     use playtrace_store::{RejectRecord, RejectRow};
     use std::sync::Mutex;
 
-    /// Pages stay large while nobody ingests, shrink from the first page after a live request
-    /// was answered, and grow back a second after the last one.
+    /// Pages stay large while nobody ingests (requests answered before the replay do not
+    /// count), shrink from the first page after a live request was answered, and grow back a
+    /// second after the last one.
     #[test]
     fn replay_pages_shrink_while_live_requests_are_answered() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut size = PageSize::default();
-        assert_eq!(size.next(0, at(0)), REPLAY_PAGE);
-        assert_eq!(size.next(0, at(5_000)), REPLAY_PAGE);
-        assert_eq!(size.next(1, at(5_010)), REPLAY_PAGE_BESIDE_LIVE);
-        assert_eq!(size.next(1, at(5_900)), REPLAY_PAGE_BESIDE_LIVE);
-        assert_eq!(size.next(3, at(6_500)), REPLAY_PAGE_BESIDE_LIVE);
-        assert_eq!(size.next(3, at(7_400)), REPLAY_PAGE_BESIDE_LIVE);
-        assert_eq!(size.next(3, at(7_500)), REPLAY_PAGE);
+        // 40 requests were answered before the replay started, none since.
+        let mut size = PageSize::new(40);
+        assert_eq!(size.next(40, at(0)), REPLAY_PAGE);
+        assert_eq!(size.next(40, at(5_000)), REPLAY_PAGE);
+        assert_eq!(size.next(41, at(5_010)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(41, at(5_900)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(43, at(6_500)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(43, at(7_400)), REPLAY_PAGE_BESIDE_LIVE);
+        assert_eq!(size.next(43, at(7_500)), REPLAY_PAGE);
         const { assert!(REPLAY_PAGE_BESIDE_LIVE < REPLAY_PAGE) };
     }
 
