@@ -21,10 +21,18 @@
 //! Layout: a caller keeps a [`Lifecycle`] (40 bytes) inline per contest, and [`Ends`] (the times
 //! a duration is derived from) through an [`EndsSlot`], so the correlator can keep them in a side
 //! table for the few contests that come without explicit durations.
+//!
+//! The public names of the states live in `lifecycle/contest_state.rs`, and the reduced form a
+//! closed contest keeps once its full record leaves memory in `lifecycle/packed.rs`.
+
+mod contest_state;
+pub(crate) mod packed;
 
 use crate::dims::Group;
 use crate::event::EventKind;
 use crate::scan::{Observation, ObservationBatch, UNKNOWN_PART};
+
+pub use contest_state::ContestState;
 
 /// Marks "no value" in compact `u32` slots (participants, interned strings).
 pub(crate) const NONE: u32 = u32::MAX;
@@ -83,74 +91,6 @@ mod flag {
     pub(super) const EXPIRED: u8 = 4;
     pub(super) const LAUNCHED: u8 = 8;
     pub(super) const ARMING: u8 = 16;
-}
-
-/// Where a contest is in its lifecycle (SPEC §3), as `GET /v1/contests` shows and filters it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ContestState {
-    /// Armed, not launched yet.
-    Arming,
-    /// Launched, waiting for its resolution.
-    Resolving,
-    /// Resolved (a workflow failure after it does not change that).
-    Resolved,
-    /// Timed out before launch.
-    Expired,
-    /// The workflow failed.
-    Failed,
-    /// Launched and neither resolved nor failed within `unresolved_after`.
-    Unresolved,
-}
-
-impl ContestState {
-    /// Every state, in lifecycle order.
-    pub const ALL: [ContestState; 6] = [
-        ContestState::Arming,
-        ContestState::Resolving,
-        ContestState::Resolved,
-        ContestState::Expired,
-        ContestState::Failed,
-        ContestState::Unresolved,
-    ];
-
-    /// Name as in JSON and query parameters.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContestState::Arming => "arming",
-            ContestState::Resolving => "resolving",
-            ContestState::Resolved => "resolved",
-            ContestState::Expired => "expired",
-            ContestState::Failed => "failed",
-            ContestState::Unresolved => "unresolved",
-        }
-    }
-
-    /// Parses a state name (`None` for anything else, so callers can list the valid ones).
-    pub fn parse(text: &str) -> Option<ContestState> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-impl std::fmt::Display for ContestState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ContestState {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<ContestState, String> {
-        Self::parse(text).ok_or_else(|| {
-            format!(
-                "`{text}` is not a contest state; use arming, resolving, resolved, expired, \
-                 failed or unresolved"
-            )
-        })
-    }
 }
 
 /// `hubId:roomId:contestKey`, the name of a contest before it has an id.
@@ -485,123 +425,6 @@ impl Lifecycle {
             (None, end)
         } else {
             (end, None)
-        }
-    }
-}
-
-/// What a closed contest's durations can still be derived from, in 42 bytes: the collector keeps
-/// only this (besides its window samples) once the full record has left memory, so a later event
-/// for the contest recomputes its durations exactly as if nothing had been dropped. Participants
-/// and capacity are not kept: no duration depends on them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Packed {
-    /// Explicit arming and resolution, launch, creation and end times (`NaN` when unknown).
-    times: [f64; 5],
-    flags: u8,
-    /// Sources of launch, creation and end, two bits each.
-    sources: u8,
-}
-
-impl Source {
-    fn bits(self) -> u8 {
-        self as u8
-    }
-
-    fn from_bits(bits: u8) -> Source {
-        match bits & 3 {
-            1 => Source::Time,
-            2 => Source::Field,
-            _ => Source::Unknown,
-        }
-    }
-}
-
-impl Lifecycle {
-    /// The lifecycle and ends reduced to what durations need.
-    pub(crate) fn pack(&self, ends: &Ends) -> Packed {
-        Packed {
-            times: [
-                self.arming_ms,
-                self.resolution_ms,
-                self.started,
-                ends.created,
-                ends.end,
-            ],
-            flags: self.flags,
-            sources: self.started_src.bits()
-                | ends.created_src.bits() << 2
-                | ends.end_src.bits() << 4,
-        }
-    }
-
-    /// Back from [`Lifecycle::pack`]: the same durations and state, participants unknown.
-    pub(crate) fn unpack(p: &Packed) -> (Lifecycle, Ends) {
-        let [arming_ms, resolution_ms, started, created, end] = p.times;
-        let life = Lifecycle {
-            arming_ms,
-            resolution_ms,
-            started,
-            flags: p.flags,
-            started_src: Source::from_bits(p.sources),
-            ..Lifecycle::default()
-        };
-        let ends = Ends {
-            created,
-            end,
-            created_src: Source::from_bits(p.sources >> 2),
-            end_src: Source::from_bits(p.sources >> 4),
-        };
-        (life, ends)
-    }
-}
-
-impl Packed {
-    /// The times that can still change a duration, the others `NaN`: an explicit duration
-    /// outranks every time for good (only a later explicit value replaces it), so creation is not
-    /// needed once arming is explicit, and no time at all once both are (or once an expired
-    /// contest's arming is). Most closed contests then keep two numbers, not five.
-    pub(crate) fn needed(mut self) -> Packed {
-        let [arming, resolution, ..] = self.times;
-        let expired = self.flags & flag::EXPIRED != 0;
-        if !arming.is_nan() {
-            self.times[3] = f64::NAN;
-            if expired || !resolution.is_nan() {
-                self.times[2] = f64::NAN;
-                self.times[4] = f64::NAN;
-            }
-        }
-        self
-    }
-
-    /// The known times in order, with a bit per slot saying which are known, plus the flags and
-    /// the time sources: the parts [`Packed::from_parts`] takes back.
-    pub(crate) fn parts(&self) -> (u8, [f64; 5], u8, u8) {
-        let mut mask = 0u8;
-        let mut known = [f64::NAN; 5];
-        let mut n = 0;
-        for (i, &t) in self.times.iter().enumerate() {
-            if !t.is_nan() {
-                mask |= 1 << i;
-                known[n] = t;
-                n += 1;
-            }
-        }
-        (mask, known, self.flags, self.sources)
-    }
-
-    /// Back from [`Packed::parts`]: `known` holds the known times in slot order.
-    pub(crate) fn from_parts(mask: u8, known: &[f64], flags: u8, sources: u8) -> Packed {
-        let mut times = [f64::NAN; 5];
-        let mut next = known.iter();
-        for (i, slot) in times.iter_mut().enumerate() {
-            if mask & (1 << i) != 0 {
-                *slot = next.next().copied().unwrap_or(f64::NAN);
-            }
-        }
-        Packed {
-            times,
-            flags,
-            sources,
         }
     }
 }

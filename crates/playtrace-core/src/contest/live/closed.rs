@@ -10,7 +10,8 @@
 //! Records sit in a queue in the order they were closed (which is the order their samples age),
 //! their times in a second queue in the same order; a hash table indexes records by identity.
 
-use crate::contest::lifecycle::{ContestState, Lifecycle, Packed};
+use crate::contest::lifecycle::packed::Packed;
+use crate::contest::lifecycle::{ContestState, Lifecycle};
 use crate::contest::live::ring::{SeriesId, Slice};
 use hashbrown::HashTable;
 use std::collections::VecDeque;
