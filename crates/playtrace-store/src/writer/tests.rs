@@ -1,0 +1,197 @@
+use super::*;
+use std::sync::{mpsc, Mutex};
+
+fn row(id: &str) -> StoredEvent {
+    StoredEvent {
+        game: "g".into(),
+        id: Some(id.into()),
+        name: "n".into(),
+        body: format!(r#"{{"event":"n","id":"{id}"}}"#),
+        ..StoredEvent::default()
+    }
+}
+
+#[test]
+fn duplicates_are_stored_once_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::DB_FILE);
+    let conn = crate::open(&path).unwrap();
+    let (writer, handle) = Writer::<()>::start(
+        Arc::new(Mutex::new(conn)),
+        WriterOptions::default(),
+        Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )),
+        Arc::default(),
+        Arc::default(),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel();
+    for ids in [vec!["a", "b", "a"], vec!["b", "c"]] {
+        let tx = tx.clone();
+        let job = Job {
+            events: ids.into_iter().map(row).collect(),
+            rejects: vec![],
+            extra: (),
+            done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+        };
+        assert!(writer.try_submit(job).is_ok());
+    }
+    let first = rx.recv().unwrap();
+    let second = rx.recv().unwrap();
+    assert_eq!((first.accepted, first.duplicates), (2, 1));
+    assert_eq!(first.inserted, vec![true, true, false]);
+    assert_eq!((second.accepted, second.duplicates), (1, 1));
+    drop(writer);
+    handle.join().unwrap();
+    let conn = crate::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+/// Jobs are `(name, background)`; the first job's transaction waits for `gate`, so the
+/// others are all queued while it commits.
+struct Ordered {
+    gate: Option<mpsc::Receiver<()>>,
+    order: mpsc::Sender<&'static str>,
+    /// Told when the first job's transaction reaches the gate.
+    entered: Option<mpsc::Sender<()>>,
+}
+
+impl CommitHook<(&'static str, bool)> for Ordered {
+    fn in_transaction(
+        &mut self,
+        _: &Tx<'_>,
+        _: &[StoredEvent],
+        _: &(&'static str, bool),
+        _: &CommitOutcome,
+    ) -> Result<(), StoreError> {
+        if let Some(gate) = self.gate.take() {
+            if let Some(entered) = self.entered.take() {
+                entered.send(()).unwrap();
+            }
+            gate.recv().unwrap();
+        }
+        Ok(())
+    }
+
+    fn committed(&mut self, _: &[StoredEvent], job: &(&'static str, bool), _: &CommitOutcome) {
+        self.order.send(job.0).unwrap();
+    }
+
+    fn background(&self, job: &(&'static str, bool)) -> bool {
+        job.1
+    }
+}
+
+/// A writer whose first transaction waits at `gate` (telling `entered` once it is there);
+/// each job's name goes to `order` in commit order and its outcome to `outcomes`.
+struct Gated {
+    writer: Writer<(&'static str, bool)>,
+    handle: JoinHandle<()>,
+    gate: mpsc::Sender<()>,
+    order: mpsc::Receiver<&'static str>,
+    entered: mpsc::Receiver<()>,
+    outcome_tx: mpsc::Sender<(&'static str, CommitOutcome)>,
+    outcomes: mpsc::Receiver<(&'static str, CommitOutcome)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gated {
+    fn start() -> Gated {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
+        let (gate_tx, gate) = mpsc::channel();
+        let (order_tx, order) = mpsc::channel();
+        let (entered_tx, entered) = mpsc::channel();
+        let hook = Ordered {
+            gate: Some(gate),
+            order: order_tx,
+            entered: Some(entered_tx),
+        };
+        let (writer, handle) = Writer::start(
+            Arc::new(Mutex::new(conn)),
+            WriterOptions::default(),
+            Box::new(hook),
+            Arc::default(),
+            Arc::default(),
+        )
+        .unwrap();
+        let (outcome_tx, outcomes) = mpsc::channel();
+        Gated {
+            writer,
+            handle,
+            gate: gate_tx,
+            order,
+            entered,
+            outcome_tx,
+            outcomes,
+            _dir: dir,
+        }
+    }
+
+    fn submit(&self, name: &'static str, background: bool, id: &str) {
+        let outcome_tx = self.outcome_tx.clone();
+        let job = Job {
+            events: vec![row(id)],
+            rejects: vec![],
+            extra: (name, background),
+            done: Box::new(move |r| {
+                let _ = outcome_tx.send((name, r.unwrap()));
+            }),
+        };
+        assert!(self.writer.try_submit(job).is_ok());
+    }
+
+    /// The next `n` outcomes, in completion order.
+    fn outcomes(&self, n: usize) -> Vec<(&'static str, CommitOutcome)> {
+        (0..n).map(|_| self.outcomes.recv().unwrap()).collect()
+    }
+
+    fn stop(self) {
+        drop(self.writer);
+        self.handle.join().unwrap();
+    }
+}
+
+#[test]
+fn a_waiting_live_job_goes_before_queued_background_jobs() {
+    let w = Gated::start();
+    // Whichever of the next three the writer has taken off the queue by the time the first
+    // job's transaction passes the gate, the live job is committed before both pages.
+    w.submit("first", false, "a");
+    w.submit("page 1", true, "b");
+    w.submit("page 2", true, "c");
+    w.submit("live", false, "d");
+    w.gate.send(()).unwrap();
+    w.outcomes(4);
+    let order: Vec<_> = w.order.try_iter().collect();
+    assert_eq!(order, ["first", "live", "page 1", "page 2"]);
+    w.stop();
+}
+
+/// The defect: a background commit took every page set aside, and a live job arriving
+/// meanwhile waited for all of them plus a commit of its own. Now it joins the commit in
+/// progress right after the page being written, and the other pages wait.
+#[test]
+fn a_live_job_joins_a_background_commit_after_the_page_being_written() {
+    let w = Gated::start();
+    // Page 1's transaction waits at the gate; the live job is queued behind pages 2 and 3.
+    w.submit("page 1", true, "a");
+    w.entered.recv().unwrap();
+    w.submit("page 2", true, "b");
+    w.submit("page 3", true, "c");
+    w.submit("live", false, "d");
+    w.gate.send(()).unwrap();
+    let done = w.outcomes(4);
+    let order: Vec<_> = w.order.try_iter().collect();
+    assert_eq!(order, ["page 1", "live", "page 2", "page 3"]);
+    // Page 1 and the live job share one commit (one fsync); the other pages come after.
+    let (_, live) = &done[1];
+    assert!(!live.first_in_commit, "{done:?}");
+    assert_eq!(live.commit_events, 2, "{done:?}");
+    assert!(done[2].1.first_in_commit, "{done:?}");
+    w.stop();
+}
