@@ -374,12 +374,16 @@ fn replace_values(text: &str, key: &str, with: impl Fn(&str) -> String) -> Strin
     out
 }
 
+#[cfg(test)]
+mod equivalence_tests;
 mod fused;
 #[cfg(test)]
 mod fused_tests;
 pub(crate) mod keyed;
 mod live;
 mod members;
+#[cfg(test)]
+mod one_scan_tests;
 mod spans;
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,10 @@
 //! rewriter (`spans.rs`): the same stored bytes and subjects wherever it answers, and ingest
 //! keeping what it kept before wherever it steps aside.
 
+use super::equivalence_tests::{Gen, EVERY_KIND};
 use super::members::Redacted;
-use super::tests::{ingest_line, privacy, Gen, BENCH_RULES, EVERY_KIND, RULES, SECRET};
+use super::one_scan_tests::{ingest_line, BENCH_RULES};
+use super::tests::{privacy, RULES, SECRET};
 use super::Fused;
 use crate::config::{MaskBytes, Privacy};
 use playtrace_core::scan::{scan_line_members, scan_line_sink, LineScan, Members};
