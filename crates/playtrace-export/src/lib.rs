@@ -334,3 +334,6 @@ pub(crate) async fn write_each(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod retry_tests;
