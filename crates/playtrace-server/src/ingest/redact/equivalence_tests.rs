@@ -359,3 +359,75 @@ mask = ['regex:\\d{4}', 'regex:\\b\\d{4}-\\d{2}\\b', 'regex:(?i)e8\\d', 'regex:x
         assert_eq!(masks[1].may_match(text), may, "{text}");
     }
 }
+
+/// Rules that drop and hash attrs of every event, and masks.
+pub(super) const DROPS: &str = r#"
+[privacy]
+hash_secret_env = "PT_SECRET"
+[[privacy.rules]]
+drop = ["text", "peer"]
+[[privacy.rules]]
+hash = ["playerId", "accountId"]
+mask = ["email", "ip"]
+[[privacy.rules]]
+event = "store.*"
+mask = ['regex:\b\d{4}-\d{4}\b']
+"#;
+
+/// A native line as SDKs write it (`event` first, the envelope, one flat `attrs`), with keys
+/// the rules name, odd whitespace and values masks match; with the number of attrs.
+pub(super) fn sdk_line(gen: &mut Gen, i: usize) -> (String, u64) {
+    let n = gen.next() % 7;
+    let attrs: Vec<String> = (0..n)
+        .map(|_| {
+            let key = gen.pick(&[
+                "text",
+                "peer",
+                "playerId",
+                "accountId",
+                "actorId",
+                "sessionId",
+                "note",
+                "meta",
+                "n",
+                "sku",
+                "x",
+            ]);
+            let value = match gen.next() % 9 {
+                0 => (gen.next() % 1000).to_string(),
+                1 => gen.scalar(),
+                _ => format!(
+                    "\"{}\"",
+                    gen.pick(&[
+                        "player-7",
+                        "s-1-2",
+                        "hello gg wp",
+                        "mail me at p7@example.com",
+                        "10.7.3.7",
+                        "fe80:0:1::7",
+                        "card 1234-5678",
+                        "a long note about the match that goes on",
+                        "ünïcødé ✓ 10.0.0.1",
+                        "",
+                    ])
+                ),
+            };
+            let (w1, w2, w3) = (gen.ws(), gen.ws(), gen.ws());
+            format!("{w1}\"{key}\"{w2}:{w3}{value}")
+        })
+        .collect();
+    let name = gen.pick(&[
+        "chat.message",
+        "match.end",
+        "store.purchase",
+        "round.end",
+        "ping",
+    ]);
+    let (close, ws) = (gen.ws(), gen.ws());
+    let session = gen.pick(&["s-1", "s-2", "s-3"]);
+    let line = format!(
+        r#"{{"event":"{name}",{ws}"id":"e{i}","game":"g","session":"{session}","ts":{i},"attrs":{{{}{close}}}}}"#,
+        attrs.join(",")
+    );
+    (line, n)
+}

@@ -2,7 +2,7 @@
 //! rewriter (`spans.rs`): the same stored bytes and subjects wherever it answers, and ingest
 //! keeping what it kept before wherever it steps aside.
 
-use super::equivalence_tests::{Gen, EVERY_KIND};
+use super::equivalence_tests::{sdk_line, Gen, DROPS, EVERY_KIND};
 use super::members::Redacted;
 use super::one_scan_tests::{ingest_line, BENCH_RULES};
 use super::tests::{privacy, RULES, SECRET};
@@ -38,77 +38,6 @@ fn listed<'a>(p: &Privacy, line: &'a str) -> (Option<Redacted<'a>>, Option<Strin
     answer
 }
 
-/// Rules that drop and hash attrs of every event, and masks.
-const DROPS: &str = r#"
-[privacy]
-hash_secret_env = "PT_SECRET"
-[[privacy.rules]]
-drop = ["text", "peer"]
-[[privacy.rules]]
-hash = ["playerId", "accountId"]
-mask = ["email", "ip"]
-[[privacy.rules]]
-event = "store.*"
-mask = ['regex:\b\d{4}-\d{4}\b']
-"#;
-
-/// A native line as SDKs write it (`event` first, the envelope, one flat `attrs`), with keys
-/// the rules name, odd whitespace and values masks match.
-fn sdk_line(gen: &mut Gen, i: usize) -> String {
-    let n = gen.next() % 7;
-    let attrs: Vec<String> = (0..n)
-        .map(|_| {
-            let key = gen.pick(&[
-                "text",
-                "peer",
-                "playerId",
-                "accountId",
-                "actorId",
-                "sessionId",
-                "note",
-                "meta",
-                "n",
-                "sku",
-                "x",
-            ]);
-            let value = match gen.next() % 9 {
-                0 => (gen.next() % 1000).to_string(),
-                1 => gen.scalar(),
-                _ => format!(
-                    "\"{}\"",
-                    gen.pick(&[
-                        "player-7",
-                        "s-1-2",
-                        "hello gg wp",
-                        "mail me at p7@example.com",
-                        "10.7.3.7",
-                        "fe80:0:1::7",
-                        "card 1234-5678",
-                        "a long note about the match that goes on",
-                        "ünïcødé ✓ 10.0.0.1",
-                        "",
-                    ])
-                ),
-            };
-            let (w1, w2, w3) = (gen.ws(), gen.ws(), gen.ws());
-            format!("{w1}\"{key}\"{w2}:{w3}{value}")
-        })
-        .collect();
-    let name = gen.pick(&[
-        "chat.message",
-        "match.end",
-        "store.purchase",
-        "round.end",
-        "ping",
-    ]);
-    let (close, ws) = (gen.ws(), gen.ws());
-    let session = gen.pick(&["s-1", "s-2", "s-3"]);
-    format!(
-        r#"{{"event":"{name}",{ws}"id":"e{i}","game":"g","session":"{session}","ts":{i},"attrs":{{{}{close}}}}}"#,
-        attrs.join(",")
-    )
-}
-
 #[test]
 fn a_line_redacted_in_the_read_is_the_members_and_span_rewriters_line() {
     // Wherever the one pass answers, its bytes and subjects are those of the members path and
@@ -120,7 +49,7 @@ fn a_line_redacted_in_the_read_is_the_members_and_span_rewriters_line() {
         let p = privacy(toml, SECRET);
         for i in 0..6_000 {
             let line = match i % 4 {
-                0 | 1 => sdk_line(&mut gen, i),
+                0 | 1 => sdk_line(&mut gen, i).0,
                 2 => gen.flat_event(),
                 _ => gen.event(),
             };

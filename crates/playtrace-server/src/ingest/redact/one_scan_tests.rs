@@ -1,7 +1,7 @@
 //! Lines the one-scan ingest must read as the redact-then-scan path did: escapes, many lines in
 //! one body, and the members rewrite against the span rewriter.
 
-use super::equivalence_tests::{Gen, EVERY_KIND};
+use super::equivalence_tests::{sdk_line, Gen, DROPS, EVERY_KIND};
 use super::tests::{privacy, redact, RULES, SECRET};
 use super::*;
 
@@ -226,64 +226,12 @@ fn a_line_rewritten_from_its_members_is_the_span_rewriters_line() {
     // when no mask can match anywhere in the line: on flat lines with many removed, hashed and
     // masked members and odd whitespace, its bytes and subjects are those of redacting the text
     // (`spans.rs`) and searching the result.
-    const DROPS: &str = r#"
-[privacy]
-hash_secret_env = "PT_SECRET"
-[[privacy.rules]]
-drop = ["text", "peer"]
-[[privacy.rules]]
-hash = ["playerId", "accountId"]
-mask = ["email", "ip"]
-[[privacy.rules]]
-event = "store.*"
-mask = ['regex:\b\d{4}-\d{4}\b']
-"#;
     let mut gen = Gen(0x6c07_8965_d2b8_1f4b);
     let (mut taken, mut rewritten, mut cleared) = (0, 0, 0);
     for toml in [DROPS, BENCH_RULES] {
         let p = privacy(toml, SECRET);
         for i in 0..8_000 {
-            let n = gen.next() % 7;
-            let attrs: Vec<String> = (0..n)
-                .map(|_| {
-                    let key = gen.pick(&[
-                        "text",
-                        "peer",
-                        "playerId",
-                        "accountId",
-                        "sessionId",
-                        "note",
-                        "sku",
-                        "x",
-                    ]);
-                    let value = match gen.next() % 9 {
-                        0 => (gen.next() % 1000).to_string(),
-                        1 => "true".to_string(),
-                        _ => format!(
-                            "\"{}\"",
-                            gen.pick(&[
-                                "player-7",
-                                "s-1-2",
-                                "hello gg wp",
-                                "mail me at p7@example.com",
-                                "10.7.3.7",
-                                "card 1234-5678",
-                                "a long note about the match that goes on",
-                                "",
-                            ])
-                        ),
-                    };
-                    let (w1, w2, w3) = (gen.ws(), gen.ws(), gen.ws());
-                    format!("{w1}\"{key}\"{w2}:{w3}{value}")
-                })
-                .collect();
-            let name = gen.pick(&["chat.message", "match.end", "store.purchase", "ping"]);
-            let close = gen.ws();
-            let line = format!(
-                r#"{{"event":"{name}","id":"e{i}","session":"s-{}","attrs":{{{}{close}}}}}"#,
-                gen.next() % 5,
-                attrs.join(",")
-            );
+            let (line, n) = sdk_line(&mut gen, i);
             let mut members = playtrace_core::scan::Members::with_capacity(16);
             let _ = playtrace_core::scan::scan_line_members(&line, Some(&mut members), |e, m| {
                 let session = e.envelope.session.as_deref();
@@ -295,11 +243,12 @@ mask = ['regex:\b\d{4}-\d{4}\b']
                 assert_eq!(fast.subjects, p.subjects(&slow, session), "{line}");
                 taken += 1;
                 rewritten += usize::from(matches!(fast.body, Cow::Owned(_)));
-                cleared += usize::from(!line.contains(['@', '.']) && n > 0);
+                cleared +=
+                    usize::from(!line.contains(['@', '.']) && !line.contains("fe80") && n > 0);
             });
         }
     }
     assert!(taken > 12_000, "{taken} lines took the members path");
     assert!(rewritten > 6_000, "{rewritten} of them rewritten");
-    assert!(cleared > 1_000, "{cleared} of them with no mask open");
+    assert!(cleared > 500, "{cleared} of them with no mask open");
 }
