@@ -401,4 +401,27 @@ mod tests {
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "2 is FULL");
     }
+
+    /// The bundled SQLite carries the build settings `.cargo/config.toml` gives it (no global
+    /// memory-statistics mutex, a lookaside that takes the writer's bound texts): a build that
+    /// lost them (another `LIBSQLITE3_FLAGS`, a system SQLite) still passes every other test but
+    /// ingests slower.
+    #[test]
+    fn sqlite_is_built_with_the_repositorys_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join(DB_FILE)).unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for wanted in ["DEFAULT_MEMSTATUS=0", "DEFAULT_LOOKASIDE=1024,768"] {
+            assert!(
+                options.iter().any(|o| o == wanted),
+                "{wanted} not in {options:?}"
+            );
+        }
+    }
 }
