@@ -43,6 +43,10 @@ const FORCE_BYTES: u64 = 3 * RESTART_BYTES;
 /// Passive passes at most before the last one (each copies what arrived during the one before).
 const CATCH_UP_PASSES: usize = 4;
 
+/// How long the last pass waits, with the writer waiting too, for readers of the old frames to
+/// finish before it gives up the WAL's restart until the next round.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// What one checkpoint round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Round {
@@ -98,11 +102,27 @@ pub(crate) fn round(
     // What the catch-up passes copied reaches the disk now, outside the writer's turn.
     db.sync_data()?;
     let _turn = take_turn(turn);
-    let (log, done) = pass(conn, "PASSIVE")?;
+    let (busy, log, done) = restart_pass(conn)?;
     Ok(Round {
         left: (log - done).max(0),
-        restarted: log == done,
+        restarted: !busy && log == done,
     })
+}
+
+/// The last pass, in the writer's turn: `RESTART` copies the last frames and then waits, at most
+/// [`READER_WAIT`], for the readers still reading the old frames to finish, so the writer's next
+/// commit starts the WAL over. A `PASSIVE` pass could not: the writer restarts the WAL only if
+/// no reader holds a snapshot in it at that moment, and under a steady stream of queries (four
+/// clients polling `/v1/events`, a rejects replay's page reader) one always did, so the WAL grew
+/// to the truncating safety net while every commit extended the file. Readers that begin after
+/// the copy read the database file and do not hold the restart up.
+fn restart_pass(conn: &Connection) -> Result<(bool, i64, i64), StoreError> {
+    conn.busy_timeout(READER_WAIT)?;
+    let result = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+    });
+    conn.busy_timeout(crate::schema::BUSY_TIMEOUT)?;
+    Ok(result?)
 }
 
 /// The database file, opened once beside SQLite's own handle so the checkpoint thread can sync
@@ -242,6 +262,86 @@ mod tests {
         }
         busy.join().unwrap();
         assert!(largest < 80 << 20, "the WAL grew to {largest} bytes");
+    }
+
+    /// The defect under queries: readers polling back to back (as `/v1/events` clients or a
+    /// rejects replay's page reader do) always held a snapshot in the WAL when the writer's
+    /// commit came to start it over, so it grew to the truncating safety net. The last pass now
+    /// waits for them to leave the old frames.
+    #[test]
+    fn a_busy_writer_keeps_a_short_wal_while_readers_poll() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let wal = dir.path().join(format!("{DB_FILE}-wal"));
+        let writer = schema::open(&path).unwrap();
+        schema::disable_auto_checkpoint(&writer).unwrap();
+        let checkpointer = schema::connect(&path).unwrap();
+        let db = DbFile::open(&path).unwrap();
+        let turn = Arc::new(WriteTurn::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        // Two readers, each a read transaction after another, so one is nearly always open.
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, stop) = (path.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let conn = schema::connect(&path).unwrap();
+                    let mut reads = 0u64;
+                    while !stop.load(Ordering::SeqCst) {
+                        let tx = conn.unchecked_transaction().unwrap();
+                        let _: i64 = tx
+                            .query_row("SELECT count(*) FROM events WHERE seq % 7 = 1", [], |r| {
+                                r.get(0)
+                            })
+                            .unwrap();
+                        tx.commit().unwrap();
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let (writer_turn, writer_stop) = (turn.clone(), stop.clone());
+        // 160 MiB in commits of 1 MiB, back to back.
+        let busy = std::thread::spawn(move || {
+            let body = "y".repeat(4096);
+            for commit in 0..160 {
+                let _turn = take_turn(&writer_turn);
+                let tx = writer.unchecked_transaction().unwrap();
+                for i in 0..256 {
+                    tx.execute(
+                        "INSERT INTO events (recv_ms, game, id, name, body)
+                         VALUES (1, 'g', ?1, 'n', ?2)",
+                        rusqlite::params![format!("{commit}-{i}"), body],
+                    )
+                    .unwrap();
+                }
+                tx.commit().unwrap();
+                // Old rows go, as retention would, so the readers' scans stay short.
+                tx_trim(&writer, commit);
+            }
+            writer_stop.store(true, Ordering::SeqCst);
+        });
+        let mut largest = 0;
+        while !stop.load(Ordering::SeqCst) {
+            round(&checkpointer, &db, &wal, 1 << 40, &turn).unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        busy.join().unwrap();
+        let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(reads > 100, "the readers read {reads} times");
+        assert!(largest < 80 << 20, "the WAL grew to {largest} bytes");
+    }
+
+    fn tx_trim(conn: &Connection, commit: i32) {
+        if commit >= 2 {
+            conn.execute(
+                "DELETE FROM events WHERE id LIKE ?1",
+                [format!("{}-%", commit - 2)],
+            )
+            .unwrap();
+        }
     }
 
     /// A short WAL is only copied, never waited for.

@@ -297,6 +297,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StoreEr
 }
 
 /// Opens (creating if needed) the database at `path` with `journal_mode=WAL`,
+/// How long a connection waits for a lock another holds before SQLite answers busy.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `synchronous=FULL` and a busy timeout, so a commit that returned is on disk and readers never
 /// block the writer; `secure_delete` zeroes what a delete frees, so erased and expired rows do
 /// not linger in free pages (docs/PRIVACY.md). Tables are not touched: [`migrate`] (on the writer's connection) does that.
@@ -306,7 +309,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
         source,
     };
     let conn = Connection::open(path).map_err(wrap)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
     // 16 KiB pages: fewer page splits and frame headers per ~300-byte event (a new database
     // only; an existing one keeps its page size).
     conn.execute_batch("PRAGMA page_size=16384").map_err(wrap)?;
