@@ -27,6 +27,7 @@ use crate::StoreError;
 use rusqlite::Connection;
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// WAL content past which the checkpoint thread makes the writer start the WAL over.
 pub(crate) const RESTART_BYTES: u64 = 16 << 20;
@@ -45,7 +46,12 @@ const CATCH_UP_PASSES: usize = 4;
 
 /// How long the last pass waits, with the writer waiting too, for readers of the old frames to
 /// finish before it gives up the WAL's restart until the next round.
-const READER_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+const READER_WAIT: Duration = Duration::from_millis(10);
+
+/// How long the last pass does not wait for readers after they outlasted a wait: a reader that
+/// holds its snapshot for seconds then costs the writer 10 ms every ~quarter second (~3%), and
+/// a poller's one slow query lets the WAL grow for a quarter second only.
+const BACK_OFF: Duration = Duration::from_millis(250);
 
 /// What one checkpoint round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +60,40 @@ pub(crate) struct Round {
     pub(crate) left: i64,
     /// Whether the last pass ran while the writer waited (the WAL starts over next commit).
     pub(crate) restarted: bool,
+    /// Whether readers still held snapshots in the WAL when the last pass gave up waiting.
+    pub(crate) readers_held: bool,
+}
+
+/// How long the next last pass may wait for readers: [`READER_WAIT`], but not at all for
+/// [`BACK_OFF`] after a wait the readers outlasted. A reader that keeps its snapshot for long
+/// (a large export, a long page of events) would otherwise cost the writer that wait at every
+/// round (10 times a second) for as long as it reads.
+#[derive(Debug, Default)]
+pub(crate) struct ReaderWait {
+    outlasted_at: Option<Instant>,
+}
+
+impl ReaderWait {
+    pub(crate) fn next(&self, now: Instant) -> Duration {
+        match self.outlasted_at {
+            Some(at) if now.saturating_duration_since(at) < BACK_OFF => Duration::ZERO,
+            _ => READER_WAIT,
+        }
+    }
+
+    pub(crate) fn record(&mut self, round: &Round, waited: Duration, now: Instant) {
+        if round.readers_held && !waited.is_zero() {
+            self.outlasted_at = Some(now);
+        } else if round.restarted {
+            self.outlasted_at = None;
+        }
+    }
 }
 
 /// One round of the checkpoint thread. A WAL file larger than `truncate_bytes` (readers held it
 /// so long that it could not start over) gets a `TRUNCATE` checkpoint, in the writer's turn.
+/// `reader_wait`: how long the last pass may wait for readers of the old frames
+/// ([`ReaderWait`]).
 ///
 /// `db` is a handle on the database file kept open for as long as the store runs (closing any
 /// handle on it would drop SQLite's POSIX locks on it); `round` only syncs it.
@@ -67,6 +103,7 @@ pub(crate) fn round(
     wal_path: &Path,
     truncate_bytes: u64,
     turn: &WriteTurn,
+    reader_wait: Duration,
 ) -> Result<Round, StoreError> {
     if std::fs::metadata(wal_path).is_ok_and(|m| m.len() > truncate_bytes) {
         let _turn = take_turn(turn);
@@ -74,6 +111,7 @@ pub(crate) fn round(
         return Ok(Round {
             left: (log - done).max(0),
             restarted: true,
+            readers_held: false,
         });
     }
     let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
@@ -83,6 +121,7 @@ pub(crate) fn round(
         return Ok(Round {
             left: (log - done).max(0),
             restarted: false,
+            readers_held: false,
         });
     }
     for _ in 0..CATCH_UP_PASSES {
@@ -97,27 +136,29 @@ pub(crate) fn round(
         return Ok(Round {
             left: (log - done).max(0),
             restarted: false,
+            readers_held: false,
         });
     }
     // What the catch-up passes copied reaches the disk now, outside the writer's turn.
     db.sync_data()?;
     let _turn = take_turn(turn);
-    let (busy, log, done) = restart_pass(conn)?;
+    let (busy, log, done) = restart_pass(conn, reader_wait)?;
     Ok(Round {
         left: (log - done).max(0),
         restarted: !busy && log == done,
+        readers_held: busy,
     })
 }
 
 /// The last pass, in the writer's turn: `RESTART` copies the last frames and then waits, at most
-/// [`READER_WAIT`], for the readers still reading the old frames to finish, so the writer's next
+/// `wait`, for the readers still reading the old frames to finish, so the writer's next
 /// commit starts the WAL over. A `PASSIVE` pass could not: the writer restarts the WAL only if
 /// no reader holds a snapshot in it at that moment, and under a steady stream of queries (four
 /// clients polling `/v1/events`, a rejects replay's page reader) one always did, so the WAL grew
 /// to the truncating safety net while every commit extended the file. Readers that begin after
 /// the copy read the database file and do not hold the restart up.
-fn restart_pass(conn: &Connection) -> Result<(bool, i64, i64), StoreError> {
-    conn.busy_timeout(READER_WAIT)?;
+fn restart_pass(conn: &Connection, wait: Duration) -> Result<(bool, i64, i64), StoreError> {
+    conn.busy_timeout(wait)?;
     let result = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
         Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
     });
@@ -200,7 +241,7 @@ mod tests {
         fill(&writer, 0, 45_000);
         let before = std::fs::metadata(&wal).unwrap().len();
         assert!(before > RESTART_BYTES, "WAL {before} bytes");
-        let round = round(&checkpointer, &db, &wal, 256 << 20, &turn).unwrap();
+        let round = round(&checkpointer, &db, &wal, 256 << 20, &turn, READER_WAIT).unwrap();
         assert_eq!(round.left, 0);
         assert!(round.restarted);
         // The next commits reuse the WAL from its start: the file does not grow.
@@ -257,7 +298,7 @@ mod tests {
         });
         let mut largest = 0;
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            round(&checkpointer, &db, &wal, 1 << 40, &turn).unwrap();
+            round(&checkpointer, &db, &wal, 1 << 40, &turn, READER_WAIT).unwrap();
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
         }
         busy.join().unwrap();
@@ -325,7 +366,7 @@ mod tests {
         });
         let mut largest = 0;
         while !stop.load(Ordering::SeqCst) {
-            round(&checkpointer, &db, &wal, 1 << 40, &turn).unwrap();
+            round(&checkpointer, &db, &wal, 1 << 40, &turn, READER_WAIT).unwrap();
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
         }
         busy.join().unwrap();
@@ -344,6 +385,59 @@ mod tests {
         }
     }
 
+    /// A reader that keeps its snapshot past the wait leaves the WAL as it is (nothing lost, no
+    /// restart) and is reported, so the next rounds do not make the writer wait for it again.
+    #[test]
+    fn a_reader_that_outlasts_the_wait_is_reported_and_the_restart_comes_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let wal = dir.path().join(format!("{DB_FILE}-wal"));
+        let writer = schema::open(&path).unwrap();
+        schema::disable_auto_checkpoint(&writer).unwrap();
+        let checkpointer = schema::connect(&path).unwrap();
+        let db = DbFile::open(&path).unwrap();
+        let turn = WriteTurn::default();
+        fill(&writer, 0, 45_000);
+        let reader = schema::connect(&path).unwrap();
+        let snapshot = reader.unchecked_transaction().unwrap();
+        let seen: i64 = snapshot
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 45_000);
+        let held = round(&checkpointer, &db, &wal, 256 << 20, &turn, Duration::ZERO).unwrap();
+        assert!(held.readers_held && !held.restarted, "{held:?}");
+        assert_eq!(held.left, 0, "every frame is copied all the same");
+        snapshot.commit().unwrap();
+        let after = round(&checkpointer, &db, &wal, 256 << 20, &turn, READER_WAIT).unwrap();
+        assert!(after.restarted && !after.readers_held, "{after:?}");
+    }
+
+    #[test]
+    fn the_last_pass_stops_waiting_for_a_while_after_readers_outlasted_a_wait() {
+        let t0 = Instant::now();
+        let mut wait = ReaderWait::default();
+        assert_eq!(wait.next(t0), READER_WAIT);
+        let held = Round {
+            left: 0,
+            restarted: false,
+            readers_held: true,
+        };
+        // Readers that held on through a zero wait say nothing about a real one.
+        wait.record(&held, Duration::ZERO, t0);
+        assert_eq!(wait.next(t0), READER_WAIT);
+        wait.record(&held, READER_WAIT, t0);
+        assert_eq!(wait.next(t0 + Duration::from_millis(100)), Duration::ZERO);
+        assert_eq!(wait.next(t0 + BACK_OFF), READER_WAIT);
+        let restarted = Round {
+            left: 0,
+            restarted: true,
+            readers_held: false,
+        };
+        wait.record(&held, READER_WAIT, t0);
+        wait.record(&restarted, Duration::ZERO, t0 + Duration::from_millis(200));
+        assert_eq!(wait.next(t0 + Duration::from_millis(300)), READER_WAIT);
+    }
+
     /// A short WAL is only copied, never waited for.
     #[test]
     fn a_short_wal_is_copied_without_the_turn() {
@@ -355,7 +449,15 @@ mod tests {
         let checkpointer = schema::connect(&path).unwrap();
         let db = DbFile::open(&path).unwrap();
         fill(&writer, 0, 100);
-        let round = round(&checkpointer, &db, &wal, 256 << 20, &WriteTurn::default()).unwrap();
+        let round = round(
+            &checkpointer,
+            &db,
+            &wal,
+            256 << 20,
+            &WriteTurn::default(),
+            READER_WAIT,
+        )
+        .unwrap();
         assert_eq!(round.left, 0);
         assert!(!round.restarted);
     }

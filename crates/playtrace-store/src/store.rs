@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How the store runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -267,6 +267,7 @@ fn checkpoints(
 ) {
     let mut checkpoint_log = Throttle::new(Duration::from_secs(10));
     let mut mark_log = Throttle::new(Duration::from_secs(10));
+    let mut reader_wait = crate::checkpoint::ReaderWait::default();
     let mut round = |restart_bytes: u64| {
         match mark.write(health.committed_seq()) {
             Ok(()) => {
@@ -280,8 +281,10 @@ fn checkpoints(
                 health.mark(Some(e.to_string()));
             }
         }
-        match crate::checkpoint::round(conn, db, wal, restart_bytes, turn) {
-            Ok(_) => {
+        let wait = reader_wait.next(Instant::now());
+        match crate::checkpoint::round(conn, db, wal, restart_bytes, turn, wait) {
+            Ok(done) => {
+                reader_wait.record(&done, wait, Instant::now());
                 health.checkpoint(None);
                 checkpoint_log.reset();
             }
