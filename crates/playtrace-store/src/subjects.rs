@@ -14,6 +14,7 @@
 //! entries, so the number of batches an erasure reads stays bounded by the number of keys, not
 //! by how the writer's commits happened to fall.
 
+use crate::record::StoredEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 #[cfg(test)]
 use std::collections::BTreeMap;
@@ -181,6 +182,66 @@ fn read(conn: &Connection, id: i64, first: i64) -> rusqlite::Result<Batch> {
     })
 }
 
+/// A job's batch built before it reaches the writer (`Writer::try_submit`, on the submitting
+/// thread): its filter and its postings, each posting's sequence number written as the offset
+/// of its event in the job from the first event that names a subject. A job whose events got
+/// consecutive sequence numbers (every job without duplicates) is stored as it is, so the single
+/// writer thread no longer builds the filter and the encoding for most of the index.
+pub(crate) struct Prepared {
+    /// Index in the job of the first and the last event that name a subject.
+    first: usize,
+    last: usize,
+    entries: usize,
+    filter: Vec<u8>,
+    postings: Vec<u8>,
+}
+
+/// The batch of `events`' subjects, for a job that would make a batch of its own (one that holds
+/// fewer than [`MERGE_BELOW`] entries is merged by the writer instead).
+pub(crate) fn prepare(events: &[StoredEvent]) -> Option<Prepared> {
+    let entries: usize = events.iter().map(|e| e.subjects.len()).sum();
+    if entries < MERGE_BELOW {
+        return None;
+    }
+    let first = events.iter().position(|e| !e.subjects.is_empty())?;
+    let last = events.iter().rposition(|e| !e.subjects.is_empty())?;
+    u32::try_from(last - first).ok()?;
+    let mut postings = Vec::with_capacity(entries);
+    for (at, e) in events.iter().enumerate().skip(first) {
+        let from = postings.len();
+        postings.extend(e.subjects.iter().map(|&key| (key, at as i64)));
+        postings[from..].sort_unstable();
+    }
+    Some(Prepared {
+        first,
+        last,
+        entries: postings.len(),
+        filter: filter(&postings),
+        postings: encode(first as i64, &postings),
+    })
+}
+
+/// Stores `prepared` for a job whose events are numbered from `first_seq` on, one after another.
+pub(crate) fn insert_prepared(
+    conn: &Connection,
+    first_seq: i64,
+    prepared: &Prepared,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO subject_filters (first_seq, last_seq, entries, filter) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        first_seq + prepared.first as i64,
+        first_seq + prepared.last as i64,
+        prepared.entries as i64,
+        prepared.filter
+    ])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO subject_postings (id, postings) VALUES (?1, ?2)")?
+        .execute(params![id, prepared.postings])?;
+    Ok(())
+}
+
 /// Indexes `postings` (rows this transaction stored): merged into the newest batch while it is
 /// small, else a new batch.
 pub(crate) fn append(conn: &Connection, postings: Vec<Posting>) -> rusqlite::Result<()> {
@@ -325,6 +386,56 @@ mod tests {
         for key in [0, -1, i64::MIN, i64::MAX] {
             assert_eq!(probes(key, 72).collect::<Vec<_>>(), written(key, 72));
         }
+    }
+
+    /// A batch built on the submitting thread must read back (filter, range, entries, postings)
+    /// exactly as the one the writer would have built from the same rows.
+    #[test]
+    fn a_prepared_batch_is_stored_as_the_writer_would_build_it() {
+        let key = |k: i64| xxhash_rust::xxh3::xxh3_64(&k.to_le_bytes()) as i64;
+        // 1,000 events; the first two and every fifth name nobody, the others one or two subjects
+        // (given unsorted), so the batch starts after the job's first event.
+        let events: Vec<StoredEvent> = (0..1_000i64)
+            .map(|i| StoredEvent {
+                subjects: match i {
+                    0 | 1 => vec![],
+                    _ if i % 5 == 0 => vec![],
+                    _ if i % 2 == 0 => vec![key(i), key(-i)],
+                    _ => vec![key(i % 50)],
+                },
+                ..StoredEvent::default()
+            })
+            .collect();
+        let first_seq = 41;
+        let postings: Vec<Posting> = (events.iter().zip(first_seq..))
+            .flat_map(|(e, seq)| e.subjects.iter().map(move |&k| (k, seq)))
+            .collect();
+        assert!(postings.len() >= MERGE_BELOW);
+        let prepared = prepare(&events).unwrap();
+        let (_a, built) = db();
+        append(&built, postings).unwrap();
+        let (_b, stored) = db();
+        insert_prepared(&stored, first_seq, &prepared).unwrap();
+        let rows = |conn: &Connection| -> Vec<(i64, i64, i64, Vec<u8>, Vec<u8>)> {
+            conn.prepare(
+                "SELECT f.first_seq, f.last_seq, f.entries, f.filter, p.postings
+                 FROM subject_filters f JOIN subject_postings p USING (id)",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let want = rows(&built);
+        assert_eq!(want.len(), 1);
+        assert_eq!((want[0].0, want[0].1), (43, 1_040));
+        assert_eq!(rows(&stored), want);
+        assert_eq!(all(&stored).unwrap(), all(&built).unwrap());
+        // A job too small for a batch of its own is left to the writer's merging.
+        assert!(prepare(&events[..100]).is_none());
     }
 
     #[test]

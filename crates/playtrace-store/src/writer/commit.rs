@@ -1,7 +1,7 @@
 //! One commit: the jobs' rows and the hook's writes in one transaction, with a background
 //! commit fed the next job between rows so a live job waits for at most one replay page.
 
-use super::{CommitHook, CommitOutcome, Job, Tx};
+use super::{CommitHook, CommitOutcome, Queued, Tx};
 use crate::insert::{insert_events, Inserted};
 use crate::StoreError;
 use rusqlite::{params, Connection};
@@ -12,8 +12,8 @@ use std::sync::mpsc::Receiver;
 /// for at most the one background job being written (a replay page) and the commit itself,
 /// not for every page set aside; while nothing else arrives, the next background job joins.
 pub(super) struct Feed<'a, T: 'static> {
-    pub(super) rx: &'a Receiver<Job<T>>,
-    pub(super) deferred: &'a mut VecDeque<Job<T>>,
+    pub(super) rx: &'a Receiver<Queued<T>>,
+    pub(super) deferred: &'a mut VecDeque<Queued<T>>,
     /// Events in the commit so far.
     pub(super) events: usize,
     pub(super) max_events: usize,
@@ -23,13 +23,13 @@ pub(super) struct Feed<'a, T: 'static> {
 
 impl<T: 'static> Feed<'_, T> {
     /// The next job for the commit, if any.
-    fn next(&mut self, hook: &dyn CommitHook<T>) -> Option<Job<T>> {
+    fn next(&mut self, hook: &dyn CommitHook<T>) -> Option<Queued<T>> {
         if self.events >= self.max_events {
             return None;
         }
         let job = loop {
             match self.rx.try_recv() {
-                Ok(job) if hook.background(&job.extra) => self.deferred.push_back(job),
+                Ok(q) if hook.background(&q.job.extra) => self.deferred.push_back(q),
                 Ok(job) => {
                     self.joined = true;
                     break job;
@@ -38,14 +38,14 @@ impl<T: 'static> Feed<'_, T> {
                 Err(_) => break self.deferred.pop_front()?,
             }
         };
-        self.events += job.events.len();
+        self.events += job.job.events.len();
         Some(job)
     }
 }
 
 pub(super) fn commit<T: 'static>(
     conn: &mut Connection,
-    jobs: &mut Vec<Job<T>>,
+    jobs: &mut Vec<Queued<T>>,
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
     mut feed: Option<&mut Feed<'_, T>>,
@@ -62,15 +62,30 @@ pub(super) fn commit<T: 'static>(
         )?;
         let mut next = 0;
         while next < jobs.len() {
-            let job = &mut jobs[next];
+            let Queued { job, subjects } = &mut jobs[next];
             next += 1;
             // In cluster mode a replicated message carries its own receive time.
             let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
             let hook_tx = Tx { conn: &tx, recv_ms };
             let Inserted { inserted, seqs } =
                 insert_events(&tx, &mut job.events, recv_ms, &mut head)?;
-            for e in job.events.iter().filter(|e| e.seq != 0) {
-                postings.extend(e.subjects.iter().map(|&key| (key, e.seq)));
+            // A job numbered without gaps stores the batch its submitter built; otherwise (a
+            // duplicate left a gap) its entries join the commit's batch.
+            let first_seq = job.events.first().map_or(0, |e| e.seq);
+            match subjects {
+                Some(prepared)
+                    if first_seq != 0
+                        && (job.events.iter())
+                            .zip(first_seq..)
+                            .all(|(e, seq)| e.seq == seq) =>
+                {
+                    crate::subjects::insert_prepared(&tx, first_seq, prepared)?;
+                }
+                _ => {
+                    for e in job.events.iter().filter(|e| e.seq != 0) {
+                        postings.extend(e.subjects.iter().map(|&key| (key, e.seq)));
+                    }
+                }
             }
             let accepted = inserted.iter().filter(|&&stored| stored).count() as u64;
             let duplicates = inserted.len() as u64 - accepted;
@@ -96,7 +111,7 @@ pub(super) fn commit<T: 'static>(
             }
         }
     }
-    let commit_events: u64 = jobs.iter().map(|j| j.events.len() as u64).sum();
+    let commit_events: u64 = jobs.iter().map(|q| q.job.events.len() as u64).sum();
     for outcome in &mut outcomes {
         outcome.commit_events = commit_events;
     }

@@ -60,6 +60,12 @@ pub struct Job<T> {
     pub done: Completion,
 }
 
+/// A job on its way to the writer, with its subject batch built by the submitting thread.
+pub(super) struct Queued<T> {
+    pub(super) job: Job<T>,
+    pub(super) subjects: Option<crate::subjects::Prepared>,
+}
+
 impl<T> Job<T> {
     fn bytes(&self) -> u64 {
         let events: usize = self.events.iter().map(|e| e.body.len() + 64).sum();
@@ -109,7 +115,7 @@ impl<T> std::fmt::Debug for SubmitError<T> {
 /// Handle to the writer thread. Dropping every handle (and calling [`Writer::join`]) lets the
 /// writer finish what is queued and stop.
 pub struct Writer<T: Send + 'static> {
-    tx: SyncSender<Job<T>>,
+    tx: SyncSender<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
 }
@@ -190,15 +196,16 @@ impl<T: Send + 'static> Writer<T> {
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             return Err(SubmitError::Full(Box::new(job)));
         }
-        match self.tx.try_send(job) {
+        let subjects = crate::subjects::prepare(&job.events);
+        match self.tx.try_send(Queued { job, subjects }) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(job)) => {
+            Err(TrySendError::Full(queued)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
-                Err(SubmitError::Full(Box::new(job)))
+                Err(SubmitError::Full(Box::new(queued.job)))
             }
-            Err(TrySendError::Disconnected(job)) => {
+            Err(TrySendError::Disconnected(queued)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
-                Err(SubmitError::Closed(Box::new(job)))
+                Err(SubmitError::Closed(Box::new(queued.job)))
             }
         }
     }
@@ -211,7 +218,7 @@ impl<T: Send + 'static> Writer<T> {
 
 struct WriterThread<T: 'static> {
     conn: SharedConn,
-    rx: Receiver<Job<T>>,
+    rx: Receiver<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
     hook: Box<dyn CommitHook<T>>,
@@ -248,28 +255,28 @@ impl<T: Send + 'static> WriterThread<T> {
     /// when the queue is closed and nothing is left.
     fn gather(
         &mut self,
-        jobs: &mut Vec<Job<T>>,
-        deferred: &mut VecDeque<Job<T>>,
+        jobs: &mut Vec<Queued<T>>,
+        deferred: &mut VecDeque<Queued<T>>,
         passed: &mut usize,
     ) {
         let mut events = 0;
         let mut open = true;
         if deferred.is_empty() {
             match self.rx.recv() {
-                Ok(job) if self.hook.background(&job.extra) => deferred.push_back(job),
-                Ok(job) => {
-                    events += job.events.len();
-                    jobs.push(job);
+                Ok(q) if self.hook.background(&q.job.extra) => deferred.push_back(q),
+                Ok(q) => {
+                    events += q.job.events.len();
+                    jobs.push(q);
                 }
                 Err(_) => open = false,
             }
         }
         while open && events < self.options.max_commit_events {
             match self.rx.try_recv() {
-                Ok(job) if self.hook.background(&job.extra) => deferred.push_back(job),
-                Ok(job) => {
-                    events += job.events.len();
-                    jobs.push(job);
+                Ok(q) if self.hook.background(&q.job.extra) => deferred.push_back(q),
+                Ok(q) => {
+                    events += q.job.events.len();
+                    jobs.push(q);
                 }
                 Err(_) => break,
             }
@@ -289,7 +296,7 @@ impl<T: Send + 'static> WriterThread<T> {
     }
 
     fn run(mut self) {
-        let mut jobs: Vec<Job<T>> = Vec::new();
+        let mut jobs: Vec<Queued<T>> = Vec::new();
         let mut deferred = VecDeque::new();
         let mut passed = 0;
         loop {
@@ -300,14 +307,14 @@ impl<T: Send + 'static> WriterThread<T> {
             // Receive times never go backwards, so retention can find cut-offs by sequence.
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
-            let background = jobs.iter().all(|j| self.hook.background(&j.extra));
+            let background = jobs.iter().all(|q| self.hook.background(&q.job.extra));
             let (result, head) = {
                 let _turn = take_turn(&self.turn);
                 let mut conn = lock_conn(&self.conn);
                 let mut feed = Feed {
                     rx: &self.rx,
                     deferred: &mut deferred,
-                    events: jobs.iter().map(|j| j.events.len()).sum(),
+                    events: jobs.iter().map(|q| q.job.events.len()).sum(),
                     max_events: self.options.max_commit_events,
                     joined: false,
                 };
@@ -320,7 +327,7 @@ impl<T: Send + 'static> WriterThread<T> {
                 (result, head)
             };
             // Jobs that joined the commit through its feed are counted here too.
-            let bytes: u64 = jobs.iter().map(Job::bytes).sum();
+            let bytes: u64 = jobs.iter().map(|q| q.job.bytes()).sum();
             self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
             match result {
                 Ok(outcomes) => {
@@ -331,7 +338,7 @@ impl<T: Send + 'static> WriterThread<T> {
                     }
                     self.failure_log.reset();
                     let mut spent = Vec::with_capacity(jobs.len());
-                    for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    for (Queued { job, .. }, outcome) in jobs.drain(..).zip(outcomes) {
                         self.hook.committed(&job.events, &job.extra, &outcome);
                         (job.done)(Ok(outcome));
                         spent.push((job.events, job.extra));
@@ -348,7 +355,7 @@ impl<T: Send + 'static> WriterThread<T> {
                     }
                     self.health.commit_failed(e.to_string());
                     // Every job of the commit gets the same error (the cause, not re-wrapped).
-                    for job in jobs.drain(..) {
+                    for Queued { job, .. } in jobs.drain(..) {
                         (job.done)(Err(match &e {
                             StoreError::Full(cause) => StoreError::Full(cause.clone()),
                             other => StoreError::Commit(other.to_string()),

@@ -51,6 +51,79 @@ fn duplicates_are_stored_once_and_reported() {
     assert_eq!(n, 3);
 }
 
+/// The subject index after jobs whose batches were built before the writer: a job without
+/// duplicates stores its own, one with duplicates (gaps in its numbering) falls back to the
+/// writer's batch, and either way every stored row is indexed under exactly its keys.
+#[test]
+fn jobs_with_and_without_duplicates_index_every_stored_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::DB_FILE);
+    let conn = crate::open(&path).unwrap();
+    let (writer, handle) = Writer::<()>::start(
+        Arc::new(Mutex::new(conn)),
+        WriterOptions::default(),
+        Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )),
+        Arc::default(),
+        Arc::default(),
+    )
+    .unwrap();
+    let keyed = |id: String| StoredEvent {
+        subjects: vec![
+            id.len() as i64 * 1_000 + 7,
+            crate::subject_key(crate::SubjectKind::Player, &id),
+        ],
+        ..row(&id)
+    };
+    let (tx, rx) = mpsc::channel();
+    // 600 new; then 300 of those again among 600 new; then 600 new again.
+    let jobs: Vec<Vec<String>> = vec![
+        (0..600).map(|i| format!("a{i}")).collect(),
+        (300..600)
+            .map(|i| format!("a{i}"))
+            .chain((0..600).map(|i| format!("b{i}")))
+            .collect(),
+        (0..600).map(|i| format!("c{i}")).collect(),
+    ];
+    for ids in &jobs {
+        let tx = tx.clone();
+        let job = Job {
+            events: ids.iter().cloned().map(keyed).collect(),
+            rejects: vec![],
+            extra: (),
+            done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+        };
+        assert!(writer.try_submit(job).is_ok());
+    }
+    let outcomes: Vec<CommitOutcome> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(outcomes[1].duplicates, 300);
+    drop(writer);
+    handle.join().unwrap();
+    let conn = crate::open(&path).unwrap();
+    let stored: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, id FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 1_800);
+    let want: std::collections::BTreeMap<i64, Vec<i64>> = stored
+        .into_iter()
+        .map(|(seq, id)| {
+            let mut keys = keyed(id).subjects;
+            keys.sort_unstable();
+            (seq, keys)
+        })
+        .collect();
+    assert_eq!(crate::subjects::all(&conn).unwrap(), want);
+    let batches: i64 = conn
+        .query_row("SELECT count(*) FROM subject_filters", [], |r| r.get(0))
+        .unwrap();
+    assert!(batches >= 2, "{batches} batches");
+}
+
 /// Jobs are `(name, background)`; the first job's transaction waits for `gate`, so the
 /// others are all queued while it commits.
 struct Ordered {
