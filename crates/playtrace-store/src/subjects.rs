@@ -416,7 +416,9 @@ mod tests {
         append(&built, postings).unwrap();
         let (_b, stored) = db();
         insert_prepared(&stored, first_seq, &prepared).unwrap();
-        let rows = |conn: &Connection| -> Vec<(i64, i64, i64, Vec<u8>, Vec<u8>)> {
+        /// first_seq, last_seq, entries, filter, postings
+        type Row = (i64, i64, i64, Vec<u8>, Vec<u8>);
+        let rows = |conn: &Connection| -> Vec<Row> {
             conn.prepare(
                 "SELECT f.first_seq, f.last_seq, f.entries, f.filter, p.postings
                  FROM subject_filters f JOIN subject_postings p USING (id)",
