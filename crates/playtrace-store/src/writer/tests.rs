@@ -11,12 +11,10 @@ fn row(id: &str) -> StoredEvent {
     }
 }
 
-#[test]
-fn duplicates_are_stored_once_and_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(crate::DB_FILE);
-    let conn = crate::open(&path).unwrap();
-    let (writer, handle) = Writer::<()>::start(
+/// A writer on a new store at `path` whose hook does nothing.
+fn plain_writer(path: &std::path::Path) -> (Writer<()>, std::thread::JoinHandle<()>) {
+    let conn = crate::open(path).unwrap();
+    Writer::<()>::start(
         Arc::new(Mutex::new(conn)),
         WriterOptions::default(),
         Box::new(AfterCommit(
@@ -25,7 +23,14 @@ fn duplicates_are_stored_once_and_reported() {
         Arc::default(),
         Arc::default(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn duplicates_are_stored_once_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::DB_FILE);
+    let (writer, handle) = plain_writer(&path);
     let (tx, rx) = mpsc::channel();
     for ids in [vec!["a", "b", "a"], vec!["b", "c"]] {
         let tx = tx.clone();
@@ -58,17 +63,7 @@ fn duplicates_are_stored_once_and_reported() {
 fn jobs_with_and_without_duplicates_index_every_stored_row_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(crate::DB_FILE);
-    let conn = crate::open(&path).unwrap();
-    let (writer, handle) = Writer::<()>::start(
-        Arc::new(Mutex::new(conn)),
-        WriterOptions::default(),
-        Box::new(AfterCommit(
-            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
-        )),
-        Arc::default(),
-        Arc::default(),
-    )
-    .unwrap();
+    let (writer, handle) = plain_writer(&path);
     let keyed = |id: String| StoredEvent {
         subjects: vec![
             id.len() as i64 * 1_000 + 7,
