@@ -13,7 +13,9 @@
 //! Now, once the WAL holds [`RESTART_BYTES`], passive passes catch up to within
 //! [`FINISH_BYTES`] and a last pass runs while the writer waits for its turn ([`WriteTurn`]): it
 //! copies only those last frames (milliseconds), and the writer's next commit starts the WAL
-//! over. The WAL file stays a few tens of MiB, overwritten in place.
+//! over. The WAL file stays a few tens of MiB, overwritten in place. That pass also waits
+//! briefly for readers still on the old frames ([`restart_pass`]): with queries arriving back
+//! to back, one of them always held a snapshot when the writer came to start the WAL over.
 //!
 //! A passive pass that leaves frames behind writes pages into the database file without syncing
 //! it; only a pass that copies every frame syncs. So the last pass's fsync used to flush all the
