@@ -240,6 +240,78 @@ impl ObservationBatch {
         self.events = 0;
     }
 
+    /// Appends `next`, the batch read from the lines that follow this one's: its lines (and
+    /// its observations' and rejects' offsets) move by `line_offset`, its spans and sentiment
+    /// indices by what this batch holds. The result equals one batch that read both runs in
+    /// order, so a body read in parts on several threads folds as if read in one.
+    pub fn append(&mut self, next: ObservationBatch, line_offset: u32) {
+        let base = self.arena.len();
+        // A span past u32 cannot be kept; `keep` drops such values the same way.
+        let fits = base + next.arena.len() < u32::MAX as usize;
+        let shift = |s: Span| match (s.is_some(), fits) {
+            (false, _) => s,
+            (true, true) => Span {
+                start: s.start + base as u32,
+                len: s.len,
+            },
+            (true, false) => Span::NONE,
+        };
+        if fits {
+            self.arena.push_str(&next.arena);
+        }
+        let samples = self.sentiments.len() as u32;
+        self.observations
+            .extend(next.observations.into_iter().map(|mut o| {
+                o.line += line_offset;
+                if o.sentiment != u32::MAX {
+                    o.sentiment += samples;
+                }
+                for span in [
+                    &mut o.hub,
+                    &mut o.room,
+                    &mut o.move_,
+                    &mut o.type_,
+                    &mut o.contest_id,
+                    &mut o.contest_key,
+                    &mut o.outcome,
+                    &mut o.error,
+                ]
+                .into_iter()
+                .chain(o.attrs.iter_mut())
+                {
+                    *span = shift(*span);
+                }
+                o
+            }));
+        self.sentiments
+            .extend(next.sentiments.into_iter().map(|mut s| {
+                for span in [
+                    &mut s.hub,
+                    &mut s.room,
+                    &mut s.contest_id,
+                    &mut s.contest_key,
+                    &mut s.actor,
+                    &mut s.sentiment,
+                    &mut s.tone,
+                    &mut s.phase,
+                ] {
+                    *span = shift(*span);
+                }
+                s
+            }));
+        self.rejects.extend(next.rejects.into_iter().map(|mut r| {
+            r.line += line_offset;
+            r
+        }));
+        self.lines += next.lines;
+        self.events += next.events;
+    }
+
+    /// The attributes read into observations ([`ObservationBatch::set_dim_attrs`]).
+    pub fn dim_attrs(&self) -> &[String] {
+        &self.dim_attrs
+    }
+
     /// The string a span refers to.
     pub fn text(&self, span: Span) -> Option<&str> {
         if !span.is_some() {

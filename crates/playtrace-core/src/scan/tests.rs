@@ -459,3 +459,59 @@ fn fast_reader_steps_aside_on_what_it_does_not_vouch_for() {
         r#"{"message":"x","s":"escaped \u0001 control"}"#
     ));
 }
+
+/// A body read in two parts and appended equals the body read in one: observations (lines,
+/// sentiment indices, kept strings and dimensions), samples, rejects and counts.
+#[test]
+fn appended_batches_equal_one_batch_read_in_order() {
+    let lines = [
+        r#"{"message":"telemetry.contest.armed","hubId":"h1","roomId":"r1","contestKey":"k1","mode":"duel"}"#,
+        r#"{"message":"telemetry.contest.launched","contestId":"c1","hubId":"h1","roomId":"r1","contestKey":"k1","move":"m"}"#,
+        "{bad",
+        r#"{"message":"telemetry.contest.sentiment","contestId":"c1","hubId":"h1","sentiment":"salty","actor":"p1"}"#,
+        r#"{"message":"telemetry.contest.resolved","contestId":"c1","hubId":"h2","outcomeTier":"win","mode":"ranked"}"#,
+        r#"{"message":"chat.message","text":"hi"}"#,
+        r#"{"message":"telemetry.contest.sentiment","contestId":"c2","hubId":"h3","sentiment":"gg","tone":"warm"}"#,
+        r#"{"message":"telemetry.contest.expired","contestId":"c3","roomId":"r9","error":"timeout"}"#,
+    ];
+    let opts = BatchOptions {
+        keep_raw: true,
+        keep_hub_room: true,
+        keep_move_type: true,
+    };
+    let read = |from: usize, to: usize| {
+        let mut batch = ObservationBatch::default();
+        batch.set_dim_attrs(vec!["mode".into()]);
+        for (i, line) in lines[from..to].iter().enumerate() {
+            batch.push_line(i as u32, line, opts);
+            batch.lines += 1;
+        }
+        batch
+    };
+    let whole = read(0, lines.len());
+    assert!(whole.sentiments.len() == 2 && !whole.rejects.is_empty());
+    for cut in 0..=lines.len() {
+        let mut parts = read(0, cut);
+        parts.append(read(cut, lines.len()), cut as u32);
+        // Absent numbers are NaN, which `==` never matches: compared as printed.
+        let printed = |b: &ObservationBatch| format!("{:?} {:?}", b.observations, b.sentiments);
+        assert_eq!(printed(&parts), printed(&whole), "cut at {cut}");
+        assert_eq!(parts.rejects, whole.rejects, "cut at {cut}");
+        assert_eq!((parts.lines, parts.events), (whole.lines, whole.events));
+        for (a, b) in parts.observations.iter().zip(&whole.observations) {
+            let texts = |batch: &ObservationBatch, o: &Observation| {
+                [
+                    o.hub,
+                    o.room,
+                    o.move_,
+                    o.contest_id,
+                    o.outcome,
+                    o.error,
+                    o.attrs[0],
+                ]
+                .map(|span| batch.text(span).map(str::to_string))
+            };
+            assert_eq!(texts(&parts, a), texts(&whole, b));
+        }
+    }
+}

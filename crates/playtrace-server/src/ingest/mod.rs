@@ -93,6 +93,31 @@ impl Parsed {
         }
     }
 
+    /// An empty parse with this one's settings (games, plan, privacy, dimensions), for a run of
+    /// the same body read beside it ([`json::ndjson_parts`]).
+    pub(crate) fn sibling(&self) -> Parsed {
+        let mut sibling = Parsed {
+            games: self.games.clone(),
+            plan: self.plan.clone(),
+            privacy: self.privacy.clone(),
+            ..Parsed::default()
+        };
+        let dims = self.observations.dim_attrs();
+        if !dims.is_empty() {
+            sibling.observations.set_dim_attrs(dims.to_vec());
+        }
+        sibling
+    }
+
+    /// Appends the parse of the run that follows this one's in the body: the result equals
+    /// one parse of both runs in order (observations point at their events' new indices).
+    pub(crate) fn append(&mut self, next: Parsed) {
+        let offset = self.events.len() as u32;
+        self.events.extend(next.events);
+        self.rejects.extend(next.rejects);
+        self.observations.append(next.observations, offset);
+    }
+
     /// Redacts every line and indexes every event by the players and sessions it names.
     pub(crate) fn with_privacy(mut self, privacy: Arc<Privacy>) -> Parsed {
         self.privacy = Some(privacy);

@@ -6,7 +6,9 @@ use crate::http::body::{body_format, read_body};
 use crate::http::commit::commit_ingest;
 use crate::http::error::{ApiError, ApiResult};
 use crate::ingest::guard::{Admitted, Limit};
-use crate::ingest::json::parse_body;
+use crate::ingest::json::{
+    ndjson_part_count, ndjson_parts, parse_body, parse_ndjson_part, BodyFormat,
+};
 use crate::ingest::{GameScope, Parsed};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -19,6 +21,37 @@ use std::time::Instant;
 
 /// Bodies up to this size are read on the async worker (cheaper than a thread hand-off).
 const PARSE_INLINE_BYTES: usize = 64 << 10;
+
+/// The cores this process may run on (read once).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// An NDJSON body read in `parts` runs of whole lines, each on a thread of the blocking pool,
+/// then put back together in order: the same parse as one thread's, sooner.
+async fn parse_in_parts(
+    parsed: Parsed,
+    bytes: Vec<u8>,
+    parts: usize,
+    max_line: u64,
+) -> ApiResult<Parsed> {
+    let bytes = Arc::new(bytes);
+    let runs: Vec<_> = ndjson_parts(&bytes, parts)
+        .into_iter()
+        .map(|(range, lines_before)| {
+            let (part, bytes) = (parsed.sibling(), bytes.clone());
+            tokio::task::spawn_blocking(move || {
+                parse_ndjson_part(part, &bytes[range], lines_before, max_line)
+            })
+        })
+        .collect();
+    let mut whole = parsed;
+    for run in runs {
+        whole.append(run.await.map_err(ApiError::internal)?);
+    }
+    Ok(whole)
+}
 
 /// The header naming the game of lines that name none (like `?game=`).
 pub(crate) const GAME_HEADER: &str = "x-playtrace-game";
@@ -112,8 +145,15 @@ pub(crate) async fn ingest(
             .set_dim_attrs(app.config.dimensions.attrs());
     }
     // Reading a large body takes milliseconds: off the async workers, so other connections
-    // (health checks, queries) keep being served meanwhile.
-    let parsed = if bytes.len() > PARSE_INLINE_BYTES {
+    // (health checks, queries) keep being served meanwhile; on a machine with cores to spare,
+    // in parts side by side.
+    let parts = match format {
+        BodyFormat::Ndjson => ndjson_part_count(bytes.len(), cores()),
+        BodyFormat::Json => 1,
+    };
+    let parsed = if parts > 1 {
+        parse_in_parts(parsed, bytes, parts, max_line).await?
+    } else if bytes.len() > PARSE_INLINE_BYTES {
         tokio::task::spawn_blocking(move || parse_body(parsed, &bytes, format, max_line))
             .await
             .map_err(ApiError::internal)?
