@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::ingest::Parsed;
 use crate::pipeline::{Ingested, Work};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::stream::{self, StorageType};
+use async_nats::jetstream::stream::{self, RawMessageErrorKind, StorageType};
 use futures_util::StreamExt;
 use playtrace_core::scan::ObservationBatch;
 use playtrace_store::{ClusterPosition, Job, StoredEvent, SubmitError};
@@ -150,6 +150,27 @@ async fn follow(app: &Arc<AppState>, node: &Arc<Node>, warned: &mut bool) -> Res
                 return Err(format!(
                     "message {seq} arrived after {prev}: a delivery was lost"
                 ));
+            }
+            // Skipping loses those messages on this node for good, so the stream itself must
+            // say it no longer holds the first of them: stream info read while a server is being
+            // replaced is not evidence enough, and following again from the bookmark is always
+            // safe.
+            match stream.get_raw_message(prev + 1).await {
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "message {seq} arrived after {prev} while the stream still holds {}: a \
+                         delivery was lost",
+                        prev + 1
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "message {seq} arrived after {prev}, and the stream cannot say whether \
+                         it still holds {} ({e})",
+                        prev + 1
+                    ))
+                }
             }
             tracing::warn!(
                 from = prev + 1,
