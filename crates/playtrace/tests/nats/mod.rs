@@ -110,3 +110,58 @@ pub fn nats_cluster(dir: &Path) -> Vec<Nats> {
     }
     servers
 }
+
+/// One NATS server with JetStream, alone (no cluster).
+pub fn nats_single(dir: &Path) -> Nats {
+    let port = free_port();
+    let config = dir.join("nats-single.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name: single\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n",
+            dir.join("nats-single").display()
+        ),
+    )
+    .unwrap();
+    let mut nats = Nats {
+        child: None,
+        config,
+        port,
+    };
+    nats.start();
+    nats
+}
+
+/// One JetStream API request over the plain NATS protocol (`$JS.API.<api>` with a JSON body):
+/// its JSON answer. Enough to create a stream with limits the collector does not set.
+pub fn jetstream_request(port: u16, api: &str, body: &str) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap(); // INFO
+    write!(
+        writer,
+        "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.test 1\r\nPUB $JS.API.{api} _INBOX.test {}\r\n{body}\r\n",
+        body.len()
+    )
+    .unwrap();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if let Some(rest) = line.strip_prefix("MSG ") {
+            let size: usize = rest.split_whitespace().last().unwrap().parse().unwrap();
+            let mut payload = vec![0; size + 2];
+            reader.read_exact(&mut payload).unwrap();
+            return serde_json::from_slice(&payload[..size]).unwrap();
+        }
+        if line.starts_with("PING") {
+            writer.write_all(b"PONG\r\n").unwrap();
+        }
+        assert!(!line.starts_with("-ERR"), "nats-server: {line}");
+    }
+}
