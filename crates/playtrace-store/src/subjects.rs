@@ -133,13 +133,25 @@ fn insert(conn: &Connection, postings: &[Posting]) -> rusqlite::Result<()> {
     ) else {
         return Ok(());
     };
+    let (bits, encoded) = (filter(postings), encode(first, postings));
+    store(conn, (first, last), postings.len(), &bits, &encoded)
+}
+
+/// One new batch: its range of sequence numbers, entry count, filter and encoded postings.
+fn store(
+    conn: &Connection,
+    (first, last): (i64, i64),
+    entries: usize,
+    filter: &[u8],
+    postings: &[u8],
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO subject_filters (first_seq, last_seq, entries, filter) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![first, last, postings.len() as i64, filter(postings)])?;
+    .execute(params![first, last, entries as i64, filter])?;
     let id = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO subject_postings (id, postings) VALUES (?1, ?2)")?
-        .execute(params![id, encode(first, postings)])?;
+        .execute(params![id, postings])?;
     Ok(())
 }
 
@@ -227,19 +239,17 @@ pub(crate) fn insert_prepared(
     first_seq: i64,
     prepared: &Prepared,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO subject_filters (first_seq, last_seq, entries, filter) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
+    let range = (
         first_seq + prepared.first as i64,
         first_seq + prepared.last as i64,
-        prepared.entries as i64,
-        prepared.filter
-    ])?;
-    let id = conn.last_insert_rowid();
-    conn.prepare_cached("INSERT INTO subject_postings (id, postings) VALUES (?1, ?2)")?
-        .execute(params![id, prepared.postings])?;
-    Ok(())
+    );
+    store(
+        conn,
+        range,
+        prepared.entries,
+        &prepared.filter,
+        &prepared.postings,
+    )
 }
 
 /// Indexes `postings` (rows this transaction stored): merged into the newest batch while it is

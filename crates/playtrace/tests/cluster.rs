@@ -14,7 +14,7 @@ mod hook;
 mod nats;
 mod server;
 
-use nats::{nats_cluster, Nats};
+use nats::{caught_up, ingest_acked, nats_cluster, Nats};
 use serde_json::Value;
 use server::{event, Server};
 use std::collections::HashMap;
@@ -33,22 +33,6 @@ fn collector_config(nats: &[Nats], node: usize) -> String {
          apply_timeout = \"5s\"\nlease_ttl = \"2s\"\n\n[[budget]]\nmetric = \"arming\"\nlimit_ms = 8000\n",
         urls.join(", ")
     )
-}
-
-/// Waits until the node is in the cluster and has applied everything the log holds.
-fn caught_up(s: &Server, deadline: Instant) -> u64 {
-    loop {
-        let (status, _, body) = s.get("/v1/cluster", None);
-        if status == 200 && body["applied"] == body["streamLast"] {
-            return body["applied"].as_u64().unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node never caught up: {status} {body}\n{}",
-            s.stderr.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A reading without the fields that say when it was taken (`generatedAt`, and each window's
@@ -332,20 +316,6 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
     assert!(acked.len() >= 3000, "only {} acknowledged", acked.len());
     for id in acked.iter() {
         assert_eq!(count.get(id.as_str()), Some(&1), "{id}");
-    }
-}
-
-/// Ingests `body`, retrying on 503 as a client does (a new stream elects its leader first).
-fn ingest_acked(s: &Server, body: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, _, answer) = s.ingest(body, None);
-        if status == 200 {
-            return answer;
-        }
-        assert_eq!(status, 503, "{answer}");
-        assert!(Instant::now() < deadline, "never acknowledged: {answer}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -3,6 +3,8 @@
 //! loopback, each one killable and restartable with its store.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use super::server::Server;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -163,5 +165,37 @@ pub fn jetstream_request(port: u16, api: &str, body: &str) -> serde_json::Value 
             writer.write_all(b"PONG\r\n").unwrap();
         }
         assert!(!line.starts_with("-ERR"), "nats-server: {line}");
+    }
+}
+
+/// Waits until the collector is in the cluster and has applied everything the log holds: the
+/// stream position it applied up to.
+pub fn caught_up(s: &Server, deadline: Instant) -> u64 {
+    loop {
+        let (status, _, body) = s.get("/v1/cluster", None);
+        if status == 200 && body["applied"] == body["streamLast"] {
+            return body["applied"].as_u64().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node never caught up: {status} {body}\n{}",
+            s.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ingests `body` through `s`, again after each 503 as a client does (a new stream elects its
+/// leader first; a killed server leaves the log unavailable for a while): the answer.
+pub fn ingest_acked(s: &Server, body: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, answer) = s.ingest(body, None);
+        if status == 200 {
+            return answer;
+        }
+        assert_eq!(status, 503, "{answer}");
+        assert!(Instant::now() < deadline, "never acknowledged: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
