@@ -481,8 +481,9 @@ mod tests {
             "DROP TRIGGER rejects_forget_replay; DROP TABLE reject_replays;
              UPDATE rejects SET replayed_ms = 7, replayed_seq = 70 WHERE seq = 2;
              PRAGMA user_version = {};",
-            // The mark table came with the last migration but one (the notify journal's last).
-            crate::SCHEMA_VERSION - 2
+            // The mark table came three migrations before the last (the notify journal's, then
+            // the id-first duplicate index).
+            crate::SCHEMA_VERSION - 3
         ))
         .unwrap();
         crate::schema::migrate(&mut conn, &path).unwrap();

@@ -111,7 +111,32 @@ fn a_first_release_store_is_migrated_and_reads_back() {
     assert!(writer.try_submit(job).is_ok());
     let outcome = rx.recv().unwrap();
     assert_eq!(outcome.seqs, [30]);
+
+    // The duplicate check still holds across the upgrade (its index was rebuilt id first): a
+    // resent event the first release stored is not stored again, a new one is.
+    let resent = |id: &str| StoredEvent {
+        game: moderation.game.clone(),
+        name: "resent".into(),
+        id: Some(id.into()),
+        body: format!(r#"{{"event":"resent","id":"{id}"}}"#),
+        ..StoredEvent::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = playtrace_store::Job {
+        events: vec![resent("m-1"), resent("u-2"), resent("u-2")],
+        rejects: vec![],
+        extra: (),
+        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+    };
+    assert!(writer.try_submit(job).is_ok());
+    // (An ignored duplicate may still use up a sequence number: `AUTOINCREMENT` never reuses.)
+    let seqs = rx.recv().unwrap().seqs;
+    assert!(matches!(seqs[..], [0, new, 0] if new > 30), "{seqs:?}");
     drop(writer);
+    assert_eq!(
+        dedup_index(dir.path()),
+        ["events_id_game: CREATE UNIQUE INDEX events_id_game ON events (id, game) WHERE id IS NOT NULL"]
+    );
     assert!(running.stop());
 
     // Opening again finds the current version and migrates nothing.
@@ -141,6 +166,24 @@ fn a_store_of_a_newer_release_is_refused() {
     drop(Store::open(dir.path(), options()).unwrap());
     let conn = rusqlite_free_bump(dir.path());
     assert!(conn.contains("newer than this release"), "{conn}");
+}
+
+/// The indexes of the events table, as `name: sql`.
+fn dedup_index(dir: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(format!(
+            "{}: {}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 /// Marks the database as written by a future schema (through SQLite's own header field).
