@@ -114,6 +114,10 @@ export class CoreClient {
   private aborted = false;
   private notBefore = 0;
   private failures = 0;
+  /** Whether the current back-off is the collector's `Retry-After` (close respects it). */
+  private serverAskedToWait = false;
+  /** Whether close already made its one attempt at the spool. */
+  private closeAttempted = false;
   private wakeUp: (() => void) | null = null;
   private controller: AbortController | null = null;
   private readonly loopDone: Promise<void>;
@@ -341,7 +345,17 @@ export class CoreClient {
         if (this.stopping && this.queue.length === this.head) return;
         continue;
       }
-      if (this.stopping && this.queue.length === this.head) return;
+      if (this.stopping && this.queue.length === this.head) {
+        // Closing makes one attempt at the spool even inside a back-off of our own: a request
+        // that failed while the network was away, answered after it came back, must not keep
+        // what is spooled from going out at close (it stays spooled if this attempt fails).
+        if (this.spoolWaiting() && !this.closeAttempted && !this.serverAskedToWait) {
+          this.closeAttempted = true;
+          this.notBefore = 0;
+          continue;
+        }
+        return;
+      }
       let wait = Infinity;
       if (this.queue.length > this.head) {
         wait = this.opts.lingerMs - (Date.now() - this.firstQueuedAt);
@@ -421,6 +435,7 @@ export class CoreClient {
         const r = await this.post(b.body);
         if (r.kind === 'ok') {
           this.failures = 0;
+          this.serverAskedToWait = false;
           this.counts.sent += b.events;
           this.settle(b);
           return;
@@ -487,6 +502,7 @@ export class CoreClient {
       }
       if (r.kind === 'ok') {
         this.failures = 0;
+        this.serverAskedToWait = false;
         this.counts.sent += seg.events;
       } else {
         this.log(`the collector refused a spooled batch of ${seg.events} events: ${r.why}`);
@@ -507,6 +523,7 @@ export class CoreClient {
   private backOff(retryAfterMs: number | undefined): void {
     this.failures = Math.min(this.failures + 1, 1000);
     this.counts.retried++;
+    this.serverAskedToWait = retryAfterMs !== undefined;
     const exp = Math.min(100 * 2 ** Math.min(this.failures, 10), this.opts.maxBackoffMs);
     // Up to 25% jitter so many clients do not retry in step.
     const wait = retryAfterMs !== undefined ? Math.max(retryAfterMs, 10) : exp + exp * 0.25 * Math.random();

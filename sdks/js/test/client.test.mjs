@@ -169,6 +169,47 @@ test('a retried batch keeps its ids: a 503 after the store took it still stores 
   assert.deepEqual({ stored, distinctIds }, { stored: 50, distinctIds: 50 });
 });
 
+test('close sends the spool even inside a back-off: the network came back after the last failure', async () => {
+  // The collector's network is away (connections dropped) long enough for the client to back
+  // off for seconds, then comes back; close must try the spool once rather than leave it.
+  let up = false;
+  let failed = 0;
+  const srv = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    if (!up) {
+      failed++;
+      req.socket.destroy();
+      return;
+    }
+    const r = await fetch(`${serve.url}${req.url}`, {
+      method: 'POST',
+      headers: { 'content-type': req.headers['content-type'], 'content-encoding': req.headers['content-encoding'] ?? '' },
+      body: Buffer.concat(chunks),
+    });
+    res.writeHead(r.status, { 'Content-Type': 'application/json' });
+    res.end(await r.text());
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const client = new Client({
+    url: `http://127.0.0.1:${srv.address().port}`,
+    game: 'js-backoff',
+    spoolDir: tempDir('playtrace-js-backoff-'),
+    maxBackoffMs: 60_000,
+  });
+  for (let i = 0; i < 20; i++) client.emit({ event: 'backoff.close', attrs: { i } });
+  assert.deepEqual(await client.flush(5000), { ok: true, pending: 0 }, 'durable in the spool');
+  // Three failed attempts at the spool: the next one is 1.6 s or more away.
+  while (failed < 4) await new Promise((r) => setTimeout(r, 20));
+  up = true;
+  const closed = await client.close(5000);
+  await new Promise((r) => srv.close(r));
+  assert.deepEqual(closed, { ok: true, pending: 0 });
+  assert.equal(client.metrics().sent, 20, 'the spool went out at close');
+  const { stored, distinctIds } = await storedSummary(serve.url, 'backoff.close');
+  assert.deepEqual({ stored, distinctIds }, { stored: 20, distinctIds: 20 });
+});
+
 test('emit never throws; the memory bound drops and counts; flush and close keep their timeouts', async () => {
   const client = new Client({ url: await deadUrl(), memoryBound: 20_000, requestTimeoutMs: 500, logger: () => {} });
   let accepted = 0;
