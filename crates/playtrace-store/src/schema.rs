@@ -258,7 +258,7 @@ CREATE TABLE IF NOT EXISTS notify_journal (
 /// first in almost every key, so each comparison of the writer's index search went past equal
 /// games to SQLite's slow record compare: ~10 comparisons and ~2,000 instructions an event.
 /// With the id first nearly every comparison ends at the first column (−1,250 instructions an
-/// event, `bench/ingest/README.md` "Allocator and index order"). The same pairs are unique;
+/// event, `bench/ingest/README.md` "Index order and the allocator"). The same pairs are unique;
 /// every lookup of it is by both columns. Rebuilding it on an existing store reads every event
 /// once, at the first start of this release.
 const V_DEDUP_ID_FIRST: &str = "
