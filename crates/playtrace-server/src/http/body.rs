@@ -93,7 +93,10 @@ pub(crate) async fn read_body(limit: u64, headers: &HeaderMap, body: Body) -> Ap
             }
         })?;
     if !gzip {
-        return Ok(bytes.to_vec());
+        // The collected body's own buffer where nothing else shares it (a body of several
+        // chunks is gathered into one fresh buffer): `to_vec` copied every body into a second
+        // allocation, and a large one page-faulted all of it in again.
+        return Ok(Vec::from(bytes));
     }
     let mut out = Vec::with_capacity(bytes.len() * 4);
     flate2::read::MultiGzDecoder::new(&bytes[..])
