@@ -227,3 +227,105 @@ fn monitor_with_the_serve_config_groups_and_judges_as_the_collector() {
     // The config's budgets are in force (not the monitor's p95 defaults).
     assert_eq!(offline[0]["budgets"][0]["percentile"], 50, "{monitor}");
 }
+
+/// ~700 KiB of A/B contests with chat lines between them (escapes, multi-byte text), blank
+/// lines and broken ones: what the parts read must cut and join without a seam.
+fn large_mixed_body() -> String {
+    let mut out = String::new();
+    let (mut line, mut copy) = (0u32, 0u32);
+    while out.len() < 700 << 10 {
+        copy += 1;
+        for l in ab_lines().lines() {
+            line += 1;
+            // Unique contests per copy, so no copy's lines join an earlier copy's contests.
+            out.push_str(
+                &l.replace("\"contestKey\":\"k", &format!("\"contestKey\":\"k{copy}-"))
+                    .replace("\"contestId\":\"c", &format!("\"contestId\":\"c{copy}-")),
+            );
+            out.push('\n');
+            match line % 97 {
+                0 => out.push_str("{\"event\":\"broken\",\"attrs\":{\n"),
+                13 => out.push('\n'),
+                29 => out.push_str(&format!(
+                    "{{\"event\":\"chat.message\",\"id\":\"m{line}\",\"game\":\"gf\",\"attrs\":{{\"text\":\"gg \\\"wp\\\" é 🎮 {line}\",\"variant\":\"a\"}}}}\n"
+                )),
+                61 => out.push_str("{\"attrs\":{\"no\":\"event name\"}}\n"),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Every stored event and reject as the API lists them (sequence numbers included: both stores
+/// start empty, so they must agree too).
+fn stored(s: &server::Server) -> (Vec<Value>, Vec<Value>) {
+    let page = |path: &str, key: &str| -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, _, v) = s.get(&format!("{path}?after={after}&limit=1000"), None);
+            assert_eq!(status, 200, "{v}");
+            let items = v[key].as_array().unwrap().clone();
+            if items.is_empty() {
+                return all;
+            }
+            after = items.last().unwrap()["seq"].as_i64().unwrap();
+            all.extend(items.into_iter().map(|mut e| {
+                for time in ["receivedMs", "receivedAt"] {
+                    e.as_object_mut().unwrap().remove(time);
+                }
+                e
+            }));
+        }
+    };
+    (page("/v1/events", "events"), page("/v1/rejects", "rejects"))
+}
+
+#[test]
+fn a_large_body_read_in_parts_answers_and_stores_as_one_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |threads: u32| {
+        format!("[[dimensions]]\nname = \"variant\"\nattr = \"variant\"\n[http]\nparse_threads = {threads}\n")
+    };
+    // `parse_threads` set, the parts read runs on any machine (by default only on 4+ cores).
+    let whole = start(&dir.path().join("whole"), &config(1));
+    let parts = start(&dir.path().join("parts"), &config(6));
+    let body = large_mixed_body();
+    let answers: Vec<Value> = [&whole, &parts]
+        .iter()
+        .map(|s| {
+            let (status, _, answer) = s.post_with("/v1/events", &[NDJSON], body.as_bytes());
+            assert_eq!(status, 200, "{answer}");
+            answer
+        })
+        .collect();
+    assert_eq!(
+        answers[0], answers[1],
+        "the same answer, reject line numbers included"
+    );
+    let rejected = answers[0]["rejected"].as_array().unwrap();
+    assert!(rejected.len() > 20, "{}", answers[0]);
+    assert!(
+        answers[0]["accepted"].as_u64().unwrap() > 4000,
+        "{}",
+        answers[0]
+    );
+
+    let (events, rejects) = stored(&whole);
+    assert_eq!((events.clone(), rejects.clone()), stored(&parts));
+    assert_eq!(
+        events.len() as u64,
+        answers[0]["accepted"].as_u64().unwrap()
+    );
+    assert_eq!(rejects.len(), rejected.len());
+
+    let budgets = |s: &server::Server| {
+        let (status, _, v) = s.get("/v1/budgets?group_by=variant&window=1h", None);
+        assert_eq!(status, 200, "{v}");
+        v["windows"][0]["groups"].clone()
+    };
+    let (a, b) = (budgets(&whole), budgets(&parts));
+    assert_eq!(a, b);
+    assert_eq!(a.as_array().unwrap().len(), 2, "{a}");
+}

@@ -1,6 +1,6 @@
 //! `[http]`: browsers, and what one connection may hold.
 
-use super::{millis, ConfigError};
+use super::{invalid, millis, ConfigError};
 use playtrace_core::units::{Millis, Written};
 use serde::Deserialize;
 
@@ -18,6 +18,8 @@ pub struct Http {
     pub max_connections: usize,
     /// After SIGTERM, in-flight requests get this long before they are abandoned.
     pub shutdown_deadline: Millis,
+    /// Threads one large NDJSON body is read on at most; 0 sizes it from the cores.
+    pub parse_threads: usize,
 }
 
 impl Default for Http {
@@ -28,9 +30,13 @@ impl Default for Http {
             body_idle_timeout: Millis::from_secs_saturating(10),
             max_connections: 0,
             shutdown_deadline: Millis::from_secs_saturating(10),
+            parse_threads: 0,
         }
     }
 }
+
+/// `http.parse_threads` at most (a body is cut into parts of 64 KiB at least anyway).
+pub const MAX_PARSE_THREADS: usize = 64;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +46,7 @@ pub(super) struct HttpFile {
     body_idle_timeout: Option<Written>,
     max_connections: Option<usize>,
     shutdown_deadline: Option<Written>,
+    parse_threads: Option<usize>,
 }
 
 impl HttpFile {
@@ -61,6 +68,18 @@ impl HttpFile {
         }
         if let Some(v) = &self.shutdown_deadline {
             h.shutdown_deadline = millis(v, "http.shutdown_deadline")?;
+        }
+        if let Some(n) = self.parse_threads {
+            if n > MAX_PARSE_THREADS {
+                return Err(invalid(
+                    "http.parse_threads",
+                    format!(
+                        "{n} is over {MAX_PARSE_THREADS}; write 0 to size it from the cores, or \
+                         1 to read every body on one thread"
+                    ),
+                ));
+            }
+            h.parse_threads = n;
         }
         Ok(h)
     }

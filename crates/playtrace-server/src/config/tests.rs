@@ -129,3 +129,21 @@ fn open_access_beyond_loopback_is_refused() {
     let err = c.check_exposure().unwrap_err().to_string();
     assert!(err.contains("without tokens"), "{err}");
 }
+
+#[test]
+fn parse_threads_is_taken_and_a_count_over_its_cap_is_refused_by_name() {
+    let c = ServeConfig::from_toml("[http]\nparse_threads = 4\n", "t").unwrap();
+    assert_eq!(c.http.parse_threads, 4);
+    assert_eq!(
+        ServeConfig::default().http.parse_threads,
+        0,
+        "sized from the cores"
+    );
+    let err = ServeConfig::from_toml("[http]\nparse_threads = 65\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("http.parse_threads") && err.contains("65 is over 64"),
+        "{err}"
+    );
+}

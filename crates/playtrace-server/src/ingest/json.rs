@@ -38,16 +38,21 @@ const PART_MIN_BYTES: usize = 64 << 10;
 /// Parts of one body at most.
 const MAX_PARTS: usize = 8;
 
-/// How many parts an NDJSON body of `len` bytes is read in on a machine with `cores`: one
-/// (the whole body on one thread) below [`PARTS_FROM_BYTES`] or with fewer than 4 cores; else
-/// up to half the cores, [`PART_MIN_BYTES`] at least each. A 1,000-line request is then read
-/// in ~4 ms instead of ~12 on a many-core machine, where the collector's clients otherwise wait
-/// for one thread per request while most cores are idle.
-pub(crate) fn ndjson_part_count(len: usize, cores: usize) -> usize {
+/// The threads a large NDJSON body is read on when `http.parse_threads` is 0: half the cores,
+/// [`MAX_PARTS`] at most, so one thread (the whole body on one) below 4 cores. A 1,000-line
+/// request is then read in ~4 ms instead of ~12 on a many-core machine, where the collector's
+/// clients otherwise wait for one thread per request while most cores are idle.
+pub(crate) fn auto_parse_threads(cores: usize) -> usize {
+    (cores / 2).clamp(1, MAX_PARTS)
+}
+
+/// How many parts an NDJSON body of `len` bytes is read in with up to `threads` threads: one
+/// below [`PARTS_FROM_BYTES`]; else as many as `threads`, [`PART_MIN_BYTES`] at least each.
+pub(crate) fn ndjson_part_count(len: usize, threads: usize) -> usize {
     if len < PARTS_FROM_BYTES {
         return 1;
     }
-    (cores / 2).min(len / PART_MIN_BYTES).clamp(1, MAX_PARTS)
+    threads.min(len / PART_MIN_BYTES).max(1)
 }
 
 /// `body` cut into `parts` runs of whole lines: each run's byte range and the number of lines
@@ -278,20 +283,18 @@ mod tests {
 
     #[test]
     fn bodies_are_read_in_parts_only_where_cores_and_size_allow() {
-        assert_eq!(
-            ndjson_part_count(1 << 20, 2),
-            1,
-            "a 2-core machine reads in one"
-        );
-        assert_eq!(ndjson_part_count(1 << 20, 3), 1);
-        assert_eq!(ndjson_part_count(100 << 10, 16), 1, "a small body in one");
-        assert_eq!(
-            ndjson_part_count(300 << 10, 16),
-            4,
-            "~1,000 lines on 16 cores"
-        );
-        assert_eq!(ndjson_part_count(300 << 10, 4), 2);
-        assert_eq!(ndjson_part_count(64 << 20, 64), MAX_PARTS);
+        let auto = |len, cores| ndjson_part_count(len, auto_parse_threads(cores));
+        assert_eq!(auto(1 << 20, 2), 1, "a 2-core machine reads in one");
+        assert_eq!(auto(1 << 20, 3), 1);
+        assert_eq!(auto(100 << 10, 16), 1, "a small body in one");
+        assert_eq!(auto(300 << 10, 16), 4, "~1,000 lines on 16 cores");
+        assert_eq!(auto(300 << 10, 4), 2);
+        assert_eq!(auto(64 << 20, 64), MAX_PARTS);
+        // `http.parse_threads` set: as many as it says, 64 KiB at least each.
+        assert_eq!(ndjson_part_count(1 << 20, 4), 4);
+        assert_eq!(ndjson_part_count(1 << 20, 1), 1);
+        assert_eq!(ndjson_part_count(64 << 20, 32), 32);
+        assert_eq!(ndjson_part_count(200 << 10, 32), 3);
         // A body with no newline to cut at is one run.
         assert_eq!(ndjson_parts(&[b'x'; 1000], 4), vec![(0..1000, 0)]);
         assert_eq!(ndjson_parts(b"", 3), vec![(0..0, 0)]);

@@ -7,7 +7,7 @@ use crate::http::commit::commit_ingest;
 use crate::http::error::{ApiError, ApiResult};
 use crate::ingest::guard::{Admitted, Limit};
 use crate::ingest::json::{
-    ndjson_part_count, ndjson_parts, parse_body, parse_ndjson_part, BodyFormat,
+    auto_parse_threads, ndjson_part_count, ndjson_parts, parse_body, parse_ndjson_part, BodyFormat,
 };
 use crate::ingest::{GameScope, Parsed};
 use axum::body::Body;
@@ -22,10 +22,16 @@ use std::time::Instant;
 /// Bodies up to this size are read on the async worker (cheaper than a thread hand-off).
 const PARSE_INLINE_BYTES: usize = 64 << 10;
 
-/// The cores this process may run on (read once).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// The threads a large NDJSON body may be read on: `http.parse_threads`, or when that is 0,
+/// sized from the cores this process may run on (read once).
+fn parse_threads(configured: usize) -> usize {
+    static AUTO: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if configured > 0 {
+        return configured;
+    }
+    *AUTO.get_or_init(|| {
+        auto_parse_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 /// An NDJSON body read in `parts` runs of whole lines, each on a thread of the blocking pool,
@@ -148,7 +154,9 @@ pub(crate) async fn ingest(
     // (health checks, queries) keep being served meanwhile; on a machine with cores to spare,
     // in parts side by side.
     let parts = match format {
-        BodyFormat::Ndjson => ndjson_part_count(bytes.len(), cores()),
+        BodyFormat::Ndjson => {
+            ndjson_part_count(bytes.len(), parse_threads(app.config.http.parse_threads))
+        }
         BodyFormat::Json => 1,
     };
     let parsed = if parts > 1 {
