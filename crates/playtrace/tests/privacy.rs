@@ -405,3 +405,68 @@ fn erasing_a_session_scrubs_its_pending_notification_in_the_files_and_in_memory(
     }
     assert!(!occurs(&store_bytes(&data), "s-alice"));
 }
+
+/// A request naming 1,024 subject keys or more brings its index batch built before the writer
+/// (the prepared path, `subjects::prepare`); smaller ones are indexed by the writer. A player
+/// whose lines sit among 700 others of one request is erased exactly, and nobody else is.
+#[test]
+fn a_player_among_a_large_request_is_erased_and_nobody_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = start_env(&data, "[privacy]\n", &[]);
+    // 700 lines, 2 keys each (player, session): 1,400 entries. Every 10th line is erin's.
+    let body: String = (0..700)
+        .map(|i| {
+            let p = if i % 10 == 3 {
+                "erin-77".to_string()
+            } else {
+                format!("finn-{}", i % 40)
+            };
+            chat(
+                &format!("e-{i}"),
+                &p,
+                &format!("s-{p}"),
+                &format!("{p} says {i}"),
+            ) + "\n"
+        })
+        .collect();
+    let (status, _, answer) = s.ingest(&body, None);
+    assert_eq!(
+        (status, &answer["accepted"]),
+        (200, &Value::from(700)),
+        "{answer}"
+    );
+    assert!(occurs(&store_bytes(&data), "erin-77 says"));
+
+    let (status, _, answer) = s.post_with(
+        "/v1/erasures",
+        &[("Content-Type", "application/json")],
+        br#"{"player":"erin-77"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["removed"]["events"], 70, "{answer}");
+    let bytes = store_bytes(&data);
+    assert!(!occurs(&bytes, "erin-77"), "erin's id is in the files");
+    assert!(occurs(&bytes, "finn-12 says 12"), "the others stay");
+    let (status, _, page) = s.get("/v1/events?limit=1000", None);
+    assert_eq!(status, 200);
+    let left: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..700)
+        .filter(|i| i % 10 != 3)
+        .map(|i| format!("e-{i}"))
+        .collect();
+    assert_eq!(left, want, "exactly erin's rows left the store");
+    // A session of the same request, through the same batch.
+    let (status, _, answer) = s.post_with(
+        "/v1/erasures",
+        &[("Content-Type", "application/json")],
+        br#"{"session":"s-finn-5"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["removed"]["events"], 18, "{answer}"); // i = 5, 45, … 685
+}
