@@ -43,6 +43,17 @@ fn chat(id: &str, player: &str, session: &str, text: &str) -> String {
     )
 }
 
+/// `POST /v1/erasures` with `body`, which must succeed; its answer.
+fn erase(s: &server::Server, body: &str) -> Value {
+    let (status, _, answer) = s.post_with(
+        "/v1/erasures",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
 fn events(s: &server::Server) -> Vec<Value> {
     let (status, _, page) = s.get("/v1/events?limit=1000", None);
     assert_eq!(status, 200, "{page}");
@@ -203,12 +214,7 @@ fn erasing_a_player_through_the_api_removes_its_bytes_and_nothing_else() {
     assert!(occurs(&store_bytes(&data), "alice-4411"));
     let last_seq = events(&s).len();
 
-    let (status, _, answer) = s.post_with(
-        "/v1/erasures",
-        &[("Content-Type", "application/json")],
-        br#"{"player":"alice-4411"}"#,
-    );
-    assert_eq!(status, 200, "{answer}");
+    let answer = erase(&s, r#"{"player":"alice-4411"}"#);
     assert_eq!(answer["removed"]["events"], 31, "{answer}");
     assert_eq!(answer["walTruncated"], true);
     let bytes = store_bytes(&data);
@@ -275,12 +281,7 @@ fn erasing_a_session_scrubs_the_alert_naming_it_and_the_cli_erases_a_hashed_play
     populate(&s);
     let (_, _, alerts) = s.get("/v1/alerts", None);
     assert_eq!(alerts["alerts"][0]["sessionId"], "s-alice");
-    let (status, _, answer) = s.post_with(
-        "/v1/erasures",
-        &[("Content-Type", "application/json")],
-        br#"{"session":"s-alice"}"#,
-    );
-    assert_eq!(status, 200, "{answer}");
+    let answer = erase(&s, r#"{"session":"s-alice"}"#);
     assert_eq!(answer["removed"]["events"], 31, "{answer}");
     assert_eq!(answer["removed"]["alerts"], 1, "{answer}");
     let (_, _, alerts) = s.get("/v1/alerts", None);
@@ -371,12 +372,7 @@ fn erasing_a_session_scrubs_its_pending_notification_in_the_files_and_in_memory(
     assert!(before.to_string().contains("s-alice"), "{before}");
     assert!(occurs(&store_bytes(&data), "s-alice"));
 
-    let (status, _, answer) = s.post_with(
-        "/v1/erasures",
-        &[("Content-Type", "application/json")],
-        br#"{"session":"s-alice"}"#,
-    );
-    assert_eq!(status, 200, "{answer}");
+    let answer = erase(&s, r#"{"session":"s-alice"}"#);
     assert_eq!(answer["walTruncated"], true, "{answer}");
     let bytes = store_bytes(&data);
     assert!(!occurs(&bytes, "s-alice"), "the session is in the files");
@@ -438,12 +434,7 @@ fn a_player_among_a_large_request_is_erased_and_nobody_else() {
     );
     assert!(occurs(&store_bytes(&data), "erin-77 says"));
 
-    let (status, _, answer) = s.post_with(
-        "/v1/erasures",
-        &[("Content-Type", "application/json")],
-        br#"{"player":"erin-77"}"#,
-    );
-    assert_eq!(status, 200, "{answer}");
+    let answer = erase(&s, r#"{"player":"erin-77"}"#);
     assert_eq!(answer["removed"]["events"], 70, "{answer}");
     let bytes = store_bytes(&data);
     assert!(!occurs(&bytes, "erin-77"), "erin's id is in the files");
@@ -462,11 +453,6 @@ fn a_player_among_a_large_request_is_erased_and_nobody_else() {
         .collect();
     assert_eq!(left, want, "exactly erin's rows left the store");
     // A session of the same request, through the same batch.
-    let (status, _, answer) = s.post_with(
-        "/v1/erasures",
-        &[("Content-Type", "application/json")],
-        br#"{"session":"s-finn-5"}"#,
-    );
-    assert_eq!(status, 200, "{answer}");
+    let answer = erase(&s, r#"{"session":"s-finn-5"}"#);
     assert_eq!(answer["removed"]["events"], 18, "{answer}"); // i = 5, 45, … 685
 }
