@@ -35,7 +35,8 @@ const PARTS_FROM_BYTES: usize = 128 << 10;
 /// The least a part gets: a smaller one costs more in hand-offs than it saves.
 const PART_MIN_BYTES: usize = 64 << 10;
 
-/// Parts of one body at most.
+/// Parts of one body at most when `http.parse_threads` is 0 (sized from the cores); a set
+/// value may ask for more (`config::http::MAX_PARSE_THREADS`).
 const MAX_PARTS: usize = 8;
 
 /// The threads a large NDJSON body is read on when `http.parse_threads` is 0: half the cores,
