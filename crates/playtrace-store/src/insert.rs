@@ -2,20 +2,15 @@
 //!
 //! One `INSERT` per event cost the writer, per event, a statement's setup and teardown plus
 //! `AUTOINCREMENT`'s read and rewrite of `sqlite_sequence` — about as much as storing the row.
-//! Runs of events that carry an id go in multi-row `INSERT OR IGNORE … VALUES (…), (…)`
-//! statements of up to [`ROWS`] rows instead; events without an id (always stored) go one by one.
-//!
-//! Which rows were stored: a statement that stored every row gave them consecutive sequence
-//! numbers ending at `last_insert_rowid()` (`AUTOINCREMENT` numbers each new row one past the
-//! largest ever). When it stored fewer (a duplicate of a stored event, or the same id twice in
-//! the statement), each row's `(game, id)` is looked up: it was stored by this statement when
-//! its row's sequence is past the head before the statement and no earlier row of the statement
-//! had the same key — SQLite inserts the rows of `VALUES` in order, so the first one wins, as it
-//! did one statement per row. Duplicates are decided by the unique `(game, id)` index only, so
-//! two different ids are never taken for one another.
+//! Runs of stored events go in multi-row `INSERT … VALUES (…), (…)` statements of up to
+//! [`ROWS`] rows instead. Duplicates are decided before, by the writer's key map (`dedup.rs`):
+//! a duplicate of a stored event, or of an earlier event of the same job, is not inserted. Every
+//! row of a statement is stored, so they have consecutive sequence numbers ending at
+//! `last_insert_rowid()` (`AUTOINCREMENT` numbers each new row one past the largest ever).
 
+use crate::dedup::{Check, Dedup, Probe};
 use crate::record::{Kind, StoredEvent};
-use rusqlite::{params, CachedStatement, Connection};
+use rusqlite::{CachedStatement, Connection};
 use std::sync::OnceLock;
 
 /// Rows per statement at most; a run is cut into statements of these sizes (largest first), so
@@ -31,59 +26,84 @@ pub(crate) struct Inserted {
     pub(crate) seqs: Vec<i64>,
 }
 
-/// Inserts `events` (stamping `seq`, `recv_ms` and `kind` on each); `head` is at least the
+/// Inserts `events` (stamping `seq`, `recv_ms` and `kind` on each) that are not duplicates of
+/// a stored event or of an earlier one of `events`, and adds their keys to `dedup`; `checks`:
+/// theirs, if the submitter prepared them ([`crate::dedup::prepare`]). `head` is at least the
 /// largest sequence number of any event already stored, and is advanced past what this stores.
 pub(crate) fn insert_events(
     conn: &Connection,
+    dedup: &mut Dedup,
     events: &mut [StoredEvent],
+    checks: Option<&[Check]>,
     recv_ms: i64,
     head: &mut i64,
 ) -> rusqlite::Result<Inserted> {
-    let mut out = Inserted {
-        inserted: Vec::with_capacity(events.len()),
-        seqs: Vec::with_capacity(events.len()),
+    let prepared;
+    let checks = match checks.filter(|c| c.len() == events.len()) {
+        Some(checks) => checks,
+        None => {
+            prepared = crate::dedup::prepare(events);
+            &prepared
+        }
     };
+    let (keys, stored) = duplicates(conn, dedup, events, checks)?;
+    let mut seqs = vec![0i64; events.len()];
     let mut start = 0;
     while start < events.len() {
-        if events[start].id.is_none() {
-            let e = &events[start];
-            conn.prepare_cached(statement(1))?.execute(params![
-                recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
-            ])?;
-            let seq = conn.last_insert_rowid();
-            *head = (*head).max(seq);
-            out.inserted.push(true);
-            out.seqs.push(seq);
+        if !stored[start] {
             start += 1;
             continue;
         }
-        let run = events[start..]
-            .iter()
-            .take_while(|e| e.id.is_some())
-            .count();
+        let run = stored[start..].iter().take_while(|&&s| s).count();
         let rows = ROWS.iter().copied().find(|&n| n <= run).unwrap_or(1);
-        let chunk = &events[start..start + rows];
-        let stored = insert_rows(conn, chunk, recv_ms)?;
-        if stored == rows {
-            let last = conn.last_insert_rowid();
-            for k in 0..rows as i64 {
-                out.inserted.push(true);
-                out.seqs.push(last - rows as i64 + 1 + k);
+        insert_rows(conn, &events[start..start + rows], recv_ms)?;
+        let last = conn.last_insert_rowid();
+        for k in 0..rows {
+            let seq = last - (rows - 1 - k) as i64;
+            seqs[start + k] = seq;
+            if let Some((key, probe)) = keys[start + k] {
+                dedup.add(key, seq, Some(probe));
             }
-        } else {
-            settle(conn, chunk, *head, &mut out)?;
         }
-        if stored > 0 {
-            *head = (*head).max(conn.last_insert_rowid());
-        }
+        *head = (*head).max(last);
         start += rows;
     }
-    for (e, &seq) in events.iter_mut().zip(&out.seqs) {
+    for (e, &seq) in events.iter_mut().zip(&seqs) {
         e.seq = seq;
         e.recv_ms = recv_ms;
         e.kind = Kind::Event;
     }
-    Ok(out)
+    Ok(Inserted {
+        inserted: stored,
+        seqs,
+    })
+}
+
+/// Each event's key and table probe (`None`: no lookup) and whether it is to be stored: not a
+/// duplicate of a stored event, nor of an earlier event of the job (the first one wins).
+#[allow(clippy::type_complexity)]
+fn duplicates(
+    conn: &Connection,
+    dedup: &Dedup,
+    events: &[StoredEvent],
+    checks: &[Check],
+) -> rusqlite::Result<(Vec<Option<(u64, Probe)>>, Vec<bool>)> {
+    dedup.touch(checks);
+    let mut probes = Vec::with_capacity(events.len());
+    let mut stored = Vec::with_capacity(events.len());
+    for (e, check) in events.iter().zip(checks) {
+        let (probe, store) = match (check, e.id.as_deref()) {
+            (Check::First(key), Some(id)) => {
+                let (found, probe) = dedup.probe(conn, *key, &e.game, id)?;
+                (Some((*key, probe)), found.is_none())
+            }
+            (Check::Repeat, _) => (None, false),
+            _ => (None, true),
+        };
+        probes.push(probe);
+        stored.push(store);
+    }
+    Ok((probes, stored))
 }
 
 /// The multi-row statement for `rows` rows (one of [`ROWS`]), built once: the writer asks for
@@ -98,7 +118,7 @@ fn statement(rows: usize) -> &'static str {
 
 fn build_statement(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body) VALUES ",
+        "INSERT INTO events (recv_ms, game, id, name, env, session, ts_ms, body) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
@@ -113,8 +133,8 @@ fn build_statement(rows: usize) -> String {
     sql
 }
 
-/// Runs the statement for `chunk`; returns how many rows it stored.
-fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqlite::Result<usize> {
+/// Runs the statement for `chunk` (every row is stored).
+fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqlite::Result<()> {
     let mut stmt: CachedStatement<'_> = conn.prepare_cached(statement(chunk.len()))?;
     stmt.raw_bind_parameter(1, recv_ms)?;
     for (row, e) in chunk.iter().enumerate() {
@@ -127,32 +147,7 @@ fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqli
         stmt.raw_bind_parameter(at + 5, e.ts_ms)?;
         stmt.raw_bind_parameter(at + 6, &e.body)?;
     }
-    stmt.raw_execute()
-}
-
-/// After a statement that stored fewer rows than it had: which ones it stored, by key.
-fn settle(
-    conn: &Connection,
-    chunk: &[StoredEvent],
-    head: i64,
-    out: &mut Inserted,
-) -> rusqlite::Result<()> {
-    let mut lookup = conn
-        .prepare_cached("SELECT seq FROM events WHERE game = ?1 AND id = ?2 AND id IS NOT NULL")?;
-    let first = out.seqs.len();
-    for e in chunk {
-        let seq: Option<i64> = lookup
-            .query_row(params![e.game, e.id], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
-        // Stored now: past the head, and the first row of the statement with this key.
-        let new = seq.filter(|&s| s > head && !out.seqs[first..].contains(&s));
-        out.inserted.push(new.is_some());
-        out.seqs.push(new.unwrap_or(0));
-    }
+    stmt.raw_execute()?;
     Ok(())
 }
 
@@ -194,7 +189,8 @@ mod tests {
             .map(|i| event("g", Some(&format!("e{i}")), &format!("{{\"i\":{i}}}")))
             .collect();
         let mut h = head(&conn);
-        let out = insert_events(&conn, &mut events, 5, &mut h).unwrap();
+        let out =
+            insert_events(&conn, &mut Dedup::default(), &mut events, None, 5, &mut h).unwrap();
         assert!(out.inserted.iter().all(|&b| b));
         let rows = stored(&conn);
         assert_eq!(rows.len(), 89);
@@ -214,7 +210,8 @@ mod tests {
         let conn = crate::open(&dir.path().join(crate::DB_FILE)).unwrap();
         let mut first = vec![event("g", Some("a"), "a1"), event("h", Some("a"), "ha")];
         let mut h = head(&conn);
-        insert_events(&conn, &mut first, 1, &mut h).unwrap();
+        let mut dedup = Dedup::default();
+        insert_events(&conn, &mut dedup, &mut first, None, 1, &mut h).unwrap();
         let mut events = vec![
             event("g", Some("b"), "b1"),
             event("g", Some("a"), "a2"), // stored before
@@ -224,7 +221,7 @@ mod tests {
             event("g", Some("c"), "c"),
             event("h", Some("b"), "hb"), // another game
         ];
-        let out = insert_events(&conn, &mut events, 2, &mut h).unwrap();
+        let out = insert_events(&conn, &mut dedup, &mut events, None, 2, &mut h).unwrap();
         assert_eq!(
             out.inserted,
             vec![true, false, true, false, true, true, true]
@@ -247,7 +244,7 @@ mod tests {
             .map(|id| event("g", Some(id), "again"))
             .collect();
         let before = h;
-        let out = insert_events(&conn, &mut again, 3, &mut h).unwrap();
+        let out = insert_events(&conn, &mut dedup, &mut again, None, 3, &mut h).unwrap();
         assert_eq!(out.inserted, vec![false, false, false]);
         assert_eq!(out.seqs, vec![0, 0, 0]);
         assert_eq!(h, before);

@@ -17,6 +17,7 @@ mod alerts;
 mod check;
 mod checkpoint;
 mod cluster;
+mod dedup;
 mod erase;
 mod health;
 mod insert;

@@ -12,7 +12,7 @@ use crate::query::Reader;
 use crate::record::{RejectRecord, RejectRow};
 use crate::StoreError;
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use std::sync::LazyLock;
 
 /// Which rejects a listing, a grouping or a replay takes.
@@ -328,14 +328,6 @@ pub(crate) fn mark_replayed_many(
     Ok(())
 }
 
-/// The sequence of the stored event `(game, id)` (a replayed line whose event was already
-/// stored, e.g. by an earlier replay or a client's retry).
-pub(crate) fn event_seq(conn: &Connection, game: &str, id: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT seq FROM events WHERE game = ?1 AND id = ?2")?
-        .query_row(params![game, id], |r| r.get(0))
-        .optional()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +339,7 @@ mod tests {
         for (i, (kind, message, raw)) in raws.iter().enumerate() {
             conn.execute(
                 "INSERT INTO rejects (recv_ms, line, kind, message, raw) VALUES (?1, 1, ?2, ?3, ?4)",
-                params![1000 + i as i64, kind, message, raw],
+                rusqlite::params![1000 + i as i64, kind, message, raw],
             )
             .unwrap();
         }
@@ -481,9 +473,9 @@ mod tests {
             "DROP TRIGGER rejects_forget_replay; DROP TABLE reject_replays;
              UPDATE rejects SET replayed_ms = 7, replayed_seq = 70 WHERE seq = 2;
              PRAGMA user_version = {};",
-            // The mark table came three migrations before the last (the notify journal's, then
-            // the id-first duplicate index).
-            crate::SCHEMA_VERSION - 3
+            // The mark table came four migrations before the last (the notify journal's, the
+            // id-first duplicate index, then the key log).
+            crate::SCHEMA_VERSION - 4
         ))
         .unwrap();
         crate::schema::migrate(&mut conn, &path).unwrap();

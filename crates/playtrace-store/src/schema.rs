@@ -266,6 +266,19 @@ DROP INDEX IF EXISTS events_game_id;
 CREATE UNIQUE INDEX IF NOT EXISTS events_id_game ON events (id, game) WHERE id IS NOT NULL;
 ";
 
+/// The duplicate check without an index over the ids (`dedup.rs`, issue 14): random ids made
+/// every commit rewrite a page of the index per event. The writer keeps the ids' keys in memory
+/// and logs them in `event_keys` (a row per 65,536, with the largest sequence number in it). The
+/// first start of this release logs every stored event's key (it reads every event once).
+const V_DEDUP_KEYS: &str = "
+DROP INDEX IF EXISTS events_id_game;
+CREATE TABLE IF NOT EXISTS event_keys (
+    id       INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    entries  BLOB NOT NULL
+);
+";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -281,6 +294,7 @@ const MIGRATIONS: &[&str] = &[
     V_REJECT_REPLAYS,
     V_NOTIFY_JOURNAL,
     V_DEDUP_ID_FIRST,
+    V_DEDUP_KEYS,
 ];
 
 /// The schema version this release writes.

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The writer connection's page cache, KiB (readers keep `schema::connect`'s 32 MiB).
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
 /// How the store runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StoreOptions {
@@ -158,8 +161,17 @@ impl Store {
         let checkpoint_conn = schema::connect(&path)?;
         let db_file = crate::checkpoint::DbFile::open(&path)?;
         let mark = Mark::open(&self.dir, self.health.committed_seq())?;
+        let dedup = {
+            let mut conn = crate::writer::lock_conn(&self.conn);
+            // The writer appends (events, keys, postings) and has no index over the ids to keep
+            // warm (`dedup.rs`): 8 MiB of page cache instead of the readers' 32 leaves room for
+            // the duplicate check's table in memory.
+            conn.execute_batch(&format!("PRAGMA cache_size=-{}", WRITER_CACHE_KIB))?;
+            crate::dedup::Dedup::open(&mut conn)?
+        };
         let (writer, writer_thread) = Writer::start(
             self.conn,
+            dedup,
             self.options.writer,
             hook,
             self.health.clone(),

@@ -2,6 +2,7 @@
 //! commit fed the next job between rows so a live job waits for at most one replay page.
 
 use super::{CommitHook, CommitOutcome, Queued, Tx};
+use crate::dedup::Dedup;
 use crate::insert::{insert_events, Inserted};
 use crate::StoreError;
 use rusqlite::{params, Connection};
@@ -45,12 +46,14 @@ impl<T: 'static> Feed<'_, T> {
 
 pub(super) fn commit<T: 'static>(
     conn: &mut Connection,
+    dedup: &mut Dedup,
     jobs: &mut Vec<Queued<T>>,
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
     mut feed: Option<&mut Feed<'_, T>>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    dedup.begin();
     let mut outcomes = Vec::with_capacity(jobs.len());
     // At least the largest sequence any stored event has (new rows are numbered past it).
     let mut head = crate::mark::stored_head(&tx)?;
@@ -62,13 +65,27 @@ pub(super) fn commit<T: 'static>(
         )?;
         let mut next = 0;
         while next < jobs.len() {
-            let Queued { job, subjects } = &mut jobs[next];
+            let Queued {
+                job,
+                subjects,
+                checks,
+            } = &mut jobs[next];
             next += 1;
             // In cluster mode a replicated message carries its own receive time.
             let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
-            let hook_tx = Tx { conn: &tx, recv_ms };
-            let Inserted { inserted, seqs } =
-                insert_events(&tx, &mut job.events, recv_ms, &mut head)?;
+            let Inserted { inserted, seqs } = insert_events(
+                &tx,
+                dedup,
+                &mut job.events,
+                Some(checks),
+                recv_ms,
+                &mut head,
+            )?;
+            let hook_tx = Tx {
+                conn: &tx,
+                recv_ms,
+                dedup,
+            };
             // A job numbered without gaps stores the batch its submitter built; otherwise (a
             // duplicate left a gap) its entries join the commit's batch.
             let first_seq = job.events.first().map_or(0, |e| e.seq);
@@ -116,6 +133,8 @@ pub(super) fn commit<T: 'static>(
         outcome.commit_events = commit_events;
     }
     crate::subjects::append(&tx, postings)?;
+    dedup.log(&tx, false)?;
     tx.commit()?;
+    dedup.committed(conn);
     Ok(outcomes)
 }

@@ -15,6 +15,8 @@ use rusqlite::{params, Connection};
 pub struct Tx<'c> {
     pub(crate) conn: &'c Connection,
     pub(crate) recv_ms: i64,
+    /// The writer's duplicate check, for [`Tx::event_seq`].
+    pub(crate) dedup: &'c crate::dedup::Dedup,
 }
 
 impl Tx<'_> {
@@ -110,7 +112,8 @@ impl Tx<'_> {
 
     /// The sequence of the stored event `(game, id)`, if any.
     pub fn event_seq(&self, game: &str, id: &str) -> Result<Option<i64>, StoreError> {
-        Ok(crate::rejects::event_seq(self.conn, game, id)?)
+        let key = crate::dedup::key(game, id);
+        Ok(self.dedup.find(self.conn, key, game, id)?)
     }
 
     /// Stores a silence (new, or ended early).

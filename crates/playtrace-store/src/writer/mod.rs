@@ -64,6 +64,8 @@ pub struct Job<T> {
 pub(super) struct Queued<T> {
     pub(super) job: Job<T>,
     pub(super) subjects: Option<crate::subjects::Prepared>,
+    /// The duplicate check's keys (`dedup.rs`), also worked out before the writer.
+    pub(super) checks: Vec<crate::dedup::Check>,
 }
 
 impl<T> Job<T> {
@@ -150,6 +152,7 @@ impl<T: Send + 'static> Writer<T> {
     /// transaction.
     pub(crate) fn start(
         conn: SharedConn,
+        dedup: crate::dedup::Dedup,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
         health: Arc<Health>,
@@ -163,6 +166,7 @@ impl<T: Send + 'static> Writer<T> {
         let queued_bytes = Arc::new(AtomicU64::new(0));
         let state = WriterThread {
             conn,
+            dedup,
             rx,
             queued_bytes: queued_bytes.clone(),
             options,
@@ -197,7 +201,12 @@ impl<T: Send + 'static> Writer<T> {
             return Err(SubmitError::Full(Box::new(job)));
         }
         let subjects = crate::subjects::prepare(&job.events);
-        match self.tx.try_send(Queued { job, subjects }) {
+        let checks = crate::dedup::prepare(&job.events);
+        match self.tx.try_send(Queued {
+            job,
+            subjects,
+            checks,
+        }) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(queued)) => {
                 self.queued_bytes.fetch_sub(bytes, Ordering::SeqCst);
@@ -218,6 +227,8 @@ impl<T: Send + 'static> Writer<T> {
 
 struct WriterThread<T: 'static> {
     conn: SharedConn,
+    /// Every stored id's key (`dedup.rs`): only the writer inserts events.
+    dedup: crate::dedup::Dedup,
     rx: Receiver<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
@@ -319,7 +330,14 @@ impl<T: Send + 'static> WriterThread<T> {
                     joined: false,
                 };
                 let feed = background.then_some(&mut feed);
-                let result = commit(&mut conn, &mut jobs, recv_ms, &mut *self.hook, feed);
+                let result = commit(
+                    &mut conn,
+                    &mut self.dedup,
+                    &mut jobs,
+                    recv_ms,
+                    &mut *self.hook,
+                    feed,
+                );
                 // For the high-water mark: durable now, acknowledged just below. Read in the
                 // turn: after it, the notifier's outbox may hold the connection for its own
                 // transaction, and the jobs' answers must not wait for that.
@@ -349,6 +367,7 @@ impl<T: Send + 'static> WriterThread<T> {
                     }
                 }
                 Err(e) => {
+                    self.dedup.rolled_back();
                     self.hook.rolled_back();
                     if let Some(held) = self.failure_log.allow() {
                         tracing::error!(repeated = held, "commit failed: {e}");

@@ -16,6 +16,7 @@ fn plain_writer(path: &std::path::Path) -> (Writer<()>, std::thread::JoinHandle<
     let conn = crate::open(path).unwrap();
     Writer::<()>::start(
         Arc::new(Mutex::new(conn)),
+        Default::default(),
         WriterOptions::default(),
         Box::new(AfterCommit(
             |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
@@ -181,6 +182,7 @@ impl Gated {
         };
         let (writer, handle) = Writer::start(
             Arc::new(Mutex::new(conn)),
+            Default::default(),
             WriterOptions::default(),
             Box::new(hook),
             Arc::default(),
