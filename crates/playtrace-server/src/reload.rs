@@ -60,6 +60,9 @@ pub(crate) fn apply(app: &AppState, new: ServeConfig) -> Value {
     if new.retention != old.retention {
         restart.push("retention");
     }
+    if new.store != old.store {
+        restart.push("store");
+    }
     if new.live.windows_ms != old.live.windows_ms
         || new.live.unresolved_after_ms != old.live.unresolved_after_ms
         || new.live.forget_after_ms != old.live.forget_after_ms

@@ -84,6 +84,7 @@ fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
                 queue_bytes: config.limits.queue_bytes.as_u64(),
                 ..WriterOptions::default()
             },
+            dedup: config.store.dedup,
         },
     )
     .map_err(|e| match e {

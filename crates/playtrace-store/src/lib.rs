@@ -39,6 +39,7 @@ mod writer;
 pub use alerts::{AlertCount, AlertQuery, AlertRow};
 pub use check::{backup, verify, Verification};
 pub use cluster::ClusterPosition;
+pub use dedup::DedupMode;
 pub use erase::{
     erase_dir, subject_key, truncate_wal, Erased, Erasure, ErasureRecord, SubjectKind,
 };

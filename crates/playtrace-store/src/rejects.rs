@@ -328,6 +328,14 @@ pub(crate) fn mark_replayed_many(
     Ok(())
 }
 
+/// The sequence of the stored event `(game, id)`, by the unique index (a replayed line whose
+/// event was already stored, e.g. by an earlier replay or a client's retry).
+pub(crate) fn event_seq(conn: &Connection, game: &str, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT seq FROM events WHERE game = ?1 AND id = ?2")?
+        .query_row(rusqlite::params![game, id], |r| r.get(0))
+        .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,7 +160,7 @@ mod tests {
         let path = dir.path().join(crate::DB_FILE);
         let (writer, handle) = Writer::<()>::start(
             std::sync::Arc::new(std::sync::Mutex::new(crate::open(&path).unwrap())),
-            Default::default(),
+            None,
             WriterOptions::default(),
             Box::new(crate::writer::AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &crate::CommitOutcome| {},

@@ -298,11 +298,10 @@ mod tests {
     fn changes_add_up_and_retention_removes_old_rows() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::schema::open(&dir.path().join("db")).unwrap();
-        let dedup = Default::default();
         let tx = Tx {
             conn: &conn,
             recv_ms: 0,
-            dedup: &dedup,
+            dedup: None,
         };
         let (k1, k2) = (order_key(100.0), order_key(250.5));
         let hour = 10 * HOUR_MS;
@@ -373,11 +372,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let conn = crate::schema::open(&path).unwrap();
-        let dedup = Default::default();
         let tx = Tx {
             conn: &conn,
             recv_ms: 0,
-            dedup: &dedup,
+            dedup: None,
         };
         let k = order_key(100.0);
         let change = |key: &str, hours: &[i64]| RollupChange {

@@ -266,12 +266,11 @@ DROP INDEX IF EXISTS events_game_id;
 CREATE UNIQUE INDEX IF NOT EXISTS events_id_game ON events (id, game) WHERE id IS NOT NULL;
 ";
 
-/// The duplicate check without an index over the ids (`dedup.rs`, issue 14): random ids made
-/// every commit rewrite a page of the index per event. The writer keeps the ids' keys in memory
-/// and logs them in `event_keys` (a row per 65,536, with the largest sequence number in it). The
-/// first start of this release logs every stored event's key (it reads every event once).
+/// The key log of `[store] dedup = "memory"` (`dedup/`, issue 14): that mode keeps the ids'
+/// keys in memory instead of the unique index over the ids (random ids made every commit
+/// rewrite a page of the index per event) and logs them here, a row per 65,536 with the largest
+/// sequence number in it. The store drops or builds the index at start, as the mode asks.
 const V_DEDUP_KEYS: &str = "
-DROP INDEX IF EXISTS events_id_game;
 CREATE TABLE IF NOT EXISTS event_keys (
     id       INTEGER PRIMARY KEY,
     last_seq INTEGER NOT NULL,

@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use playtrace_store::{
-    erase_dir, subject_key, AfterCommit, CommitOutcome, Erasure, EventFilter, Job, RejectRow,
-    RetentionPolicy, Store, StoreOptions, StoredEvent, SubjectKind, WriterOptions, DB_FILE,
+    erase_dir, subject_key, AfterCommit, CommitOutcome, DedupMode, Erasure, EventFilter, Job,
+    RejectRow, RetentionPolicy, Store, StoreOptions, StoredEvent, SubjectKind, WriterOptions,
+    DB_FILE,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +18,7 @@ fn options() -> StoreOptions {
             interval: Duration::from_secs(3600),
         },
         writer: WriterOptions::default(),
+        dedup: DedupMode::Index,
     }
 }
 

@@ -21,9 +21,21 @@ fn next(state: &mut u64) -> u64 {
 
 #[test]
 fn acknowledged_events_survive_sigkill_exactly_once() {
+    survive_sigkill_exactly_once("");
+}
+
+/// The same with the duplicate check's key table (`[store] dedup = "memory"`): after each kill
+/// the keys come back from the key log and the events after it, and retried batches are
+/// refused as duplicates, never stored twice.
+#[test]
+fn acknowledged_events_survive_sigkill_exactly_once_with_the_key_table() {
+    survive_sigkill_exactly_once("[store]\ndedup = \"memory\"\n");
+}
+
+fn survive_sigkill_exactly_once(config: &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = server::start(&data, "");
+    let server = server::start(&data, config);
     let url = Arc::new(Mutex::new(server.url.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -75,7 +87,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(100 + next(&mut seed) % 400));
         server.kill();
-        server = server::start(&data, "");
+        server = server::start(&data, config);
         *url.lock().unwrap() = server.url.clone();
     }
     std::thread::sleep(Duration::from_millis(300));

@@ -30,6 +30,7 @@ mod otlp;
 mod plan;
 mod privacy;
 mod retention;
+mod store;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,7 @@ pub use otlp::Otlp;
 pub use plan::{PlanConfig, PlanMode, PlanOverride, UnknownEvents};
 pub use privacy::{HashSecret, Privacy, RedactRule};
 pub use retention::Retention;
+pub use store::StoreConfig;
 pub use stream::Stream;
 
 use games::{GameFile, SampleFile};
@@ -62,6 +64,7 @@ use plan::PlanFile;
 use privacy::PrivacyFile;
 pub(crate) use privacy::{KeyRules, SESSION_ATTR};
 use retention::RetentionFile;
+use store::StoreFile;
 use stream::StreamFile;
 use tokens::{token, TokenFile};
 
@@ -130,6 +133,8 @@ struct File {
     #[serde(default)]
     retention: RetentionFile,
     #[serde(default)]
+    store: StoreFile,
+    #[serde(default)]
     contests: ContestsFile,
     #[serde(default)]
     budgets: BudgetsFile,
@@ -174,6 +179,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// `[retention]`.
     pub retention: Retention,
+    /// `[store]`.
+    pub store: StoreConfig,
     /// `[contests]` and `[budgets] windows`: the live correlation.
     pub live: LiveOptions,
     /// `[budgets]` and `[[budget]]`.
@@ -218,6 +225,7 @@ impl Default for ServeConfig {
             data_dir: PathBuf::from("./playtrace-data"),
             limits: Limits::default(),
             retention: Retention::default(),
+            store: StoreConfig::default(),
             live: LiveOptions::default(),
             budgets: Budgets::default(),
             tokens: Tokens::default(),
@@ -301,6 +309,7 @@ impl ServeConfig {
         c.games = games::games(&file.limits, file.games, file.sampling)?;
         c.dimensions = dimensions::dimensions(file.dimensions)?;
         c.retention = file.retention.over(c.retention)?;
+        c.store = file.store.over(c.store)?;
         c.live = live_options(&file.contests, &file.budgets, c.live)?;
         if let Some(v) = &file.budgets.evaluate_every {
             c.budgets.evaluate_every =

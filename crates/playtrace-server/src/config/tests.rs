@@ -147,3 +147,20 @@ fn parse_threads_is_taken_and_a_count_over_its_cap_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn the_duplicate_check_is_the_index_unless_memory_is_asked_and_a_typo_is_refused_by_name() {
+    use playtrace_store::DedupMode;
+    assert_eq!(ServeConfig::default().store.dedup, DedupMode::Index);
+    let c = ServeConfig::from_toml("[store]\ndedup = \"memory\"\n", "t").unwrap();
+    assert_eq!(c.store.dedup, DedupMode::Memory);
+    let c = ServeConfig::from_toml("[store]\ndedup = \"index\"\n", "t").unwrap();
+    assert_eq!(c.store.dedup, DedupMode::Index);
+    let err = ServeConfig::from_toml("[store]\ndedup = \"ram\"\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("store.dedup") && err.contains("\"ram\"") && err.contains("\"memory\""),
+        "{err}"
+    );
+}

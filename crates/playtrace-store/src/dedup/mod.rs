@@ -42,6 +42,29 @@ pub(crate) fn key(game: &str, id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), seed)
 }
 
+/// How the store refuses duplicates (`[store] dedup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DedupMode {
+    /// A unique index on `(id, game)`: no memory per event, but a random id (UUIDv4) costs a
+    /// B-tree page write per event once the index outgrows a commit (`bench/ingest/ids`).
+    #[default]
+    Index,
+    /// A table in the writer's memory of every stored id's key (10–15 bytes an event with an
+    /// id): ingest of random ids as fast as of ids made in order, at any store size.
+    Memory,
+}
+
+impl DedupMode {
+    /// The mode named `name` (`index`, `memory`).
+    pub fn parse(name: &str) -> Option<DedupMode> {
+        match name {
+            "index" => Some(DedupMode::Index),
+            "memory" => Some(DedupMode::Memory),
+            _ => None,
+        }
+    }
+}
+
 /// What the duplicate check needs of an event, worked out by the thread that submits the job
 /// (ingest's request threads, in parallel) instead of by the writer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

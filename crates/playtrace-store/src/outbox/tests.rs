@@ -72,7 +72,7 @@ fn in_tx(conn: &SharedConn, now: i64, f: impl FnOnce(&Tx<'_>)) {
     f(&Tx {
         conn: &tx,
         recv_ms: now,
-        dedup: &Default::default(),
+        dedup: None,
     });
     tx.commit().unwrap();
 }

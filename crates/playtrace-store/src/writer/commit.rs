@@ -46,14 +46,16 @@ impl<T: 'static> Feed<'_, T> {
 
 pub(super) fn commit<T: 'static>(
     conn: &mut Connection,
-    dedup: &mut Dedup,
+    mut dedup: Option<&mut Dedup>,
     jobs: &mut Vec<Queued<T>>,
     recv_ms: i64,
     hook: &mut dyn CommitHook<T>,
     mut feed: Option<&mut Feed<'_, T>>,
 ) -> Result<Vec<CommitOutcome>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    dedup.begin();
+    if let Some(dedup) = dedup.as_deref_mut() {
+        dedup.begin();
+    }
     let mut outcomes = Vec::with_capacity(jobs.len());
     // At least the largest sequence any stored event has (new rows are numbered past it).
     let mut head = crate::mark::stored_head(&tx)?;
@@ -75,7 +77,7 @@ pub(super) fn commit<T: 'static>(
             let recv_ms = hook.recv_ms(&job.extra).unwrap_or(recv_ms);
             let Inserted { inserted, seqs } = insert_events(
                 &tx,
-                dedup,
+                dedup.as_deref_mut(),
                 &mut job.events,
                 Some(checks),
                 recv_ms,
@@ -84,7 +86,7 @@ pub(super) fn commit<T: 'static>(
             let hook_tx = Tx {
                 conn: &tx,
                 recv_ms,
-                dedup,
+                dedup: dedup.as_deref(),
             };
             // A job numbered without gaps stores the batch its submitter built; otherwise (a
             // duplicate left a gap) its entries join the commit's batch.
@@ -133,8 +135,12 @@ pub(super) fn commit<T: 'static>(
         outcome.commit_events = commit_events;
     }
     crate::subjects::append(&tx, postings)?;
-    dedup.log(&tx, false)?;
+    if let Some(dedup) = dedup.as_deref_mut() {
+        dedup.log(&tx, false)?;
+    }
     tx.commit()?;
-    dedup.committed(conn);
+    if let Some(dedup) = dedup {
+        dedup.committed(conn);
+    }
     Ok(outcomes)
 }

@@ -15,8 +15,8 @@ use rusqlite::{params, Connection};
 pub struct Tx<'c> {
     pub(crate) conn: &'c Connection,
     pub(crate) recv_ms: i64,
-    /// The writer's duplicate check, for [`Tx::event_seq`].
-    pub(crate) dedup: &'c crate::dedup::Dedup,
+    /// The writer's key table (`[store] dedup = "memory"`), for [`Tx::event_seq`].
+    pub(crate) dedup: Option<&'c crate::dedup::Dedup>,
 }
 
 impl Tx<'_> {
@@ -112,8 +112,10 @@ impl Tx<'_> {
 
     /// The sequence of the stored event `(game, id)`, if any.
     pub fn event_seq(&self, game: &str, id: &str) -> Result<Option<i64>, StoreError> {
-        let key = crate::dedup::key(game, id);
-        Ok(self.dedup.find(self.conn, key, game, id)?)
+        Ok(match self.dedup {
+            Some(dedup) => dedup.find(self.conn, crate::dedup::key(game, id), game, id)?,
+            None => crate::rejects::event_seq(self.conn, game, id)?,
+        })
     }
 
     /// Stores a silence (new, or ended early).

@@ -152,7 +152,7 @@ impl<T: Send + 'static> Writer<T> {
     /// transaction.
     pub(crate) fn start(
         conn: SharedConn,
-        dedup: crate::dedup::Dedup,
+        dedup: Option<crate::dedup::Dedup>,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
         health: Arc<Health>,
@@ -227,8 +227,9 @@ impl<T: Send + 'static> Writer<T> {
 
 struct WriterThread<T: 'static> {
     conn: SharedConn,
-    /// Every stored id's key (`dedup.rs`): only the writer inserts events.
-    dedup: crate::dedup::Dedup,
+    /// Every stored id's key (`dedup/`, `[store] dedup = "memory"`): only the writer inserts
+    /// events.
+    dedup: Option<crate::dedup::Dedup>,
     rx: Receiver<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
@@ -332,7 +333,7 @@ impl<T: Send + 'static> WriterThread<T> {
                 let feed = background.then_some(&mut feed);
                 let result = commit(
                     &mut conn,
-                    &mut self.dedup,
+                    self.dedup.as_mut(),
                     &mut jobs,
                     recv_ms,
                     &mut *self.hook,
@@ -367,7 +368,9 @@ impl<T: Send + 'static> WriterThread<T> {
                     }
                 }
                 Err(e) => {
-                    self.dedup.rolled_back();
+                    if let Some(dedup) = &mut self.dedup {
+                        dedup.rolled_back();
+                    }
                     self.hook.rolled_back();
                     if let Some(held) = self.failure_log.allow() {
                         tracing::error!(repeated = held, "commit failed: {e}");

@@ -16,7 +16,7 @@ fn plain_writer(path: &std::path::Path) -> (Writer<()>, std::thread::JoinHandle<
     let conn = crate::open(path).unwrap();
     Writer::<()>::start(
         Arc::new(Mutex::new(conn)),
-        Default::default(),
+        None,
         WriterOptions::default(),
         Box::new(AfterCommit(
             |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
@@ -182,7 +182,7 @@ impl Gated {
         };
         let (writer, handle) = Writer::start(
             Arc::new(Mutex::new(conn)),
-            Default::default(),
+            None,
             WriterOptions::default(),
             Box::new(hook),
             Arc::default(),
