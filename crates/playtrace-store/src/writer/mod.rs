@@ -64,7 +64,8 @@ pub struct Job<T> {
 pub(super) struct Queued<T> {
     pub(super) job: Job<T>,
     pub(super) subjects: Option<crate::subjects::Prepared>,
-    /// The duplicate check's keys (`dedup.rs`), also worked out before the writer.
+    /// The duplicate check's keys (`dedup/`), also worked out before the writer (empty with
+    /// the unique index).
     pub(super) checks: Vec<crate::dedup::Check>,
 }
 
@@ -120,6 +121,9 @@ pub struct Writer<T: Send + 'static> {
     tx: SyncSender<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
+    /// Whether the writer checks duplicates in its key table (`[store] dedup = "memory"`):
+    /// then submitters work out the keys.
+    keyed: bool,
 }
 
 impl<T: Send + 'static> Clone for Writer<T> {
@@ -128,6 +132,7 @@ impl<T: Send + 'static> Clone for Writer<T> {
             tx: self.tx.clone(),
             queued_bytes: self.queued_bytes.clone(),
             options: self.options,
+            keyed: self.keyed,
         }
     }
 }
@@ -164,6 +169,7 @@ impl<T: Send + 'static> Writer<T> {
         lock_conn(&conn).set_prepared_statement_cache_capacity(96);
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
+        let keyed = dedup.is_some();
         let state = WriterThread {
             conn,
             dedup,
@@ -185,6 +191,7 @@ impl<T: Send + 'static> Writer<T> {
                 tx,
                 queued_bytes,
                 options,
+                keyed,
             },
             handle,
         ))
@@ -201,7 +208,11 @@ impl<T: Send + 'static> Writer<T> {
             return Err(SubmitError::Full(Box::new(job)));
         }
         let subjects = crate::subjects::prepare(&job.events);
-        let checks = crate::dedup::prepare(&job.events);
+        let checks = if self.keyed {
+            crate::dedup::prepare(&job.events)
+        } else {
+            Vec::new()
+        };
         match self.tx.try_send(Queued {
             job,
             subjects,
