@@ -1,21 +1,22 @@
-//! The duplicate check (SPEC §2: a client `id` makes ingest idempotent, keyed on `(game, id)`)
-//! without a B-tree index over the ids.
+//! The duplicate check of `[store] dedup = "memory"` (SPEC §2: a client `id` makes ingest
+//! idempotent, keyed on `(game, id)`) without a B-tree index over the ids.
 //!
-//! A unique index on `(id, game)` costs a B-tree insert per event at a place its id decides.
-//! Ids made in order (`client-counter`, as the SDKs make them) land on the index's last pages,
-//! but random ones (UUIDv4, as many games send) land on a different leaf page each: every commit
-//! of 1,000 such events rewrote ~1,000 16 KiB pages into the WAL, and ingest fell from ~440,000
-//! to ~21,000 events/s by 2 M stored events, falling further as the store grew
-//! (`bench/ingest/README.md` "Random ids").
+//! The default mode's unique index on `(id, game)` costs a B-tree insert per event at a place
+//! its id decides. Ids made in order (`client-counter`, as the SDKs make them) land on the
+//! index's last pages, but random ones (UUIDv4, as many games send) land on a different leaf
+//! page each: every commit of 1,000 such events rewrote ~1,000 16 KiB pages into the WAL, and
+//! ingest fell from ~420,000 to ~18,000 events/s by the 4th million stored events, falling
+//! further as the store grew (`bench/ingest/README.md` "Random ids").
 //!
-//! Instead, the writer keeps every stored id's 64-bit key with the event's sequence number in
-//! memory, so the check is a hash lookup whatever the ids look like. A key only names
-//! candidates: a match is confirmed by reading that event's `(game, id)` by its sequence, so two
-//! ids with one key are never taken for one another, and an entry left behind by a deleted
-//! (expired, erased) or rolled-back event simply confirms nothing. Keys are logged durably in
-//! `event_keys`, one row per [`FLUSH_AT`] entries, appended in the writer's transaction; a start
-//! reads the log, then the few events stored after its last row. Memory: ~25 bytes per stored
-//! event with an id (docs/OPERATIONS.md "Memory").
+//! In this mode the writer keeps every stored id's 64-bit key with the event's sequence number
+//! in memory (`table.rs`), so the check is a hash lookup whatever the ids look like. A key only
+//! names candidates: a match is confirmed by reading that event's `(game, id)` by its sequence,
+//! so two ids with one key are never taken for one another, and an entry left behind by a
+//! deleted (expired, erased) or rolled-back event simply confirms nothing. Keys are logged
+//! durably in `event_keys`, one row per [`FLUSH_AT`] entries, appended in the writer's
+//! transaction; a start reads the log, then the few events stored after its last row. Memory:
+//! 10–15 bytes per stored event with an id (docs/OPERATIONS.md "Memory"), which is why the
+//! index stays the default.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
