@@ -278,6 +278,11 @@ CREATE TABLE IF NOT EXISTS event_keys (
 );
 ";
 
+/// The unique index of `[store] dedup = "index"`, as `V_DEDUP_ID_FIRST` made it (the start
+/// builds it again when a store comes back from `memory` mode; the same SQL, so the same index).
+pub(crate) const ID_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_id_game ON events (id, game) WHERE id IS NOT NULL";
+
 /// Migration `i` brings the schema from version `i` to `i + 1`; append, never edit.
 const MIGRATIONS: &[&str] = &[
     V1,

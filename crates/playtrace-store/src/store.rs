@@ -17,10 +17,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The writer connection's page cache in `[store] dedup = "memory"`, KiB (readers, and the
-/// writer with the index, keep `schema::connect`'s 32 MiB).
-const WRITER_CACHE_KIB: u32 = 8 * 1024;
-
 /// How the store runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StoreOptions {
@@ -164,29 +160,10 @@ impl Store {
         let checkpoint_conn = schema::connect(&path)?;
         let db_file = crate::checkpoint::DbFile::open(&path)?;
         let mark = Mark::open(&self.dir, self.health.committed_seq())?;
-        let dedup = {
-            let mut conn = crate::writer::lock_conn(&self.conn);
-            match self.options.dedup {
-                // The index is built when a store kept in memory mode comes back (it reads
-                // every event once); the key log would go stale without the writer keeping it.
-                crate::DedupMode::Index => {
-                    conn.execute_batch(concat!(
-                        "CREATE UNIQUE INDEX IF NOT EXISTS events_id_game ",
-                        "ON events (id, game) WHERE id IS NOT NULL; ",
-                        "DELETE FROM event_keys;"
-                    ))?;
-                    None
-                }
-                crate::DedupMode::Memory => {
-                    conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
-                    // The writer appends (events, keys, postings) and has no index over the ids
-                    // to keep warm: 8 MiB of page cache instead of the readers' 32 leaves room
-                    // for the key table.
-                    conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB}"))?;
-                    Some(crate::dedup::Dedup::open(&mut conn)?)
-                }
-            }
-        };
+        let dedup = crate::dedup::Dedup::start(
+            &mut crate::writer::lock_conn(&self.conn),
+            self.options.dedup,
+        )?;
         let (writer, writer_thread) = Writer::start(
             self.conn,
             dedup,

@@ -404,11 +404,12 @@ fn tokens_rotate_on_sighup_and_reload_and_a_bad_config_is_refused() {
     );
     assert_eq!(s.get("/v1/events", Some("read-secret-1")).0, 401);
 
-    // A valid file through the route: rotated admin token, and a restart-only key reported.
+    // A valid file through the route: rotated admin token, and restart-only keys reported
+    // (the duplicate check's mode among them: the store switches it at start).
     std::fs::write(
         &config,
         format!(
-            "{}\n[stream]\nbuffer = 7\n",
+            "{}\n[stream]\nbuffer = 7\n[store]\ndedup = \"memory\"\n",
             server::TOKENS.replace("admin-secret-1", "admin-secret-2")
         ),
     )
@@ -417,7 +418,7 @@ fn tokens_rotate_on_sighup_and_reload_and_a_bad_config_is_refused() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["needsRestart"],
-        serde_json::json!(["stream"]),
+        serde_json::json!(["store", "stream"]),
         "{body}"
     );
     assert_eq!(

@@ -19,8 +19,7 @@
 //! index stays the default.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashMap, HashSet};
 pub(crate) use table::Probe;
 use table::Table;
 
@@ -32,6 +31,10 @@ pub(crate) const FLUSH_AT: usize = 65_536;
 /// Small in unit tests, so a few hundred events make several rows.
 #[cfg(test)]
 pub(crate) const FLUSH_AT: usize = 64;
+
+/// The writer connection's page cache with the key table, KiB (readers, and the writer with
+/// the index, keep `schema::connect`'s 32 MiB).
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
 
 /// Bytes per logged entry: the key and the sequence number, little-endian.
 const ENTRY: usize = 16;
@@ -80,8 +83,7 @@ pub(crate) enum Check {
 
 /// The [`Check`] of each of `events`.
 pub(crate) fn prepare(events: &[crate::record::StoredEvent]) -> Vec<Check> {
-    let mut seen: std::collections::HashSet<u64, BuildHasherDefault<KeyHasher>> =
-        std::collections::HashSet::with_capacity_and_hasher(events.len(), Default::default());
+    let mut seen = HashSet::with_capacity(events.len());
     events
         .iter()
         .enumerate()
@@ -104,34 +106,13 @@ pub(crate) fn prepare(events: &[crate::record::StoredEvent]) -> Vec<Check> {
         .collect()
 }
 
-/// Keys are hashes already: the map uses them as they are.
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed here; anything else is folded in, in case.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type Keys<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
-
 /// Every stored id's key and sequence number; owned by the writer.
 #[derive(Default)]
 pub(crate) struct Dedup {
     /// Every entry whose sequence number the table's offsets reach (all of them, in practice).
     table: Table,
     /// The others: a sequence number 2^32 past the table's first (`Table::insert`).
-    far: Keys<Vec<i64>>,
+    far: HashMap<u64, Vec<i64>>,
     /// Entries not yet in `event_keys`, in sequence order.
     pending: Vec<(u64, i64)>,
     /// Entries of `pending` written by the open transaction (dropped once it commits).
@@ -145,8 +126,10 @@ pub(crate) struct Dedup {
     staged_rows: Vec<(i64, usize)>,
     /// Entries of rows pruned since the map was last trimmed.
     pruned: usize,
-    /// The retention floor the last prune saw.
+    /// The oldest stored event's sequence number as the last committed prune saw it.
     floor: i64,
+    /// The one the open transaction's prune read (`None`: it logged nothing).
+    staged_floor: Option<i64>,
 }
 
 impl Dedup {
@@ -205,6 +188,26 @@ impl Dedup {
         Ok(read)
     }
 
+    /// The duplicate check `mode` asks for, on the writer's connection at start: the unique
+    /// index (built if a store kept in `memory` mode comes back: it reads every event once; the
+    /// key log is emptied, as it would go stale), or the key table without the index.
+    pub(crate) fn start(conn: &mut Connection, mode: DedupMode) -> rusqlite::Result<Option<Dedup>> {
+        match mode {
+            DedupMode::Index => {
+                conn.execute_batch(crate::schema::ID_INDEX)?;
+                conn.execute_batch("DELETE FROM event_keys")?;
+                Ok(None)
+            }
+            DedupMode::Memory => {
+                conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
+                // The writer appends (events, keys, postings) and has no index over the ids
+                // to keep warm: less page cache than the readers' leaves room for the table.
+                conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB}"))?;
+                Dedup::open(conn).map(Some)
+            }
+        }
+    }
+
     /// Reads the key log, then the events stored after it. A store written before the log (or
     /// one whose log fell behind by more than a row) has its events' keys logged here, a row at
     /// a time as they are read, so the next start reads keys instead of events.
@@ -217,10 +220,10 @@ impl Dedup {
             if dedup.pending.len() >= FLUSH_AT {
                 let tx = conn.transaction()?;
                 dedup.begin();
-                dedup.log(&tx, false)?;
+                dedup.log(&tx)?;
                 tx.commit()?;
                 logged += dedup.staged;
-                dedup.committed(conn);
+                dedup.committed();
             }
             if read < FLUSH_AT as i64 {
                 break;
@@ -281,6 +284,7 @@ impl Dedup {
         self.began = self.pending.len();
         self.staged = 0;
         self.staged_rows.clear();
+        self.staged_floor = None;
     }
 
     /// The writer's transaction rolled back: its entries are not logged (those left in the
@@ -289,6 +293,7 @@ impl Dedup {
         self.pending.truncate(self.began);
         self.staged = 0;
         self.staged_rows.clear();
+        self.staged_floor = None;
     }
 
     /// An event stored under `key` as `seq` (after [`Dedup::probe`] found none: `probe`).
@@ -303,20 +308,17 @@ impl Dedup {
         }
     }
 
-    /// Inside the writer's transaction: logs the pending entries in rows of [`FLUSH_AT`] (all
-    /// of them with `all`), and drops the rows of events retention has removed since.
-    pub(crate) fn log(&mut self, conn: &Connection, all: bool) -> rusqlite::Result<()> {
-        // Nothing to log: less than a row, unless everything is asked for.
-        if self.pending.is_empty() || (self.pending.len() < FLUSH_AT && !all) {
+    /// Inside the writer's transaction: logs the pending entries in full rows of
+    /// [`FLUSH_AT`] (the rest waits for more), and drops the rows of events retention has
+    /// removed since.
+    pub(crate) fn log(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.pending.len() < FLUSH_AT {
             return Ok(());
         }
         let mut insert =
             conn.prepare_cached("INSERT INTO event_keys (last_seq, entries) VALUES (?1, ?2)")?;
         let mut blob = Vec::with_capacity(FLUSH_AT * ENTRY);
-        for chunk in self.pending.chunks(FLUSH_AT) {
-            if chunk.len() < FLUSH_AT && !all {
-                break;
-            }
+        for chunk in self.pending.chunks_exact(FLUSH_AT) {
             blob.clear();
             let mut last = 0;
             for &(key, seq) in chunk {
@@ -337,35 +339,24 @@ impl Dedup {
             .query_row("SELECT min(seq) FROM events", [], |r| r.get(0))
             .optional()?
             .flatten();
-        let Some(floor) = floor else { return Ok(()) };
-        if floor > self.floor {
-            conn.prepare_cached("DELETE FROM event_keys WHERE last_seq < ?1")?
-                .execute([floor])?;
-        }
+        let Some(floor) = floor.filter(|&f| f > self.floor) else {
+            return Ok(());
+        };
+        conn.prepare_cached("DELETE FROM event_keys WHERE last_seq < ?1")?
+            .execute([floor])?;
+        self.staged_floor = Some(floor);
         Ok(())
     }
 
-    /// The transaction of the last [`Dedup::log`] committed: its entries are logged. (What
-    /// goes wrong here only delays trimming memory: the commit stands.)
-    pub(crate) fn committed(&mut self, conn: &Connection) {
+    /// The transaction of the last [`Dedup::log`] committed: its entries are logged, and the
+    /// rows its prune dropped leave memory too.
+    pub(crate) fn committed(&mut self) {
         self.pending.drain(..self.staged);
-        self.rows.append(&mut self.staged_rows);
-        if self.staged == 0 {
-            return;
-        }
         self.staged = 0;
-        let floor: Option<i64> =
-            match conn.query_row("SELECT min(seq) FROM events", [], |r| r.get(0)) {
-                Ok(floor) => floor,
-                Err(e) => {
-                    tracing::warn!("cannot read the oldest stored event: {e}");
-                    return;
-                }
-            };
-        let Some(floor) = floor else { return };
-        if floor <= self.floor {
+        self.rows.append(&mut self.staged_rows);
+        let Some(floor) = self.staged_floor.take() else {
             return;
-        }
+        };
         self.floor = floor;
         let gone = self
             .rows

@@ -24,9 +24,9 @@ fn commit(conn: &mut Connection, dedup: &mut Dedup, ids: &[String]) -> Vec<i64> 
     dedup.begin();
     let mut head = crate::mark::stored_head(&tx).unwrap();
     let out = insert_events(&tx, Some(dedup), &mut events, None, 1, &mut head).unwrap();
-    dedup.log(&tx, false).unwrap();
+    dedup.log(&tx).unwrap();
     tx.commit().unwrap();
-    dedup.committed(conn);
+    dedup.committed();
     out.seqs
 }
 
@@ -104,7 +104,7 @@ fn a_rolled_back_commit_leaves_nothing_in_the_log() {
         let mut events: Vec<StoredEvent> = ids("lost", 30).iter().map(|i| event("g", i)).collect();
         let mut head = 60;
         insert_events(&tx, Some(&mut dedup), &mut events, None, 1, &mut head).unwrap();
-        dedup.log(&tx, false).unwrap();
+        dedup.log(&tx).unwrap();
         // Dropped: rolled back.
     }
     dedup.rolled_back();

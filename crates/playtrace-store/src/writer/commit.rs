@@ -136,11 +136,11 @@ pub(super) fn commit<T: 'static>(
     }
     crate::subjects::append(&tx, postings)?;
     if let Some(dedup) = dedup.as_deref_mut() {
-        dedup.log(&tx, false)?;
+        dedup.log(&tx)?;
     }
     tx.commit()?;
     if let Some(dedup) = dedup {
-        dedup.committed(conn);
+        dedup.committed();
     }
     Ok(outcomes)
 }
