@@ -91,6 +91,8 @@ impl Store {
         let max = options.retention.max_bytes;
         schema::set_size_limit(&conn, max.saturating_add(max / 10))?;
         schema::disable_auto_checkpoint(&conn)?;
+        let health = Arc::new(Health::new(head, loss));
+        crate::writer::count_wal_bytes(&mut conn, health.clone())?;
         let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
         let synchronous = match sync {
@@ -111,7 +113,7 @@ impl Store {
                 schema_found,
             },
             options,
-            health: Arc::new(Health::new(head, loss)),
+            health,
             turn: Arc::default(),
         })
     }

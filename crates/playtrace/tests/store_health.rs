@@ -478,3 +478,33 @@ fn store_verify_and_backup_work_while_serve_runs() {
     let (code, out) = store_cmd(&["verify", "--data-dir"], &dir.path().join("nothing"));
     assert_eq!(code, Some(2), "{out}");
 }
+
+/// `/metrics` counts the bytes of the lines stored and the WAL bytes their commits wrote, so an
+/// operator can see the write amplification (docs/OPERATIONS.md "Memory": random ids).
+#[test]
+fn metrics_count_the_event_bytes_stored_and_the_wal_pages_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), "");
+    let counter = |name: &str| -> u64 {
+        let (_, _, text) = s.get("/metrics", None);
+        let text = text.as_str().unwrap().to_string();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let mut lines = 0;
+    for b in 0..2 {
+        let body: Vec<String> = (0..300)
+            .map(|i| event("m", &format!("{b}-{i}"), r#"{"level":3}"#))
+            .collect();
+        lines += body.iter().map(|l| l.len() as u64).sum::<u64>();
+        assert_eq!(s.ingest(&(body.join("\n") + "\n"), None).0, 200);
+    }
+    // The lines are stored as sent; the sequence head's commit is durable before the answer.
+    assert_eq!(counter("playtrace_store_event_bytes_total"), lines);
+    let wal = counter("playtrace_store_wal_bytes_total");
+    assert!(wal >= lines, "{wal} WAL bytes for {lines} bytes of lines");
+    assert_eq!(wal % 16_384, 0, "whole 16 KiB pages: {wal}");
+}

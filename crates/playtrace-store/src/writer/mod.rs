@@ -17,11 +17,15 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySe
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+mod amplify;
 mod commit;
 mod hook;
 mod turn;
 
+use amplify::Amplification;
 use commit::{commit, Feed};
+
+pub(crate) use amplify::count_wal_bytes;
 
 pub use hook::{AfterCommit, CommitHook, Tx};
 pub(crate) use turn::{lock_conn, take_turn, SharedConn, WriteTurn};
@@ -180,6 +184,7 @@ impl<T: Send + 'static> Writer<T> {
             last_recv: 0,
             health,
             failure_log: Throttle::new(std::time::Duration::from_secs(10)),
+            amplification: Amplification::new(),
             spent: spawn_releaser(),
             turn,
         };
@@ -248,6 +253,8 @@ struct WriterThread<T: 'static> {
     last_recv: i64,
     health: Arc<Health>,
     failure_log: Throttle,
+    /// Whether the unique index makes commits rewrite a page per event (`amplify.rs`).
+    amplification: Amplification,
     /// Where committed jobs' rows go to be freed (`None`: freed here).
     spent: Option<Sender<Spent<T>>>,
     turn: Arc<WriteTurn>,
@@ -331,9 +338,12 @@ impl<T: Send + 'static> WriterThread<T> {
             let recv_ms = now_ms().max(self.last_recv);
             self.last_recv = recv_ms;
             let background = jobs.iter().all(|q| self.hook.background(&q.job.extra));
-            let (result, head) = {
+            let (result, head, wal) = {
                 let _turn = take_turn(&self.turn);
                 let mut conn = lock_conn(&self.conn);
+                // The WAL bytes of this commit alone: nothing else writes while the
+                // connection is held.
+                let wal_before = self.health.wal_bytes();
                 let mut feed = Feed {
                     rx: &self.rx,
                     deferred: &mut deferred,
@@ -354,7 +364,7 @@ impl<T: Send + 'static> WriterThread<T> {
                 // turn: after it, the notifier's outbox may hold the connection for its own
                 // transaction, and the jobs' answers must not wait for that.
                 let head = result.is_ok().then(|| crate::mark::stored_head(&conn));
-                (result, head)
+                (result, head, self.health.wal_bytes() - wal_before)
             };
             // Jobs that joined the commit through its feed are counted here too.
             let bytes: u64 = jobs.iter().map(|q| q.job.bytes()).sum();
@@ -367,6 +377,17 @@ impl<T: Send + 'static> WriterThread<T> {
                         None => {}
                     }
                     self.failure_log.reset();
+                    let (count, bytes) = jobs
+                        .iter()
+                        .flat_map(|q| &q.job.events)
+                        .fold((0, 0u64), |(n, b), e| (n + 1, b + e.body.len() as u64));
+                    self.health.events_written(bytes);
+                    // The key table (`memory`) has no index to rewrite.
+                    if self.dedup.is_none() {
+                        if let Some(ratio) = self.amplification.observe(wal, bytes, count) {
+                            self.amplification.warn(ratio);
+                        }
+                    }
                     let mut spent = Vec::with_capacity(jobs.len());
                     for (Queued { job, .. }, outcome) in jobs.drain(..).zip(outcomes) {
                         self.hook.committed(&job.events, &job.extra, &outcome);

@@ -124,6 +124,23 @@ pub(crate) async fn metrics(
         &[],
         app.health.loss().map_or(0, |l| l.missing()) as f64,
     );
+    // Their ratio is the write amplification: 1.5–2 normally; many times that when the
+    // duplicate check's index is rewritten a page per event (random ids: docs/OPERATIONS.md).
+    for (name, help, v) in [
+        (
+            "playtrace_store_wal_bytes_total",
+            "Bytes the store's commits wrote to the WAL (whole pages).",
+            app.health.wal_bytes(),
+        ),
+        (
+            "playtrace_store_event_bytes_total",
+            "Bytes of the event lines the store's commits stored.",
+            app.health.event_bytes(),
+        ),
+    ] {
+        header(&mut out, name, "counter", help);
+        sample(&mut out, name, &[], v as f64);
+    }
     let m = &app.hub.metrics;
     for (name, help, kind, v) in [
         (
