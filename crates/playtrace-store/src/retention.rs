@@ -161,6 +161,7 @@ mod tests {
         let (writer, handle) = Writer::<()>::start(
             std::sync::Arc::new(std::sync::Mutex::new(crate::open(&path).unwrap())),
             None,
+            false,
             WriterOptions::default(),
             Box::new(crate::writer::AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &crate::CommitOutcome| {},

@@ -169,6 +169,7 @@ impl Store {
         let (writer, writer_thread) = Writer::start(
             self.conn,
             dedup,
+            self.options.dedup == crate::DedupMode::Auto,
             self.options.writer,
             hook,
             self.health.clone(),

@@ -198,7 +198,7 @@ fn submit_in(dir: &Path, mode: DedupMode, game: &str, ids: &[&str]) -> (Vec<i64>
 }
 
 #[test]
-fn switching_the_duplicate_check_between_index_and_memory_keeps_refusing_resends() {
+fn switching_the_duplicate_check_between_index_memory_and_auto_keeps_refusing_resends() {
     let dir = tempfile::tempdir().unwrap();
     let (seqs, index) = submit_in(dir.path(), DedupMode::Index, "g", &["a", "b"]);
     assert_eq!((seqs, index), (vec![1, 2], vec![INDEX.to_string()]));
@@ -215,9 +215,16 @@ fn switching_the_duplicate_check_between_index_and_memory_keeps_refusing_resends
     // Memory again: the keys of events stored in memory mode come back too.
     let (seqs, _) = submit_in(dir.path(), DedupMode::Memory, "g", &["d", "c", "e"]);
     assert_eq!(seqs, [0, 0, 5]);
+    // Auto keeps what the store has: no index, so the key table (a duplicate leaves no gap).
+    let (seqs, index) = submit_in(dir.path(), DedupMode::Auto, "g", &["e", "g1", "a"]);
+    assert_eq!((seqs, index), (vec![0, 6, 0], Vec::<String>::new()));
     // Index again: the index is built from the stored events; nothing is stored twice.
     let (seqs, index) = submit_in(dir.path(), DedupMode::Index, "g", &["e", "a", "f"]);
-    assert!(matches!(seqs[..], [0, 0, f] if f > 5), "{seqs:?}");
+    assert!(matches!(seqs[..], [0, 0, f] if f > 6), "{seqs:?}");
+    assert_eq!(index, [INDEX]);
+    // Auto with the index keeps it (the writer moves to the table only when it costs).
+    let (seqs, index) = submit_in(dir.path(), DedupMode::Auto, "g", &["f", "g1", "h"]);
+    assert!(matches!(seqs[..], [0, 0, h] if h > 6), "{seqs:?}");
     assert_eq!(index, [INDEX]);
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     let keys: i64 = conn

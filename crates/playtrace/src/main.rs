@@ -94,8 +94,10 @@ fn init_logging(verbose: u8) {
             _ => LevelFilter::TRACE,
         },
     };
+    // Colours only on a terminal: a log file or journal gets plain text it can be grepped in.
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

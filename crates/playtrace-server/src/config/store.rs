@@ -7,7 +7,7 @@ use serde::Deserialize;
 /// `[store]`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// `dedup`: `index` (default) or `memory` (docs/CONFIG.md `[store]`).
+    /// `dedup`: `auto` (default), `index` or `memory` (docs/CONFIG.md `[store]`).
     pub dedup: DedupMode,
 }
 
@@ -24,8 +24,9 @@ impl StoreFile {
                 invalid(
                     "store.dedup",
                     format!(
-                        "{v:?} is not a duplicate check: write \"index\" (a unique index on \
-                         disk, the default) or \"memory\" (a key table in memory, for random ids)"
+                        "{v:?} is not a duplicate check: write \"auto\" (the default: the \
+                         index, moving to memory if the ids are random), \"index\" (a unique \
+                         index on disk) or \"memory\" (a key table in memory, for random ids)"
                     ),
                 )
             })?;

@@ -149,9 +149,11 @@ fn parse_threads_is_taken_and_a_count_over_its_cap_is_refused_by_name() {
 }
 
 #[test]
-fn the_duplicate_check_is_the_index_unless_memory_is_asked_and_a_typo_is_refused_by_name() {
+fn the_duplicate_check_is_auto_unless_a_mode_is_asked_and_a_typo_is_refused_by_name() {
     use playtrace_store::DedupMode;
-    assert_eq!(ServeConfig::default().store.dedup, DedupMode::Index);
+    assert_eq!(ServeConfig::default().store.dedup, DedupMode::Auto);
+    let c = ServeConfig::from_toml("[store]\ndedup = \"auto\"\n", "t").unwrap();
+    assert_eq!(c.store.dedup, DedupMode::Auto);
     let c = ServeConfig::from_toml("[store]\ndedup = \"memory\"\n", "t").unwrap();
     assert_eq!(c.store.dedup, DedupMode::Memory);
     let c = ServeConfig::from_toml("[store]\ndedup = \"index\"\n", "t").unwrap();
@@ -160,7 +162,10 @@ fn the_duplicate_check_is_the_index_unless_memory_is_asked_and_a_typo_is_refused
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("store.dedup") && err.contains("\"ram\"") && err.contains("\"memory\""),
+        err.contains("store.dedup")
+            && err.contains("\"ram\"")
+            && err.contains("\"auto\"")
+            && err.contains("\"memory\""),
         "{err}"
     );
 }

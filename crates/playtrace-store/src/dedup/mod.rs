@@ -16,7 +16,7 @@
 //! durably in `event_keys`, one row per [`FLUSH_AT`] entries, appended in the writer's
 //! transaction; a start reads the log, then the few events stored after its last row. Memory:
 //! 10–15 bytes per stored event with an id (docs/OPERATIONS.md "Memory"), which is why the
-//! index stays the default.
+//! default (`auto`) keeps the index until it costs a page per event (`Dedup::switch`).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
@@ -49,9 +49,13 @@ pub(crate) fn key(game: &str, id: &str) -> u64 {
 /// How the store refuses duplicates (`[store] dedup`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DedupMode {
+    /// The index while the ids sort; the key table from the first time the index makes the
+    /// writer's commits rewrite a page per event (`writer/amplify.rs`), for good: the store
+    /// remembers by having no index.
+    #[default]
+    Auto,
     /// A unique index on `(id, game)`: no memory per event, but a random id (UUIDv4) costs a
     /// B-tree page write per event once the index outgrows a commit (`bench/ingest/ids`).
-    #[default]
     Index,
     /// A table in the writer's memory of every stored id's key (10–15 bytes an event with an
     /// id): ingest of random ids as fast as of ids made in order, at any store size.
@@ -59,9 +63,10 @@ pub enum DedupMode {
 }
 
 impl DedupMode {
-    /// The mode named `name` (`index`, `memory`).
+    /// The mode named `name` (`auto`, `index`, `memory`).
     pub fn parse(name: &str) -> Option<DedupMode> {
         match name {
+            "auto" => Some(DedupMode::Auto),
             "index" => Some(DedupMode::Index),
             "memory" => Some(DedupMode::Memory),
             _ => None,
@@ -190,22 +195,45 @@ impl Dedup {
 
     /// The duplicate check `mode` asks for, on the writer's connection at start: the unique
     /// index (built if a store kept in `memory` mode comes back: it reads every event once; the
-    /// key log is emptied, as it would go stale), or the key table without the index.
+    /// key log is emptied, as it would go stale), or the key table without the index. `auto`
+    /// keeps whichever the store has: the index (a new store's), or the table once a switch
+    /// ([`Dedup::switch`]) dropped the index.
     pub(crate) fn start(conn: &mut Connection, mode: DedupMode) -> rusqlite::Result<Option<Dedup>> {
+        let mode = match mode {
+            DedupMode::Auto if has_index(conn)? => DedupMode::Index,
+            DedupMode::Auto => DedupMode::Memory,
+            other => other,
+        };
         match mode {
-            DedupMode::Index => {
+            DedupMode::Memory => {
+                conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
+                Dedup::open(conn).map(|d| Some(d.with_writer_cache(conn)))
+            }
+            _ => {
                 conn.execute_batch(crate::schema::ID_INDEX)?;
                 conn.execute_batch("DELETE FROM event_keys")?;
                 Ok(None)
             }
-            DedupMode::Memory => {
-                conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
-                // The writer appends (events, keys, postings) and has no index over the ids
-                // to keep warm: less page cache than the readers' leaves room for the table.
-                conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB}"))?;
-                Dedup::open(conn).map(Some)
-            }
         }
+    }
+
+    /// `auto`'s switch from the index to the table, in the writer between commits: the
+    /// stored events' keys are read and logged first, then the index is dropped. A failure
+    /// before the drop leaves the index refusing duplicates (and a log the next start empties);
+    /// a crash after it leaves a store that `start` opens with the table.
+    pub(crate) fn switch(conn: &mut Connection) -> rusqlite::Result<Dedup> {
+        let dedup = Dedup::open(conn)?;
+        conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
+        Ok(dedup.with_writer_cache(conn))
+    }
+
+    /// The writer appends (events, keys, postings) and has no index over the ids to keep
+    /// warm: less page cache than the readers' leaves room for the table.
+    fn with_writer_cache(self, conn: &Connection) -> Dedup {
+        if let Err(e) = conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB}")) {
+            tracing::warn!("cannot shrink the writer's page cache: {e}");
+        }
+        self
     }
 
     /// Reads the key log, then the events stored after it. A store written before the log (or
@@ -379,6 +407,16 @@ impl Dedup {
     pub(crate) fn len(&self) -> usize {
         self.table.len() + self.far.values().map(Vec::len).sum::<usize>()
     }
+}
+
+/// Whether the store has the unique index over the ids.
+fn has_index(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_id_game'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Whether the event stored as `seq` is `(game, id)`.

@@ -8,9 +8,9 @@
 //! falls from hundreds of thousands of events a second to a few tens of thousands as the store
 //! grows (`bench/ingest/README.md`, "Random ids"). Nothing failed, so nothing said so: the
 //! operator only saw ingest slow down. The ratio of WAL bytes to event bytes shows it early
-//! (1.5–2 with ids that sort; with random ids past 6 at ~40,000 stored events, 61 over a
-//! 4-million-event `bench/ingest/ids` run), so the collector exports both counters and the
-//! writer logs what to do.
+//! (1.5–2 with ids that sort; with random ids 61 over a 4-million-event `bench/ingest/ids`
+//! run), so the collector exports both counters, and the writer moves the duplicate check to
+//! memory (`[store] dedup = "auto"`, the default) or logs what to do (`"index"`).
 
 use crate::health::{Health, Throttle};
 use rusqlite::Connection;
@@ -38,16 +38,21 @@ pub(crate) fn count_wal_bytes(conn: &mut Connection, health: Arc<Health>) -> rus
 /// few whole pages, many times its events' bytes, whatever the ids.
 const MIN_COMMIT_EVENTS: usize = 256;
 
-/// Event bytes per judgement (about 40,000 events of `bench/ingest`'s size).
+/// Each event counts as at least this many bytes: a row of a tiny event (a 50-byte ping) costs
+/// several times its line in columns and index entry, ids sorted or not, while a random id's
+/// page (16 KiB) is many times this.
+const MIN_EVENT_BYTES: u64 = 512;
+
+/// Event bytes per judgement (32,768 events of up to 512 bytes).
 #[cfg(not(test))]
 const WINDOW_BYTES: u64 = 16 << 20;
 #[cfg(test)]
 const WINDOW_BYTES: u64 = 1 << 20;
 
-/// WAL bytes per event byte above which the writer warns. Ids that sort stay near 2 (a row's
+/// WAL bytes per event byte above which the writer acts. Ids that sort stay near 2 (a row's
 /// bytes plus its share of the table's and the index's pages, and each commit's last pages
-/// written whole); random ids pass 6 once the index holds some 40,000 entries of ~300-byte
-/// events (the writer's test: 8.2 between 30,000 and 60,000), and keep rising with it.
+/// written whole); random ids pass 6 within the first ~150,000 stored events (`bench/ingest/ids`,
+/// ~250-byte events counted as 512: at 135,000) and keep rising with the index.
 const WARN_RATIO: f64 = 6.0;
 
 /// The writer's running judgement over its large commits (`[store] dedup = "index"` only).
@@ -68,13 +73,14 @@ impl Amplification {
     }
 
     /// One committed transaction: `wal` bytes appended to the WAL for `count` events of
-    /// `events` bytes. At the end of each window, the ratio if it is past [`WARN_RATIO`].
+    /// `events` bytes (at least [`MIN_EVENT_BYTES`] each). At the end of each window, the ratio
+    /// if it is past [`WARN_RATIO`].
     pub(crate) fn observe(&mut self, wal: u64, events: u64, count: usize) -> Option<f64> {
         if count < MIN_COMMIT_EVENTS || events == 0 {
             return None;
         }
         self.wal += wal;
-        self.events += events;
+        self.events += events.max(count as u64 * MIN_EVENT_BYTES);
         if self.events < WINDOW_BYTES {
             return None;
         }
@@ -112,7 +118,7 @@ mod tests {
             assert_eq!(a.observe(40 << 10, 300, 1), None);
         }
         // Large commits at 1.2: no warning at the end of the window.
-        let per_commit = 300_000;
+        let per_commit = 600_000;
         let mut judged = None;
         for _ in 0..=WINDOW_BYTES / per_commit {
             judged = judged.or(a.observe(per_commit * 12 / 10, per_commit, 1000));
@@ -125,5 +131,11 @@ mod tests {
         }
         let ratio = ratio.expect("a window at 8× is reported");
         assert!((ratio - 8.0).abs() < 0.01, "{ratio}");
+        // Tiny events count as 512 bytes each: 16 KiB of WAL per 50-byte event is 32×.
+        let mut ratio = None;
+        for _ in 0..=WINDOW_BYTES / 512_000 {
+            ratio = ratio.or(a.observe(16_384_000, 50_000, 1000));
+        }
+        assert_eq!(ratio.map(|r| r.round()), Some(32.0));
     }
 }

@@ -12,7 +12,7 @@ use crate::health::{Health, Throttle};
 use crate::record::{RejectRow, StoredEvent};
 use crate::{now_ms, StoreError};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -125,9 +125,9 @@ pub struct Writer<T: Send + 'static> {
     tx: SyncSender<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
-    /// Whether the writer checks duplicates in its key table (`[store] dedup = "memory"`):
-    /// then submitters work out the keys.
-    keyed: bool,
+    /// Whether the writer checks duplicates in its key table (`[store] dedup = "memory"`, or
+    /// `auto` once it switched): then submitters work out the keys.
+    keyed: Arc<AtomicBool>,
 }
 
 impl<T: Send + 'static> Clone for Writer<T> {
@@ -136,7 +136,7 @@ impl<T: Send + 'static> Clone for Writer<T> {
             tx: self.tx.clone(),
             queued_bytes: self.queued_bytes.clone(),
             options: self.options,
-            keyed: self.keyed,
+            keyed: self.keyed.clone(),
         }
     }
 }
@@ -159,9 +159,12 @@ impl<T: Send + 'static> Log<T> for Writer<T> {
 impl<T: Send + 'static> Writer<T> {
     /// Starts the writer on `conn` (opened and migrated by the store); it takes `turn` for each
     /// transaction.
+    /// `auto`: with the index (`dedup` is `None`), switch to the key table when the index
+    /// makes commits rewrite a page per event (`[store] dedup = "auto"`).
     pub(crate) fn start(
         conn: SharedConn,
         dedup: Option<crate::dedup::Dedup>,
+        auto: bool,
         options: WriterOptions,
         hook: Box<dyn CommitHook<T>>,
         health: Arc<Health>,
@@ -173,9 +176,11 @@ impl<T: Send + 'static> Writer<T> {
         lock_conn(&conn).set_prepared_statement_cache_capacity(96);
         let (tx, rx) = sync_channel(options.queue_requests.max(1));
         let queued_bytes = Arc::new(AtomicU64::new(0));
-        let keyed = dedup.is_some();
+        let keyed = Arc::new(AtomicBool::new(dedup.is_some()));
         let state = WriterThread {
             conn,
+            auto: auto && dedup.is_none(),
+            keyed: keyed.clone(),
             dedup,
             rx,
             queued_bytes: queued_bytes.clone(),
@@ -213,7 +218,7 @@ impl<T: Send + 'static> Writer<T> {
             return Err(SubmitError::Full(Box::new(job)));
         }
         let subjects = crate::subjects::prepare(&job.events);
-        let checks = if self.keyed {
+        let checks = if self.keyed.load(Ordering::Acquire) {
             crate::dedup::prepare(&job.events)
         } else {
             Vec::new()
@@ -246,6 +251,10 @@ struct WriterThread<T: 'static> {
     /// Every stored id's key (`dedup/`, `[store] dedup = "memory"`): only the writer inserts
     /// events.
     dedup: Option<crate::dedup::Dedup>,
+    /// Switches to the key table when the index costs a page per event (`amplify.rs`).
+    auto: bool,
+    /// Tells submitters to work out the keys once the table is in use.
+    keyed: Arc<AtomicBool>,
     rx: Receiver<Queued<T>>,
     queued_bytes: Arc<AtomicU64>,
     options: WriterOptions,
@@ -325,6 +334,41 @@ impl<T: Send + 'static> WriterThread<T> {
         jobs.extend(deferred.pop_front());
     }
 
+    /// `[store] dedup = "auto"`: the index made the last commits write `ratio` times their
+    /// events' bytes, so the duplicate check moves to the key table (once: the store remembers
+    /// by having no index). Between commits, in the writer's turn; a failure keeps the index.
+    fn switch(&mut self, ratio: f64) {
+        let started = std::time::Instant::now();
+        let switched = {
+            let _turn = take_turn(&self.turn);
+            let mut conn = lock_conn(&self.conn);
+            crate::dedup::Dedup::switch(&mut conn)
+        };
+        match switched {
+            // A warning: memory grows per event from now on, which an operator should know.
+            Ok(dedup) => {
+                tracing::warn!(
+                    wal_bytes_per_event_byte = format!("{ratio:.1}"),
+                    keys = dedup.len(),
+                    seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                    "the duplicate check moved from the index to memory ([store] dedup = \"auto\"): \
+                     the event ids do not sort in the order they are sent, so the index made \
+                     each commit write {ratio:.0}× its events' bytes; memory now grows by 10–15 \
+                     bytes per stored event with an id (docs/OPERATIONS.md \"Memory\")"
+                );
+                self.dedup = Some(dedup);
+                self.keyed.store(true, Ordering::Release);
+                self.auto = false;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the duplicate check stays on the index: moving it to memory failed: {e}"
+                );
+                self.amplification.warn(ratio);
+            }
+        }
+    }
+
     fn run(mut self) {
         let mut jobs: Vec<Queued<T>> = Vec::new();
         let mut deferred = VecDeque::new();
@@ -385,7 +429,11 @@ impl<T: Send + 'static> WriterThread<T> {
                     // The key table (`memory`) has no index to rewrite.
                     if self.dedup.is_none() {
                         if let Some(ratio) = self.amplification.observe(wal, bytes, count) {
-                            self.amplification.warn(ratio);
+                            if self.auto {
+                                self.switch(ratio);
+                            } else {
+                                self.amplification.warn(ratio);
+                            }
                         }
                     }
                     let mut spent = Vec::with_capacity(jobs.len());

@@ -17,6 +17,7 @@ fn plain_writer(path: &std::path::Path) -> (Writer<()>, std::thread::JoinHandle<
     Writer::<()>::start(
         Arc::new(Mutex::new(conn)),
         None,
+        false,
         WriterOptions::default(),
         Box::new(AfterCommit(
             |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
@@ -183,6 +184,7 @@ impl Gated {
         let (writer, handle) = Writer::start(
             Arc::new(Mutex::new(conn)),
             None,
+            false,
             WriterOptions::default(),
             Box::new(hook),
             Arc::default(),
@@ -281,6 +283,7 @@ fn random_ids_show_as_wal_bytes_many_times_the_events_bytes() {
         let (writer, handle) = Writer::<()>::start(
             Arc::new(Mutex::new(conn)),
             None,
+            false,
             WriterOptions::default(),
             Box::new(AfterCommit(
                 |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
@@ -337,4 +340,143 @@ fn random_ids_show_as_wal_bytes_many_times_the_events_bytes() {
     // Both are deterministic (the same rows give the same pages); `amplify.rs` warns past 6.
     assert!(ordered < 2.0, "ids that sort: {ordered:.2}");
     assert!(random > 7.0, "random ids: {random:.2}");
+}
+
+/// Random ids `splitmix64` makes from `state` (well spread, like a UUIDv4's random bits).
+fn random_id(state: &mut u64) -> String {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:016x}{:016x}", z, z ^ (z >> 31))
+}
+
+/// `[store] dedup = "auto"`: with random ids the writer moves the duplicate check from the
+/// index to the key table once the index costs a page per event, keeps refusing every resend
+/// across the move, and a restart in `auto` finds the table (the index is gone).
+#[test]
+fn auto_moves_the_duplicate_check_to_memory_when_random_ids_make_the_index_costly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::DB_FILE);
+    let mut conn = crate::open(&path).unwrap();
+    crate::schema::disable_auto_checkpoint(&conn).unwrap();
+    let health = Arc::new(Health::default());
+    count_wal_bytes(&mut conn, health.clone()).unwrap();
+    let dedup = crate::dedup::Dedup::start(&mut conn, crate::DedupMode::Auto).unwrap();
+    assert!(dedup.is_none(), "a new store starts on the index");
+    let conn = Arc::new(Mutex::new(conn));
+    let (writer, handle) = Writer::<()>::start(
+        conn.clone(),
+        dedup,
+        true,
+        WriterOptions::default(),
+        Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )),
+        health.clone(),
+        Arc::default(),
+    )
+    .unwrap();
+    let has_index = || -> bool {
+        let n: i64 = lock_conn(&conn)
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'events_id_game'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        n > 0
+    };
+    let submit = |ids: &[String]| -> CommitOutcome {
+        let (tx, rx) = mpsc::channel();
+        let job = Job {
+            events: ids.iter().map(|id| row(id)).collect(),
+            rejects: vec![],
+            extra: (),
+            done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+        };
+        assert!(writer.try_submit(job).is_ok());
+        rx.recv().unwrap()
+    };
+    let mut state = 7u64;
+    let mut sent: Vec<Vec<String>> = Vec::new();
+    let mut switched_after = None;
+    for job in 0..80 {
+        let ids: Vec<String> = (0..1000).map(|_| random_id(&mut state)).collect();
+        let out = submit(&ids);
+        assert_eq!((out.accepted, out.duplicates), (1000, 0), "job {job}");
+        sent.push(ids);
+        if switched_after.is_none() && !has_index() {
+            switched_after = Some(job + 1);
+        }
+    }
+    let switched_after =
+        switched_after.expect("the index is dropped once it costs a page an event");
+    assert!(
+        switched_after > 3,
+        "not before the index costs: after {switched_after} jobs"
+    );
+    // Resends from before and after the move are refused, one of each in a job of new ids too.
+    for ids in [&sent[0], &sent[switched_after - 1], &sent[79]] {
+        let out = submit(ids);
+        assert_eq!((out.accepted, out.duplicates), (0, 1000));
+    }
+    let mut mixed: Vec<String> = (0..10).map(|_| random_id(&mut state)).collect();
+    mixed.extend([sent[1][5].clone(), sent[70][9].clone()]);
+    let out = submit(&mixed);
+    assert_eq!((out.accepted, out.duplicates), (10, 2));
+    drop(writer);
+    handle.join().unwrap();
+    // A restart in `auto` keeps the table: the store has no index.
+    let mut conn = crate::open(&path).unwrap();
+    let dedup = crate::dedup::Dedup::start(&mut conn, crate::DedupMode::Auto)
+        .unwrap()
+        .expect("auto after the move opens the key table");
+    assert_eq!(dedup.len(), 80 * 1000 + 10);
+}
+
+/// `auto` with ids that sort keeps the index, even for events as small as a ping (whose rows
+/// cost several times their lines).
+#[test]
+fn auto_keeps_the_index_for_ids_that_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::DB_FILE);
+    let mut conn = crate::open(&path).unwrap();
+    crate::schema::disable_auto_checkpoint(&conn).unwrap();
+    let health = Arc::new(Health::default());
+    count_wal_bytes(&mut conn, health.clone()).unwrap();
+    let (writer, handle) = Writer::<()>::start(
+        Arc::new(Mutex::new(conn)),
+        None,
+        true,
+        WriterOptions::default(),
+        Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )),
+        health.clone(),
+        Arc::default(),
+    )
+    .unwrap();
+    for job in 0..80 {
+        let (tx, rx) = mpsc::channel();
+        let job = Job {
+            events: (0..1000)
+                .map(|i| row(&format!("c{}-{job}-{i:04}", job % 4)))
+                .collect(),
+            rejects: vec![],
+            extra: (),
+            done: Box::new(move |r| tx.send(r.is_ok()).unwrap()),
+        };
+        assert!(writer.try_submit(job).is_ok());
+        assert!(rx.recv().unwrap());
+    }
+    drop(writer);
+    handle.join().unwrap();
+    let amplification = health.wal_bytes() as f64 / health.event_bytes() as f64;
+    let mut conn = crate::open(&path).unwrap();
+    let dedup = crate::dedup::Dedup::start(&mut conn, crate::DedupMode::Auto).unwrap();
+    assert!(
+        dedup.is_none(),
+        "still on the index ({amplification:.1}× per line byte)"
+    );
 }
