@@ -427,15 +427,11 @@ impl<T: Send + 'static> WriterThread<T> {
                         .fold((0, 0u64), |(n, b), e| (n + 1, b + e.body.len() as u64));
                     self.health.events_written(bytes);
                     // The key table (`memory`) has no index to rewrite.
-                    if self.dedup.is_none() {
-                        if let Some(ratio) = self.amplification.observe(wal, bytes, count) {
-                            if self.auto {
-                                self.switch(ratio);
-                            } else {
-                                self.amplification.warn(ratio);
-                            }
-                        }
-                    }
+                    let costly = if self.dedup.is_none() {
+                        self.amplification.observe(wal, bytes, count)
+                    } else {
+                        None
+                    };
                     let mut spent = Vec::with_capacity(jobs.len());
                     for (Queued { job, .. }, outcome) in jobs.drain(..).zip(outcomes) {
                         self.hook.committed(&job.events, &job.extra, &outcome);
@@ -445,6 +441,12 @@ impl<T: Send + 'static> WriterThread<T> {
                     if let Some(releaser) = &self.spent {
                         // A stopped releaser hands the rows back in the error: freed here.
                         let _ = releaser.send(spent);
+                    }
+                    // After the answers: the move reads every stored id.
+                    match costly {
+                        Some(ratio) if self.auto => self.switch(ratio),
+                        Some(ratio) => self.amplification.warn(ratio),
+                        None => {}
                     }
                 }
                 Err(e) => {
