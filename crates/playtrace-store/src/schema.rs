@@ -408,6 +408,19 @@ pub(crate) fn disable_auto_checkpoint(conn: &Connection) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The writer connection's page cache, KiB (readers keep [`connect`]'s 32 MiB). The writer
+/// appends: events, subject batches and ids that sort touch the last pages of their B-trees,
+/// and random ids no longer stay on the index (`[store] dedup = "auto"`). 32 MiB there held
+/// pages nothing read again; at 8 MiB `bench/budgets` peaked at 275 MB instead of 320 (issue
+/// 14 §1's < 300) with the same ingest rate (bench/ingest/README.md, round 17).
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
+/// Gives the writer's connection its smaller page cache ([`WRITER_CACHE_KIB`]).
+pub(crate) fn writer_cache(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB}"))?;
+    Ok(())
+}
+
 /// Caps the database file at about `bytes` (`PRAGMA max_page_count`): past it a commit fails
 /// with SQLITE_FULL, which the collector answers with 507, instead of filling the disk when
 /// retention cannot keep up.

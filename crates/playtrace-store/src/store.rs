@@ -91,6 +91,7 @@ impl Store {
         let max = options.retention.max_bytes;
         schema::set_size_limit(&conn, max.saturating_add(max / 10))?;
         schema::disable_auto_checkpoint(&conn)?;
+        schema::writer_cache(&conn)?;
         let health = Arc::new(Health::new(head, loss));
         crate::writer::count_wal_bytes(&mut conn, health.clone())?;
         let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;

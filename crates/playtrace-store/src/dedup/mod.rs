@@ -32,10 +32,6 @@ pub(crate) const FLUSH_AT: usize = 65_536;
 #[cfg(test)]
 pub(crate) const FLUSH_AT: usize = 64;
 
-/// The writer connection's page cache with the key table, KiB (readers, and the writer with
-/// the index, keep `schema::connect`'s 32 MiB).
-const WRITER_CACHE_KIB: u32 = 8 * 1024;
-
 /// Bytes per logged entry: the key and the sequence number, little-endian.
 const ENTRY: usize = 16;
 
@@ -207,7 +203,7 @@ impl Dedup {
         match mode {
             DedupMode::Memory => {
                 conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
-                Dedup::open(conn).map(|d| Some(d.with_writer_cache(conn)))
+                Dedup::open(conn).map(Some)
             }
             _ => {
                 conn.execute_batch(crate::schema::ID_INDEX)?;
@@ -224,16 +220,7 @@ impl Dedup {
     pub(crate) fn switch(conn: &mut Connection) -> rusqlite::Result<Dedup> {
         let dedup = Dedup::open(conn)?;
         conn.execute_batch("DROP INDEX IF EXISTS events_id_game")?;
-        Ok(dedup.with_writer_cache(conn))
-    }
-
-    /// The writer appends (events, keys, postings) and has no index over the ids to keep
-    /// warm: less page cache than the readers' leaves room for the table.
-    fn with_writer_cache(self, conn: &Connection) -> Dedup {
-        if let Err(e) = conn.execute_batch(&format!("PRAGMA cache_size=-{WRITER_CACHE_KIB}")) {
-            tracing::warn!("cannot shrink the writer's page cache: {e}");
-        }
-        self
+        Ok(dedup)
     }
 
     /// Reads the key log, then the events stored after it. A store written before the log (or
