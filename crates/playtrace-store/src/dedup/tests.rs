@@ -170,3 +170,39 @@ fn a_store_without_a_log_is_logged_at_open() {
     assert_eq!(again.len(), 300);
     assert_eq!(again.pending, opened.pending);
 }
+
+/// `auto`'s move, interrupted and then done: a crash after the keys were logged but before the
+/// index was dropped leaves the index refusing duplicates and a log the next start empties; a
+/// finished move leaves no index, every stored id in the table, and a start that opens it.
+#[test]
+fn an_interrupted_move_keeps_the_index_and_a_finished_one_is_kept_by_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::DB_FILE);
+    let mut conn = crate::open(&path).unwrap();
+    assert!(Dedup::start(&mut conn, DedupMode::Auto).unwrap().is_none());
+    let mut events: Vec<StoredEvent> = ids("x", 300).iter().map(|id| event("g", id)).collect();
+    let tx = conn.transaction().unwrap();
+    let mut head = 0;
+    insert_events(&tx, None, &mut events, None, 1, &mut head).unwrap();
+    tx.commit().unwrap();
+    // The move's first half, then a crash: its keys logged, the index still there.
+    drop(Dedup::open(&mut conn).unwrap());
+    assert_eq!(rows(&conn), 300 / FLUSH_AT as i64);
+    drop(conn);
+    let mut conn = crate::open(&path).unwrap();
+    assert!(Dedup::start(&mut conn, DedupMode::Auto).unwrap().is_none());
+    assert_eq!(rows(&conn), 0, "a log beside the index would go stale");
+    // The whole move.
+    let dedup = Dedup::switch(&mut conn).unwrap();
+    assert!(!has_index(&conn).unwrap());
+    for (n, id) in ids("x", 300).iter().enumerate() {
+        let seq = dedup.find(&conn, key("g", id), "g", id).unwrap();
+        assert_eq!(seq, Some(n as i64 + 1), "{id}");
+    }
+    drop(conn);
+    let mut conn = crate::open(&path).unwrap();
+    let dedup = Dedup::start(&mut conn, DedupMode::Auto)
+        .unwrap()
+        .expect("no index: the table");
+    assert_eq!(dedup.len(), 300);
+}
