@@ -268,6 +268,48 @@ fn a_live_job_joins_a_background_commit_after_the_page_being_written() {
     w.stop();
 }
 
+/// A writer on a new store at `path` counting WAL bytes into its health, as the store runs it
+/// (no checkpoints here, so the WAL only grows); `auto`: `[store] dedup = "auto"`.
+struct Counted {
+    writer: Writer<()>,
+    handle: std::thread::JoinHandle<()>,
+    health: Arc<Health>,
+    conn: SharedConn,
+}
+
+fn counted_writer(path: &std::path::Path, auto: bool) -> Counted {
+    let mut conn = crate::open(path).unwrap();
+    crate::schema::disable_auto_checkpoint(&conn).unwrap();
+    let health = Arc::new(Health::default());
+    count_wal_bytes(&mut conn, health.clone()).unwrap();
+    let mode = if auto {
+        crate::DedupMode::Auto
+    } else {
+        crate::DedupMode::Index
+    };
+    let dedup = crate::dedup::Dedup::start(&mut conn, mode).unwrap();
+    assert!(dedup.is_none(), "a new store starts on the index");
+    let conn = Arc::new(Mutex::new(conn));
+    let (writer, handle) = Writer::<()>::start(
+        conn.clone(),
+        dedup,
+        auto,
+        WriterOptions::default(),
+        Box::new(AfterCommit(
+            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
+        )),
+        health.clone(),
+        Arc::default(),
+    )
+    .unwrap();
+    Counted {
+        writer,
+        handle,
+        health,
+        conn,
+    }
+}
+
 /// What `/metrics` shows an operator whose ids are random: the WAL bytes the commits wrote
 /// against the events' bytes. Ids that sort cost about their own bytes; random ids make each
 /// commit rewrite an index page per event (issue 14, `bench/ingest/README.md` "Random ids").
@@ -275,23 +317,12 @@ fn a_live_job_joins_a_background_commit_after_the_page_being_written() {
 fn random_ids_show_as_wal_bytes_many_times_the_events_bytes() {
     fn ratio(random: bool) -> f64 {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::DB_FILE);
-        let mut conn = crate::open(&path).unwrap();
-        crate::schema::disable_auto_checkpoint(&conn).unwrap();
-        let health = Arc::new(Health::default());
-        count_wal_bytes(&mut conn, health.clone()).unwrap();
-        let (writer, handle) = Writer::<()>::start(
-            Arc::new(Mutex::new(conn)),
-            None,
-            false,
-            WriterOptions::default(),
-            Box::new(AfterCommit(
-                |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
-            )),
-            health.clone(),
-            Arc::default(),
-        )
-        .unwrap();
+        let Counted {
+            writer,
+            handle,
+            health,
+            ..
+        } = counted_writer(&dir.path().join(crate::DB_FILE), false);
         let pad = "x".repeat(240);
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut bytes = 0;
@@ -303,12 +334,7 @@ fn random_ids_show_as_wal_bytes_many_times_the_events_bytes() {
             let events = (0..1000)
                 .map(|i| {
                     let id = if random {
-                        // splitmix64: well spread, like a UUIDv4's random bits.
-                        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                        let mut z = state;
-                        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                        format!("{:016x}{:016x}", z, z ^ (z >> 31))
+                        random_id(&mut state)
                     } else {
                         format!("c0-{:08}", job * 1000 + i)
                     };
@@ -358,25 +384,12 @@ fn random_id(state: &mut u64) -> String {
 fn auto_moves_the_duplicate_check_to_memory_when_random_ids_make_the_index_costly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(crate::DB_FILE);
-    let mut conn = crate::open(&path).unwrap();
-    crate::schema::disable_auto_checkpoint(&conn).unwrap();
-    let health = Arc::new(Health::default());
-    count_wal_bytes(&mut conn, health.clone()).unwrap();
-    let dedup = crate::dedup::Dedup::start(&mut conn, crate::DedupMode::Auto).unwrap();
-    assert!(dedup.is_none(), "a new store starts on the index");
-    let conn = Arc::new(Mutex::new(conn));
-    let (writer, handle) = Writer::<()>::start(
-        conn.clone(),
-        dedup,
-        true,
-        WriterOptions::default(),
-        Box::new(AfterCommit(
-            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
-        )),
-        health.clone(),
-        Arc::default(),
-    )
-    .unwrap();
+    let Counted {
+        writer,
+        handle,
+        conn,
+        ..
+    } = counted_writer(&path, true);
     let has_index = || -> bool {
         let n: i64 = lock_conn(&conn)
             .query_row(
@@ -441,22 +454,12 @@ fn auto_moves_the_duplicate_check_to_memory_when_random_ids_make_the_index_costl
 fn auto_keeps_the_index_for_ids_that_sort() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(crate::DB_FILE);
-    let mut conn = crate::open(&path).unwrap();
-    crate::schema::disable_auto_checkpoint(&conn).unwrap();
-    let health = Arc::new(Health::default());
-    count_wal_bytes(&mut conn, health.clone()).unwrap();
-    let (writer, handle) = Writer::<()>::start(
-        Arc::new(Mutex::new(conn)),
-        None,
-        true,
-        WriterOptions::default(),
-        Box::new(AfterCommit(
-            |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
-        )),
-        health.clone(),
-        Arc::default(),
-    )
-    .unwrap();
+    let Counted {
+        writer,
+        handle,
+        health,
+        ..
+    } = counted_writer(&path, true);
     for job in 0..80 {
         let (tx, rx) = mpsc::channel();
         let job = Job {
