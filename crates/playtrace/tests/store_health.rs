@@ -508,3 +508,49 @@ fn metrics_count_the_event_bytes_stored_and_the_wal_pages_written() {
     assert!(wal >= lines, "{wal} WAL bytes for {lines} bytes of lines");
     assert_eq!(wal % 16_384, 0, "whole 16 KiB pages: {wal}");
 }
+
+/// The default `[store] dedup = "auto"` through a real collector: random ids move the duplicate
+/// check to memory (logged as a warning), and resends from before the move are still refused.
+#[test]
+fn random_ids_move_the_default_duplicate_check_to_memory_and_resends_stay_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("data"), "");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut random_hex = || {
+        // xorshift64*: ids as scattered as UUIDv4s.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        format!("{:016x}", state.wrapping_mul(0x2545_f491_4f6c_dd1d))
+    };
+    let pad = "p".repeat(200);
+    let mut first = String::new();
+    let moved = |s: &server::Server| {
+        s.stderr
+            .lock()
+            .unwrap()
+            .contains("the duplicate check moved from the index to memory")
+    };
+    let mut bodies = 0;
+    while !moved(&s) {
+        assert!(bodies < 400, "no move after {bodies} bodies of random ids");
+        let body: String = (0..1000)
+            .map(|_| event("r", &random_hex(), &format!(r#"{{"note":"{pad}"}}"#)) + "\n")
+            .collect();
+        assert_eq!(s.ingest(&body, None).0, 200);
+        if bodies == 0 {
+            first = body;
+        }
+        bodies += 1;
+    }
+    let (status, _, answer) = s.ingest(&first, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(0), Some(1000)),
+        "{answer}"
+    );
+    let log = s.stderr.lock().unwrap().clone();
+    assert!(log.contains("WARN"), "a warning: {log}");
+    assert!(!log.contains('\u{1b}'), "plain text off a terminal: {log}");
+}
