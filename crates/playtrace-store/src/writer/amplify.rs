@@ -1,5 +1,5 @@
 //! What the writer's commits cost in WAL bytes against the bytes of the events they store, and
-//! a warning when the duplicate check's index makes that ratio blow up.
+//! the judgement that the duplicate check's index made that ratio blow up.
 //!
 //! With the unique index over `(id, game)` (`[store] dedup = "index"`), ids that do not sort
 //! in the order they arrive (random UUIDs, or many clients each counting from its own prefix)
@@ -55,7 +55,8 @@ const WINDOW_BYTES: u64 = 1 << 20;
 /// ~250-byte events counted as 512: at 135,000) and keep rising with the index.
 const WARN_RATIO: f64 = 6.0;
 
-/// The writer's running judgement over its large commits (`[store] dedup = "index"` only).
+/// The writer's running judgement over its large commits, while the index checks duplicates
+/// (`index`, and `auto` until it moves to the key table).
 pub(crate) struct Amplification {
     wal: u64,
     events: u64,
@@ -98,9 +99,9 @@ impl Amplification {
                  {ratio:.0}× their events' bytes to the WAL (2 or less is normal). Event ids that \
                  do not sort in the order they are sent (random UUIDs, or many clients each \
                  counting under its own prefix) put events on index pages of their own; with \
-                 random ids it gets worse as the store grows. Set `[store] dedup = \"memory\"` \
-                 (docs/OPERATIONS.md, \"Memory\"), or send ids that sort by time (UUIDv7, the \
-                 SDKs' ids)"
+                 random ids it gets worse as the store grows. Set `[store] dedup = \"auto\"` (the \
+                 default) or `\"memory\"` (docs/OPERATIONS.md, \"Memory\"), or send ids that \
+                 sort by time (UUIDv7, the SDKs' ids)"
             );
         }
     }
