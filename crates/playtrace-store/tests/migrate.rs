@@ -97,38 +97,27 @@ fn a_first_release_store_is_migrated_and_reads_back() {
             |_: &[StoredEvent], _: &(), _: &playtrace_store::CommitOutcome| {},
         )))
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let job = playtrace_store::Job {
-        events: vec![StoredEvent {
+    let outcome = commit(
+        &writer,
+        vec![StoredEvent {
             name: "after.upgrade".into(),
             id: Some("u-1".into()),
             body: r#"{"event":"after.upgrade","id":"u-1"}"#.into(),
             ..StoredEvent::default()
         }],
-        rejects: vec![],
-        extra: (),
-        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
-    };
-    assert!(writer.try_submit(job).is_ok());
-    let outcome = rx.recv().unwrap();
+    );
     assert_eq!(outcome.seqs, [30]);
 
     // The duplicate check still holds across the upgrade (by the index, rebuilt id first): a
     // resent event the first release stored is not stored again, a new one is.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let job = playtrace_store::Job {
-        events: vec![
-            resent(&moderation.game, "m-1"),
-            resent(&moderation.game, "u-2"),
-            resent(&moderation.game, "u-2"),
-        ],
-        rejects: vec![],
-        extra: (),
-        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
-    };
-    assert!(writer.try_submit(job).is_ok());
+    let game = &moderation.game;
+    let events = vec![
+        resent(game, "m-1"),
+        resent(game, "u-2"),
+        resent(game, "u-2"),
+    ];
     // (An ignored duplicate may still use up a sequence number: `AUTOINCREMENT` never reuses.)
-    let seqs = rx.recv().unwrap().seqs;
+    let seqs = commit(&writer, events).seqs;
     assert!(matches!(seqs[..], [0, new, 0] if new > 30), "{seqs:?}");
     drop(writer);
     assert_eq!(dedup_index(dir.path()), [INDEX]);
@@ -142,19 +131,12 @@ fn a_first_release_store_is_migrated_and_reads_back() {
             |_: &[StoredEvent], _: &(), _: &playtrace_store::CommitOutcome| {},
         )))
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let job = playtrace_store::Job {
-        events: vec![
-            resent(&moderation.game, "u-2"),
-            resent(&moderation.game, "m-1"),
-            resent(&moderation.game, "u-1"),
-        ],
-        rejects: vec![],
-        extra: (),
-        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
-    };
-    assert!(writer.try_submit(job).is_ok());
-    let seqs = rx.recv().unwrap().seqs;
+    let events = vec![
+        resent(game, "u-2"),
+        resent(game, "m-1"),
+        resent(game, "u-1"),
+    ];
+    let seqs = commit(&writer, events).seqs;
     assert!(
         matches!(seqs[..], [0, 0, new] if new > 31),
         "u-1 was stored in another game: {seqs:?}"
@@ -183,15 +165,7 @@ fn submit_in(dir: &Path, mode: DedupMode, game: &str, ids: &[&str]) -> (Vec<i64>
             |_: &[StoredEvent], _: &(), _: &playtrace_store::CommitOutcome| {},
         )))
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let job = playtrace_store::Job {
-        events: ids.iter().map(|id| resent(game, id)).collect(),
-        rejects: vec![],
-        extra: (),
-        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
-    };
-    assert!(writer.try_submit(job).is_ok());
-    let seqs = rx.recv().unwrap().seqs;
+    let seqs = commit(&writer, ids.iter().map(|id| resent(game, id)).collect()).seqs;
     drop(writer);
     assert!(running.stop());
     (seqs, dedup_index(dir))
@@ -242,6 +216,22 @@ fn switching_the_duplicate_check_between_index_memory_and_auto_keeps_refusing_re
         )
         .unwrap();
     assert_eq!(twice, 0);
+}
+
+/// Submits one job of `events` and waits until it is committed.
+fn commit(
+    writer: &playtrace_store::Writer<()>,
+    events: Vec<StoredEvent>,
+) -> playtrace_store::CommitOutcome {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = playtrace_store::Job {
+        events,
+        rejects: vec![],
+        extra: (),
+        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+    };
+    assert!(writer.try_submit(job).is_ok());
+    rx.recv().unwrap()
 }
 
 /// An event of `game` with the id `id`.

@@ -397,7 +397,7 @@ impl Dedup {
 }
 
 /// Whether the store has the unique index over the ids.
-fn has_index(conn: &Connection) -> rusqlite::Result<bool> {
+pub(crate) fn has_index(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_id_game'",
         [],

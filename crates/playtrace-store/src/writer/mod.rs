@@ -336,7 +336,8 @@ impl<T: Send + 'static> WriterThread<T> {
 
     /// `[store] dedup = "auto"`: the index made the last commits write `ratio` times their
     /// events' bytes, so the duplicate check moves to the key table (once: the store remembers
-    /// by having no index). Between commits, in the writer's turn; a failure keeps the index.
+    /// by having no index). Between commits, in the writer's turn; a failure keeps the index
+    /// until the next start.
     fn switch(&mut self, ratio: f64) {
         let started = std::time::Instant::now();
         let switched = {
@@ -360,9 +361,13 @@ impl<T: Send + 'static> WriterThread<T> {
                 self.keyed.store(true, Ordering::Release);
                 self.auto = false;
             }
+            // Not again before a restart: each try reads every stored id, and a cause that
+            // lasts (a full disk) would make every window pay for it.
             Err(e) => {
+                self.auto = false;
                 tracing::warn!(
-                    "the duplicate check stays on the index: moving it to memory failed: {e}"
+                    "the duplicate check stays on the index until the next start: moving it to \
+                     memory failed: {e}"
                 );
                 self.amplification.warn(ratio);
             }

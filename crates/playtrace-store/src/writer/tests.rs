@@ -277,6 +277,19 @@ struct Counted {
     conn: SharedConn,
 }
 
+/// Submits one job of `events` and waits until it is committed.
+fn commit_job(writer: &Writer<()>, events: Vec<StoredEvent>) -> CommitOutcome {
+    let (tx, rx) = mpsc::channel();
+    let job = Job {
+        events,
+        rejects: vec![],
+        extra: (),
+        done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
+    };
+    assert!(writer.try_submit(job).is_ok());
+    rx.recv().unwrap()
+}
+
 fn counted_writer(path: &std::path::Path, auto: bool) -> Counted {
     let mut conn = crate::open(path).unwrap();
     crate::schema::disable_auto_checkpoint(&conn).unwrap();
@@ -345,15 +358,7 @@ fn random_ids_show_as_wal_bytes_many_times_the_events_bytes() {
                 })
                 .collect::<Vec<_>>();
             bytes += events.iter().map(|e| e.body.len() as u64).sum::<u64>();
-            let (tx, rx) = mpsc::channel();
-            let job = Job {
-                events,
-                rejects: vec![],
-                extra: (),
-                done: Box::new(move |r| tx.send(r.is_ok()).unwrap()),
-            };
-            assert!(writer.try_submit(job).is_ok());
-            assert!(rx.recv().unwrap());
+            commit_job(&writer, events);
         }
         drop(writer);
         handle.join().unwrap();
@@ -390,27 +395,8 @@ fn auto_moves_the_duplicate_check_to_memory_when_random_ids_make_the_index_costl
         conn,
         ..
     } = counted_writer(&path, true);
-    let has_index = || -> bool {
-        let n: i64 = lock_conn(&conn)
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'events_id_game'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        n > 0
-    };
-    let submit = |ids: &[String]| -> CommitOutcome {
-        let (tx, rx) = mpsc::channel();
-        let job = Job {
-            events: ids.iter().map(|id| row(id)).collect(),
-            rejects: vec![],
-            extra: (),
-            done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
-        };
-        assert!(writer.try_submit(job).is_ok());
-        rx.recv().unwrap()
-    };
+    let has_index = || crate::dedup::has_index(&lock_conn(&conn)).unwrap();
+    let submit = |ids: &[String]| commit_job(&writer, ids.iter().map(|id| row(id)).collect());
     let mut state = 7u64;
     let mut sent: Vec<Vec<String>> = Vec::new();
     let mut switched_after = None;
@@ -461,17 +447,10 @@ fn auto_keeps_the_index_for_ids_that_sort() {
         ..
     } = counted_writer(&path, true);
     for job in 0..80 {
-        let (tx, rx) = mpsc::channel();
-        let job = Job {
-            events: (0..1000)
-                .map(|i| row(&format!("c{}-{job}-{i:04}", job % 4)))
-                .collect(),
-            rejects: vec![],
-            extra: (),
-            done: Box::new(move |r| tx.send(r.is_ok()).unwrap()),
-        };
-        assert!(writer.try_submit(job).is_ok());
-        assert!(rx.recv().unwrap());
+        let events = (0..1000)
+            .map(|i| row(&format!("c{}-{job}-{i:04}", job % 4)))
+            .collect();
+        commit_job(&writer, events);
     }
     drop(writer);
     handle.join().unwrap();
