@@ -71,18 +71,11 @@ async fn drain(node: &Node) {
     }
 }
 
-fn warn_durability(node: &Node) {
+/// Logs once what the connected NATS server's version does not guarantee (`version.rs`).
+fn warn_version(node: &Node) {
     let version = node.client.server_info().version;
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if (major, minor) < (2, 10) {
-        tracing::warn!(
-            %version,
-            "NATS server {version} writes its file store to disk every 60 s: an acknowledged \
-             event is on a majority of the servers' page caches, which survives losing any one \
-             process or machine but not a power loss of a majority at once (sync_interval: \
-             always needs nats-server 2.10 or later; docs/CLUSTER.md)"
-        );
+    for warning in super::version::warnings(&version) {
+        tracing::warn!(%version, "{warning}");
     }
 }
 
@@ -98,7 +91,7 @@ async fn follow(app: &Arc<AppState>, node: &Arc<Node>, warned: &mut bool) -> Res
     let stream = ensure_stream(node).await?;
     if !*warned {
         *warned = true;
-        warn_durability(node);
+        warn_version(node);
     }
     let consumer = stream
         .create_consumer(pull::Config {

@@ -17,6 +17,7 @@ pub(crate) mod node;
 mod publish;
 pub(crate) mod replicated;
 pub(crate) mod status;
+mod version;
 
 use crate::app::AppState;
 use std::sync::Arc;

@@ -30,6 +30,7 @@ pub(crate) async fn get(
             return Err(e);
         }
     };
+    let version = node.client.server_info().version;
     Ok(Json(json!({
         "node": node.config.node,
         "stream": node.config.stream,
@@ -38,5 +39,7 @@ pub(crate) async fn get(
         "connected": matches!(node.client.connection_state(), async_nats::connection::State::Connected),
         "leader": node.lease.holder(),
         "role": if node.lease.is_leading() { "leader" } else { "follower" },
+        "natsVersion": version,
+        "warnings": super::version::warnings(&version),
     })))
 }

@@ -1,6 +1,7 @@
-//! NATS servers for the cluster tests: Debian's `nats-server` (scripts/test installs it;
-//! `$PLAYTRACE_NATS_SERVER` names another binary), three of them clustered with JetStream on
-//! loopback, each one killable and restartable with its store.
+//! NATS servers for the cluster tests: a `nats-server` of 2.10.23 or later (scripts/test finds
+//! or installs one with `scripts/nats-server`; `$PLAYTRACE_NATS_SERVER` names another binary),
+//! three of them clustered with JetStream on loopback, each one killable and restartable with
+//! its store.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use super::server::Server;
@@ -9,24 +10,53 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The nats-server the cluster tests run: `$PLAYTRACE_NATS_SERVER`, else the one
+/// `scripts/nats-server` unpacked into `.cache/nats-server`, else `nats-server` on PATH. It must
+/// be 2.10.23 or later: older servers can give two collectors different messages at the same
+/// stream sequence after a server is killed (docs/CLUSTER.md), which these tests would report
+/// as a PlayTrace bug now and then.
 pub fn nats_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("PLAYTRACE_NATS_SERVER") {
-        return PathBuf::from(p);
-    }
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin", "/usr/bin"])
-    {
-        let candidate = Path::new(dir).join("nats-server");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "nats-server is not installed: run scripts/test (it installs Debian's nats-server \
-         package), or set PLAYTRACE_NATS_SERVER to its binary"
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOUND.get_or_init(find_nats).clone()
+}
+
+fn find_nats() -> PathBuf {
+    let cached = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/nats-server/nats-server");
+    let found = std::env::var_os("PLAYTRACE_NATS_SERVER")
+        .map(PathBuf::from)
+        .or_else(|| cached.is_file().then_some(cached))
+        .or_else(|| {
+            std::env::var("PATH")
+                .unwrap_or_default()
+                .split(':')
+                .chain(["/usr/sbin", "/usr/bin"])
+                .map(|dir| Path::new(dir).join("nats-server"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "nats-server is not installed: run scripts/nats-server (it installs 2.10.23 or \
+                 later into .cache/nats-server), or set PLAYTRACE_NATS_SERVER to its binary"
+            )
+        });
+    let out = Command::new(&found).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let version: Vec<u32> = text
+        .trim()
+        .rsplit(['v', ' '])
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    assert!(
+        version >= vec![2, 10, 23],
+        "{} is {}: the cluster tests need nats-server 2.10.23 or later (docs/CLUSTER.md, \
+         \"Which NATS server\"); run scripts/nats-server to install one into .cache/nats-server",
+        found.display(),
+        text.trim()
     );
+    found
 }
 
 pub fn free_port() -> u16 {
