@@ -130,7 +130,14 @@ fn insert_indexed(
         if events[start].id.is_none() {
             let e = &events[start];
             conn.prepare_cached(statement(1))?.execute(params![
-                recv_ms, e.game, e.id, e.name, e.env, e.session, e.ts_ms, e.body
+                recv_ms,
+                e.game.as_str(),
+                e.id.as_deref(),
+                e.name.as_str(),
+                e.env.as_deref(),
+                e.session.as_deref(),
+                e.ts_ms,
+                e.body
             ])?;
             let seq = conn.last_insert_rowid();
             *head = (*head).max(seq);
@@ -175,7 +182,7 @@ fn settle(
     let first = out.seqs.len();
     for e in chunk {
         let seq: Option<i64> = lookup
-            .query_row(params![e.game, e.id], |r| r.get(0))
+            .query_row(params![e.game.as_str(), e.id.as_deref()], |r| r.get(0))
             .map(Some)
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -249,11 +256,11 @@ fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqli
     stmt.raw_bind_parameter(1, recv_ms)?;
     for (row, e) in chunk.iter().enumerate() {
         let at = 2 + row * COLUMNS;
-        stmt.raw_bind_parameter(at, &e.game)?;
-        stmt.raw_bind_parameter(at + 1, &e.id)?;
-        stmt.raw_bind_parameter(at + 2, &e.name)?;
-        stmt.raw_bind_parameter(at + 3, &e.env)?;
-        stmt.raw_bind_parameter(at + 4, &e.session)?;
+        stmt.raw_bind_parameter(at, e.game.as_str())?;
+        stmt.raw_bind_parameter(at + 1, e.id.as_deref())?;
+        stmt.raw_bind_parameter(at + 2, e.name.as_str())?;
+        stmt.raw_bind_parameter(at + 3, e.env.as_deref())?;
+        stmt.raw_bind_parameter(at + 4, e.session.as_deref())?;
         stmt.raw_bind_parameter(at + 5, e.ts_ms)?;
         stmt.raw_bind_parameter(at + 6, &e.body)?;
     }
@@ -267,7 +274,7 @@ mod tests {
     fn event(game: &str, id: Option<&str>, body: &str) -> StoredEvent {
         StoredEvent {
             game: game.into(),
-            id: id.map(str::to_string),
+            id: id.map(Into::into),
             name: "n".into(),
             body: body.into(),
             ..StoredEvent::default()

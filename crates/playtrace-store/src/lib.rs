@@ -53,7 +53,7 @@ pub use outbox::{
 /// Alert states are core's; the store keeps them by name.
 pub use playtrace_core::alert::AlertState;
 pub use query::{EventFilter, EventPage, Reader, StoreStats};
-pub use record::{Kind, RejectRecord, RejectRow, StoredEvent};
+pub use record::{CompactString, Kind, RejectRecord, RejectRow, StoredEvent};
 pub use rejects::{RejectEntry, RejectFilter, RejectGroup, REJECT_GROUP_DIMS};
 pub use retention::{Removed, RetentionPolicy};
 pub use rollups::{RollupChange, RollupMark, RollupRow, RollupSeries};

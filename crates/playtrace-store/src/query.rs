@@ -1,7 +1,7 @@
 //! Reading events and rejects back: API pages, statistics, and replay for rebuilding live state.
 
 use crate::alerts::{self, AlertQuery, AlertRow};
-use crate::record::{Kind, RejectRecord, RejectRow, StoredEvent};
+use crate::record::{CompactString, Kind, RejectRecord, RejectRow, StoredEvent};
 use crate::silences::{self, SilenceRow};
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -74,15 +74,25 @@ pub const READERS: usize = 4;
 
 const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body, kind";
 
+/// A text column read without an allocation where it fits inline.
+fn text(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<CompactString> {
+    Ok(CompactString::from(r.get_ref(i)?.as_str()?))
+}
+
+/// A nullable text column, as [`text`].
+fn text_opt(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<CompactString>> {
+    Ok(r.get_ref(i)?.as_str_or_null()?.map(CompactString::from))
+}
+
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         seq: r.get(0)?,
         recv_ms: r.get(1)?,
-        game: r.get(2)?,
-        id: r.get(3)?,
-        name: r.get(4)?,
-        env: r.get(5)?,
-        session: r.get(6)?,
+        game: text(r, 2)?,
+        id: text_opt(r, 3)?,
+        name: text(r, 4)?,
+        env: text_opt(r, 5)?,
+        session: text_opt(r, 6)?,
         ts_ms: r.get(7)?,
         body: r.get(8)?,
         kind: Kind::from_code(r.get(9)?),

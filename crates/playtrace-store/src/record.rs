@@ -1,6 +1,9 @@
 //! What the store records: one row type for everything on the stream's single sequence
 //! (telemetry events, alert changes, budget changes) and the rejected lines beside it.
 
+/// Inline text of up to 24 bytes (the envelope fields of a stored event).
+pub use compact_str::CompactString;
+
 /// What a row is on the stream (stored as the `kind` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Kind {
@@ -55,15 +58,15 @@ pub struct StoredEvent {
     /// What the row is.
     pub kind: Kind,
     /// Game (`""` when none, so `(game, id)` is unique either way).
-    pub game: String,
+    pub game: CompactString,
     /// Client event id, the idempotency key.
-    pub id: Option<String>,
+    pub id: Option<CompactString>,
     /// Event name (`alert.<category>` or `budget` for the other kinds).
-    pub name: String,
+    pub name: CompactString,
     /// Environment.
-    pub env: Option<String>,
+    pub env: Option<CompactString>,
     /// Session.
-    pub session: Option<String>,
+    pub session: Option<CompactString>,
     /// Event time, epoch ms.
     pub ts_ms: Option<f64>,
     /// The event's JSON object: the line as sent for single-event lines, the normalised

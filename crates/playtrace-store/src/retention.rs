@@ -174,7 +174,7 @@ mod tests {
             let (tx, rx) = std::sync::mpsc::channel();
             let events = (0..500)
                 .map(|i| StoredEvent {
-                    id: Some(format!("{batch}-{i}")),
+                    id: Some(format!("{batch}-{i}").into()),
                     name: "n".into(),
                     body: "x".repeat(200),
                     subjects: vec![i % 7],

@@ -25,7 +25,7 @@ fn options() -> StoreOptions {
 fn event(i: usize, player: &str, session: &str) -> StoredEvent {
     StoredEvent {
         game: "g".into(),
-        id: Some(format!("e-{i}")),
+        id: Some(format!("e-{i}").into()),
         name: "chat.message".into(),
         session: Some(session.into()),
         body: format!(
@@ -239,7 +239,7 @@ fn an_id_written_with_escapes_is_erased_with_its_reject() {
     assert!(!occurs(&bytes, "al\\u0069ce\""), "the escaped id is gone");
     let mut left: Vec<String> = events_of(dir.path())
         .into_iter()
-        .filter_map(|e| e.id)
+        .filter_map(|e| e.id.map(String::from))
         .collect();
     left.sort();
     assert_eq!(left, vec!["e-4".to_string(), "e-5".to_string()]);

@@ -237,7 +237,7 @@ fn commit(
 /// An event of `game` with the id `id`.
 fn resent(game: &str, id: &str) -> StoredEvent {
     StoredEvent {
-        game: game.to_string(),
+        game: game.into(),
         name: "resent".into(),
         id: Some(id.into()),
         body: format!(r#"{{"event":"resent","id":"{id}"}}"#),

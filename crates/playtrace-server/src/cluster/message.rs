@@ -3,7 +3,7 @@
 //! and the deterministic `Nats-Msg-Id` that lets JetStream drop a client's retry.
 
 use playtrace_core::alert::{Category, Severity};
-use playtrace_store::{RejectRow, StoredEvent};
+use playtrace_store::{CompactString, RejectRow, StoredEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -129,15 +129,15 @@ impl Envelope {
 /// An event row as ingest made it (sequence and receive time are given by the log).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Row {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    game: String,
+    #[serde(default, skip_serializing_if = "CompactString::is_empty")]
+    game: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
-    name: String,
+    id: Option<CompactString>,
+    name: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    env: Option<String>,
+    env: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    session: Option<String>,
+    session: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ts: Option<f64>,
     body: String,
@@ -286,7 +286,7 @@ mod tests {
     fn event(game: &str, id: Option<&str>) -> StoredEvent {
         StoredEvent {
             game: game.into(),
-            id: id.map(str::to_string),
+            id: id.map(Into::into),
             name: "n".into(),
             body: "{}".into(),
             ..StoredEvent::default()

@@ -27,7 +27,7 @@ use playtrace_core::scan::{
     json_error, scan_line_members, scan_line_sink, BatchOptions, Envelope, EventRef, LineScan,
     Members, ObservationBatch,
 };
-use playtrace_store::{RejectRow, StoredEvent};
+use playtrace_store::{CompactString, RejectRow, StoredEvent};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -53,14 +53,14 @@ pub(crate) struct GameScope {
 impl GameScope {
     /// The game to store for a line that named `game`, or the reject when the token may not
     /// send it.
-    pub(crate) fn resolve(&self, game: Option<&str>) -> Result<String, LineError> {
+    pub(crate) fn resolve(&self, game: Option<&str>) -> Result<CompactString, LineError> {
         match (game.filter(|g| !g.is_empty()), &self.only) {
             (Some(g), Some(only)) if g != only => Err(LineError::schema(format!(
                 "game `{g}`: this token is scoped to game `{only}`; send that game's events with \
                  its own token, or drop `game` from the line"
             ))),
-            (Some(g), _) => Ok(g.to_string()),
-            (None, _) => Ok(self.default.clone().unwrap_or_default()),
+            (Some(g), _) => Ok(g.into()),
+            (None, _) => Ok(self.default.as_deref().unwrap_or_default().into()),
         }
     }
 }
@@ -146,7 +146,7 @@ impl Parsed {
 
     fn push_scanned(
         &mut self,
-        game: String,
+        game: CompactString,
         name: &str,
         time_ms: Option<f64>,
         envelope: Envelope<'_>,
@@ -159,7 +159,7 @@ impl Parsed {
     /// Keeps a scanned event with its stored `body` and subject keys; its index in `events`.
     fn push_stored(
         &mut self,
-        game: String,
+        game: CompactString,
         name: &str,
         time_ms: Option<f64>,
         envelope: Envelope<'_>,
@@ -169,10 +169,10 @@ impl Parsed {
         let index = self.events.len() as u32;
         self.events.push(StoredEvent {
             game,
-            id: envelope.id.map(|i| i.into_owned()),
-            name: name.to_string(),
-            env: envelope.env.map(|e| e.into_owned()),
-            session: envelope.session.map(|s| s.into_owned()),
+            id: envelope.id.map(|i| CompactString::from(i.as_ref())),
+            name: name.into(),
+            env: envelope.env.map(|e| CompactString::from(e.as_ref())),
+            session: envelope.session.map(|s| CompactString::from(s.as_ref())),
             ts_ms: time_ms,
             body,
             subjects,
@@ -193,7 +193,7 @@ impl Parsed {
     }
 
     /// `game` when the plan (if any) keeps the event, else the plan's reject.
-    fn admit(&self, game: String, event: &Event) -> Result<String, LineError> {
+    fn admit(&self, game: CompactString, event: &Event) -> Result<CompactString, LineError> {
         match &self.plan {
             Some(gate) => gate
                 .admit(&game, &event.name, &Value::Object(event.attrs.clone()))
@@ -203,15 +203,15 @@ impl Parsed {
     }
 
     /// The stored row and the contest observation of an event whose game is resolved.
-    fn push_row(&mut self, game: String, event: &Event, body: String) {
+    fn push_row(&mut self, game: CompactString, event: &Event, body: String) {
         let index = self.events.len() as u32;
         let subjects = self.subjects(&body, event.session.as_deref());
         self.events.push(StoredEvent {
             game,
-            id: event.id.clone(),
-            name: event.name.clone(),
-            env: event.env.clone(),
-            session: event.session.clone(),
+            id: event.id.as_deref().map(Into::into),
+            name: event.name.as_str().into(),
+            env: event.env.as_deref().map(Into::into),
+            session: event.session.as_deref().map(Into::into),
             ts_ms: event.time_ms,
             body,
             subjects,

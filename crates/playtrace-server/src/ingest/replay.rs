@@ -144,7 +144,7 @@ impl ReplayBatch {
                 });
                 e.body = mark_body(&e.body, derived.as_deref(), record.seq, record.recv_ms);
                 if derived.is_some() {
-                    e.id = derived;
+                    e.id = derived.map(Into::into);
                 }
             }
             batch.marks.push(ReplayMark {

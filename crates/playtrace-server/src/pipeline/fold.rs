@@ -58,9 +58,9 @@ impl FoldJob {
                 _ => {
                     let found = scopes
                         .iter()
-                        .position(|(g, v)| g.as_deref() == e.game() && *v == e.env);
+                        .position(|(g, v)| g.as_deref() == e.game() && v.as_deref() == e.env.as_deref());
                     let i = found.unwrap_or_else(|| {
-                        scopes.push((e.game().map(str::to_owned), e.env.clone()));
+                        scopes.push((e.game().map(str::to_owned), e.env.as_deref().map(str::to_owned)));
                         scopes.len() - 1
                     }) as u32;
                     last = Some((i, e));

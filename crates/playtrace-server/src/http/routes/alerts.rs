@@ -75,10 +75,10 @@ pub(crate) async fn post(
     let subjects = privacy.subjects(&body, candidate.session_id.as_deref());
     let row = StoredEvent {
         game: game.unwrap_or_default(),
-        id,
+        id: id.map(Into::into),
         name: ADMIN_ALERT.into(),
-        env,
-        session: candidate.session_id.clone(),
+        env: env.map(Into::into),
+        session: candidate.session_id.as_deref().map(Into::into),
         body,
         subjects,
         ..StoredEvent::default()
