@@ -13,6 +13,11 @@
 //!   `store/src/dedup/` does, at the least);
 //! - `body`: a row per event holding only its body (no columns, no index): the least a row per
 //!   event can cost;
+//! - `columns`: the events table with no index and no check (its columns alone);
+//! - `meta`: a row per event of `seq`, `recv_ms`, the other columns packed in one blob, and the
+//!   body (no index): what binding and encoding seven columns cost against one;
+//! - `lean`: `events` with `name`, `env`, `session` and `ts_ms` packed in one blob (`game` and
+//!   `id` stay columns for the index);
 //! - `block`: one row per transaction holding every body (no index): the bytes alone;
 //! - `block-key`: `block` plus a `WITHOUT ROWID` table of 8-byte dedup keys, a row per event.
 //!
@@ -65,9 +70,20 @@ fn args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {flag} (see the file's doc)")),
         }
     }
-    if !["events", "noindex", "body", "block", "block-key"].contains(&a.layout.as_str()) {
+    if ![
+        "events",
+        "lean",
+        "noindex",
+        "columns",
+        "meta",
+        "body",
+        "block",
+        "block-key",
+    ]
+    .contains(&a.layout.as_str())
+    {
         return Err(format!(
-            "--layout {}: one of events, noindex, body, block, block-key",
+            "--layout {}: one of events, lean, noindex, columns, meta, body, block, block-key",
             a.layout
         ));
     }
@@ -142,7 +158,17 @@ fn schema(conn: &Connection, layout: &str) -> rusqlite::Result<()> {
                 ts_ms REAL, body TEXT NOT NULL, kind INTEGER NOT NULL DEFAULT 0);
              CREATE UNIQUE INDEX events_id_game ON events (id, game) WHERE id IS NOT NULL;"
         }
-        "noindex" => {
+        "lean" => {
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, recv_ms INTEGER NOT NULL,
+                game TEXT NOT NULL, id TEXT, meta BLOB NOT NULL, body TEXT NOT NULL,
+                kind INTEGER NOT NULL DEFAULT 0);
+             CREATE UNIQUE INDEX events_id_game ON events (id, game) WHERE id IS NOT NULL;"
+        }
+        "meta" => {
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, recv_ms INTEGER NOT NULL,
+                meta BLOB NOT NULL, body TEXT NOT NULL);"
+        }
+        "noindex" | "columns" => {
             "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, recv_ms INTEGER NOT NULL,
                 game TEXT NOT NULL, id TEXT, name TEXT NOT NULL, env TEXT, session TEXT,
                 ts_ms REAL, body TEXT NOT NULL, kind INTEGER NOT NULL DEFAULT 0);"
@@ -161,6 +187,15 @@ fn statement(layout: &str, rows: usize) -> String {
         "events" | "noindex" => (
             "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body) VALUES ",
             "(?,?,?,?,?,?,?,?)",
+        ),
+        "columns" => (
+            "INSERT INTO events (recv_ms, game, id, name, env, session, ts_ms, body) VALUES ",
+            "(?,?,?,?,?,?,?,?)",
+        ),
+        "meta" => ("INSERT INTO events (recv_ms, meta, body) VALUES ", "(?,?,?)"),
+        "lean" => (
+            "INSERT OR IGNORE INTO events (recv_ms, game, id, meta, body) VALUES ",
+            "(?,?,?,?,?)",
         ),
         "body" => ("INSERT INTO events (body) VALUES ", "(?)"),
         _ => ("INSERT OR IGNORE INTO keys (key, seq) VALUES ", "(?,?)"),
@@ -216,11 +251,43 @@ fn write_batch(
         }
     }
     match layout {
-        "events" | "noindex" | "body" => {
+        "events" | "lean" | "noindex" | "columns" | "meta" | "body" => {
             for (ids, bodies) in ids.chunks(ROWS).zip(bodies.chunks(ROWS)) {
                 let mut stmt = tx.prepare_cached(&statement(layout, ids.len()))?;
                 if layout == "body" {
                     stmt.execute(params_from_iter(bodies.iter()))?;
+                } else if layout == "meta" {
+                    let mut meta = Vec::with_capacity(64);
+                    for (row, (id, body)) in ids.iter().zip(bodies).enumerate() {
+                        meta.clear();
+                        for field in ["bench", id.as_str(), "match.end", "prod", "s-1-2"] {
+                            meta.push(field.len() as u8);
+                            meta.extend_from_slice(field.as_bytes());
+                        }
+                        meta.extend_from_slice(&1.795_7e12f64.to_le_bytes());
+                        let at = 1 + row * 3;
+                        stmt.raw_bind_parameter(at, 1_795_700_000_000i64)?;
+                        stmt.raw_bind_parameter(at + 1, &meta[..])?;
+                        stmt.raw_bind_parameter(at + 2, body)?;
+                    }
+                    stmt.raw_execute()?;
+                } else if layout == "lean" {
+                    let mut meta = Vec::with_capacity(64);
+                    for (row, (id, body)) in ids.iter().zip(bodies).enumerate() {
+                        meta.clear();
+                        for field in ["match.end", "prod", "s-1-2"] {
+                            meta.push(field.len() as u8);
+                            meta.extend_from_slice(field.as_bytes());
+                        }
+                        meta.extend_from_slice(&1.795_7e12f64.to_le_bytes());
+                        let at = 1 + row * 5;
+                        stmt.raw_bind_parameter(at, 1_795_700_000_000i64)?;
+                        stmt.raw_bind_parameter(at + 1, "bench")?;
+                        stmt.raw_bind_parameter(at + 2, id)?;
+                        stmt.raw_bind_parameter(at + 3, &meta[..])?;
+                        stmt.raw_bind_parameter(at + 4, body)?;
+                    }
+                    stmt.raw_execute()?;
                 } else {
                     // Bound by reference, as `insert.rs` does.
                     for (row, (id, body)) in ids.iter().zip(bodies).enumerate() {

@@ -56,11 +56,14 @@ impl FoldJob {
             let index = match last {
                 Some((i, prev)) if prev.game == e.game && prev.env == e.env => i,
                 _ => {
-                    let found = scopes
-                        .iter()
-                        .position(|(g, v)| g.as_deref() == e.game() && v.as_deref() == e.env.as_deref());
+                    let found = scopes.iter().position(|(g, v)| {
+                        g.as_deref() == e.game() && v.as_deref() == e.env.as_deref()
+                    });
                     let i = found.unwrap_or_else(|| {
-                        scopes.push((e.game().map(str::to_owned), e.env.as_deref().map(str::to_owned)));
+                        scopes.push((
+                            e.game().map(str::to_owned),
+                            e.env.as_deref().map(str::to_owned),
+                        ));
                         scopes.len() - 1
                     }) as u32;
                     last = Some((i, e));

@@ -103,7 +103,9 @@ fn sampling_keeps_whole_sessions_and_never_contests_and_renumbers_observations()
     let a = g.admit(&mut p, &rules, 0.0).unwrap();
     let mut frames: BTreeMap<String, usize> = BTreeMap::new();
     for e in p.events.iter().filter(|e| e.name == "player.frame") {
-        *frames.entry(e.session.as_deref().unwrap().to_string()).or_insert(0) += 1;
+        *frames
+            .entry(e.session.as_deref().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     assert!(frames.values().all(|&n| n == 3), "{frames:?}");
     assert!((60..=140).contains(&frames.len()), "{}", frames.len());
