@@ -11,6 +11,10 @@ use std::path::Path;
 use std::time::Duration;
 
 fn options() -> StoreOptions {
+    options_with(DedupMode::Index)
+}
+
+fn options_with(dedup: DedupMode) -> StoreOptions {
     StoreOptions {
         retention: RetentionPolicy {
             max_age_ms: 1e15,
@@ -18,7 +22,7 @@ fn options() -> StoreOptions {
             interval: Duration::from_secs(3600),
         },
         writer: WriterOptions::default(),
-        dedup: DedupMode::Index,
+        dedup,
     }
 }
 
@@ -39,16 +43,21 @@ fn event(i: usize, player: &str, session: &str) -> StoredEvent {
     }
 }
 
+/// The 500 events of batch `batch` (of 4): player `i % 40`, one session each.
+fn batch_events(batch: usize) -> Vec<StoredEvent> {
+    (batch * 500..(batch + 1) * 500)
+        .map(|i| {
+            let p = i % 40;
+            event(i, &format!("player-{p}"), &format!("session-{p}"))
+        })
+        .collect()
+}
+
 /// Writes 2,000 events of 40 players (player-0 … player-39, one session each) and a reject
 /// naming player-7.
 fn populate(dir: &Path) {
     for batch in 0..4 {
-        let events = (batch * 500..(batch + 1) * 500)
-            .map(|i| {
-                let p = i % 40;
-                event(i, &format!("player-{p}"), &format!("session-{p}"))
-            })
-            .collect();
+        let events = batch_events(batch);
         let rejects = if batch == 0 {
             vec![RejectRow {
                 line: 1,
@@ -177,8 +186,18 @@ fn a_running_collector_keeps_its_directory() {
 }
 
 /// Writes `events` and `rejects` in one commit.
-fn write(dir: &Path, events: Vec<StoredEvent>, rejects: Vec<RejectRow>) {
-    let store = Store::open(dir, options()).unwrap();
+fn write(dir: &Path, events: Vec<StoredEvent>, rejects: Vec<RejectRow>) -> CommitOutcome {
+    write_with(dir, DedupMode::Index, events, rejects)
+}
+
+/// [`write`] with the duplicate check of `dedup`; the commit's outcome.
+fn write_with(
+    dir: &Path,
+    dedup: DedupMode,
+    events: Vec<StoredEvent>,
+    rejects: Vec<RejectRow>,
+) -> CommitOutcome {
+    let store = Store::open(dir, options_with(dedup)).unwrap();
     let (writer, running) = store
         .start::<()>(Box::new(AfterCommit(
             |_: &[StoredEvent], _: &(), _: &CommitOutcome| {},
@@ -192,9 +211,42 @@ fn write(dir: &Path, events: Vec<StoredEvent>, rejects: Vec<RejectRow>) {
         done: Box::new(move |r| tx.send(r.unwrap()).unwrap()),
     };
     assert!(writer.try_submit(job).is_ok());
-    rx.recv().unwrap();
+    let outcome = rx.recv().unwrap();
     drop(writer);
     assert!(running.stop());
+    outcome
+}
+
+/// An erased event sent again is stored again (its row is gone), once: with the key table of
+/// `memory` (what `auto` moves random ids to) as with the index, and after a restart, which
+/// reads the key table back from its log (the erased event's key still in it).
+#[test]
+fn an_erased_event_sent_again_is_stored_once_whatever_the_duplicate_check() {
+    for dedup in [DedupMode::Index, DedupMode::Memory] {
+        let dir = tempfile::tempdir().unwrap();
+        for batch in 0..4 {
+            let outcome = write_with(dir.path(), dedup, batch_events(batch), vec![]);
+            assert_eq!(outcome.accepted, 500, "{dedup:?}");
+        }
+        let erasure = Erasure {
+            kind: SubjectKind::Player,
+            values: vec!["player-7".into()],
+            who: "test".into(),
+            subject_hash: "h-7".into(),
+        };
+        assert_eq!(erase_dir(dir.path(), &erasure).unwrap().0.events, 50);
+        let every: Vec<StoredEvent> = (0..4).flat_map(batch_events).collect();
+        // Each `write_with` opens the store again: the last two sends follow restarts.
+        let first = write_with(dir.path(), dedup, every.clone(), vec![]);
+        assert_eq!(
+            (first.accepted, first.duplicates),
+            (50, 1950),
+            "{dedup:?}: player-7's 50 are new again, the rest duplicates"
+        );
+        let again = write_with(dir.path(), dedup, every.clone(), vec![]);
+        assert_eq!((again.accepted, again.duplicates), (0, 2000), "{dedup:?}");
+        assert_eq!(events_of(dir.path()).len(), 2000, "{dedup:?}");
+    }
 }
 
 #[test]
