@@ -125,6 +125,24 @@ fn rows(db: &Path) -> Vec<(i64, i64, String, Option<String>, String, String)> {
     .collect()
 }
 
+/// The last lines each collector and NATS server logged, for a test that stalls to show.
+fn logs(nats: &[Nats], collectors: &[Option<Server>]) -> String {
+    let mut out = String::new();
+    for (i, c) in collectors.iter().enumerate() {
+        let text = c
+            .as_ref()
+            .map(|c| c.stderr.lock().unwrap().clone())
+            .unwrap_or_else(|| "(killed)".into());
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        out.push_str(&format!("--- collector {i}\n{tail}\n"));
+    }
+    for (i, n) in nats.iter().enumerate() {
+        out.push_str(&format!("--- nats {i}\n{}\n", n.log_tail(20)));
+    }
+    out
+}
+
 /// Three NATS servers and three collectors, each collector in the cluster.
 fn cluster(dir: &Path) -> (Vec<Nats>, Vec<PathBuf>, Vec<Option<Server>>) {
     let nats = nats_cluster(dir);
@@ -190,27 +208,30 @@ fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector
         .collect();
 
     let acked_now = || acked.lock().unwrap().len();
-    let wait_for_acks = |n: usize| {
+    // `n` more acknowledgements within 20 s, or what every process logged.
+    let wait_for_acks = |n: usize, nats: &[Nats], collectors: &[Option<Server>]| {
         let deadline = Instant::now() + Duration::from_secs(20);
         let start = acked_now();
         while acked_now() < start + n {
-            assert!(
-                Instant::now() < deadline,
-                "ingest stalled at {}",
-                acked_now()
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "ingest stalled at {} (from {start})\n{}",
+                    acked_now(),
+                    logs(nats, collectors)
+                );
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    wait_for_acks(1000);
+    wait_for_acks(1000, &nats, &collectors);
     // One NATS server and one collector die mid-load.
     nats[1].kill();
     collectors[2].take().unwrap().kill();
-    wait_for_acks(1000);
+    wait_for_acks(1000, &nats, &collectors);
     nats[1].start();
     collectors[2] = Some(server::start(&data[2], &collector_config(&nats, 2)));
     urls.lock().unwrap()[2] = collectors[2].as_ref().unwrap().url.clone();
-    wait_for_acks(1000);
+    wait_for_acks(1000, &nats, &collectors);
     stop.store(true, Ordering::Relaxed);
     let (mut batches, mut retries) = (0, 0);
     for c in clients {
