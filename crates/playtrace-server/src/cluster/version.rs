@@ -31,7 +31,7 @@ pub(crate) fn warnings(version: &str) -> Vec<String> {
         out.push(format!(
             "NATS server {version} can make collectors disagree: a stream leader killed before \
              a quorum stored a message may apply it after restarting, at a sequence its peers \
-             gave another message, and a collector reading from it stores the wrong one \
+             gave another message, and a collector reading from it stores that one instead \
              (fixed in nats-server 2.10.23; upgrade the NATS servers, docs/CLUSTER.md)"
         ));
     }
