@@ -14,7 +14,7 @@ mod hook;
 mod nats;
 mod server;
 
-use nats::{caught_up, ingest_acked, nats_cluster, Nats};
+use nats::{caught_up, ingest_acked, nats_cluster, Nats, TestDir};
 use serde_json::Value;
 use server::{event, Server};
 use std::collections::HashMap;
@@ -159,7 +159,7 @@ fn cluster(dir: &Path) -> (Vec<Nats>, Vec<PathBuf>, Vec<Option<Server>>) {
 
 #[test]
 fn a_three_node_cluster_loses_nothing_acknowledged_when_a_server_and_a_collector_die() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let (mut nats, data, mut collectors) = cluster(dir.path());
     let urls: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
         collectors.iter().flatten().map(|c| c.url.clone()).collect(),
@@ -350,7 +350,7 @@ fn flagged(id: &str) -> String {
 
 #[test]
 fn an_alert_silenced_on_one_node_is_silenced_on_all_and_a_stream_resumes_on_another_node() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let (_nats, _data, mut collectors) = cluster(dir.path());
     let deadline = Instant::now() + Duration::from_secs(30);
     // An alert raised through node 0, silenced through node 0, is silenced on node 2.
@@ -497,7 +497,7 @@ fn await_deliveries(hook: &hook::Hook, fingerprint: &str, status: &str, deadline
 
 #[test]
 fn one_lease_holder_runs_the_clocks_and_notifies_once_and_another_takes_over_when_it_dies() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let nats = nats_cluster(dir.path());
     let hook = hook::start();
     let config = |node: usize| {

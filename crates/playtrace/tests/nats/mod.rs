@@ -67,6 +67,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A cluster test's directory, deleted when the test passes and kept when it fails (its path
+/// printed), so the NATS servers' logs and the stores can be read afterwards.
+pub struct TestDir(Option<tempfile::TempDir>);
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir(Some(tempfile::tempdir().unwrap()))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.as_ref().unwrap().path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.0.take() {
+                eprintln!("test directory kept: {}", dir.keep().display());
+            }
+        }
+    }
+}
+
 /// One NATS server of the cluster (its config and store survive a restart).
 pub struct Nats {
     child: Option<Child>,
