@@ -495,14 +495,24 @@ fn metrics_count_the_event_bytes_stored_and_the_wal_pages_written() {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     let mut lines = 0;
+    let mut bodies = Vec::new();
     for b in 0..2 {
         let body: Vec<String> = (0..300)
             .map(|i| event("m", &format!("{b}-{i}"), r#"{"level":3}"#))
             .collect();
         lines += body.iter().map(|l| l.len() as u64).sum::<u64>();
-        assert_eq!(s.ingest(&(body.join("\n") + "\n"), None).0, 200);
+        bodies.push(body.join("\n") + "\n");
+        assert_eq!(s.ingest(&bodies[b], None).0, 200);
     }
     // The lines are stored as sent; the sequence head's commit is durable before the answer.
+    assert_eq!(counter("playtrace_store_event_bytes_total"), lines);
+    // A resend stores nothing, so it counts nothing.
+    let (code, _, answer) = s.ingest(&bodies[0], None);
+    assert_eq!(
+        (code, answer["duplicates"].as_u64()),
+        (200, Some(300)),
+        "{answer}"
+    );
     assert_eq!(counter("playtrace_store_event_bytes_total"), lines);
     let wal = counter("playtrace_store_wal_bytes_total");
     assert!(wal >= lines, "{wal} WAL bytes for {lines} bytes of lines");

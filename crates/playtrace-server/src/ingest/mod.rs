@@ -169,10 +169,11 @@ impl Parsed {
         let index = self.events.len() as u32;
         self.events.push(StoredEvent {
             game,
-            id: envelope.id.map(|i| CompactString::from(i.as_ref())),
+            // An unescaped (owned) value moves in; a borrowed one is copied, inline if short.
+            id: envelope.id.map(CompactString::from),
             name: name.into(),
-            env: envelope.env.map(|e| CompactString::from(e.as_ref())),
-            session: envelope.session.map(|s| CompactString::from(s.as_ref())),
+            env: envelope.env.map(CompactString::from),
+            session: envelope.session.map(CompactString::from),
             ts_ms: time_ms,
             body,
             subjects,

@@ -426,10 +426,13 @@ impl<T: Send + 'static> WriterThread<T> {
                         None => {}
                     }
                     self.failure_log.reset();
+                    // The events stored: a duplicate writes nothing.
                     let (count, bytes) = jobs
                         .iter()
-                        .flat_map(|q| &q.job.events)
-                        .fold((0, 0u64), |(n, b), e| (n + 1, b + e.body.len() as u64));
+                        .zip(&outcomes)
+                        .flat_map(|(q, o)| q.job.events.iter().zip(&o.inserted))
+                        .filter(|(_, stored)| **stored)
+                        .fold((0, 0u64), |(n, b), (e, _)| (n + 1, b + e.body.len() as u64));
                     self.health.events_written(bytes);
                     // The key table (`memory`) has no index to rewrite.
                     let costly = if self.dedup.is_none() {
