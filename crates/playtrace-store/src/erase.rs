@@ -218,18 +218,20 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
     let mut cleared = BTreeSet::new();
     let mut stale = BTreeSet::new();
     let mut erased = Erased::default();
-    let mut row = conn.prepare_cached("SELECT kind, session, body FROM events WHERE seq = ?1")?;
+    let mut row = conn.prepare_cached(&format!(
+        "SELECT {} FROM events WHERE seq = ?1",
+        crate::query::EVENT_COLUMNS
+    ))?;
     let mut delete = conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
     let mut remember =
         conn.prepare_cached("INSERT OR IGNORE INTO erased_seqs (seq) VALUES (?1)")?;
-    let mut rewrite = conn.prepare_cached("UPDATE events SET body = ?2 WHERE seq = ?1")?;
+    let mut rewrite =
+        conn.prepare_cached("UPDATE events SET body = ?2, envelope = NULL WHERE seq = ?1")?;
     let mut unindex = conn.prepare_cached("DELETE FROM subjects WHERE seq = ?1")?;
     let mut unindex_key =
         conn.prepare_cached("DELETE FROM subjects WHERE seq = ?1 AND key = ?2")?;
     for seq in seqs {
-        let found: Option<(i64, Option<String>, String)> = row
-            .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
+        let found = row.query_row([seq], crate::query::event_row).optional()?;
         match found {
             // Removed since (retention): its index rows are stale.
             None => {
@@ -238,16 +240,14 @@ pub(crate) fn run(conn: &Connection, erasure: &Erasure, at_ms: i64) -> rusqlite:
                 }
                 stale.insert(seq);
             }
-            Some((kind, session, body))
-                if names(erasure.kind, values, session.as_deref(), &body) =>
-            {
-                if kind == crate::Kind::Event.code() {
+            Some(e) if names(erasure.kind, values, e.session.as_deref(), &e.body) => {
+                if e.kind == crate::Kind::Event {
                     delete.execute([seq])?;
                     remember.execute([seq])?;
                     erased.events += 1;
                 } else {
                     // An alert or budget change keeps its place on the stream, without the data.
-                    rewrite.execute(params![seq, scrub(&body, values)])?;
+                    rewrite.execute(params![seq, scrub(&e.body, values)])?;
                     erased.stream_rows += 1;
                 }
                 unindex.execute([seq])?;

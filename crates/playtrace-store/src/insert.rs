@@ -15,6 +15,7 @@
 //!   statement is stored; there is no index over the ids to update.
 
 use crate::dedup::{Check, Dedup, Probe};
+use crate::envelope::{self, Pack};
 use crate::record::{Kind, StoredEvent};
 use rusqlite::{params, CachedStatement, Connection};
 use std::sync::OnceLock;
@@ -24,7 +25,7 @@ use std::sync::OnceLock;
 const ROWS: [usize; 4] = [64, 16, 4, 1];
 
 /// Columns bound per row (`recv_ms` is bound once per statement, as `?1`).
-const COLUMNS: usize = 7;
+const COLUMNS: usize = 8;
 
 /// Per event of a job: whether it was stored, and its sequence number (0 for a duplicate).
 pub(crate) struct Inserted {
@@ -32,22 +33,43 @@ pub(crate) struct Inserted {
     pub(crate) seqs: Vec<i64>,
 }
 
+/// What the submitting thread worked out for a job's events, so the writer does not: their
+/// duplicate checks ([`crate::dedup::prepare`], with the key table) and how their bodies are
+/// stored ([`envelope::pack`]). Either may be missing (the writer works it out).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Prepared<'a> {
+    pub(crate) checks: Option<&'a [Check]>,
+    pub(crate) packs: Option<&'a [Pack]>,
+}
+
 /// Inserts `events` (stamping `seq`, `recv_ms` and `kind` on each) that are not duplicates of
 /// a stored event or of an earlier one of `events`: by the unique index, or (`dedup`) by the
-/// writer's key table, which learns their keys; `checks`: theirs, if the submitter prepared
-/// them ([`crate::dedup::prepare`]). `head` is at least the largest sequence number of any
-/// event already stored, and is advanced past what this stores.
+/// writer's key table, which learns their keys. `head` is at least the largest sequence number
+/// of any event already stored, and is advanced past what this stores.
 pub(crate) fn insert_events(
     conn: &Connection,
     dedup: Option<&mut Dedup>,
     events: &mut [StoredEvent],
-    checks: Option<&[Check]>,
+    prepared: Prepared<'_>,
     recv_ms: i64,
     head: &mut i64,
 ) -> rusqlite::Result<Inserted> {
+    let computed;
+    let packs = match prepared.packs.filter(|p| p.len() == events.len()) {
+        Some(packs) => packs,
+        None => {
+            computed = envelope::pack_all(events);
+            &computed
+        }
+    };
+    let rows = Rows {
+        events,
+        packs,
+        recv_ms,
+    };
     let out = match dedup {
-        Some(dedup) => insert_checked(conn, dedup, events, checks, recv_ms, head)?,
-        None => insert_indexed(conn, events, recv_ms, head)?,
+        Some(dedup) => insert_checked(conn, dedup, rows, prepared.checks, head)?,
+        None => insert_indexed(conn, rows, head)?,
     };
     for (e, &seq) in events.iter_mut().zip(&out.seqs) {
         e.seq = seq;
@@ -57,15 +79,34 @@ pub(crate) fn insert_events(
     Ok(out)
 }
 
+/// A job's events to insert, with how their bodies are stored and their receive time.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    events: &'a [StoredEvent],
+    packs: &'a [Pack],
+    recv_ms: i64,
+}
+
+impl<'a> Rows<'a> {
+    /// Rows `at..at + n`.
+    fn slice(&self, at: usize, n: usize) -> Rows<'a> {
+        Rows {
+            events: &self.events[at..at + n],
+            packs: &self.packs[at..at + n],
+            recv_ms: self.recv_ms,
+        }
+    }
+}
+
 /// `[store] dedup = "memory"`: the key table decides; every row inserted is stored.
 fn insert_checked(
     conn: &Connection,
     dedup: &mut Dedup,
-    events: &[StoredEvent],
+    rows_in: Rows<'_>,
     checks: Option<&[Check]>,
-    recv_ms: i64,
     head: &mut i64,
 ) -> rusqlite::Result<Inserted> {
+    let events = rows_in.events;
     let prepared;
     let checks = match checks.filter(|c| c.len() == events.len()) {
         Some(checks) => checks,
@@ -84,7 +125,7 @@ fn insert_checked(
         }
         let run = stored[start..].iter().take_while(|&&s| s).count();
         let rows = ROWS.iter().copied().find(|&n| n <= run).unwrap_or(1);
-        let stored = insert_rows(conn, &events[start..start + rows], recv_ms)?;
+        let stored = insert_rows(conn, rows_in.slice(start, rows))?;
         if stored != rows {
             // Nothing else refuses a row (no unique index in this mode): a store out of shape.
             return Err(rusqlite::Error::SqliteFailure(
@@ -117,10 +158,10 @@ fn insert_checked(
 /// which by key (see the module's doc).
 fn insert_indexed(
     conn: &Connection,
-    events: &[StoredEvent],
-    recv_ms: i64,
+    rows_in: Rows<'_>,
     head: &mut i64,
 ) -> rusqlite::Result<Inserted> {
+    let events = rows_in.events;
     let mut out = Inserted {
         inserted: Vec::with_capacity(events.len()),
         seqs: Vec::with_capacity(events.len()),
@@ -128,17 +169,7 @@ fn insert_indexed(
     let mut start = 0;
     while start < events.len() {
         if events[start].id.is_none() {
-            let e = &events[start];
-            conn.prepare_cached(statement(1))?.execute(params![
-                recv_ms,
-                e.game.as_str(),
-                e.id.as_deref(),
-                e.name.as_str(),
-                e.env.as_deref(),
-                e.session.as_deref(),
-                e.ts_ms,
-                e.body
-            ])?;
+            insert_rows(conn, rows_in.slice(start, 1))?;
             let seq = conn.last_insert_rowid();
             *head = (*head).max(seq);
             out.inserted.push(true);
@@ -152,7 +183,7 @@ fn insert_indexed(
             .count();
         let rows = ROWS.iter().copied().find(|&n| n <= run).unwrap_or(1);
         let chunk = &events[start..start + rows];
-        let stored = insert_rows(conn, chunk, recv_ms)?;
+        let stored = insert_rows(conn, rows_in.slice(start, rows))?;
         if stored == rows {
             let last = conn.last_insert_rowid();
             for k in 0..rows as i64 {
@@ -235,7 +266,7 @@ fn statement(rows: usize) -> &'static str {
 
 fn build_statement(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body) VALUES ",
+        "INSERT OR IGNORE INTO events (recv_ms, game, id, name, env, session, ts_ms, body, envelope) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
@@ -250,11 +281,26 @@ fn build_statement(rows: usize) -> String {
     sql
 }
 
-/// Runs the statement for `chunk`; returns how many rows it stored.
-fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqlite::Result<usize> {
-    let mut stmt: CachedStatement<'_> = conn.prepare_cached(statement(chunk.len()))?;
-    stmt.raw_bind_parameter(1, recv_ms)?;
-    for (row, e) in chunk.iter().enumerate() {
+/// Runs the statement for `rows`; returns how many it stored. Bodies are stored without the
+/// envelope members their columns hold (`envelope.rs`), copied into one buffer for the
+/// statement.
+fn insert_rows(conn: &Connection, rows: Rows<'_>) -> rusqlite::Result<usize> {
+    let mut stmt: CachedStatement<'_> = conn.prepare_cached(statement(rows.events.len()))?;
+    let pairs = || rows.events.iter().zip(rows.packs);
+    let size = pairs()
+        .filter_map(|(e, p)| p.map(|(_, at)| e.body.len() + 1 - at))
+        .sum();
+    let mut packed = String::with_capacity(size);
+    let mut ends = Vec::with_capacity(rows.events.len());
+    for (e, p) in pairs() {
+        if let Some((_, at)) = p {
+            envelope::packed_body(e, *at, &mut packed);
+        }
+        ends.push(packed.len());
+    }
+    stmt.raw_bind_parameter(1, rows.recv_ms)?;
+    let mut start = 0;
+    for (row, (e, p)) in pairs().enumerate() {
         let at = 2 + row * COLUMNS;
         stmt.raw_bind_parameter(at, e.game.as_str())?;
         stmt.raw_bind_parameter(at + 1, e.id.as_deref())?;
@@ -262,7 +308,17 @@ fn insert_rows(conn: &Connection, chunk: &[StoredEvent], recv_ms: i64) -> rusqli
         stmt.raw_bind_parameter(at + 3, e.env.as_deref())?;
         stmt.raw_bind_parameter(at + 4, e.session.as_deref())?;
         stmt.raw_bind_parameter(at + 5, e.ts_ms)?;
-        stmt.raw_bind_parameter(at + 6, &e.body)?;
+        match p {
+            Some((code, _)) => {
+                stmt.raw_bind_parameter(at + 6, &packed[start..ends[row]])?;
+                stmt.raw_bind_parameter(at + 7, code)?;
+            }
+            None => {
+                stmt.raw_bind_parameter(at + 6, &e.body)?;
+                stmt.raw_bind_parameter(at + 7, rusqlite::types::Null)?;
+            }
+        }
+        start = ends[row];
     }
     stmt.raw_execute()
 }
@@ -316,7 +372,15 @@ mod tests {
                 .map(|i| event("g", Some(&format!("e{i}")), &format!("{{\"i\":{i}}}")))
                 .collect();
             let mut h = head(&conn);
-            let out = insert_events(&conn, dedup.as_mut(), &mut events, None, 5, &mut h).unwrap();
+            let out = insert_events(
+                &conn,
+                dedup.as_mut(),
+                &mut events,
+                Prepared::default(),
+                5,
+                &mut h,
+            )
+            .unwrap();
             assert!(out.inserted.iter().all(|&b| b));
             let rows = stored(&conn);
             assert_eq!(rows.len(), 89);
@@ -342,7 +406,15 @@ mod tests {
         let (_dir, conn, mut dedup) = store(memory);
         let mut first = vec![event("g", Some("a"), "a1"), event("h", Some("a"), "ha")];
         let mut h = head(&conn);
-        insert_events(&conn, dedup.as_mut(), &mut first, None, 1, &mut h).unwrap();
+        insert_events(
+            &conn,
+            dedup.as_mut(),
+            &mut first,
+            Prepared::default(),
+            1,
+            &mut h,
+        )
+        .unwrap();
         let mut events = vec![
             event("g", Some("b"), "b1"),
             event("g", Some("a"), "a2"), // stored before
@@ -352,7 +424,15 @@ mod tests {
             event("g", Some("c"), "c"),
             event("h", Some("b"), "hb"), // another game
         ];
-        let out = insert_events(&conn, dedup.as_mut(), &mut events, None, 2, &mut h).unwrap();
+        let out = insert_events(
+            &conn,
+            dedup.as_mut(),
+            &mut events,
+            Prepared::default(),
+            2,
+            &mut h,
+        )
+        .unwrap();
         assert_eq!(
             out.inserted,
             vec![true, false, true, false, true, true, true]
@@ -375,10 +455,90 @@ mod tests {
             .map(|id| event("g", Some(id), "again"))
             .collect();
         let before = h;
-        let out = insert_events(&conn, dedup.as_mut(), &mut again, None, 3, &mut h).unwrap();
+        let out = insert_events(
+            &conn,
+            dedup.as_mut(),
+            &mut again,
+            Prepared::default(),
+            3,
+            &mut h,
+        )
+        .unwrap();
         assert_eq!(out.inserted, vec![false, false, false]);
         assert_eq!(out.seqs, vec![0, 0, 0]);
         assert_eq!(h, before);
         assert_eq!(stored(&conn).len(), 7);
+    }
+
+    /// Bodies are stored without the envelope members their columns hold and read back as
+    /// sent, through every way events are read (pages, the hub and room filters that
+    /// `json_extract` the stored body, an erasure's look at the row); in both modes.
+    #[test]
+    fn bodies_are_stored_without_their_envelope_and_read_back_as_sent() {
+        for memory in [false, true] {
+            let (dir, conn, mut dedup) = store(memory);
+            let lines = [
+                r#"{"event":"room.join","id":"r-1","game":"g","env":"prod","session":"s-1","ts":1795700000000,"attrs":{"hubId":"h1","roomId":"r9"}}"#,
+                r#"{"event":"room.join","id":"r-2","game":"g","ts":"2026-11-28T07:00:00Z","attrs":{"hubId":"h2"}}"#,
+                r#"{"event":"n","id":"r-3"}"#,
+            ];
+            let mut events: Vec<StoredEvent> = lines
+                .iter()
+                .map(|line| {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(Into::into);
+                    StoredEvent {
+                        name: text("event").unwrap(),
+                        id: text("id"),
+                        game: text("game").unwrap_or_default(),
+                        env: text("env"),
+                        session: text("session"),
+                        ts_ms: v.get("ts").and_then(|t| t.as_f64()),
+                        body: line.to_string(),
+                        ..StoredEvent::default()
+                    }
+                })
+                .collect();
+            let mut h = head(&conn);
+            insert_events(
+                &conn,
+                dedup.as_mut(),
+                &mut events,
+                Prepared::default(),
+                1,
+                &mut h,
+            )
+            .unwrap();
+            let raw: Vec<String> = stored(&conn).into_iter().map(|r| r.3).collect();
+            assert_eq!(
+                raw,
+                [
+                    r#"{"attrs":{"hubId":"h1","roomId":"r9"}}"#,
+                    r#"{"ts":"2026-11-28T07:00:00Z","attrs":{"hubId":"h2"}}"#,
+                    "{}",
+                ]
+            );
+            let reader = crate::query::Reader::open(&dir.path().join(crate::DB_FILE)).unwrap();
+            let page = |f: crate::EventFilter| -> Vec<String> {
+                let f = crate::EventFilter { limit: 10, ..f };
+                reader
+                    .events(&f)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.body)
+                    .collect()
+            };
+            assert_eq!(page(crate::EventFilter::default()), lines);
+            let hub = crate::EventFilter {
+                hub: Some("h2".into()),
+                ..Default::default()
+            };
+            assert_eq!(page(hub), [lines[1]]);
+            let room = crate::EventFilter {
+                room: Some("r9".into()),
+                ..Default::default()
+            };
+            assert_eq!(page(room), [lines[0]]);
+        }
     }
 }

@@ -18,6 +18,7 @@ mod check;
 mod checkpoint;
 mod cluster;
 mod dedup;
+mod envelope;
 mod erase;
 mod health;
 mod insert;

@@ -72,7 +72,8 @@ pub struct Reader {
 /// Read connections in the pool.
 pub const READERS: usize = 4;
 
-const EVENT_COLUMNS: &str = "seq, recv_ms, game, id, name, env, session, ts_ms, body, kind";
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, recv_ms, game, id, name, env, session, ts_ms, body, kind, envelope";
 
 /// A text column read without an allocation where it fits inline.
 fn text(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<CompactString> {
@@ -84,8 +85,9 @@ fn text_opt(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<CompactS
     Ok(r.get_ref(i)?.as_str_or_null()?.map(CompactString::from))
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
+/// A row of [`EVENT_COLUMNS`], its body as sent (`envelope.rs`).
+pub(crate) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let mut e = StoredEvent {
         seq: r.get(0)?,
         recv_ms: r.get(1)?,
         game: text(r, 2)?,
@@ -94,10 +96,16 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         env: text_opt(r, 5)?,
         session: text_opt(r, 6)?,
         ts_ms: r.get(7)?,
-        body: r.get(8)?,
+        body: String::new(),
         kind: Kind::from_code(r.get(9)?),
         subjects: Vec::new(),
-    })
+    };
+    let stored = r.get_ref(8)?.as_str()?;
+    e.body = match r.get::<_, Option<i64>>(10)? {
+        Some(mask) => crate::envelope::unpack(&e, mask, stored),
+        None => stored.to_string(),
+    };
+    Ok(e)
 }
 
 /// The smallest string greater than every string starting with `prefix` (for range scans).

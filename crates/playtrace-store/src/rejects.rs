@@ -479,11 +479,12 @@ mod tests {
         // The store as the release before the mark table left it: marks in the reject rows.
         conn.execute_batch(&format!(
             "DROP TRIGGER rejects_forget_replay; DROP TABLE reject_replays;
+             ALTER TABLE events DROP COLUMN envelope;
              UPDATE rejects SET replayed_ms = 7, replayed_seq = 70 WHERE seq = 2;
              PRAGMA user_version = {};",
-            // The mark table came four migrations before the last (the notify journal's, the
-            // id-first duplicate index, then the key log).
-            crate::SCHEMA_VERSION - 4
+            // The mark table came five migrations before the last (the notify journal's, the
+            // id-first duplicate index, the key log, then the envelope column).
+            crate::SCHEMA_VERSION - 5
         ))
         .unwrap();
         crate::schema::migrate(&mut conn, &path).unwrap();

@@ -278,6 +278,12 @@ CREATE TABLE IF NOT EXISTS event_keys (
 );
 ";
 
+/// Bodies without the envelope members their columns hold (`envelope.rs`): which ones a row's
+/// body leaves out, NULL when it is stored as sent (every row an older release wrote). An added
+/// column rewrites nothing; an older release refuses the store by its version rather than
+/// return bodies missing those members.
+const V_ENVELOPE: &str = "ALTER TABLE events ADD COLUMN envelope INTEGER;";
+
 /// The unique index of `[store] dedup = "index"`, as `V_DEDUP_ID_FIRST` made it (the start
 /// builds it again when a store comes back from `memory` mode; the same SQL, so the same index).
 pub(crate) const ID_INDEX: &str =
@@ -299,6 +305,7 @@ const MIGRATIONS: &[&str] = &[
     V_NOTIFY_JOURNAL,
     V_DEDUP_ID_FIRST,
     V_DEDUP_KEYS,
+    V_ENVELOPE,
 ];
 
 /// The schema version this release writes.

@@ -313,14 +313,27 @@ fn the_demos_events_pass_the_example_plan() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let db = rusqlite::Connection::open(data.join("playtrace.db")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT body FROM events WHERE kind = 0")
-        .unwrap();
-    let bodies: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
+    // Read back as the API reads them (the database keeps bodies without their envelope).
+    let options = playtrace_store::StoreOptions {
+        retention: playtrace_store::RetentionPolicy {
+            max_age_ms: 1e15,
+            max_bytes: 1 << 30,
+            interval: std::time::Duration::from_secs(3600),
+        },
+        writer: playtrace_store::WriterOptions::default(),
+        dedup: playtrace_store::DedupMode::Auto,
+    };
+    let store = playtrace_store::Store::open(&data, options).unwrap();
+    let filter = playtrace_store::EventFilter {
+        limit: 1_000_000,
+        ..Default::default()
+    };
+    let bodies: Vec<String> = store
+        .reader()
+        .events(&filter)
         .unwrap()
-        .map(Result::unwrap)
+        .into_iter()
+        .map(|e| e.body)
         .collect();
     assert!(bodies.len() > 50, "the demo sent {} events", bodies.len());
     let log = write(dir.path(), "demo.ndjson", &(bodies.join("\n") + "\n"));

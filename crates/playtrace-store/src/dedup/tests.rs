@@ -23,7 +23,15 @@ fn commit(conn: &mut Connection, dedup: &mut Dedup, ids: &[String]) -> Vec<i64> 
     let tx = conn.transaction().unwrap();
     dedup.begin();
     let mut head = crate::mark::stored_head(&tx).unwrap();
-    let out = insert_events(&tx, Some(dedup), &mut events, None, 1, &mut head).unwrap();
+    let out = insert_events(
+        &tx,
+        Some(dedup),
+        &mut events,
+        Default::default(),
+        1,
+        &mut head,
+    )
+    .unwrap();
     dedup.log(&tx).unwrap();
     tx.commit().unwrap();
     dedup.committed();
@@ -103,7 +111,15 @@ fn a_rolled_back_commit_leaves_nothing_in_the_log() {
         dedup.begin();
         let mut events: Vec<StoredEvent> = ids("lost", 30).iter().map(|i| event("g", i)).collect();
         let mut head = 60;
-        insert_events(&tx, Some(&mut dedup), &mut events, None, 1, &mut head).unwrap();
+        insert_events(
+            &tx,
+            Some(&mut dedup),
+            &mut events,
+            Default::default(),
+            1,
+            &mut head,
+        )
+        .unwrap();
         dedup.log(&tx).unwrap();
         // Dropped: rolled back.
     }
@@ -183,7 +199,7 @@ fn an_interrupted_move_keeps_the_index_and_a_finished_one_is_kept_by_the_next_st
     let mut events: Vec<StoredEvent> = ids("x", 300).iter().map(|id| event("g", id)).collect();
     let tx = conn.transaction().unwrap();
     let mut head = 0;
-    insert_events(&tx, None, &mut events, None, 1, &mut head).unwrap();
+    insert_events(&tx, None, &mut events, Default::default(), 1, &mut head).unwrap();
     tx.commit().unwrap();
     // The move's first half, then a crash: its keys logged, the index still there.
     drop(Dedup::open(&mut conn).unwrap());

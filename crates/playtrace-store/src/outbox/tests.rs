@@ -343,6 +343,7 @@ fn an_older_stores_groups_and_pending_notifications_are_kept() {
         let conn = crate::open(&path).unwrap();
         conn.execute_batch(&format!(
             "DROP TABLE notify_journal;
+             ALTER TABLE events DROP COLUMN envelope;
              INSERT INTO notify_groups (receiver, group_key, labels, interval_ms, repeat_ms,
                  created_ms, flush_ms, sent_ms) VALUES ('hook', 'g', '{{}}', 1000, 60000, 0, 0, NULL);
              INSERT INTO notify_members (receiver, group_key, alert_id, firing, alert, notified)
@@ -351,9 +352,9 @@ fn an_older_stores_groups_and_pending_notifications_are_kept() {
                  attempts, created_ms, next_ms, updated_ms)
                  VALUES ('old', 'hook', 'g', 'firing', 1, '{{}}', 'pending', 0, 0, 0, 0);
              PRAGMA user_version = {};",
-            // The journal came three migrations before the last (then the id-first index and
-            // the key log).
-            crate::SCHEMA_VERSION - 3
+            // The journal came four migrations before the last (then the id-first index, the
+            // key log and the envelope column).
+            crate::SCHEMA_VERSION - 4
         ))
         .unwrap();
     }

@@ -3,7 +3,7 @@
 
 use super::{CommitHook, CommitOutcome, Queued, Tx};
 use crate::dedup::Dedup;
-use crate::insert::{insert_events, Inserted};
+use crate::insert::{insert_events, Inserted, Prepared};
 use crate::StoreError;
 use rusqlite::{params, Connection};
 use std::collections::VecDeque;
@@ -71,6 +71,7 @@ pub(super) fn commit<T: 'static>(
                 job,
                 subjects,
                 checks,
+                packs,
             } = &mut jobs[next];
             next += 1;
             // In cluster mode a replicated message carries its own receive time.
@@ -79,7 +80,10 @@ pub(super) fn commit<T: 'static>(
                 &tx,
                 dedup.as_deref_mut(),
                 &mut job.events,
-                Some(checks),
+                Prepared {
+                    checks: Some(checks),
+                    packs: Some(packs),
+                },
                 recv_ms,
                 &mut head,
             )?;

@@ -71,6 +71,8 @@ pub(super) struct Queued<T> {
     /// The duplicate check's keys (`dedup/`), also worked out before the writer (empty with
     /// the unique index).
     pub(super) checks: Vec<crate::dedup::Check>,
+    /// How its bodies are stored (`envelope.rs`), also worked out before the writer.
+    pub(super) packs: Vec<crate::envelope::Pack>,
 }
 
 impl<T> Job<T> {
@@ -223,10 +225,12 @@ impl<T: Send + 'static> Writer<T> {
         } else {
             Vec::new()
         };
+        let packs = crate::envelope::pack_all(&job.events);
         match self.tx.try_send(Queued {
             job,
             subjects,
             checks,
+            packs,
         }) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(queued)) => {
