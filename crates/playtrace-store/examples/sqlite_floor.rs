@@ -21,9 +21,12 @@
 //! - `block`: one row per transaction holding every body (no index): the bytes alone;
 //! - `block-key`: `block` plus a `WITHOUT ROWID` table of 8-byte dedup keys, a row per event.
 //!
+//! `--body attrs` stores each body as the store does since schema 15, without the envelope
+//! members the columns hold (`{"attrs":{…}}`); `--body line` (the default) stores the line.
+//!
 //! Usage: `cargo run --release -p playtrace-store --example sqlite_floor -- --layout events
-//! --events 2000000 [--batch 1000] [--ids seq|uuid] [--page BYTES] [--dir DIR]`. Prints one
-//! JSON line.
+//! --events 2000000 [--batch 1000] [--ids seq|uuid] [--body line|attrs] [--page BYTES]
+//! [--dir DIR]`. Prints one JSON line.
 
 use rusqlite::{params_from_iter, Connection};
 use std::path::{Path, PathBuf};
@@ -39,6 +42,8 @@ struct Args {
     events: usize,
     batch: usize,
     uuid: bool,
+    /// Bodies without their envelope members, as the store keeps them (`--body attrs`).
+    cut: bool,
     dir: PathBuf,
     page: usize,
 }
@@ -49,6 +54,7 @@ fn args() -> Result<Args, String> {
         events: 2_000_000,
         batch: 1_000,
         uuid: false,
+        cut: false,
         dir: std::env::temp_dir(),
         page: 16384,
     };
@@ -65,6 +71,7 @@ fn args() -> Result<Args, String> {
             "--events" => a.events = number()?,
             "--batch" => a.batch = number()?.max(1),
             "--ids" => a.uuid = value == "uuid",
+            "--body" => a.cut = value == "attrs",
             "--dir" => a.dir = PathBuf::from(&value),
             "--page" => a.page = number()?,
             _ => return Err(format!("unknown option {flag} (see the file's doc)")),
@@ -118,9 +125,20 @@ fn open(path: &Path, page: usize) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// A body like `bench/ingest`'s: ~330 bytes of an event line.
-fn body(i: usize, id: &str) -> String {
+/// A body like `bench/ingest`'s: ~330 bytes of an event line; `cut`: as the store keeps it,
+/// without the envelope members its columns hold (`store/src/envelope.rs`).
+fn body(i: usize, id: &str, cut: bool) -> String {
     let p = i.wrapping_mul(2_654_435_761) % 100_000;
+    if cut {
+        return format!(
+            r#"{{"attrs":{{"playerId":"player-{p}","accountId":"acct-{p}","sessionId":"s-{p}-{}","level":{},"latencyMs":{}.25,"note":"a long note about the match that goes on","peer":"10.{}.{}.7"}}}}"#,
+            i % 7,
+            i % 100,
+            i % 200,
+            p % 250,
+            i % 250
+        );
+    }
     format!(
         r#"{{"event":"match.end","id":"{id}","game":"bench","env":"prod","session":"s-{p}-{}","ts":{},"attrs":{{"playerId":"player-{p}","accountId":"acct-{p}","sessionId":"s-{p}-{}","level":{},"latencyMs":{}.25,"note":"a long note about the match that goes on","peer":"10.{}.{}.7"}}}}"#,
         i % 7,
@@ -360,7 +378,7 @@ fn run(a: &Args) -> Result<String, Box<dyn std::error::Error>> {
         .map(|b| {
             let range = b * a.batch..((b + 1) * a.batch).min(a.events);
             let ids: Vec<String> = range.clone().map(|i| id(i, a.uuid)).collect();
-            let bodies = range.zip(&ids).map(|(i, id)| body(i, id)).collect();
+            let bodies = range.zip(&ids).map(|(i, id)| body(i, id, a.cut)).collect();
             (ids, bodies)
         })
         .collect();
@@ -387,9 +405,10 @@ fn run(a: &Args) -> Result<String, Box<dyn std::error::Error>> {
     std::fs::remove_dir_all(&dir)?;
     let per = |s: f64| s / a.events as f64 * 1e6;
     Ok(format!(
-        r#"{{"layout":"{}","ids":"{}","events":{},"batch":{},"body_bytes":{:.0},"db_bytes_per_event":{:.0},"wall_s":{:.2},"writer_us":{:.3},"checkpoint_us":{:.3},"total_us":{:.3}}}"#,
+        r#"{{"layout":"{}","ids":"{}","body":"{}","events":{},"batch":{},"body_bytes":{:.0},"db_bytes_per_event":{:.0},"wall_s":{:.2},"writer_us":{:.3},"checkpoint_us":{:.3},"total_us":{:.3}}}"#,
         a.layout,
         if a.uuid { "uuid" } else { "seq" },
+        if a.cut { "attrs" } else { "line" },
         a.events,
         a.batch,
         bytes as f64 / a.events as f64,
