@@ -9,6 +9,8 @@ and 1h), posts N resolved contests (default 2,000,000; one `telemetry.contest.re
 each, with `armingDurationMs` and `resolutionDurationMs`, 40 rooms in 4 hubs) over C keep-alive
 connections (default 4) in B-event NDJSON bodies (default 5,000), then, with no traffic at all:
 
+- ingest CPU: the server's CPU seconds over the ingest, and those of its fold thread (live
+  contests and budgets, the pace-setter here) and its writer thread;
 - idle CPU: cores used by the server over ~10 s (utime + stime from /proc/PID/stat), after a
   2 s pause;
 - `GET /v1/budgets` and `GET /v1/budgets?group_by=room`: median (and p90) latency of 21
@@ -60,6 +62,22 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid):
+    """CPU seconds (user + system) by thread name."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        secs = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[name] = out.get(name, 0.0) + secs
+    return out
 
 
 def body(run, start, count, rng):
@@ -173,7 +191,10 @@ def measure(binary, args):
     try:
         wait_ready(port, proc)
         run = "%x" % random.getrandbits(32)
+        before = cpu_seconds(proc.pid)
         accepted, secs = ingest(port, args, run)
+        ingest_cpu = cpu_seconds(proc.pid) - before
+        threads = thread_cpu(proc.pid)
         time.sleep(2)
         c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
         time.sleep(args.idle)
@@ -186,6 +207,9 @@ def measure(binary, args):
             "accepted": accepted,
             "ingest_s": secs,
             "contests_per_s": accepted / secs,
+            "ingest_cpu_s": ingest_cpu,
+            "fold_cpu_s": threads.get("playtrace-fold", 0.0),
+            "writer_cpu_s": threads.get("playtrace-write", 0.0),
             "idle_cores": idle,
             "budgets_ms": plain[0],
             "budgets_p90_ms": plain[1],
@@ -214,6 +238,9 @@ ROWS = [
     ("contests accepted", "accepted", "{:,.0f}"),
     ("ingest (s)", "ingest_s", "{:.1f}"),
     ("contests/s", "contests_per_s", "{:,.0f}"),
+    ("ingest CPU (core-s)", "ingest_cpu_s", "{:.1f}"),
+    ("  fold thread (s)", "fold_cpu_s", "{:.1f}"),
+    ("  writer thread (s)", "writer_cpu_s", "{:.1f}"),
     ("idle CPU (cores)", "idle_cores", "{:.3f}"),
     ("GET /v1/budgets median (ms)", "budgets_ms", "{:.2f}"),
     ("  p90 (ms)", "budgets_p90_ms", "{:.2f}"),
