@@ -187,4 +187,4 @@ pub(crate) fn unpack(e: &StoredEvent, code: i64, stored: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

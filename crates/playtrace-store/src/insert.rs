@@ -337,6 +337,17 @@ mod tests {
         }
     }
 
+    /// [`insert_events`] with nothing prepared by a submitter.
+    fn insert(
+        conn: &Connection,
+        dedup: Option<&mut Dedup>,
+        events: &mut [StoredEvent],
+        recv_ms: i64,
+        head: &mut i64,
+    ) -> Inserted {
+        insert_events(conn, dedup, events, Prepared::default(), recv_ms, head).unwrap()
+    }
+
     fn head(conn: &Connection) -> i64 {
         crate::mark::stored_head(conn).unwrap()
     }
@@ -372,15 +383,7 @@ mod tests {
                 .map(|i| event("g", Some(&format!("e{i}")), &format!("{{\"i\":{i}}}")))
                 .collect();
             let mut h = head(&conn);
-            let out = insert_events(
-                &conn,
-                dedup.as_mut(),
-                &mut events,
-                Prepared::default(),
-                5,
-                &mut h,
-            )
-            .unwrap();
+            let out = insert(&conn, dedup.as_mut(), &mut events, 5, &mut h);
             assert!(out.inserted.iter().all(|&b| b));
             let rows = stored(&conn);
             assert_eq!(rows.len(), 89);
@@ -406,15 +409,7 @@ mod tests {
         let (_dir, conn, mut dedup) = store(memory);
         let mut first = vec![event("g", Some("a"), "a1"), event("h", Some("a"), "ha")];
         let mut h = head(&conn);
-        insert_events(
-            &conn,
-            dedup.as_mut(),
-            &mut first,
-            Prepared::default(),
-            1,
-            &mut h,
-        )
-        .unwrap();
+        insert(&conn, dedup.as_mut(), &mut first, 1, &mut h);
         let mut events = vec![
             event("g", Some("b"), "b1"),
             event("g", Some("a"), "a2"), // stored before
@@ -424,15 +419,7 @@ mod tests {
             event("g", Some("c"), "c"),
             event("h", Some("b"), "hb"), // another game
         ];
-        let out = insert_events(
-            &conn,
-            dedup.as_mut(),
-            &mut events,
-            Prepared::default(),
-            2,
-            &mut h,
-        )
-        .unwrap();
+        let out = insert(&conn, dedup.as_mut(), &mut events, 2, &mut h);
         assert_eq!(
             out.inserted,
             vec![true, false, true, false, true, true, true]
@@ -455,15 +442,7 @@ mod tests {
             .map(|id| event("g", Some(id), "again"))
             .collect();
         let before = h;
-        let out = insert_events(
-            &conn,
-            dedup.as_mut(),
-            &mut again,
-            Prepared::default(),
-            3,
-            &mut h,
-        )
-        .unwrap();
+        let out = insert(&conn, dedup.as_mut(), &mut again, 3, &mut h);
         assert_eq!(out.inserted, vec![false, false, false]);
         assert_eq!(out.seqs, vec![0, 0, 0]);
         assert_eq!(h, before);
@@ -484,31 +463,10 @@ mod tests {
             ];
             let mut events: Vec<StoredEvent> = lines
                 .iter()
-                .map(|line| {
-                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(Into::into);
-                    StoredEvent {
-                        name: text("event").unwrap(),
-                        id: text("id"),
-                        game: text("game").unwrap_or_default(),
-                        env: text("env"),
-                        session: text("session"),
-                        ts_ms: v.get("ts").and_then(|t| t.as_f64()),
-                        body: line.to_string(),
-                        ..StoredEvent::default()
-                    }
-                })
+                .map(|l| crate::envelope::tests::event(l))
                 .collect();
             let mut h = head(&conn);
-            insert_events(
-                &conn,
-                dedup.as_mut(),
-                &mut events,
-                Prepared::default(),
-                1,
-                &mut h,
-            )
-            .unwrap();
+            insert(&conn, dedup.as_mut(), &mut events, 1, &mut h);
             let raw: Vec<String> = stored(&conn).into_iter().map(|r| r.3).collect();
             assert_eq!(
                 raw,

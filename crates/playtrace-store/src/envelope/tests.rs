@@ -2,7 +2,7 @@ use super::*;
 
 /// `body` with the columns ingest would give it: the envelope members it has, read by
 /// serde_json (so an escaped value's column is what it reads as).
-fn event(body: &str) -> StoredEvent {
+pub(crate) fn event(body: &str) -> StoredEvent {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(Into::into);
     StoredEvent {
