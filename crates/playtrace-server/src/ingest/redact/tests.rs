@@ -122,6 +122,30 @@ fn subjects_are_the_player_attrs_and_sessions_an_event_names() {
     assert!(p.subjects(r#"{"event":"x"}"#, None).is_empty());
 }
 
+/// The subject index finds every attr of `player_attrs` and `sessionId` wherever it is, with
+/// spaces around its colon or nested, an attr listed in both counts as both, and a name written
+/// as a value names nothing.
+#[test]
+fn the_index_finds_each_subject_attr_whatever_player_attrs_lists() {
+    let p = privacy(
+        "[privacy]\nplayer_attrs = [\"sessionId\", \"uid\", \"userId\"]\n",
+        SECRET,
+    );
+    let keys = p.subjects(
+        r#"{"event":"x","attrs":{"note":"uid","uid" : "u1","userId":7,"sessionId":"s2","deep":{"uid":"u2"}}}"#,
+        None,
+    );
+    let mut want = vec![
+        subject_key(SubjectKind::Player, "u1"),
+        subject_key(SubjectKind::Player, "7"),
+        subject_key(SubjectKind::Player, "s2"),
+        subject_key(SubjectKind::Session, "s2"),
+        subject_key(SubjectKind::Player, "u2"),
+    ];
+    want.sort_unstable();
+    assert_eq!(keys, want);
+}
+
 #[test]
 fn an_erasure_looks_for_the_raw_and_the_hashed_id_and_logs_neither() {
     let p = privacy(RULES, SECRET);
