@@ -157,6 +157,9 @@ pub(crate) fn packed_body(e: &StoredEvent, resume: usize, out: &mut String) {
 /// whose other columns `e` holds. A code the columns cannot fill (a store edited by hand)
 /// leaves the body as stored.
 pub(crate) fn unpack(e: &StoredEvent, code: i64, stored: &str) -> String {
+    if !(1..1 << (BITS as usize * MEMBERS.len())).contains(&code) {
+        return stored.to_string();
+    }
     let mut ts = itoa::Buffer::new();
     let mut out = String::with_capacity(stored.len() + 128);
     out.push('{');
