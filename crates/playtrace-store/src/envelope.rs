@@ -2,8 +2,8 @@
 //!
 //! A line as SDKs send it starts with its envelope — `{"event":"match.end","id":"c0-1",
 //! "game":"bench","env":"prod","session":"s-1","ts":1795700000000,"attrs":{…}}` — and the
-//! row keeps each of those values in a column too: about a third of a typical body stored
-//! twice (~100 of ~260 bytes in `bench/ingest`). The writer stores the body without its leading
+//! row keeps each of those values in a column too: about a quarter of a typical body stored
+//! twice (~80 of ~300 bytes in `bench/ingest`'s lines). The writer stores the body without its leading
 //! envelope members when the columns give back their exact text (`{"attrs":{…}}` here), and the
 //! `envelope` column says which ones it left out; a read puts them back. The body read back is
 //! byte for byte the line as sent, the stored one stays a JSON object (SQL's `json_extract` on

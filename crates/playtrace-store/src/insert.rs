@@ -450,8 +450,8 @@ mod tests {
     }
 
     /// Bodies are stored without the envelope members their columns hold and read back as
-    /// sent, through every way events are read (pages, the hub and room filters that
-    /// `json_extract` the stored body, an erasure's look at the row); in both modes.
+    /// sent, through pages and through the hub and room filters that `json_extract` the stored
+    /// body; in both modes.
     #[test]
     fn bodies_are_stored_without_their_envelope_and_read_back_as_sent() {
         for memory in [false, true] {

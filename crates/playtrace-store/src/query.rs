@@ -102,7 +102,7 @@ pub(crate) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> 
     };
     let stored = r.get_ref(8)?.as_str()?;
     e.body = match r.get::<_, Option<i64>>(10)? {
-        Some(mask) => crate::envelope::unpack(&e, mask, stored),
+        Some(code) => crate::envelope::unpack(&e, code, stored),
         None => stored.to_string(),
     };
     Ok(e)
